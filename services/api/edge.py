@@ -1,0 +1,187 @@
+"""Pure ASGI middleware at the edge: request id, body size, tenant resolution.
+
+The tenant is resolved here, once, before GraphQL runs, and fails closed: a
+missing, malformed, unknown or suspended tenant answers with a GraphQL-shaped
+error and the request goes no further.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.core.logs import request_id_var
+from services.core.tenancy import (
+    InvalidTenantSlug,
+    TenantError,
+    TenantNotFound,
+    TenantRequired,
+    TenantSuspended,
+    bind_tenant_token,
+    resolve_tenant,
+    unbind_tenant_token,
+)
+
+logger = logging.getLogger("complaintdesk.api.edge")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+TENANT_HEADER = b"x-tenant"
+
+_STATUS = {
+    TenantRequired: 400,
+    InvalidTenantSlug: 400,
+    TenantNotFound: 404,
+    TenantSuspended: 403,
+}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            try:
+                return str(value.decode("latin-1"))
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+async def send_json_error(send: Send, status: int, message: str, code: str, request_id: str | None) -> None:
+    extensions: dict[str, Any] = {"code": code}
+    if request_id:
+        extensions["requestId"] = request_id
+    body = orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestIdMiddleware:
+    """Take a well-formed X-Request-ID or make one; log with it; echo it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Anything that escaped the app: log it here, answer without details.
+            logger.exception("unhandled error")
+            if not response_started:
+                await send_json_error(
+                    send_with_id, 500, "Internal server error", "INTERNAL_SERVER_ERROR", request_id
+                )
+        finally:
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id")
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await send_json_error(
+                send, 413, f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE", request_id
+            )
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await send_json_error(
+                    send, 413, f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE",
+                    request_id,
+                )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _is_ide_page_request(scope: Scope) -> bool:
+    accept = _header(scope, b"accept") or ""
+    return scope["method"] == "GET" and "text/html" in accept and b"query=" not in scope.get("query_string", b"")
+
+
+class TenantMiddleware:
+    """Resolve the tenant for the GraphQL endpoint, bind it, and hold the request's resources."""
+
+    def __init__(self, app: ASGIApp, *, path: str = "/graphql", ide_page: bool = False) -> None:
+        self.app = app
+        self.path = path
+        self.ide_page = ide_page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        request_id = state.get("request_id")
+        if self.ide_page and _is_ide_page_request(scope):
+            await self.app(scope, receive, send)  # the GraphiQL page itself carries no data
+            return
+        try:
+            tenant = await resolve_tenant(_header(scope, TENANT_HEADER))
+        except TenantError as exc:
+            status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+            await send_json_error(send, status, exc.message, exc.code, request_id)
+            return
+        state["tenant"] = tenant
+        token = bind_tenant_token(tenant)
+        try:
+            async with AsyncExitStack() as stack:
+                state["exit_stack"] = stack
+                await self.app(scope, receive, send)
+        finally:
+            unbind_tenant_token(token)

@@ -1,0 +1,75 @@
+"""Errors: user errors in payloads, request errors, and masking of everything unexpected."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from services.core.errors import DomainError, ErrorCode
+from services.core.logs import request_id_var
+
+logger = logging.getLogger("complaintdesk.api")
+
+UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused")
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+@strawberry.type(description="A business-rule or validation refusal; nothing was changed.")
+class UserError:
+    field: list[str] | None = strawberry.field(description="Path to the input field at fault, if any")
+    message: str
+    code: UserErrorCode  # type: ignore[valid-type]
+
+
+def user_error(exc: DomainError) -> UserError:
+    return UserError(field=exc.field, message=exc.message, code=exc.code)
+
+
+class RequestError(Exception):
+    """An expected, client-facing error outside payloads (e.g. not found on a top-level field)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.extensions = {"code": code}
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """True for faults raised while executing a resolver, except our client-facing errors.
+
+    Parse, validation and variable-coercion errors have no path: they describe the
+    request, never the server, and are returned as they are.
+    """
+    if error.path is None:
+        return False
+    original = error.original_error
+    if original is None:
+        return False
+    return not isinstance(original, RequestError)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Strawberry's MaskErrors, limited to unexpected errors, with a code and the request id."""
+
+    def __init__(self, should_mask_error: Callable[[GraphQLError], bool] = is_unexpected) -> None:
+        super().__init__(should_mask_error=should_mask_error, error_message=INTERNAL_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR"}
+        request_id = request_id_var.get()
+        if request_id:
+            extensions["requestId"] = request_id
+        return GraphQLError(
+            message=INTERNAL_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions=extensions,
+        )

@@ -1,0 +1,228 @@
+"""The ``complaintdesk`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from services.core.config import ConfigError, reset_settings
+from services.core.tenancy import TenantError
+
+T = TypeVar("T")
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    """Run one async operation with its own engine, disposed before the loop closes."""
+    from services.core.db import dispose_engine
+
+    async def main() -> T:
+        try:
+            return await make()
+        finally:
+            await dispose_engine()
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except TenantError as exc:
+        raise click.ClickException(f"{exc.message} [{exc.code}]") from None
+
+
+def _setup_logging() -> None:
+    from services.core.logs import configure_logging
+
+    configure_logging()
+
+
+@click.group()
+@click.version_option(package_name="complaintdesk")
+def cli() -> None:
+    """complaintdesk: multi-tenant complaint management."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the GraphQL API."""
+    import uvicorn
+
+    _setup_logging()
+    _require_settings()
+    uvicorn.run(
+        "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
+        proxy_headers=True, server_header=False,
+    )
+
+
+@cli.command()
+@click.option("--threads", default=4, show_default=True, type=int, help="worker threads")
+def worker(threads: int) -> None:
+    """Run a background worker until SIGTERM or Ctrl-C."""
+    from services.worker.runner import run_until
+
+    _setup_logging()
+    _require_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"worker running with {threads} threads; Ctrl-C to stop")
+    run_until(stop, threads=threads)
+
+
+def _require_settings() -> None:
+    from services.core.config import get_settings
+
+    try:
+        get_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _print_progress(index: int, total: int, result: Any) -> None:
+    if result.error is not None:
+        click.echo(f"[{index}/{total}] {result.slug}: FAILED ({result.error}); rolled back", err=True)
+    elif result.before == result.after:
+        click.echo(f"[{index}/{total}] {result.slug}: up to date ({result.after})")
+    else:
+        click.echo(f"[{index}/{total}] {result.slug}: {result.before or 'empty'} -> {result.after}")
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the platform schema, then every tenant schema."""
+    from tenants.provision import migrate_all
+
+    click.echo("platform schema: upgrading")
+    results = _run(lambda: migrate_all(on_progress=_print_progress))
+    failed = [r for r in results if r.error is not None]
+    click.echo(f"{len(results)} tenant(s): {len(results) - len(failed)} ok, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+@cli.group()
+def tenant() -> None:
+    """Create, list, suspend and resume tenants."""
+
+
+@tenant.command("create")
+@click.argument("slug")
+@click.option("--name", "display_name", help="display name (default: the slug)")
+@click.option("--template", default="retail", show_default=True, help="retail or bank")
+def tenant_create(slug: str, display_name: str | None, template: str) -> None:
+    """Create tenant SLUG with its own schema, migrated and seeded from a template."""
+    from tenants.provision import create_tenant, migrate_platform
+
+    async def go() -> Any:
+        await migrate_platform()
+        return await create_tenant(slug, display_name=display_name, template=template)
+
+    info = _run(go)
+    click.echo(f"created tenant {info.slug} ({info.template}) in schema {info.schema_name} at {info.schema_revision}")
+
+
+@tenant.command("list")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def tenant_list(as_json: bool) -> None:
+    """List tenants."""
+    from tenants.provision import list_tenants, migrate_platform
+
+    async def go() -> Any:
+        await migrate_platform()
+        return await list_tenants()
+
+    rows = _run(go)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no tenants")
+        return
+    header = ("SLUG", "STATUS", "TEMPLATE", "REVISION", "CREATED", "NAME")
+    table = [header] + [
+        (r.slug, r.status, r.template, r.schema_revision or "-", r.created_at, r.display_name) for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
+
+
+def _set_status(slug: str, status_name: str) -> None:
+    from services.core.tenancy import TenantStatus
+    from tenants.provision import set_status
+
+    status = TenantStatus(status_name)
+    info, changed = _run(lambda: set_status(slug, status))
+    click.echo(f"tenant {info.slug} {'is now' if changed else 'was already'} {info.status}")
+
+
+@tenant.command("suspend")
+@click.argument("slug")
+def tenant_suspend(slug: str) -> None:
+    """Suspend a tenant: every request and message for it is refused."""
+    _set_status(slug, "suspended")
+
+
+@tenant.command("resume")
+@click.argument("slug")
+def tenant_resume(slug: str) -> None:
+    """Resume a suspended tenant."""
+    _set_status(slug, "active")
+
+
+@cli.command("export-schema")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("frontend-schema/schema.graphql"), show_default=True)
+@click.option("--check", is_flag=True, help="exit 1 if the file differs from the code instead of writing it")
+def export_schema(output: Path, check: bool) -> None:
+    """Write the GraphQL SDL that SPA developers build against."""
+    from services.api.sdl import export_sdl
+
+    sdl = export_sdl()
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != sdl:
+            raise click.ClickException(f"{output} is out of date: run `complaintdesk export-schema`")
+        click.echo(f"{output} is up to date")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(sdl, encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="where embedded servers keep data [default: ./.complaintdesk]")
+@click.option("--threads", default=2, show_default=True, type=int, help="worker threads")
+def up(host: str, port: int, data_dir: Path | None, threads: int) -> None:
+    """Everything at once for development: embedded servers, migrations, demo tenant, API and worker."""
+    from services.cli.up import run_up
+
+    _setup_logging()
+    started = time.monotonic()
+    folder = (data_dir or Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk"))).resolve()
+    os.environ.setdefault("COMPLAINTDESK_ENV", "development")
+    reset_settings()
+    run_up(host=host, port=port, data_dir=folder, threads=threads, started=started)
+
+
+def main() -> None:
+    cli(prog_name="complaintdesk")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Settings read once from the environment.
+
+Nothing here has a silent production default for secrets or tenants: a missing
+``DATABASE_URL`` only means "use the embedded server" for the commands that
+start one (``up`` and the test run), and they set it before anything reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    environment: str
+    data_dir: Path
+    queue_namespace: str
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+
+def _async_database_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` spelling and use the asyncpg driver."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ConfigError("DATABASE_URL must be a postgresql:// URL")
+
+
+def load_settings() -> Settings:
+    database_url = os.environ.get("DATABASE_URL", "").strip()
+    redis_url = os.environ.get("REDIS_URL", "").strip()
+    if not database_url:
+        raise ConfigError(
+            "DATABASE_URL is not set (use `complaintdesk up` for embedded PostgreSQL in development)"
+        )
+    if not redis_url:
+        raise ConfigError("REDIS_URL is not set (use `complaintdesk up` for embedded Redis in development)")
+    environment = os.environ.get("COMPLAINTDESK_ENV", "production").strip() or "production"
+    if environment not in {"production", "development", "test"}:
+        raise ConfigError("COMPLAINTDESK_ENV must be production, development or test")
+    return Settings(
+        database_url=_async_database_url(database_url),
+        redis_url=redis_url,
+        environment=environment,
+        data_dir=Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk")).resolve(),
+        queue_namespace=os.environ.get("COMPLAINTDESK_QUEUE_NAMESPACE", "complaintdesk"),
+    )
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forget cached settings (the CLI and the tests change the environment first)."""
+    global _settings
+    _settings = None

@@ -1,0 +1,26 @@
+"""Domain errors: the codes the API turns into ``userErrors``.
+
+Every refusal of a business rule raises ``DomainError`` with a code from
+``ErrorCode``; the caller's transaction is rolled back, so nothing changes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID = "INVALID"
+    REQUIRED = "REQUIRED"
+    TOO_LONG = "TOO_LONG"
+    NOT_FOUND = "NOT_FOUND"
+    DUPLICATE = "DUPLICATE"
+
+
+class DomainError(Exception):
+    def __init__(self, code: ErrorCode, message: str, field: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = list(field) if field is not None else None

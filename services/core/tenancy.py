@@ -1,0 +1,172 @@
+"""Tenants: the registry, slug rules, the current-tenant context and tenant sessions.
+
+The tenant is resolved once at the edge (the API's middleware, the worker's
+message middleware) and fails closed: there is no default tenant anywhere.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import DateTime, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.core.db import PlatformBase, open_tenant_session, platform_session
+
+# 3 to 32 characters: lower-case letters, digits and single inner hyphens, starting with a
+# letter. Hyphens become underscores in the schema name, so the mapping is one-to-one
+# (underscores are not allowed in slugs) and a slug is also a valid host label.
+SLUG_PATTERN = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,31}$")
+RESERVED_SLUGS = frozenset({"admin", "api", "app", "platform", "public", "root", "static", "system", "www"})
+SCHEMA_PREFIX = "tenant_"
+
+
+class TenantStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class TenantError(Exception):
+    """A tenant problem the caller is told about; ``code`` is stable, ``message`` is for people."""
+
+    code = "TENANT_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TenantRequired(TenantError):
+    code = "TENANT_REQUIRED"
+
+
+class InvalidTenantSlug(TenantError):
+    code = "TENANT_INVALID"
+
+
+class TenantNotFound(TenantError):
+    code = "TENANT_NOT_FOUND"
+
+
+class TenantSuspended(TenantError):
+    code = "TENANT_SUSPENDED"
+
+
+class TenantExists(TenantError):
+    code = "TENANT_EXISTS"
+
+
+class Tenant(PlatformBase):
+    """The tenant registry, in the platform schema."""
+
+    __tablename__ = "tenants"
+
+    slug: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=TenantStatus.ACTIVE.value)
+    template: Mapped[str] = mapped_column(String(32))
+    schema_name: Mapped[str] = mapped_column(String(63), unique=True)
+    schema_revision: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+def validate_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug):
+        raise InvalidTenantSlug(
+            "tenant slug must be 3-32 characters: lower-case letters, digits and single hyphens, "
+            "starting with a letter and not ending with a hyphen"
+        )
+    if slug in RESERVED_SLUGS:
+        raise InvalidTenantSlug(f"tenant slug {slug!r} is reserved")
+    return slug
+
+
+def schema_for(slug: str) -> str:
+    return SCHEMA_PREFIX + validate_slug(slug).replace("-", "_")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRef:
+    """What a request or a message knows about its tenant once it has been resolved."""
+
+    slug: str
+    schema: str
+    template: str
+
+
+_current: contextvars.ContextVar[TenantRef | None] = contextvars.ContextVar("complaintdesk_tenant", default=None)
+
+
+def current_tenant() -> TenantRef:
+    tenant = _current.get()
+    if tenant is None:
+        raise TenantRequired("no tenant is bound to this request or message")
+    return tenant
+
+
+def current_tenant_or_none() -> TenantRef | None:
+    return _current.get()
+
+
+@contextmanager
+def bind_tenant(tenant: TenantRef) -> Iterator[TenantRef]:
+    """Bind ``tenant`` for the block and restore whatever was bound before."""
+    token = _current.set(tenant)
+    try:
+        yield tenant
+    finally:
+        _current.reset(token)
+
+
+def bind_tenant_token(tenant: TenantRef | None) -> contextvars.Token[TenantRef | None]:
+    """Bind without a block (middleware hooks that bind and unbind in two calls)."""
+    return _current.set(tenant)
+
+
+def unbind_tenant_token(token: contextvars.Token[TenantRef | None]) -> None:
+    _current.reset(token)
+
+
+async def get_tenant_row(session: AsyncSession, slug: str) -> Tenant | None:
+    return await session.get(Tenant, slug)
+
+
+async def resolve_tenant(slug: str | None) -> TenantRef:
+    """Slug -> active tenant, or a ``TenantError``. Never a default."""
+    if slug is None or slug == "":
+        raise TenantRequired("a tenant is required")
+    validate_slug(slug)
+    async with platform_session() as session:
+        row = (
+            await session.execute(
+                select(Tenant.slug, Tenant.schema_name, Tenant.status, Tenant.template).where(
+                    Tenant.slug == slug
+                )
+            )
+        ).one_or_none()
+    if row is None:
+        raise TenantNotFound(f"unknown tenant {slug!r}")
+    if row.status != TenantStatus.ACTIVE.value:
+        raise TenantSuspended(f"tenant {slug!r} is suspended")
+    if row.schema_name != schema_for(row.slug):
+        # The registry was edited by hand; refuse rather than follow it somewhere else.
+        raise TenantNotFound(f"unknown tenant {slug!r}")
+    return TenantRef(slug=row.slug, schema=row.schema_name, template=row.template)
+
+
+@asynccontextmanager
+async def tenant_session(tenant: TenantRef | None = None) -> AsyncIterator[AsyncSession]:
+    """A session bound to ``tenant`` (default: the tenant bound to this context)."""
+    bound = tenant if tenant is not None else current_tenant()
+    async with open_tenant_session(schema_for(bound.slug)) as session:
+        yield session

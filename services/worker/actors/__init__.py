@@ -1,0 +1,5 @@
+"""Actors, one module per domain. Importing this package declares them all on the broker."""
+
+from services.worker.actors import diagnostics
+
+__all__ = ["diagnostics"]

@@ -1,0 +1,68 @@
+"""Alembic, run programmatically: the platform tree and the per-tenant tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_HERE = Path(__file__).parent / "migrations"
+PLATFORM_TREE = _HERE / "platform"
+TENANT_TREE = _HERE / "tenant"
+
+
+def _config(tree: Path, connection: Connection, schema: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(tree))
+    cfg.attributes["connection"] = connection
+    if schema is not None:
+        cfg.attributes["schema"] = schema
+    return cfg
+
+
+def head(tree: Path) -> str:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(tree))
+    rev = ScriptDirectory.from_config(cfg).get_current_head()
+    assert rev is not None
+    return rev
+
+
+def platform_head() -> str:
+    return head(PLATFORM_TREE)
+
+
+def tenant_head() -> str:
+    return head(TENANT_TREE)
+
+
+async def upgrade_platform(conn: AsyncConnection) -> None:
+    """Upgrade the platform schema inside the caller's transaction."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('complaintdesk:migrate:platform'))"))
+    await conn.run_sync(lambda sync: command.upgrade(_config(PLATFORM_TREE, sync), "head"))
+
+
+def _tenant_current(sync: Connection, schema: str) -> str | None:
+    ctx = MigrationContext.configure(sync, opts={"version_table_schema": schema})
+    return ctx.get_current_revision()
+
+
+async def upgrade_tenant_schema(conn: AsyncConnection, schema: str) -> tuple[str | None, str]:
+    """Upgrade one tenant schema inside the caller's transaction; returns (before, after).
+
+    ``schema`` must already be validated (``tenancy.schema_for``).
+    """
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('complaintdesk:migrate:' || :schema))"), {"schema": schema}
+    )
+    before = await conn.run_sync(_tenant_current, schema)
+    await conn.run_sync(lambda sync: command.upgrade(_config(TENANT_TREE, sync, schema), "head"))
+    after = await conn.run_sync(_tenant_current, schema)
+    assert after is not None
+    return before, after

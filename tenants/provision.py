@@ -1,0 +1,174 @@
+"""Tenant lifecycle: create, list, suspend, resume, migrate all.
+
+Creating a tenant is one PostgreSQL transaction: the registry row, the schema,
+its migrations and the template's seed data commit together or not at all, so a
+refused or failed creation leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.db import TENANT_SCHEMA_PLACEHOLDER, get_engine
+from services.core.tenancy import (
+    Tenant,
+    TenantError,
+    TenantExists,
+    TenantNotFound,
+    TenantStatus,
+    schema_for,
+    validate_slug,
+)
+from tenants.migrate import upgrade_platform, upgrade_tenant_schema
+from tenants.templates import TEMPLATES, seed
+
+
+class UnknownTemplate(TenantError):
+    code = "TEMPLATE_UNKNOWN"
+
+
+class InvalidDisplayName(TenantError):
+    code = "TENANT_NAME_INVALID"
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    slug: str
+    display_name: str
+    status: str
+    template: str
+    schema_name: str
+    schema_revision: str | None
+    created_at: str
+
+
+def _info(row: Any) -> TenantInfo:
+    """From a ``Tenant`` object or a row of its columns."""
+    return TenantInfo(
+        slug=row.slug,
+        display_name=row.display_name,
+        status=row.status,
+        template=row.template,
+        schema_name=row.schema_name,
+        schema_revision=row.schema_revision,
+        created_at=row.created_at.isoformat(timespec="seconds"),
+    )
+
+
+async def migrate_platform() -> None:
+    async with get_engine().begin() as conn:
+        await upgrade_platform(conn)
+
+
+async def create_tenant(slug: str, *, display_name: str | None = None, template: str = "retail") -> TenantInfo:
+    validate_slug(slug)
+    if template not in TEMPLATES:
+        raise UnknownTemplate(f"unknown template {template!r} (choose from {', '.join(sorted(TEMPLATES))})")
+    name = (display_name or slug).strip()
+    if not name or len(name) > 200:
+        raise InvalidDisplayName("display name must be 1-200 characters")
+    schema = schema_for(slug)
+    async with get_engine().begin() as conn:
+        exists = await conn.scalar(select(Tenant.slug).where(Tenant.slug == slug))
+        if exists is not None:
+            raise TenantExists(f"tenant {slug!r} already exists")
+        orphan = await conn.scalar(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema}
+        )
+        if orphan is not None:
+            raise TenantExists(f"schema {schema!r} already exists without a registry entry; refusing to reuse it")
+        try:
+            await conn.execute(
+                Tenant.__table__.insert().values(
+                    slug=slug, display_name=name, template=template, schema_name=schema,
+                    status=TenantStatus.ACTIVE.value,
+                )
+            )
+        except IntegrityError as exc:  # a concurrent create of the same slug
+            raise TenantExists(f"tenant {slug!r} already exists") from exc
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        _, revision = await upgrade_tenant_schema(conn, schema)
+        await conn.execute(update(Tenant).where(Tenant.slug == slug).values(schema_revision=revision))
+        bound = await conn.execution_options(schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: schema})
+        session = AsyncSession(bind=bound, join_transaction_mode="create_savepoint")
+        await seed(session, TEMPLATES[template])
+        await session.commit()  # releases the session's savepoint; the outer transaction commits below
+        await session.close()
+        row = (await conn.execute(select(Tenant).where(Tenant.slug == slug))).one()
+    return _info(row)
+
+
+async def list_tenants() -> list[TenantInfo]:
+    async with AsyncSession(get_engine()) as session:
+        rows = (await session.scalars(select(Tenant).order_by(Tenant.slug))).all()
+        return [_info(r) for r in rows]
+
+
+async def get_tenant(slug: str) -> TenantInfo:
+    validate_slug(slug)
+    async with AsyncSession(get_engine()) as session:
+        row = await session.get(Tenant, slug)
+        if row is None:
+            raise TenantNotFound(f"unknown tenant {slug!r}")
+        return _info(row)
+
+
+async def set_status(slug: str, status: TenantStatus) -> tuple[TenantInfo, bool]:
+    """Returns the tenant and whether anything changed."""
+    validate_slug(slug)
+    async with AsyncSession(get_engine()) as session, session.begin():
+        row = await session.get(Tenant, slug, with_for_update=True)
+        if row is None:
+            raise TenantNotFound(f"unknown tenant {slug!r}")
+        changed = row.status != status.value
+        row.status = status.value
+        await session.flush()
+        await session.refresh(row)
+        return _info(row), changed
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    slug: str
+    before: str | None
+    after: str | None
+    error: str | None
+
+
+async def migrate_all(
+    *,
+    on_progress: Callable[[int, int, MigrationResult], None] | None = None,
+    only: Sequence[str] | None = None,
+) -> list[MigrationResult]:
+    """Upgrade the platform schema, then each tenant schema in its own transaction.
+
+    A tenant whose migration fails is rolled back whole and reported; the others go on.
+    """
+    await migrate_platform()
+    async with AsyncSession(get_engine()) as session:
+        query = select(Tenant.slug, Tenant.schema_name).order_by(Tenant.slug)
+        if only:
+            query = query.where(Tenant.slug.in_(list(only)))
+        tenants = (await session.execute(query)).all()
+    results: list[MigrationResult] = []
+    for index, (slug, schema_name) in enumerate(tenants, start=1):
+        try:
+            schema = schema_for(slug)
+            if schema != schema_name:
+                raise TenantError(f"registry names schema {schema_name!r}, expected {schema!r}")
+            async with get_engine().begin() as conn:
+                before, after = await upgrade_tenant_schema(conn, schema)
+                await conn.execute(update(Tenant).where(Tenant.slug == slug).values(schema_revision=after))
+            result = MigrationResult(slug, before, after, None)
+        except Exception as exc:  # reported per tenant; the others still migrate
+            result = MigrationResult(slug, None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        results.append(result)
+        if on_progress is not None:
+            on_progress(index, len(tenants), result)
+    return results

@@ -1,0 +1,65 @@
+"""The tenant is resolved once at the edge and fails closed."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import GraphQLClient
+from helpers import scalar
+
+from tenants.provision import create_tenant, set_status
+from services.core.tenancy import TenantStatus
+
+QUERY = "{ orgUnits { id } }"
+
+
+@pytest.mark.parametrize(
+    ("tenant", "status", "code"),
+    [
+        (None, 400, "TENANT_REQUIRED"),
+        ("", 400, "TENANT_REQUIRED"),
+        ("Alpha", 400, "TENANT_INVALID"),
+        ("alpha;drop", 400, "TENANT_INVALID"),
+        ("../beta", 400, "TENANT_INVALID"),
+        ("public", 400, "TENANT_INVALID"),
+        ("gamma-unknown", 404, "TENANT_NOT_FOUND"),
+    ],
+)
+async def test_bad_tenant_is_refused(gql: GraphQLClient, tenant: str | None, status: int, code: str) -> None:
+    response = await gql.post(QUERY, tenant=tenant)
+    assert response.status_code == status
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == code
+    assert body["errors"][0]["extensions"]["requestId"] == response.headers["x-request-id"]
+
+
+async def test_mutation_for_bad_tenant_writes_nothing(gql: GraphQLClient) -> None:
+    before = await scalar("SELECT count(*) FROM tenant_alpha.org_units")
+    response = await gql.post(
+        'mutation { createOrgUnit(input: {name: "x", kind: STORE}) { orgUnit { id } } }', tenant="nosuch"
+    )
+    assert response.status_code == 404
+    assert await scalar("SELECT count(*) FROM tenant_alpha.org_units") == before
+
+
+async def test_suspended_tenant_gets_a_clear_error_then_resumes(gql: GraphQLClient) -> None:
+    await create_tenant("paused-co", template="retail")
+    assert (await gql.post(QUERY, tenant="paused-co")).status_code == 200
+    await set_status("paused-co", TenantStatus.SUSPENDED)
+    for query in (QUERY, 'mutation { createOrgUnit(input: {name: "x", kind: STORE}) { orgUnit { id } } }'):
+        response = await gql.post(query, tenant="paused-co")
+        assert response.status_code == 403
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "TENANT_SUSPENDED"
+        assert error["message"] == "tenant 'paused-co' is suspended"
+    assert await scalar("SELECT count(*) FROM tenant_paused_co.org_units WHERE name = 'x'") == 0
+    await set_status("paused-co", TenantStatus.ACTIVE)
+    assert (await gql.post(QUERY, tenant="paused-co")).status_code == 200
+
+
+async def test_request_id_is_echoed_or_made(gql: GraphQLClient) -> None:
+    mine = await gql.post(QUERY, headers={"x-request-id": "trace-abc-12345"})
+    assert mine.headers["x-request-id"] == "trace-abc-12345"
+    junk = await gql.post(QUERY, headers={"x-request-id": "bad id\twith spaces"})
+    assert junk.headers["x-request-id"] != "bad id\twith spaces"
+    assert len(junk.headers["x-request-id"]) == 32

@@ -1,0 +1,104 @@
+"""Standard GraphQL errors for bad requests; internal errors masked and logged with the request id."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from conftest import GraphQLClient
+from helpers import raw
+from sqlalchemy import text
+
+from tenants.provision import create_tenant
+
+CREATE = """
+mutation Create($input: CreateOrgUnitInput!) {
+  createOrgUnit(input: $input) { orgUnit { id } userErrors { field message code } }
+}
+"""
+
+
+async def test_syntax_error(gql: GraphQLClient) -> None:
+    response = await gql.post("{ orgUnits { id }")
+    body = response.json()
+    assert response.status_code in (200, 400)
+    assert body["errors"][0]["message"].startswith("Syntax Error")
+    assert "locations" in body["errors"][0]
+
+
+async def test_unknown_field_is_a_validation_error_not_masked(gql: GraphQLClient) -> None:
+    body = (await gql.post("{ orgUnits { id nope } }")).json()
+    assert body["errors"][0]["message"] == "Cannot query field 'nope' on type 'OrgUnit'."
+    assert "data" not in body or body["data"] is None
+
+
+async def test_no_field_suggestions_outside_development(gql: GraphQLClient) -> None:
+    body = (await gql.post("{ orgUnit { id } }")).json()
+    assert "Did you mean" not in body["errors"][0]["message"]
+
+
+async def test_bad_variables(gql: GraphQLClient) -> None:
+    body = (await gql.post(CREATE, {"input": {"name": "x", "kind": "CASTLE"}})).json()
+    assert "errors" in body
+    message = body["errors"][0]["message"]
+    assert "CASTLE" in message and "OrgUnitKind" in message
+    missing = (await gql.post(CREATE, {"input": {"kind": "STORE"}})).json()
+    assert "name" in missing["errors"][0]["message"]
+
+
+async def test_user_error_names_the_field_and_changes_nothing(gql: GraphQLClient) -> None:
+    from helpers import scalar
+
+    before = await scalar("SELECT count(*) FROM tenant_alpha.org_units")
+    data = await gql(CREATE, {"input": {"name": "   ", "kind": "STORE"}})
+    assert data["createOrgUnit"] == {
+        "orgUnit": None,
+        "userErrors": [{"field": ["name"], "message": "name is required", "code": "REQUIRED"}],
+    }
+    bad_parent = await gql(CREATE, {"input": {"name": "Child", "kind": "STORE", "parentId": "T3JnVW5pdDp4"}})
+    assert bad_parent["createOrgUnit"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert bad_parent["createOrgUnit"]["userErrors"][0]["field"] == ["parentId"]
+    assert await scalar("SELECT count(*) FROM tenant_alpha.org_units") == before
+
+
+async def test_introspection_is_off_outside_development(gql: GraphQLClient) -> None:
+    body = (await gql.post("{ __schema { types { name } } }")).json()
+    assert body.get("data") is None
+    assert "introspection" in body["errors"][0]["message"].lower()
+
+
+async def test_depth_limit(gql: GraphQLClient) -> None:
+    deep = "{ orgUnits { " + "parent { " * 14 + "id" + " }" * 14 + " } }"
+    body = (await gql.post(deep)).json()
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+async def test_body_too_large(gql: GraphQLClient) -> None:
+    response = await gql.post("{ orgUnits { id } }", {"pad": "x" * 1_100_000})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_internal_errors_are_masked_and_logged(gql: GraphQLClient, caplog: pytest.LogCaptureFixture) -> None:
+    # A real fault: a tenant whose table went missing (a broken manual change, say).
+    await create_tenant("faulty-co", template="retail")
+    async with raw() as conn:
+        await conn.execute(text("DROP TABLE tenant_faulty_co.worker_checks"))
+        await conn.commit()
+    caplog.set_level(logging.ERROR, logger="complaintdesk.api.errors")
+    response = await gql.post('{ workerCheck(id: "8b0c1f6e-4a57-4a1b-9d1e-2f1f1f1f1f1f") { id } }',
+                              tenant="faulty-co")
+    body = response.json()
+    assert response.status_code == 200
+    error = body["errors"][0]
+    assert error["message"] == "Internal server error"
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    request_id = response.headers["x-request-id"]
+    assert error["extensions"]["requestId"] == request_id
+    raw_body = response.text.lower()
+    for leak in ("tenant_faulty_co", "worker_checks", "select", "relation", "traceback", "sqlalchemy", "asyncpg"):
+        assert leak not in raw_body, leak
+    logged = [r for r in caplog.records if r.name == "complaintdesk.api.errors"]
+    assert logged, "the internal error was not logged"
+    assert getattr(logged[0], "request_id", None) == request_id
+    assert logged[0].exc_info is not None

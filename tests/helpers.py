@@ -1,0 +1,51 @@
+"""Helpers shared by tests (plain functions; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.core.db import get_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the installed `complaintdesk` command as a user would."""
+    exe = Path(sys.executable).with_name("complaintdesk")
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+@asynccontextmanager
+async def raw() -> AsyncIterator[AsyncConnection]:
+    """A plain connection (no tenant binding), for checking what is really in the database."""
+    async with get_engine().connect() as conn:
+        yield conn
+
+
+async def scalar(sql: str, **params: Any) -> Any:
+    async with raw() as conn:
+        return await conn.scalar(text(sql), params)
+
+
+async def rows(sql: str, **params: Any) -> list[Any]:
+    async with raw() as conn:
+        return list((await conn.execute(text(sql), params)).all())
+
+
+def drain(timeout_ms: int = 15_000) -> None:
+    """Wait until the run's queue is empty and a worker has finished what it took."""
+    from services.worker.broker import get_broker
+
+    get_broker().join("default", timeout=timeout_ms)
