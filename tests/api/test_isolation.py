@@ -79,3 +79,19 @@ async def test_pooled_connections_carry_no_tenant_binding(gql: GraphQLClient) ->
             assert "org_units" in str(exc)
         else:
             raise AssertionError("an unqualified tenant table was reachable outside a tenant transaction")
+
+
+async def test_sibling_fields_share_the_request_safely(gql: GraphQLClient) -> None:
+    """Top-level fields resolve concurrently; they must not trip over the request's one session."""
+    query = """
+    query {
+      a: orgUnits { id name parent { id name } }
+      b: users { email }
+      c: orgUnits(kind: STORE) { id }
+      d: workerCheck(id: "8b0c1f6e-4a57-4a1b-9d1e-2f1f1f1f1f1f") { id }
+    }
+    """
+    for tenant in (TENANT_A, TENANT_B):
+        data = await gql(query, tenant=tenant)
+        assert len(data["a"]) >= len(data["c"]) > 0
+        assert data["d"] is None

@@ -52,7 +52,8 @@ class DiagnosticsQueries:
         parsed = parse_uuid(str(id))
         if parsed is None:
             return None
-        check = await diagnostics.get_worker_check(await info.context.session(), parsed)
+        async with info.context.db() as session:
+            check = await diagnostics.get_worker_check(session, parsed)
         return WorkerCheck.from_model(check) if check is not None else None
 
 

@@ -12,13 +12,13 @@ from services.core.org import service as org_service
 class OrgQueries:
     @strawberry.field(description="The tenant's org units, oldest first")
     async def org_units(self, info: Info, kind: OrgUnitKind | None = None) -> list[OrgUnitType]:  # type: ignore[valid-type]
-        session = await info.context.session()
-        units = await org_service.list_org_units(
-            session, kind=models.OrgUnitKind(kind.value) if kind is not None else None
-        )
+        async with info.context.db() as session:
+            units = await org_service.list_org_units(
+                session, kind=models.OrgUnitKind(kind.value) if kind is not None else None
+            )
         return [OrgUnitType.from_model(u) for u in units]
 
     @strawberry.field(description="The tenant's users, by e-mail")
     async def users(self, info: Info) -> list[UserType]:
-        session = await info.context.session()
-        return [UserType.from_model(u) for u in await org_service.list_users(session)]
+        async with info.context.db() as session:
+            return [UserType.from_model(u) for u in await org_service.list_users(session)]

@@ -46,19 +46,20 @@ class OrgUnitType(relay.Node):
     async def parent(self, info: Info) -> OrgUnitType | None:
         if self.parent_id is None:
             return None
-        unit = await org_service.get_org_unit(await info.context.session(), self.parent_id)
+        async with info.context.db() as session:
+            unit = await org_service.get_org_unit(session, self.parent_id)
         return OrgUnitType.from_model(unit) if unit is not None else None
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        session = await info.context.session()
         found: dict[str, Any] = {}
-        for node_id in node_ids:
-            parsed = parse_uuid(node_id)
-            unit = await org_service.get_org_unit(session, parsed) if parsed is not None else None
-            found[node_id] = cls.from_model(unit) if unit is not None else None
+        async with info.context.db() as session:
+            for node_id in node_ids:
+                parsed = parse_uuid(node_id)
+                unit = await org_service.get_org_unit(session, parsed) if parsed is not None else None
+                found[node_id] = cls.from_model(unit) if unit is not None else None
         return [found[n] for n in node_ids]
 
 
