@@ -8,9 +8,8 @@ from sqlalchemy import select
 
 from services.core.org import service as org_service
 from services.core.org.models import OrgUnit
-from services.core.tenancy import TenantRef, schema_for, tenant_session
+from services.core.tenancy import TenantNotFound, TenantRef, schema_for, tenant_session
 from tenants.provision import TenantInfo, create_tenant, get_tenant
-from services.core.tenancy import TenantNotFound
 
 DEMO_SLUG = "demo"
 

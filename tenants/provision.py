@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,7 +85,7 @@ async def create_tenant(slug: str, *, display_name: str | None = None, template:
             raise TenantExists(f"schema {schema!r} already exists without a registry entry; refusing to reuse it")
         try:
             await conn.execute(
-                Tenant.__table__.insert().values(
+                insert(Tenant).values(
                     slug=slug, display_name=name, template=template, schema_name=schema,
                     status=TenantStatus.ACTIVE.value,
                 )

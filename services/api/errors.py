@@ -15,7 +15,8 @@ from services.core.logs import request_id_var
 
 logger = logging.getLogger("complaintdesk.api")
 
-UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused")
+# Registers the core's ErrorCode as the GraphQL enum UserErrorCode (the same class).
+strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused")
 
 INTERNAL_MESSAGE = "Internal server error"
 
@@ -24,7 +25,7 @@ INTERNAL_MESSAGE = "Internal server error"
 class UserError:
     field: list[str] | None = strawberry.field(description="Path to the input field at fault, if any")
     message: str
-    code: UserErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
 
 
 def user_error(exc: DomainError) -> UserError:

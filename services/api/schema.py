@@ -19,6 +19,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
 
 from services.api.context import Info
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
@@ -45,7 +46,7 @@ class Query(OrgQueries, DiagnosticsQueries):
             return None
         if not issubclass(node_type, relay.Node):
             return None
-        resolved = await node_type.resolve_nodes(info=info, node_ids=[id.node_id], required=False)
+        resolved = await await_maybe(node_type.resolve_nodes(info=info, node_ids=[id.node_id], required=False))
         return next(iter(resolved), None)
 
 

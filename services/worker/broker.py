@@ -18,7 +18,7 @@ def get_broker() -> RedisBroker:
     global _broker
     if _broker is None:
         settings = get_settings()
-        broker = RedisBroker(url=settings.redis_url, namespace=settings.queue_namespace)
+        broker = RedisBroker(url=settings.redis_url, namespace=settings.queue_namespace)  # type: ignore[no-untyped-call]
         broker.add_middleware(AsyncIO())
         broker.add_middleware(TenantMiddleware())
         broker.add_middleware(DatabaseMiddleware())

@@ -6,8 +6,8 @@ import pytest
 from conftest import GraphQLClient
 from helpers import scalar
 
-from tenants.provision import create_tenant, set_status
 from services.core.tenancy import TenantStatus
+from tenants.provision import create_tenant, set_status
 
 QUERY = "{ orgUnits { id } }"
 

@@ -1,20 +1,22 @@
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 from strawberry import relay
 
 from services.api.context import Info
 from services.api.errors import UserError, user_error
-from services.api.org.types import OrgUnitKind, OrgUnitType, parse_uuid
+from services.api.org.types import OrgUnitType, parse_uuid
 from services.core.errors import DomainError, ErrorCode
-from services.core.org import models
 from services.core.org import service as org_service
+from services.core.org.models import OrgUnitKind
 
 
 @strawberry.input
 class CreateOrgUnitInput:
     name: str
-    kind: OrgUnitKind  # type: ignore[valid-type]
+    kind: OrgUnitKind
     code: str | None = None
     parent_id: relay.GlobalID | None = None
 
@@ -25,7 +27,7 @@ class CreateOrgUnitPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def org_unit_uuid(global_id: relay.GlobalID, field: str):  # type: ignore[no-untyped-def]
+def org_unit_uuid(global_id: relay.GlobalID, field: str) -> uuid.UUID:
     parsed = parse_uuid(global_id.node_id) if global_id.type_name == "OrgUnit" else None
     if parsed is None:
         raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", [field])
@@ -42,7 +44,7 @@ class OrgMutations:
                 unit = await org_service.create_org_unit(
                     session,
                     name=input.name,
-                    kind=models.OrgUnitKind(input.kind.value),
+                    kind=input.kind,
                     code=input.code,
                     parent_id=parent,
                 )

@@ -12,7 +12,8 @@ from services.api.context import Info
 from services.core.org import models
 from services.core.org import service as org_service
 
-OrgUnitKind = strawberry.enum(models.OrgUnitKind, name="OrgUnitKind")
+# Registers the core enum as the GraphQL enum OrgUnitKind (the same class: values pass straight through).
+strawberry.enum(models.OrgUnitKind, name="OrgUnitKind")
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:
@@ -27,7 +28,7 @@ class OrgUnitType(relay.Node):
     id: relay.NodeID[str]
     name: str
     code: str | None
-    kind: OrgUnitKind  # type: ignore[valid-type]
+    kind: models.OrgUnitKind
     parent_id: strawberry.Private[uuid.UUID | None]
     created_at: datetime
 
