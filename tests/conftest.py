@@ -25,6 +25,18 @@ RUN_ID = uuid.uuid4().hex[:10]
 TEST_DB = f"cd_test_{RUN_ID}"
 TENANT_A = "alpha"
 TENANT_B = "beta"
+# The same staff in both tenants (look-alike data: a leak cannot hide behind different names).
+STAFF = {
+    "receiver@test.example": ("receiver",),
+    "receiver2@test.example": ("receiver",),
+    "investigator@test.example": ("investigator",),
+    "desk@test.example": ("complaint_desk",),
+    "handler@test.example": ("handler",),
+    "approver@test.example": ("approver",),
+    "manager@test.example": ("manager",),
+    "admin@test.example": ("tenant_admin",),
+}
+DEFAULT_USER = "receiver@test.example"
 
 
 def _plain_url(url: str) -> str:
@@ -105,8 +117,20 @@ async def tenants(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
     await migrate_platform()
     await create_tenant(TENANT_A, display_name="Alpha Retail", template="retail")
     await create_tenant(TENANT_B, display_name="Beta Bank", template="bank")
+    for slug in (TENANT_A, TENANT_B):
+        await add_staff(slug)
     yield TENANT_A, TENANT_B
     await dispose_engine()
+
+
+async def add_staff(slug: str) -> None:
+    """The STAFF users, in tenant ``slug`` (through the same core service as `createUser`)."""
+    from services.core.org.service import create_user
+    from services.core.tenancy import resolve_tenant, tenant_session
+
+    async with tenant_session(await resolve_tenant(slug)) as session, session.begin():
+        for email, roles in STAFF.items():
+            await create_user(session, email=email, display_name=email.split("@")[0], roles=roles)
 
 
 @pytest.fixture(scope="session")
@@ -130,16 +154,19 @@ class GraphQLClient:
         self.http = http
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, *,
-                   tenant: str | None = TENANT_A, headers: dict[str, str] | None = None) -> httpx.Response:
+                   tenant: str | None = TENANT_A, headers: dict[str, str] | None = None,
+                   user: str | None = DEFAULT_USER) -> httpx.Response:
         h = {"content-type": "application/json", **(headers or {})}
         if tenant is not None:
             h["x-tenant"] = tenant
+        if user is not None:
+            h["x-user"] = user
         return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=h)
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None, *,
-                       tenant: str | None = TENANT_A) -> dict[str, Any]:
+                       tenant: str | None = TENANT_A, user: str | None = DEFAULT_USER) -> dict[str, Any]:
         """Execute and return ``data``; fails the test on any top-level error."""
-        response = await self.post(query, variables, tenant=tenant)
+        response = await self.post(query, variables, tenant=tenant, user=user)
         body = response.json()
         assert response.status_code == 200, body
         assert "errors" not in body, body

@@ -6,21 +6,34 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
+from services.api import http
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, RequestIdMiddleware, TenantMiddleware
 from services.api.errors import RequestError
-from services.api.schema import build_schema
+from services.api.schema import MAX_TOKENS, build_schema
 from services.core.config import Settings, get_settings
 from services.core.db import dispose_engine, get_engine
 
@@ -31,6 +44,135 @@ READY_TIMEOUT_S = 2.0
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view, speaking GraphQL over HTTP as services/api/http.py describes.
+
+    Strawberry (0.341) answers application/json only, 200 for every GraphQL error and plain-text 400s for the
+    rest; here the HTTP side is ours (``run``, ``parse_http_body``, ``execute_single``, ``process_result``,
+    ``create_response`` and error responses in ``__call__``) and execution stays ``schema.execute``.
+    """
+
+    redis: Any = None  # set by create_app; handed to each request's Context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.handle_http(request)
+        except HTTPException as exc:  # ours (http.HTTPError) and any Strawberry still raises
+            response = self._error_response(request, exc)
+        await response(scope, receive, send)
+
+    def _error_response(self, request: Request, exc: HTTPException) -> Response:
+        code = exc.code if isinstance(exc, http.HTTPError) else _HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
+        try:
+            media_type = http.negotiate_response_type(request.headers.get("accept"))
+        except http.HTTPError:  # the 406 itself, or any error for such a client: plain JSON
+            media_type = http.JSON
+        headers = {"Vary": "Accept", **(exc.headers if isinstance(exc, http.HTTPError) else {})}
+        body = self.encode_json(http.error_body(exc.reason, code))
+        response = Response(body, status_code=exc.status_code, headers=headers)
+        response.headers["content-type"] = http.content_type_header(media_type)
+        return response
+
+    async def run(  # type: ignore[override]
+        self, request: Request | WebSocket, context: Context | UnsetType = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
+        if isinstance(request, Request):
+            return await self.handle_http(request, context)
+        return await super().run(request, cast(Context, context), root_value)  # WebSockets: not routed here
+
+    async def handle_http(self, request: Request, context: Context | UnsetType = UNSET) -> Response:
+        """Strawberry's ``run`` for HTTP, minus batching and streaming, with the spec's negotiation and statuses."""
+        request_adapter = self.request_adapter_class(request)
+        if self.graphql_ide and self.should_render_graphql_ide(request_adapter):
+            return await self.render_graphql_ide(request)
+        if not self.is_request_allowed(request_adapter):
+            raise http.HTTPError(
+                405, "GraphQL is served over GET and POST", "METHOD_NOT_ALLOWED", headers={"Allow": "GET, POST"}
+            )
+        media_type = http.negotiate_response_type(request.headers.get("accept"))
+        request_data = await self.parse_http_body(request_adapter)
+        assert isinstance(request_data, GraphQLRequestData)  # never a batch: parse_http_body refuses them
+
+        sub_response = await self.get_sub_response(request)
+        if isinstance(context, UnsetType):
+            context = await self.get_context(request, response=sub_response)
+        result = await self.execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=None,
+            request_data=request_data,
+        )
+        outcome = http.classify(result)
+        if outcome is http.Outcome.INTERNAL_ERROR:
+            http.log_unexpected(result)
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        sub_response.media_type = media_type
+        if sub_response.status_code is None:  # a resolver may have set one (info.context.response)
+            sub_response.status_code = http.status_code(outcome, media_type)
+        return self.create_response(response_data=response_data, sub_response=sub_response)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        if request.method == "GET":
+            return http.parse_query_params(cast(QueryParams, request.query_params))
+        http.check_content_type(request.content_type)
+        return http.parse_json_body(await request.get_body())
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, with its operation errors answered as GraphQL request errors instead of plain 400s."""
+        if error := http.operation_request_error(request_data, max_tokens=MAX_TOKENS):
+            return PreExecutionError(data=None, errors=[error])
+        allowed = OperationType.from_http(request_adapter.method)
+        if not self.allow_queries_via_get and request_adapter.method == "GET":
+            allowed = allowed - {OperationType.QUERY}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:  # GetOperation() failed: a request error
+            return PreExecutionError(data=None, errors=[GraphQLError(exc.as_http_error_reason())])
+        except InvalidOperationTypeError as exc:
+            if request_adapter.method == "GET":
+                # Spec, "GET": "If the values of {query} and {operationName} indicate that a mutation operation is
+                # to be executed, the server MUST respond with error status code 405 (Method Not Allowed)".
+                raise http.HTTPError(
+                    405, exc.as_http_error_reason("GET"), "METHOD_NOT_ALLOWED", headers={"Allow": "POST"}
+                ) from exc
+            return PreExecutionError(data=None, errors=[GraphQLError(exc.as_http_error_reason("POST"))])
+        except MissingQueryError as exc:  # only an extension could drop the query parse_http_body checked
+            raise http.bad_request("no GraphQL query found in the request") from exc
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        return http.shape_result(result, http.classify(result))
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = http.content_type_header(sub_response.media_type or http.JSON)
+        response.headers.add_vary_header("Accept")
+        return response
+
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
         state = request.scope.get("state", {})
         tenant = state.get("tenant")
@@ -42,7 +184,12 @@ class GraphQLApp(GraphQL[Context, None]):
             tenant=tenant,
             request_id=state.get("request_id", "-"),
             exit_stack=state["exit_stack"],
+            redis=self.redis,
         )
+
+
+# Status codes of Strawberry's own HTTPExceptions, should any still reach __call__.
+_HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
 async def _check_postgres() -> str:
@@ -77,6 +224,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allow_queries_via_get=True,
         multipart_uploads_enabled=False,
     )
+    graphql.redis = redis_client
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -21,6 +21,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.utils.await_maybe import await_maybe
 
+from services.api.complaints.mutations import ComplaintMutations
+from services.api.complaints.queries import ComplaintQueries
 from services.api.context import Info
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
 from services.api.errors import MaskUnexpectedErrors, is_unexpected
@@ -35,7 +37,7 @@ MAX_TOKENS = 2_000
 
 
 @strawberry.type
-class Query(OrgQueries, DiagnosticsQueries):
+class Query(ComplaintQueries, OrgQueries, DiagnosticsQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
         # A plain resolver rather than relay.node(): that field is consumed by the first schema built
@@ -51,7 +53,7 @@ class Query(OrgQueries, DiagnosticsQueries):
 
 
 @strawberry.type
-class Mutation(OrgMutations, DiagnosticsMutations):
+class Mutation(ComplaintMutations, OrgMutations, DiagnosticsMutations):
     pass
 
 

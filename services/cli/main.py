@@ -182,6 +182,40 @@ def tenant_resume(slug: str) -> None:
     _set_status(slug, "active")
 
 
+@cli.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@click.option("--tenant", "slugs", multiple=True, help="only this tenant (repeatable); default: all")
+def audit_verify(slugs: tuple[str, ...]) -> None:
+    """Walk each tenant's hash chain and report the first broken link."""
+    from services.core.audit.service import verify_chain
+    from services.core.tenancy import TenantRef, schema_for, tenant_session
+    from tenants.provision import get_tenant, list_tenants
+
+    async def go() -> list[tuple[str, Any]]:
+        infos = [await get_tenant(s) for s in slugs] if slugs else await list_tenants()
+        results = []
+        for info in infos:
+            ref = TenantRef(slug=info.slug, schema=schema_for(info.slug), template=info.template)
+            async with tenant_session(ref) as session:
+                results.append((info.slug, await verify_chain(session)))
+        return results
+
+    broken = 0
+    for slug, result in _run(go):
+        if result.ok:
+            click.echo(f"{slug}: ok ({result.checked} events)")
+        else:
+            broken += 1
+            click.echo(f"{slug}: BROKEN at event {result.first_broken_seq}: {result.reason} "
+                       f"({result.checked} events verified before it)", err=True)
+    if broken:
+        sys.exit(1)
+
+
 @cli.command("export-schema")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("frontend-schema/schema.graphql"), show_default=True)

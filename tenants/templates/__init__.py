@@ -1,6 +1,6 @@
 """Tenant templates: what a new tenant starts with.
 
-A template is data (org units, and later categories, roles, SLA profiles and
+A template is data (roles, org units, categories; later SLA profiles and
 policies); ``seed`` writes it through the core services, in the tenant's
 creation transaction.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.org.models import OrgUnitKind
-from services.core.org.service import create_org_unit
+from services.core.org.models import CategoryCause, CategoryDimension, OrgUnitKind
+from services.core.org.service import create_org_unit, create_role, upsert_category
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,42 @@ class UnitSpec:
 
 
 @dataclass(frozen=True)
+class CategorySpec:
+    code: str
+    name: str
+    parent: str | None = None
+    cause: CategoryCause | None = None
+    dimension: CategoryDimension | None = None
+
+
+@dataclass(frozen=True)
 class Template:
     name: str
     description: str
+    roles: tuple[tuple[str, str], ...]
     org_units: tuple[UnitSpec, ...] = field(default_factory=tuple)
+    categories: tuple[CategorySpec, ...] = field(default_factory=tuple)
 
+
+_COMMON_ROLES = (
+    ("tenant_admin", "configures the organisation, users, categories, deadlines and policies"),
+    ("receiver", "records complaints from every channel and owns what they receive (首问负责制)"),
+    ("investigator", "investigates, gathers evidence and vouches for its truth (质量检验、取证)"),
+    ("complaint_desk", "analyses causes, decides validity and the responsible department, fills the handling form"),
+    ("handler", "answers the transfer slip with a solution and implements it (责任部门)"),
+    ("approver", "approves the handling form in writing before anything is promised (主管副总经理)"),
+    ("general_manager", "decides responsibility and penalties in serious cases (总经理)"),
+    ("reviewer", "independent periodic review; never of cases they or their department handled"),
+    ("manager", "supervises a unit; may transfer ownership of its complaints"),
+    ("report_reader", "reads statistics and reports"),
+)
+
+Q, NQ = CategoryCause.QUALITY, CategoryCause.NON_QUALITY
 
 RETAIL = Template(
     name="retail",
     description="Retail chain: customer service, marketing, production, sales branches and stores (seed I, IV)",
+    roles=(*_COMMON_ROLES, ("store_manager", "organises analysis and adjudication for a store (店经理)")),
     org_units=(
         UnitSpec("CS", "客户服务部 Customer Service", OrgUnitKind.DEPARTMENT),
         UnitSpec("MKT", "市场部 Marketing", OrgUnitKind.DEPARTMENT),
@@ -44,11 +71,23 @@ RETAIL = Template(
         UnitSpec("BR-EAST", "华东销售分公司 East Sales Branch", OrgUnitKind.BRANCH),
         UnitSpec("ST-001", "一号专卖店 Store 001", OrgUnitKind.STORE, "BR-EAST"),
     ),
+    categories=(
+        CategorySpec("QUALITY", "品质异常 Quality problem", cause=Q),
+        CategorySpec("Q-DEFECT", "产品缺陷 Product defect", "QUALITY", cause=Q),
+        CategorySpec("Q-SPEC", "规格不符 Not to specification", "QUALITY", cause=Q),
+        CategorySpec("Q-PACK", "包装破损 Damaged packaging", "QUALITY", cause=Q),
+        CategorySpec("NON-QUALITY", "非品质异常（人为因素） Non-quality (human factor)", cause=NQ),
+        CategorySpec("NQ-SERVICE", "服务态度 Service attitude", "NON-QUALITY", cause=NQ),
+        CategorySpec("NQ-DELIVERY", "交货延误 Late delivery", "NON-QUALITY", cause=NQ),
+        CategorySpec("NQ-PRICE", "价格收费 Pricing and charges", "NON-QUALITY", cause=NQ),
+    ),
 )
 
+D = CategoryDimension
 BANK = Template(
     name="bank",
     description="Bank: consumer protection as the complaint desk, operations, audit, branches (seed III)",
+    roles=(*_COMMON_ROLES, ("regulator_liaison", "reports major complaints to the regulator")),
     org_units=(
         UnitSpec("CP", "消费者权益保护部 Consumer Protection", OrgUnitKind.DEPARTMENT),
         UnitSpec("RETAIL", "零售银行部 Retail Banking", OrgUnitKind.DEPARTMENT),
@@ -58,16 +97,31 @@ BANK = Template(
         UnitSpec("BR-SH", "上海分行 Shanghai Branch", OrgUnitKind.BRANCH),
         UnitSpec("BR-SH-01", "上海分行营业部 Shanghai Main Office", OrgUnitKind.STORE, "BR-SH"),
     ),
+    categories=(
+        CategorySpec("PRODUCT", "产品 Product", dimension=D.PRODUCT),
+        CategorySpec("PRODUCT-CARD", "信用卡 Credit cards", "PRODUCT", dimension=D.PRODUCT),
+        CategorySpec("PRODUCT-WEALTH", "理财 Wealth management", "PRODUCT", dimension=D.PRODUCT),
+        CategorySpec("SERVICE", "服务 Service", dimension=D.SERVICE),
+        CategorySpec("CHANNEL", "渠道 Channel", dimension=D.CHANNEL),
+        CategorySpec("CHANNEL-APP", "手机银行 Mobile banking", "CHANNEL", dimension=D.CHANNEL),
+        CategorySpec("STAFF", "员工行为 Staff behaviour", dimension=D.STAFF_BEHAVIOUR),
+        CategorySpec("INTERNAL", "内部管理 Internal management", dimension=D.INTERNAL_MANAGEMENT),
+        CategorySpec("CRIME", "金融犯罪 Financial crime", dimension=D.FINANCIAL_CRIME),
+    ),
 )
 
 TEMPLATES: dict[str, Template] = {t.name: t for t in (RETAIL, BANK)}
 
 
 async def seed(session: AsyncSession, template: Template) -> None:
+    for name, description in template.roles:
+        await create_role(session, name=name, description=description)
     ids: dict[str, uuid.UUID] = {}
     for spec in template.org_units:
         parent_id = ids[spec.parent] if spec.parent else None
-        unit = await create_org_unit(
-            session, name=spec.name, kind=spec.kind, code=spec.code, parent_id=parent_id
-        )
+        unit = await create_org_unit(session, name=spec.name, kind=spec.kind, code=spec.code, parent_id=parent_id)
         ids[spec.code] = unit.id
+    for cat in template.categories:
+        await upsert_category(
+            session, code=cat.code, name=cat.name, parent_code=cat.parent, cause=cat.cause, dimension=cat.dimension
+        )

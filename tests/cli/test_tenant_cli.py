@@ -7,7 +7,10 @@ import json
 import pytest
 from helpers import rows, run_cli, scalar
 
+from tenants.migrate import tenant_head
+
 pytestmark = pytest.mark.usefixtures("tenants")
+HEAD = tenant_head()
 
 
 async def _schema_exists(schema: str) -> bool:
@@ -21,7 +24,7 @@ async def _registry_count() -> int:
 async def test_create_list_suspend_resume() -> None:
     created = run_cli("tenant", "create", "cli-shop", "--name", "CLI Shop", "--template", "bank")
     assert created.returncode == 0, created.stderr
-    assert "created tenant cli-shop (bank) in schema tenant_cli_shop at t0001" in created.stdout
+    assert f"created tenant cli-shop (bank) in schema tenant_cli_shop at {HEAD}" in created.stdout
     assert await _schema_exists("tenant_cli_shop")
     # the template's org units were seeded in the same transaction
     assert await scalar("SELECT count(*) FROM tenant_cli_shop.org_units WHERE code = 'CP'") == 1
@@ -32,7 +35,7 @@ async def test_create_list_suspend_resume() -> None:
     assert entry["display_name"] == "CLI Shop"
     assert entry["status"] == "active"
     assert entry["template"] == "bank"
-    assert entry["schema_revision"] == "t0001"
+    assert entry["schema_revision"] == HEAD
     assert entry["created_at"]
 
     table = run_cli("tenant", "list")
@@ -97,43 +100,48 @@ async def test_migrate_twice_is_idempotent() -> None:
     assert second.returncode == 0, second.stderr
     count = await _registry_count()
     assert f"{count} tenant(s): {count} ok, 0 failed" in second.stdout
-    assert "alpha: up to date (t0001)" in second.stdout
-    assert "beta: up to date (t0001)" in second.stdout
+    assert f"alpha: up to date ({HEAD})" in second.stdout
+    assert f"beta: up to date ({HEAD})" in second.stdout
     assert all(line.startswith(("platform", "[", f"{count} tenant")) for line in second.stdout.splitlines())
 
 
 async def test_one_failing_tenant_is_rolled_back_and_others_migrate() -> None:
     created = run_cli("tenant", "create", "broken-one")
     assert created.returncode == 0, created.stderr
-    # Sabotage: forget the revision and leave a conflicting table, so re-running t0001 creates
-    # org_units and users, then fails on worker_checks. The whole tenant must roll back.
+    t0001_tables = ["alembic_version", "org_units", "users", "worker_checks"]
+    t0002_tables = ["audit_events", "customer_messages", "satisfaction_surveys", "customer_opinions",
+                    "handling_forms", "transfer_slips", "evidence", "investigations", "complaints",
+                    "complaint_counters", "complainants", "categories", "roles", "tenant_settings"]
+    # Sabotage: take the schema back to t0001 and leave a table in the way of t0002's last step, so
+    # re-running t0002 creates a dozen tables, then fails. The whole tenant must roll back.
     from helpers import raw
     from sqlalchemy import text
 
     async with raw() as conn:
-        await conn.execute(text("DROP TABLE tenant_broken_one.users, tenant_broken_one.worker_checks, "
-                                "tenant_broken_one.org_units"))
-        await conn.execute(text("DELETE FROM tenant_broken_one.alembic_version"))
-        await conn.execute(text("CREATE TABLE tenant_broken_one.worker_checks (id int)"))
+        await conn.execute(text("DROP TABLE " + ", ".join(f"tenant_broken_one.{t}" for t in t0002_tables)))
+        await conn.execute(text("UPDATE tenant_broken_one.alembic_version SET version_num = 't0001'"))
+        await conn.execute(text("CREATE TABLE tenant_broken_one.audit_events (id int)"))
         await conn.commit()
 
     result = run_cli("migrate")
     assert result.returncode == 1
     assert "broken-one: FAILED" in result.stderr
     assert "rolled back" in result.stderr
-    assert "alpha: up to date (t0001)" in result.stdout
-    assert "beta: up to date (t0001)" in result.stdout
+    assert f"alpha: up to date ({HEAD})" in result.stdout
+    assert f"beta: up to date ({HEAD})" in result.stdout
     assert "1 failed" in result.stdout
     # nothing of the failed run stayed behind in that schema
     tables = await rows("SELECT tablename FROM pg_tables WHERE schemaname = 'tenant_broken_one' ORDER BY 1")
-    assert [t[0] for t in tables] == ["alembic_version", "worker_checks"]
-    assert await scalar("SELECT count(*) FROM tenant_broken_one.alembic_version") == 0
+    assert [t[0] for t in tables] == sorted([*t0001_tables, "audit_events"])
+    assert await scalar("SELECT version_num FROM tenant_broken_one.alembic_version") == "t0001"
 
     # repaired, the next migrate completes it
     async with raw() as conn:
-        await conn.execute(text("DROP TABLE tenant_broken_one.worker_checks"))
+        await conn.execute(text("DROP TABLE tenant_broken_one.audit_events"))
         await conn.commit()
     fixed = run_cli("migrate")
     assert fixed.returncode == 0, fixed.stderr
-    assert "broken-one: empty -> t0001" in fixed.stdout
-    assert await scalar("SELECT schema_revision FROM public.tenants WHERE slug = 'broken-one'") == "t0001"
+    assert f"broken-one: t0001 -> {HEAD}" in fixed.stdout
+    assert await scalar("SELECT schema_revision FROM public.tenants WHERE slug = 'broken-one'") == HEAD
+    tables = await rows("SELECT tablename FROM pg_tables WHERE schemaname = 'tenant_broken_one' ORDER BY 1")
+    assert [t[0] for t in tables] == sorted([*t0001_tables, *t0002_tables])

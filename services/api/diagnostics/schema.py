@@ -49,6 +49,7 @@ class RequestWorkerCheckPayload:
 class DiagnosticsQueries:
     @strawberry.field(description="A worker check of this tenant, or null")
     async def worker_check(self, info: Info, id: strawberry.ID) -> WorkerCheck | None:
+        await info.context.require_viewer()
         parsed = parse_uuid(str(id))
         if parsed is None:
             return None
@@ -65,6 +66,7 @@ class DiagnosticsMutations:
     ) -> RequestWorkerCheckPayload:
         from services.worker.actors.diagnostics import run_worker_check
 
+        await info.context.require_viewer()
         async with info.context.transaction() as session:
             check = await diagnostics.request_worker_check(session)
         # Sent after the commit, so the worker always finds the row (off the event loop:

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-import uuid
-
 import strawberry
 from strawberry import relay
 
 from services.api.context import Info
 from services.api.errors import UserError, user_error
-from services.api.org.types import OrgUnitType, parse_uuid
-from services.core.errors import DomainError, ErrorCode
+from services.api.ids import decode_id, decode_optional
+from services.api.org.types import CategoryType, OrgUnitType, UserType
+from services.core.errors import DomainError
 from services.core.org import service as org_service
-from services.core.org.models import OrgUnitKind
+from services.core.org.models import CategoryCause, CategoryDimension, OrgUnitKind
 
 
 @strawberry.input
@@ -27,27 +26,90 @@ class CreateOrgUnitPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def org_unit_uuid(global_id: relay.GlobalID, field: str) -> uuid.UUID:
-    parsed = parse_uuid(global_id.node_id) if global_id.type_name == "OrgUnit" else None
-    if parsed is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", [field])
-    return parsed
+@strawberry.input
+class CreateUserInput:
+    email: str
+    display_name: str
+    roles: list[str] = strawberry.field(default_factory=list)
+    org_unit_id: relay.GlobalID | None = None
+
+
+@strawberry.type
+class UserPayload:
+    user: UserType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Replace the user's roles")
+class AssignRoleInput:
+    user_id: relay.GlobalID
+    roles: list[str]
+
+
+@strawberry.input(description="Create the category with this code, or update it")
+class UpsertCategoryInput:
+    code: str
+    name: str
+    parent_code: str | None = None
+    cause: CategoryCause | None = None
+    dimension: CategoryDimension | None = None
+    active: bool = True
+
+
+@strawberry.type
+class UpsertCategoryPayload:
+    category: CategoryType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class OrgMutations:
     @strawberry.mutation(description="Create a department, branch, store or production team")
     async def create_org_unit(self, info: Info, input: CreateOrgUnitInput) -> CreateOrgUnitPayload:
+        await info.context.require_viewer()
         try:
-            parent = org_unit_uuid(input.parent_id, "parentId") if input.parent_id is not None else None
+            parent = decode_optional(input.parent_id, "OrgUnit", "parentId")
             async with info.context.transaction() as session:
                 unit = await org_service.create_org_unit(
-                    session,
-                    name=input.name,
-                    kind=input.kind,
-                    code=input.code,
-                    parent_id=parent,
+                    session, name=input.name, kind=input.kind, code=input.code, parent_id=parent
                 )
         except DomainError as exc:
             return CreateOrgUnitPayload(user_errors=[user_error(exc)])
         return CreateOrgUnitPayload(org_unit=OrgUnitType.from_model(unit))
+
+    @strawberry.mutation(description="Add a user to the tenant")
+    async def create_user(self, info: Info, input: CreateUserInput) -> UserPayload:
+        await info.context.require_viewer()
+        try:
+            unit = decode_optional(input.org_unit_id, "OrgUnit", "orgUnitId")
+            async with info.context.transaction() as session:
+                user = await org_service.create_user(
+                    session, email=input.email, display_name=input.display_name, roles=input.roles, org_unit_id=unit
+                )
+        except DomainError as exc:
+            return UserPayload(user_errors=[user_error(exc)])
+        return UserPayload(user=UserType.from_model(user))
+
+    @strawberry.mutation(description="Set a user's roles")
+    async def assign_role(self, info: Info, input: AssignRoleInput) -> UserPayload:
+        await info.context.require_viewer()
+        try:
+            user_id = decode_id(input.user_id, "User", "userId")
+            async with info.context.transaction() as session:
+                user = await org_service.assign_roles(session, user_id=user_id, roles=input.roles)
+        except DomainError as exc:
+            return UserPayload(user_errors=[user_error(exc)])
+        return UserPayload(user=UserType.from_model(user))
+
+    @strawberry.mutation(description="Create or update a complaint category")
+    async def upsert_category(self, info: Info, input: UpsertCategoryInput) -> UpsertCategoryPayload:
+        await info.context.require_viewer()
+        try:
+            async with info.context.transaction() as session:
+                category = await org_service.upsert_category(
+                    session, code=input.code, name=input.name, parent_code=input.parent_code, cause=input.cause,
+                    dimension=input.dimension, active=input.active,
+                )
+        except DomainError as exc:
+            return UpsertCategoryPayload(user_errors=[user_error(exc)])
+        return UpsertCategoryPayload(category=CategoryType.from_model(category, parent_code=input.parent_code))

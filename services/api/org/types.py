@@ -10,10 +10,12 @@ from strawberry import relay
 
 from services.api.context import Info
 from services.core.org import models
-from services.core.org import service as org_service
 
-# Registers the core enum as the GraphQL enum OrgUnitKind (the same class: values pass straight through).
+# Register the core enums as GraphQL enums (the same classes: values pass straight through).
 strawberry.enum(models.OrgUnitKind, name="OrgUnitKind")
+strawberry.enum(models.CategoryCause, name="ComplaintCause", description="QUALITY, or NON_QUALITY (a human factor)")
+strawberry.enum(models.CategoryDimension, name="CategoryDimension",
+                description="The statistical dimensions of seed III item 7")
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:
@@ -33,7 +35,8 @@ class OrgUnitType(relay.Node):
     created_at: datetime
 
     @classmethod
-    def from_model(cls, unit: models.OrgUnit) -> OrgUnitType:
+    def from_model(cls, unit: Any) -> OrgUnitType:
+        """From an OrgUnit row or a UnitRef view."""
         return cls(
             id=str(unit.id),
             name=unit.name,
@@ -47,39 +50,94 @@ class OrgUnitType(relay.Node):
     async def parent(self, info: Info) -> OrgUnitType | None:
         if self.parent_id is None:
             return None
-        async with info.context.db() as session:
-            unit = await org_service.get_org_unit(session, self.parent_id)
+        unit = await info.context.loaders.org_unit_by_id.load(self.parent_id)
         return OrgUnitType.from_model(unit) if unit is not None else None
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        found: dict[str, Any] = {}
-        async with info.context.db() as session:
-            for node_id in node_ids:
-                parsed = parse_uuid(node_id)
-                unit = await org_service.get_org_unit(session, parsed) if parsed is not None else None
-                found[node_id] = cls.from_model(unit) if unit is not None else None
-        return [found[n] for n in node_ids]
+        ids = list(node_ids)
+        parsed = [parse_uuid(n) for n in ids]
+        units = await info.context.loaders.org_unit_by_id.load_many([p for p in parsed if p is not None])
+        found = {u.id: u for u in units if u is not None}
+        return [cls.from_model(found[p]) if p in found else None for p in parsed]  # type: ignore[misc]
 
 
 @strawberry.type(name="User")
-class UserType:
-    id: strawberry.ID
+class UserType(relay.Node):
+    id: relay.NodeID[str]
     email: str
     display_name: str
     roles: list[str]
     active: bool
+    org_unit_id: strawberry.Private[uuid.UUID | None]
     created_at: datetime
 
     @classmethod
-    def from_model(cls, user: models.User) -> UserType:
+    def from_model(cls, user: Any) -> UserType:
+        """From a User row or a UserRef view."""
         return cls(
-            id=strawberry.ID(str(user.id)),
+            id=str(user.id),
             email=user.email,
             display_name=user.display_name,
             roles=list(user.roles),
             active=user.active,
+            org_unit_id=user.org_unit_id,
             created_at=user.created_at,
         )
+
+    @strawberry.field
+    async def org_unit(self, info: Info) -> OrgUnitType | None:
+        if self.org_unit_id is None:
+            return None
+        unit = await info.context.loaders.org_unit_by_id.load(self.org_unit_id)
+        return OrgUnitType.from_model(unit) if unit is not None else None
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        parsed = [parse_uuid(n) for n in node_ids]
+        users = await info.context.loaders.user_by_id.load_many([p for p in parsed if p is not None])
+        found = {u.id: u for u in users if u is not None}
+        return [cls.from_model(found[p]) if p in found else None for p in parsed]  # type: ignore[misc]
+
+
+@strawberry.type(name="Role")
+class RoleType:
+    name: str
+    description: str
+
+
+@strawberry.type(name="Category", description="A complaint category; categories form a tree per tenant")
+class CategoryType(relay.Node):
+    id: relay.NodeID[str]
+    code: str
+    name: str
+    cause: models.CategoryCause | None
+    dimension: models.CategoryDimension | None
+    active: bool
+    parent_code: str | None = None
+
+    @classmethod
+    def from_model(cls, category: Any, parent_code: str | None = None) -> CategoryType:
+        return cls(
+            id=str(category.id),
+            code=category.code,
+            name=category.name,
+            cause=models.CategoryCause(category.cause) if category.cause else None,
+            dimension=models.CategoryDimension(category.dimension) if category.dimension else None,
+            active=getattr(category, "active", True),
+            parent_code=parent_code,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        from services.core.org import service as org_service
+
+        async with info.context.db() as session:
+            categories = {str(c.id): c for c in await org_service.list_categories(session)}
+        return [cls.from_model(categories[n]) if n in categories else None for n in node_ids]  # type: ignore[misc]

@@ -47,3 +47,57 @@ class User(TenantBase):
     )
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CategoryCause(enum.StrEnum):
+    """Seed IV: quality problems, and non-quality ones (a human factor)."""
+
+    QUALITY = "QUALITY"
+    NON_QUALITY = "NON_QUALITY"
+
+
+class CategoryDimension(enum.StrEnum):
+    """Seed III item 7: the dimensions a bank's complaint statistics are broken down by."""
+
+    PRODUCT = "PRODUCT"
+    SERVICE = "SERVICE"
+    CHANNEL = "CHANNEL"
+    STAFF_BEHAVIOUR = "STAFF_BEHAVIOUR"
+    INTERNAL_MANAGEMENT = "INTERNAL_MANAGEMENT"
+    FINANCIAL_CRIME = "FINANCIAL_CRIME"
+
+
+class Category(TenantBase):
+    __tablename__ = "categories"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("categories.id", ondelete="RESTRICT"), nullable=True
+    )
+    cause: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dimension: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TenantSettings(TenantBase):
+    """One row: the tenant's time zone and locale (numbering months and working days follow the zone)."""
+
+    __tablename__ = "tenant_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    timezone: Mapped[str] = mapped_column(String(64), server_default=text("'Asia/Shanghai'"))
+    locale: Mapped[str] = mapped_column(String(16), server_default=text("'zh-CN'"))
+
+
+class Role(TenantBase):
+    """The tenant's roles (seeded by its template); users hold some of them."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(String(500))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.errors import DomainError, ErrorCode
-from services.core.org.models import OrgUnit, OrgUnitKind, User
+from services.core.org.models import Category, CategoryCause, CategoryDimension, OrgUnit, OrgUnitKind, Role, User
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -75,10 +75,13 @@ async def create_user(
         raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", ["orgUnitId"])
     if await session.scalar(select(User.id).where(User.email == normalized)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, "a user with this email exists", ["email"])
+    unknown = sorted(set(roles) - {r.name for r in await list_roles(session)})
+    if unknown:
+        raise DomainError(ErrorCode.NOT_FOUND, f"unknown role(s): {', '.join(unknown)}", ["roles"])
     user = User(
         email=normalized,
         display_name=_clean_name(display_name, "displayName"),
-        roles=list(roles),
+        roles=sorted(set(roles)),
         org_unit_id=org_unit_id,
     )
     session.add(user)
@@ -89,3 +92,96 @@ async def create_user(
 
 async def list_users(session: AsyncSession) -> Sequence[User]:
     return (await session.scalars(select(User).order_by(User.email))).all()
+
+
+_ROLE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+
+
+async def list_roles(session: AsyncSession) -> Sequence[Role]:
+    return (await session.scalars(select(Role).order_by(Role.name))).all()
+
+
+async def create_role(session: AsyncSession, *, name: str, description: str) -> Role:
+    if not _ROLE.fullmatch(name):
+        raise DomainError(ErrorCode.INVALID, "role names are lower-case letters, digits and '_'", ["name"])
+    if await session.get(Role, name) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"role {name!r} exists", ["name"])
+    role = Role(name=name, description=_clean_name(description, "description"))
+    session.add(role)
+    await session.flush()
+    return role
+
+
+async def assign_roles(session: AsyncSession, *, user_id: uuid.UUID, roles: Sequence[str]) -> User:
+    """Replace a user's roles with ``roles`` (each must be one of the tenant's roles)."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["userId"])
+    known = {r.name for r in await list_roles(session)}
+    unknown = sorted(set(roles) - known)
+    if unknown:
+        raise DomainError(ErrorCode.NOT_FOUND, f"unknown role(s): {', '.join(unknown)}", ["roles"])
+    user.roles = sorted(set(roles))
+    await session.flush()
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.scalars(select(User).where(User.email == email.strip().lower()))).first()
+
+
+async def list_categories(session: AsyncSession) -> Sequence[Category]:
+    return (await session.scalars(select(Category).order_by(Category.code))).all()
+
+
+async def upsert_category(
+    session: AsyncSession,
+    *,
+    code: str,
+    name: str,
+    parent_code: str | None = None,
+    cause: CategoryCause | None = None,
+    dimension: CategoryDimension | None = None,
+    active: bool = True,
+) -> Category:
+    """Create the category ``code`` or update it in place (the code is the stable key)."""
+    if not _CODE.fullmatch(code):
+        raise DomainError(ErrorCode.INVALID, "code must be 1-64 letters, digits, '_', '.' or '-'", ["code"])
+    cleaned = _clean_name(name, "name")
+    parent_id: uuid.UUID | None = None
+    if parent_code is not None:
+        parent = (await session.scalars(select(Category).where(Category.code == parent_code))).first()
+        if parent is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "parent category not found", ["parentCode"])
+        if parent.code == code:
+            raise DomainError(ErrorCode.INVALID, "a category cannot be its own parent", ["parentCode"])
+        parent_id = parent.id
+    category = (await session.scalars(select(Category).where(Category.code == code).with_for_update())).first()
+    if category is None:
+        category = Category(code=code)
+        session.add(category)
+    elif parent_id is not None and await _is_descendant(session, parent_id, category.id):
+        raise DomainError(ErrorCode.INVALID, "the parent would make a cycle", ["parentCode"])
+    category.name = cleaned
+    category.parent_id = parent_id
+    category.cause = cause.value if cause else None
+    category.dimension = dimension.value if dimension else None
+    category.active = active
+    await session.flush()
+    await session.refresh(category)
+    return category
+
+
+async def _is_descendant(session: AsyncSession, candidate: uuid.UUID, ancestor: uuid.UUID) -> bool:
+    current: uuid.UUID | None = candidate
+    seen: set[uuid.UUID] = set()
+    while current is not None and current not in seen:
+        if current == ancestor:
+            return True
+        seen.add(current)
+        current = await session.scalar(select(Category.parent_id).where(Category.id == current))
+    return False

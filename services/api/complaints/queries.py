@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+from strawberry import relay
+
+from services.api.complaints.types import (
+    ComplaintConnection,
+    ComplaintEdge,
+    ComplaintType,
+    CustomerMessage,
+    PageInfo,
+)
+from services.api.context import Info
+from services.api.errors import RequestError
+from services.api.ids import decode_optional
+from services.api.ratelimit import TRACK, RateLimited, hit
+from services.core.audit import service as audit
+from services.core.complaints import models
+from services.core.complaints import procedure as proc
+from services.core.complaints import queries as q
+from services.core.complaints.service import complaint_by_access, tenant_timezone
+from services.core.errors import DomainError
+
+
+@strawberry.input(description="Filters; all given conditions must hold")
+class ComplaintFilter:
+    status: list[models.ComplaintStatus] | None = None
+    owner_id: relay.GlobalID | None = None
+    department_id: relay.GlobalID | None = None
+    store_id: relay.GlobalID | None = None
+    category_id: relay.GlobalID | None = None
+    channel: models.Channel | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = strawberry.field(default=None, description="number prefix or words of the title")
+    complainant_phone: str | None = None
+    complainant_id_number: str | None = None
+    litigation: bool | None = None
+    repeat: bool | None = strawberry.field(default=None, description="only re-complaints (true) or first ones")
+
+
+def _core_filter(f: ComplaintFilter | None) -> q.ComplaintFilter:
+    if f is None:
+        return q.ComplaintFilter()
+    try:
+        return q.ComplaintFilter(
+            statuses=[s.value for s in f.status] if f.status else None,
+            owner_id=decode_optional(f.owner_id, "User", "ownerId"),
+            department_id=decode_optional(f.department_id, "OrgUnit", "departmentId"),
+            store_id=decode_optional(f.store_id, "OrgUnit", "storeId"),
+            category_id=decode_optional(f.category_id, "Category", "categoryId"),
+            channel=f.channel.value if f.channel else None,
+            created_from=f.created_from,
+            created_to=f.created_to,
+            text=f.text,
+            complainant_phone=f.complainant_phone,
+            complainant_id_number=f.complainant_id_number,
+            litigation=f.litigation,
+            repeat=f.repeat,
+        )
+    except DomainError:
+        # a filter on an ID that cannot exist here matches nothing
+        return q.ComplaintFilter(statuses=["__none__"])
+
+
+@strawberry.type(description="A step of the complaint procedure, for customers")
+class ProcedureStep:
+    key: str
+    name: str
+    description: str
+    expected_time: str
+
+
+@strawberry.type(description="How complaints are handled here: steps, channels and expected times")
+class ComplaintProcedure:
+    summary: str
+    steps: list[ProcedureStep]
+    channels: list[models.Channel]
+
+
+@strawberry.type
+class ExpectedDate:
+    label: str
+    due_on: date
+    provisional: bool = strawberry.field(
+        description="counted on weekends only until the tenant's holiday calendar applies"
+    )
+
+
+@strawberry.type(description="What a customer may see of their complaint: never internal opinions or forms")
+class ComplaintTracking:
+    number: str
+    status: models.ComplaintStatus
+    next_step: str
+    received_at: datetime
+    closed_at: datetime | None
+    expected_dates: list[ExpectedDate]
+    messages: list[CustomerMessage]
+    can_give_opinion: bool
+    can_rate_satisfaction: bool
+
+
+@strawberry.type
+class AuditVerification:
+    ok: bool
+    checked: int
+    first_broken_seq: int | None
+    reason: str | None
+
+
+@strawberry.type
+class ComplaintQueries:
+    @strawberry.field(description="A complaint by its global ID, or null")
+    async def complaint(self, info: Info, id: relay.GlobalID) -> ComplaintType | None:
+        await info.context.require_viewer()
+        if id.type_name != "Complaint":
+            return None
+        nodes = await ComplaintType.resolve_nodes(info=info, node_ids=[id.node_id])
+        return nodes[0]
+
+    @strawberry.field(description="A complaint by its number (YYMM + serial), or null")
+    async def complaint_by_number(self, info: Info, number: str) -> ComplaintType | None:
+        await info.context.require_viewer()
+        async with info.context.db() as session:
+            view = await q.get_complaint_by_number(session, number[:32])
+        return ComplaintType.from_view(view) if view else None
+
+    @strawberry.field(description="Complaints, newest first unless orderBy says otherwise; 1 to 100 per page")
+    async def complaints(
+        self,
+        info: Info,
+        filter: ComplaintFilter | None = None,
+        order_by: q.ComplaintOrder = q.ComplaintOrder.CREATED_AT_DESC,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> ComplaintConnection:
+        await info.context.require_viewer()
+        core_filter = _core_filter(filter)
+        try:
+            async with info.context.db() as session:
+                page = await q.list_complaints(session, filter=core_filter, order=order_by, first=first,
+                                               after=after, last=last, before=before)
+        except DomainError as exc:
+            raise RequestError(exc.message, "BAD_USER_INPUT") from None
+
+        async def count() -> int:
+            async with info.context.db() as session:
+                return await q.count_complaints(session, filter=core_filter)
+
+        edges = [ComplaintEdge(cursor=page.cursor(v), node=ComplaintType.from_view(v)) for v in page.items]
+        return ComplaintConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+            ),
+            count=count,
+        )
+
+    @strawberry.field(description="Check the tenant's audit hash chain; reports the first broken link")
+    async def audit_verification(self, info: Info) -> AuditVerification:
+        await info.context.require_viewer()
+        async with info.context.db() as session:
+            result = await audit.verify_chain(session)
+        return AuditVerification(ok=result.ok, checked=result.checked, first_broken_seq=result.first_broken_seq,
+                                 reason=result.reason)
+
+    @strawberry.field(description="Public: a complaint's status by number and access code (null if either is wrong)")
+    async def track_complaint(self, info: Info, number: str, access_code: str) -> ComplaintTracking | None:
+        ctx = info.context
+        try:
+            await hit(ctx.redis, TRACK, tenant=ctx.tenant.slug, client=ctx.client_ip)
+        except RateLimited as exc:
+            raise RequestError(str(exc), "RATE_LIMITED") from None
+        async with ctx.db() as session:
+            complaint = await complaint_by_access(session, number[:32], access_code[:64])
+            if complaint is None:
+                return None
+            tz = await tenant_timezone(session)
+        messages = await ctx.loaders.messages_by_complaint_id.load(complaint.id)
+        status = models.ComplaintStatus(complaint.status)
+        return ComplaintTracking(
+            number=complaint.number,
+            status=status,
+            next_step=proc.next_step(status),
+            received_at=complaint.created_at,
+            closed_at=complaint.closed_at,
+            expected_dates=[
+                ExpectedDate(label=d.label, due_on=d.due_on, provisional=d.provisional)
+                for d in proc.expected_dates(ctx.tenant.template, complaint.created_at, tz,
+                                             foreign=complaint.scope == models.Scope.FOREIGN)
+            ],
+            messages=[CustomerMessage(body=m.body, sent_at=m.sent_at) for m in messages],
+            can_give_opinion=status == models.ComplaintStatus.AWAITING_CUSTOMER,
+            can_rate_satisfaction=status == models.ComplaintStatus.FOLLOW_UP,
+        )
+
+    @strawberry.field(description="Public: the procedure, channels and expected times")
+    def complaint_procedure(self, info: Info) -> ComplaintProcedure:
+        p = proc.procedure_for(info.context.tenant.template)
+        return ComplaintProcedure(
+            summary=p.summary,
+            steps=[ProcedureStep(key=s.key, name=s.name, description=s.description, expected_time=s.expected_time)
+                   for s in p.steps],
+            channels=list(p.channels),
+        )

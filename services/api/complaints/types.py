@@ -1,0 +1,382 @@
+"""GraphQL types of the complaint record (names fixed by api.md)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Self
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from services.api.context import Info
+from services.api.loaders import HistoryKey
+from services.api.org.types import CategoryType, OrgUnitType, UserType, parse_uuid
+from services.core.audit.models import AuditEvent as AuditEventModel
+from services.core.complaints import models
+from services.core.complaints.queries import MAX_PAGE, ComplaintOrder, ComplaintView, EvidenceMeta
+from services.core.org.models import CategoryCause
+
+strawberry.enum(models.ComplaintStatus, name="ComplaintStatus")
+strawberry.enum(models.Channel, name="Channel")
+strawberry.enum(models.Scope, name="Scope")
+strawberry.enum(models.HandlingFormStatus, name="HandlingFormStatus")
+strawberry.enum(models.Satisfaction, name="Satisfaction")
+strawberry.enum(models.Source, name="AnswerSource", description="Who recorded a customer's answer")
+strawberry.enum(ComplaintOrder, name="ComplaintOrderBy")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="Who the complaint is from; masked unless the viewer may see identity")
+class Complainant:
+    name: str
+    phone: str | None
+    email: str | None
+    id_number: str | None
+    address: str | None
+
+
+@strawberry.type(description="调查表: the investigation")
+class Investigation:
+    valid: bool | None
+    findings: str | None
+    started_at: datetime
+    submitted_at: datetime | None
+    investigator_id: strawberry.Private[uuid.UUID]
+    complaint_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def investigator(self, info: Info) -> UserType | None:
+        user = await info.context.loaders.user_by_id.load(self.investigator_id)
+        return UserType.from_model(user) if user else None
+
+    @strawberry.field(description="Evidence attached to the complaint (who, when, content hash)")
+    async def evidence(self, info: Info) -> list[EvidenceFile]:
+        return [EvidenceFile.from_meta(m) for m in await info.context.loaders.evidence_by_complaint_id.load(
+            self.complaint_id)]
+
+
+@strawberry.type(description="An evidence file: its content hash is kept in the audit trail")
+class EvidenceFile:
+    id: strawberry.ID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    note: str | None
+    uploaded_at: datetime
+    uploaded_by_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_meta(cls, m: EvidenceMeta) -> EvidenceFile:
+        return cls(id=strawberry.ID(str(m.id)), filename=m.filename, content_type=m.content_type, size=m.size,
+                   sha256=m.sha256, note=m.note, uploaded_at=m.uploaded_at, uploaded_by_id=m.uploaded_by)
+
+    @strawberry.field
+    async def uploaded_by(self, info: Info) -> UserType | None:
+        user = await info.context.loaders.user_by_id.load(self.uploaded_by_id)
+        return UserType.from_model(user) if user else None
+
+
+@strawberry.type(description="传递单: the transfer slip to the responsible department")
+class TransferSlip:
+    instructions: str | None
+    sent_at: datetime
+    answered_at: datetime | None
+    department_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def department(self, info: Info) -> OrgUnitType | None:
+        unit = await info.context.loaders.org_unit_by_id.load(self.department_id)
+        return OrgUnitType.from_model(unit) if unit else None
+
+
+@strawberry.type(description="顾客投诉处理表: internal; approved in writing before anything is promised")
+class HandlingForm:
+    version: int
+    status: models.HandlingFormStatus
+    cause_analysis: str | None
+    solution: str
+    customer_reply: str
+    compensation_amount: Decimal | None
+    proposed_at: datetime
+    decided_at: datetime | None
+    decision_note: str | None
+    proposed_by_id: strawberry.Private[uuid.UUID]
+    decided_by_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    async def proposed_by(self, info: Info) -> UserType | None:
+        user = await info.context.loaders.user_by_id.load(self.proposed_by_id)
+        return UserType.from_model(user) if user else None
+
+    @strawberry.field
+    async def decided_by(self, info: Info) -> UserType | None:
+        if self.decided_by_id is None:
+            return None
+        user = await info.context.loaders.user_by_id.load(self.decided_by_id)
+        return UserType.from_model(user) if user else None
+
+
+@strawberry.type(description="客户意见表: the customer's answer to the approved solution")
+class CustomerOpinion:
+    agreed: bool
+    comment: str | None
+    source: models.Source
+    recorded_at: datetime
+
+
+@strawberry.type(description="满意度调查表, recorded at the follow-up visit")
+class SatisfactionSurvey:
+    rating: models.Satisfaction
+    comment: str | None
+    source: models.Source
+    recorded_at: datetime
+
+
+@strawberry.type(description="What the customer was told, from the approved handling form")
+class CustomerMessage:
+    body: str
+    sent_at: datetime
+
+
+@strawberry.type(description="A change on the audit trail")
+class AuditEvent:
+    seq: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    from_status: models.ComplaintStatus | None
+    to_status: models.ComplaintStatus | None
+    changes: JSON
+    note: str | None
+    hash: str
+    prev_hash: str
+
+    @classmethod
+    def from_model(cls, e: AuditEventModel) -> AuditEvent:
+        return cls(
+            seq=e.seq, occurred_at=e.occurred_at, actor=e.actor_label, action=e.action,
+            from_status=models.ComplaintStatus(e.from_status) if e.from_status else None,
+            to_status=models.ComplaintStatus(e.to_status) if e.to_status else None,
+            changes=JSON(e.changes), note=e.note, hash=e.hash, prev_hash=e.prev_hash,
+        )
+
+
+@strawberry.type
+class AuditEventEdge:
+    cursor: str
+    node: AuditEvent
+
+
+def _event_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"event:{seq}".encode()).decode()
+
+
+def _event_seq(cursor: str) -> int | None:
+    try:
+        kind, value = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
+        return int(value) if kind == "event" else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@strawberry.type
+class AuditEventConnection:
+    edges: list[AuditEventEdge]
+    page_info: PageInfo
+    complaint_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def total_count(self, info: Info) -> int:
+        return await info.context.loaders.event_count_by_complaint_id.load(self.complaint_id)
+
+
+@strawberry.type(name="Complaint")
+class ComplaintType(relay.Node):
+    id: relay.NodeID[str]
+    number: str
+    status: models.ComplaintStatus
+    channel: models.Channel
+    title: str
+    description: str
+    complainant: Complainant
+    category: CategoryType | None
+    cause: CategoryCause | None
+    scope: models.Scope
+    store: OrgUnitType | None
+    owner: UserType
+    responsible_department: OrgUnitType | None
+    order_number: str | None
+    material_number: str | None
+    quantity: int | None
+    delivery_date: date | None
+    defective_quantity: int | None
+    amount: Decimal | None
+    litigation: bool
+    resolved_on_the_spot: bool
+    resolution: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    repeat_of_id: strawberry.Private[uuid.UUID | None]
+    uuid: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_view(cls, c: ComplaintView) -> ComplaintType:
+        p = c.complainant
+        return cls(
+            id=str(c.id), uuid=c.id, number=c.number, status=models.ComplaintStatus(c.status),
+            channel=models.Channel(c.channel), title=c.title, description=c.description,
+            complainant=Complainant(name=p.name, phone=p.phone, email=p.email, id_number=p.id_number,
+                                    address=p.address),
+            category=CategoryType.from_model(c.category) if c.category else None,
+            cause=CategoryCause(c.cause) if c.cause else None, scope=models.Scope(c.scope),
+            store=OrgUnitType.from_model(c.store) if c.store else None,
+            owner=UserType.from_model(c.owner),
+            responsible_department=(
+                OrgUnitType.from_model(c.responsible_department) if c.responsible_department else None
+            ),
+            order_number=c.order_number, material_number=c.material_number, quantity=c.quantity,
+            delivery_date=c.delivery_date, defective_quantity=c.defective_quantity, amount=c.amount,
+            litigation=c.litigation, resolved_on_the_spot=c.resolved_on_the_spot, resolution=c.resolution,
+            created_at=c.created_at, updated_at=c.updated_at, closed_at=c.closed_at, repeat_of_id=c.repeat_of_id,
+        )
+
+    @strawberry.field(description="The investigation (调查表), once started")
+    async def investigation(self, info: Info) -> Investigation | None:
+        i = await info.context.loaders.investigation_by_complaint_id.load(self.uuid)
+        if i is None:
+            return None
+        return Investigation(valid=i.valid, findings=i.findings, started_at=i.started_at,
+                             submitted_at=i.submitted_at, investigator_id=i.investigator_id, complaint_id=self.uuid)
+
+    @strawberry.field(description="The current transfer slip (传递单)")
+    async def transfer_slip(self, info: Info) -> TransferSlip | None:
+        s = await info.context.loaders.transfer_slip_by_complaint_id.load(self.uuid)
+        if s is None:
+            return None
+        return TransferSlip(instructions=s.instructions, sent_at=s.sent_at, answered_at=s.answered_at,
+                            department_id=s.department_id)
+
+    @strawberry.field(description="The current handling form (internal; never in the public view)")
+    async def handling_form(self, info: Info) -> HandlingForm | None:
+        f = await info.context.loaders.handling_form_by_complaint_id.load(self.uuid)
+        if f is None:
+            return None
+        return HandlingForm(
+            version=f.version, status=models.HandlingFormStatus(f.status), cause_analysis=f.cause_analysis,
+            solution=f.solution, customer_reply=f.customer_reply, compensation_amount=f.compensation_amount,
+            proposed_at=f.proposed_at, decided_at=f.decided_at, decision_note=f.decision_note,
+            proposed_by_id=f.proposed_by, decided_by_id=f.decided_by,
+        )
+
+    @strawberry.field
+    async def customer_opinions(self, info: Info) -> list[CustomerOpinion]:
+        return [
+            CustomerOpinion(agreed=o.agreed, comment=o.comment, source=models.Source(o.source),
+                            recorded_at=o.recorded_at)
+            for o in await info.context.loaders.opinions_by_complaint_id.load(self.uuid)
+        ]
+
+    @strawberry.field(description="The latest satisfaction survey (满意度调查表)")
+    async def satisfaction_survey(self, info: Info) -> SatisfactionSurvey | None:
+        s = await info.context.loaders.survey_by_complaint_id.load(self.uuid)
+        if s is None:
+            return None
+        return SatisfactionSurvey(rating=models.Satisfaction(s.rating), comment=s.comment,
+                                  source=models.Source(s.source), recorded_at=s.recorded_at)
+
+    @strawberry.field
+    async def evidence(self, info: Info) -> list[EvidenceFile]:
+        return [EvidenceFile.from_meta(m) for m in await info.context.loaders.evidence_by_complaint_id.load(
+            self.uuid)]
+
+    @strawberry.field
+    async def customer_messages(self, info: Info) -> list[CustomerMessage]:
+        return [CustomerMessage(body=m.body, sent_at=m.sent_at)
+                for m in await info.context.loaders.messages_by_complaint_id.load(self.uuid)]
+
+    @strawberry.field(description="The earlier complaint this one repeats (二次投诉)")
+    async def repeat_of(self, info: Info) -> ComplaintType | None:
+        if self.repeat_of_id is None:
+            return None
+        view = await info.context.loaders.complaint_by_id.load(self.repeat_of_id)
+        return ComplaintType.from_view(view) if view else None
+
+    @strawberry.field(description="The audit trail of this complaint, oldest first; `last` gives the newest")
+    async def history(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None
+    ) -> AuditEventConnection:
+        if first is not None and last is not None:
+            raise _page_error("pass first or last, not both")
+        size = last if last is not None else (first if first is not None else 20)
+        if not 1 <= size <= MAX_PAGE:
+            raise _page_error(f"first/last must be between 1 and {MAX_PAGE}")
+        after_seq = None
+        if after is not None:
+            after_seq = _event_seq(after)
+            if after_seq is None or last is not None:
+                raise _page_error("after is not a cursor of this history")
+        key = HistoryKey(self.uuid, size + 1, after_seq, newest_first=last is not None)
+        events = await info.context.loaders.history_by_key.load(key)
+        if last is not None:
+            has_more = len(events) > size
+            page = events[-size:] if has_more else events
+            info_ = PageInfo(has_next_page=False, has_previous_page=has_more,
+                             start_cursor=_event_cursor(page[0].seq) if page else None,
+                             end_cursor=_event_cursor(page[-1].seq) if page else None)
+        else:
+            has_more = len(events) > size
+            page = events[:size]
+            info_ = PageInfo(has_next_page=has_more, has_previous_page=after is not None,
+                             start_cursor=_event_cursor(page[0].seq) if page else None,
+                             end_cursor=_event_cursor(page[-1].seq) if page else None)
+        return AuditEventConnection(
+            edges=[AuditEventEdge(cursor=_event_cursor(e.seq), node=AuditEvent.from_model(e)) for e in page],
+            page_info=info_, complaint_id=self.uuid,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        await info.context.require_viewer()
+        parsed = [parse_uuid(n) for n in node_ids]
+        views = await info.context.loaders.complaint_by_id.load_many([p for p in parsed if p is not None])
+        found = {v.id: v for v in views if v is not None}
+        return [cls.from_view(found[p]) if p in found else None for p in parsed]  # type: ignore[misc]
+
+
+def _page_error(message: str) -> Exception:
+    from services.api.errors import RequestError
+
+    return RequestError(message, "BAD_USER_INPUT")
+
+
+@strawberry.type
+class ComplaintEdge:
+    cursor: str
+    node: ComplaintType
+
+
+@strawberry.type
+class ComplaintConnection:
+    edges: list[ComplaintEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Any]
+
+    @strawberry.field(description="All complaints matching the filter")
+    async def total_count(self) -> int:
+        return int(await self.count())

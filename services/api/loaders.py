@@ -1,0 +1,111 @@
+"""DataLoaders, made per request: one statement per loader per page, whatever the page size."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from services.core.audit import service as audit
+from services.core.audit.models import AuditEvent
+from services.core.complaints import queries as q
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+Fetch = Callable[[AsyncSession, Sequence[K]], Awaitable[dict[K, V]]]
+
+
+@dataclass(frozen=True)
+class HistoryKey:
+    complaint_id: uuid.UUID
+    limit: int
+    after_seq: int | None
+    newest_first: bool
+
+
+class Loaders:
+    def __init__(self, db: Callable[[], AbstractAsyncContextManager[AsyncSession]]) -> None:
+        self._db = db
+
+    def _batch(self, fetch: Fetch[Any, Any], default: Callable[[], Any] = lambda: None) -> DataLoader[Any, Any]:
+        async def load(keys: list[Any]) -> list[Any]:
+            async with self._db() as session:
+                found = await fetch(session, keys)
+            return [found.get(k, default()) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def complaint_by_id(self) -> DataLoader[uuid.UUID, q.ComplaintView | None]:
+        return self._batch(q.get_complaints)
+
+    @cached_property
+    def user_by_id(self) -> DataLoader[uuid.UUID, q.UserRef | None]:
+        return self._batch(q.users_by_id)
+
+    @cached_property
+    def org_unit_by_id(self) -> DataLoader[uuid.UUID, q.UnitRef | None]:
+        return self._batch(q.units_by_id)
+
+    @cached_property
+    def investigation_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(q.investigations_for)
+
+    @cached_property
+    def transfer_slip_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(q.latest_transfer_slips)
+
+    @cached_property
+    def handling_form_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(q.latest_handling_forms)
+
+    @cached_property
+    def survey_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(q.latest_surveys)
+
+    @cached_property
+    def opinions_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(q.opinions_for, list)
+
+    @cached_property
+    def evidence_by_complaint_id(self) -> DataLoader[uuid.UUID, list[q.EvidenceMeta]]:
+        return self._batch(q.evidence_for, list)
+
+    @cached_property
+    def messages_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(q.messages_for, list)
+
+    @cached_property
+    def event_count_by_complaint_id(self) -> DataLoader[uuid.UUID, int]:
+        return self._batch(audit.count_events_for, int)
+
+    @cached_property
+    def history_by_key(self) -> DataLoader[HistoryKey, list[AuditEvent]]:
+        async def load(keys: list[HistoryKey]) -> list[list[AuditEvent]]:
+            results: dict[HistoryKey, list[AuditEvent]] = {}
+            async with self._db() as session:
+                # keys without a cursor and with the same shape share one windowed statement
+                groups: dict[tuple[int, bool], list[HistoryKey]] = {}
+                for key in keys:
+                    if key.after_seq is None:
+                        groups.setdefault((key.limit, key.newest_first), []).append(key)
+                    else:
+                        results[key] = list(
+                            await audit.events_for(session, key.complaint_id, limit=key.limit, after_seq=key.after_seq)
+                        )
+                for (limit, newest_first), members in groups.items():
+                    pages = await audit.events_page_for(
+                        session, [k.complaint_id for k in members], per_subject=limit, newest_first=newest_first
+                    )
+                    for key in members:
+                        results[key] = pages.get(key.complaint_id, [])
+            return [results[k] for k in keys]
+
+        return DataLoader(load_fn=load)

@@ -1,0 +1,273 @@
+"""The complaint record and its forms (product.md, seed I and IV)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.core.db import TenantBase
+
+
+class ComplaintStatus(enum.StrEnum):
+    RECEIVED = "RECEIVED"
+    INVESTIGATING = "INVESTIGATING"
+    UNFOUNDED = "UNFOUNDED"
+    ASSIGNED = "ASSIGNED"
+    SOLUTION_PROPOSED = "SOLUTION_PROPOSED"
+    APPROVED = "APPROVED"
+    AWAITING_CUSTOMER = "AWAITING_CUSTOMER"
+    IMPLEMENTING = "IMPLEMENTING"
+    FOLLOW_UP = "FOLLOW_UP"
+    CLOSED = "CLOSED"
+    REOPENED = "REOPENED"
+    ESCALATED = "ESCALATED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class Channel(enum.StrEnum):
+    PHONE = "PHONE"
+    STORE = "STORE"
+    OPINION_BOOK = "OPINION_BOOK"
+    WEB = "WEB"
+    APP = "APP"
+    LETTER = "LETTER"
+    EMAIL = "EMAIL"
+    REGULATOR_TRANSFER = "REGULATOR_TRANSFER"
+
+
+class Scope(enum.StrEnum):
+    DOMESTIC = "DOMESTIC"
+    FOREIGN = "FOREIGN"
+
+
+class HandlingFormStatus(enum.StrEnum):
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class Satisfaction(enum.StrEnum):
+    VERY_SATISFIED = "VERY_SATISFIED"
+    SATISFIED = "SATISFIED"
+    NEUTRAL = "NEUTRAL"
+    DISSATISFIED = "DISSATISFIED"
+    VERY_DISSATISFIED = "VERY_DISSATISFIED"
+
+    @property
+    def closes(self) -> bool:
+        return self in (Satisfaction.VERY_SATISFIED, Satisfaction.SATISFIED)
+
+
+class Source(enum.StrEnum):
+    """Who recorded a customer's answer: staff on the customer's behalf, or the customer online."""
+
+    STAFF = "STAFF"
+    CUSTOMER = "CUSTOMER"
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+def _complaint_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+
+
+def _user_fk(nullable: bool = False) -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="RESTRICT"), nullable=nullable)
+
+
+class Complainant(TenantBase):
+    __tablename__ = "complainants"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text, nullable=True)
+    email: Mapped[str | None] = mapped_column(Text, nullable=True)
+    id_number: Mapped[str | None] = mapped_column(Text, nullable=True)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # exact-lookup keys (normalised); become blind indexes when fields are encrypted
+    phone_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    id_number_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ComplaintCounter(TenantBase):
+    """The last serial given out per month: taken under a row lock, rolled back with its transaction."""
+
+    __tablename__ = "complaint_counters"
+
+    period: Mapped[str] = mapped_column(String(4), primary_key=True)
+    last_serial: Mapped[int] = mapped_column(Integer)
+
+
+class Complaint(TenantBase):
+    __tablename__ = "complaints"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    number: Mapped[str] = mapped_column(String(10), unique=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    channel: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    complainant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complainants.id", ondelete="RESTRICT"), index=True
+    )
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("categories.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    cause: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    responsible_department_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    order_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    material_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delivery_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    defective_quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
+    repeat_of_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    litigation: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    resolved_on_the_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    access_code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Investigation(TenantBase):
+    __tablename__ = "investigations"
+
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), primary_key=True
+    )
+    valid: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    findings: Mapped[str | None] = mapped_column(Text, nullable=True)
+    investigator_id: Mapped[uuid.UUID] = _user_fk()
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Evidence(TenantBase):
+    __tablename__ = "evidence"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    complaint_id: Mapped[uuid.UUID] = _complaint_fk()
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    uploaded_by: Mapped[uuid.UUID] = _user_fk()
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TransferSlip(TenantBase):
+    __tablename__ = "transfer_slips"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    complaint_id: Mapped[uuid.UUID] = _complaint_fk()
+    department_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT")
+    )
+    instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_by: Mapped[uuid.UUID] = _user_fk()
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class HandlingForm(TenantBase):
+    """顾客投诉处理表: internal; approved in writing before anything is promised to the customer."""
+
+    __tablename__ = "handling_forms"
+    __table_args__ = (UniqueConstraint("complaint_id", "version", name="uq_handling_forms_complaint_version"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    complaint_id: Mapped[uuid.UUID] = _complaint_fk()
+    version: Mapped[int] = mapped_column(Integer)
+    cause_analysis: Mapped[str | None] = mapped_column(Text, nullable=True)
+    solution: Mapped[str] = mapped_column(Text)
+    customer_reply: Mapped[str] = mapped_column(Text)
+    compensation_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
+    status: Mapped[str] = mapped_column(String(24))
+    proposed_by: Mapped[uuid.UUID] = _user_fk()
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CustomerOpinion(TenantBase):
+    """客户意见表: the customer's answer to the approved solution."""
+
+    __tablename__ = "customer_opinions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    complaint_id: Mapped[uuid.UUID] = _complaint_fk()
+    handling_form_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("handling_forms.id", ondelete="RESTRICT")
+    )
+    agreed: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    recorded_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SatisfactionSurvey(TenantBase):
+    """满意度调查表, recorded at the follow-up visit."""
+
+    __tablename__ = "satisfaction_surveys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    complaint_id: Mapped[uuid.UUID] = _complaint_fk()
+    rating: Mapped[str] = mapped_column(String(24))
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    recorded_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerMessage(TenantBase):
+    """What was told to the customer: only after, and only from, the approved handling form."""
+
+    __tablename__ = "customer_messages"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    complaint_id: Mapped[uuid.UUID] = _complaint_fk()
+    handling_form_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("handling_forms.id", ondelete="RESTRICT")
+    )
+    body: Mapped[str] = mapped_column(Text)
+    sent_by: Mapped[uuid.UUID] = _user_fk()
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

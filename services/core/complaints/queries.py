@@ -1,0 +1,451 @@
+"""Reading complaints: one statement per page, whatever the page size.
+
+The list joins owner, store, responsible department, category and complainant in
+the same SELECT and returns plain frozen views (no ORM identity map on the hot
+path); the forms and the history are fetched per page by the batch functions
+below, one statement each.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.core.complaints.models import (
+    Complainant,
+    Complaint,
+    CustomerMessage,
+    CustomerOpinion,
+    Evidence,
+    HandlingForm,
+    Investigation,
+    SatisfactionSurvey,
+    TransferSlip,
+)
+from services.core.errors import DomainError, ErrorCode
+from services.core.org.models import Category, OrgUnit, User
+from services.core.validation import id_number_key, phone_key
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    id: uuid.UUID
+    email: str
+    display_name: str
+    roles: list[str]
+    active: bool
+    org_unit_id: uuid.UUID | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    id: uuid.UUID
+    name: str
+    code: str | None
+    kind: str
+    parent_id: uuid.UUID | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRef:
+    id: uuid.UUID
+    code: str
+    name: str
+    cause: str | None
+    dimension: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ComplainantView:
+    name: str
+    phone: str | None
+    email: str | None
+    id_number: str | None
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintView:
+    id: uuid.UUID
+    number: str
+    status: str
+    channel: str
+    title: str
+    description: str
+    scope: str
+    cause: str | None
+    order_number: str | None
+    material_number: str | None
+    quantity: int | None
+    delivery_date: date | None
+    defective_quantity: int | None
+    amount: Decimal | None
+    litigation: bool
+    resolved_on_the_spot: bool
+    resolution: str | None
+    repeat_of_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    owner: UserRef
+    store: UnitRef | None
+    responsible_department: UnitRef | None
+    category: CategoryRef | None
+    complainant: ComplainantView
+
+
+class ComplaintOrder(enum.StrEnum):
+    CREATED_AT_DESC = "CREATED_AT_DESC"
+    CREATED_AT_ASC = "CREATED_AT_ASC"
+    UPDATED_AT_DESC = "UPDATED_AT_DESC"
+    NUMBER_ASC = "NUMBER_ASC"
+    NUMBER_DESC = "NUMBER_DESC"
+
+
+_ORDER_COLUMNS: dict[ComplaintOrder, tuple[Any, bool]] = {
+    ComplaintOrder.CREATED_AT_DESC: (Complaint.created_at, True),
+    ComplaintOrder.CREATED_AT_ASC: (Complaint.created_at, False),
+    ComplaintOrder.UPDATED_AT_DESC: (Complaint.updated_at, True),
+    ComplaintOrder.NUMBER_ASC: (Complaint.number, False),
+    ComplaintOrder.NUMBER_DESC: (Complaint.number, True),
+}
+
+
+@dataclass(frozen=True)
+class ComplaintFilter:
+    statuses: Sequence[str] | None = None
+    owner_id: uuid.UUID | None = None
+    department_id: uuid.UUID | None = None
+    store_id: uuid.UUID | None = None
+    category_id: uuid.UUID | None = None
+    channel: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = None
+    complainant_phone: str | None = None
+    complainant_id_number: str | None = None
+    litigation: bool | None = None
+    repeat: bool | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ComplaintView]
+    has_next: bool
+    has_previous: bool
+    order: ComplaintOrder
+
+    def cursor(self, item: ComplaintView) -> str:
+        return encode_cursor(self.order, item)
+
+
+_store = aliased(OrgUnit, name="store")
+_department = aliased(OrgUnit, name="department")
+
+
+def _base_select() -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            Complaint.id, Complaint.number, Complaint.status, Complaint.channel, Complaint.title,
+            Complaint.description, Complaint.scope, Complaint.cause, Complaint.order_number,
+            Complaint.material_number, Complaint.quantity, Complaint.delivery_date, Complaint.defective_quantity,
+            Complaint.amount, Complaint.litigation, Complaint.resolved_on_the_spot, Complaint.resolution,
+            Complaint.repeat_of_id, Complaint.created_at, Complaint.updated_at, Complaint.closed_at,
+            User.id.label("owner_id"), User.email.label("owner_email"), User.display_name.label("owner_name"),
+            User.roles.label("owner_roles"), User.active.label("owner_active"),
+            User.org_unit_id.label("owner_unit"), User.created_at.label("owner_created"),
+            _store.id.label("store_id"), _store.name.label("store_name"), _store.code.label("store_code"),
+            _store.kind.label("store_kind"), _store.parent_id.label("store_parent"),
+            _store.created_at.label("store_created"),
+            _department.id.label("dept_id"), _department.name.label("dept_name"),
+            _department.code.label("dept_code"), _department.kind.label("dept_kind"),
+            _department.parent_id.label("dept_parent"), _department.created_at.label("dept_created"),
+            Category.id.label("cat_id"), Category.code.label("cat_code"), Category.name.label("cat_name"),
+            Category.cause.label("cat_cause"), Category.dimension.label("cat_dimension"),
+            Complainant.name.label("p_name"), Complainant.phone.label("p_phone"),
+            Complainant.email.label("p_email"), Complainant.id_number.label("p_id_number"),
+            Complainant.address.label("p_address"),
+        )
+        .select_from(Complaint)
+        .join(User, User.id == Complaint.owner_id)
+        .join(Complainant, Complainant.id == Complaint.complainant_id)
+        .outerjoin(_store, _store.id == Complaint.store_id)
+        .outerjoin(_department, _department.id == Complaint.responsible_department_id)
+        .outerjoin(Category, Category.id == Complaint.category_id)
+    )
+
+
+def _view(r: Any) -> ComplaintView:
+    return ComplaintView(
+        id=r.id, number=r.number, status=r.status, channel=r.channel, title=r.title, description=r.description,
+        scope=r.scope, cause=r.cause, order_number=r.order_number, material_number=r.material_number,
+        quantity=r.quantity, delivery_date=r.delivery_date, defective_quantity=r.defective_quantity,
+        amount=r.amount, litigation=r.litigation, resolved_on_the_spot=r.resolved_on_the_spot,
+        resolution=r.resolution, repeat_of_id=r.repeat_of_id, created_at=r.created_at, updated_at=r.updated_at,
+        closed_at=r.closed_at,
+        owner=UserRef(r.owner_id, r.owner_email, r.owner_name, r.owner_roles, r.owner_active, r.owner_unit,
+                      r.owner_created),
+        store=(
+            UnitRef(r.store_id, r.store_name, r.store_code, r.store_kind, r.store_parent, r.store_created)
+            if r.store_id else None
+        ),
+        responsible_department=(
+            UnitRef(r.dept_id, r.dept_name, r.dept_code, r.dept_kind, r.dept_parent, r.dept_created)
+            if r.dept_id else None
+        ),
+        category=(
+            CategoryRef(r.cat_id, r.cat_code, r.cat_name, r.cat_cause, r.cat_dimension) if r.cat_id else None
+        ),
+        complainant=ComplainantView(r.p_name, r.p_phone, r.p_email, r.p_id_number, r.p_address),
+    )
+
+
+def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter) -> Select[*tuple[Any, ...]]:
+    conditions: list[Any] = []
+    if f.statuses:
+        conditions.append(Complaint.status.in_(list(f.statuses)))
+    if f.owner_id is not None:
+        conditions.append(Complaint.owner_id == f.owner_id)
+    if f.department_id is not None:
+        conditions.append(Complaint.responsible_department_id == f.department_id)
+    if f.store_id is not None:
+        conditions.append(Complaint.store_id == f.store_id)
+    if f.category_id is not None:
+        conditions.append(Complaint.category_id == f.category_id)
+    if f.channel is not None:
+        conditions.append(Complaint.channel == f.channel)
+    if f.created_from is not None:
+        conditions.append(Complaint.created_at >= f.created_from)
+    if f.created_to is not None:
+        conditions.append(Complaint.created_at < f.created_to)
+    if f.litigation is not None:
+        conditions.append(Complaint.litigation.is_(f.litigation))
+    if f.repeat is not None:
+        conditions.append(Complaint.repeat_of_id.is_not(None) if f.repeat else Complaint.repeat_of_id.is_(None))
+    if f.text:
+        needle = f.text.strip()
+        if len(needle) > 200:
+            raise DomainError(ErrorCode.TOO_LONG, "text is longer than 200 characters", ["filter", "text"])
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(
+            or_(Complaint.number.startswith(needle, autoescape=True),
+                Complaint.title.ilike(f"%{escaped}%", escape="\\"))
+        )
+    if f.complainant_phone or f.complainant_id_number:
+        keys = select(Complainant.id)
+        if f.complainant_phone:
+            keys = keys.where(Complainant.phone_key == phone_key(f.complainant_phone))
+        if f.complainant_id_number:
+            keys = keys.where(Complainant.id_number_key == id_number_key(f.complainant_id_number))
+        conditions.append(Complaint.complainant_id.in_(keys))
+    return query.where(and_(*conditions)) if conditions else query
+
+
+def encode_cursor(order: ComplaintOrder, item: ComplaintView) -> str:
+    column, _ = _ORDER_COLUMNS[order]
+    value = getattr(item, column.key)
+    raw = json.dumps([order.value, value.isoformat() if isinstance(value, datetime) else value, str(item.id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(order: ComplaintOrder, cursor: str, field: str) -> tuple[Any, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, value, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if name != order.value:
+            raise ValueError("cursor from another ordering")
+        column, _ = _ORDER_COLUMNS[order]
+        parsed = datetime.fromisoformat(value) if column.key in ("created_at", "updated_at") else str(value)
+        return parsed, uuid.UUID(ident)
+    except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+        raise DomainError(ErrorCode.INVALID, f"{field} is not a cursor of this list", [field]) from None
+
+
+def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
+    if first is not None and last is not None:
+        raise DomainError(ErrorCode.INVALID, "pass first or last, not both", ["first"])
+    size, backward = (last, True) if last is not None else (first if first is not None else 20, False)
+    if not 1 <= size <= MAX_PAGE:
+        field = "last" if backward else "first"
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{field} must be between 1 and {MAX_PAGE}", [field])
+    return size, backward
+
+
+async def list_complaints(
+    session: AsyncSession,
+    *,
+    filter: ComplaintFilter,
+    order: ComplaintOrder = ComplaintOrder.CREATED_AT_DESC,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page:
+    size, backward = _page_size(first, last)
+    column, descending = _ORDER_COLUMNS[order]
+    query = _apply_filter(_base_select(), filter)
+    for cursor, field, forward_side in ((after, "after", True), (before, "before", False)):
+        if cursor is None:
+            continue
+        value, ident = _decode_cursor(order, cursor, field)
+        key = tuple_(column, Complaint.id)
+        # "after" means later in the list's order, "before" earlier
+        later = key < tuple_(value, ident) if descending else key > tuple_(value, ident)
+        earlier = key > tuple_(value, ident) if descending else key < tuple_(value, ident)
+        query = query.where(later if forward_side else earlier)
+    sql_descending = descending != backward  # paging backward reads the list from its far end
+    ordering = (column.desc(), Complaint.id.desc()) if sql_descending else (column.asc(), Complaint.id.asc())
+    rows = (await session.execute(query.order_by(*ordering).limit(size + 1))).all()
+    extra = len(rows) > size
+    items = [_view(r) for r in rows[:size]]
+    if backward:
+        items.reverse()
+        return Page(items, has_next=before is not None, has_previous=extra, order=order)
+    return Page(items, has_next=extra, has_previous=after is not None, order=order)
+
+
+async def count_complaints(session: AsyncSession, *, filter: ComplaintFilter) -> int:
+    query = _apply_filter(select(func.count()).select_from(Complaint), filter)
+    return int(await session.scalar(query) or 0)
+
+
+async def get_complaints(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ComplaintView]:
+    rows = (await session.execute(_base_select().where(Complaint.id.in_(list(ids))))).all()
+    return {r.id: _view(r) for r in rows}
+
+
+async def get_complaint_by_number(session: AsyncSession, number: str) -> ComplaintView | None:
+    row = (await session.execute(_base_select().where(Complaint.number == number.strip()))).first()
+    return _view(row) if row is not None else None
+
+
+# ------------------------------------------------------------- per-page batches (one statement each)
+
+
+async def investigations_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Investigation]:
+    rows = (await session.scalars(select(Investigation).where(Investigation.complaint_id.in_(list(ids))))).all()
+    return {r.complaint_id: r for r in rows}
+
+
+async def latest_transfer_slips(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TransferSlip]:
+    rows = (
+        await session.scalars(
+            select(TransferSlip)
+            .where(TransferSlip.complaint_id.in_(list(ids)))
+            .distinct(TransferSlip.complaint_id)
+            .order_by(TransferSlip.complaint_id, TransferSlip.sent_at.desc(), TransferSlip.id)
+        )
+    ).all()
+    return {r.complaint_id: r for r in rows}
+
+
+async def latest_handling_forms(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, HandlingForm]:
+    rows = (
+        await session.scalars(
+            select(HandlingForm)
+            .where(HandlingForm.complaint_id.in_(list(ids)))
+            .distinct(HandlingForm.complaint_id)
+            .order_by(HandlingForm.complaint_id, HandlingForm.version.desc())
+        )
+    ).all()
+    return {r.complaint_id: r for r in rows}
+
+
+async def latest_surveys(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, SatisfactionSurvey]:
+    rows = (
+        await session.scalars(
+            select(SatisfactionSurvey)
+            .where(SatisfactionSurvey.complaint_id.in_(list(ids)))
+            .distinct(SatisfactionSurvey.complaint_id)
+            .order_by(SatisfactionSurvey.complaint_id, SatisfactionSurvey.recorded_at.desc(), SatisfactionSurvey.id)
+        )
+    ).all()
+    return {r.complaint_id: r for r in rows}
+
+
+async def opinions_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CustomerOpinion]]:
+    rows = (
+        await session.scalars(
+            select(CustomerOpinion)
+            .where(CustomerOpinion.complaint_id.in_(list(ids)))
+            .order_by(CustomerOpinion.recorded_at, CustomerOpinion.id)
+        )
+    ).all()
+    grouped: dict[uuid.UUID, list[CustomerOpinion]] = {i: [] for i in ids}
+    for r in rows:
+        grouped[r.complaint_id].append(r)
+    return grouped
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceMeta:
+    id: uuid.UUID
+    complaint_id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    note: str | None
+    uploaded_by: uuid.UUID
+    uploaded_at: datetime
+
+
+async def evidence_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[EvidenceMeta]]:
+    """Evidence metadata (not the contents) per complaint."""
+    rows = (
+        await session.execute(
+            select(Evidence.id, Evidence.complaint_id, Evidence.filename, Evidence.content_type, Evidence.size,
+                   Evidence.sha256, Evidence.note, Evidence.uploaded_by, Evidence.uploaded_at)
+            .where(Evidence.complaint_id.in_(list(ids)))
+            .order_by(Evidence.uploaded_at, Evidence.id)
+        )
+    ).all()
+    grouped: dict[uuid.UUID, list[EvidenceMeta]] = {i: [] for i in ids}
+    for r in rows:
+        grouped[r.complaint_id].append(EvidenceMeta(*r))
+    return grouped
+
+
+async def messages_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CustomerMessage]]:
+    rows = (
+        await session.scalars(
+            select(CustomerMessage)
+            .where(CustomerMessage.complaint_id.in_(list(ids)))
+            .order_by(CustomerMessage.sent_at, CustomerMessage.id)
+        )
+    ).all()
+    grouped: dict[uuid.UUID, list[CustomerMessage]] = {i: [] for i in ids}
+    for r in rows:
+        grouped[r.complaint_id].append(r)
+    return grouped
+
+
+async def users_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
+    rows = (await session.execute(
+        select(User.id, User.email, User.display_name, User.roles, User.active, User.org_unit_id, User.created_at)
+        .where(User.id.in_(list(ids)))
+    )).all()
+    return {r.id: UserRef(*r) for r in rows}
+
+
+async def units_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UnitRef]:
+    rows = (await session.execute(
+        select(OrgUnit.id, OrgUnit.name, OrgUnit.code, OrgUnit.kind, OrgUnit.parent_id, OrgUnit.created_at)
+        .where(OrgUnit.id.in_(list(ids)))
+    )).all()
+    return {r.id: UnitRef(*r) for r in rows}
