@@ -51,12 +51,24 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_json_error(send: Send, status: int, message: str, code: str, request_id: str | None) -> None:
+def _media_type(accept: str | None) -> bytes:
+    """The edge's errors follow the endpoint's negotiation, falling back to application/json."""
+    from services.api.http import JSON, HTTPError, content_type_header, negotiate_response_type
+
+    try:
+        return content_type_header(negotiate_response_type(accept)).encode()
+    except HTTPError:
+        return content_type_header(JSON).encode()
+
+
+async def send_json_error(send: Send, status: int, message: str, code: str, request_id: str | None,
+                          accept: str | None = None) -> None:
     extensions: dict[str, Any] = {"code": code}
     if request_id:
         extensions["requestId"] = request_id
     body = orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", _media_type(accept)), (b"content-length", str(len(body)).encode()),
+               (b"vary", b"Accept")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -94,7 +106,8 @@ class RequestIdMiddleware:
             logger.exception("unhandled error")
             if not response_started:
                 await send_json_error(
-                    send_with_id, 500, "Internal server error", "INTERNAL_SERVER_ERROR", request_id
+                    send_with_id, 500, "Internal server error", "INTERNAL_SERVER_ERROR", request_id,
+                    _header(scope, b"accept"),
                 )
         finally:
             request_id_var.reset(token)
@@ -113,7 +126,8 @@ class BodySizeLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await send_json_error(
-                send, 413, f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE", request_id
+                send, 413, f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE", request_id,
+                _header(scope, b"accept"),
             )
             return
         received = 0
@@ -141,7 +155,7 @@ class BodySizeLimitMiddleware:
             if not response_started:
                 await send_json_error(
                     send, 413, f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE",
-                    request_id,
+                    request_id, _header(scope, b"accept"),
                 )
 
 
@@ -175,7 +189,7 @@ class TenantMiddleware:
             tenant = await resolve_tenant(_header(scope, TENANT_HEADER))
         except TenantError as exc:
             status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-            await send_json_error(send, status, exc.message, exc.code, request_id)
+            await send_json_error(send, status, exc.message, exc.code, request_id, _header(scope, b"accept"))
             return
         state["tenant"] = tenant
         token = bind_tenant_token(tenant)

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.relay.types import GlobalIDValueError
 
 from services.core.errors import DomainError, ErrorCode
 from services.core.logs import request_id_var
@@ -51,7 +52,7 @@ def is_unexpected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return False
-    return not isinstance(original, RequestError)
+    return not isinstance(original, (RequestError, GlobalIDValueError))
 
 
 class MaskUnexpectedErrors(MaskErrors):

@@ -101,3 +101,12 @@ async def test_internal_errors_are_masked_and_logged(gql: GraphQLClient, caplog:
     assert logged, "the internal error was not logged"
     assert getattr(logged[0], "request_id", None) == request_id
     assert logged[0].exc_info is not None
+
+
+async def test_malformed_global_ids_are_client_errors(gql: GraphQLClient) -> None:
+    for bad in ("5", "not-base64!", "T3JnVW5pdA=="):
+        body = (await gql.post("query ($id: ID!) { node(id: $id) { id } }", {"id": bad})).json()
+        if body.get("errors"):
+            assert body["errors"][0]["extensions"].get("code") != "INTERNAL_SERVER_ERROR", body
+        else:
+            assert body["data"]["node"] is None

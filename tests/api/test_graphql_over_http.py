@@ -448,8 +448,15 @@ async def test_head_is_405(client: httpx.AsyncClient) -> None:
 # --- The edge answers first ---------------------------------------------------------------------------------------
 
 
-async def test_edge_errors_are_unchanged(client: httpx.AsyncClient) -> None:
+async def test_edge_errors_follow_the_negotiation(client: httpx.AsyncClient) -> None:
+    """The edge refuses before GraphQL runs; its errors still use the negotiated media type."""
     response = await client.post("/graphql", json={"query": QUERY}, headers={"accept": GRJ})  # no X-Tenant
     assert response.status_code == 400
-    assert response.headers["content-type"] == JSON
+    assert response.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
     assert response.json()["errors"][0]["extensions"]["code"] == "TENANT_REQUIRED"
+    legacy = await client.post("/graphql", json={"query": QUERY}, headers={"accept": JSON})
+    assert legacy.status_code == 400
+    assert legacy.headers["content-type"].startswith(JSON)
+    unacceptable = await client.post("/graphql", json={"query": QUERY}, headers={"accept": "text/plain"})
+    assert unacceptable.status_code == 400  # the tenant error, in the fallback type
+    assert unacceptable.headers["content-type"].startswith(JSON)

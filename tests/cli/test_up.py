@@ -63,7 +63,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
 
 def _gql(port: int, query: str) -> dict[str, object]:
     response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query},
-                          headers={"x-tenant": "demo"}, timeout=10.0)
+                          headers={"x-tenant": "demo", "x-user": "receiver@demo.example"}, timeout=10.0)
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
     assert "errors" not in body, body

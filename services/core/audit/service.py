@@ -86,7 +86,9 @@ async def record_event(
     note: str | None = None,
 ) -> AuditEvent:
     # One writer at a time per tenant extends the chain; the lock ends with the transaction.
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':audit'))"))
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :suffix))"), {"suffix": "/audit"}
+    )
     last = (
         await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     ).one_or_none()

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -347,7 +348,7 @@ async def latest_transfer_slips(session: AsyncSession, ids: Sequence[uuid.UUID])
         await session.scalars(
             select(TransferSlip)
             .where(TransferSlip.complaint_id.in_(list(ids)))
-            .distinct(TransferSlip.complaint_id)
+            .ext(distinct_on(TransferSlip.complaint_id))
             .order_by(TransferSlip.complaint_id, TransferSlip.sent_at.desc(), TransferSlip.id)
         )
     ).all()
@@ -359,7 +360,7 @@ async def latest_handling_forms(session: AsyncSession, ids: Sequence[uuid.UUID])
         await session.scalars(
             select(HandlingForm)
             .where(HandlingForm.complaint_id.in_(list(ids)))
-            .distinct(HandlingForm.complaint_id)
+            .ext(distinct_on(HandlingForm.complaint_id))
             .order_by(HandlingForm.complaint_id, HandlingForm.version.desc())
         )
     ).all()
@@ -371,7 +372,7 @@ async def latest_surveys(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dic
         await session.scalars(
             select(SatisfactionSurvey)
             .where(SatisfactionSurvey.complaint_id.in_(list(ids)))
-            .distinct(SatisfactionSurvey.complaint_id)
+            .ext(distinct_on(SatisfactionSurvey.complaint_id))
             .order_by(SatisfactionSurvey.complaint_id, SatisfactionSurvey.recorded_at.desc(), SatisfactionSurvey.id)
         )
     ).all()

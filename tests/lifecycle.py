@@ -1,0 +1,86 @@
+"""GraphQL operations for the lifecycle, shared by the complaint tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import GraphQLClient
+
+FIELDS = """
+  id number status owner { email } responsibleDepartment { code } litigation closedAt resolvedOnTheSpot
+  investigation { valid findings } transferSlip { department { code } answeredAt }
+  handlingForm { version status solution customerReply decisionNote }
+  customerOpinions { agreed source } satisfactionSurvey { rating } customerMessages { body }
+"""
+PAYLOAD = f"complaint {{ {FIELDS} }} userErrors {{ field message code }}"
+
+RECORD = f"""
+mutation ($input: RecordComplaintInput!) {{
+  recordComplaint(input: $input) {{ accessCode {PAYLOAD} }}
+}}
+"""
+
+
+def step_mutation(name: str, input_type: str) -> str:
+    return f"mutation ($input: {input_type}!) {{ {name}(input: $input) {{ {PAYLOAD} }} }}"
+
+
+STEPS = {
+    "resolveOnTheSpot": "ResolveOnTheSpotInput",
+    "startInvestigation": "StartInvestigationInput",
+    "submitInvestigation": "SubmitInvestigationInput",
+    "assignResponsibleDepartment": "AssignResponsibleDepartmentInput",
+    "proposeSolution": "ProposeSolutionInput",
+    "approveHandlingForm": "DecideHandlingFormInput",
+    "rejectHandlingForm": "DecideHandlingFormInput",
+    "sendCustomerMessage": "SendCustomerMessageInput",
+    "recordCustomerOpinion": "RecordCustomerOpinionInput",
+    "completeImplementation": "CompleteImplementationInput",
+    "recordFollowUp": "RecordFollowUpInput",
+    "reopenComplaint": "ReasonInput",
+    "withdrawComplaint": "WithdrawComplaintInput",
+    "markLitigation": "MarkLitigationInput",
+    "transferOwnership": "TransferOwnershipInput",
+}
+
+UNITS = "query { orgUnits { id code kind } users { id email } }"
+
+
+async def directory(gql: GraphQLClient, tenant: str) -> tuple[dict[str, str], dict[str, str]]:
+    data = await gql(UNITS, tenant=tenant)
+    return {u["code"]: u["id"] for u in data["orgUnits"] if u["code"]}, {u["email"]: u["id"] for u in data["users"]}
+
+
+def complaint_input(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "complainant": {"name": "张三", "phone": "13800138000", "email": "zhang@example.com"},
+        "title": "Kettle leaks",
+        "description": "The kettle bought last week leaks from the base.",
+        "channel": "PHONE",
+    }
+    base.update(overrides)
+    return base
+
+
+async def record(gql: GraphQLClient, tenant: str, user: str = "receiver@test.example", **overrides: Any
+                 ) -> dict[str, Any]:
+    data = await gql(RECORD, {"input": complaint_input(**overrides)}, tenant=tenant, user=user)
+    payload = data["recordComplaint"]
+    assert payload["userErrors"] == [], payload
+    result: dict[str, Any] = payload["complaint"]
+    result["accessCode"] = payload["accessCode"]
+    return result
+
+
+async def step(gql: GraphQLClient, name: str, tenant: str, user: str, **input_: Any) -> dict[str, Any]:
+    """Run a step; returns the payload (complaint and userErrors)."""
+    data = await gql(step_mutation(name, STEPS[name]), {"input": input_}, tenant=tenant, user=user)
+    payload: dict[str, Any] = data[name]
+    return payload
+
+
+async def ok(gql: GraphQLClient, name: str, tenant: str, user: str, **input_: Any) -> dict[str, Any]:
+    payload = await step(gql, name, tenant, user, **input_)
+    assert payload["userErrors"] == [], (name, payload["userErrors"])
+    complaint: dict[str, Any] = payload["complaint"]
+    return complaint
