@@ -67,7 +67,7 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
             + (" (demo tenant created)" if created else " (existing data reused)"),
             f"  GraphQL:  {url}   (GraphiQL in a browser)",
             f"  tenant:   send the header  X-Tenant: {demo.slug}",
-            "  demo users (sign-in arrives with authentication; roles shown):",
+            "  staff:    send the header  X-User: <e-mail> (until token sign-in lands); demo users:",
             *[f"    {u.email:<28} {', '.join(u.roles)}" for u in DEMO_USERS],
             f"  health:   http://{host}:{port}/healthz   readiness: http://{host}:{port}/readyz",
             "  Ctrl-C stops everything.",

@@ -21,7 +21,7 @@ LIST = "query { orgUnits { id name code kind parent { id } } }"
 
 async def _ids(tenant: str) -> set[str]:
     schema = "tenant_" + tenant.replace("-", "_")
-    return {str(r[0]) for r in await rows(f'SELECT id FROM "{schema}".org_units')}  # noqa: S608
+    return {str(r[0]) for r in await rows(f'SELECT id FROM "{schema}".org_units')}
 
 
 async def test_interleaved_requests_see_only_their_tenant(gql: GraphQLClient) -> None:

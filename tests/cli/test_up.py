@@ -89,6 +89,7 @@ def test_up_first_and_second_start(tmp_path: Path) -> None:
         output = log.read().decode()
     assert f"http://127.0.0.1:{port}/graphql" in output
     assert "X-Tenant: demo" in output
+    assert "X-User: <e-mail>" in output
     assert "receiver@demo.example" in output
     assert "(demo tenant created)" in output
     assert _processes_using(data_dir) == [], "embedded servers left running after Ctrl-C"

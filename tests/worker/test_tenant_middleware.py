@@ -22,7 +22,7 @@ CHECK = "query ($id: ID!) { workerCheck(id: $id) { id processed processedAt } }"
 
 
 async def _processed_in(schema: str, check_id: str) -> Any:
-    return await scalar(f'SELECT processed_in_schema FROM "{schema}".worker_checks WHERE id = :i', i=check_id)  # noqa: S608
+    return await scalar(f'SELECT processed_in_schema FROM "{schema}".worker_checks WHERE id = :i', i=check_id)
 
 
 async def test_message_from_a_request_runs_in_that_tenant(gql: GraphQLClient, worker: Any) -> None:

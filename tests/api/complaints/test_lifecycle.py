@@ -71,7 +71,7 @@ async def drive_to_approved(gql: GraphQLClient, tenant: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("tenant", [TENANT_A, TENANT_B])
 async def test_full_case_closes_when_satisfied(gql: GraphQLClient, tenant: str) -> None:
-    units, users = await directory(gql, tenant)
+    units, _ = await directory(gql, tenant)
     c = await record(gql, tenant, storeId=units["ST-001" if tenant == TENANT_A else "BR-SH-01"])
     assert c["status"] == "RECEIVED"
     assert c["owner"]["email"] == RECEIVER  # first-receiver ownership
