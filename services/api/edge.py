@@ -163,6 +163,19 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _host_tenant(scope: Scope) -> str | None:
+    """The first label of a tenant host name (``acme.complaints.example.com`` -> ``acme``).
+
+    Only names of three labels or more count, so ``localhost``, ``example.com`` and IP
+    addresses never pick a tenant. The slug is validated like any other.
+    """
+    host = (_header(scope, b"host") or "").split(":", 1)[0].strip().lower().rstrip(".")
+    labels = host.split(".")
+    if len(labels) < 3 or all(label.isdigit() for label in labels):
+        return None
+    return labels[0]
+
+
 def _is_ide_page_request(scope: Scope) -> bool:
     accept = _header(scope, b"accept") or ""
     return scope["method"] == "GET" and "text/html" in accept and b"query=" not in scope.get("query_string", b"")
@@ -186,7 +199,7 @@ class TenantMiddleware:
             await self.app(scope, receive, send)  # the GraphiQL page itself carries no data
             return
         try:
-            tenant = await resolve_tenant(_header(scope, TENANT_HEADER))
+            tenant = await resolve_tenant(_header(scope, TENANT_HEADER) or _host_tenant(scope))
         except TenantError as exc:
             status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
             await send_json_error(send, status, exc.message, exc.code, request_id, _header(scope, b"accept"))

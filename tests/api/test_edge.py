@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import GraphQLClient
 from helpers import scalar
@@ -63,3 +65,18 @@ async def test_request_id_is_echoed_or_made(gql: GraphQLClient) -> None:
     junk = await gql.post(QUERY, headers={"x-request-id": "bad id\twith spaces"})
     assert junk.headers["x-request-id"] != "bad id\twith spaces"
     assert len(junk.headers["x-request-id"]) == 32
+
+
+async def test_tenant_from_the_host_name_when_no_header(client: Any) -> None:
+    query = {"query": "{ complaintProcedure { summary } }"}
+    by_host = await client.post("/graphql", json=query, headers={"host": "beta.complaints.example.com"})
+    assert by_host.status_code == 200
+    assert "15 days of receipt" in by_host.json()["data"]["complaintProcedure"]["summary"]  # the bank template
+    header_wins = await client.post("/graphql", json=query,
+                                    headers={"host": "beta.complaints.example.com", "x-tenant": "alpha"})
+    assert "5 working days" in header_wins.json()["data"]["complaintProcedure"]["summary"]
+    for host in ("localhost", "example.com", "10.0.0.1", "nosuch.complaints.example.com", "Bad_Host.x.y"):
+        refused = await client.post("/graphql", json=query, headers={"host": host})
+        assert refused.status_code in (400, 404), host
+        assert refused.json()["errors"][0]["extensions"]["code"] in {
+            "TENANT_REQUIRED", "TENANT_NOT_FOUND", "TENANT_INVALID"}
