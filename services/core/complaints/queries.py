@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -343,54 +343,47 @@ async def investigations_for(session: AsyncSession, ids: Sequence[uuid.UUID]) ->
     return {r.complaint_id: r for r in rows}
 
 
-async def latest_transfer_slips(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TransferSlip]:
+M = TypeVar("M", TransferSlip, HandlingForm, SatisfactionSurvey, CustomerOpinion, CustomerMessage)
+
+
+async def _latest(session: AsyncSession, model: type[M], ids: Sequence[uuid.UUID], *newest_first: Any
+                  ) -> dict[uuid.UUID, M]:
+    """The newest row of ``model`` per complaint (DISTINCT ON), one statement for any number of complaints."""
     rows = (
         await session.scalars(
-            select(TransferSlip)
-            .where(TransferSlip.complaint_id.in_(list(ids)))
-            .ext(distinct_on(TransferSlip.complaint_id))
-            .order_by(TransferSlip.complaint_id, TransferSlip.sent_at.desc(), TransferSlip.id)
+            select(model)
+            .where(model.complaint_id.in_(list(ids)))
+            .ext(distinct_on(model.complaint_id))
+            .order_by(model.complaint_id, *newest_first)
         )
     ).all()
     return {r.complaint_id: r for r in rows}
 
 
-async def latest_handling_forms(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, HandlingForm]:
-    rows = (
-        await session.scalars(
-            select(HandlingForm)
-            .where(HandlingForm.complaint_id.in_(list(ids)))
-            .ext(distinct_on(HandlingForm.complaint_id))
-            .order_by(HandlingForm.complaint_id, HandlingForm.version.desc())
-        )
-    ).all()
-    return {r.complaint_id: r for r in rows}
-
-
-async def latest_surveys(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, SatisfactionSurvey]:
-    rows = (
-        await session.scalars(
-            select(SatisfactionSurvey)
-            .where(SatisfactionSurvey.complaint_id.in_(list(ids)))
-            .ext(distinct_on(SatisfactionSurvey.complaint_id))
-            .order_by(SatisfactionSurvey.complaint_id, SatisfactionSurvey.recorded_at.desc(), SatisfactionSurvey.id)
-        )
-    ).all()
-    return {r.complaint_id: r for r in rows}
-
-
-async def opinions_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CustomerOpinion]]:
-    rows = (
-        await session.scalars(
-            select(CustomerOpinion)
-            .where(CustomerOpinion.complaint_id.in_(list(ids)))
-            .order_by(CustomerOpinion.recorded_at, CustomerOpinion.id)
-        )
-    ).all()
-    grouped: dict[uuid.UUID, list[CustomerOpinion]] = {i: [] for i in ids}
+async def _all(session: AsyncSession, model: type[M], ids: Sequence[uuid.UUID], *oldest_first: Any
+               ) -> dict[uuid.UUID, list[M]]:
+    """Every row of ``model`` per complaint, oldest first."""
+    rows = (await session.scalars(select(model).where(model.complaint_id.in_(list(ids))).order_by(*oldest_first))).all()
+    grouped: dict[uuid.UUID, list[M]] = {i: [] for i in ids}
     for r in rows:
         grouped[r.complaint_id].append(r)
     return grouped
+
+
+async def latest_transfer_slips(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TransferSlip]:
+    return await _latest(session, TransferSlip, ids, TransferSlip.sent_at.desc(), TransferSlip.id)
+
+
+async def latest_handling_forms(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, HandlingForm]:
+    return await _latest(session, HandlingForm, ids, HandlingForm.version.desc())
+
+
+async def latest_surveys(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, SatisfactionSurvey]:
+    return await _latest(session, SatisfactionSurvey, ids, SatisfactionSurvey.recorded_at.desc(), SatisfactionSurvey.id)
+
+
+async def opinions_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CustomerOpinion]]:
+    return await _all(session, CustomerOpinion, ids, CustomerOpinion.recorded_at, CustomerOpinion.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,17 +416,7 @@ async def evidence_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[
 
 
 async def messages_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CustomerMessage]]:
-    rows = (
-        await session.scalars(
-            select(CustomerMessage)
-            .where(CustomerMessage.complaint_id.in_(list(ids)))
-            .order_by(CustomerMessage.sent_at, CustomerMessage.id)
-        )
-    ).all()
-    grouped: dict[uuid.UUID, list[CustomerMessage]] = {i: [] for i in ids}
-    for r in rows:
-        grouped[r.complaint_id].append(r)
-    return grouped
+    return await _all(session, CustomerMessage, ids, CustomerMessage.sent_at, CustomerMessage.id)
 
 
 async def users_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
