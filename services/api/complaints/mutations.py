@@ -429,9 +429,6 @@ class ComplaintMutations:
         try:
             if input.channel not in PUBLIC_CHANNELS:
                 raise DomainError(ErrorCode.INVALID, "channel must be WEB or APP", ["channel"])
-            if not (input.complainant.phone or input.complainant.email):
-                raise DomainError(ErrorCode.REQUIRED, "a phone number or an e-mail address is needed to answer you",
-                                  ["complainant", "phone"])
             await hit(ctx.redis, SUBMIT, tenant=ctx.tenant.slug, client=ctx.client_ip)
             data = svc.ComplaintInput(
                 complainant=svc.ComplainantInput(name=input.complainant.name, phone=input.complainant.phone,
@@ -444,7 +441,7 @@ class ComplaintMutations:
             async with ctx.transaction() as session:
                 owner = await svc.intake_owner(session)
                 recorded = await svc.record_complaint(session, actor=Actor.customer(), now=ctx.now(), data=data,
-                                                      owner_id=owner.id)
+                                                      owner_id=owner.id, require_contact=True)
         except RateLimited as exc:
             return SubmitComplaintPayload(
                 user_errors=[UserError(field=None, message=str(exc), code=ErrorCode.RATE_LIMITED)])

@@ -14,15 +14,16 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, false, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from services.core import validation as v
 from services.core.complaints.models import (
     Complainant,
     Complaint,
@@ -34,11 +35,14 @@ from services.core.complaints.models import (
     SatisfactionSurvey,
     TransferSlip,
 )
+from services.core.complaints.service import NUMBER_PATTERN
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, OrgUnit, User
 from services.core.validation import id_number_key, phone_key
 
 MAX_PAGE = 100
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,22 +242,29 @@ def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter) -> Select
         conditions.append(Complaint.litigation.is_(f.litigation))
     if f.repeat is not None:
         conditions.append(Complaint.repeat_of_id.is_not(None) if f.repeat else Complaint.repeat_of_id.is_(None))
+    if f.created_from is not None or f.created_to is not None:
+        for moment, name in ((f.created_from, "createdFrom"), (f.created_to, "createdTo")):
+            if moment is not None and not EARLIEST <= moment <= LATEST:
+                raise DomainError(ErrorCode.OUT_OF_RANGE, f"{name} must be between 1970 and 2999", ["filter", name])
     if f.text:
-        needle = f.text.strip()
-        if len(needle) > 200:
-            raise DomainError(ErrorCode.TOO_LONG, "text is longer than 200 characters", ["filter", "text"])
+        needle = v.text(f.text, "text", max_length=200) or ""
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(
             or_(Complaint.number.startswith(needle, autoescape=True),
                 Complaint.title.ilike(f"%{escaped}%", escape="\\"))
         )
     if f.complainant_phone or f.complainant_id_number:
-        keys = select(Complainant.id)
-        if f.complainant_phone:
-            keys = keys.where(Complainant.phone_key == phone_key(f.complainant_phone))
-        if f.complainant_id_number:
-            keys = keys.where(Complainant.id_number_key == id_number_key(f.complainant_id_number))
-        conditions.append(Complaint.complainant_id.in_(keys))
+        phone = phone_key(v.text(f.complainant_phone, "complainantPhone", max_length=32))
+        id_key = id_number_key(v.text(f.complainant_id_number, "complainantIdNumber", max_length=32))
+        if (f.complainant_phone and phone is None) or (f.complainant_id_number and id_key is None):
+            conditions.append(false())  # nothing can match a phone without digits
+        else:
+            keys = select(Complainant.id)
+            if phone is not None:
+                keys = keys.where(Complainant.phone_key == phone)
+            if id_key is not None:
+                keys = keys.where(Complainant.id_number_key == id_key)
+            conditions.append(Complaint.complainant_id.in_(keys))
     return query.where(and_(*conditions)) if conditions else query
 
 
@@ -265,15 +276,22 @@ def encode_cursor(order: ComplaintOrder, item: ComplaintView) -> str:
 
 
 def _decode_cursor(order: ComplaintOrder, cursor: str, field: str) -> tuple[Any, uuid.UUID]:
+    """Whatever a client sends as a cursor is either one of ours or an INVALID input, never a fault."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         name, value, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if name != order.value:
-            raise ValueError("cursor from another ordering")
+        if name != order.value or not isinstance(value, str) or not isinstance(ident, str):
+            raise ValueError("not a cursor of this ordering")
         column, _ = _ORDER_COLUMNS[order]
-        parsed = datetime.fromisoformat(value) if column.key in ("created_at", "updated_at") else str(value)
-        return parsed, uuid.UUID(ident)
-    except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+        if column.key in ("created_at", "updated_at"):
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None or not EARLIEST <= moment <= LATEST:
+                raise ValueError("cursor time out of range")
+            return moment, uuid.UUID(ident)
+        if not NUMBER_PATTERN.fullmatch(value):
+            raise ValueError("not a complaint number")
+        return value, uuid.UUID(ident)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, UnicodeDecodeError):
         raise DomainError(ErrorCode.INVALID, f"{field} is not a cursor of this list", [field]) from None
 
 
@@ -331,6 +349,8 @@ async def get_complaints(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dic
 
 
 async def get_complaint_by_number(session: AsyncSession, number: str) -> ComplaintView | None:
+    if not NUMBER_PATTERN.fullmatch(number.strip()):
+        return None
     row = (await session.execute(_base_select().where(Complaint.number == number.strip()))).first()
     return _view(row) if row is not None else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Collection
@@ -205,8 +206,8 @@ async def intake_owner(session: AsyncSession) -> User:
     owner = (
         await session.scalars(
             select(User)
-            .where(User.active.is_(True), User.roles.any("receiver"))  # type: ignore[arg-type]
-            .order_by(User.created_at, User.id)
+            .where(User.active.is_(True), User.roles.contains(["receiver"]))
+            .order_by(User.created_at, User.email)
             .limit(1)
         )
     ).first()
@@ -221,13 +222,21 @@ async def intake_owner(session: AsyncSession) -> User:
 
 
 async def record_complaint(
-    session: AsyncSession, *, actor: Actor, now: datetime, data: ComplaintInput, owner_id: uuid.UUID | None = None
+    session: AsyncSession, *, actor: Actor, now: datetime, data: ComplaintInput, owner_id: uuid.UUID | None = None,
+    require_contact: bool = False,
 ) -> Recorded:
-    """接受投诉: record a complaint from any channel; the first receiver owns it."""
+    """接受投诉: record a complaint from any channel; the first receiver owns it.
+
+    ``require_contact``: the complaint came without a person taking it (web, app), so a phone
+    number or an e-mail address is needed to answer the customer at all.
+    """
     p = data.complainant
     name = v.required_text(p.name, "complainant.name", max_length=100)
     phone = v.phone(p.phone, "complainant.phone")
     email = v.email(p.email, "complainant.email")
+    if require_contact and phone is None and email is None:
+        raise DomainError(ErrorCode.REQUIRED, "a phone number or an e-mail address is needed to answer you",
+                          ["complainant", "phone"])
     id_number = v.id_number(p.id_number, "complainant.idNumber")
     address = v.text(p.address, "complainant.address", max_length=500)
     title = v.required_text(data.title, "title", max_length=200)
@@ -689,12 +698,16 @@ async def transfer_ownership(
 # ---------------------------------------------------------------- public access
 
 
+NUMBER_PATTERN = re.compile(r"^[0-9]{10}$")
+
+
 async def complaint_by_access(session: AsyncSession, number: str, access_code: str) -> Complaint | None:
     """The complaint for a number and its access code; a wrong code looks exactly like no complaint."""
     supplied = hash_access_code(access_code or "")
-    complaint = (
-        await session.scalars(select(Complaint).where(Complaint.number == (number or "").strip()))
-    ).first()
+    wanted = (number or "").strip()
+    complaint = None
+    if NUMBER_PATTERN.fullmatch(wanted):
+        complaint = (await session.scalars(select(Complaint).where(Complaint.number == wanted))).first()
     stored = complaint.access_code_hash if complaint is not None and complaint.access_code_hash else "0" * 64
     if not hmac.compare_digest(stored, supplied) or complaint is None:
         return None

@@ -1,0 +1,835 @@
+"""The complaints list: the real app against a bare Starlette + asyncpg endpoint, in one sitting.
+
+    .venv/bin/python bench/list_vs_bare.py [--rows 50] [--duration 10] [--concurrency 16,64]
+
+Creates its own database (dropped at the end, also on Ctrl-C), a retail tenant with staff and 200 complaints,
+starts the real app and bench/_bare_app.py as two uvicorn processes (one worker each, loopback only), loads
+both with the same light keep-alive HTTP/1.1 client (asyncio streams, not httpx: the client must not be the
+bottleneck on a 2-core machine), and prints req/s, p50/p99, the real/bare ratio, the real app's rows/s at
+--rows vs 100, and an in-process breakdown of one request (timings and a cProfile). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import io
+import os
+import platform
+import pstats
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+import graphql  # noqa: E402
+import orjson  # noqa: E402
+
+try:
+    import psutil
+except ImportError:  # dev dependency: without it the CPU columns are left out
+    psutil = None
+
+RUN_ID = uuid.uuid4().hex[:10]
+DB_NAME = f"cd_bench_{RUN_ID}"
+SLUG = "bench"
+USER = "receiver@test.example"
+COMPLAINTS = 200
+BIG_PAGE = 100
+STAFF = {
+    "receiver@test.example": ("receiver",),
+    "receiver2@test.example": ("receiver",),
+    "investigator@test.example": ("investigator",),
+    "desk@test.example": ("complaint_desk",),
+    "handler@test.example": ("handler",),
+    "approver@test.example": ("approver",),
+    "manager@test.example": ("manager",),
+    "admin@test.example": ("tenant_admin",),
+}
+QUERY = (
+    "query List($n:Int!){ complaints(first:$n){ edges { node { id number status title createdAt "
+    "owner { id displayName } responsibleDepartment { id name } category { id name } } } } }"
+)
+GOAL_RATIO = 0.15
+WARMUP_S = 2.0
+
+
+# ----------------------------------------------------------------------------------------------- database
+
+
+def _plain_url(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _with_database(url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+async def _admin(url: str, sql: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(_plain_url(url))
+    conn = await asyncpg.connect(
+        user=u.username, password=u.password, database=u.database or "postgres",
+        host=u.query.get("host") or u.host, port=u.port,
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def load_fixtures(count: int) -> None:
+    """Platform schema, one retail tenant, the staff, ``count`` complaints (half with department and category)."""
+    from sqlalchemy import select, update
+
+    from services.core.audit.service import Actor
+    from services.core.complaints.models import Channel, Complaint
+    from services.core.complaints.service import ComplainantInput, ComplaintInput, record_complaint
+    from services.core.db import dispose_engine
+    from services.core.org.models import Category, OrgUnit, OrgUnitKind
+    from services.core.org.service import create_user
+    from services.core.tenancy import resolve_tenant, tenant_session
+    from tenants.provision import create_tenant, migrate_platform
+
+    await migrate_platform()
+    await create_tenant(SLUG, display_name="Bench Retail", template="retail")
+    tenant = await resolve_tenant(SLUG)
+    async with tenant_session(tenant) as session, session.begin():
+        users = {}
+        for email, roles in STAFF.items():
+            users[email] = await create_user(session, email=email, display_name=email.split("@")[0], roles=roles)
+        departments = (await session.scalars(
+            select(OrgUnit.id).where(OrgUnit.kind == OrgUnitKind.DEPARTMENT.value).order_by(OrgUnit.code))).all()
+        categories = (await session.scalars(
+            select(Category.id).where(Category.parent_id.is_not(None)).order_by(Category.code))).all()
+        owners = [users["receiver@test.example"].id, users["receiver2@test.example"].id]
+        actor = Actor(user_id=owners[0], label=USER)
+        start = datetime.now(UTC) - timedelta(hours=2)
+        assigned: list[dict[str, Any]] = []
+        for i in range(count):
+            with_extras = i % 2 == 0
+            recorded = await record_complaint(
+                session, actor=actor, now=start + timedelta(seconds=17 * i, microseconds=137 * i + 1),
+                owner_id=owners[i % 2],
+                data=ComplaintInput(
+                    complainant=ComplainantInput(name=f"顾客 {i}", phone="13800138000", email="c@example.com"),
+                    title=f"Kettle leaks #{i}",
+                    description="The kettle bought last week leaks from the base. " * 4,
+                    channel=Channel.PHONE,
+                    category_id=categories[i % len(categories)] if with_extras else None,
+                ),
+            )
+            if with_extras:
+                assigned.append({"id": recorded.complaint.id,
+                                 "responsible_department_id": departments[i % len(departments)]})
+        # A benchmark fixture: the department goes in directly rather than through the assignment workflow.
+        await session.execute(update(Complaint), assigned)
+    await dispose_engine()
+
+
+# ----------------------------------------------------------------------------------------------- servers
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_server(name: str, app: str, env: dict[str, str], logdir: Path, servers: list[Server]) -> Server:
+    port = _free_port()
+    log = logdir / f"{name}.log"
+    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "warning", "--no-access-log", "--no-server-header"]
+    with log.open("wb") as out:
+        # Own session: a Ctrl-C reaches this script only, whose finally stops the servers.
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    server = Server(name, port, process, log)
+    servers.append(server)
+    return server
+
+
+async def wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {server.log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError):
+            status, _ = await http_request(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            if status == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{server.name} not ready after {timeout}s: {server.log.read_text()[-2000:]}")
+
+
+# ----------------------------------------------------------------------------------------------- load client
+
+
+def graphql_request(port: int, rows: int) -> bytes:
+    body = orjson.dumps({"query": QUERY, "variables": {"n": rows}})
+    head = (
+        f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\nX-Tenant: {SLUG}\r\nX-User: {USER}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    i = lower.find(b"\r\ncontent-length:")
+    if i < 0:
+        raise RuntimeError(f"no content-length in {head!r}")
+    end = lower.find(b"\r\n", i + 2)
+    return status, await reader.readexactly(int(lower[i + 17:end]))
+
+
+async def http_request(port: int, request: bytes) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        return await _read_response(reader)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+@dataclass
+class LoadResult:
+    server: str
+    concurrency: int
+    rows: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+    bad: int
+    bad_sample: str | None
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        lat = sorted(self.latencies)
+        return lat[min(len(lat) - 1, round(p * (len(lat) - 1)))] * 1000 if lat else float("nan")
+
+
+def _check(status: int, body: bytes, rows: int) -> str | None:
+    if status != 200:
+        return f"HTTP {status}: {body[:300]!r}"
+    if b'"errors"' in body:
+        return f"errors: {body[:300]!r}"
+    found = body.count(b'"node":')
+    if found != rows:
+        return f"{found} rows instead of {rows}"
+    return None
+
+
+async def load(server: Server, concurrency: int, rows: int, duration: float) -> LoadResult:
+    """``concurrency`` keep-alive connections, each sending the next request as soon as the last one answered."""
+    request = graphql_request(server.port, rows)
+    latencies: list[float] = []
+    bad = [0]
+    sample: list[str] = []
+    perf = time.perf_counter
+
+    async def connection(deadline: float) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            while (t0 := perf()) < deadline:
+                writer.write(request)
+                status, body = await _read_response(reader)
+                latencies.append(perf() - t0)
+                if (problem := _check(status, body, rows)) is not None:
+                    bad[0] += 1
+                    if not sample:
+                        sample.append(problem)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    cpu_before = _cpu_snapshot(server)
+    start = perf()
+    await asyncio.gather(*(connection(start + duration) for _ in range(concurrency)))
+    seconds = perf() - start
+    cpu = {k: (v - cpu_before.get(k, 0.0)) / seconds * 100 for k, v in _cpu_snapshot(server).items()}
+    return LoadResult(server.name, concurrency, rows, len(latencies), seconds, latencies, bad[0],
+                      sample[0] if sample else None, cpu)
+
+
+def _cpu_snapshot(server: Server) -> dict[str, float]:
+    """CPU seconds so far: this client, the server process, and all PostgreSQL processes (when psutil is here)."""
+    snap = {"client": time.process_time()}
+    if psutil is None:
+        return snap
+    with contextlib.suppress(psutil.Error):
+        t = psutil.Process(server.process.pid).cpu_times()
+        snap["server"] = t.user + t.system
+    pg = 0.0
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] and p.info["name"].startswith("postgres"):
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                pg += t.user + t.system
+    snap["postgres"] = pg
+    return snap
+
+
+# ----------------------------------------------------------------------------------------------- same answer?
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    if type(a) is not type(b):
+        return f"{path or '.'}: {a!r} vs {b!r}"
+    if isinstance(a, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{path}.{key}: only in {'real' if key in a else 'bare'}"
+            if (d := _first_difference(a[key], b[key], f"{path}.{key}")) is not None:
+                return d
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} vs {len(b)} items"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if (d := _first_difference(x, y, f"{path}[{i}]")) is not None:
+                return d
+        return None
+    return None if a == b else f"{path}: {a!r} vs {b!r}"
+
+
+async def same_answer(real: Server, bare: Server, rows: int) -> None:
+    answers = []
+    for server in (real, bare):
+        status, body = await http_request(server.port, graphql_request(server.port, rows))
+        if (problem := _check(status, body, rows)) is not None:
+            raise RuntimeError(f"{server.name}: {problem}")
+        answers.append(orjson.loads(body))
+    if (diff := _first_difference(*answers)) is not None:
+        raise RuntimeError(f"the two servers answer differently at {diff}")
+
+
+# ----------------------------------------------------------------------------------------------- in-process breakdown
+
+
+def _scope(body: bytes) -> dict[str, Any]:
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json"), (b"accept", b"application/json"),
+               (b"x-tenant", SLUG.encode()), (b"x-user", USER.encode()),
+               (b"content-length", str(len(body)).encode())]
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}}
+
+
+async def asgi_post(app: Any, body: bytes) -> tuple[int, bytes]:
+    """One request straight through the ASGI app (no sockets, no HTTP parsing)."""
+    delivered = False
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(_scope(body), receive, send)
+    return status, b"".join(chunks)
+
+
+async def _median_ms(fn: Callable[[], Awaitable[Any]], n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+def _short(path: str) -> str:
+    for prefix in (sysconfig.get_paths()["purelib"] + "/", sysconfig.get_paths()["stdlib"] + "/", str(ROOT) + "/"):
+        if path.startswith(prefix):
+            return path[len(prefix):]
+    return path
+
+
+# Frames that only pass the request on (their cumulative time is the whole request): left out of the listing.
+_WRAPPERS = ("asyncio/", "contextlib.py", "starlette/", "bench/", "services/api/edge.py", "typing.py",
+             "sqlalchemy/util/concurrency.py", "sqlalchemy/util/_concurrency_py3k.py", "greenlet")
+
+
+def _profile_table(profiler: cProfile.Profile, requests: int, lines: int) -> list[str]:
+    """Functions by cumulative time per request, the pass-through frames left out.
+
+    Coroutines count one call per resumption, so "calls" of async functions are resumptions, not calls.
+    """
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = []
+    for (filename, lineno, name), (_, calls, own, cum, _) in stats.items():
+        short = _short(filename)
+        if filename == "~" or any(w in short for w in _WRAPPERS):
+            continue
+        rows.append((cum, own, calls, f"{short}:{lineno}({name})"))
+    rows.sort(reverse=True)
+    out = [f"  {'cum ms/req':>10} {'own ms/req':>10} {'calls/req':>9}  function"]
+    for cum, own, calls, label in rows[:lines]:
+        out.append(f"  {cum / requests * 1000:10.2f} {own / requests * 1000:10.2f} {calls / requests:9.0f}  {label}")
+    return out
+
+
+async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]:
+    """Where one request's time goes in the real app, in this process (median of ``iterations`` runs each)."""
+    from unittest import mock
+
+    from sqlalchemy import event
+    from sqlalchemy.dialects.postgresql import asyncpg as pg_dialect
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from bench._bare_app import SQL as BARE_SQL
+    from services.api.app import create_app
+    from services.api.complaints.types import ComplaintType
+    from services.api.context import Context, Viewer
+    from services.core.complaints import queries as q
+    from services.core.complaints.models import Complaint
+    from services.core.db import get_engine
+    from services.core.org.service import get_user_by_email
+    from services.core.tenancy import resolve_tenant, tenant_session
+
+    def body_for(n: int) -> bytes:
+        return orjson.dumps({"query": QUERY, "variables": {"n": n}})
+
+    body = body_for(rows)
+    app = create_app()
+    graphql_app = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/graphql")
+    schema = graphql_app.schema
+    out: list[str] = []
+    async with app.router.lifespan_context(app):
+        for n in sorted({1, rows, BIG_PAGE}):
+            for _ in range(20):
+                status, answer = await asgi_post(app, body_for(n))
+                if (problem := _check(status, answer, n)) is not None:
+                    raise RuntimeError(f"in-process request failed: {problem}")
+        engine = get_engine()
+        tenant = await resolve_tenant(SLUG)
+
+        # Round trips: statements and pool checkouts (each checkout pings first: pool_pre_ping=True).
+        counts = {"statements": 0, "checkouts": 0}
+
+        def on_execute(*_: Any) -> None:
+            counts["statements"] += 1
+
+        def on_checkout(*_: Any) -> None:
+            counts["checkouts"] += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+        event.listen(engine.sync_engine.pool, "checkout", on_checkout)
+        try:
+            await asgi_post(app, body)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+            event.remove(engine.sync_engine.pool, "checkout", on_checkout)
+
+        # Fixed cost and cost per row: whole requests at 1, --rows and 100 rows; garbage collection alongside.
+        gc_seconds = [0.0]
+        gc_started = [0.0]
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                gc_seconds[0] += time.perf_counter() - gc_started[0]
+
+        per_size: dict[int, float] = {}
+        for n in sorted({1, rows, BIG_PAGE}):
+            b = body_for(n)
+            per_size[n] = await _median_ms(lambda b=b: asgi_post(app, b), iterations)
+        t_full = per_size[rows]
+        validation_cache = _validation_cache()
+        before = validation_cache.cache_info() if validation_cache else None
+        gc.callbacks.append(on_gc)
+        t0 = time.perf_counter()
+        try:
+            for _ in range(iterations):
+                await asgi_post(app, body)
+        finally:
+            gc.callbacks.remove(on_gc)
+        t_mean = (time.perf_counter() - t0) / iterations * 1000
+        t_gc = gc_seconds[0] / iterations * 1000
+        after = validation_cache.cache_info() if validation_cache else None
+
+        t_tenant = await _median_ms(lambda: resolve_tenant(SLUG), iterations)
+
+        async def session_and_viewer() -> None:
+            async with tenant_session(tenant) as s:
+                await get_user_by_email(s, USER)
+
+        t_viewer = await _median_ms(session_and_viewer, iterations)
+
+        stmt = q._base_select().order_by(Complaint.created_at.desc(), Complaint.id.desc()).limit(rows + 1)
+        async with tenant_session(tenant) as session:
+            await get_user_by_email(session, USER)  # the transaction (and search_path) are open, as in a request
+            t_list = await _median_ms(lambda: q.list_complaints(session, filter=q.ComplaintFilter(), first=rows),
+                                      iterations)
+
+            async def sqla_rows() -> Any:
+                return (await session.execute(stmt)).all()
+
+            t_sqla = await _median_ms(sqla_rows, iterations)
+            raw_rows = await sqla_rows()
+            page = await q.list_complaints(session, filter=q.ComplaintFilter(), first=rows)
+        t_view = _sync_median_ms(lambda: [q._view(r) for r in raw_rows[:rows]], iterations)
+        t_cursors = _sync_median_ms(lambda: [page.cursor(v) for v in page.items], iterations)
+        t_types = _sync_median_ms(lambda: [ComplaintType.from_view(v) for v in page.items], iterations)
+
+        full_sql = str(stmt.compile(dialect=pg_dialect.dialect(), schema_translate_map={"tenant": tenant.schema},
+                                    compile_kwargs={"literal_binds": True}))
+        full_sql = full_sql.replace("__[SCHEMA_tenant]", f'"{tenant.schema}"')
+        raw = await asyncpg.connect(_plain_url(os.environ["DATABASE_URL"]))
+        try:
+            t_raw_full = await _median_ms(lambda: raw.fetch(full_sql), iterations)
+            t_raw_bare = await _median_ms(lambda: raw.fetch(BARE_SQL.format(schema=tenant.schema), rows), iterations)
+        finally:
+            await raw.close()
+
+        def context(stack: contextlib.AsyncExitStack) -> Context:
+            return Context(request=Request(_scope(body)), response=Response(), tenant=tenant, request_id="bench",
+                           exit_stack=stack)
+
+        async def execute(make_context: Callable[[contextlib.AsyncExitStack], Context]) -> Any:
+            async with contextlib.AsyncExitStack() as stack:
+                result = await schema.execute(QUERY, variable_values={"n": rows}, context_value=make_context(stack))
+                if result.errors:
+                    raise RuntimeError(result.errors)
+                return result
+
+        t_exec = await _median_ms(lambda: execute(context), iterations)
+
+        # GraphQL alone: viewer known, page already read (list_complaints patched in this process), no database.
+        async with tenant_session(tenant) as s:
+            user = await get_user_by_email(s, USER)
+        assert user is not None
+        viewer = Viewer(id=user.id, email=user.email, roles=tuple(user.roles))
+
+        def offline_context(stack: contextlib.AsyncExitStack) -> Context:
+            ctx = context(stack)
+            ctx._viewer, ctx._viewer_resolved = viewer, True
+
+            @contextlib.asynccontextmanager
+            async def no_db() -> Any:
+                yield None
+
+            ctx.db = no_db  # type: ignore[method-assign]
+            return ctx
+
+        async def cached_page(*_: Any, **__: Any) -> Any:
+            return page
+
+        with mock.patch.object(q, "list_complaints", cached_page):
+            t_graphql = await _median_ms(lambda: execute(offline_context), iterations)
+            result = await execute(offline_context)
+        t_validate = _sync_median_ms(
+            lambda: graphql.validate(schema._schema, graphql.parse(QUERY), graphql.specified_rules), iterations)
+        payload = {"data": result.data}
+        t_json = _sync_median_ms(lambda: graphql_app.encode_json(payload), iterations)
+        t_orjson = _sync_median_ms(lambda: orjson.dumps(payload), iterations)
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(100):
+            await asgi_post(app, body)
+        profiler.disable()
+
+    def line(label: str, ms: float, note: str = "") -> str:
+        return f"  {label:<62} {ms:7.2f} ms {ms / t_full * 100:4.0f}%  {note}".rstrip()
+
+    per_row = (per_size[BIG_PAGE] - per_size[1]) / (BIG_PAGE - 1)
+    out.append(f"In-process breakdown of the real app (ASGI called directly, no sockets; median of {iterations}):")
+    out.append("  whole request: " + ", ".join(f"{n} rows {ms:.2f} ms" for n, ms in sorted(per_size.items()))
+               + f"  =>  fixed ~{per_size[1] - per_row:.1f} ms + ~{per_row * 1000:.0f} us per row")
+    out.append(f"  round trips per request: {counts['statements']} statements on {counts['checkouts']} pool checkouts"
+               f" (+ {counts['checkouts']} pre-ping, BEGIN and ROLLBACK per checkout); the bare endpoint: 1")
+    out.append(f"  garbage collection: {t_gc:.2f} ms of a mean {t_mean:.2f} ms per request")
+    if before is not None and after is not None:
+        hits, misses = after.hits - before.hits, after.misses - before.misses
+        out.append(f"  Strawberry ValidationCache over {iterations} identical requests: {hits} hits, {misses} misses"
+                   + ("  <- validation runs on every request" if misses >= iterations // 2 else ""))
+    out.append(line(f"whole {rows}-row request", t_full, "= 100%"))
+    out.append(line("  resolve_tenant at the edge (platform session, own checkout)", t_tenant))
+    out.append(line("  tenant session + viewer look-up (checkout, BEGIN, search_path)", t_viewer))
+    out.append(line("  schema.execute (viewer + list + GraphQL), session closed", t_exec))
+    out.append(line("    list_complaints (SQLAlchemy execute + _view)", t_list))
+    out.append(line("      session.execute(stmt).all() (50 columns, 5 joins)", t_sqla))
+    out.append(line("      the same SQL on a raw asyncpg connection", t_raw_full))
+    out.append(line("      the bare endpoint's SQL on raw asyncpg (11 columns, 3 joins)", t_raw_bare))
+    out.append(line("      _view() over the rows (Row attribute access by name)", t_view))
+    out.append(line("    GraphQL alone (viewer and page cached, no database)", t_graphql))
+    out.append(line("      validate() with the spec rules (one run)", t_validate))
+    out.append(line("      page.cursor() for every edge (not asked for)", t_cursors))
+    out.append(line("      ComplaintType.from_view for the page", t_types))
+    out.append(line("  the rest: HTTP adapter, middleware, edge tenant, response", t_full - t_exec))
+    out.append(line("  json.dumps of the response (GraphQLApp.encode_json)", t_json, f"(orjson: {t_orjson:.2f} ms)"))
+    out.append("")
+    out.append(f"cProfile of 100 in-process {rows}-row requests (profiling slows calls down, ~2x here), "
+               f"top {profile_lines} by cumulative time, pass-through frames left out:")
+    out.extend(_profile_table(profiler, 100, profile_lines))
+    out.append("")
+    out.append(f"The same, top {profile_lines} by own time (tottime):")
+    stats = pstats.Stats(profiler)
+    buf = io.StringIO()
+    stats.stream = buf  # type: ignore[attr-defined]
+    stats.sort_stats("tottime").print_stats(profile_lines)
+    text = buf.getvalue()
+    for row in text[text.find("   ncalls"):].rstrip().splitlines():
+        out.append("  " + row.replace(sysconfig.get_paths()["purelib"] + "/", "")
+                   .replace(sysconfig.get_paths()["stdlib"] + "/", "").replace(str(ROOT) + "/", ""))
+    return out
+
+
+def _validation_cache() -> Any:
+    """Strawberry's shared validation LRU (maxsize 256, as services.api.schema builds it), if reachable."""
+    try:
+        from strawberry.extensions import validation_cache
+
+        return validation_cache._get_validate_cache(256)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _sync_median_ms(fn: Callable[[], Any], n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+# ----------------------------------------------------------------------------------------------- the sitting
+
+
+def _table(results: list[LoadResult], rows: int) -> list[str]:
+    by_key = {(r.server, r.concurrency, r.rows): r for r in results}
+    show_cpu = any("server" in r.cpu for r in results)
+    head = f"{'server':<6} {'conc':>4} {'rows':>4} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>4}"
+    head += f" {'real/bare':>9}"
+    if show_cpu:
+        head += f"  {'cpu% srv/pg/client':>18}"
+    out = [head, "-" * len(head)]
+    for r in results:
+        bare = by_key.get(("bare", r.concurrency, r.rows))
+        ratio = f"{r.rps / bare.rps:9.3f}" if r.server == "real" and bare and bare.rps else " " * 9
+        line = (f"{r.server:<6} {r.concurrency:>4} {r.rows:>4} {r.rps:8.1f} {r.rps * r.rows:9.0f} "
+                f"{r.pct(0.50):8.1f} {r.pct(0.99):8.1f} {'yes' if not r.bad else 'NO':>4} {ratio}")
+        if show_cpu:
+            line += "  " + f"{r.cpu.get('server', 0):.0f}/{r.cpu.get('postgres', 0):.0f}/{r.cpu.get('client', 0):.0f}"
+        out.append(line)
+    return out
+
+
+async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[Server], logdir: Path) -> int:
+    concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    pages = [args.rows] + ([BIG_PAGE] if args.rows != BIG_PAGE else [])
+
+    t0 = time.perf_counter()
+    print(f"database {DB_NAME}: migrating, tenant '{SLUG}' (retail), {len(STAFF)} staff, {COMPLAINTS} complaints ...",
+          flush=True)
+    await load_fixtures(COMPLAINTS)
+    print(f"  fixtures ready in {time.perf_counter() - t0:.1f}s", flush=True)
+
+    breakdown_lines: list[str] = []
+    if not args.no_profile:
+        print("in-process breakdown (before the servers start, on a quiet machine) ...", flush=True)
+        breakdown_lines = await breakdown(args.rows, args.profile_iterations, args.profile_lines)
+        from services.core.db import dispose_engine
+
+        await dispose_engine()
+
+    real = start_server("real", "services.api.app:create_app", env, logdir, servers)
+    bare = start_server("bare", "bench._bare_app:create_app", env, logdir, servers)
+    await asyncio.gather(wait_ready(real), wait_ready(bare))
+    for rows in pages:
+        await same_answer(real, bare, rows)
+    print(f"servers up (real :{real.port}, bare :{bare.port}); both give the same JSON at {pages} rows", flush=True)
+
+    for server in (real, bare):
+        for rows in pages:
+            await load(server, max(concurrencies), rows, WARMUP_S / len(pages))
+
+    results: list[LoadResult] = []
+    turn = 0
+    for concurrency in concurrencies:
+        for rows in pages:
+            order = (real, bare) if turn % 2 == 0 else (bare, real)
+            turn += 1
+            for server in order:
+                r = await load(server, concurrency, rows, args.duration)
+                print(f"  {r.server:<4} c={concurrency:<3} rows={rows:<3} {r.rps:8.1f} req/s"
+                      f"  p50 {r.pct(0.5):6.1f} ms  p99 {r.pct(0.99):6.1f} ms"
+                      + (f"  {r.bad} BAD ({r.bad_sample})" if r.bad else ""), flush=True)
+                results.append(r)
+    # same order in the table whatever ran first
+    results.sort(key=lambda r: (r.concurrency, r.rows, r.server != "real"))
+
+    print()
+    print(f"Results ({platform.python_version()}, {os.cpu_count()} CPUs, uvicorn 1 worker each, "
+          f"{args.duration:g}s per run, client = asyncio keep-alive connections):")
+    for line in _table(results, args.rows):
+        print(line)
+
+    by_key = {(r.server, r.concurrency, r.rows): r for r in results}
+    print()
+    print(f"Goals: real/bare req/s >= {GOAL_RATIO} at {args.rows} rows; real rows/s at {BIG_PAGE} >= at {args.rows}")
+    met = True
+    for c in concurrencies:
+        real_small, bare_small = by_key[("real", c, args.rows)], by_key[("bare", c, args.rows)]
+        ratio = real_small.rps / bare_small.rps if bare_small.rps else 0.0
+        ok = ratio >= GOAL_RATIO
+        met &= ok
+        print(f"  c={c:<3} ratio {ratio:.3f} {'PASS' if ok else 'FAIL'}", end="")
+        if (real_big := by_key.get(("real", c, BIG_PAGE))) is not None and args.rows != BIG_PAGE:
+            small_rows = real_small.rps * args.rows
+            big_rows = real_big.rps * BIG_PAGE
+            ok_rows = big_rows >= small_rows
+            met &= ok_rows
+            print(f"   rows/s {BIG_PAGE}: {big_rows:.0f} vs {args.rows}: {small_rows:.0f} "
+                  f"(x{big_rows / small_rows:.2f}) {'PASS' if ok_rows else 'FAIL'}")
+        else:
+            print()
+    print(f"  overall: {'goals met' if met else 'goals NOT met'}")
+
+    if breakdown_lines:
+        print()
+        for line in breakdown_lines:
+            print(line)
+
+    bad = [r for r in results if r.bad]
+    if bad:
+        print(f"\nVERIFICATION FAILED in {len(bad)} run(s): " + "; ".join(f"{r.server} c={r.concurrency} "
+                                                                   f"rows={r.rows}: {r.bad_sample}" for r in bad))
+        return 1
+    return 0
+
+
+async def _cleanup_redis(url: str, namespace: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{namespace}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=50, help="page size compared with the bare endpoint")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
+    parser.add_argument("--concurrency", default="16,64", help="comma-separated connection counts")
+    parser.add_argument("--profile-iterations", type=int, default=200, help="samples per in-process timing")
+    parser.add_argument("--profile-lines", type=int, default=18, help="cProfile rows per listing")
+    parser.add_argument("--no-profile", action="store_true", help="skip the in-process breakdown")
+    args = parser.parse_args(argv)
+    if not 1 <= args.rows <= BIG_PAGE:
+        parser.error(f"--rows must be between 1 and {BIG_PAGE}")
+
+    server_url = _plain_url(os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    namespace = f"cdbench-{RUN_ID}"
+    os.environ.update(DATABASE_URL=_with_database(server_url, DB_NAME), REDIS_URL=redis_url,
+                      COMPLAINTDESK_QUEUE_NAMESPACE=namespace, COMPLAINTDESK_ENV="production")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    from services.core.config import reset_settings
+
+    reset_settings()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    servers: list[Server] = []
+    created = False
+    code = 1
+    with tempfile.TemporaryDirectory(prefix="cd-bench-") as logdir:
+        try:
+            asyncio.run(_admin(server_url, f'CREATE DATABASE "{DB_NAME}"'))
+            created = True
+            code = asyncio.run(sitting(args, env, servers, Path(logdir)))
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping the servers and dropping the database", file=sys.stderr)
+            code = 130
+        except Exception as exc:
+            for server in servers:
+                if server.log.exists() and server.log.stat().st_size:
+                    print(f"--- {server.name} log ---\n{server.log.read_text()[-3000:]}", file=sys.stderr)
+            traceback.print_exc()
+            print(f"benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = 1
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
+            for server in servers:
+                server.stop()
+            if created:
+                asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+            with contextlib.suppress(Exception):
+                asyncio.run(_cleanup_redis(redis_url, namespace))
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
