@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -70,6 +70,18 @@ QUERY = (
     "owner { id displayName } responsibleDepartment { id name } category { id name } } } } }"
 )
 GOAL_RATIO = 0.15
+_CORE_SDL = """
+type Query { complaints(first: Int): Connection! }
+type Connection { edges: [Edge!]! }
+type Edge { node: Complaint! }
+enum Status { RECEIVED INVESTIGATING UNFOUNDED ASSIGNED SOLUTION_PROPOSED APPROVED AWAITING_CUSTOMER
+              IMPLEMENTING FOLLOW_UP CLOSED REOPENED ESCALATED WITHDRAWN }
+type Complaint { id: ID! number: String! status: Status! title: String! createdAt: String!
+                 owner: User! responsibleDepartment: Unit category: Category }
+type User { id: ID! displayName: String! }
+type Unit { id: ID! name: String! }
+type Category { id: ID! name: String! }
+"""
 WARMUP_S = 2.0
 
 
@@ -296,27 +308,42 @@ async def load(server: Server, concurrency: int, rows: int, duration: float) -> 
     start = perf()
     await asyncio.gather(*(connection(start + duration) for _ in range(concurrency)))
     seconds = perf() - start
-    cpu = {k: (v - cpu_before.get(k, 0.0)) / seconds * 100 for k, v in _cpu_snapshot(server).items()}
+    cpu = _cpu_percent(cpu_before, _cpu_snapshot(server), seconds)
     return LoadResult(server.name, concurrency, rows, len(latencies), seconds, latencies, bad[0],
                       sample[0] if sample else None, cpu)
 
 
-def _cpu_snapshot(server: Server) -> dict[str, float]:
-    """CPU seconds so far: this client, the server process, and all PostgreSQL processes (when psutil is here)."""
-    snap = {"client": time.process_time()}
+def _cpu_snapshot(server: Server) -> dict[str, Any]:
+    """CPU seconds so far: this client, the server process, this database's PostgreSQL backends, the machine."""
+    snap: dict[str, Any] = {"client": time.process_time()}
     if psutil is None:
         return snap
     with contextlib.suppress(psutil.Error):
         t = psutil.Process(server.process.pid).cpu_times()
         snap["server"] = t.user + t.system
-    pg = 0.0
-    for p in psutil.process_iter(["name"]):
-        if p.info["name"] and p.info["name"].startswith("postgres"):
+    backends: dict[int, float] = {}
+    for p in psutil.process_iter(["name", "cmdline"]):
+        if (p.info["name"] or "").startswith("postgres") and DB_NAME in " ".join(p.info["cmdline"] or ()):
             with contextlib.suppress(psutil.Error):
                 t = p.cpu_times()
-                pg += t.user + t.system
-    snap["postgres"] = pg
+                backends[p.pid] = t.user + t.system
+    snap["backends"] = backends
+    total = psutil.cpu_times()
+    snap["busy"] = sum(total) - total.idle - getattr(total, "iowait", 0.0)
     return snap
+
+
+def _cpu_percent(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, float]:
+    """Per-run CPU, in % of one core: client, server, postgres (this database), other (everything else)."""
+    cpu = {"client": (after["client"] - before["client"]) / seconds * 100}
+    if "server" in before and "server" in after:
+        cpu["server"] = (after["server"] - before["server"]) / seconds * 100
+    if "backends" in after:
+        pg = sum(v - before["backends"].get(pid, 0.0) for pid, v in after["backends"].items())
+        cpu["postgres"] = pg / seconds * 100
+        busy = (after["busy"] - before["busy"]) / seconds * 100
+        cpu["other"] = max(0.0, busy - cpu["postgres"] - cpu.get("server", 0.0) - cpu["client"])
+    return cpu
 
 
 # ----------------------------------------------------------------------------------------------- same answer?
@@ -389,13 +416,19 @@ async def asgi_post(app: Any, body: bytes) -> tuple[int, bytes]:
     return status, b"".join(chunks)
 
 
-async def _median_ms(fn: Callable[[], Awaitable[Any]], n: int) -> float:
-    samples = []
+class Timing(NamedTuple):
+    cpu: float  # ms of this process's CPU time (what limits a one-worker server's throughput)
+    wall: float  # ms of wall time (adds the waits on PostgreSQL)
+
+
+async def _median_ms(fn: Callable[[], Awaitable[Any]], n: int) -> Timing:
+    cpu, wall = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
+        c0, w0 = time.process_time(), time.perf_counter()
         await fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1000
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return Timing(statistics.median(cpu) * 1000, statistics.median(wall) * 1000)
 
 
 def _short(path: str) -> str:
@@ -426,6 +459,48 @@ def _profile_table(profiler: cProfile.Profile, requests: int, lines: int) -> lis
     out = [f"  {'cum ms/req':>10} {'own ms/req':>10} {'calls/req':>9}  function"]
     for cum, own, calls, label in rows[:lines]:
         out.append(f"  {cum / requests * 1000:10.2f} {own / requests * 1000:10.2f} {calls / requests:9.0f}  {label}")
+    return out
+
+
+_LAYERS = (
+    ("graphql/validation/", "graphql-core validation"),
+    ("graphql/language/visitor.py", "graphql-core validation"),
+    ("graphql/utilities/type_info.py", "graphql-core validation"),
+    ("graphql/", "graphql-core execution"),
+    ("strawberry/", "strawberry"),
+    ("sqlalchemy/", "sqlalchemy"),
+    ("asyncpg/", "asyncpg"),
+    ("services/", "complaintdesk (services/)"),
+    ("starlette/", "starlette"),
+    ("cross_web/", "starlette"),
+    ("asyncio/", "asyncio event loop"),
+    ("selectors.py", "asyncio event loop"),
+    ("json/", "json"),
+)
+
+
+def _layer(filename: str) -> str:
+    short = _short(filename)
+    return next((name for prefix, name in _LAYERS if prefix in short), "other")
+
+
+def _layer_table(profiler: cProfile.Profile, requests: int) -> list[str]:
+    """Own time per layer; a built-in's time goes to the layers of its callers, pro rata."""
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    totals: dict[str, float] = {}
+    for (filename, _, _), (_, _, own, _, callers) in stats.items():
+        if filename != "~":
+            totals[_layer(filename)] = totals.get(_layer(filename), 0.0) + own
+            continue
+        caller_own = {c: v[2] for c, v in callers.items()}
+        share = sum(caller_own.values())
+        for (c_file, _, _), v in caller_own.items():
+            layer = _layer(c_file) if c_file != "~" else "other"
+            totals[layer] = totals.get(layer, 0.0) + (own * v / share if share else own / len(caller_own))
+    whole = sum(totals.values())
+    out = []
+    for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        out.append(f"  {name:<28} {seconds / requests * 1000:7.2f} ms/req {seconds / whole * 100:5.1f}%")
     return out
 
 
@@ -500,13 +575,13 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
         validation_cache = _validation_cache()
         before = validation_cache.cache_info() if validation_cache else None
         gc.callbacks.append(on_gc)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         try:
             for _ in range(iterations):
                 await asgi_post(app, body)
         finally:
             gc.callbacks.remove(on_gc)
-        t_mean = (time.perf_counter() - t0) / iterations * 1000
+        t_mean = (time.process_time() - t0) / iterations * 1000
         t_gc = gc_seconds[0] / iterations * 1000
         after = validation_cache.cache_info() if validation_cache else None
 
@@ -582,6 +657,12 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
             result = await execute(offline_context)
         t_validate = _sync_median_ms(
             lambda: graphql.validate(schema._schema, graphql.parse(QUERY), graphql.specified_rules), iterations)
+        # The floor of any graphql-core server: the same selection over plain dicts, default resolvers.
+        core_schema = graphql.build_schema(_CORE_SDL)
+        core_doc = graphql.parse(QUERY)
+        t_core = _sync_median_ms(
+            lambda: graphql.execute_sync(core_schema, core_doc, root_value=result.data, variable_values={"n": rows}),
+            iterations)
         payload = {"data": result.data}
         t_json = _sync_median_ms(lambda: graphql_app.encode_json(payload), iterations)
         t_orjson = _sync_median_ms(lambda: orjson.dumps(payload), iterations)
@@ -592,20 +673,21 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
             await asgi_post(app, body)
         profiler.disable()
 
-    def line(label: str, ms: float, note: str = "") -> str:
-        return f"  {label:<62} {ms:7.2f} ms {ms / t_full * 100:4.0f}%  {note}".rstrip()
+    def line(label: str, t: Timing, note: str = "") -> str:
+        return f"  {label:<64} {t.cpu:7.2f} {t.cpu / t_full.cpu * 100:4.0f}% {t.wall:8.2f}  {note}".rstrip()
 
-    per_row = (per_size[BIG_PAGE] - per_size[1]) / (BIG_PAGE - 1)
+    per_row = (per_size[BIG_PAGE].cpu - per_size[1].cpu) / (BIG_PAGE - 1)
     out.append(f"In-process breakdown of the real app (ASGI called directly, no sockets; median of {iterations}):")
-    out.append("  whole request: " + ", ".join(f"{n} rows {ms:.2f} ms" for n, ms in sorted(per_size.items()))
-               + f"  =>  fixed ~{per_size[1] - per_row:.1f} ms + ~{per_row * 1000:.0f} us per row")
+    out.append("  whole request, CPU: " + ", ".join(f"{n} rows {t.cpu:.2f} ms" for n, t in sorted(per_size.items()))
+               + f"  =>  fixed ~{per_size[1].cpu - per_row:.1f} ms + ~{per_row * 1000:.0f} us per row")
     out.append(f"  round trips per request: {counts['statements']} statements on {counts['checkouts']} pool checkouts"
                f" (+ {counts['checkouts']} pre-ping, BEGIN and ROLLBACK per checkout); the bare endpoint: 1")
-    out.append(f"  garbage collection: {t_gc:.2f} ms of a mean {t_mean:.2f} ms per request")
+    out.append(f"  garbage collection: {t_gc:.2f} ms of a mean {t_mean:.2f} CPU ms per request")
     if before is not None and after is not None:
         hits, misses = after.hits - before.hits, after.misses - before.misses
         out.append(f"  Strawberry ValidationCache over {iterations} identical requests: {hits} hits, {misses} misses"
                    + ("  <- validation runs on every request" if misses >= iterations // 2 else ""))
+    out.append(f"  {'':<64} {'CPU ms':>7} {'':>5} {'wall ms':>8}")
     out.append(line(f"whole {rows}-row request", t_full, "= 100%"))
     out.append(line("  resolve_tenant at the edge (platform session, own checkout)", t_tenant))
     out.append(line("  tenant session + viewer look-up (checkout, BEGIN, search_path)", t_viewer))
@@ -617,13 +699,19 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
     out.append(line("      _view() over the rows (Row attribute access by name)", t_view))
     out.append(line("    GraphQL alone (viewer and page cached, no database)", t_graphql))
     out.append(line("      validate() with the spec rules (one run)", t_validate))
+    out.append(line("      for scale: plain graphql-core, same selection over dicts", t_core, "(no validation)"))
     out.append(line("      page.cursor() for every edge (not asked for)", t_cursors))
     out.append(line("      ComplaintType.from_view for the page", t_types))
-    out.append(line("  the rest: HTTP adapter, middleware, edge tenant, response", t_full - t_exec))
-    out.append(line("  json.dumps of the response (GraphQLApp.encode_json)", t_json, f"(orjson: {t_orjson:.2f} ms)"))
+    out.append(line("  the rest: HTTP adapter, middleware, edge tenant, response",
+                    Timing(t_full.cpu - t_exec.cpu, t_full.wall - t_exec.wall)))
+    out.append(line("  json.dumps of the response (GraphQLApp.encode_json)", t_json, f"(orjson: {t_orjson.cpu:.2f})"))
     out.append("")
     out.append(f"cProfile of 100 in-process {rows}-row requests (profiling slows calls down, ~2x here), "
-               f"top {profile_lines} by cumulative time, pass-through frames left out:")
+               "own time by layer (built-ins charged to their callers):")
+    out.extend(_layer_table(profiler, 100))
+    out.append("")
+    out.append(f"The same profile, "
+               f"top {profile_lines} functions by cumulative time, pass-through frames left out:")
     out.extend(_profile_table(profiler, 100, profile_lines))
     out.append("")
     out.append(f"The same, top {profile_lines} by own time (tottime):")
@@ -648,13 +736,14 @@ def _validation_cache() -> Any:
         return None
 
 
-def _sync_median_ms(fn: Callable[[], Any], n: int) -> float:
+def _sync_median_ms(fn: Callable[[], Any], n: int) -> Timing:
     samples = []
     for _ in range(n):
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1000
+    ms = statistics.median(samples) * 1000
+    return Timing(ms, ms)
 
 
 # ----------------------------------------------------------------------------------------------- the sitting
@@ -666,7 +755,7 @@ def _table(results: list[LoadResult], rows: int) -> list[str]:
     head = f"{'server':<6} {'conc':>4} {'rows':>4} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>4}"
     head += f" {'real/bare':>9}"
     if show_cpu:
-        head += f"  {'cpu% srv/pg/client':>18}"
+        head += f"  {'cpu% server/pg/client/other':>27}"
     out = [head, "-" * len(head)]
     for r in results:
         bare = by_key.get(("bare", r.concurrency, r.rows))
@@ -674,7 +763,8 @@ def _table(results: list[LoadResult], rows: int) -> list[str]:
         line = (f"{r.server:<6} {r.concurrency:>4} {r.rows:>4} {r.rps:8.1f} {r.rps * r.rows:9.0f} "
                 f"{r.pct(0.50):8.1f} {r.pct(0.99):8.1f} {'yes' if not r.bad else 'NO':>4} {ratio}")
         if show_cpu:
-            line += "  " + f"{r.cpu.get('server', 0):.0f}/{r.cpu.get('postgres', 0):.0f}/{r.cpu.get('client', 0):.0f}"
+            shares = "/".join(f"{r.cpu.get(k, 0):.0f}" for k in ("server", "postgres", "client", "other"))
+            line += "  " + shares.rjust(27)
         out.append(line)
     return out
 

@@ -11,6 +11,7 @@ from helpers import raw
 from sqlalchemy import Column, Integer, MetaData, text
 
 import services.core.audit.models
+import services.core.auth.models
 import services.core.complaints.models
 import services.core.diagnostics.models
 import services.core.org.models  # noqa: F401  (declares the tables)

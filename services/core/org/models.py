@@ -47,6 +47,7 @@ class User(TenantBase):
     )
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CategoryCause(enum.StrEnum):
