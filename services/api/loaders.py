@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 
 from services.core.audit import service as audit
 from services.core.audit.models import AuditEvent
+from services.core.authz import UNRESTRICTED, ComplaintAccess
 from services.core.complaints import queries as q
 
 K = TypeVar("K")
@@ -30,9 +31,14 @@ class HistoryKey:
     newest_first: bool
 
 
+AccessProvider = Callable[[], Awaitable[ComplaintAccess]]
+
+
 class Loaders:
-    def __init__(self, db: Callable[[], AbstractAsyncContextManager[AsyncSession]]) -> None:
+    def __init__(self, db: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+                 access: AccessProvider | None = None) -> None:
         self._db = db
+        self._access = access
 
     def _batch(self, fetch: Fetch[Any, Any], default: Callable[[], Any] = lambda: None) -> DataLoader[Any, Any]:
         async def load(keys: list[Any]) -> list[Any]:
@@ -44,7 +50,15 @@ class Loaders:
 
     @cached_property
     def complaint_by_id(self) -> DataLoader[uuid.UUID, q.ComplaintView | None]:
-        return self._batch(q.get_complaints)
+        """Complaints the viewer may read (others load as None: "not found"), masked as their rights say."""
+
+        async def load(keys: list[uuid.UUID]) -> list[q.ComplaintView | None]:
+            access = await self._access() if self._access is not None else UNRESTRICTED
+            async with self._db() as session:
+                found = await q.get_complaints(session, keys, read=access.read, identity=access.identity)
+            return [found.get(k) for k in keys]
+
+        return DataLoader(load_fn=load)
 
     @cached_property
     def user_by_id(self) -> DataLoader[uuid.UUID, q.UserRef | None]:

@@ -32,11 +32,13 @@ async def audited(gql: GraphQLClient) -> str:
 
 
 async def test_intact_chain_verifies(gql: GraphQLClient, audited: str) -> None:
+    events = await scalar(f"SELECT count(*) FROM {_schema(audited)}.audit_events")
+    assert events >= 6  # the policy set-up, then 3 x (record, start investigation)
     result = (await gql(VERIFY, tenant=audited))["auditVerification"]
-    assert result == {"ok": True, "checked": 6, "firstBrokenSeq": None, "reason": None}
+    assert result == {"ok": True, "checked": events, "firstBrokenSeq": None, "reason": None}
     cli = run_cli("audit", "verify", "--tenant", audited)
     assert cli.returncode == 0, cli.stderr
-    assert f"{audited}: ok (6 events)" in cli.stdout
+    assert f"{audited}: ok ({events} events)" in cli.stdout
 
 
 @pytest.mark.parametrize(
@@ -76,4 +78,4 @@ async def test_a_rehashed_forgery_breaks_the_next_link(gql: GraphQLClient, audit
     result = (await gql(VERIFY, tenant=audited))["auditVerification"]
     assert result == {"ok": False, "checked": 2, "firstBrokenSeq": 3,
                       "reason": "link to the previous event is broken"}
-    assert await scalar(f"SELECT count(*) FROM {_schema(audited)}.audit_events") == 6
+    assert await scalar(f"SELECT count(*) FROM {_schema(audited)}.audit_events") >= 6

@@ -17,15 +17,17 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
+from services.api.authz import require
 from services.api.complaints.types import ComplaintType, EvidenceFile
 from services.api.context import Context, Info
 from services.api.errors import UserError, user_error
 from services.api.ids import decode_id, decode_optional
 from services.api.ratelimit import SUBMIT, RateLimited, hit
 from services.core.audit.service import Actor
+from services.core.authz import Action
 from services.core.complaints import models
 from services.core.complaints import service as svc
-from services.core.complaints.queries import EvidenceMeta, get_complaints
+from services.core.complaints.queries import EvidenceMeta
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import CategoryCause
 
@@ -89,22 +91,24 @@ def _complaint_input(i: RecordComplaintInput) -> svc.ComplaintInput:
     )
 
 
-async def _reload(ctx: Context, complaint_id: uuid.UUID) -> ComplaintType:
+async def _reload(ctx: Context, complaint_id: uuid.UUID) -> ComplaintType | None:
+    """The complaint as the viewer may now see it (null if the step took their access away)."""
     ctx.reset_loaders()  # what the step changed must not be served from a loader's cache
-    async with ctx.db() as session:
-        view = (await get_complaints(session, [complaint_id]))[complaint_id]
-    return ComplaintType.from_view(view)
+    view = await ctx.loaders.complaint_by_id.load(complaint_id)
+    return ComplaintType.from_view(view) if view is not None else None
 
 
 Step = Callable[[AsyncSession, Actor, datetime, uuid.UUID], Awaitable[Any]]
 
 
-async def _step(info: Info, complaint_id: relay.GlobalID, step: Step) -> ComplaintPayload:
+async def _step(info: Info, complaint_id: relay.GlobalID, action: Action, step: Step) -> ComplaintPayload:
+    """Authorize ``action`` on the complaint, then run the core step, in one transaction."""
     ctx = info.context
     viewer = await ctx.require_viewer()
     try:
         cid = decode_id(complaint_id, "Complaint", "complaintId")
         async with ctx.transaction() as session:
+            await require(ctx, session, action, cid)
             await step(session, viewer.actor, ctx.now(), cid)
     except DomainError as exc:
         return ComplaintPayload(user_errors=[user_error(exc)])
@@ -208,6 +212,12 @@ class ReasonInput:
     reason: str
 
 
+@strawberry.input(description="An independent review of a case; reviewers must not have handled it")
+class ReviewComplaintInput:
+    complaint_id: relay.GlobalID
+    findings: str
+
+
 @strawberry.input
 class WithdrawComplaintInput:
     complaint_id: relay.GlobalID
@@ -298,6 +308,7 @@ class ComplaintMutations:
         try:
             data = _complaint_input(input)
             async with ctx.transaction() as session:
+                await require(ctx, session, Action.COMPLAINT_RECORD)
                 recorded = await svc.record_complaint(session, actor=viewer.actor, now=ctx.now(), data=data)
         except DomainError as exc:
             return RecordComplaintPayload(user_errors=[user_error(exc)])
@@ -306,7 +317,8 @@ class ComplaintMutations:
 
     @strawberry.mutation(description="Solved at once: closed, and still on record")
     async def resolve_on_the_spot(self, info: Info, input: ResolveOnTheSpotInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.resolve_on_the_spot(
+        return await _step(info, input.complaint_id, Action.RESOLVE_ON_THE_SPOT, lambda s, a, n, c:
+                           svc.resolve_on_the_spot(
             s, actor=a, now=n, complaint_id=c, resolution=input.resolution))
 
     @strawberry.mutation
@@ -315,7 +327,7 @@ class ComplaintMutations:
             investigator = decode_optional(input.investigator_id, "User", "investigatorId")
             return await svc.start_investigation(s, actor=a, now=n, complaint_id=c, investigator_id=investigator)
 
-        return await _step(info, input.complaint_id, step)
+        return await _step(info, input.complaint_id, Action.START_INVESTIGATION, step)
 
     @strawberry.mutation(description="调查表: valid goes on to a responsible department, else UNFOUNDED")
     async def submit_investigation(self, info: Info, input: SubmitInvestigationInput) -> ComplaintPayload:
@@ -328,7 +340,7 @@ class ComplaintMutations:
             )
             return await svc.submit_investigation(s, actor=a, now=n, complaint_id=c, form=form)
 
-        return await _step(info, input.complaint_id, step)
+        return await _step(info, input.complaint_id, Action.SUBMIT_INVESTIGATION, step)
 
     @strawberry.mutation(description="Attach an evidence file (who, when and its SHA-256 are recorded)")
     async def attach_evidence(self, info: Info, input: AttachEvidenceInput) -> AttachEvidencePayload:
@@ -341,6 +353,7 @@ class ComplaintMutations:
             except (binascii.Error, ValueError):
                 raise DomainError(ErrorCode.INVALID, "contentBase64 is not valid base64", ["contentBase64"]) from None
             async with ctx.transaction() as session:
+                await require(ctx, session, Action.ATTACH_EVIDENCE, cid)
                 e = await svc.attach_evidence(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid,
                                               filename=input.filename, content_type=input.content_type,
                                               content=content, note=input.note)
@@ -359,57 +372,67 @@ class ComplaintMutations:
             return await svc.assign_responsible_department(s, actor=a, now=n, complaint_id=c,
                                                            department_id=department, instructions=input.instructions)
 
-        return await _step(info, input.complaint_id, step)
+        return await _step(info, input.complaint_id, Action.ASSIGN_DEPARTMENT, step)
 
     @strawberry.mutation(description="The department's solution, as a handling form awaiting approval")
     async def propose_solution(self, info: Info, input: ProposeSolutionInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.propose_solution(
+        return await _step(info, input.complaint_id, Action.PROPOSE_SOLUTION, lambda s, a, n, c:
+                           svc.propose_solution(
             s, actor=a, now=n, complaint_id=c, solution=input.solution, customer_reply=input.customer_reply,
             cause_analysis=input.cause_analysis, compensation_amount=input.compensation_amount))
 
     @strawberry.mutation(description="Written approval of the handling form")
     async def approve_handling_form(self, info: Info, input: DecideHandlingFormInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.decide_handling_form(
+        return await _step(info, input.complaint_id, Action.APPROVE, lambda s, a, n, c:
+                           svc.decide_handling_form(
             s, actor=a, now=n, complaint_id=c, approve=True, note=input.note))
 
     @strawberry.mutation(description="Reject the handling form: back to the responsible department")
     async def reject_handling_form(self, info: Info, input: DecideHandlingFormInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.decide_handling_form(
+        return await _step(info, input.complaint_id, Action.REJECT, lambda s, a, n, c:
+                           svc.decide_handling_form(
             s, actor=a, now=n, complaint_id=c, approve=False, note=input.note))
 
     @strawberry.mutation(description="Tell the customer the approved reply; refused before written approval")
     async def send_customer_message(self, info: Info, input: SendCustomerMessageInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.send_customer_message(
+        return await _step(info, input.complaint_id, Action.SEND_MESSAGE, lambda s, a, n, c:
+                           svc.send_customer_message(
             s, actor=a, now=n, complaint_id=c, body=input.body))
 
     @strawberry.mutation(description="客户意见表: agree (implement) or disagree (back to the department)")
     async def record_customer_opinion(self, info: Info, input: RecordCustomerOpinionInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.record_customer_opinion(
+        return await _step(info, input.complaint_id, Action.RECORD_OPINION, lambda s, a, n, c:
+                           svc.record_customer_opinion(
             s, actor=a, now=n, complaint_id=c, agreed=input.agreed, comment=input.comment))
 
     @strawberry.mutation
     async def complete_implementation(self, info: Info, input: CompleteImplementationInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.complete_implementation(
+        return await _step(info, input.complaint_id, Action.COMPLETE_IMPLEMENTATION, lambda s, a, n, c:
+                           svc.complete_implementation(
             s, actor=a, now=n, complaint_id=c, note=input.note))
 
     @strawberry.mutation(description="回访: closes when (very) satisfied, otherwise reopens")
     async def record_follow_up(self, info: Info, input: RecordFollowUpInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.record_follow_up(
+        return await _step(info, input.complaint_id, Action.RECORD_FOLLOW_UP, lambda s, a, n, c:
+                           svc.record_follow_up(
             s, actor=a, now=n, complaint_id=c, rating=input.rating, comment=input.comment))
 
     @strawberry.mutation(description="The customer disputes the outcome: handle it again")
     async def reopen_complaint(self, info: Info, input: ReasonInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.reopen_complaint(
+        return await _step(info, input.complaint_id, Action.REOPEN, lambda s, a, n, c:
+                           svc.reopen_complaint(
             s, actor=a, now=n, complaint_id=c, reason=input.reason))
 
     @strawberry.mutation
     async def withdraw_complaint(self, info: Info, input: WithdrawComplaintInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.withdraw_complaint(
+        return await _step(info, input.complaint_id, Action.WITHDRAW, lambda s, a, n, c:
+                           svc.withdraw_complaint(
             s, actor=a, now=n, complaint_id=c, reason=input.reason))
 
     @strawberry.mutation(description="The case turned into litigation (or no longer is)")
     async def mark_litigation(self, info: Info, input: MarkLitigationInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, lambda s, a, n, c: svc.mark_litigation(
+        return await _step(info, input.complaint_id, Action.MARK_LITIGATION, lambda s, a, n, c:
+                           svc.mark_litigation(
             s, actor=a, now=n, complaint_id=c, litigation=input.litigation))
 
     @strawberry.mutation(description="Hand the case to another owner; recorded")
@@ -419,7 +442,13 @@ class ComplaintMutations:
             return await svc.transfer_ownership(s, actor=a, now=n, complaint_id=c, new_owner_id=owner,
                                                 reason=input.reason)
 
-        return await _step(info, input.complaint_id, step)
+        return await _step(info, input.complaint_id, Action.TRANSFER_OWNERSHIP, step)
+
+    @strawberry.mutation(description="Record an independent review (not by its handlers or their departments)")
+    async def review_complaint(self, info: Info, input: ReviewComplaintInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.REVIEW, lambda s, a, n, c:
+                           svc.review_complaint(
+            s, actor=a, now=n, complaint_id=c, findings=input.findings))
 
     # ------------------------------------------------------------ public (no sign-in)
 

@@ -5,6 +5,7 @@ from datetime import date, datetime
 import strawberry
 from strawberry import relay
 
+from services.api.authz import complaint_access, require_query
 from services.api.complaints.types import (
     ComplaintConnection,
     ComplaintEdge,
@@ -17,6 +18,7 @@ from services.api.errors import RequestError
 from services.api.ids import decode_optional
 from services.api.ratelimit import TRACK, RateLimited, hit
 from services.core.audit import service as audit
+from services.core.authz import Action
 from services.core.complaints import models
 from services.core.complaints import procedure as proc
 from services.core.complaints import queries as q
@@ -122,9 +124,9 @@ class ComplaintQueries:
 
     @strawberry.field(description="A complaint by its number (YYMM + serial), or null")
     async def complaint_by_number(self, info: Info, number: str) -> ComplaintType | None:
-        await info.context.require_viewer()
+        access = await complaint_access(info.context)
         async with info.context.db() as session:
-            view = await q.get_complaint_by_number(session, number[:32])
+            view = await q.get_complaint_by_number(session, number[:32], read=access.read, identity=access.identity)
         return ComplaintType.from_view(view) if view else None
 
     @strawberry.field(description="Complaints, newest first unless orderBy says otherwise; 1 to 100 per page")
@@ -138,18 +140,19 @@ class ComplaintQueries:
         last: int | None = None,
         before: str | None = None,
     ) -> ComplaintConnection:
-        await info.context.require_viewer()
+        access = await complaint_access(info.context)
         core_filter = _core_filter(filter)
         try:
             async with info.context.db() as session:
                 page = await q.list_complaints(session, filter=core_filter, order=order_by, first=first,
-                                               after=after, last=last, before=before)
+                                               after=after, last=last, before=before, read=access.read,
+                                               identity=access.identity)
         except DomainError as exc:
             raise RequestError(exc.message, "BAD_USER_INPUT") from None
 
         async def count() -> int:
             async with info.context.db() as session:
-                return await q.count_complaints(session, filter=core_filter)
+                return await q.count_complaints(session, filter=core_filter, read=access.read)
 
         edges = [ComplaintEdge(cursor=page.cursor(v), node=ComplaintType.from_view(v)) for v in page.items]
         return ComplaintConnection(
@@ -163,7 +166,7 @@ class ComplaintQueries:
 
     @strawberry.field(description="Check the tenant's audit hash chain; reports the first broken link")
     async def audit_verification(self, info: Info) -> AuditVerification:
-        await info.context.require_viewer()
+        await require_query(info.context, Action.AUDIT_VERIFY)
         async with info.context.db() as session:
             result = await audit.verify_chain(session)
         return AuditVerification(ok=result.ok, checked=result.checked, first_broken_seq=result.first_broken_seq,

@@ -10,15 +10,16 @@ from decimal import Decimal
 from typing import Any, Self
 
 import strawberry
-from strawberry import relay
 from strawberry.scalars import JSON
 
 from services.api.context import Info
 from services.api.loaders import HistoryKey
+from services.api.nodes import Node, global_id
 from services.api.org.types import CategoryType, OrgUnitType, UserType, parse_uuid
 from services.core.audit.models import AuditEvent as AuditEventModel
+from services.core.authz import mask_address, mask_email, mask_id_number, mask_name, mask_phone
 from services.core.complaints import models
-from services.core.complaints.queries import MAX_PAGE, ComplaintOrder, ComplaintView, EvidenceMeta
+from services.core.complaints.queries import MAX_PAGE, ComplainantView, ComplaintOrder, ComplaintView, EvidenceMeta
 from services.core.org.models import CategoryCause
 
 strawberry.enum(models.ComplaintStatus, name="ComplaintStatus")
@@ -45,6 +46,21 @@ class Complainant:
     email: str | None
     id_number: str | None
     address: str | None
+    masked: bool = strawberry.field(description="true when identity fields are masked for this viewer")
+
+    @classmethod
+    def from_view(cls, p: ComplainantView, *, visible: bool) -> Complainant:
+        if visible:
+            return cls(name=p.name, phone=p.phone, email=p.email, id_number=p.id_number, address=p.address,
+                       masked=False)
+        return cls(
+            name=mask_name(p.name),
+            phone=mask_phone(p.phone) if p.phone else None,
+            email=mask_email(p.email) if p.email else None,
+            id_number=mask_id_number(p.id_number) if p.id_number else None,
+            address=mask_address(p.address) if p.address else None,
+            masked=True,
+        )
 
 
 @strawberry.type(description="调查表: the investigation")
@@ -204,8 +220,7 @@ class AuditEventConnection:
 
 
 @strawberry.type(name="Complaint")
-class ComplaintType(relay.Node):
-    id: relay.NodeID[str]
+class ComplaintType(Node):
     number: str
     status: models.ComplaintStatus
     channel: models.Channel
@@ -235,12 +250,10 @@ class ComplaintType(relay.Node):
 
     @classmethod
     def from_view(cls, c: ComplaintView) -> ComplaintType:
-        p = c.complainant
         return cls(
-            id=str(c.id), uuid=c.id, number=c.number, status=models.ComplaintStatus(c.status),
+            id=global_id("Complaint", c.id), uuid=c.id, number=c.number, status=models.ComplaintStatus(c.status),
             channel=models.Channel(c.channel), title=c.title, description=c.description,
-            complainant=Complainant(name=p.name, phone=p.phone, email=p.email, id_number=p.id_number,
-                                    address=p.address),
+            complainant=Complainant.from_view(c.complainant, visible=c.identity_visible),
             category=CategoryType.from_model(c.category) if c.category else None,
             cause=CategoryCause(c.cause) if c.cause else None, scope=models.Scope(c.scope),
             store=OrgUnitType.from_model(c.store) if c.store else None,
@@ -349,7 +362,7 @@ class ComplaintType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
+    async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         await info.context.require_viewer()

@@ -5,9 +5,11 @@ from datetime import datetime
 
 import strawberry
 
+from services.api.authz import require_query
 from services.api.context import Info
 from services.api.errors import UserError
 from services.api.org.types import parse_uuid
+from services.core.authz import Action
 from services.core.diagnostics import models
 from services.core.diagnostics import service as diagnostics
 
@@ -49,7 +51,7 @@ class RequestWorkerCheckPayload:
 class DiagnosticsQueries:
     @strawberry.field(description="A worker check of this tenant, or null")
     async def worker_check(self, info: Info, id: strawberry.ID) -> WorkerCheck | None:
-        await info.context.require_viewer()
+        await require_query(info.context, Action.DIAGNOSTICS_RUN)
         parsed = parse_uuid(str(id))
         if parsed is None:
             return None
@@ -66,7 +68,7 @@ class DiagnosticsMutations:
     ) -> RequestWorkerCheckPayload:
         from services.worker.actors.diagnostics import run_worker_check
 
-        await info.context.require_viewer()
+        await require_query(info.context, Action.DIAGNOSTICS_RUN)
         async with info.context.transaction() as session:
             check = await diagnostics.request_worker_check(session)
         # Sent after the commit, so the worker always finds the row (off the event loop:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import strawberry
 
+from services.api.authz import require_query
 from services.api.context import Info
 from services.api.org.types import CategoryType, OrgUnitType, RoleType, UserType
+from services.core.authz import Action
 from services.core.org import service as org_service
 from services.core.org.models import OrgUnitKind
 
@@ -20,20 +22,20 @@ class OrgQueries:
 
     @strawberry.field(description="The tenant's org units, oldest first")
     async def org_units(self, info: Info, kind: OrgUnitKind | None = None) -> list[OrgUnitType]:
-        await info.context.require_viewer()
+        await require_query(info.context, Action.ORG_READ)
         async with info.context.db() as session:
             units = await org_service.list_org_units(session, kind=kind)
         return [OrgUnitType.from_model(u) for u in units]
 
     @strawberry.field(description="The tenant's users, by e-mail")
     async def users(self, info: Info) -> list[UserType]:
-        await info.context.require_viewer()
+        await require_query(info.context, Action.ORG_READ)
         async with info.context.db() as session:
             return [UserType.from_model(u) for u in await org_service.list_users(session)]
 
     @strawberry.field(description="The tenant's roles")
     async def roles(self, info: Info) -> list[RoleType]:
-        await info.context.require_viewer()
+        await require_query(info.context, Action.ORG_READ)
         async with info.context.db() as session:
             return [RoleType(name=r.name, description=r.description) for r in await org_service.list_roles(session)]
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Self
 
 import strawberry
-from strawberry import relay
 
 from services.api.context import Info
+from services.api.nodes import Node, global_id
 from services.core.org import models
 
 # Register the core enums as GraphQL enums (the same classes: values pass straight through).
@@ -26,8 +26,7 @@ def parse_uuid(value: str) -> uuid.UUID | None:
 
 
 @strawberry.type(name="OrgUnit", description="A department, branch, store or production team")
-class OrgUnitType(relay.Node):
-    id: relay.NodeID[str]
+class OrgUnitType(Node):
     name: str
     code: str | None
     kind: models.OrgUnitKind
@@ -38,7 +37,7 @@ class OrgUnitType(relay.Node):
     def from_model(cls, unit: Any) -> OrgUnitType:
         """From an OrgUnit row or a UnitRef view."""
         return cls(
-            id=str(unit.id),
+            id=global_id("OrgUnit", unit.id),
             name=unit.name,
             code=unit.code,
             kind=models.OrgUnitKind(unit.kind),
@@ -54,7 +53,7 @@ class OrgUnitType(relay.Node):
         return OrgUnitType.from_model(unit) if unit is not None else None
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
+    async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         ids = list(node_ids)
@@ -65,8 +64,7 @@ class OrgUnitType(relay.Node):
 
 
 @strawberry.type(name="User")
-class UserType(relay.Node):
-    id: relay.NodeID[str]
+class UserType(Node):
     email: str
     display_name: str
     roles: list[str]
@@ -78,7 +76,7 @@ class UserType(relay.Node):
     def from_model(cls, user: Any) -> UserType:
         """From a User row or a UserRef view."""
         return cls(
-            id=str(user.id),
+            id=global_id("User", user.id),
             email=user.email,
             display_name=user.display_name,
             roles=list(user.roles),
@@ -95,7 +93,7 @@ class UserType(relay.Node):
         return OrgUnitType.from_model(unit) if unit is not None else None
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
+    async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         parsed = [parse_uuid(n) for n in node_ids]
@@ -111,8 +109,7 @@ class RoleType:
 
 
 @strawberry.type(name="Category", description="A complaint category; categories form a tree per tenant")
-class CategoryType(relay.Node):
-    id: relay.NodeID[str]
+class CategoryType(Node):
     code: str
     name: str
     cause: models.CategoryCause | None
@@ -123,7 +120,7 @@ class CategoryType(relay.Node):
     @classmethod
     def from_model(cls, category: Any, parent_code: str | None = None) -> CategoryType:
         return cls(
-            id=str(category.id),
+            id=global_id("Category", category.id),
             code=category.code,
             name=category.name,
             cause=models.CategoryCause(category.cause) if category.cause else None,
@@ -133,7 +130,7 @@ class CategoryType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
+    async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         from services.core.org import service as org_service

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -112,6 +112,7 @@ class ComplaintView:
     responsible_department: UnitRef | None
     category: CategoryRef | None
     complainant: ComplainantView
+    identity_visible: bool = True
 
 
 class ComplaintOrder(enum.StrEnum):
@@ -163,9 +164,11 @@ _store = aliased(OrgUnit, name="store")
 _department = aliased(OrgUnit, name="department")
 
 
-def _base_select() -> Select[*tuple[Any, ...]]:
+def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[Any, ...]]:
+    """The list's one SELECT; ``identity`` says on which rows the viewer may see who complained."""
     return (
         select(
+            (identity if identity is not None else true()).label("identity_visible"),
             Complaint.id, Complaint.number, Complaint.status, Complaint.channel, Complaint.title,
             Complaint.description, Complaint.scope, Complaint.cause, Complaint.order_number,
             Complaint.material_number, Complaint.quantity, Complaint.delivery_date, Complaint.defective_quantity,
@@ -195,28 +198,26 @@ def _base_select() -> Select[*tuple[Any, ...]]:
     )
 
 
-def _view(r: Any) -> ComplaintView:
+def _view(row: Any) -> ComplaintView:
+    """A row of ``_base_select`` (unpacked by position: the hot loop of a page) as a view."""
+    (identity_visible, ident, number, status, channel, title, description, scope, cause, order_number,
+     material_number, quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot,
+     resolution, repeat_of_id, created_at, updated_at, closed_at,
+     owner_id, owner_email, owner_name, owner_roles, owner_active, owner_unit, owner_created,
+     store_id, store_name, store_code, store_kind, store_parent, store_created,
+     dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created,
+     cat_id, cat_code, cat_name, cat_cause, cat_dimension,
+     p_name, p_phone, p_email, p_id_number, p_address) = row
     return ComplaintView(
-        id=r.id, number=r.number, status=r.status, channel=r.channel, title=r.title, description=r.description,
-        scope=r.scope, cause=r.cause, order_number=r.order_number, material_number=r.material_number,
-        quantity=r.quantity, delivery_date=r.delivery_date, defective_quantity=r.defective_quantity,
-        amount=r.amount, litigation=r.litigation, resolved_on_the_spot=r.resolved_on_the_spot,
-        resolution=r.resolution, repeat_of_id=r.repeat_of_id, created_at=r.created_at, updated_at=r.updated_at,
-        closed_at=r.closed_at,
-        owner=UserRef(r.owner_id, r.owner_email, r.owner_name, r.owner_roles, r.owner_active, r.owner_unit,
-                      r.owner_created),
-        store=(
-            UnitRef(r.store_id, r.store_name, r.store_code, r.store_kind, r.store_parent, r.store_created)
-            if r.store_id else None
-        ),
-        responsible_department=(
-            UnitRef(r.dept_id, r.dept_name, r.dept_code, r.dept_kind, r.dept_parent, r.dept_created)
-            if r.dept_id else None
-        ),
-        category=(
-            CategoryRef(r.cat_id, r.cat_code, r.cat_name, r.cat_cause, r.cat_dimension) if r.cat_id else None
-        ),
-        complainant=ComplainantView(r.p_name, r.p_phone, r.p_email, r.p_id_number, r.p_address),
+        ident, number, status, channel, title, description, scope, cause, order_number, material_number,
+        quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot, resolution,
+        repeat_of_id, created_at, updated_at, closed_at,
+        UserRef(owner_id, owner_email, owner_name, owner_roles, owner_active, owner_unit, owner_created),
+        UnitRef(store_id, store_name, store_code, store_kind, store_parent, store_created) if store_id else None,
+        UnitRef(dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created) if dept_id else None,
+        CategoryRef(cat_id, cat_code, cat_name, cat_cause, cat_dimension) if cat_id else None,
+        ComplainantView(p_name, p_phone, p_email, p_id_number, p_address),
+        bool(identity_visible),
     )
 
 
@@ -314,10 +315,15 @@ async def list_complaints(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
+    read: ColumnElement[bool] | None = None,
+    identity: ColumnElement[bool] | None = None,
 ) -> Page:
+    """A page of the complaints that ``read`` lets the viewer see (the authorization filter)."""
     size, backward = _page_size(first, last)
     column, descending = _ORDER_COLUMNS[order]
-    query = _apply_filter(_base_select(), filter)
+    query = _apply_filter(_base_select(identity), filter)
+    if read is not None:
+        query = query.where(read)
     for cursor, field, forward_side in ((after, "after", True), (before, "before", False)):
         if cursor is None:
             continue
@@ -338,20 +344,35 @@ async def list_complaints(
     return Page(items, has_next=extra, has_previous=after is not None, order=order)
 
 
-async def count_complaints(session: AsyncSession, *, filter: ComplaintFilter) -> int:
+async def count_complaints(
+    session: AsyncSession, *, filter: ComplaintFilter, read: ColumnElement[bool] | None = None
+) -> int:
     query = _apply_filter(select(func.count()).select_from(Complaint), filter)
+    if read is not None:
+        query = query.where(read)
     return int(await session.scalar(query) or 0)
 
 
-async def get_complaints(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ComplaintView]:
-    rows = (await session.execute(_base_select().where(Complaint.id.in_(list(ids))))).all()
-    return {r.id: _view(r) for r in rows}
+async def get_complaints(
+    session: AsyncSession, ids: Sequence[uuid.UUID], *, read: ColumnElement[bool] | None = None,
+    identity: ColumnElement[bool] | None = None,
+) -> dict[uuid.UUID, ComplaintView]:
+    query = _base_select(identity).where(Complaint.id.in_(list(ids)))
+    if read is not None:
+        query = query.where(read)
+    return {r.id: _view(r) for r in (await session.execute(query)).all()}
 
 
-async def get_complaint_by_number(session: AsyncSession, number: str) -> ComplaintView | None:
+async def get_complaint_by_number(
+    session: AsyncSession, number: str, *, read: ColumnElement[bool] | None = None,
+    identity: ColumnElement[bool] | None = None,
+) -> ComplaintView | None:
     if not NUMBER_PATTERN.fullmatch(number.strip()):
         return None
-    row = (await session.execute(_base_select().where(Complaint.number == number.strip()))).first()
+    query = _base_select(identity).where(Complaint.number == number.strip())
+    if read is not None:
+        query = query.where(read)
+    row = (await session.execute(query)).first()
     return _view(row) if row is not None else None
 
 

@@ -713,3 +713,13 @@ async def complaint_by_access(session: AsyncSession, number: str, access_code: s
         return None
     return complaint
 
+
+
+async def review_complaint(
+    session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, findings: str,
+) -> Complaint:
+    """An independent review (seed III item 9): recorded on the trail; the case itself is unchanged."""
+    complaint = await _get_for_update(session, complaint_id)
+    await _audit(session, complaint, actor=actor, action="review_complaint", now=now, before=complaint.status,
+                 note=v.required_text(findings, "findings", max_length=10_000))
+    return complaint

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.authz import bump_policy_version
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, CategoryDimension, OrgUnit, OrgUnitKind, Role, User
 
@@ -87,6 +88,7 @@ async def create_user(
     session.add(user)
     await session.flush()
     await session.refresh(user)
+    await bump_policy_version(session)  # a new user's roles are new grants
     return user
 
 
@@ -122,6 +124,7 @@ async def assign_roles(session: AsyncSession, *, user_id: uuid.UUID, roles: Sequ
     if unknown:
         raise DomainError(ErrorCode.NOT_FOUND, f"unknown role(s): {', '.join(unknown)}", ["roles"])
     user.roles = sorted(set(roles))
+    await bump_policy_version(session)
     await session.flush()
     return user
 

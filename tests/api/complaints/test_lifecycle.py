@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import TENANT_A, TENANT_B, GraphQLClient
+from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
 from helpers import rows, scalar
 from lifecycle import directory, ok, record, step
 
@@ -173,9 +173,11 @@ async def test_resolve_on_the_spot_withdraw_litigation_transfer(gql: GraphQLClie
     c = await ok(gql, "transferOwnership", TENANT_A, "manager@test.example", complaintId=cid,
                  newOwnerId=users["receiver2@test.example"], reason="Receiver on leave")
     assert c["owner"]["email"] == "receiver2@test.example"
-    c = await ok(gql, "markLitigation", TENANT_A, RECEIVER, complaintId=cid)
+    # the new owner now speaks for the case; the former owner no longer even sees it
+    c = await ok(gql, "markLitigation", TENANT_A, "receiver2@test.example", complaintId=cid)
     assert c["litigation"] is True
-    c = await ok(gql, "withdrawComplaint", TENANT_A, RECEIVER, complaintId=cid, reason="Customer withdrew")
+    c = await ok(gql, "withdrawComplaint", TENANT_A, "receiver2@test.example", complaintId=cid,
+                 reason="Customer withdrew")
     assert c["status"] == "WITHDRAWN"
     history = (await gql(HISTORY, {"id": cid, "last": 3}, tenant=TENANT_A))["complaint"]["history"]
     assert [e["node"]["action"] for e in history["edges"]] == [
@@ -219,7 +221,7 @@ async def test_illegal_steps_from_received_change_nothing(gql: GraphQLClient, na
     if extra.get("departmentId") == "DEPT":
         extra = {**extra, "departmentId": units["PROD"]}
     before = await snapshot(TENANT_A, c["id"])
-    payload = await step(gql, name, TENANT_A, DESK, complaintId=c["id"], **extra)
+    payload = await step(gql, name, TENANT_A, DEFAULT_USER, complaintId=c["id"], **extra)
     assert payload["complaint"] is None
     assert [e["code"] for e in payload["userErrors"]] == ["ILLEGAL_TRANSITION"]
     assert "RECEIVED" in payload["userErrors"][0]["message"]
@@ -232,7 +234,7 @@ async def test_closed_and_withdrawn_are_final(gql: GraphQLClient) -> None:
     for name, extra in (("startInvestigation", {}), ("withdrawComplaint", {}), ("markLitigation", {}),
                         ("reopenComplaint", {"reason": "x"}), ("resolveOnTheSpot", {"resolution": "x"})):
         before = await snapshot(TENANT_A, c["id"])
-        payload = await step(gql, name, TENANT_A, RECEIVER, complaintId=c["id"], **extra)
+        payload = await step(gql, name, TENANT_A, DEFAULT_USER, complaintId=c["id"], **extra)
         assert [e["code"] for e in payload["userErrors"]] == ["ILLEGAL_TRANSITION"], name
         assert await snapshot(TENANT_A, c["id"]) == before
 
@@ -248,7 +250,12 @@ async def test_no_promise_before_written_approval(gql: GraphQLClient) -> None:
              customerReply="We refund you.")
     for body in (None, "We refund you."):
         before = await snapshot(TENANT_A, cid)
+        # the owner's policy says: only once approved
         payload = await step(gql, "sendCustomerMessage", TENANT_A, RECEIVER, complaintId=cid, body=body)
+        assert [e["code"] for e in payload["userErrors"]] == ["NOT_ALLOWED"]
+        assert "owner&approved" in payload["userErrors"][0]["message"]
+        # and the core refuses it even to a role the policy lets send anything
+        payload = await step(gql, "sendCustomerMessage", TENANT_A, DEFAULT_USER, complaintId=cid, body=body)
         assert [e["code"] for e in payload["userErrors"]] == ["APPROVAL_REQUIRED"]
         assert await snapshot(TENANT_A, cid) == before
     await ok(gql, "approveHandlingForm", TENANT_A, APPROVER, complaintId=cid)
@@ -268,7 +275,7 @@ async def test_rejection_needs_a_reason(gql: GraphQLClient) -> None:
     cid = c2["id"]
     await ok(gql, "startInvestigation", TENANT_B, INVESTIGATOR, complaintId=cid)
     await ok(gql, "submitInvestigation", TENANT_B, INVESTIGATOR, complaintId=cid, valid=True, findings="ok")
-    await ok(gql, "assignResponsibleDepartment", TENANT_B, DESK, complaintId=cid, departmentId=units["OPS"])
+    await ok(gql, "assignResponsibleDepartment", TENANT_B, DESK, complaintId=cid, departmentId=units["CARD"])
     await ok(gql, "proposeSolution", TENANT_B, HANDLER, complaintId=cid, solution="s", customerReply="r")
     before = await snapshot(TENANT_B, cid)
     payload = await step(gql, "rejectHandlingForm", TENANT_B, APPROVER, complaintId=cid)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from conftest import TENANT_A, TENANT_B, GraphQLClient
+from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, build_schema
 from helpers import ROOT, rows, scalar
 from sqlalchemy.exc import SADeprecationWarning
@@ -68,14 +68,14 @@ query Get($number: String!) { complaintByNumber(number: $number) { id status cre
 """
 
 STAFF_STEPS = {
-    "startInvestigation": ("StartInvestigationInput", "investigator@test.example"),
-    "submitInvestigation": ("SubmitInvestigationInput", "investigator@test.example"),
-    "assignResponsibleDepartment": ("AssignResponsibleDepartmentInput", "desk@test.example"),
-    "proposeSolution": ("ProposeSolutionInput", "handler@test.example"),
-    "approveHandlingForm": ("DecideHandlingFormInput", "approver@test.example"),
-    "sendCustomerMessage": ("SendCustomerMessageInput", "desk@test.example"),
-    "recordCustomerOpinion": ("RecordCustomerOpinionInput", "desk@test.example"),
-    "completeImplementation": ("CompleteImplementationInput", "handler@test.example"),
+    "startInvestigation": ("StartInvestigationInput", DEFAULT_USER),
+    "submitInvestigation": ("SubmitInvestigationInput", DEFAULT_USER),
+    "assignResponsibleDepartment": ("AssignResponsibleDepartmentInput", DEFAULT_USER),
+    "proposeSolution": ("ProposeSolutionInput", DEFAULT_USER),
+    "approveHandlingForm": ("DecideHandlingFormInput", DEFAULT_USER),
+    "sendCustomerMessage": ("SendCustomerMessageInput", DEFAULT_USER),
+    "recordCustomerOpinion": ("RecordCustomerOpinionInput", DEFAULT_USER),
+    "completeImplementation": ("CompleteImplementationInput", DEFAULT_USER),
 }
 
 REPLY = "We replace the kettle free of charge within 3 days."

@@ -64,6 +64,17 @@ def upgrade() -> None:
         sa.CheckConstraint("id = 1", name="ck_policy_state_single_row"),
     )
     op.execute("INSERT INTO policy_state (id) VALUES (1)")
+    # The template's default rules (policies/<template>.csv) for this tenant.
+    template = op.get_bind().execute(
+        sa.text("SELECT template FROM public.tenants WHERE schema_name = current_schema()")
+    ).scalar()
+    if template is not None:
+        from services.core.authz import default_rules
+
+        rules = sa.table("policy_rules", sa.column("ptype"), sa.column("v0"), sa.column("v1"), sa.column("v2"),
+                         sa.column("v3"), sa.column("v4"))
+        op.bulk_insert(rules, [{"ptype": "p", "v0": r.role, "v1": "*", "v2": r.action, "v3": r.relation,
+                                "v4": r.effect} for r in default_rules(template)])
 
 
 def downgrade() -> None:

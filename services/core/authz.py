@@ -1,0 +1,552 @@
+"""Authorization: one ``authorize(subject, action, resource)`` asking a per-tenant Casbin enforcer.
+
+The model (``policies/model.conf``) is RBAC with domains, the tenant being the domain,
+plus relations: a policy line grants a role an action on the resources that stand in a
+relation to the user (``owner``, ``handler``, ``responsible_department``, ...). The
+relations come from the database, never from the client's input, and are computed here.
+
+Each tenant has its own ``FastEnforcer``, built from the tenant's policy rules and its
+users' roles, cached per process and keyed by the tenant's policy version: every change
+of rules or roles bumps the version in the same transaction, so every API and worker
+process rebuilds on its next decision. A built enforcer is never changed, only replaced.
+
+Lists are filtered by the same rules: the relations a user is granted for
+``complaint.read`` become a SQL predicate, so a page holds only what the user may see.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import casbin
+from casbin.model.model_fast import FastModel
+from casbin.model.policy_fast import fast_policy_filter, in_cache
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, not_, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.core.audit.models import AuditEvent
+from services.core.audit.service import Actor, record_event
+from services.core.auth.models import PolicyRule, PolicyState
+from services.core.complaints.models import Complaint, HandlingForm, HandlingFormStatus, Investigation
+from services.core.errors import DomainError, ErrorCode
+from services.core.org.models import OrgUnit, Role, User
+
+
+class Action(enum.StrEnum):
+    ORG_READ = "org.read"
+    ORG_MANAGE = "org.manage"
+    POLICY_READ = "policy.read"
+    POLICY_WRITE = "policy.write"
+    AUDIT_VERIFY = "audit.verify"
+    DIAGNOSTICS_RUN = "diagnostics.run"
+    COMPLAINT_RECORD = "complaint.record"
+    COMPLAINT_READ = "complaint.read"
+    COMPLAINT_READ_IDENTITY = "complaint.read_identity"
+    RESOLVE_ON_THE_SPOT = "complaint.resolve_on_the_spot"
+    START_INVESTIGATION = "complaint.start_investigation"
+    SUBMIT_INVESTIGATION = "complaint.submit_investigation"
+    ATTACH_EVIDENCE = "complaint.attach_evidence"
+    ASSIGN_DEPARTMENT = "complaint.assign_department"
+    PROPOSE_SOLUTION = "complaint.propose_solution"
+    APPROVE = "complaint.approve"
+    REJECT = "complaint.reject"
+    SEND_MESSAGE = "complaint.send_message"
+    RECORD_OPINION = "complaint.record_opinion"
+    COMPLETE_IMPLEMENTATION = "complaint.complete_implementation"
+    RECORD_FOLLOW_UP = "complaint.record_follow_up"
+    REOPEN = "complaint.reopen"
+    WITHDRAW = "complaint.withdraw"
+    MARK_LITIGATION = "complaint.mark_litigation"
+    TRANSFER_OWNERSHIP = "complaint.transfer_ownership"
+    REVIEW = "complaint.review"
+
+
+class Relation(enum.StrEnum):
+    ANY = "any"
+    OWNER = "owner"
+    HANDLER = "handler"
+    HANDLING_DEPARTMENT = "handling_department"
+    RESPONSIBLE_DEPARTMENT = "responsible_department"
+    STORE = "store"
+    APPROVED = "approved"
+
+
+# the audit actions that make a user one of a case's handlers
+HANDLING_ACTIONS = (
+    "record_complaint", "resolve_on_the_spot", "start_investigation", "submit_investigation", "attach_evidence",
+    "assign_responsible_department", "propose_solution", "approve_handling_form", "reject_handling_form",
+    "send_customer_message", "record_customer_opinion", "complete_implementation", "record_follow_up",
+    "transfer_ownership",
+)
+
+EFFECTS = ("allow", "deny")
+_TERM = re.compile(r"^!?[a-z_]+$")
+CACHE_KEY_ORDER = (0, 1, 2)
+MODEL_TEXT = resources.files("policies").joinpath("model.conf").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who asks: a user of one tenant (roles and unit are looked up, not taken from the token)."""
+
+    user_id: uuid.UUID
+    tenant: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """What the request is about, reduced to the relations the user has to it."""
+
+    relations: frozenset[str]
+    complaint_id: uuid.UUID | None = None
+
+
+NO_RESOURCE = Resource(relations=frozenset({Relation.ANY.value}))
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    role: str
+    action: str
+    relation: str
+    effect: str
+
+    def as_line(self, tenant: str) -> list[str]:
+        return [self.role, tenant, self.action, self.relation, self.effect]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    rule: Rule | None
+    reason: str
+
+
+# ------------------------------------------------------------------ relation expressions
+
+
+def relation_holds(resource: Resource, expression: str) -> bool:
+    """``any``, or relation names joined by ``&``, each optionally negated with ``!``."""
+    for term in expression.split("&"):
+        negate = term.startswith("!")
+        name = term[1:] if negate else term
+        held = name == Relation.ANY or name in resource.relations
+        if held == negate:
+            return False
+    return True
+
+
+def check_relation(expression: str) -> str | None:
+    """Why the expression is not valid, or None."""
+    terms = expression.split("&")
+    known = {r.value for r in Relation}
+    for term in terms:
+        if not _TERM.fullmatch(term):
+            return f"relation term {term!r} is malformed"
+        if term.lstrip("!") not in known:
+            return f"unknown relation {term.lstrip('!')!r} (known: {', '.join(sorted(known))})"
+    return None
+
+
+# ------------------------------------------------------------------ rules
+
+
+def parse_rules(text: str) -> list[Rule]:
+    """Rules from CSV text (``role, action, relation, effect``; '#' starts a comment)."""
+    rules = []
+    for row in csv.reader(io.StringIO(text), skipinitialspace=True):
+        if not row or row[0].strip().startswith("#"):
+            continue
+        role, action, relation, effect = (c.strip() for c in row)
+        rules.append(Rule(role, action, relation, effect))
+    return rules
+
+
+def default_rules(template: str) -> list[Rule]:
+    return parse_rules(resources.files("policies").joinpath(f"{template}.csv").read_text(encoding="utf-8"))
+
+
+def validate_rules(rules: Sequence[Rule], roles: Iterable[str]) -> list[tuple[int, str, str]]:
+    """(index, field, reason) for every rule that cannot be enforced."""
+    known_roles = set(roles)
+    actions = {a.value for a in Action}
+    problems: list[tuple[int, str, str]] = []
+    for i, rule in enumerate(rules):
+        if rule.role not in known_roles:
+            problems.append((i, "role", f"unknown role {rule.role!r}"))
+        if rule.action not in actions:
+            problems.append((i, "action", f"unknown action {rule.action!r}"))
+        reason = check_relation(rule.relation)
+        if reason is not None:
+            problems.append((i, "relation", reason))
+        if rule.effect not in EFFECTS:
+            problems.append((i, "effect", f"effect must be allow or deny, not {rule.effect!r}"))
+    if len({(r.role, r.action, r.relation, r.effect) for r in rules}) != len(rules):
+        problems.append((len(rules), "rules", "a rule appears twice"))
+    return problems
+
+
+# ------------------------------------------------------------------ enforcers
+
+
+def _relation_function(resource: Any, expression: str) -> bool:
+    return isinstance(resource, Resource) and relation_holds(resource, expression)
+
+
+class _Enforcer(casbin.FastEnforcer):  # type: ignore[misc]
+    """pycasbin parses the matcher into a fresh evaluator on every decision; parse it once.
+
+    Safe because an enforcer here is never changed once built, its functions are fixed, and
+    every decision holds the enforcer's lock.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._expressions: dict[str, Any] = {}
+        super().__init__(*args, **kwargs)
+
+    def _get_expression(self, expr: str, functions: Any = None) -> Any:
+        expression = self._expressions.get(expr)
+        if expression is None:
+            expression = casbin.FastEnforcer._get_expression(expr, functions)
+            self._expressions[expr] = expression
+        return expression
+
+
+def build_enforcer(tenant: str, rules: Sequence[Rule], grants: Iterable[tuple[str, str]]) -> casbin.FastEnforcer:
+    """A fresh enforcer for one tenant: its rules, and (user, role) grants."""
+    # (role, dom, act) index the lines, so a decision runs the matcher on that role's lines for that
+    # action only: positions 0-2, in the request and in the policy alike
+    model = FastModel(CACHE_KEY_ORDER)
+    model.load_model_from_text(MODEL_TEXT)
+    enforcer = _Enforcer(model, cache_key_order=CACHE_KEY_ORDER)
+    enforcer.add_function("relation", _relation_function)
+    enforcer.enable_auto_save(False)
+    policy = model.model["p"]["p"].policy
+    for rule in rules:  # straight into the index: add_policies re-checks every line (quadratic)
+        policy.append(rule.as_line(tenant))
+    lines = [[user, role, tenant] for user, role in grants]
+    if lines:
+        enforcer.add_named_grouping_policies("g", lines)
+    return enforcer
+
+
+@dataclass
+class _Cached:
+    version: int
+    enforcer: casbin.FastEnforcer
+    lock: threading.Lock
+
+
+_cache: dict[str, _Cached] = {}
+_cache_lock = threading.Lock()
+
+
+async def policy_version(session: AsyncSession) -> int:
+    return int(await session.scalar(select(PolicyState.version).where(PolicyState.id == 1)) or 0)
+
+
+async def bump_policy_version(session: AsyncSession) -> None:
+    """Rules or roles changed: every process rebuilds this tenant's enforcer on its next decision."""
+    await session.execute(
+        update(PolicyState).where(PolicyState.id == 1).values(version=PolicyState.version + 1, updated_at=func.now())
+    )
+
+
+async def load_rules(session: AsyncSession) -> list[Rule]:
+    rows = (await session.scalars(select(PolicyRule).where(PolicyRule.ptype == "p").order_by(PolicyRule.id))).all()
+    return [Rule(r.v0, r.v2, r.v3, r.v4) for r in rows]
+
+
+async def _enforcer(session: AsyncSession, tenant: str, version: int | None = None) -> _Cached:
+    """The tenant's enforcer at the current policy version (``version`` if the caller read it already)."""
+    if version is None:
+        version = await policy_version(session)
+    cached = _cache.get(tenant)
+    if cached is not None and cached.version == version:
+        return cached
+    rules = await load_rules(session)
+    users = (await session.execute(select(User.id, User.roles).where(User.active.is_(True)))).all()
+    grants = [(str(uid), role) for uid, roles in users for role in roles]
+    fresh = _Cached(version, build_enforcer(tenant, rules, grants), threading.Lock())
+    with _cache_lock:
+        current = _cache.get(tenant)
+        if current is None or current.version <= version:
+            _cache[tenant] = fresh
+    return fresh
+
+
+def _decide(cached: _Cached, subject: Subject, action: str, resource: Resource) -> Decision:
+    """Ask once per role the user holds in the tenant; a deny in any role wins over every allow."""
+    enforcer = cached.enforcer
+    allowed_by: Rule | None = None
+    with cached.lock:  # the filter below changes the policy index in place while it decides
+        roles = enforcer.get_implicit_roles_for_user(str(subject.user_id), subject.tenant)
+        for role in roles:
+            with fast_policy_filter(enforcer.model.model["p"]["p"].policy, role, subject.tenant, action):
+                allowed, explain = enforcer.enforce_ex(role, subject.tenant, action, resource)
+            rule = Rule(explain[0], explain[2], explain[3], explain[4]) if explain else None
+            if rule is not None and rule.effect == "deny":
+                return Decision(False, rule, "denied by a rule")
+            if allowed and allowed_by is None:
+                allowed_by = rule
+    if allowed_by is not None:
+        return Decision(True, allowed_by, "allowed")
+    return Decision(False, None, "no rule allows it")
+
+
+# ------------------------------------------------------------------ relations from the database
+
+
+def _handler_clause(complaint_id: Any, user_id: uuid.UUID) -> ColumnElement[bool]:
+    return or_(
+        Complaint.owner_id == user_id,
+        exists().where(Investigation.complaint_id == complaint_id, Investigation.investigator_id == user_id),
+        exists().where(AuditEvent.subject_id == complaint_id, AuditEvent.actor_id == user_id,
+                       AuditEvent.action.in_(HANDLING_ACTIONS)),
+    )
+
+
+def _handling_department_clause(complaint_id: Any, unit_id: uuid.UUID | None) -> ColumnElement[bool]:
+    if unit_id is None:
+        return false()
+    handlers = select(User.id).where(User.org_unit_id == unit_id)
+    return or_(
+        Complaint.responsible_department_id == unit_id,
+        Complaint.store_id == unit_id,
+        Complaint.owner_id.in_(handlers),
+        exists().where(Investigation.complaint_id == complaint_id, Investigation.investigator_id.in_(handlers)),
+        exists().where(AuditEvent.subject_id == complaint_id, AuditEvent.actor_id.in_(handlers),
+                       AuditEvent.action.in_(HANDLING_ACTIONS)),
+    )
+
+
+def _store_clause(unit_id: uuid.UUID | None) -> ColumnElement[bool]:
+    if unit_id is None:
+        return false()
+    return or_(Complaint.store_id == unit_id,
+               Complaint.store_id.in_(select(OrgUnit.id).where(OrgUnit.parent_id == unit_id)))
+
+
+def _approved_clause(complaint_id: Any) -> ColumnElement[bool]:
+    """The complaint's current (newest) handling form is approved."""
+    form, newer = aliased(HandlingForm), aliased(HandlingForm)
+    return exists().where(
+        form.complaint_id == complaint_id,
+        form.status == HandlingFormStatus.APPROVED.value,
+        ~exists().where(newer.complaint_id == form.complaint_id, newer.version > form.version),
+    )
+
+
+def relation_clause(name: str, user_id: uuid.UUID, unit_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """The SQL condition on ``complaints`` under which the user stands in relation ``name``."""
+    if name == Relation.ANY:
+        return true()
+    if name == Relation.OWNER:
+        return Complaint.owner_id == user_id
+    if name == Relation.HANDLER:
+        return _handler_clause(Complaint.id, user_id)
+    if name == Relation.HANDLING_DEPARTMENT:
+        return _handling_department_clause(Complaint.id, unit_id)
+    if name == Relation.RESPONSIBLE_DEPARTMENT:
+        return Complaint.responsible_department_id == unit_id if unit_id is not None else false()
+    if name == Relation.STORE:
+        return _store_clause(unit_id)
+    if name == Relation.APPROVED:
+        return _approved_clause(Complaint.id)
+    return false()
+
+
+def expression_clause(expression: str, user_id: uuid.UUID, unit_id: uuid.UUID | None) -> ColumnElement[bool]:
+    parts = []
+    for term in expression.split("&"):
+        clause = relation_clause(term.lstrip("!"), user_id, unit_id)
+        parts.append(not_(clause) if term.startswith("!") else clause)
+    return and_(*parts)
+
+
+async def _unit_of(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(select(User.org_unit_id).where(User.id == user_id))
+
+
+async def complaint_resource(session: AsyncSession, subject: Subject, complaint_id: uuid.UUID) -> Resource | None:
+    """The user's relations to one complaint (one statement), or None if there is no such complaint."""
+    unit = await _unit_of(session, subject.user_id)
+    names = [r for r in Relation if r != Relation.ANY]
+    columns = [relation_clause(r.value, subject.user_id, unit).label(r.value) for r in names]
+    row = (await session.execute(select(*columns).where(Complaint.id == complaint_id))).first()
+    if row is None:
+        return None
+    held = {r.value for r, value in zip(names, row, strict=True) if value}
+    return Resource(relations=frozenset(held | {Relation.ANY.value}), complaint_id=complaint_id)
+
+
+# ------------------------------------------------------------------ the one entry point
+
+
+async def authorize(
+    session: AsyncSession, subject: Subject, action: Action | str, resource: Resource = NO_RESOURCE
+) -> Decision:
+    cached = await _enforcer(session, subject.tenant)
+    return _decide(cached, subject, str(action), resource)
+
+
+async def require(
+    session: AsyncSession, subject: Subject, action: Action, complaint_id: uuid.UUID | None = None
+) -> Resource:
+    """Authorize or refuse. A complaint the user may not even read is simply not found."""
+    resource = NO_RESOURCE
+    if complaint_id is not None:
+        found = await complaint_resource(session, subject, complaint_id)
+        if found is None or not (await authorize(session, subject, Action.COMPLAINT_READ, found)).allowed:
+            raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
+        resource = found
+    decision = await authorize(session, subject, action, resource)
+    if not decision.allowed:
+        verb = action.value.split(".", 1)[-1].replace("_", " ")
+        if decision.rule is not None:
+            raise DomainError(ErrorCode.NOT_ALLOWED,
+                              f"you may not {verb}: a rule denies it where {decision.rule.relation}")
+        conditions = await _allowing_relations(session, subject, action)
+        where = f" (allowed only where {' or '.join(conditions)})" if conditions else ""
+        raise DomainError(ErrorCode.NOT_ALLOWED, f"you may not {verb}{where}")
+    return resource
+
+
+async def _allowing_relations(session: AsyncSession, subject: Subject, action: Action) -> list[str]:
+    """The relation expressions under which the subject's roles would be allowed ``action``."""
+    cached = await _enforcer(session, subject.tenant)
+    return sorted({p[3] for p in _lines_for(cached, subject, action.value) if p[4] == "allow"})
+
+
+def _lines_for(cached: _Cached, subject: Subject, action: str) -> list[Sequence[str]]:
+    """The policy lines of the subject's roles for ``action``, straight from the enforcer's index."""
+    enforcer = cached.enforcer
+    policy = enforcer.model.model["p"]["p"].policy
+    with cached.lock:
+        roles = enforcer.get_implicit_roles_for_user(str(subject.user_id), subject.tenant)
+        return [line for role in roles for line in in_cache(policy._cache, [role, subject.tenant, action]) or ()]
+
+
+def _grant_clause(cached: _Cached, subject: Subject, unit: uuid.UUID | None, action: Action) -> ColumnElement[bool]:
+    lines = _lines_for(cached, subject, action.value)
+    allows = [expression_clause(p[3], subject.user_id, unit) for p in lines if p[4] == "allow"]
+    denies = [expression_clause(p[3], subject.user_id, unit) for p in lines if p[4] == "deny"]
+    if not allows:
+        return false()
+    clause = or_(*allows)
+    return and_(clause, not_(or_(*denies))) if denies else clause
+
+
+async def grant_clause(session: AsyncSession, subject: Subject, action: Action) -> ColumnElement[bool]:
+    """A SQL condition on ``complaints``: the rows on which ``action`` is allowed for the subject."""
+    cached = await _enforcer(session, subject.tenant)
+    return _grant_clause(cached, subject, await _unit_of(session, subject.user_id), action)
+
+
+@dataclass(frozen=True)
+class ComplaintAccess:
+    """What a user may see of complaints, as SQL: which rows, and on which the complainant is unmasked."""
+
+    read: ColumnElement[bool]
+    identity: ColumnElement[bool]
+
+
+UNRESTRICTED = ComplaintAccess(read=true(), identity=true())
+
+
+async def complaint_access(session: AsyncSession, subject: Subject) -> ComplaintAccess:
+    # the policy version and the user's unit in one round trip
+    row = (await session.execute(select(
+        select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery(),
+        select(User.org_unit_id).where(User.id == subject.user_id).scalar_subquery(),
+    ))).one()
+    cached = await _enforcer(session, subject.tenant, int(row[0] or 0))
+    unit = row[1]
+    return ComplaintAccess(
+        read=_grant_clause(cached, subject, unit, Action.COMPLAINT_READ),
+        identity=_grant_clause(cached, subject, unit, Action.COMPLAINT_READ_IDENTITY),
+    )
+
+
+# ------------------------------------------------------------------ policy administration
+
+
+async def set_rules(
+    session: AsyncSession, *, actor: Actor, now: datetime, rules: Sequence[Rule]
+) -> list[Rule]:
+    """Replace the tenant's rules; an invalid set is refused with the reason and the old set stays."""
+    roles = [r.name for r in (await session.scalars(select(Role))).all()]
+    problems = validate_rules(rules, roles)
+    if problems:
+        index, field, reason = problems[0]
+        raise DomainError(ErrorCode.INVALID, f"rule {index + 1}: {reason}", ["rules", str(index), field])
+    try:
+        build_enforcer("check", rules, [])
+    except Exception as exc:  # whatever Casbin refuses, refuse here too
+        raise DomainError(ErrorCode.INVALID, f"the rules cannot be loaded: {exc}", ["rules"]) from None
+    before = await load_rules(session)
+    await session.execute(delete(PolicyRule))
+    session.add_all([PolicyRule(ptype="p", v0=r.role, v1="*", v2=r.action, v3=r.relation, v4=r.effect) for r in rules])
+    await bump_policy_version(session)
+    await session.flush()
+    added = sorted(set(rules) - set(before), key=str)
+    removed = sorted(set(before) - set(rules), key=str)
+    await record_event(
+        session, actor=actor, action="set_policies", subject_type="Policy", subject_id=None, now=now,
+        changes={"rules": len(rules),
+                 "added": [[r.role, r.action, r.relation, r.effect] for r in added][:50],
+                 "removed": [[r.role, r.action, r.relation, r.effect] for r in removed][:50]},
+    )
+    return list(rules)
+
+
+async def seed_default_rules(session: AsyncSession, template: str) -> None:
+    """The template's rules, for a tenant that has none yet."""
+    if await session.scalar(select(func.count()).select_from(PolicyRule)):
+        return
+    session.add_all([PolicyRule(ptype="p", v0=r.role, v1="*", v2=r.action, v3=r.relation, v4=r.effect)
+                     for r in default_rules(template)])
+    await bump_policy_version(session)
+    await session.flush()
+
+
+# ------------------------------------------------------------------ masking
+
+
+def mask_name(value: str) -> str:
+    """张三 -> 张*, 欧阳修 -> 欧**, John Smith -> J*** S****."""
+    if " " in value.strip():
+        return " ".join(w[:1] + "*" * (len(w) - 1) for w in value.split())
+    return value[:1] + "*" * max(len(value) - 1, 1)
+
+
+def mask_phone(value: str) -> str:
+    """13812345678 -> 138****5678; shorter numbers keep their last two digits."""
+    digits = [c for c in value if c.isdigit()]
+    if len(digits) >= 11:
+        return "".join(digits[:3]) + "****" + "".join(digits[-4:])
+    return "*" * max(len(digits) - 2, 1) + "".join(digits[-2:])
+
+
+def mask_email(value: str) -> str:
+    local, _, domain = value.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask_id_number(value: str) -> str:
+    return value[:3] + "*" * max(len(value) - 7, 1) + value[-4:] if len(value) > 7 else "*" * len(value)
+
+
+def mask_address(value: str) -> str:
+    return value[:6] + "***" if len(value) > 6 else "***"
