@@ -41,6 +41,7 @@ from services.core.auth.models import PolicyRule, PolicyState
 from services.core.complaints.models import Complaint, HandlingForm, HandlingFormStatus, Investigation
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import OrgUnit, Role, User
+from services.core.validation import phone_key
 
 
 class Action(enum.StrEnum):
@@ -532,8 +533,8 @@ def mask_name(value: str) -> str:
 
 
 def mask_phone(value: str) -> str:
-    """13812345678 -> 138****5678; shorter numbers keep their last two digits."""
-    digits = [c for c in value if c.isdigit()]
+    """13812345678 (or +86 138 1234 5678) -> 138****5678; shorter numbers keep their last two digits."""
+    digits = list(phone_key(value) or "")
     if len(digits) >= 11:
         return "".join(digits[:3]) + "****" + "".join(digits[-4:])
     return "*" * max(len(digits) - 2, 1) + "".join(digits[-2:])
