@@ -1,22 +1,31 @@
-"""The demo tenant that `complaintdesk up` creates on its first start."""
+"""The demo tenant that `complaintdesk up` creates on its first start, and the demo operator.
+
+Every demo user signs in with the same password, and the demo operator with its own; both are
+made up by `up` on its first start and kept in its data folder (never in the repository).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.core.audit.service import Actor
+from services.core.auth import operators
+from services.core.auth.models import Operator
+from services.core.auth.passwords import hash_password_async, validate_password
 from services.core.clock import system_clock
 from services.core.complaints import service as complaints
 from services.core.complaints.models import Channel
+from services.core.db import platform_session
 from services.core.org import service as org_service
-from services.core.org.models import OrgUnit
+from services.core.org.models import OrgUnit, User
 from services.core.tenancy import TenantNotFound, TenantRef, schema_for, tenant_session
 from tenants.provision import TenantInfo, create_tenant, get_tenant
 
 DEMO_SLUG = "demo"
+DEMO_OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -40,15 +49,22 @@ DEMO_USERS = (
 )
 
 
-async def ensure_demo_tenant() -> tuple[TenantInfo, bool]:
-    """Create the demo tenant and its users unless it exists; returns (tenant, created)."""
+def _ref(info: TenantInfo) -> TenantRef:
+    return TenantRef(slug=info.slug, schema=schema_for(info.slug), template=info.template)
+
+
+async def ensure_demo_tenant(password: str | None = None) -> tuple[TenantInfo, bool]:
+    """Create the demo tenant and its users unless it exists; returns (tenant, created).
+
+    With ``password``, the users created sign in with it.
+    """
     try:
         return await get_tenant(DEMO_SLUG), False
     except TenantNotFound:
         pass
+    password_hash = await hash_password_async(validate_password(password)) if password is not None else None
     info = await create_tenant(DEMO_SLUG, display_name="Demo Retail Co.", template="retail")
-    ref = TenantRef(slug=info.slug, schema=schema_for(info.slug), template=info.template)
-    async with tenant_session(ref) as session, session.begin():
+    async with tenant_session(_ref(info)) as session, session.begin():
         units = {u.code: u.id for u in (await session.scalars(select(OrgUnit))).all()}
         users = {}
         for user in DEMO_USERS:
@@ -56,9 +72,33 @@ async def ensure_demo_tenant() -> tuple[TenantInfo, bool]:
                 session, email=user.email, display_name=user.display_name, roles=user.roles,
                 org_unit_id=units.get(user.unit_code),
             )
+            created.password_hash = password_hash  # one hash (its own salt) for the one shared demo password
             users[user.email] = created
         await _demo_complaints(session, users, units)
     return info, True
+
+
+async def set_demo_passwords(password: str) -> None:
+    """Give every demo user ``password`` (when `up` made a new one for an existing demo tenant)."""
+    password_hash = await hash_password_async(validate_password(password))
+    info = await get_tenant(DEMO_SLUG)
+    async with tenant_session(_ref(info)) as session, session.begin():
+        await session.execute(
+            update(User).where(User.email.in_([u.email for u in DEMO_USERS])).values(password_hash=password_hash)
+        )
+
+
+async def ensure_demo_operator(password: str, *, reset: bool) -> bool:
+    """The demo platform operator, created with ``password`` if missing (or given it with ``reset``).
+
+    Returns True when the password was set.
+    """
+    async with platform_session() as session:
+        exists = await session.get(Operator, DEMO_OPERATOR) is not None
+    if exists and not reset:
+        return False
+    await operators.set_operator_password(DEMO_OPERATOR, password, create=True)
+    return True
 
 
 async def _demo_complaints(session: Any, users: dict[str, Any], units: dict[Any, Any]) -> None:

@@ -27,16 +27,24 @@ TENANT_A = "alpha"
 TENANT_B = "beta"
 # The same staff in both tenants (look-alike data: a leak cannot hide behind different names).
 STAFF = {
-    "receiver@test.example": ("receiver",),
-    "receiver2@test.example": ("receiver",),
-    "investigator@test.example": ("investigator",),
-    "desk@test.example": ("complaint_desk",),
-    "handler@test.example": ("handler",),
-    "approver@test.example": ("approver",),
-    "manager@test.example": ("manager",),
-    "admin@test.example": ("tenant_admin",),
+    # e-mail: (roles, {template: org unit code})
+    # "all@" holds ALL_ROLE, which a tenant admin could define with setPolicies: every action on every
+    # complaint. Tests about something else use it; the authorization tests use the template roles.
+    "all@test.example": (("test_all",), {"retail": "CS", "bank": "CP"}),
+    "receiver@test.example": (("receiver",), {"retail": "CS", "bank": "CP"}),
+    "receiver2@test.example": (("receiver",), {"retail": "CS", "bank": "CP"}),
+    "investigator@test.example": (("investigator",), {"retail": "QA", "bank": "OPS"}),
+    "desk@test.example": (("complaint_desk",), {"retail": "MKT", "bank": "CP"}),
+    "handler@test.example": (("handler",), {"retail": "PROD", "bank": "CARD"}),
+    "handler2@test.example": (("handler",), {"retail": "QA", "bank": "RETAIL"}),
+    "approver@test.example": (("approver",), {"retail": "MKT", "bank": "CP"}),
+    "manager@test.example": (("manager",), {"retail": "CS", "bank": "CP"}),
+    "admin@test.example": (("tenant_admin",), {"retail": "CS", "bank": "CP"}),
+    "reviewer@test.example": (("reviewer",), {"retail": "AUDIT", "bank": "AUDIT"}),
+    "reviewer-prod@test.example": (("reviewer",), {"retail": "PROD", "bank": "CARD"}),
 }
-DEFAULT_USER = "receiver@test.example"
+DEFAULT_USER = "all@test.example"
+ALL_ROLE = "test_all"
 
 
 def _plain_url(url: str) -> str:
@@ -80,17 +88,25 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         embedded.append(rd)
     asyncio.run(_admin(database_url, f'CREATE DATABASE "{TEST_DB}"'))
     test_url = _with_database(_plain_url(database_url), TEST_DB)
+    from services.core.auth import tokens
+
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "COMPLAINTDESK_ENV",
-                                             "COMPLAINTDESK_QUEUE_NAMESPACE")}
+                                             "COMPLAINTDESK_QUEUE_NAMESPACE", tokens.ENV_KEY, tokens.ENV_KEY_FILE,
+                                             tokens.ENV_PREVIOUS_KEYS_FILE)}
+    for key in (tokens.ENV_KEY_FILE, tokens.ENV_PREVIOUS_KEYS_FILE):
+        os.environ.pop(key, None)
     os.environ.update(
         DATABASE_URL=test_url,
         REDIS_URL=redis_url,
         COMPLAINTDESK_ENV="test",
         COMPLAINTDESK_QUEUE_NAMESPACE=f"cdtest-{RUN_ID}",
+        # this run's own signing key, made now: no key material lives in the repository
+        **{tokens.ENV_KEY: tokens.generate_private_key_pem().decode()},
     )
     from services.core.config import reset_settings
 
     reset_settings()
+    tokens.reset_keyring()
     try:
         yield {"admin_url": database_url, "database_url": test_url, "redis_url": redis_url}
     finally:
@@ -106,6 +122,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             else:
                 os.environ[key] = value
         reset_settings()
+        tokens.reset_keyring()
 
 
 @pytest.fixture(scope="session")
@@ -125,12 +142,25 @@ async def tenants(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
 
 async def add_staff(slug: str) -> None:
     """The STAFF users, in tenant ``slug`` (through the same core service as `createUser`)."""
-    from services.core.org.service import create_user
+    from sqlalchemy import select
+
+    from services.core import authz
+    from services.core.audit.service import Actor
+    from services.core.clock import system_clock
+    from services.core.org.models import OrgUnit
+    from services.core.org.service import create_role, create_user
     from services.core.tenancy import resolve_tenant, tenant_session
 
-    async with tenant_session(await resolve_tenant(slug)) as session, session.begin():
-        for email, roles in STAFF.items():
-            await create_user(session, email=email, display_name=email.split("@")[0], roles=roles)
+    tenant = await resolve_tenant(slug)
+    async with tenant_session(tenant) as session, session.begin():
+        await create_role(session, name=ALL_ROLE, description="tests: every action on every complaint")
+        everything = [authz.Rule(ALL_ROLE, a.value, "any", "allow") for a in authz.Action]
+        await authz.set_rules(session, actor=Actor.system(), now=system_clock.now(),
+                              rules=[*await authz.load_rules(session), *everything])
+        units = {code: uid for code, uid in (await session.execute(select(OrgUnit.code, OrgUnit.id))).all()}
+        for email, (roles, unit_by_template) in STAFF.items():
+            await create_user(session, email=email, display_name=email.split("@")[0], roles=roles,
+                              org_unit_id=units.get(unit_by_template[tenant.template]))
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +179,47 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+_TOKENS: dict[tuple[str, str], tuple[str, float]] = {}
+_TOKEN_REUSE_S = 600.0  # tokens live 15 minutes; mint a new one well before
+
+
+async def access_token(tenant: str, email: str) -> str | None:
+    """A real access token of ``email`` in ``tenant``, minted with the core's function (no login round trip).
+
+    None when ``tenant`` is no tenant of the registry (the request then names it in X-Tenant, and the edge
+    refuses it as before). An e-mail that is no user of the tenant gets a well-signed token naming nobody.
+    """
+    import time
+
+    from helpers import rows
+
+    from services.core.auth.tokens import issue_access_token
+    from services.core.clock import system_clock
+    from services.core.tenancy import SLUG_PATTERN
+
+    cached = _TOKENS.get((tenant, email))
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    if not SLUG_PATTERN.fullmatch(tenant):
+        return None
+    registry = await rows("SELECT schema_name FROM public.tenants WHERE slug = :slug", slug=tenant)
+    if not registry:
+        return None
+    found = await rows(f'SELECT id, roles FROM "{registry[0].schema_name}".users WHERE email = :email',
+                       email=email.strip().lower())
+    now = system_clock.now()
+    if not found:
+        return issue_access_token(user_id=uuid.uuid5(uuid.NAMESPACE_URL, f"nobody:{email}"), tenant=tenant, roles=[],
+                                  now=now).token
+    token = issue_access_token(user_id=found[0].id, tenant=tenant, roles=list(found[0].roles), now=now).token
+    _TOKENS[(tenant, email)] = (token, time.monotonic() + _TOKEN_REUSE_S)
+    return token
+
+
 class GraphQLClient:
+    """GraphQL over the app. ``user`` signs the request in with an access token of that e-mail in ``tenant``
+    (the token's tenant claim is the tenant); ``user=None`` sends no token and names the tenant in X-Tenant."""
+
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
@@ -157,10 +227,13 @@ class GraphQLClient:
                    tenant: str | None = TENANT_A, headers: dict[str, str] | None = None,
                    user: str | None = DEFAULT_USER) -> httpx.Response:
         h = {"content-type": "application/json", **(headers or {})}
-        if tenant is not None:
+        token = None
+        if user is not None and tenant is not None and "authorization" not in h:
+            token = await access_token(tenant, user)
+        if token is not None:
+            h["authorization"] = f"Bearer {token}"
+        elif tenant is not None:
             h["x-tenant"] = tenant
-        if user is not None:
-            h["x-user"] = user
         return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=h)
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None, *,

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import orjson
 import redis.asyncio as aioredis
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
@@ -44,6 +45,10 @@ READY_TIMEOUT_S = 2.0
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def encode_json(self, data: object) -> bytes:
+        """orjson: several times faster than json.dumps on a page of results (UTF-8, no escapes)."""
+        return orjson.dumps(data)
+
     """Strawberry's ASGI view, speaking GraphQL over HTTP as services/api/http.py describes.
 
     Strawberry (0.341) answers application/json only, 200 for every GraphQL error and plain-text 400s for the
@@ -175,15 +180,15 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
         state = request.scope.get("state", {})
-        tenant = state.get("tenant")
-        if tenant is None:  # the edge middleware resolves it; never reached without one
-            raise RequestError("a tenant is required", "TENANT_REQUIRED")
+        if "exit_stack" not in state:  # the edge middleware authenticates and holds the request's resources
+            raise RequestError("the request did not pass the edge", "INTERNAL_SERVER_ERROR")
         return Context(
             request=request,
             response=response,
-            tenant=tenant,
             request_id=state.get("request_id", "-"),
             exit_stack=state["exit_stack"],
+            tenant_ref=state.get("tenant"),  # None when the request named no tenant (sign-in, operators)
+            principal=state.get("principal"),
             redis=self.redis,
         )
 

@@ -1,5 +1,9 @@
 """Per-request context: tenant, viewer, request id, loaders, and one lazily opened tenant session.
 
+The edge has verified the bearer token (``principal``) and resolved the tenant. The viewer
+is loaded once per request from the principal alone: the user named by the token, in the
+token's tenant, existing and active, with the roles the database holds (never the token's).
+
 GraphQL resolves sibling fields concurrently, and an AsyncSession must never be
 used by two coroutines at once; every use goes through ``db()`` or
 ``transaction()``, which take the request's lock. One connection per request.
@@ -20,23 +24,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info as _Info
 
+from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
 from services.api.errors import RequestError
 from services.api.loaders import Loaders
 from services.core.audit.service import Actor
+from services.core.auth import operators as operator_service
+from services.core.auth import service as auth_service
 from services.core.clock import Clock, system_clock
-from services.core.org import service as org_service
 from services.core.tenancy import TenantRef, tenant_session
-
-USER_HEADER = "x-user"
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """The signed-in tenant user. Until authentication lands it is named by the X-User header."""
+    """The signed-in tenant user, as the verified token names them."""
 
     id: Any
     email: str
     roles: tuple[str, ...]
+    org_unit_id: Any = None
 
     @property
     def actor(self) -> Actor:
@@ -47,9 +52,10 @@ class Viewer:
 class Context:
     request: Request
     response: Response | None
-    tenant: TenantRef
     request_id: str
     exit_stack: AsyncExitStack
+    tenant_ref: TenantRef | None = None  # None: the request named no tenant (sign-in, operator operations)
+    principal: Principal | None = None
     clock: Clock = system_clock
     redis: Any = None
     _session: AsyncSession | None = None
@@ -57,6 +63,20 @@ class Context:
     _viewer: Viewer | None = None
     _viewer_resolved: bool = False
     _viewer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _operator: OperatorPrincipal | None = None
+    _operator_resolved: bool = False
+
+    @property
+    def tenant(self) -> TenantRef:
+        """The request's tenant; a ``TENANT_REQUIRED`` error (400) when the request named none."""
+        if self.tenant_ref is None:
+            if self.response is not None:
+                self.response.status_code = 400
+            raise RequestError(
+                "a tenant is required: send an access token, the X-Tenant header or use the tenant's host name",
+                "TENANT_REQUIRED",
+            )
+        return self.tenant_ref
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -67,11 +87,14 @@ class Context:
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.db)
+        from services.api.authz import complaint_access
+
+        return Loaders(self.db, lambda: complaint_access(self))
 
     def reset_loaders(self) -> None:
-        """Forget cached loads (after a mutation changed what they hold)."""
+        """Forget cached loads and access filters (after a mutation changed what they hold)."""
         self.__dict__.pop("loaders", None)
+        self.__dict__.pop("_complaint_access", None)
 
     async def _session_unlocked(self) -> AsyncSession:
         if self._session is None:
@@ -87,6 +110,7 @@ class Context:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: commits when the block ends, rolls back on any exception."""
+        await self.viewer()  # resolved before the lock: authorization inside the block needs it
         async with self._lock:
             session = await self._session_unlocked()
             if session.in_transaction():
@@ -95,14 +119,19 @@ class Context:
                 yield session
 
     async def viewer(self) -> Viewer | None:
+        """The signed-in staff member, or None (no token, an operator's token, or no such active user)."""
         async with self._viewer_lock:  # sibling fields ask at once; look the user up once
             if not self._viewer_resolved:
-                email = self.request.headers.get(USER_HEADER)
-                if email:
+                principal = self.principal
+                if self.tenant_ref is not None and isinstance(principal, StaffPrincipal | ExternalPrincipal):
                     async with self.db() as session:
-                        user = await org_service.get_user_by_email(session, email[:254])
-                    if user is not None and user.active:
-                        self._viewer = Viewer(id=user.id, email=user.email, roles=tuple(user.roles))
+                        if isinstance(principal, StaffPrincipal):
+                            user = await auth_service.active_user_by_id(session, principal.user_id)
+                        else:
+                            user = await auth_service.active_user_by_email(session, principal.email)
+                    if user is not None:
+                        self._viewer = Viewer(id=user.id, email=user.email, roles=tuple(user.roles),
+                                              org_unit_id=user.org_unit_id)
                 self._viewer_resolved = True
         return self._viewer
 
@@ -111,6 +140,25 @@ class Context:
         if viewer is None:
             raise RequestError("sign-in required: this operation is for the company's staff", "UNAUTHENTICATED")
         return viewer
+
+    async def operator(self) -> OperatorPrincipal | None:
+        """The platform operator the token names, if they still exist and are active."""
+        async with self._viewer_lock:
+            if not self._operator_resolved:
+                principal = self.principal
+                if isinstance(principal, OperatorPrincipal):
+                    found = await operator_service.get_active_operator(principal.name)
+                    self._operator = principal if found is not None else None
+                self._operator_resolved = True
+        return self._operator
+
+    async def require_operator(self) -> OperatorPrincipal:
+        if isinstance(self.principal, StaffPrincipal | ExternalPrincipal):
+            raise RequestError("this operation is for platform operators", "FORBIDDEN")
+        operator = await self.operator()
+        if operator is None:
+            raise RequestError("sign-in required: this operation is for platform operators", "UNAUTHENTICATED")
+        return operator
 
 
 Info = _Info[Context, None]

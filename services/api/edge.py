@@ -1,8 +1,19 @@
-"""Pure ASGI middleware at the edge: request id, body size, tenant resolution.
+"""Pure ASGI middleware at the edge: request id, body size, authentication and tenant resolution.
 
-The tenant is resolved here, once, before GraphQL runs, and fails closed: a
-missing, malformed, unknown or suspended tenant answers with a GraphQL-shaped
-error and the request goes no further.
+The bearer token and the tenant are checked here, once, before GraphQL runs, and fail
+closed with a GraphQL-shaped error:
+
+* ``Authorization: Bearer <our JWT>``: signature, expiry, audience and issuer are verified;
+  the tenant is the token's ``tenant`` claim (unknown 404, suspended 403), and an
+  ``X-Tenant`` header or tenant host naming another tenant is refused (400
+  ``TENANT_MISMATCH``). An operator's token binds no tenant.
+* A bearer token of another issuer is checked against the identity providers of the
+  tenant named by ``X-Tenant`` or the host, which it then needs.
+* An invalid or expired token answers 401 ``UNAUTHENTICATED`` with
+  ``WWW-Authenticate: Bearer error="invalid_token"``.
+* No token: the tenant comes from ``X-Tenant`` or the host as before (malformed 400,
+  unknown 404, suspended 403); naming none lets the request through without a tenant,
+  for sign-in and operator operations (a resolver that needs one refuses).
 """
 
 from __future__ import annotations
@@ -16,15 +27,19 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
+from services.core.auth import oidc, tokens
 from services.core.logs import request_id_var
 from services.core.tenancy import (
     InvalidTenantSlug,
     TenantError,
     TenantNotFound,
+    TenantRef,
     TenantRequired,
     TenantSuspended,
     bind_tenant_token,
     resolve_tenant,
+    tenant_session,
     unbind_tenant_token,
 )
 
@@ -62,13 +77,13 @@ def _media_type(accept: str | None) -> bytes:
 
 
 async def send_json_error(send: Send, status: int, message: str, code: str, request_id: str | None,
-                          accept: str | None = None) -> None:
+                          accept: str | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     extensions: dict[str, Any] = {"code": code}
     if request_id:
         extensions["requestId"] = request_id
     body = orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
     headers = [(b"content-type", _media_type(accept)), (b"content-length", str(len(body)).encode()),
-               (b"vary", b"Accept")]
+               (b"vary", b"Accept"), *(headers or ())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -181,8 +196,73 @@ def _is_ide_page_request(scope: Scope) -> bool:
     return scope["method"] == "GET" and "text/html" in accept and b"query=" not in scope.get("query_string", b"")
 
 
+class _Refused(Exception):
+    """The request stops at the edge with this status and GraphQL-shaped error."""
+
+    def __init__(self, status: int, message: str, code: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.headers = status, message, code, headers
+
+
+def _unauthorized(message: str, error: str = "invalid_token") -> _Refused:
+    challenge = f'Bearer error="{error}"'.encode()
+    return _Refused(401, message, "UNAUTHENTICATED", [(b"www-authenticate", challenge)])
+
+
+def _bearer_token(authorization: str) -> str:
+    scheme, _, credentials = authorization.strip().partition(" ")
+    token = credentials.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise _unauthorized("the Authorization header must be 'Bearer <access token>'", "invalid_request")
+    return token
+
+
+async def _tenant(slug: str | None) -> TenantRef:
+    try:
+        return await resolve_tenant(slug)
+    except TenantError as exc:
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        raise _Refused(status, exc.message, exc.code) from None
+
+
+def _mismatch() -> _Refused:
+    return _Refused(400, "the access token is for another tenant than the request names", "TENANT_MISMATCH")
+
+
+async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None]:
+    """The request's tenant and verified principal, or ``_Refused``."""
+    header_tenant = _header(scope, TENANT_HEADER)  # present but empty counts as named (and malformed)
+    named = header_tenant if header_tenant is not None else _host_tenant(scope)
+    authorization = _header(scope, b"authorization")
+    if authorization is None:
+        return (await _tenant(named) if named is not None else None), None
+    token = _bearer_token(authorization)
+    issuer = tokens.peek_issuer(token)
+    try:
+        if issuer is None or issuer == tokens.ISSUER:
+            claims = tokens.verify_access_token(token)
+            if isinstance(claims, tokens.OperatorClaims):
+                if header_tenant is not None:
+                    raise _Refused(400, "an operator's token is for no tenant: send no X-Tenant", "TENANT_MISMATCH")
+                return None, OperatorPrincipal(name=claims.name)
+            if named is not None and named != claims.tenant:
+                raise _mismatch()
+            return await _tenant(claims.tenant), StaffPrincipal(user_id=claims.user_id)
+        # another issuer: one of the identity providers of the tenant the request names
+        if named is None:
+            raise _Refused(400, "a token of an external identity provider needs the tenant in the X-Tenant header "
+                                "or the host name", "TENANT_REQUIRED")
+        tenant = await _tenant(named)
+        async with tenant_session(tenant) as session:
+            provider = await oidc.provider_for(session, token)
+        identity = await oidc.verify_external_token(provider, token)
+        return tenant, ExternalPrincipal(email=identity.email, issuer=identity.issuer)
+    except tokens.InvalidToken as exc:
+        raise _unauthorized(exc.message) from None
+
+
 class TenantMiddleware:
-    """Resolve the tenant for the GraphQL endpoint, bind it, and hold the request's resources."""
+    """Authenticate, resolve the tenant for the GraphQL endpoint, bind it, and hold the request's resources."""
 
     def __init__(self, app: ASGIApp, *, path: str = "/graphql", ide_page: bool = False) -> None:
         self.app = app
@@ -199,12 +279,13 @@ class TenantMiddleware:
             await self.app(scope, receive, send)  # the GraphiQL page itself carries no data
             return
         try:
-            tenant = await resolve_tenant(_header(scope, TENANT_HEADER) or _host_tenant(scope))
-        except TenantError as exc:
-            status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-            await send_json_error(send, status, exc.message, exc.code, request_id, _header(scope, b"accept"))
+            tenant, principal = await authenticate(scope)
+        except _Refused as refused:
+            await send_json_error(send, refused.status, refused.message, refused.code, request_id,
+                                  _header(scope, b"accept"), refused.headers)
             return
         state["tenant"] = tenant
+        state["principal"] = principal
         token = bind_tenant_token(tenant)
         try:
             async with AsyncExitStack() as stack:

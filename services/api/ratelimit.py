@@ -47,10 +47,10 @@ async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
     key = f"{get_settings().queue_namespace}:ratelimit:{limit.name}:{tenant}:{client}"
     try:
         async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=limit.window_s, nx=True)  # not EXPIRE NX: the embedded Redis (6.2) lacks it
             pipe.incr(key)
-            pipe.expire(key, limit.window_s, nx=True)
             pipe.ttl(key)
-            count, _, ttl = await pipe.execute()
+            _, count, ttl = await pipe.execute()
     except Exception as exc:
         logger.warning("rate limiter unavailable (%s): refusing %s", type(exc).__name__, limit.name)
         raise RateLimited(limit.window_s) from None

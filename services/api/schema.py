@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -19,15 +21,21 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
-from strawberry.utils.await_maybe import await_maybe
 
+from services.api.auth.mutations import AuthMutations, OperatorMutations
+from services.api.auth.queries import AuthQueries
+from services.api.auth.types import IdentityProviderType
 from services.api.complaints.mutations import ComplaintMutations
 from services.api.complaints.queries import ComplaintQueries
+from services.api.complaints.types import ComplaintType
 from services.api.context import Info
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
 from services.api.errors import MaskUnexpectedErrors, is_unexpected
+from services.api.nodes import Node
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
+from services.api.org.types import CategoryType, OrgUnitType, UserType
+from services.api.policies import PolicyMutations, PolicyQueries
 
 logger = logging.getLogger("complaintdesk.api.errors")
 
@@ -37,23 +45,25 @@ MAX_TOKENS = 2_000
 
 
 @strawberry.type
-class Query(ComplaintQueries, OrgQueries, DiagnosticsQueries):
+class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
-    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
-        # A plain resolver rather than relay.node(): that field is consumed by the first schema built
-        # from it, and the API builds one schema per configuration.
-        try:
-            node_type = id.resolve_type(info)
-        except (KeyError, ValueError):
+    async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
+        resolve = NODE_TYPES.get(id.type_name)
+        if resolve is None:
             return None
-        if not issubclass(node_type, relay.Node):
-            return None
-        resolved = await await_maybe(node_type.resolve_nodes(info=info, node_ids=[id.node_id], required=False))
+        resolved = await resolve.resolve_nodes(info=info, node_ids=[id.node_id], required=False)
         return next(iter(resolved), None)
 
 
+NODE_TYPES: dict[str, Any] = {
+    "Complaint": ComplaintType, "OrgUnit": OrgUnitType, "User": UserType, "Category": CategoryType,
+    "IdentityProvider": IdentityProviderType,
+}
+
+
 @strawberry.type
-class Mutation(ComplaintMutations, OrgMutations, DiagnosticsMutations):
+class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
+               DiagnosticsMutations):
     pass
 
 
@@ -75,11 +85,14 @@ class ComplaintdeskSchema(strawberry.Schema):
 
 
 def build_schema(*, development: bool = False) -> strawberry.Schema:
-    # Factories: Strawberry builds fresh extensions per request; the parser and validation
-    # caches live at module level, so they are shared all the same.
+    # Factories: Strawberry builds fresh extensions per request. The limit rules are built once here:
+    # the validation cache is keyed by the rule classes, and fresh classes per request never hit it.
+    rules = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

@@ -1,10 +1,16 @@
-"""`complaintdesk up`: embedded servers, migrations, the demo tenant, the API and a worker."""
+"""`complaintdesk up`: embedded servers, migrations, the demo tenant, the API and a worker.
+
+On its first start it makes a JWT signing key and the demo credentials (one password for
+every demo user, one for the demo operator) in its data folder, and reuses them afterwards.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -16,10 +22,44 @@ from services.core.config import reset_settings
 
 logger = logging.getLogger("complaintdesk.up")
 
+KEY_FILE = "jwt-signing-key.pem"
+CREDENTIALS_FILE = "demo-credentials.json"
 
-async def _prepare() -> tuple[Any, bool]:
+
+def _signing_key(data_dir: Path) -> None:
+    """The environment's key if it names one; else the data folder's, made on the first start."""
+    from services.core.auth import tokens
+
+    if tokens.signing_key_configured():
+        click.echo("JWT signing key: from the environment")
+    else:
+        path = data_dir / KEY_FILE
+        created = tokens.ensure_key_file(path)
+        os.environ[tokens.ENV_KEY_FILE] = str(path)
+        click.echo(f"JWT signing key: {'created' if created else 'reused'} {path}")
+    tokens.reset_keyring()
+
+
+def _demo_credentials(data_dir: Path) -> tuple[dict[str, str], bool]:
+    """The demo passwords kept in the data folder (made on the first start); returns (them, just made)."""
+    path = data_dir / CREDENTIALS_FILE
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(kept, dict) and all(isinstance(kept.get(k), str) for k in ("staff", "operator")):
+            return {"staff": kept["staff"], "operator": kept["operator"]}, False
+    except (OSError, ValueError):
+        pass
+    made = {"staff": secrets.token_urlsafe(12), "operator": secrets.token_urlsafe(12)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(made, out)
+    return made, True
+
+
+async def _prepare(credentials: dict[str, str], new_credentials: bool) -> tuple[Any, bool]:
     from services.core.db import dispose_engine
-    from tenants.demo import ensure_demo_tenant
+    from tenants.demo import ensure_demo_operator, ensure_demo_tenant, set_demo_passwords
     from tenants.provision import migrate_all
 
     def progress(index: int, total: int, result: Any) -> None:
@@ -28,7 +68,11 @@ async def _prepare() -> tuple[Any, bool]:
 
     try:
         await migrate_all(on_progress=progress)
-        return await ensure_demo_tenant()
+        demo, created = await ensure_demo_tenant(credentials["staff"])
+        if not created and new_credentials:  # the data folder lost its credentials; the database kept the tenant
+            await set_demo_passwords(credentials["staff"])
+        await ensure_demo_operator(credentials["operator"], reset=new_credentials)
+        return demo, created
     finally:
         await dispose_engine()
 
@@ -49,11 +93,13 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
             click.echo(f"starting embedded Redis in {redis.data_dir}")
             os.environ["REDIS_URL"] = redis.start()
         reset_settings()
-        demo, created = asyncio.run(_prepare())
+        _signing_key(data_dir)
+        credentials, new_credentials = _demo_credentials(data_dir)
+        demo, created = asyncio.run(_prepare(credentials, new_credentials))
 
         from services.api.app import create_app
         from services.worker.runner import WorkerProcess
-        from tenants.demo import DEMO_USERS
+        from tenants.demo import DEMO_OPERATOR, DEMO_USERS
 
         worker = WorkerProcess(threads=threads)
         worker.start()
@@ -66,9 +112,15 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
             f"complaintdesk is up in {time.monotonic() - started:.1f}s"
             + (" (demo tenant created)" if created else " (existing data reused)"),
             f"  GraphQL:  {url}   (GraphiQL in a browser)",
-            f"  tenant:   send the header  X-Tenant: {demo.slug}",
-            "  staff:    send the header  X-User: <e-mail> (until token sign-in lands); demo users:",
+            f"  sign in:  mutation {{ login(input: {{tenant: \"{demo.slug}\", email: \"<e-mail>\", "
+            f"password: \"<password>\"}}) {{ accessToken refreshToken }} }}",
+            "            then send  Authorization: Bearer <accessToken>  (the token names the tenant)",
+            f"  public:   operations without sign-in send  X-Tenant: {demo.slug}",
+            f"  staff:    every demo user's password is  {credentials['staff']}",
             *[f"    {u.email:<28} {', '.join(u.roles)}" for u in DEMO_USERS],
+            f"  operator: {DEMO_OPERATOR} / {credentials['operator']}   (operatorLogin; createTenant, suspendTenant, "
+            "resumeTenant)",
+            f"  the passwords are kept in {data_dir / CREDENTIALS_FILE}",
             f"  health:   http://{host}:{port}/healthz   readiness: http://{host}:{port}/readyz",
             "  Ctrl-C stops everything.",
             "",

@@ -414,7 +414,8 @@ async def require(
         resource = found
     decision = await authorize(session, subject, action, resource)
     if not decision.allowed:
-        verb = action.value.split(".", 1)[-1].replace("_", " ")
+        verb = (action.value.split(".", 1)[1].replace("_", " ") if action.value.startswith("complaint.")
+                else f"do {action.value}")
         if decision.rule is not None:
             raise DomainError(ErrorCode.NOT_ALLOWED,
                               f"you may not {verb}: a rule denies it where {decision.rule.relation}")

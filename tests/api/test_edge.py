@@ -17,7 +17,6 @@ QUERY = "{ orgUnits { id } }"
 @pytest.mark.parametrize(
     ("tenant", "status", "code"),
     [
-        (None, 400, "TENANT_REQUIRED"),
         ("", 400, "TENANT_REQUIRED"),
         ("Alpha", 400, "TENANT_INVALID"),
         ("alpha;drop", 400, "TENANT_INVALID"),
@@ -33,6 +32,18 @@ async def test_bad_tenant_is_refused(gql: GraphQLClient, tenant: str | None, sta
     assert "data" not in body
     assert body["errors"][0]["extensions"]["code"] == code
     assert body["errors"][0]["extensions"]["requestId"] == response.headers["x-request-id"]
+
+
+async def test_naming_no_tenant_reaches_only_what_needs_none(gql: GraphQLClient) -> None:
+    """No token, no X-Tenant, no tenant host: the request goes on (sign-in needs no tenant), never to a default one."""
+    public = await gql.post("{ complaintProcedure { summary } }", tenant=None, user=None)
+    assert public.status_code == 400
+    body = public.json()
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["TENANT_REQUIRED"]
+    staff = await gql.post(QUERY, tenant=None, user=None)
+    assert [e["extensions"]["code"] for e in staff.json()["errors"]] == ["UNAUTHENTICATED"]
+    assert staff.json()["data"] is None
 
 
 async def test_mutation_for_bad_tenant_writes_nothing(gql: GraphQLClient) -> None:

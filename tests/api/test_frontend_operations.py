@@ -55,8 +55,9 @@ SCREENS: dict[str, set[str]] = {
     },
     "admin": {
         "orgUnits", "users", "roles", "categories", "createOrgUnit", "createUser", "assignRole", "upsertCategory",
-        "auditVerification", "me",
+        "auditVerification", "me", "identityProviders", "upsertIdentityProvider",
     },
+    "signin": {"login", "refreshToken", "logout", "setPassword"},
     "public": {
         "submitComplaint", "trackComplaint", "complaintProcedure", "submitCustomerOpinion",
         "submitSatisfactionSurvey",

@@ -10,15 +10,19 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from conftest import STAFF, TENANT_A, GraphQLClient
+from conftest import STAFF, TENANT_A, GraphQLClient, access_token
 from helpers import scalar
 
 GRJ = "application/graphql-response+json"
 JSON = "application/json"
 QUERY = "{ orgUnits { id name } }"
 COUNT_UNITS = "SELECT count(*) FROM tenant_alpha.org_units WHERE name = :name"
-ADMIN = next(email for email, roles in STAFF.items() if "tenant_admin" in roles)
-STAFF_HEADERS = {"x-tenant": TENANT_A, "x-user": ADMIN}
+ADMIN = next(email for email, (roles, _) in STAFF.items() if "tenant_admin" in roles)
+
+
+async def staff_headers() -> dict[str, str]:
+    """Tenant alpha's admin, signed in with an access token."""
+    return {"authorization": f"Bearer {await access_token(TENANT_A, ADMIN)}"}
 
 
 def create_unit(name: str, operation: str = "") -> str:
@@ -34,7 +38,7 @@ async def post(
     content_type: str | None = JSON,
 ) -> httpx.Response:
     """POST /graphql for tenant alpha as its admin; ``accept=None`` sends no Accept header at all."""
-    headers = dict(STAFF_HEADERS)
+    headers = await staff_headers()
     if content_type is not None:
         headers["content-type"] = content_type
     body = content if content is not None else json.dumps(payload).encode()
@@ -45,7 +49,7 @@ async def post(
 
 async def get(client: httpx.AsyncClient, params: dict[str, str] | list[tuple[str, str]], *,
               accept: str | None = GRJ) -> httpx.Response:
-    request = client.build_request("GET", "/graphql?" + urlencode(params), headers=STAFF_HEADERS)
+    request = client.build_request("GET", "/graphql?" + urlencode(params), headers=await staff_headers())
     _set_accept(request, accept)
     return await client.send(request)
 
@@ -440,7 +444,7 @@ async def test_get_document_errors_follow_the_media_type(client: httpx.AsyncClie
 
 
 async def test_head_is_405(client: httpx.AsyncClient) -> None:
-    response = await client.head("/graphql?" + urlencode({"query": QUERY}), headers=STAFF_HEADERS)
+    response = await client.head("/graphql?" + urlencode({"query": QUERY}), headers=await staff_headers())
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
 
@@ -450,13 +454,21 @@ async def test_head_is_405(client: httpx.AsyncClient) -> None:
 
 async def test_edge_errors_follow_the_negotiation(client: httpx.AsyncClient) -> None:
     """The edge refuses before GraphQL runs; its errors still use the negotiated media type."""
-    response = await client.post("/graphql", json={"query": QUERY}, headers={"accept": GRJ})  # no X-Tenant
-    assert response.status_code == 400
+    unknown = {"x-tenant": "nosuch-co"}
+    response = await client.post("/graphql", json={"query": QUERY}, headers={"accept": GRJ, **unknown})
+    assert response.status_code == 404
     assert response.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
-    assert response.json()["errors"][0]["extensions"]["code"] == "TENANT_REQUIRED"
-    legacy = await client.post("/graphql", json={"query": QUERY}, headers={"accept": JSON})
-    assert legacy.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "TENANT_NOT_FOUND"
+    legacy = await client.post("/graphql", json={"query": QUERY}, headers={"accept": JSON, **unknown})
+    assert legacy.status_code == 404
     assert legacy.headers["content-type"].startswith(JSON)
-    unacceptable = await client.post("/graphql", json={"query": QUERY}, headers={"accept": "text/plain"})
-    assert unacceptable.status_code == 400  # the tenant error, in the fallback type
+    unacceptable = await client.post("/graphql", json={"query": QUERY}, headers={"accept": "text/plain", **unknown})
+    assert unacceptable.status_code == 404  # the tenant error, in the fallback type
     assert unacceptable.headers["content-type"].startswith(JSON)
+    for accept, media in ((GRJ, GRJ), (JSON, JSON), ("text/plain", JSON)):
+        bad_token = await client.post("/graphql", json={"query": QUERY},
+                                      headers={"accept": accept, "authorization": "Bearer not.a.token"})
+        assert bad_token.status_code == 401
+        assert bad_token.headers["content-type"].startswith(media)
+        assert bad_token.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert bad_token.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

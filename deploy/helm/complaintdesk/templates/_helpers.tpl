@@ -126,6 +126,10 @@ Secret values only ever come from secretKeyRef or mounted files.
 {{- if .existingSecret }}
 - name: COMPLAINTDESK_JWT_SIGNING_KEY_FILE
   value: {{ include "complaintdesk.secretMountDir" $ }}/jwt/{{ .key }}
+{{- if .previousPublicKeysKey }}
+- name: COMPLAINTDESK_JWT_PREVIOUS_PUBLIC_KEYS_FILE
+  value: {{ include "complaintdesk.secretMountDir" $ }}/jwt/{{ .previousPublicKeysKey }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- with .Values.extraEnv }}
@@ -175,6 +179,10 @@ Volume mounts shared by every container: a writable /tmp and the secret files.
     items:
       - key: {{ .key }}
         path: {{ .key }}
+      {{- if .previousPublicKeysKey }}
+      - key: {{ .previousPublicKeysKey }}
+        path: {{ .previousPublicKeysKey }}
+      {{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

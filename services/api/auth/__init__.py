@@ -1,0 +1,1 @@
+"""Authentication: sign-in, tokens, identity providers, platform operators."""

@@ -1,0 +1,317 @@
+"""Sign-in of a tenant's staff: passwords, login throttling, refresh tokens.
+
+* ``login`` checks the throttle, then the password, and answers every kind of failure
+  (unknown tenant, unknown e-mail, no password, wrong password, inactive user) with the
+  same ``INVALID_CREDENTIALS`` error after the same work (a dummy hash when there is no
+  account), so neither the answer nor its timing tells which it was.
+* Refresh tokens are ``<tenant>.<32 random bytes, base64url>``; only their SHA-256 is
+  stored. Each use rotates the token (the old one is marked used, a new one of the same
+  family issued); presenting a used token again revokes its whole family (someone has a
+  copy). ``logout`` revokes the family.
+* The throttle counts failures in Redis under the queue namespace: 5 per (tenant, e-mail)
+  and 20 per (tenant, client address) in 15 minutes. Each attempt is counted before the
+  password is checked (so parallel guesses cannot slip past) and given back when it
+  succeeds or is refused unchecked; a success also clears the e-mail's count. When
+  Redis cannot be reached, sign-in is refused rather than left unthrottled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.auth.models import RefreshToken
+from services.core.auth.passwords import (
+    hash_password_async,
+    validate_password,
+    verify_password_async,
+)
+from services.core.auth.tokens import IssuedToken, issue_access_token
+from services.core.config import get_settings
+from services.core.errors import DomainError, ErrorCode
+from services.core.org.models import User
+from services.core.tenancy import SLUG_PATTERN, TenantError, TenantRef, resolve_tenant, tenant_session
+
+logger = logging.getLogger("complaintdesk.auth")
+
+INVALID_CREDENTIALS_MESSAGE = "e-mail or password is wrong"
+INVALID_REFRESH_MESSAGE = "the refresh token is not valid; sign in again"
+REFRESH_TTL = timedelta(days=30)
+
+
+# ---- throttle ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    failures: int
+    window_s: int
+
+
+def _env_limit(name: str, failures: int, window_s: int) -> Limit:
+    raw = os.environ.get(f"COMPLAINTDESK_LIMIT_{name.upper()}")  # e.g. "5/900"
+    if raw:
+        count, _, window = raw.partition("/")
+        return Limit(name, int(count), int(window or window_s))
+    return Limit(name, failures, window_s)
+
+
+LOGIN_PER_ACCOUNT = _env_limit("login_account", 5, 900)
+LOGIN_PER_CLIENT = _env_limit("login_client", 20, 900)
+UNAVAILABLE_RETRY_S = 60
+
+
+class Throttle:
+    """Failed sign-ins of one account from anywhere, and of anyone from one client address."""
+
+    def __init__(self, redis: Any, *, scope: str, realm: str, account: str, client: str) -> None:
+        namespace = get_settings().queue_namespace
+        account_digest = hashlib.sha256(account.encode()).hexdigest()[:32]  # no e-mail addresses in Redis keys
+        base = f"{namespace}:login:{scope}:{realm}"
+        self._redis = redis
+        self._keys: list[tuple[str, Limit]] = [
+            (f"{base}:account:{account_digest}", LOGIN_PER_ACCOUNT),
+            (f"{base}:client:{client[:64]}", LOGIN_PER_CLIENT),
+        ]
+
+    async def begin(self) -> None:
+        """Count this attempt; raise ``RATE_LIMITED`` (giving the attempt back) when a budget is spent."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for key, limit in self._keys:
+                    pipe.set(key, 0, ex=limit.window_s, nx=True)  # the window starts with the first attempt
+                    pipe.incr(key)  # (SET NX EX rather than EXPIRE NX: Redis 6 has no EXPIRE NX)
+                    pipe.ttl(key)
+                replies = await pipe.execute()
+        except Exception as exc:
+            logger.warning("login throttle unavailable (%s): refusing the sign-in", type(exc).__name__)
+            raise _rate_limited(UNAVAILABLE_RETRY_S) from None
+        waits = [
+            max(int(replies[3 * i + 2]), 1)
+            for i, (_, limit) in enumerate(self._keys)
+            if int(replies[3 * i + 1]) > limit.failures
+        ]
+        if waits:
+            await self._give_back()
+            raise _rate_limited(max(waits))
+
+    async def succeeded(self) -> None:
+        """The account's failures are forgiven; the client's budget gets this attempt back."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._keys[0][0])
+                pipe.decr(self._keys[1][0])
+                await pipe.execute()
+        except Exception as exc:
+            logger.warning("login throttle unavailable after a sign-in (%s)", type(exc).__name__)
+
+    async def _give_back(self) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for key, _ in self._keys:
+                    pipe.decr(key)
+                await pipe.execute()
+        except Exception as exc:
+            logger.warning("login throttle unavailable (%s)", type(exc).__name__)
+
+
+def _rate_limited(retry_after_s: int) -> DomainError:
+    return DomainError(
+        ErrorCode.RATE_LIMITED, f"too many failed sign-in attempts; try again in {retry_after_s} seconds"
+    )
+
+
+def invalid_credentials(message: str = INVALID_CREDENTIALS_MESSAGE) -> DomainError:
+    return DomainError(ErrorCode.INVALID_CREDENTIALS, message)
+
+
+# ---- refresh tokens ---------------------------------------------------------------------------------------------
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _split_refresh_token(token: str) -> tuple[str, str] | None:
+    slug, dot, secret = token.partition(".")
+    if not dot or not SLUG_PATTERN.fullmatch(slug) or not 40 <= len(secret) <= 64:
+        return None
+    return slug, secret
+
+
+@dataclass(frozen=True)
+class IssuedRefreshToken:
+    token: str
+    expires_at: datetime
+
+
+async def _new_refresh_token(
+    session: AsyncSession, *, tenant: TenantRef, user_id: uuid.UUID, family_id: uuid.UUID | None, now: datetime
+) -> IssuedRefreshToken:
+    token = f"{tenant.slug}.{secrets.token_urlsafe(32)}"
+    row = RefreshToken(
+        user_id=user_id, family_id=family_id or uuid.uuid4(), token_hash=hash_refresh_token(token),
+        issued_at=now, expires_at=now + REFRESH_TTL,
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedRefreshToken(token=token, expires_at=row.expires_at)
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_user_refresh_tokens(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def _find_refresh_token(session: AsyncSession, token: str) -> RefreshToken | None:
+    digest = hash_refresh_token(token)
+    row = (
+        await session.scalars(select(RefreshToken).where(RefreshToken.token_hash == digest).with_for_update())
+    ).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return row
+
+
+# ---- sign-in ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    tenant: TenantRef
+    access: IssuedToken
+    refresh: IssuedRefreshToken
+
+
+def _access_for(user: User, tenant: TenantRef, now: datetime) -> IssuedToken:
+    return issue_access_token(user_id=user.id, tenant=tenant.slug, roles=list(user.roles), now=now)
+
+
+async def login(*, redis: Any, tenant: str, email: str, password: str, client: str, now: datetime) -> SignedIn:
+    """Staff sign-in: a new token pair, or ``INVALID_CREDENTIALS`` / ``RATE_LIMITED`` (nothing written)."""
+    normalized = email.strip().lower()[:254]
+    realm = tenant if SLUG_PATTERN.fullmatch(tenant) else "-"
+    throttle = Throttle(redis, scope="staff", realm=realm, account=normalized, client=client)
+    await throttle.begin()
+    try:
+        ref: TenantRef | None = await resolve_tenant(tenant)
+    except TenantError:
+        ref = None  # unknown, malformed or suspended: the same answer as a wrong password
+    if ref is None:
+        await verify_password_async(None, password)
+        raise invalid_credentials()  # the attempt stays counted
+    async with tenant_session(ref) as session:
+        async with session.begin():
+            user = (await session.scalars(select(User).where(User.email == normalized))).first()
+        # the slow hash runs outside any transaction: no connection waits on it
+        verification = await verify_password_async(user.password_hash if user is not None else None, password)
+        if user is None or not verification.ok or not user.active:
+            raise invalid_credentials()  # the attempt stays counted
+        async with session.begin():
+            session.add(user)
+            if verification.new_hash is not None:
+                user.password_hash = verification.new_hash
+            refresh = await _new_refresh_token(session, tenant=ref, user_id=user.id, family_id=None, now=now)
+    signed_in = SignedIn(user=user, tenant=ref, access=_access_for(user, ref, now), refresh=refresh)
+    await throttle.succeeded()
+    logger.info("sign-in: user %s of tenant %s", signed_in.user.id, ref.slug)
+    return signed_in
+
+
+async def _tenant_of_refresh_token(token: str, expected_tenant: str | None) -> TenantRef:
+    parts = _split_refresh_token(token)
+    if parts is None or (expected_tenant is not None and parts[0] != expected_tenant):
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, INVALID_REFRESH_MESSAGE)
+    try:
+        return await resolve_tenant(parts[0])
+    except TenantError:
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, INVALID_REFRESH_MESSAGE) from None
+
+
+async def refresh(*, token: str, now: datetime, expected_tenant: str | None = None) -> SignedIn:
+    """Rotate a refresh token: a new pair, the old token used. Reuse of a used token revokes its family."""
+    ref = await _tenant_of_refresh_token(token, expected_tenant)
+    signed_in: SignedIn | None = None
+    # one transaction that commits the revocations below even when the refresh is refused
+    async with tenant_session(ref) as session, session.begin():
+        row = await _find_refresh_token(session, token)
+        if row is None or row.revoked_at is not None:
+            pass
+        elif row.used_at is not None:
+            logger.warning("refresh token reused: family %s of tenant %s revoked", row.family_id, ref.slug)
+            await _revoke_family(session, row.family_id, now)
+        elif row.expires_at <= now:
+            pass
+        else:
+            user = await session.get(User, row.user_id)
+            if user is None or not user.active:
+                await _revoke_family(session, row.family_id, now)
+            else:
+                row.used_at = now
+                new = await _new_refresh_token(session, tenant=ref, user_id=user.id, family_id=row.family_id, now=now)
+                signed_in = SignedIn(user=user, tenant=ref, access=_access_for(user, ref, now), refresh=new)
+    if signed_in is None:
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, INVALID_REFRESH_MESSAGE)
+    return signed_in
+
+
+async def logout(*, token: str, now: datetime, expected_tenant: str | None = None) -> None:
+    """Revoke the refresh token's family (this sign-in on every device that refreshed from it)."""
+    ref = await _tenant_of_refresh_token(token, expected_tenant)
+    async with tenant_session(ref) as session, session.begin():
+        row = await _find_refresh_token(session, token)
+        if row is not None:
+            await _revoke_family(session, row.family_id, now)
+    if row is None:
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, INVALID_REFRESH_MESSAGE)
+
+
+# ---- passwords and viewers --------------------------------------------------------------------------------------
+
+
+async def set_password(session: AsyncSession, *, user_id: uuid.UUID, password: str, now: datetime) -> User:
+    """Set a user's password (argon2id) and revoke their refresh tokens: other sessions must sign in again."""
+    validate_password(password)
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["userId"])
+    user.password_hash = await hash_password_async(password)
+    await revoke_user_refresh_tokens(session, user.id, now)
+    await session.flush()
+    return user
+
+
+async def active_user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    user = await session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+async def active_user_by_email(session: AsyncSession, email: str) -> User | None:
+    normalized = email.strip().lower()
+    if not normalized or len(normalized) > 254:
+        return None
+    user = (await session.scalars(select(User).where(User.email == normalized))).first()
+    return user if user is not None and user.active else None
