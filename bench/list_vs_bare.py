@@ -240,7 +240,8 @@ def graphql_request(port: int, rows: int) -> bytes:
     body = orjson.dumps({"query": QUERY, "variables": {"n": rows}})
     head = (
         f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Accept: application/json\r\nAuthorization: {AUTHORIZATION}\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Accept: application/json\r\nX-Tenant: {SLUG}\r\nAuthorization: {AUTHORIZATION}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 
