@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from services.core.auth.tokens import IssuedToken, issue_access_token
 from services.core.config import get_settings
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import User
+from services.core.ratelimit import Limit, count_in_window, env_limit
 from services.core.tenancy import SLUG_PATTERN, TenantError, TenantRef, resolve_tenant, tenant_session
 
 logger = logging.getLogger("complaintdesk.auth")
@@ -52,23 +52,8 @@ REFRESH_TTL = timedelta(days=30)
 # ---- throttle ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Limit:
-    name: str
-    failures: int
-    window_s: int
-
-
-def _env_limit(name: str, failures: int, window_s: int) -> Limit:
-    raw = os.environ.get(f"COMPLAINTDESK_LIMIT_{name.upper()}")  # e.g. "5/900"
-    if raw:
-        count, _, window = raw.partition("/")
-        return Limit(name, int(count), int(window or window_s))
-    return Limit(name, failures, window_s)
-
-
-LOGIN_PER_ACCOUNT = _env_limit("login_account", 5, 900)
-LOGIN_PER_CLIENT = _env_limit("login_client", 20, 900)
+LOGIN_PER_ACCOUNT = env_limit("login_account", 5, 900)
+LOGIN_PER_CLIENT = env_limit("login_client", 20, 900)
 UNAVAILABLE_RETRY_S = 60
 
 
@@ -90,9 +75,7 @@ class Throttle:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 for key, limit in self._keys:
-                    pipe.set(key, 0, ex=limit.window_s, nx=True)  # the window starts with the first attempt
-                    pipe.incr(key)  # (SET NX EX rather than EXPIRE NX: Redis 6 has no EXPIRE NX)
-                    pipe.ttl(key)
+                    count_in_window(pipe, key, limit)
                 replies = await pipe.execute()
         except Exception as exc:
             logger.warning("login throttle unavailable (%s): refusing the sign-in", type(exc).__name__)
@@ -100,7 +83,7 @@ class Throttle:
         waits = [
             max(int(replies[3 * i + 2]), 1)
             for i, (_, limit) in enumerate(self._keys)
-            if int(replies[3 * i + 1]) > limit.failures
+            if int(replies[3 * i + 1]) > limit.count
         ]
         if waits:
             await self._give_back()
