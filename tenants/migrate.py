@@ -34,10 +34,6 @@ def head(tree: Path) -> str:
     return rev
 
 
-def platform_head() -> str:
-    return head(PLATFORM_TREE)
-
-
 def tenant_head() -> str:
     return head(TENANT_TREE)
 

@@ -33,11 +33,6 @@ async def complaint_access(ctx: Context) -> authz.ComplaintAccess:
     return cached
 
 
-def forget_access(ctx: Context) -> None:
-    """A mutation may have changed relations (ownership, department): recompute on next use."""
-    ctx.__dict__.pop(_ACCESS, None)
-
-
 async def require(
     ctx: Context, session: AsyncSession, action: authz.Action, complaint_id: uuid.UUID | None = None
 ) -> None:

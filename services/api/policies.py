@@ -83,20 +83,16 @@ class PolicyQueries:
         subject = await subject_of(info.context)
         if action not in {a.value for a in authz.Action}:
             return CanIResult(allowed=False, rule=None, reason=f"unknown action {action!r}")
+        cid = None
+        if complaint_id is not None:
+            try:
+                cid = decode_id(complaint_id, "Complaint", "complaintId")
+            except DomainError:
+                return CanIResult(allowed=False, rule=None, reason="complaint not found")
         async with info.context.db() as session:
-            resource = authz.NO_RESOURCE
-            if complaint_id is not None:
-                try:
-                    cid = decode_id(complaint_id, "Complaint", "complaintId")
-                except DomainError:
-                    return CanIResult(allowed=False, rule=None, reason="complaint not found")
-                found = await authz.complaint_resource(session, subject, cid)
-                readable = found is not None and (
-                    await authz.authorize(session, subject, authz.Action.COMPLAINT_READ, found)).allowed
-                if found is None or not readable:
-                    return CanIResult(allowed=False, rule=None, reason="complaint not found")
-                resource = found
-            decision = await authz.authorize(session, subject, action, resource)
+            decision = await authz.decide_on_complaint(session, subject, action, cid)
+        if decision is None:
+            return CanIResult(allowed=False, rule=None, reason="complaint not found")
         return CanIResult(allowed=decision.allowed,
                           rule=PolicyRule.from_rule(decision.rule) if decision.rule else None,
                           reason=decision.reason)

@@ -402,33 +402,38 @@ async def authorize(
     return _decide(cached, subject, str(action), resource)
 
 
-async def require(
-    session: AsyncSession, subject: Subject, action: Action, complaint_id: uuid.UUID | None = None
-) -> Resource:
-    """Authorize or refuse. A complaint the user may not even read is simply not found."""
+async def decide_on_complaint(
+    session: AsyncSession, subject: Subject, action: Action | str, complaint_id: uuid.UUID | None = None
+) -> Decision | None:
+    """The decision on ``action`` (for one complaint, if given), or None when the complaint does not exist
+    or the subject may not even read it: "not found" and "forbidden" look the same."""
+    cached = await _enforcer(session, subject.tenant)
     resource = NO_RESOURCE
     if complaint_id is not None:
         found = await complaint_resource(session, subject, complaint_id)
-        if found is None or not (await authorize(session, subject, Action.COMPLAINT_READ, found)).allowed:
-            raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
+        if found is None or not _decide(cached, subject, Action.COMPLAINT_READ.value, found).allowed:
+            return None
         resource = found
-    decision = await authorize(session, subject, action, resource)
-    if not decision.allowed:
-        verb = (action.value.split(".", 1)[1].replace("_", " ") if action.value.startswith("complaint.")
-                else f"do {action.value}")
-        if decision.rule is not None:
-            raise DomainError(ErrorCode.NOT_ALLOWED,
-                              f"you may not {verb}: a rule denies it where {decision.rule.relation}")
-        conditions = await _allowing_relations(session, subject, action)
-        where = f" (allowed only where {' or '.join(conditions)})" if conditions else ""
-        raise DomainError(ErrorCode.NOT_ALLOWED, f"you may not {verb}{where}")
-    return resource
+    return _decide(cached, subject, str(action), resource)
 
 
-async def _allowing_relations(session: AsyncSession, subject: Subject, action: Action) -> list[str]:
-    """The relation expressions under which the subject's roles would be allowed ``action``."""
+async def require(
+    session: AsyncSession, subject: Subject, action: Action, complaint_id: uuid.UUID | None = None
+) -> None:
+    """Authorize or refuse with a DomainError: NOT_FOUND for an unreadable complaint, else NOT_ALLOWED."""
+    decision = await decide_on_complaint(session, subject, action, complaint_id)
+    if decision is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
+    if decision.allowed:
+        return
+    verb = (action.value.split(".", 1)[1].replace("_", " ") if action.value.startswith("complaint.")
+            else f"do {action.value}")
+    if decision.rule is not None:
+        raise DomainError(ErrorCode.NOT_ALLOWED, f"you may not {verb}: a rule denies it where {decision.rule.relation}")
     cached = await _enforcer(session, subject.tenant)
-    return sorted({p[3] for p in _lines_for(cached, subject, action.value) if p[4] == "allow"})
+    conditions = sorted({p[3] for p in _lines_for(cached, subject, action.value) if p[4] == "allow"})
+    where = f" (allowed only where {' or '.join(conditions)})" if conditions else ""
+    raise DomainError(ErrorCode.NOT_ALLOWED, f"you may not {verb}{where}")
 
 
 def _lines_for(cached: _Cached, subject: Subject, action: str) -> list[Sequence[str]]:
@@ -448,12 +453,6 @@ def _grant_clause(cached: _Cached, subject: Subject, unit: uuid.UUID | None, act
         return false()
     clause = or_(*allows)
     return and_(clause, not_(or_(*denies))) if denies else clause
-
-
-async def grant_clause(session: AsyncSession, subject: Subject, action: Action) -> ColumnElement[bool]:
-    """A SQL condition on ``complaints``: the rows on which ``action`` is allowed for the subject."""
-    cached = await _enforcer(session, subject.tenant)
-    return _grant_clause(cached, subject, await _unit_of(session, subject.user_id), action)
 
 
 @dataclass(frozen=True)
@@ -511,16 +510,6 @@ async def set_rules(
                  "removed": [[r.role, r.action, r.relation, r.effect] for r in removed][:50]},
     )
     return list(rules)
-
-
-async def seed_default_rules(session: AsyncSession, template: str) -> None:
-    """The template's rules, for a tenant that has none yet."""
-    if await session.scalar(select(func.count()).select_from(PolicyRule)):
-        return
-    session.add_all([PolicyRule(ptype="p", v0=r.role, v1="*", v2=r.action, v3=r.relation, v4=r.effect)
-                     for r in default_rules(template)])
-    await bump_policy_version(session)
-    await session.flush()
 
 
 # ------------------------------------------------------------------ masking

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextvars
 import enum
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -118,27 +118,13 @@ def current_tenant_or_none() -> TenantRef | None:
     return _current.get()
 
 
-@contextmanager
-def bind_tenant(tenant: TenantRef) -> Iterator[TenantRef]:
-    """Bind ``tenant`` for the block and restore whatever was bound before."""
-    token = _current.set(tenant)
-    try:
-        yield tenant
-    finally:
-        _current.reset(token)
-
-
 def bind_tenant_token(tenant: TenantRef | None) -> contextvars.Token[TenantRef | None]:
-    """Bind without a block (middleware hooks that bind and unbind in two calls)."""
+    """Bind ``tenant`` (or none); ``unbind_tenant_token`` restores what was bound before."""
     return _current.set(tenant)
 
 
 def unbind_tenant_token(token: contextvars.Token[TenantRef | None]) -> None:
     _current.reset(token)
-
-
-async def get_tenant_row(session: AsyncSession, slug: str) -> Tenant | None:
-    return await session.get(Tenant, slug)
 
 
 async def resolve_tenant(slug: str | None) -> TenantRef:

@@ -9,7 +9,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -80,13 +80,22 @@ class RecordComplaintPayload:
 def _complaint_input(i: RecordComplaintInput) -> svc.ComplaintInput:
     p = i.complainant
     return svc.ComplaintInput(
-        complainant=svc.ComplainantInput(name=p.name, phone=p.phone, email=p.email, id_number=p.id_number,
-                                         address=p.address),
-        title=i.title, description=i.description, channel=i.channel, scope=i.scope,
+        complainant=svc.ComplainantInput(
+            name=p.name, phone=p.phone, email=p.email, id_number=p.id_number, address=p.address
+        ),
+        title=i.title,
+        description=i.description,
+        channel=i.channel,
+        scope=i.scope,
         store_id=decode_optional(i.store_id, "OrgUnit", "storeId"),
         category_id=decode_optional(i.category_id, "Category", "categoryId"),
-        cause=i.cause, order_number=i.order_number, material_number=i.material_number, quantity=i.quantity,
-        delivery_date=i.delivery_date, defective_quantity=i.defective_quantity, amount=i.amount,
+        cause=i.cause,
+        order_number=i.order_number,
+        material_number=i.material_number,
+        quantity=i.quantity,
+        delivery_date=i.delivery_date,
+        defective_quantity=i.defective_quantity,
+        amount=i.amount,
         repeat_of_id=decode_optional(i.repeat_of_id, "Complaint", "repeatOfId"),
     )
 
@@ -98,18 +107,27 @@ async def _reload(ctx: Context, complaint_id: uuid.UUID) -> ComplaintType | None
     return ComplaintType.from_view(view) if view is not None else None
 
 
-Step = Callable[[AsyncSession, Actor, datetime, uuid.UUID], Awaitable[Any]]
+async def _step(
+    info: Info,
+    complaint_id: relay.GlobalID,
+    action: Action,
+    step: Callable[..., Awaitable[Any]],
+    decoded: Callable[[], dict[str, Any]] | None = None,
+    **form: Any,
+) -> ComplaintPayload:
+    """Authorize ``action`` on the complaint, then run the core step, in one transaction.
 
-
-async def _step(info: Info, complaint_id: relay.GlobalID, action: Action, step: Step) -> ComplaintPayload:
-    """Authorize ``action`` on the complaint, then run the core step, in one transaction."""
+    Every core step is called as ``step(session, actor=, now=, complaint_id=, **form, **decoded())``;
+    ``decoded`` turns the input's other global IDs into UUIDs, inside the refusal handling (NOT_FOUND).
+    """
     ctx = info.context
     viewer = await ctx.require_viewer()
     try:
         cid = decode_id(complaint_id, "Complaint", "complaintId")
         async with ctx.transaction() as session:
-            await require(ctx, session, action, cid)
-            await step(session, viewer.actor, ctx.now(), cid)
+            await require(ctx, session, action, cid)  # authorization first, then the form's other IDs
+            values = {**form, **(decoded() if decoded is not None else {})}
+            await step(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, **values)
     except DomainError as exc:
         return ComplaintPayload(user_errors=[user_error(exc)])
     return ComplaintPayload(complaint=await _reload(ctx, cid))
@@ -281,8 +299,9 @@ PUBLIC_CHANNELS = (models.Channel.WEB, models.Channel.APP)
 _NOT_FOUND = DomainError(ErrorCode.NOT_FOUND, "no complaint with this number and access code", ["number"])
 
 
-async def _public_answer(info: Info, number: str, access_code: str,
-                         answer: Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]) -> PublicAnswerPayload:
+async def _public_answer(
+    info: Info, number: str, access_code: str, answer: Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
+) -> PublicAnswerPayload:
     ctx = info.context
     try:
         await hit(ctx.redis, SUBMIT, tenant=ctx.tenant.slug, client=ctx.client_ip)
@@ -312,35 +331,45 @@ class ComplaintMutations:
                 recorded = await svc.record_complaint(session, actor=viewer.actor, now=ctx.now(), data=data)
         except DomainError as exc:
             return RecordComplaintPayload(user_errors=[user_error(exc)])
-        return RecordComplaintPayload(complaint=await _reload(ctx, recorded.complaint.id),
-                                      access_code=recorded.access_code)
+        return RecordComplaintPayload(
+            complaint=await _reload(ctx, recorded.complaint.id), access_code=recorded.access_code
+        )
 
     @strawberry.mutation(description="Solved at once: closed, and still on record")
     async def resolve_on_the_spot(self, info: Info, input: ResolveOnTheSpotInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.RESOLVE_ON_THE_SPOT, lambda s, a, n, c:
-                           svc.resolve_on_the_spot(
-            s, actor=a, now=n, complaint_id=c, resolution=input.resolution))
+        return await _step(
+            info, input.complaint_id, Action.RESOLVE_ON_THE_SPOT, svc.resolve_on_the_spot, resolution=input.resolution
+        )
 
     @strawberry.mutation
     async def start_investigation(self, info: Info, input: StartInvestigationInput) -> ComplaintPayload:
-        async def step(s: AsyncSession, a: Actor, n: datetime, c: uuid.UUID) -> Any:
-            investigator = decode_optional(input.investigator_id, "User", "investigatorId")
-            return await svc.start_investigation(s, actor=a, now=n, complaint_id=c, investigator_id=investigator)
-
-        return await _step(info, input.complaint_id, Action.START_INVESTIGATION, step)
+        return await _step(
+            info,
+            input.complaint_id,
+            Action.START_INVESTIGATION,
+            svc.start_investigation,
+            lambda: {"investigator_id": decode_optional(input.investigator_id, "User", "investigatorId")},
+        )
 
     @strawberry.mutation(description="调查表: valid goes on to a responsible department, else UNFOUNDED")
     async def submit_investigation(self, info: Info, input: SubmitInvestigationInput) -> ComplaintPayload:
-        async def step(s: AsyncSession, a: Actor, n: datetime, c: uuid.UUID) -> Any:
-            form = svc.InvestigationInput(
-                valid=input.valid, findings=input.findings, cause=input.cause,
-                category_id=decode_optional(input.category_id, "Category", "categoryId"),
-                order_number=input.order_number, material_number=input.material_number, quantity=input.quantity,
-                delivery_date=input.delivery_date, defective_quantity=input.defective_quantity, amount=input.amount,
-            )
-            return await svc.submit_investigation(s, actor=a, now=n, complaint_id=c, form=form)
+        def form() -> dict[str, Any]:
+            return {
+                "form": svc.InvestigationInput(
+                    valid=input.valid,
+                    findings=input.findings,
+                    cause=input.cause,
+                    category_id=decode_optional(input.category_id, "Category", "categoryId"),
+                    order_number=input.order_number,
+                    material_number=input.material_number,
+                    quantity=input.quantity,
+                    delivery_date=input.delivery_date,
+                    defective_quantity=input.defective_quantity,
+                    amount=input.amount,
+                )
+            }
 
-        return await _step(info, input.complaint_id, Action.SUBMIT_INVESTIGATION, step)
+        return await _step(info, input.complaint_id, Action.SUBMIT_INVESTIGATION, svc.submit_investigation, form)
 
     @strawberry.mutation(description="Attach an evidence file (who, when and its SHA-256 are recorded)")
     async def attach_evidence(self, info: Info, input: AttachEvidenceInput) -> AttachEvidencePayload:
@@ -354,11 +383,27 @@ class ComplaintMutations:
                 raise DomainError(ErrorCode.INVALID, "contentBase64 is not valid base64", ["contentBase64"]) from None
             async with ctx.transaction() as session:
                 await require(ctx, session, Action.ATTACH_EVIDENCE, cid)
-                e = await svc.attach_evidence(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid,
-                                              filename=input.filename, content_type=input.content_type,
-                                              content=content, note=input.note)
-                meta = EvidenceMeta(e.id, e.complaint_id, e.filename, e.content_type, e.size, e.sha256, e.note,
-                                    e.uploaded_by, e.uploaded_at)
+                e = await svc.attach_evidence(
+                    session,
+                    actor=viewer.actor,
+                    now=ctx.now(),
+                    complaint_id=cid,
+                    filename=input.filename,
+                    content_type=input.content_type,
+                    content=content,
+                    note=input.note,
+                )
+                meta = EvidenceMeta(
+                    e.id,
+                    e.complaint_id,
+                    e.filename,
+                    e.content_type,
+                    e.size,
+                    e.sha256,
+                    e.note,
+                    e.uploaded_by,
+                    e.uploaded_at,
+                )
         except DomainError as exc:
             return AttachEvidencePayload(user_errors=[user_error(exc)])
         return AttachEvidencePayload(evidence=EvidenceFile.from_meta(meta), complaint=await _reload(ctx, cid))
@@ -367,88 +412,100 @@ class ComplaintMutations:
     async def assign_responsible_department(
         self, info: Info, input: AssignResponsibleDepartmentInput
     ) -> ComplaintPayload:
-        async def step(s: AsyncSession, a: Actor, n: datetime, c: uuid.UUID) -> Any:
-            department = decode_id(input.department_id, "OrgUnit", "departmentId")
-            return await svc.assign_responsible_department(s, actor=a, now=n, complaint_id=c,
-                                                           department_id=department, instructions=input.instructions)
-
-        return await _step(info, input.complaint_id, Action.ASSIGN_DEPARTMENT, step)
+        return await _step(
+            info,
+            input.complaint_id,
+            Action.ASSIGN_DEPARTMENT,
+            svc.assign_responsible_department,
+            lambda: {"department_id": decode_id(input.department_id, "OrgUnit", "departmentId")},
+            instructions=input.instructions,
+        )
 
     @strawberry.mutation(description="The department's solution, as a handling form awaiting approval")
     async def propose_solution(self, info: Info, input: ProposeSolutionInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.PROPOSE_SOLUTION, lambda s, a, n, c:
-                           svc.propose_solution(
-            s, actor=a, now=n, complaint_id=c, solution=input.solution, customer_reply=input.customer_reply,
-            cause_analysis=input.cause_analysis, compensation_amount=input.compensation_amount))
+        return await _step(
+            info,
+            input.complaint_id,
+            Action.PROPOSE_SOLUTION,
+            svc.propose_solution,
+            solution=input.solution,
+            customer_reply=input.customer_reply,
+            cause_analysis=input.cause_analysis,
+            compensation_amount=input.compensation_amount,
+        )
 
     @strawberry.mutation(description="Written approval of the handling form")
     async def approve_handling_form(self, info: Info, input: DecideHandlingFormInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.APPROVE, lambda s, a, n, c:
-                           svc.decide_handling_form(
-            s, actor=a, now=n, complaint_id=c, approve=True, note=input.note))
+        return await _step(
+            info, input.complaint_id, Action.APPROVE, svc.decide_handling_form, approve=True, note=input.note
+        )
 
     @strawberry.mutation(description="Reject the handling form: back to the responsible department")
     async def reject_handling_form(self, info: Info, input: DecideHandlingFormInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.REJECT, lambda s, a, n, c:
-                           svc.decide_handling_form(
-            s, actor=a, now=n, complaint_id=c, approve=False, note=input.note))
+        return await _step(
+            info, input.complaint_id, Action.REJECT, svc.decide_handling_form, approve=False, note=input.note
+        )
 
     @strawberry.mutation(description="Tell the customer the approved reply; refused before written approval")
     async def send_customer_message(self, info: Info, input: SendCustomerMessageInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.SEND_MESSAGE, lambda s, a, n, c:
-                           svc.send_customer_message(
-            s, actor=a, now=n, complaint_id=c, body=input.body))
+        return await _step(info, input.complaint_id, Action.SEND_MESSAGE, svc.send_customer_message, body=input.body)
 
     @strawberry.mutation(description="客户意见表: agree (implement) or disagree (back to the department)")
     async def record_customer_opinion(self, info: Info, input: RecordCustomerOpinionInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.RECORD_OPINION, lambda s, a, n, c:
-                           svc.record_customer_opinion(
-            s, actor=a, now=n, complaint_id=c, agreed=input.agreed, comment=input.comment))
+        return await _step(
+            info,
+            input.complaint_id,
+            Action.RECORD_OPINION,
+            svc.record_customer_opinion,
+            agreed=input.agreed,
+            comment=input.comment,
+        )
 
     @strawberry.mutation
     async def complete_implementation(self, info: Info, input: CompleteImplementationInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.COMPLETE_IMPLEMENTATION, lambda s, a, n, c:
-                           svc.complete_implementation(
-            s, actor=a, now=n, complaint_id=c, note=input.note))
+        return await _step(
+            info, input.complaint_id, Action.COMPLETE_IMPLEMENTATION, svc.complete_implementation, note=input.note
+        )
 
     @strawberry.mutation(description="回访: closes when (very) satisfied, otherwise reopens")
     async def record_follow_up(self, info: Info, input: RecordFollowUpInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.RECORD_FOLLOW_UP, lambda s, a, n, c:
-                           svc.record_follow_up(
-            s, actor=a, now=n, complaint_id=c, rating=input.rating, comment=input.comment))
+        return await _step(
+            info,
+            input.complaint_id,
+            Action.RECORD_FOLLOW_UP,
+            svc.record_follow_up,
+            rating=input.rating,
+            comment=input.comment,
+        )
 
     @strawberry.mutation(description="The customer disputes the outcome: handle it again")
     async def reopen_complaint(self, info: Info, input: ReasonInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.REOPEN, lambda s, a, n, c:
-                           svc.reopen_complaint(
-            s, actor=a, now=n, complaint_id=c, reason=input.reason))
+        return await _step(info, input.complaint_id, Action.REOPEN, svc.reopen_complaint, reason=input.reason)
 
     @strawberry.mutation
     async def withdraw_complaint(self, info: Info, input: WithdrawComplaintInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.WITHDRAW, lambda s, a, n, c:
-                           svc.withdraw_complaint(
-            s, actor=a, now=n, complaint_id=c, reason=input.reason))
+        return await _step(info, input.complaint_id, Action.WITHDRAW, svc.withdraw_complaint, reason=input.reason)
 
     @strawberry.mutation(description="The case turned into litigation (or no longer is)")
     async def mark_litigation(self, info: Info, input: MarkLitigationInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.MARK_LITIGATION, lambda s, a, n, c:
-                           svc.mark_litigation(
-            s, actor=a, now=n, complaint_id=c, litigation=input.litigation))
+        return await _step(
+            info, input.complaint_id, Action.MARK_LITIGATION, svc.mark_litigation, litigation=input.litigation
+        )
 
     @strawberry.mutation(description="Hand the case to another owner; recorded")
     async def transfer_ownership(self, info: Info, input: TransferOwnershipInput) -> ComplaintPayload:
-        async def step(s: AsyncSession, a: Actor, n: datetime, c: uuid.UUID) -> Any:
-            owner = decode_id(input.new_owner_id, "User", "newOwnerId")
-            return await svc.transfer_ownership(s, actor=a, now=n, complaint_id=c, new_owner_id=owner,
-                                                reason=input.reason)
-
-        return await _step(info, input.complaint_id, Action.TRANSFER_OWNERSHIP, step)
+        return await _step(
+            info,
+            input.complaint_id,
+            Action.TRANSFER_OWNERSHIP,
+            svc.transfer_ownership,
+            lambda: {"new_owner_id": decode_id(input.new_owner_id, "User", "newOwnerId")},
+            reason=input.reason,
+        )
 
     @strawberry.mutation(description="Record an independent review (not by its handlers or their departments)")
     async def review_complaint(self, info: Info, input: ReviewComplaintInput) -> ComplaintPayload:
-        return await _step(info, input.complaint_id, Action.REVIEW, lambda s, a, n, c:
-                           svc.review_complaint(
-            s, actor=a, now=n, complaint_id=c, findings=input.findings))
+        return await _step(info, input.complaint_id, Action.REVIEW, svc.review_complaint, findings=input.findings)
 
     # ------------------------------------------------------------ public (no sign-in)
 
@@ -460,20 +517,29 @@ class ComplaintMutations:
                 raise DomainError(ErrorCode.INVALID, "channel must be WEB or APP", ["channel"])
             await hit(ctx.redis, SUBMIT, tenant=ctx.tenant.slug, client=ctx.client_ip)
             data = svc.ComplaintInput(
-                complainant=svc.ComplainantInput(name=input.complainant.name, phone=input.complainant.phone,
-                                                 email=input.complainant.email,
-                                                 id_number=input.complainant.id_number,
-                                                 address=input.complainant.address),
-                title=input.title, description=input.description, channel=input.channel, scope=input.scope,
-                order_number=input.order_number, amount=input.amount,
+                complainant=svc.ComplainantInput(
+                    name=input.complainant.name,
+                    phone=input.complainant.phone,
+                    email=input.complainant.email,
+                    id_number=input.complainant.id_number,
+                    address=input.complainant.address,
+                ),
+                title=input.title,
+                description=input.description,
+                channel=input.channel,
+                scope=input.scope,
+                order_number=input.order_number,
+                amount=input.amount,
             )
             async with ctx.transaction() as session:
                 owner = await svc.intake_owner(session)
-                recorded = await svc.record_complaint(session, actor=Actor.customer(), now=ctx.now(), data=data,
-                                                      owner_id=owner.id, require_contact=True)
+                recorded = await svc.record_complaint(
+                    session, actor=Actor.customer(), now=ctx.now(), data=data, owner_id=owner.id, require_contact=True
+                )
         except RateLimited as exc:
             return SubmitComplaintPayload(
-                user_errors=[UserError(field=None, message=str(exc), code=ErrorCode.RATE_LIMITED)])
+                user_errors=[UserError(field=None, message=str(exc), code=ErrorCode.RATE_LIMITED)]
+            )
         except DomainError as exc:
             return SubmitComplaintPayload(user_errors=[user_error(exc)])
         return SubmitComplaintPayload(number=recorded.complaint.number, access_code=recorded.access_code)
@@ -481,15 +547,35 @@ class ComplaintMutations:
     @strawberry.mutation(description="Public: agree or not with the proposed solution (客户意见表)")
     async def submit_customer_opinion(self, info: Info, input: SubmitCustomerOpinionInput) -> PublicAnswerPayload:
         ctx = info.context
-        return await _public_answer(info, input.number, input.access_code, lambda s, c: svc.record_customer_opinion(
-            s, actor=Actor.customer(), now=ctx.now(), complaint_id=c, agreed=input.agreed, comment=input.comment,
-            source=models.Source.CUSTOMER))
+        return await _public_answer(
+            info,
+            input.number,
+            input.access_code,
+            lambda s, c: svc.record_customer_opinion(
+                s,
+                actor=Actor.customer(),
+                now=ctx.now(),
+                complaint_id=c,
+                agreed=input.agreed,
+                comment=input.comment,
+                source=models.Source.CUSTOMER,
+            ),
+        )
 
     @strawberry.mutation(description="Public: the satisfaction survey (满意度调查表)")
-    async def submit_satisfaction_survey(
-        self, info: Info, input: SubmitSatisfactionSurveyInput
-    ) -> PublicAnswerPayload:
+    async def submit_satisfaction_survey(self, info: Info, input: SubmitSatisfactionSurveyInput) -> PublicAnswerPayload:
         ctx = info.context
-        return await _public_answer(info, input.number, input.access_code, lambda s, c: svc.record_follow_up(
-            s, actor=Actor.customer(), now=ctx.now(), complaint_id=c, rating=input.rating, comment=input.comment,
-            source=models.Source.CUSTOMER))
+        return await _public_answer(
+            info,
+            input.number,
+            input.access_code,
+            lambda s, c: svc.record_follow_up(
+                s,
+                actor=Actor.customer(),
+                now=ctx.now(),
+                complaint_id=c,
+                rating=input.rating,
+                comment=input.comment,
+                source=models.Source.CUSTOMER,
+            ),
+        )

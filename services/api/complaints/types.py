@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 from services.api.context import Info
 from services.api.loaders import HistoryKey
 from services.api.nodes import Node, global_id
-from services.api.org.types import CategoryType, OrgUnitType, UserType, parse_uuid
+from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org_unit, load_user, parse_uuid
 from services.core.audit.models import AuditEvent as AuditEventModel
 from services.core.authz import mask_address, mask_email, mask_id_number, mask_name, mask_phone
 from services.core.complaints import models
@@ -74,8 +74,7 @@ class Investigation:
 
     @strawberry.field
     async def investigator(self, info: Info) -> UserType | None:
-        user = await info.context.loaders.user_by_id.load(self.investigator_id)
-        return UserType.from_model(user) if user else None
+        return await load_user(info, self.investigator_id)
 
     @strawberry.field(description="Evidence attached to the complaint (who, when, content hash)")
     async def evidence(self, info: Info) -> list[EvidenceFile]:
@@ -101,8 +100,7 @@ class EvidenceFile:
 
     @strawberry.field
     async def uploaded_by(self, info: Info) -> UserType | None:
-        user = await info.context.loaders.user_by_id.load(self.uploaded_by_id)
-        return UserType.from_model(user) if user else None
+        return await load_user(info, self.uploaded_by_id)
 
 
 @strawberry.type(description="传递单: the transfer slip to the responsible department")
@@ -114,8 +112,7 @@ class TransferSlip:
 
     @strawberry.field
     async def department(self, info: Info) -> OrgUnitType | None:
-        unit = await info.context.loaders.org_unit_by_id.load(self.department_id)
-        return OrgUnitType.from_model(unit) if unit else None
+        return await load_org_unit(info, self.department_id)
 
 
 @strawberry.type(description="顾客投诉处理表: internal; approved in writing before anything is promised")
@@ -134,15 +131,11 @@ class HandlingForm:
 
     @strawberry.field
     async def proposed_by(self, info: Info) -> UserType | None:
-        user = await info.context.loaders.user_by_id.load(self.proposed_by_id)
-        return UserType.from_model(user) if user else None
+        return await load_user(info, self.proposed_by_id)
 
     @strawberry.field
     async def decided_by(self, info: Info) -> UserType | None:
-        if self.decided_by_id is None:
-            return None
-        user = await info.context.loaders.user_by_id.load(self.decided_by_id)
-        return UserType.from_model(user) if user else None
+        return await load_user(info, self.decided_by_id)
 
 
 @strawberry.type(description="客户意见表: the customer's answer to the approved solution")

@@ -4,7 +4,7 @@ import strawberry
 
 from services.api.authz import require_query
 from services.api.context import Info
-from services.api.org.types import CategoryType, OrgUnitType, RoleType, UserType
+from services.api.org.types import CategoryType, OrgUnitType, RoleType, UserType, load_user
 from services.core.authz import Action
 from services.core.org import service as org_service
 from services.core.org.models import OrgUnitKind
@@ -15,10 +15,7 @@ class OrgQueries:
     @strawberry.field(description="The signed-in user")
     async def me(self, info: Info) -> UserType | None:
         viewer = await info.context.viewer()
-        if viewer is None:
-            return None
-        user = await info.context.loaders.user_by_id.load(viewer.id)
-        return UserType.from_model(user) if user else None
+        return await load_user(info, viewer.id if viewer is not None else None)
 
     @strawberry.field(description="The tenant's org units, oldest first")
     async def org_units(self, info: Info, kind: OrgUnitKind | None = None) -> list[OrgUnitType]:

@@ -25,6 +25,18 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+async def load_user(info: Info, user_id: uuid.UUID | None) -> UserType | None:
+    """The user by id through the request's loader (one statement per page), or None."""
+    user = await info.context.loaders.user_by_id.load(user_id) if user_id is not None else None
+    return UserType.from_model(user) if user is not None else None
+
+
+async def load_org_unit(info: Info, unit_id: uuid.UUID | None) -> OrgUnitType | None:
+    """The org unit by id through the request's loader, or None."""
+    unit = await info.context.loaders.org_unit_by_id.load(unit_id) if unit_id is not None else None
+    return OrgUnitType.from_model(unit) if unit is not None else None
+
+
 @strawberry.type(name="OrgUnit", description="A department, branch, store or production team")
 class OrgUnitType(Node):
     name: str
@@ -47,10 +59,7 @@ class OrgUnitType(Node):
 
     @strawberry.field
     async def parent(self, info: Info) -> OrgUnitType | None:
-        if self.parent_id is None:
-            return None
-        unit = await info.context.loaders.org_unit_by_id.load(self.parent_id)
-        return OrgUnitType.from_model(unit) if unit is not None else None
+        return await load_org_unit(info, self.parent_id)
 
     @classmethod
     async def resolve_nodes(
@@ -87,10 +96,7 @@ class UserType(Node):
 
     @strawberry.field
     async def org_unit(self, info: Info) -> OrgUnitType | None:
-        if self.org_unit_id is None:
-            return None
-        unit = await info.context.loaders.org_unit_by_id.load(self.org_unit_id)
-        return OrgUnitType.from_model(unit) if unit is not None else None
+        return await load_org_unit(info, self.org_unit_id)
 
     @classmethod
     async def resolve_nodes(

@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,10 +215,6 @@ async def verify_external_token(
 
 async def list_identity_providers(session: AsyncSession) -> list[IdentityProvider]:
     return list((await session.scalars(select(IdentityProvider).order_by(IdentityProvider.issuer))).all())
-
-
-async def get_identity_provider(session: AsyncSession, provider_id: uuid.UUID) -> IdentityProvider | None:
-    return await session.get(IdentityProvider, provider_id)
 
 
 def _loopback(host: str | None) -> bool:

@@ -57,10 +57,6 @@ async def list_org_units(session: AsyncSession, *, kind: OrgUnitKind | None = No
     return (await session.scalars(query)).all()
 
 
-async def get_org_unit(session: AsyncSession, unit_id: uuid.UUID) -> OrgUnit | None:
-    return await session.get(OrgUnit, unit_id)
-
-
 async def create_user(
     session: AsyncSession,
     *,
@@ -127,10 +123,6 @@ async def assign_roles(session: AsyncSession, *, user_id: uuid.UUID, roles: Sequ
     await bump_policy_version(session)
     await session.flush()
     return user
-
-
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id)
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
