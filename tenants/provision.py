@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.crypto.keys import destroy_tenant_keys_sync
 from services.core.db import TENANT_SCHEMA_PLACEHOLDER, get_engine
 from services.core.tenancy import (
     Tenant,
@@ -131,6 +132,28 @@ async def set_status(slug: str, status: TenantStatus) -> tuple[TenantInfo, bool]
         await session.flush()
         await session.refresh(row)
         return _info(row), changed
+
+
+class TenantNotSuspended(TenantError):
+    code = "TENANT_NOT_SUSPENDED"
+
+
+async def delete_tenant(slug: str) -> int:
+    """Drop a suspended tenant's schema and destroy its keys, in one transaction; returns the keys destroyed.
+
+    Without its keys nothing of the tenant can be read again, backups of its schema included.
+    """
+    validate_slug(slug)
+    async with get_engine().begin() as conn:
+        row = (await conn.execute(select(Tenant.status).where(Tenant.slug == slug).with_for_update())).first()
+        if row is None:
+            raise TenantNotFound(f"unknown tenant {slug!r}")
+        if row.status != TenantStatus.SUSPENDED.value:
+            raise TenantNotSuspended(f"suspend tenant {slug!r} before deleting it")
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema_for(slug)}" CASCADE'))
+        destroyed = await conn.run_sync(destroy_tenant_keys_sync, slug)
+        await conn.execute(delete(Tenant).where(Tenant.slug == slug))
+    return destroyed
 
 
 @dataclass(frozen=True)

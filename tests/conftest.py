@@ -23,6 +23,9 @@ from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 
 RUN_ID = uuid.uuid4().hex[:10]
 TEST_DB = f"cd_test_{RUN_ID}"
+MASTER_KEY_VARIABLES = ("COMPLAINTDESK_MASTER_KEY", "COMPLAINTDESK_MASTER_KEY_FILE",
+                        "COMPLAINTDESK_MASTER_KEY_PREVIOUS", "COMPLAINTDESK_KMS_PROVIDER",
+                        "COMPLAINTDESK_KEY_CACHE_SECONDS")
 TENANT_A = "alpha"
 TENANT_B = "beta"
 # The same staff in both tenants (look-alike data: a leak cannot hide behind different names).
@@ -89,11 +92,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     asyncio.run(_admin(database_url, f'CREATE DATABASE "{TEST_DB}"'))
     test_url = _with_database(_plain_url(database_url), TEST_DB)
     from services.core.auth import tokens
+    from services.core.crypto import keys as tenant_keys
+    from services.core.crypto import master
 
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "COMPLAINTDESK_ENV",
                                              "COMPLAINTDESK_QUEUE_NAMESPACE", tokens.ENV_KEY, tokens.ENV_KEY_FILE,
-                                             tokens.ENV_PREVIOUS_KEYS_FILE)}
-    for key in (tokens.ENV_KEY_FILE, tokens.ENV_PREVIOUS_KEYS_FILE):
+                                             tokens.ENV_PREVIOUS_KEYS_FILE, *MASTER_KEY_VARIABLES)}
+    for key in (tokens.ENV_KEY_FILE, tokens.ENV_PREVIOUS_KEYS_FILE, *MASTER_KEY_VARIABLES):
         os.environ.pop(key, None)
     os.environ.update(
         DATABASE_URL=test_url,
@@ -102,11 +107,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         COMPLAINTDESK_QUEUE_NAMESPACE=f"cdtest-{RUN_ID}",
         # this run's own signing key, made now: no key material lives in the repository
         **{tokens.ENV_KEY: tokens.generate_private_key_pem().decode()},
+        # and its own master key (rotation tests swap it; keyrings are reloaded after a second)
+        **{master.ENV_KEY: master.generate_master_key(), tenant_keys.ENV_CACHE_SECONDS: "1"},
     )
     from services.core.config import reset_settings
 
     reset_settings()
     tokens.reset_keyring()
+    master.reset_master_keys()
+    tenant_keys.forget_keyring()
     try:
         yield {"admin_url": database_url, "database_url": test_url, "redis_url": redis_url}
     finally:
@@ -123,6 +132,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
                 os.environ[key] = value
         reset_settings()
         tokens.reset_keyring()
+        master.reset_master_keys()
+        tenant_keys.forget_keyring()
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from services.api.complaints.types import ComplaintType
 from services.api.context import Info
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
 from services.api.errors import MaskUnexpectedErrors, is_unexpected
+from services.api.keys import KeyMutations, KeyQueries
 from services.api.nodes import Node
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
@@ -45,7 +46,7 @@ MAX_TOKENS = 2_000
 
 
 @strawberry.type
-class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries):
+class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -63,7 +64,7 @@ NODE_TYPES: dict[str, Any] = {
 
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
-               DiagnosticsMutations):
+               DiagnosticsMutations, KeyMutations):
     pass
 
 

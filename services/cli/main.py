@@ -64,6 +64,7 @@ def serve(host: str, port: int) -> None:
     _setup_logging()
     _require_settings()
     _require_signing_key()
+    _require_master_key()
     _tune_gc()
     uvicorn.run(
         "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
@@ -80,6 +81,7 @@ def worker(threads: int) -> None:
     _setup_logging()
     _require_settings()
     _require_signing_key()
+    _require_master_key()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -108,6 +110,18 @@ def _require_signing_key() -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _require_master_key() -> None:
+    """No start with a missing master key, or one that does not open the stored tenant keys."""
+    from services.core.crypto.keys import MasterKeyMismatch, verify_master_key
+    from services.core.crypto.master import reset_master_keys
+
+    reset_master_keys()
+    try:
+        _run(verify_master_key)
+    except MasterKeyMismatch as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _require_settings() -> None:
     from services.core.config import get_settings
 
@@ -131,6 +145,7 @@ def migrate() -> None:
     """Upgrade the platform schema, then every tenant schema."""
     from tenants.provision import migrate_all
 
+    _require_master_key()
     click.echo("platform schema: upgrading")
     results = _run(lambda: migrate_all(on_progress=_print_progress))
     failed = [r for r in results if r.error is not None]
@@ -209,6 +224,19 @@ def tenant_resume(slug: str) -> None:
     _set_status(slug, "active")
 
 
+@tenant.command("delete")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="do not ask (the tenant must be suspended first)")
+def tenant_delete(slug: str, yes: bool) -> None:
+    """Delete a suspended tenant: its schema is dropped and its keys destroyed (nothing of it can be read again)."""
+    from tenants.provision import delete_tenant
+
+    if not yes:
+        click.confirm(f"Delete tenant {slug} and destroy its keys? This cannot be undone", abort=True)
+    keys = _run(lambda: delete_tenant(slug))
+    click.echo(f"tenant {slug} deleted; {keys} key(s) destroyed")
+
+
 @cli.group()
 def operator() -> None:
     """Platform operators: their own sign-in (operatorLogin) for createTenant, suspendTenant, resumeTenant."""
@@ -282,6 +310,112 @@ def audit_verify(slugs: tuple[str, ...]) -> None:
                        f"({result.checked} events verified before it)", err=True)
     if broken:
         sys.exit(1)
+
+
+@cli.group()
+def keys() -> None:
+    """The master key and tenant keys: make, rotate, follow rotations."""
+
+
+@keys.command("generate-master")
+def keys_generate_master() -> None:
+    """Print a new random master key (base64) for COMPLAINTDESK_MASTER_KEY or a secret file."""
+    from services.core.crypto.master import generate_master_key
+
+    click.echo(generate_master_key())
+
+
+@keys.command("rotate-master")
+def keys_rotate_master() -> None:
+    """Re-wrap every tenant key under the current master key (the previous one in
+    COMPLAINTDESK_MASTER_KEY_PREVIOUS); no data is touched."""
+    from services.core.crypto.keys import rewrap_all
+
+    _setup_logging()
+    count = _run(rewrap_all)
+    click.echo(f"{count} tenant key(s) re-wrapped under the current master key")
+
+
+def _show_rotation(info: Any) -> str:
+    return (f"rotation {info.id} tenant {info.tenant}: {info.state}, v{info.from_version} -> v{info.to_version}, "
+            f"{info.rows_done}/{info.rows_total} rows ({info.progress:.0%})")
+
+
+@keys.command("rotate")
+@click.option("--tenant", "slug", required=True, help="the tenant whose data key is rotated")
+@click.option("--background", is_flag=True, help="hand the re-encryption to the workers instead of running it here")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000), help="rows per transaction")
+def keys_rotate(slug: str, background: bool, batch: int) -> None:
+    """Rotate a tenant's data key and re-encrypt its rows (resumes a rotation that did not finish)."""
+    from services.core.crypto.rotation import run_data_rotation, start_data_rotation
+
+    _setup_logging()
+
+    async def go() -> Any:
+        rotation, created = await start_data_rotation(slug, started_by="cli")
+        click.echo(("started " if created else "resuming ") + _show_rotation(rotation))
+        if background:
+            from services.worker.actors.keys import rotate_data_key
+
+            await asyncio.to_thread(rotate_data_key.send, str(rotation.id))
+            return rotation
+        last = [0.0]
+
+        def progress(info: Any) -> None:
+            if time.monotonic() - last[0] >= 1 or info.state == "done":
+                last[0] = time.monotonic()
+                click.echo("  " + _show_rotation(info))
+
+        return await run_data_rotation(rotation.id, batch=batch, on_progress=progress)
+
+    info = _run(go)
+    click.echo(("queued for the workers: " if background else "") + _show_rotation(info))
+
+
+@keys.command("status")
+@click.option("--tenant", "slug", help="only this tenant")
+def keys_status(slug: str | None) -> None:
+    """Recent data-key rotations and their progress."""
+    from services.core.crypto.rotation import list_rotations
+
+    rotations = _run(lambda: list_rotations(slug))
+    if not rotations:
+        click.echo("no rotations")
+    for info in rotations:
+        click.echo(_show_rotation(info))
+
+
+@cli.group()
+def retention() -> None:
+    """Erase complainants whose retention period ended."""
+
+
+@retention.command("run")
+@click.option("--tenant", "slugs", multiple=True, help="only this tenant (repeatable); default: all active")
+def retention_run(slugs: tuple[str, ...]) -> None:
+    """Erase (crypto-shred) every complainant past their tenant's retention period, now."""
+    from services.core.clock import SystemClock
+    from services.core.complaints.erasure import erase_expired
+    from services.core.tenancy import resolve_tenant, tenant_session
+    from tenants.provision import list_tenants
+
+    async def go() -> list[tuple[str, int]]:
+        names = list(slugs) or [t.slug for t in await list_tenants() if t.status == "active"]
+        done = []
+        for name in names:
+            ref = await resolve_tenant(name)
+            total = 0
+            while True:
+                async with tenant_session(ref) as session, session.begin():
+                    erased = await erase_expired(session, now=SystemClock().now())
+                total += erased
+                if erased == 0:
+                    break
+            done.append((name, total))
+        return done
+
+    for name, total in _run(go):
+        click.echo(f"{name}: {total} complainant(s) erased")
 
 
 @cli.command("export-schema")

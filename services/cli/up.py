@@ -23,6 +23,7 @@ from services.core.config import reset_settings
 logger = logging.getLogger("complaintdesk.up")
 
 KEY_FILE = "jwt-signing-key.pem"
+MASTER_KEY_FILE = "master-key"
 CREDENTIALS_FILE = "demo-credentials.json"
 
 
@@ -38,6 +39,21 @@ def _signing_key(data_dir: Path) -> None:
         os.environ[tokens.ENV_KEY_FILE] = str(path)
         click.echo(f"JWT signing key: {'created' if created else 'reused'} {path}")
     tokens.reset_keyring()
+
+
+def _master_key(data_dir: Path) -> None:
+    """The environment's master key if it names one; else the data folder's, made on the first start."""
+    from services.core.crypto import master
+
+    if any(os.environ.get(v, "").strip() for v in (master.ENV_KEY, master.ENV_KEY_FILE, master.ENV_PROVIDER)):
+        click.echo("master key: from the environment")
+    else:
+        path = data_dir / MASTER_KEY_FILE
+        created = master.ensure_key_file(path)
+        os.environ[master.ENV_KEY_FILE] = str(path)
+        click.echo(f"master key: {'created' if created else 'reused'} {path} (keep it: without it nothing "
+                   f"encrypted can be read)")
+    master.reset_master_keys()
 
 
 def _demo_credentials(data_dir: Path) -> tuple[dict[str, str], bool]:
@@ -67,7 +83,10 @@ async def _prepare(credentials: dict[str, str], new_credentials: bool) -> tuple[
         click.echo(f"  migrate [{index}/{total}] {result.slug}: {state}")
 
     try:
+        from services.core.crypto.keys import verify_master_key
+
         await migrate_all(on_progress=progress)
+        await verify_master_key()
         demo, created = await ensure_demo_tenant(credentials["staff"])
         if not created and new_credentials:  # the data folder lost its credentials; the database kept the tenant
             await set_demo_passwords(credentials["staff"])
@@ -94,6 +113,7 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
             os.environ["REDIS_URL"] = redis.start()
         reset_settings()
         _signing_key(data_dir)
+        _master_key(data_dir)
         credentials, new_credentials = _demo_credentials(data_dir)
         demo, created = asyncio.run(_prepare(credentials, new_credentials))
 

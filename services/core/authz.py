@@ -71,6 +71,7 @@ class Action(enum.StrEnum):
     MARK_LITIGATION = "complaint.mark_litigation"
     TRANSFER_OWNERSHIP = "complaint.transfer_ownership"
     REVIEW = "complaint.review"
+    ERASE_COMPLAINANT = "complaint.erase_complainant"
 
 
 class Relation(enum.StrEnum):

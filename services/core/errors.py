@@ -22,6 +22,7 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     NOT_ALLOWED = "NOT_ALLOWED"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    KEY_ROTATION_TOO_SOON = "KEY_ROTATION_TOO_SOON"
 
 
 class DomainError(Exception):

@@ -18,6 +18,7 @@ from sqlalchemy import DateTime, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.crypto.keys import get_keyring
 from services.core.db import PlatformBase, open_tenant_session, platform_session
 
 # 3 to 32 characters: lower-case letters, digits and single inner hyphens, starting with a
@@ -154,5 +155,7 @@ async def resolve_tenant(slug: str | None) -> TenantRef:
 async def tenant_session(tenant: TenantRef | None = None) -> AsyncIterator[AsyncSession]:
     """A session bound to ``tenant`` (default: the tenant bound to this context)."""
     bound = tenant if tenant is not None else current_tenant()
+    keyring = await get_keyring(bound.slug)
     async with open_tenant_session(schema_for(bound.slug)) as session:
+        session.sync_session.info["keyring"] = keyring
         yield session

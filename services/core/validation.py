@@ -73,6 +73,11 @@ def id_number(value: str | None, field: str) -> str | None:
     return compact.upper()
 
 
+def email_key(value: str | None) -> str | None:
+    """Trimmed and lower-cased: what exact lookup by e-mail compares."""
+    return value.strip().lower() or None if value else None
+
+
 def id_number_key(value: str | None) -> str | None:
     return value.replace(" ", "").replace("-", "").upper() if value else None
 

@@ -25,7 +25,7 @@ from services.api.ids import decode_id, decode_optional
 from services.api.ratelimit import SUBMIT, RateLimited, hit
 from services.core.audit.service import Actor
 from services.core.authz import Action
-from services.core.complaints import models
+from services.core.complaints import erasure, models
 from services.core.complaints import service as svc
 from services.core.complaints.queries import EvidenceMeta
 from services.core.errors import DomainError, ErrorCode
@@ -131,6 +131,16 @@ async def _step(
     except DomainError as exc:
         return ComplaintPayload(user_errors=[user_error(exc)])
     return ComplaintPayload(complaint=await _reload(ctx, cid))
+
+
+@strawberry.input(description="Erase who complained (crypto-shredding): the case and its statistics stay")
+class EraseComplainantInput:
+    complaint_id: relay.GlobalID
+    reason: str = strawberry.field(description="why (a request, a legal ground); kept on the audit trail")
+    include_matches: bool = strawberry.field(
+        default=False,
+        description="also erase every other complainant record with the same phone, e-mail or ID number",
+    )
 
 
 @strawberry.input
@@ -334,6 +344,11 @@ class ComplaintMutations:
         return RecordComplaintPayload(
             complaint=await _reload(ctx, recorded.complaint.id), access_code=recorded.access_code
         )
+
+    @strawberry.mutation(description="Erase the complainant's identity for good (their key is destroyed)")
+    async def erase_complainant(self, info: Info, input: EraseComplainantInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.ERASE_COMPLAINANT, erasure.erase_complainant,
+                           reason=input.reason, include_matches=input.include_matches)
 
     @strawberry.mutation(description="Solved at once: closed, and still on record")
     async def resolve_on_the_spot(self, info: Info, input: ResolveOnTheSpotInput) -> ComplaintPayload:

@@ -39,6 +39,7 @@ class ComplaintFilter:
     text: str | None = strawberry.field(default=None, description="number prefix or words of the title")
     complainant_phone: str | None = None
     complainant_id_number: str | None = None
+    complainant_email: str | None = None
     litigation: bool | None = None
     repeat: bool | None = strawberry.field(default=None, description="only re-complaints (true) or first ones")
 
@@ -59,6 +60,7 @@ def _core_filter(f: ComplaintFilter | None) -> q.ComplaintFilter:
             text=f.text,
             complainant_phone=f.complainant_phone,
             complainant_id_number=f.complainant_id_number,
+            complainant_email=f.complainant_email,
             litigation=f.litigation,
             repeat=f.repeat,
         )

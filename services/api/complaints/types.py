@@ -22,6 +22,8 @@ from services.core.complaints import models
 from services.core.complaints.queries import MAX_PAGE, ComplainantView, ComplaintOrder, ComplaintView, EvidenceMeta
 from services.core.org.models import CategoryCause
 
+ERASED_NAME = "[erased]"
+
 strawberry.enum(models.ComplaintStatus, name="ComplaintStatus")
 strawberry.enum(models.Channel, name="Channel")
 strawberry.enum(models.Scope, name="Scope")
@@ -41,25 +43,32 @@ class PageInfo:
 
 @strawberry.type(description="Who the complaint is from; masked unless the viewer may see identity")
 class Complainant:
-    name: str
+    name: str = strawberry.field(description=f"{ERASED_NAME!r} once the complainant was erased")
     phone: str | None
     email: str | None
     id_number: str | None
     address: str | None
     masked: bool = strawberry.field(description="true when identity fields are masked for this viewer")
+    erased: bool = strawberry.field(
+        description="true when the complainant was erased (crypto-shredded): their identity is gone for good"
+    )
 
     @classmethod
     def from_view(cls, p: ComplainantView, *, visible: bool) -> Complainant:
+        if p.erased:
+            return cls(name=ERASED_NAME, phone=None, email=None, id_number=None, address=None, masked=not visible,
+                       erased=True)
+        name = p.name or ""
         if visible:
-            return cls(name=p.name, phone=p.phone, email=p.email, id_number=p.id_number, address=p.address,
-                       masked=False)
+            return cls(name=name, phone=p.phone, email=p.email, id_number=p.id_number, address=p.address,
+                       masked=False, erased=False)
         return cls(
-            name=mask_name(p.name),
+            name=mask_name(name),
             phone=mask_phone(p.phone) if p.phone else None,
             email=mask_email(p.email) if p.email else None,
             id_number=mask_id_number(p.id_number) if p.id_number else None,
             address=mask_address(p.address) if p.address else None,
-            masked=True,
+            masked=True, erased=False,
         )
 
 
@@ -218,8 +227,6 @@ class ComplaintType(Node):
     status: models.ComplaintStatus
     channel: models.Channel
     title: str
-    description: str
-    complainant: Complainant
     category: CategoryType | None
     cause: CategoryCause | None
     scope: models.Scope
@@ -234,19 +241,31 @@ class ComplaintType(Node):
     amount: Decimal | None
     litigation: bool
     resolved_on_the_spot: bool
-    resolution: str | None
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
     repeat_of_id: strawberry.Private[uuid.UUID | None]
     uuid: strawberry.Private[uuid.UUID]
+    view: strawberry.Private[ComplaintView]
+
+    # sealed fields: decrypted only when a query asks for them
+    @strawberry.field
+    def description(self) -> str:
+        return self.view.description
+
+    @strawberry.field(description="Who the complaint is from; masked unless the viewer may see identity")
+    def complainant(self) -> Complainant:
+        return Complainant.from_view(self.view.complainant, visible=self.view.identity_visible)
+
+    @strawberry.field
+    def resolution(self) -> str | None:
+        return self.view.resolution
 
     @classmethod
     def from_view(cls, c: ComplaintView) -> ComplaintType:
         return cls(
             id=global_id("Complaint", c.id), uuid=c.id, number=c.number, status=models.ComplaintStatus(c.status),
-            channel=models.Channel(c.channel), title=c.title, description=c.description,
-            complainant=Complainant.from_view(c.complainant, visible=c.identity_visible),
+            channel=models.Channel(c.channel), title=c.title, view=c,
             category=CategoryType.from_model(c.category) if c.category else None,
             cause=CategoryCause(c.cause) if c.cause else None, scope=models.Scope(c.scope),
             store=OrgUnitType.from_model(c.store) if c.store else None,
@@ -256,7 +275,7 @@ class ComplaintType(Node):
             ),
             order_number=c.order_number, material_number=c.material_number, quantity=c.quantity,
             delivery_date=c.delivery_date, defective_quantity=c.defective_quantity, amount=c.amount,
-            litigation=c.litigation, resolved_on_the_spot=c.resolved_on_the_spot, resolution=c.resolution,
+            litigation=c.litigation, resolved_on_the_spot=c.resolved_on_the_spot,
             created_at=c.created_at, updated_at=c.updated_at, closed_at=c.closed_at, repeat_of_id=c.repeat_of_id,
         )
 

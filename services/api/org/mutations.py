@@ -11,6 +11,7 @@ from services.api.org.types import CategoryType, OrgUnitType, UserType
 from services.core.auth import service as auth_service
 from services.core.auth.passwords import validate_password
 from services.core.authz import Action
+from services.core.complaints import erasure
 from services.core.errors import DomainError
 from services.core.org import service as org_service
 from services.core.org.models import CategoryCause, CategoryDimension, OrgUnitKind
@@ -69,8 +70,32 @@ class UpsertCategoryPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input
+class SetRetentionPeriodInput:
+    days: int | None = strawberry.field(description="1 to 36500, or null to keep until erased by hand")
+
+
+@strawberry.type
+class RetentionPayload:
+    retention_days: int | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class OrgMutations:
+    @strawberry.mutation(description="How long complainants are kept after their last complaint ended; then they "
+                                     "are erased (crypto-shredded). null: until erased by hand (tenant admins)")
+    async def set_retention_period(self, info: Info, input: SetRetentionPeriodInput) -> RetentionPayload:
+        viewer = await info.context.require_viewer()
+        try:
+            async with info.context.transaction() as session:
+                await require(info.context, session, Action.ORG_MANAGE)
+                days = await erasure.set_retention(session, actor=viewer.actor, now=info.context.now(),
+                                                   days=input.days)
+        except DomainError as exc:
+            return RetentionPayload(user_errors=[user_error(exc)])
+        return RetentionPayload(retention_days=days)
+
     @strawberry.mutation(description="Create a department, branch, store or production team")
     async def create_org_unit(self, info: Info, input: CreateOrgUnitInput) -> CreateOrgUnitPayload:
         try:

@@ -4,10 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, String, Text
+from sqlalchemy import BigInteger, DateTime, LargeBinary, String
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.crypto.fields import encrypted
 from services.core.db import TenantBase
 
 
@@ -28,4 +29,5 @@ class AuditEvent(TenantBase):
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _note: Mapped[bytes | None] = mapped_column("note", LargeBinary, nullable=True)
+    note = encrypted("_note")  # free text (a review's findings): sealed; the hash covers the plaintext

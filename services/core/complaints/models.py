@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.crypto.fields import encrypted
 from services.core.db import TenantBase
 
 
@@ -88,6 +89,10 @@ def _uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
 
 
+def _sealed(column: str, nullable: bool = True) -> Mapped[bytes | None]:
+    return mapped_column(column, LargeBinary, nullable=nullable)
+
+
 def _complaint_fk() -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
 
@@ -97,17 +102,28 @@ def _user_fk(nullable: bool = False) -> Mapped[uuid.UUID]:
 
 
 class Complainant(TenantBase):
+    """Who complained. Identity is sealed under the complainant's own key (``subject_key``, itself
+    sealed with the tenant's data key): erasing them destroys that key and their blind indexes."""
+
     __tablename__ = "complainants"
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    name: Mapped[str] = mapped_column(Text)
-    phone: Mapped[str | None] = mapped_column(Text, nullable=True)
-    email: Mapped[str | None] = mapped_column(Text, nullable=True)
-    id_number: Mapped[str | None] = mapped_column(Text, nullable=True)
-    address: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # exact-lookup keys (normalised); become blind indexes when fields are encrypted
+    _name: Mapped[bytes | None] = _sealed("name", nullable=False)
+    _phone: Mapped[bytes | None] = _sealed("phone")
+    _email: Mapped[bytes | None] = _sealed("email")
+    _id_number: Mapped[bytes | None] = _sealed("id_number")
+    _address: Mapped[bytes | None] = _sealed("address")
+    _subject_key: Mapped[bytes | None] = _sealed("subject_key")
+    name = encrypted("_name", subject=True)
+    phone = encrypted("_phone", subject=True)
+    email = encrypted("_email", subject=True)
+    id_number = encrypted("_id_number", subject=True)
+    address = encrypted("_address", subject=True)
+    # blind indexes: HMAC-SHA256 (tenant index key) over the normalised value
     phone_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    email_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     id_number_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -128,7 +144,8 @@ class Complaint(TenantBase):
     status: Mapped[str] = mapped_column(String(24), index=True)
     channel: Mapped[str] = mapped_column(String(24))
     title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text)
+    _description: Mapped[bytes | None] = _sealed("description", nullable=False)
+    description = encrypted("_description")
     complainant_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("complainants.id", ondelete="RESTRICT"), index=True
     )
@@ -157,7 +174,8 @@ class Complaint(TenantBase):
     )
     litigation: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     resolved_on_the_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _resolution: Mapped[bytes | None] = _sealed("resolution")
+    resolution = encrypted("_resolution")
     access_code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -171,7 +189,8 @@ class Investigation(TenantBase):
         UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), primary_key=True
     )
     valid: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    findings: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _findings: Mapped[bytes | None] = _sealed("findings")
+    findings = encrypted("_findings")
     investigator_id: Mapped[uuid.UUID] = _user_fk()
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -182,12 +201,15 @@ class Evidence(TenantBase):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     complaint_id: Mapped[uuid.UUID] = _complaint_fk()
-    filename: Mapped[str] = mapped_column(String(255))
+    _filename: Mapped[bytes | None] = _sealed("filename", nullable=False)
+    filename = encrypted("_filename")
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    content: Mapped[bytes] = mapped_column(LargeBinary)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _content: Mapped[bytes | None] = _sealed("content", nullable=False)
+    content = encrypted("_content", binary=True)
+    _note: Mapped[bytes | None] = _sealed("note")
+    note = encrypted("_note")
     uploaded_by: Mapped[uuid.UUID] = _user_fk()
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -200,7 +222,8 @@ class TransferSlip(TenantBase):
     department_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT")
     )
-    instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _instructions: Mapped[bytes | None] = _sealed("instructions")
+    instructions = encrypted("_instructions")
     sent_by: Mapped[uuid.UUID] = _user_fk()
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -215,16 +238,20 @@ class HandlingForm(TenantBase):
     id: Mapped[uuid.UUID] = _uuid_pk()
     complaint_id: Mapped[uuid.UUID] = _complaint_fk()
     version: Mapped[int] = mapped_column(Integer)
-    cause_analysis: Mapped[str | None] = mapped_column(Text, nullable=True)
-    solution: Mapped[str] = mapped_column(Text)
-    customer_reply: Mapped[str] = mapped_column(Text)
+    _cause_analysis: Mapped[bytes | None] = _sealed("cause_analysis")
+    _solution: Mapped[bytes | None] = _sealed("solution", nullable=False)
+    _customer_reply: Mapped[bytes | None] = _sealed("customer_reply", nullable=False)
+    cause_analysis = encrypted("_cause_analysis")
+    solution = encrypted("_solution")
+    customer_reply = encrypted("_customer_reply")
     compensation_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
     status: Mapped[str] = mapped_column(String(24))
     proposed_by: Mapped[uuid.UUID] = _user_fk()
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    decision_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _decision_note: Mapped[bytes | None] = _sealed("decision_note")
+    decision_note = encrypted("_decision_note")
 
 
 class CustomerOpinion(TenantBase):
@@ -238,7 +265,8 @@ class CustomerOpinion(TenantBase):
         UUID(as_uuid=True), ForeignKey("handling_forms.id", ondelete="RESTRICT")
     )
     agreed: Mapped[bool] = mapped_column(Boolean)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _comment: Mapped[bytes | None] = _sealed("comment")
+    comment = encrypted("_comment")
     source: Mapped[str] = mapped_column(String(16))
     recorded_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -252,7 +280,8 @@ class SatisfactionSurvey(TenantBase):
     id: Mapped[uuid.UUID] = _uuid_pk()
     complaint_id: Mapped[uuid.UUID] = _complaint_fk()
     rating: Mapped[str] = mapped_column(String(24))
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    _comment: Mapped[bytes | None] = _sealed("comment")
+    comment = encrypted("_comment")
     source: Mapped[str] = mapped_column(String(16))
     recorded_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -268,6 +297,7 @@ class CustomerMessage(TenantBase):
     handling_form_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("handling_forms.id", ondelete="RESTRICT")
     )
-    body: Mapped[str] = mapped_column(Text)
+    _body: Mapped[bytes | None] = _sealed("body", nullable=False)
+    body = encrypted("_body")
     sent_by: Mapped[uuid.UUID] = _user_fk()
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from services.core import validation as v
 from services.core.complaints.models import (
@@ -36,9 +36,11 @@ from services.core.complaints.models import (
     TransferSlip,
 )
 from services.core.complaints.service import NUMBER_PATTERN
+from services.core.crypto.fields import aad, blind_index, keyring_of, open_sealed, open_subject_key
+from services.core.crypto.keys import Keyring
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, OrgUnit, User
-from services.core.validation import id_number_key, phone_key
+from services.core.validation import email_key, id_number_key, phone_key
 
 MAX_PAGE = 100
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,13 +77,59 @@ class CategoryRef:
     dimension: str | None
 
 
-@dataclass(frozen=True, slots=True)
 class ComplainantView:
-    name: str
-    phone: str | None
-    email: str | None
-    id_number: str | None
-    address: str | None
+    """A complainant as read with a page: identity decrypted on first access (one subject-key unwrap),
+    so a page that does not show who complained decrypts nothing."""
+
+    __slots__ = ("_blobs", "_id", "_ring", "_values", "_wrapped")
+
+    def __init__(self, ring: Keyring, complainant_id: uuid.UUID, wrapped_key: bytes | None,
+                 blobs: tuple[bytes | None, ...]) -> None:
+        self._ring = ring
+        self._id = complainant_id
+        self._wrapped = wrapped_key
+        self._blobs = blobs
+        self._values: tuple[str | None, ...] | None = None
+
+    @property
+    def erased(self) -> bool:
+        return self._wrapped is None
+
+    def _open(self) -> tuple[str | None, ...]:
+        if self._values is None:
+            key = open_subject_key(self._ring, "complainants", self._id, self._wrapped)
+            if key is None:
+                self._values = (None,) * len(_IDENTITY)
+            else:
+                self._values = tuple(
+                    None if blob is None else open_sealed(
+                        self._ring, blob, aad(self._ring.tenant, "complainants", column, self._id), key).decode()
+                    for column, blob in zip(_IDENTITY, self._blobs, strict=True)
+                )
+        return self._values
+
+    @property
+    def name(self) -> str | None:
+        return self._open()[0]
+
+    @property
+    def phone(self) -> str | None:
+        return self._open()[1]
+
+    @property
+    def email(self) -> str | None:
+        return self._open()[2]
+
+    @property
+    def id_number(self) -> str | None:
+        return self._open()[3]
+
+    @property
+    def address(self) -> str | None:
+        return self._open()[4]
+
+
+_IDENTITY = ("name", "phone", "email", "id_number", "address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +139,7 @@ class ComplaintView:
     status: str
     channel: str
     title: str
-    description: str
+    description_blob: bytes
     scope: str
     cause: str | None
     order_number: str | None
@@ -102,7 +150,7 @@ class ComplaintView:
     amount: Decimal | None
     litigation: bool
     resolved_on_the_spot: bool
-    resolution: str | None
+    resolution_blob: bytes | None
     repeat_of_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
@@ -112,7 +160,21 @@ class ComplaintView:
     responsible_department: UnitRef | None
     category: CategoryRef | None
     complainant: ComplainantView
+    ring: Keyring
     identity_visible: bool = True
+
+    @property
+    def description(self) -> str:
+        """Decrypted on access (not with the page)."""
+        return open_sealed(self.ring, self.description_blob,
+                           aad(self.ring.tenant, "complaints", "description", self.id)).decode()
+
+    @property
+    def resolution(self) -> str | None:
+        if self.resolution_blob is None:
+            return None
+        return open_sealed(self.ring, self.resolution_blob,
+                           aad(self.ring.tenant, "complaints", "resolution", self.id)).decode()
 
 
 class ComplaintOrder(enum.StrEnum):
@@ -145,6 +207,7 @@ class ComplaintFilter:
     text: str | None = None
     complainant_phone: str | None = None
     complainant_id_number: str | None = None
+    complainant_email: str | None = None
     litigation: bool | None = None
     repeat: bool | None = None
 
@@ -170,9 +233,9 @@ def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[A
         select(
             (identity if identity is not None else true()).label("identity_visible"),
             Complaint.id, Complaint.number, Complaint.status, Complaint.channel, Complaint.title,
-            Complaint.description, Complaint.scope, Complaint.cause, Complaint.order_number,
+            Complaint._description, Complaint.scope, Complaint.cause, Complaint.order_number,
             Complaint.material_number, Complaint.quantity, Complaint.delivery_date, Complaint.defective_quantity,
-            Complaint.amount, Complaint.litigation, Complaint.resolved_on_the_spot, Complaint.resolution,
+            Complaint.amount, Complaint.litigation, Complaint.resolved_on_the_spot, Complaint._resolution,
             Complaint.repeat_of_id, Complaint.created_at, Complaint.updated_at, Complaint.closed_at,
             User.id.label("owner_id"), User.email.label("owner_email"), User.display_name.label("owner_name"),
             User.roles.label("owner_roles"), User.active.label("owner_active"),
@@ -185,9 +248,10 @@ def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[A
             _department.parent_id.label("dept_parent"), _department.created_at.label("dept_created"),
             Category.id.label("cat_id"), Category.code.label("cat_code"), Category.name.label("cat_name"),
             Category.cause.label("cat_cause"), Category.dimension.label("cat_dimension"),
-            Complainant.name.label("p_name"), Complainant.phone.label("p_phone"),
-            Complainant.email.label("p_email"), Complainant.id_number.label("p_id_number"),
-            Complainant.address.label("p_address"),
+            Complainant.id.label("p_id"), Complainant._subject_key.label("p_key"),
+            Complainant._name.label("p_name"), Complainant._phone.label("p_phone"),
+            Complainant._email.label("p_email"), Complainant._id_number.label("p_id_number"),
+            Complainant._address.label("p_address"),
         )
         .select_from(Complaint)
         .join(User, User.id == Complaint.owner_id)
@@ -198,7 +262,7 @@ def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[A
     )
 
 
-def _view(row: Any) -> ComplaintView:
+def _view(row: Any, ring: Keyring) -> ComplaintView:
     """A row of ``_base_select`` (unpacked by position: the hot loop of a page) as a view."""
     (identity_visible, ident, number, status, channel, title, description, scope, cause, order_number,
      material_number, quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot,
@@ -207,7 +271,7 @@ def _view(row: Any) -> ComplaintView:
      store_id, store_name, store_code, store_kind, store_parent, store_created,
      dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created,
      cat_id, cat_code, cat_name, cat_cause, cat_dimension,
-     p_name, p_phone, p_email, p_id_number, p_address) = row
+     p_id, p_key, p_name, p_phone, p_email, p_id_number, p_address) = row
     return ComplaintView(
         ident, number, status, channel, title, description, scope, cause, order_number, material_number,
         quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot, resolution,
@@ -216,12 +280,13 @@ def _view(row: Any) -> ComplaintView:
         UnitRef(store_id, store_name, store_code, store_kind, store_parent, store_created) if store_id else None,
         UnitRef(dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created) if dept_id else None,
         CategoryRef(cat_id, cat_code, cat_name, cat_cause, cat_dimension) if cat_id else None,
-        ComplainantView(p_name, p_phone, p_email, p_id_number, p_address),
+        ComplainantView(ring, p_id, p_key, (p_name, p_phone, p_email, p_id_number, p_address)),
+        ring,
         bool(identity_visible),
     )
 
 
-def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter) -> Select[*tuple[Any, ...]]:
+def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter, ring: Keyring) -> Select[*tuple[Any, ...]]:
     conditions: list[Any] = []
     if f.statuses:
         conditions.append(Complaint.status.in_(list(f.statuses)))
@@ -254,18 +319,21 @@ def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter) -> Select
             or_(Complaint.number.startswith(needle, autoescape=True),
                 Complaint.title.ilike(f"%{escaped}%", escape="\\"))
         )
-    if f.complainant_phone or f.complainant_id_number:
-        phone = phone_key(v.text(f.complainant_phone, "complainantPhone", max_length=32))
-        id_key = id_number_key(v.text(f.complainant_id_number, "complainantIdNumber", max_length=32))
-        if (f.complainant_phone and phone is None) or (f.complainant_id_number and id_key is None):
-            conditions.append(false())  # nothing can match a phone without digits
-        else:
-            keys = select(Complainant.id)
-            if phone is not None:
-                keys = keys.where(Complainant.phone_key == phone)
-            if id_key is not None:
-                keys = keys.where(Complainant.id_number_key == id_key)
-            conditions.append(Complaint.complainant_id.in_(keys))
+    lookups = (("phone", f.complainant_phone, "complainantPhone", phone_key, Complainant.phone_key),
+               ("email", f.complainant_email, "complainantEmail", email_key, Complainant.email_key),
+               ("id_number", f.complainant_id_number, "complainantIdNumber", id_number_key,
+                Complainant.id_number_key))
+    if any(given for _, given, *_ in lookups):
+        keys = select(Complainant.id)
+        for kind, given, field, normalise, column in lookups:
+            if not given:
+                continue
+            normalised = normalise(v.text(given, field, max_length=254))
+            if not normalised:
+                conditions.append(false())  # e.g. a phone number without digits matches nothing
+            else:  # through the blind index: the value itself is never compared or stored
+                keys = keys.where(column == blind_index(ring, kind, normalised))
+        conditions.append(Complaint.complainant_id.in_(keys))
     return query.where(and_(*conditions)) if conditions else query
 
 
@@ -321,7 +389,8 @@ async def list_complaints(
     """A page of the complaints that ``read`` lets the viewer see (the authorization filter)."""
     size, backward = _page_size(first, last)
     column, descending = _ORDER_COLUMNS[order]
-    query = _apply_filter(_base_select(identity), filter)
+    ring = keyring_of(session)
+    query = _apply_filter(_base_select(identity), filter, ring)
     if read is not None:
         query = query.where(read)
     for cursor, field, forward_side in ((after, "after", True), (before, "before", False)):
@@ -340,7 +409,7 @@ async def list_complaints(
     connection = await session.connection()
     rows = (await connection.execute(query.order_by(*ordering).limit(size + 1))).all()
     extra = len(rows) > size
-    items = [_view(r) for r in rows[:size]]
+    items = [_view(r, ring) for r in rows[:size]]
     if backward:
         items.reverse()
         return Page(items, has_next=before is not None, has_previous=extra, order=order)
@@ -350,7 +419,7 @@ async def list_complaints(
 async def count_complaints(
     session: AsyncSession, *, filter: ComplaintFilter, read: ColumnElement[bool] | None = None
 ) -> int:
-    query = _apply_filter(select(func.count()).select_from(Complaint), filter)
+    query = _apply_filter(select(func.count()).select_from(Complaint), filter, keyring_of(session))
     if read is not None:
         query = query.where(read)
     return int(await session.scalar(query) or 0)
@@ -364,7 +433,8 @@ async def get_complaints(
     if read is not None:
         query = query.where(read)
     connection = await session.connection()
-    return {r.id: _view(r) for r in (await connection.execute(query)).all()}
+    ring = keyring_of(session)
+    return {r.id: _view(r, ring) for r in (await connection.execute(query)).all()}
 
 
 async def get_complaint_by_number(
@@ -377,7 +447,7 @@ async def get_complaint_by_number(
     if read is not None:
         query = query.where(read)
     row = (await session.execute(query)).first()
-    return _view(row) if row is not None else None
+    return _view(row, keyring_of(session)) if row is not None else None
 
 
 # ------------------------------------------------------------- per-page batches (one statement each)
@@ -445,18 +515,18 @@ class EvidenceMeta:
 
 
 async def evidence_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[EvidenceMeta]]:
-    """Evidence metadata (not the contents) per complaint."""
+    """Evidence metadata (not the contents, which stay sealed and unread) per complaint."""
     rows = (
-        await session.execute(
-            select(Evidence.id, Evidence.complaint_id, Evidence.filename, Evidence.content_type, Evidence.size,
-                   Evidence.sha256, Evidence.note, Evidence.uploaded_by, Evidence.uploaded_at)
+        await session.scalars(
+            select(Evidence).options(defer(Evidence._content))
             .where(Evidence.complaint_id.in_(list(ids)))
             .order_by(Evidence.uploaded_at, Evidence.id)
         )
     ).all()
     grouped: dict[uuid.UUID, list[EvidenceMeta]] = {i: [] for i in ids}
     for r in rows:
-        grouped[r.complaint_id].append(EvidenceMeta(*r))
+        grouped[r.complaint_id].append(EvidenceMeta(r.id, r.complaint_id, r.filename, r.content_type, r.size,
+                                                    r.sha256, r.note, r.uploaded_by, r.uploaded_at))
     return grouped
 
 

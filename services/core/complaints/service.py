@@ -44,6 +44,7 @@ from services.core.complaints.models import (
     Source,
     TransferSlip,
 )
+from services.core.crypto.fields import blind_index, keyring_of
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
 
@@ -262,9 +263,12 @@ async def record_complaint(
     if owner is None:
         raise DomainError(ErrorCode.REQUIRED, "a complaint needs an owner")
 
+    ring = keyring_of(session)
     complainant = Complainant(
         name=name, phone=phone, email=email, id_number=id_number, address=address,
-        phone_key=v.phone_key(phone), id_number_key=v.id_number_key(id_number),
+        phone_key=blind_index(ring, "phone", v.phone_key(phone)),
+        email_key=blind_index(ring, "email", v.email_key(email)),
+        id_number_key=blind_index(ring, "id_number", v.id_number_key(id_number)),
     )
     session.add(complainant)
     await session.flush()

@@ -93,6 +93,8 @@ class TenantSettings(TenantBase):
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     timezone: Mapped[str] = mapped_column(String(64), server_default=text("'Asia/Shanghai'"))
     locale: Mapped[str] = mapped_column(String(16), server_default=text("'zh-CN'"))
+    # erase a complainant this many days after their last complaint ended (None: keep until erased by hand)
+    retention_days: Mapped[int | None] = mapped_column(nullable=True)
 
 
 class Role(TenantBase):

@@ -1,5 +1,5 @@
 """Actors, one module per domain. Importing this package declares them all on the broker."""
 
-from services.worker.actors import diagnostics
+from services.worker.actors import diagnostics, keys
 
-__all__ = ["diagnostics"]
+__all__ = ["diagnostics", "keys"]

@@ -446,7 +446,10 @@ async def test_customer_agrees_then_rates_and_the_case_closes(
         (opinion,) = await rows(
             f'SELECT o.agreed, o.comment, o.source, o.recorded_by FROM "{s}".customer_opinions o '
             f'JOIN "{s}".complaints c ON c.id = o.complaint_id WHERE c.number = :n', n=number)
-        assert tuple(opinion) == (True, "Fine by me.", "CUSTOMER", None)
+        assert (opinion.agreed, opinion.source, opinion.recorded_by) == (True, "CUSTOMER", None)
+        assert b"Fine by me." not in opinion.comment  # sealed at rest
+        shown = await gql("query($id: ID!) { complaint(id: $id) { customerOpinions { comment } } }", {"id": cid})
+        assert shown["complaint"]["customerOpinions"] == [{"comment": "Fine by me."}]
 
         # twice is once too many
         again = await answer(p, OPINION, number=number, accessCode=code, agreed=False)

@@ -1,0 +1,2 @@
+"""Encryption at rest: the master key (``master``), tenant keys (``keys``), sealed columns and blind
+indexes (``fields``), data-key rotation (``rotation``)."""
