@@ -548,6 +548,7 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
     from services.core.authz import UNRESTRICTED
     from services.core.complaints import queries as q
     from services.core.complaints.models import Complaint
+    from services.core.crypto.fields import keyring_of
     from services.core.db import get_engine
     from services.core.org.service import get_user_by_email
     from services.core.tenancy import resolve_tenant, tenant_session
@@ -634,7 +635,8 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
             t_sqla = await _median_ms(sqla_rows, iterations)
             raw_rows = await sqla_rows()
             page = await q.list_complaints(session, filter=q.ComplaintFilter(), first=rows)
-        t_view = _sync_median_ms(lambda: [q._view(r) for r in raw_rows[:rows]], iterations)
+            ring = keyring_of(session)
+        t_view = _sync_median_ms(lambda: [q._view(r, ring) for r in raw_rows[:rows]], iterations)
         t_cursors = _sync_median_ms(lambda: [page.cursor(v) for v in page.items], iterations)
         t_types = _sync_median_ms(lambda: [ComplaintType.from_view(v) for v in page.items], iterations)
 
@@ -918,11 +920,15 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     namespace = f"cdbench-{RUN_ID}"
     from services.core.auth.tokens import generate_private_key_pem, reset_keyring
+    from services.core.crypto.master import generate_master_key, reset_master_keys
 
+    os.environ.pop("COMPLAINTDESK_MASTER_KEY_FILE", None)
     os.environ.update(DATABASE_URL=_with_database(server_url, DB_NAME), REDIS_URL=redis_url,
                       COMPLAINTDESK_QUEUE_NAMESPACE=namespace, COMPLAINTDESK_ENV="production",
-                      COMPLAINTDESK_JWT_SIGNING_KEY=generate_private_key_pem().decode())
+                      COMPLAINTDESK_JWT_SIGNING_KEY=generate_private_key_pem().decode(),
+                      COMPLAINTDESK_MASTER_KEY=generate_master_key())
     reset_keyring()
+    reset_master_keys()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     from services.core.config import reset_settings
 

@@ -39,6 +39,12 @@ async def scalar(sql: str, **params: Any) -> Any:
         return await conn.scalar(text(sql), params)
 
 
+async def execute(sql: str, **params: Any) -> int:
+    """Run one statement and commit it (a fixture, or tampering in a test); returns the rows it touched."""
+    async with get_engine().begin() as conn:
+        return int((await conn.execute(text(sql), params)).rowcount)
+
+
 async def rows(sql: str, **params: Any) -> list[Any]:
     async with raw() as conn:
         return list((await conn.execute(text(sql), params)).all())

@@ -30,7 +30,7 @@ class KeyKind(enum.Enum):
 class KeyRotation:
     id: strawberry.ID
     tenant: str
-    state: str = strawberry.field(description="running, or done")
+    state: str = strawberry.field(description="running, done, or failed (see error; rotateKeys again resumes it)")
     from_version: int | None
     to_version: int | None
     rows_total: int
@@ -38,12 +38,13 @@ class KeyRotation:
     progress: float = strawberry.field(description="0 to 1")
     started_at: datetime
     finished_at: datetime | None
+    error: str | None = strawberry.field(description="why a failed rotation stopped (where, never what)")
 
     @classmethod
     def from_info(cls, r: RotationInfo) -> KeyRotation:
         return cls(id=strawberry.ID(str(r.id)), tenant=r.tenant, state=r.state, from_version=r.from_version,
                    to_version=r.to_version, rows_total=r.rows_total, rows_done=r.rows_done, progress=r.progress,
-                   started_at=r.started_at, finished_at=r.finished_at)
+                   started_at=r.started_at, finished_at=r.finished_at, error=r.error)
 
 
 @strawberry.input

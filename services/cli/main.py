@@ -338,7 +338,8 @@ def keys_rotate_master() -> None:
 
 def _show_rotation(info: Any) -> str:
     return (f"rotation {info.id} tenant {info.tenant}: {info.state}, v{info.from_version} -> v{info.to_version}, "
-            f"{info.rows_done}/{info.rows_total} rows ({info.progress:.0%})")
+            f"{info.rows_done}/{info.rows_total} rows ({info.progress:.0%})"
+            + (f": {info.error}" if info.error else ""))
 
 
 @keys.command("rotate")
@@ -370,6 +371,8 @@ def keys_rotate(slug: str, background: bool, batch: int) -> None:
 
     info = _run(go)
     click.echo(("queued for the workers: " if background else "") + _show_rotation(info))
+    if info.state == "failed":
+        sys.exit(1)
 
 
 @keys.command("status")

@@ -43,7 +43,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 import services.core.audit.models
 import services.core.complaints.models  # noqa: F401 - registers the sealed complaint fields
-from services.core.crypto.fields import aad, open_sealed, seal, tenant_keyed_columns, version_of
+from services.core.crypto.fields import (
+    DecryptionError,
+    aad,
+    open_sealed,
+    seal,
+    tenant_keyed_columns,
+    version_of,
+)
 from services.core.crypto.keys import (
     KeyPurpose,
     KeyState,
@@ -93,6 +100,7 @@ class RotationInfo:
     rows_done: int
     started_at: datetime
     finished_at: datetime | None
+    error: str | None = None
 
     @property
     def progress(self) -> float:
@@ -103,7 +111,7 @@ class RotationInfo:
 
 def _info(r: Any) -> RotationInfo:
     return RotationInfo(r.id, r.tenant_slug, r.kind, r.state, r.from_version, r.to_version, int(r.rows_total),
-                        int(r.rows_done), r.started_at, r.finished_at)
+                        int(r.rows_done), r.started_at, r.finished_at, r.error)
 
 
 def _tables() -> list[tuple[Table, Column[Any], list[Column[Any]]]]:
@@ -129,17 +137,23 @@ async def _count_rows(conn: AsyncConnection) -> int:
 async def start_data_rotation(slug: str, *, started_by: str | None = None) -> tuple[RotationInfo, bool]:
     """Switch the tenant to its next data key and record the rotation; returns (rotation, created).
 
-    A tenant with a rotation still running gets that one back (created False): starting again resumes it.
+    A tenant with a rotation that did not finish (running, or stopped by a value that does not decrypt) gets
+    that one back, running again (created False): starting again resumes it.
     """
     validate_slug(slug)
     async with get_engine().begin() as conn:
         if await conn.scalar(select(Tenant.slug).where(Tenant.slug == slug).with_for_update(read=True)) is None:
             raise TenantNotFound(f"unknown tenant {slug!r}")
-        running = (await conn.execute(
-            select(KeyRotation).where(KeyRotation.tenant_slug == slug, KeyRotation.state == "running")
+        unfinished = (await conn.execute(
+            select(KeyRotation).where(KeyRotation.tenant_slug == slug, KeyRotation.state.in_(["running", "failed"]))
+            .with_for_update()
         )).first()
-        if running is not None:
-            return _info(running), False
+        if unfinished is not None:
+            if unfinished.state == "failed":
+                await conn.execute(update(KeyRotation).where(KeyRotation.id == unfinished.id)
+                                   .values(state="running", error=None, updated_at=func.now()))
+                unfinished = (await conn.execute(select(KeyRotation).where(KeyRotation.id == unfinished.id))).one()
+            return _info(unfinished), False
         keys = (await conn.execute(
             select(TenantKey.id, TenantKey.version, TenantKey.state, TenantKey.created_at, func.now())
             .where(TenantKey.tenant_slug == slug, TenantKey.purpose == KeyPurpose.DATA,
@@ -238,7 +252,10 @@ async def _finish(conn: AsyncConnection, tconn: AsyncConnection, rotation: Any) 
         .values(state=KeyState.RETIRED, wrapped=None, retired_at=func.now())
     )
     await conn.execute(update(KeyRotation).where(KeyRotation.id == rotation.id).values(
-        state="done", rows_done=KeyRotation.rows_total, finished_at=func.now(), updated_at=func.now()))
+        # rows written while it ran were visited too: the total becomes what was visited, if more
+        state="done", rows_total=func.greatest(KeyRotation.rows_total, KeyRotation.rows_done),
+        rows_done=func.greatest(KeyRotation.rows_total, KeyRotation.rows_done), finished_at=func.now(),
+        updated_at=func.now()))
     logger.info("data key rotation %s done for tenant %s: %d retired key(s) destroyed", rotation.id,
                 rotation.tenant_slug, destroyed.rowcount)
     return True
@@ -263,8 +280,23 @@ async def run_data_rotation(
                 return None
             if rotation.state != "running":
                 return _info(rotation)
-            finished = await _batch(conn, rotation, batch)
-            current = (await conn.execute(select(KeyRotation).where(KeyRotation.id == rotation_id))).one()
+            try:
+                finished = await _batch(conn, rotation, batch)
+            except DecryptionError as exc:
+                failure: DecryptionError | None = exc
+            else:
+                failure = None
+            if failure is None:
+                current = (await conn.execute(select(KeyRotation).where(KeyRotation.id == rotation_id))).one()
+        if failure is not None:
+            # nothing of the batch is kept; the rotation stops where it was, the old key stays, and it says why
+            async with get_engine().begin() as conn:
+                await conn.execute(update(KeyRotation).where(KeyRotation.id == rotation_id).values(
+                    state="failed", error=f"{failure} (the old key is kept; repair or erase the value, then resume)",
+                    updated_at=func.now()))
+                current = (await conn.execute(select(KeyRotation).where(KeyRotation.id == rotation_id))).one()
+            logger.error("data key rotation %s stopped: %s", rotation_id, failure)
+            return _info(current)
         if finished:
             forget_keyring(rotation.tenant_slug)
         info = _info(current)
