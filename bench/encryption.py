@@ -150,6 +150,40 @@ async def rotation(readers: bool) -> list[str]:
     return [line]
 
 
+def before_and_after(ref: str, rounds: int, iterations: int, rows: int, server_url: str) -> list[str]:
+    """The same list queries on the tree at ``ref`` (before encryption at rest) and on this tree, alternately."""
+    import json
+    import subprocess
+    import tempfile
+
+    queries = {"sealed": SEALED, "list": BASE}
+    args = [f"--iterations={iterations}", f"--rows={rows}", *(f"--query={k}={v}" for k, v in queries.items())]
+    results: dict[str, dict[str, list[float]]] = {"before": {k: [] for k in queries}, "after": {k: [] for k in queries}}
+    with tempfile.TemporaryDirectory(prefix="cd-bench-ref-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref], check=True,
+                       capture_output=True)
+        try:
+            for _ in range(rounds):
+                for label, root in (("before", tree), ("after", ROOT)):
+                    out = subprocess.run([sys.executable, str(ROOT / "bench" / "_list_timing.py"), f"--root={root}",
+                                          *args], check=True, capture_output=True, text=True,
+                                         env={**os.environ, "DATABASE_URL": server_url})
+                    for name, ms in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                        results[label][name].append(ms)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False,
+                           capture_output=True)
+    med = {label: {k: statistics.median(v) for k, v in r.items()} for label, r in results.items()}
+    out = [f"before ({ref}, plaintext columns) and after (this tree), {rounds} alternating rounds of "
+           f"{iterations} requests, {rows} rows, median CPU ms per request:"]
+    for name, label in (("sealed", "description + complainant x5"), ("list", "the issue-3 list")):
+        ratio = med["after"][name] / med["before"][name]
+        out.append(f"  {label:30s} before {med['before'][name]:6.2f}  after {med['after'][name]:6.2f}  "
+                   f"ratio {ratio:.3f} ({100 * (ratio - 1):+.1f}%, goal under +10%)")
+    return out
+
+
 async def sitting(args: argparse.Namespace) -> int:
     started = time.monotonic()
     await lvb.load_fixtures(args.complaints)
@@ -163,11 +197,17 @@ async def sitting(args: argparse.Namespace) -> int:
     return 0
 
 
+BEFORE_ENCRYPTION = "2e6cc51"  # the last commit with plaintext columns
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=50)
     parser.add_argument("--complaints", type=int, default=2000)
     parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--baseline-ref", default=BEFORE_ENCRYPTION, help="git ref of the tree before encryption")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating before/after rounds")
+    parser.add_argument("--skip-baseline", action="store_true", help="skip the before/after comparison")
     args = parser.parse_args(argv)
     server_url = lvb._plain_url(os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
     from services.core.auth.tokens import generate_private_key_pem, reset_keyring
@@ -184,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     reset_keyring()
     reset_master_keys()
     reset_settings()
+    if not args.skip_baseline:
+        for line in before_and_after(args.baseline_ref, args.rounds, args.iterations, args.rows, server_url):
+            print(line, flush=True)
     asyncio.run(lvb._admin(server_url, f'CREATE DATABASE "{lvb.DB_NAME}"'))
     try:
         return asyncio.run(sitting(args))

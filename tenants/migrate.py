@@ -49,8 +49,8 @@ def _tenant_current(sync: Connection, schema: str) -> str | None:
     return ctx.get_current_revision()
 
 
-async def upgrade_tenant_schema(conn: AsyncConnection, schema: str) -> tuple[str | None, str]:
-    """Upgrade one tenant schema inside the caller's transaction; returns (before, after).
+async def upgrade_tenant_schema(conn: AsyncConnection, schema: str, target: str = "head") -> tuple[str | None, str]:
+    """Upgrade one tenant schema (to ``target``) inside the caller's transaction; returns (before, after).
 
     ``schema`` must already be validated (``tenancy.schema_for``).
     """
@@ -58,7 +58,7 @@ async def upgrade_tenant_schema(conn: AsyncConnection, schema: str) -> tuple[str
         text("SELECT pg_advisory_xact_lock(hashtext('complaintdesk:migrate:' || :schema))"), {"schema": schema}
     )
     before = await conn.run_sync(_tenant_current, schema)
-    await conn.run_sync(lambda sync: command.upgrade(_config(TENANT_TREE, sync, schema), "head"))
+    await conn.run_sync(lambda sync: command.upgrade(_config(TENANT_TREE, sync, schema), target))
     after = await conn.run_sync(_tenant_current, schema)
     assert after is not None
     return before, after

@@ -101,24 +101,36 @@ def _user_fk(nullable: bool = False) -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="RESTRICT"), nullable=nullable)
 
 
+IDENTITY_FIELDS = ("name", "phone", "email", "id_number", "address")
+
+
+def _identity_field(key: str) -> property:
+    def get(self: Complainant) -> str | None:
+        identity = self.identity
+        return None if identity is None else identity.get(key)
+
+    def set_(self: Complainant, value: str | None) -> None:
+        self.identity = {**(self.identity or {}), key: value}
+
+    return property(get, set_, doc=f"the complainant's {key.replace('_', ' ')} (sealed in ``identity``)")
+
+
 class Complainant(TenantBase):
-    """Who complained. Identity is sealed under the complainant's own key (``subject_key``, itself
-    sealed with the tenant's data key): erasing them destroys that key and their blind indexes."""
+    """Who complained. Their identity (name, phone, e-mail, ID number, address) is one value sealed under the
+    complainant's own key (``subject_key``, itself sealed with the tenant's data key): erasing them destroys
+    that key and their blind indexes."""
 
     __tablename__ = "complainants"
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    _name: Mapped[bytes | None] = _sealed("name", nullable=False)
-    _phone: Mapped[bytes | None] = _sealed("phone")
-    _email: Mapped[bytes | None] = _sealed("email")
-    _id_number: Mapped[bytes | None] = _sealed("id_number")
-    _address: Mapped[bytes | None] = _sealed("address")
+    _identity: Mapped[bytes | None] = _sealed("identity", nullable=False)
     _subject_key: Mapped[bytes | None] = _sealed("subject_key")
-    name = encrypted("_name", subject=True)
-    phone = encrypted("_phone", subject=True)
-    email = encrypted("_email", subject=True)
-    id_number = encrypted("_id_number", subject=True)
-    address = encrypted("_address", subject=True)
+    identity = encrypted("_identity", subject=True, codec="json")
+    name = _identity_field("name")
+    phone = _identity_field("phone")
+    email = _identity_field("email")
+    id_number = _identity_field("id_number")
+    address = _identity_field("address")
     # blind indexes: HMAC-SHA256 (tenant index key) over the normalised value
     phone_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     email_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)

@@ -78,58 +78,48 @@ class CategoryRef:
 
 
 class ComplainantView:
-    """A complainant as read with a page: identity decrypted on first access (one subject-key unwrap),
-    so a page that does not show who complained decrypts nothing."""
+    """A complainant as read with a page: the identity is opened on first access (one subject-key unwrap and
+    one decryption), so a page that does not show who complained decrypts nothing."""
 
-    __slots__ = ("_blobs", "_id", "_ring", "_values", "_wrapped")
+    __slots__ = ("_blob", "_id", "_ring", "_values", "_wrapped")
 
-    def __init__(self, ring: Keyring, complainant_id: uuid.UUID, wrapped_key: bytes | None,
-                 blobs: tuple[bytes | None, ...]) -> None:
+    def __init__(self, ring: Keyring, complainant_id: uuid.UUID, wrapped_key: bytes | None, blob: bytes) -> None:
         self._ring = ring
         self._id = complainant_id
         self._wrapped = wrapped_key
-        self._blobs = blobs
-        self._values: tuple[str | None, ...] | None = None
+        self._blob = blob
+        self._values: dict[str, Any] | None = None
 
     @property
     def erased(self) -> bool:
         return self._wrapped is None
 
-    def _open(self) -> tuple[str | None, ...]:
+    def _open(self) -> dict[str, Any]:
         if self._values is None:
             key = open_subject_key(self._ring, "complainants", self._id, self._wrapped)
-            if key is None:
-                self._values = (None,) * len(_IDENTITY)
-            else:
-                self._values = tuple(
-                    None if blob is None else open_sealed(
-                        self._ring, blob, aad(self._ring.tenant, "complainants", column, self._id), key).decode()
-                    for column, blob in zip(_IDENTITY, self._blobs, strict=True)
-                )
+            self._values = {} if key is None else json.loads(
+                open_sealed(self._ring, self._blob, aad(self._ring.tenant, "complainants", "identity", self._id), key))
         return self._values
 
     @property
     def name(self) -> str | None:
-        return self._open()[0]
+        return self._open().get("name")
 
     @property
     def phone(self) -> str | None:
-        return self._open()[1]
+        return self._open().get("phone")
 
     @property
     def email(self) -> str | None:
-        return self._open()[2]
+        return self._open().get("email")
 
     @property
     def id_number(self) -> str | None:
-        return self._open()[3]
+        return self._open().get("id_number")
 
     @property
     def address(self) -> str | None:
-        return self._open()[4]
-
-
-_IDENTITY = ("name", "phone", "email", "id_number", "address")
+        return self._open().get("address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +239,7 @@ def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[A
             Category.id.label("cat_id"), Category.code.label("cat_code"), Category.name.label("cat_name"),
             Category.cause.label("cat_cause"), Category.dimension.label("cat_dimension"),
             Complainant.id.label("p_id"), Complainant._subject_key.label("p_key"),
-            Complainant._name.label("p_name"), Complainant._phone.label("p_phone"),
-            Complainant._email.label("p_email"), Complainant._id_number.label("p_id_number"),
-            Complainant._address.label("p_address"),
+            Complainant._identity.label("p_identity"),
         )
         .select_from(Complaint)
         .join(User, User.id == Complaint.owner_id)
@@ -271,7 +259,7 @@ def _view(row: Any, ring: Keyring) -> ComplaintView:
      store_id, store_name, store_code, store_kind, store_parent, store_created,
      dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created,
      cat_id, cat_code, cat_name, cat_cause, cat_dimension,
-     p_id, p_key, p_name, p_phone, p_email, p_id_number, p_address) = row
+     p_id, p_key, p_identity) = row
     return ComplaintView(
         ident, number, status, channel, title, description, scope, cause, order_number, material_number,
         quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot, resolution,
@@ -280,7 +268,7 @@ def _view(row: Any, ring: Keyring) -> ComplaintView:
         UnitRef(store_id, store_name, store_code, store_kind, store_parent, store_created) if store_id else None,
         UnitRef(dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created) if dept_id else None,
         CategoryRef(cat_id, cat_code, cat_name, cat_cause, cat_dimension) if cat_id else None,
-        ComplainantView(ring, p_id, p_key, (p_name, p_phone, p_email, p_id_number, p_address)),
+        ComplainantView(ring, p_id, p_key, p_identity),
         ring,
         bool(identity_visible),
     )

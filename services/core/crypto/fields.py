@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import uuid
@@ -147,10 +148,11 @@ def tenant_keyed_columns() -> dict[str, list[str]]:
 class encrypted:
     """A sensitive field over a bytea column attribute (``attr``); see the module docstring."""
 
-    def __init__(self, attr: str, *, subject: bool = False, binary: bool = False) -> None:
+    def __init__(self, attr: str, *, subject: bool = False, binary: bool = False, codec: str = "text") -> None:
         self.attr = attr
         self.subject = subject
-        self.binary = binary
+        self.binary = binary or codec == "bytes"
+        self.codec = "bytes" if binary else codec  # text (str), bytes, or json (a dict of JSON values)
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -163,6 +165,20 @@ class encrypted:
         REGISTRY.setdefault(table, []).append(
             EncryptedColumn(table, column or self.attr.lstrip("_"), self.subject, self.binary)
         )
+
+    def encode(self, value: Any) -> bytes:
+        if self.codec == "bytes":
+            return bytes(value)
+        if self.codec == "json":
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+        return str(value).encode()
+
+    def decode(self, raw: bytes) -> Any:
+        if self.codec == "bytes":
+            return raw
+        if self.codec == "json":
+            return json.loads(raw)
+        return raw.decode()
 
     def column_name(self, owner: type) -> str:
         return str(owner.__mapper__.attrs[self.attr].columns[0].name)  # type: ignore[attr-defined]
@@ -189,7 +205,7 @@ class encrypted:
         else:
             raw = open_sealed(ring, blob, aad(ring.tenant, table, self.column_name(type(obj)), _row_id(obj)),
                               subject_key)
-            value = raw if self.binary else raw.decode()
+            value = self.decode(raw)
         plain[self.name] = (blob, value)
         return value
 
@@ -198,8 +214,9 @@ class encrypted:
             obj.__dict__.get("_cd_pending", {}).pop(self.name, None)
             setattr(obj, self.attr, None)
             return
-        if not isinstance(value, bytes if self.binary else str):
-            raise TypeError(f"{self.name} takes {'bytes' if self.binary else 'str'}")
+        wanted = {"bytes": bytes, "json": dict, "text": str}[self.codec]
+        if not isinstance(value, wanted):
+            raise TypeError(f"{self.name} takes {wanted.__name__}")
         obj.__dict__.setdefault("_cd_pending", {})[self.name] = value
         setattr(obj, self.attr, b"")  # marks the row dirty; sealed in before_flush
 
@@ -291,7 +308,7 @@ def _seal_pending(session: Session, objects: Iterable[Any]) -> None:
         plain = obj.__dict__.setdefault("_cd_plain", {})
         for name, value in pending.items():
             f = fields[name]
-            data = value if f.binary else value.encode()
+            data = f.encode(value)
             ad = aad(ring.tenant, table, f.column_name(cls), row_id)
             blob = seal_with(subject_key, data, ad) if f.subject and subject_key else seal(ring, data, ad)
             setattr(obj, f.attr, blob)

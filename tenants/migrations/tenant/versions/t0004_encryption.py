@@ -2,7 +2,7 @@
 
 Creates the tenant's keys (platform table ``tenant_keys``) when it has none, then turns every
 sensitive text column into a bytea ciphertext, encrypting what is already there: complainant
-identity under a per-complainant subject key, the rest under the tenant's data key. The exact-lookup
+identity (one JSON value) under a per-complainant subject key, the rest under the tenant's data key. The exact-lookup
 columns become HMAC blind indexes. Needs the master key (``COMPLAINTDESK_MASTER_KEY``).
 
 Revision ID: t0004
@@ -10,6 +10,7 @@ Revises: t0003
 Create Date: 2026-11-29
 """
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,27 +78,29 @@ def upgrade() -> None:
         _finish(table, columns, not_null)
 
     op.add_column("complainants", sa.Column(SUBJECT_KEY_COLUMN, sa.LargeBinary(), nullable=True))
+    op.add_column("complainants", sa.Column("identity", sa.LargeBinary(), nullable=True))
     op.add_column("complainants", sa.Column("email_key", sa.Text(), nullable=True))
     op.add_column("complainants", sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_complainants_email_key", "complainants", ["email_key"])
-    _swap("complainants", SUBJECT_FIELDS)
-    plain = ", ".join(f'"{c}__plain"' for c in SUBJECT_FIELDS)
+    plain = ", ".join(f'"{c}"' for c in SUBJECT_FIELDS)
     for row in conn.execute(sa.text(f"SELECT id, {plain} FROM complainants")).all():  # noqa: S608
         raw = AESGCM.generate_key(bit_length=256)
-        subject = AESGCM(raw)
-        values = {"pk": row[0], SUBJECT_KEY_COLUMN: seal(ring, raw, aad(slug, "complainants", SUBJECT_KEY_COLUMN,
-                                                                         row[0]))}
         fields = dict(zip(SUBJECT_FIELDS, row[1:], strict=True))
-        for col, value in fields.items():
-            values[col] = None if value is None else seal_with(subject, str(value).encode(),
-                                                                aad(slug, "complainants", col, row[0]))
-        values["phone_key"] = blind_index(ring, "phone", v.phone_key(fields["phone"]))
-        values["id_number_key"] = blind_index(ring, "id_number", v.id_number_key(fields["id_number"]))
-        values["email_key"] = blind_index(ring, "email", v.email_key(fields["email"]))
-        cols = [SUBJECT_KEY_COLUMN, *SUBJECT_FIELDS, "phone_key", "id_number_key", "email_key"]
-        sets = ", ".join(f'"{c}" = :{c}' for c in cols)
-        conn.execute(sa.text(f"UPDATE complainants SET {sets} WHERE id = :pk"), values)  # noqa: S608
-    _finish("complainants", SUBJECT_FIELDS, {"name"})
+        identity = json.dumps(fields, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+        conn.execute(sa.text(
+            "UPDATE complainants SET subject_key = :key, identity = :identity, phone_key = :phone, "
+            "id_number_key = :id_number, email_key = :email WHERE id = :pk"
+        ), {
+            "pk": row[0],
+            "key": seal(ring, raw, aad(slug, "complainants", SUBJECT_KEY_COLUMN, row[0])),
+            "identity": seal_with(AESGCM(raw), identity, aad(slug, "complainants", "identity", row[0])),
+            "phone": blind_index(ring, "phone", v.phone_key(fields["phone"])),
+            "id_number": blind_index(ring, "id_number", v.id_number_key(fields["id_number"])),
+            "email": blind_index(ring, "email", v.email_key(fields["email"])),
+        })
+    for column in SUBJECT_FIELDS:
+        op.drop_column("complainants", column)
+    op.alter_column("complainants", "identity", nullable=False)
 
     op.add_column("tenant_settings", sa.Column("retention_days", sa.Integer(), nullable=True))
 
