@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,7 +98,7 @@ class ComplainantView:
     def _open(self) -> dict[str, Any]:
         if self._values is None:
             key = open_subject_key(self._ring, "complainants", self._id, self._wrapped)
-            self._values = {} if key is None else json.loads(
+            self._values = {} if key is None else orjson.loads(
                 open_sealed(self._ring, self._blob, aad(self._ring.tenant, "complainants", "identity", self._id), key))
         return self._values
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import uuid
@@ -34,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import event, select
@@ -170,14 +170,14 @@ class encrypted:
         if self.codec == "bytes":
             return bytes(value)
         if self.codec == "json":
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         return str(value).encode()
 
     def decode(self, raw: bytes) -> Any:
         if self.codec == "bytes":
             return raw
         if self.codec == "json":
-            return json.loads(raw)
+            return orjson.loads(raw)
         return raw.decode()
 
     def column_name(self, owner: type) -> str:
