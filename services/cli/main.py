@@ -40,6 +40,8 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from None
     except DomainError as exc:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from None
+    except OSError as exc:  # connection refused, unknown host: say which, without a traceback
+        raise click.ClickException(f"cannot reach a server: {exc}") from None
 
 
 def _setup_logging() -> None:
@@ -112,14 +114,31 @@ def _require_signing_key() -> None:
 
 def _require_master_key() -> None:
     """No start with a missing master key, or one that does not open the stored tenant keys."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from services.core.crypto.keys import MasterKeyMismatch, verify_master_key
-    from services.core.crypto.master import reset_master_keys
+    from services.core.crypto.master import get_master_keys, reset_master_keys
+    from services.core.db import dispose_engine
 
     reset_master_keys()
     try:
-        _run(verify_master_key)
+        get_master_keys()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def check() -> None:
+        try:
+            await verify_master_key()
+        finally:
+            await dispose_engine()
+
+    try:
+        asyncio.run(check())
     except MasterKeyMismatch as exc:
         raise click.ClickException(str(exc)) from None
+    except (OSError, SQLAlchemyError) as exc:  # the database is not up yet: the key is checked on first use
+        click.echo(f"warning: could not check the master key against the database ({type(exc).__name__}); "
+                   "it is checked again when a tenant's keys are first loaded", err=True)
 
 
 def _require_settings() -> None:
