@@ -61,7 +61,9 @@ def get_engine() -> AsyncEngine:
             get_settings().database_url,
             pool_size=10,
             max_overflow=10,
-            pool_pre_ping=True,
+            # No ping on each checkout (a round trip per request): a connection the server dropped fails its
+            # statement instead, and is then discarded by the pool; connections are renewed after 30 minutes.
+            pool_pre_ping=False,
             pool_recycle=1800,
             connect_args={"timeout": 5, "server_settings": {"application_name": "complaintdesk"}},
         )
