@@ -63,6 +63,8 @@ class Context:
     _viewer: Viewer | None = None
     _viewer_resolved: bool = False
     _viewer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the tenant's policy version, read with the viewer in this request's transaction (None: read it again)
+    policy_version: int | None = None
     _operator: OperatorPrincipal | None = None
     _operator_resolved: bool = False
 
@@ -95,6 +97,7 @@ class Context:
         """Forget cached loads and access filters (after a mutation changed what they hold)."""
         self.__dict__.pop("loaders", None)
         self.__dict__.pop("_complaint_access", None)
+        self.policy_version = None  # a write may have changed the policies or the viewer's unit
 
     async def _session_unlocked(self) -> AsyncSession:
         if self._session is None:
@@ -126,12 +129,13 @@ class Context:
                 if self.tenant_ref is not None and isinstance(principal, StaffPrincipal | ExternalPrincipal):
                     async with self.db() as session:
                         if isinstance(principal, StaffPrincipal):
-                            user = await auth_service.active_user_by_id(session, principal.user_id)
+                            user = await auth_service.active_user(session, user_id=principal.user_id)
                         else:
-                            user = await auth_service.active_user_by_email(session, principal.email)
+                            user = await auth_service.active_user(session, email=principal.email)
                     if user is not None:
-                        self._viewer = Viewer(id=user.id, email=user.email, roles=tuple(user.roles),
+                        self._viewer = Viewer(id=user.id, email=user.email, roles=user.roles,
                                               org_unit_id=user.org_unit_id)
+                        self.policy_version = user.policy_version
                 self._viewer_resolved = True
         return self._viewer
 

@@ -466,14 +466,22 @@ class ComplaintAccess:
 UNRESTRICTED = ComplaintAccess(read=true(), identity=true())
 
 
-async def complaint_access(session: AsyncSession, subject: Subject) -> ComplaintAccess:
-    # the policy version and the user's unit in one round trip
-    row = (await session.execute(select(
-        select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery(),
-        select(User.org_unit_id).where(User.id == subject.user_id).scalar_subquery(),
-    ))).one()
-    cached = await _enforcer(session, subject.tenant, int(row[0] or 0))
-    unit = row[1]
+_UNREAD = object()
+
+
+async def complaint_access(
+    session: AsyncSession, subject: Subject, *, version: int | None = None, unit: Any = _UNREAD
+) -> ComplaintAccess:
+    """The subject's complaint filters at the current policy version. ``version`` and ``unit`` (the user's org
+    unit) may come from the caller when it read them in this transaction already (``auth.service.active_user``);
+    otherwise both are read here in one round trip."""
+    if version is None or unit is _UNREAD:
+        row = (await session.execute(select(
+            select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery(),
+            select(User.org_unit_id).where(User.id == subject.user_id).scalar_subquery(),
+        ))).one()
+        version, unit = int(row[0] or 0), row[1]
+    cached = await _enforcer(session, subject.tenant, version)
     return ComplaintAccess(
         read=_grant_clause(cached, subject, unit, Action.COMPLAINT_READ),
         identity=_grant_clause(cached, subject, unit, Action.COMPLAINT_READ_IDENTITY),

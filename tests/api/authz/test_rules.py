@@ -252,3 +252,29 @@ async def test_default_user_is_not_special(gql: GraphQLClient, world: World) -> 
     """The tests' all-rights user exists only through a policy line, like any tenant-defined role."""
     result = (await gql(CAN_I, {"action": "policy.write"}, tenant=world.slug, user=DEFAULT_USER))["canI"]
     assert result["rule"]["role"] == "test_all"
+
+
+async def test_a_policy_change_filters_the_very_next_list(gql: GraphQLClient, world: World) -> None:
+    """The list's filter follows the policy version read with the viewer on each request: no request after a
+    change is decided by the old rules (the enforcer and the filters are cached per version)."""
+    admin = "admin@test.example"
+    rules = (await gql("{ policies { rules { role action relation effect } } }", tenant=world.slug,
+                       user=admin))["policies"]["rules"]
+    set_policies = "mutation ($i: SetPoliciesInput!) { setPolicies(input: $i) { userErrors { code } } }"
+
+    async def listed(user: str) -> set[str]:
+        data = (await gql(LIST, tenant=world.slug, user=f"{user}@test.example"))["complaints"]
+        return {e["node"]["id"] for e in data["edges"]}
+
+    both = {world.pending, world.approved}
+    assert (await listed("receiver2")).isdisjoint(both)
+    assert (await listed("receiver2")).isdisjoint(both)  # twice: the filter for this version is cached now
+    widened = [*rules, {"role": "receiver", "action": "complaint.read", "relation": "any", "effect": "allow"}]
+    done = await gql(set_policies, {"i": {"rules": widened}}, tenant=world.slug, user=admin)
+    assert done["setPolicies"]["userErrors"] == []
+    try:
+        assert both <= await listed("receiver2")
+    finally:
+        restored = await gql(set_policies, {"i": {"rules": rules}}, tenant=world.slug, user=admin)
+        assert restored["setPolicies"]["userErrors"] == []
+    assert (await listed("receiver2")).isdisjoint(both)
