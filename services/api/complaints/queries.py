@@ -154,12 +154,14 @@ class ComplaintQueries:
             async with info.context.db() as session:
                 return await q.count_complaints(session, filter=core_filter, read=access.read)
 
-        edges = [ComplaintEdge(cursor=page.cursor(v), node=ComplaintType.from_view(v)) for v in page.items]
+        items = page.items
+        edges = [ComplaintEdge(node=ComplaintType.from_view(v), page=page, view=v) for v in items]
         return ComplaintConnection(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next, has_previous_page=page.has_previous,
-                start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+                start_cursor=page.cursor(items[0]) if items else None,
+                end_cursor=page.cursor(items[-1]) if items else None,
             ),
             count=count,
         )

@@ -19,7 +19,14 @@ from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org
 from services.core.audit.models import AuditEvent as AuditEventModel
 from services.core.authz import mask_address, mask_email, mask_id_number, mask_name, mask_phone
 from services.core.complaints import models
-from services.core.complaints.queries import MAX_PAGE, ComplainantView, ComplaintOrder, ComplaintView, EvidenceMeta
+from services.core.complaints.queries import (
+    MAX_PAGE,
+    ComplainantView,
+    ComplaintOrder,
+    ComplaintView,
+    EvidenceMeta,
+    Page,
+)
 from services.core.org.models import CategoryCause
 
 strawberry.enum(models.ComplaintStatus, name="ComplaintStatus")
@@ -371,10 +378,17 @@ def _page_error(message: str) -> Exception:
     return RequestError(message, "BAD_USER_INPUT")
 
 
+def _edge_cursor(root: ComplaintEdge) -> str:
+    """Encoded only when asked for (most lists page with pageInfo.endCursor)."""
+    return root.page.cursor(root.view)
+
+
 @strawberry.type
 class ComplaintEdge:
-    cursor: str
+    cursor: str = strawberry.field(resolver=_edge_cursor)
     node: ComplaintType
+    page: strawberry.Private[Page]
+    view: strawberry.Private[ComplaintView]
 
 
 @strawberry.type
