@@ -146,7 +146,7 @@ class ComplaintQueries:
             async with info.context.db() as session:
                 page = await q.list_complaints(session, filter=core_filter, order=order_by, first=first,
                                                after=after, last=last, before=before, read=access.read,
-                                               identity=access.identity)
+                                               identity=access.identity, statements=access.statements)
         except DomainError as exc:
             raise RequestError(exc.message, "BAD_USER_INPUT") from None
 

@@ -278,3 +278,51 @@ async def test_a_policy_change_filters_the_very_next_list(gql: GraphQLClient, wo
         restored = await gql(set_policies, {"i": {"rules": rules}}, tenant=world.slug, user=admin)
         assert restored["setPolicies"]["userErrors"] == []
     assert (await listed("receiver2")).isdisjoint(both)
+
+
+async def test_a_role_or_unit_change_filters_the_very_next_list(gql: GraphQLClient, world: World) -> None:
+    """The list's filters are kept per (policy version, user, unit): a role change bumps the version, and a
+    change of unit (here written straight to the table, as another process would) changes the key."""
+    import base64
+
+    from helpers import raw
+    from sqlalchemy import text
+
+    _, users = await directory(gql, world.slug)
+    both = {world.pending, world.approved}
+    schema = f'"tenant_{world.slug.replace("-", "_")}"'
+
+    async def listed(user: str) -> set[str]:
+        data = (await gql(LIST, tenant=world.slug, user=f"{user}@test.example"))["complaints"]
+        return {e["node"]["id"] for e in data["edges"]}
+
+    assign = """mutation ($i: AssignRoleInput!) { assignRole(input: $i) { userErrors { code } } }"""
+    receiver2 = users["receiver2@test.example"]
+    assert (await listed("receiver2")).isdisjoint(both)
+    done = await gql(assign, {"i": {"userId": receiver2, "roles": ["complaint_desk"]}}, tenant=world.slug,
+                     user="admin@test.example")
+    assert done["assignRole"]["userErrors"] == []
+    try:
+        assert both <= await listed("receiver2")
+    finally:
+        await gql(assign, {"i": {"userId": receiver2, "roles": ["receiver"]}}, tenant=world.slug,
+                  user="admin@test.example")
+    assert (await listed("receiver2")).isdisjoint(both)
+
+    handler2 = base64.b64decode(users["handler2@test.example"]).decode().split(":", 1)[1]
+    responsible = base64.b64decode(world.units[RESPONSIBLE[world.template]]).decode().split(":", 1)[1]
+    before = await scalar(f"SELECT org_unit_id FROM {schema}.users WHERE id = :id", id=handler2)
+    assert await listed("handler2") == set()
+
+    async def move(unit: object) -> None:
+        async with raw() as conn:
+            await conn.execute(text(f"UPDATE {schema}.users SET org_unit_id = :u WHERE id = :id"),
+                               {"u": unit, "id": handler2})
+            await conn.commit()
+
+    await move(responsible)
+    try:
+        assert await listed("handler2") == both
+    finally:
+        await move(before)
+    assert await listed("handler2") == set()
