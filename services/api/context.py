@@ -31,6 +31,7 @@ from services.core.audit.service import Actor
 from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
 from services.core.clock import Clock, system_clock
+from services.core.db import session_slot
 from services.core.tenancy import TenantRef, tenant_session
 
 
@@ -101,7 +102,11 @@ class Context:
 
     async def _session_unlocked(self) -> AsyncSession:
         if self._session is None:
-            self._session = await self.exit_stack.enter_async_context(tenant_session(self.tenant))
+            tenant = self.tenant
+            slot = session_slot()  # in turn: requests get connections in the order they asked
+            await slot.acquire()
+            self.exit_stack.callback(slot.release)  # after the session closes (the stack unwinds in reverse)
+            self._session = await self.exit_stack.enter_async_context(tenant_session(tenant))
         return self._session
 
     @asynccontextmanager
