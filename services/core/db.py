@@ -100,11 +100,14 @@ async def dispose_engine() -> None:
         await engine.dispose()
 
 
+_SET_SEARCH_PATH = text("SELECT set_config('search_path', :path, true)")
+
+
 @event.listens_for(Session, "after_begin")
 def _bind_search_path(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     schema = session.info.get("tenant_schema")
     if schema is not None:
-        connection.execute(text("SELECT set_config('search_path', :path, true)"), {"path": f'"{schema}"'})
+        connection.execute(_SET_SEARCH_PATH, {"path": f'"{schema}"'})
 
 
 _tenant_engines: weakref.WeakKeyDictionary[AsyncEngine, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.auth.models import PolicyState, RefreshToken
@@ -287,6 +287,16 @@ async def set_password(session: AsyncSession, *, user_id: uuid.UUID, password: s
     return user
 
 
+def _active_user_select(condition: Any) -> Any:
+    version = select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery()
+    return select(User.id, User.email, User.roles, User.org_unit_id, version).where(condition, User.active.is_(True))
+
+
+# Built once (a statement per request costs its construction and SQLAlchemy's cache-key walk)
+_ACTIVE_BY_ID = _active_user_select(User.id == bindparam("user_id"))
+_ACTIVE_BY_EMAIL = _active_user_select(User.email == bindparam("email"))
+
+
 @dataclass(frozen=True, slots=True)
 class ActiveUser:
     """An active user as a request sees them, with the tenant's policy version read in the same statement."""
@@ -304,16 +314,12 @@ async def active_user(
     """The active user with this id (or e-mail), or None; one round trip for the user and the policy version
     (what authorization needs next: ``authz.complaint_access`` takes both instead of reading them again)."""
     if user_id is not None:
-        condition = User.id == user_id
+        row = (await session.execute(_ACTIVE_BY_ID, {"user_id": user_id})).first()
     else:
         normalized = (email or "").strip().lower()
         if not normalized or len(normalized) > 254:
             return None
-        condition = User.email == normalized
-    version = select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery()
-    row = (await session.execute(
-        select(User.id, User.email, User.roles, User.org_unit_id, version).where(condition, User.active.is_(True))
-    )).first()
+        row = (await session.execute(_ACTIVE_BY_EMAIL, {"email": normalized})).first()
     if row is None:
         return None
     return ActiveUser(id=row[0], email=row[1], roles=tuple(row[2]), org_unit_id=row[3], policy_version=int(row[4] or 0))
