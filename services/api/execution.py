@@ -22,6 +22,7 @@ field, or run in the general path this falls back to.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from types import CoroutineType, GeneratorType
 from typing import Any
 
 from graphql import (
@@ -77,8 +78,42 @@ def _plans_for(parent_type: GraphQLObjectType) -> dict[str, _Plan | None]:
     return plans
 
 
+def _plain_class(cls: type) -> bool:
+    """Instances are neither awaitable nor exceptions (what graphql-core checks a resolved value for), by class:
+    ``await`` itself only looks at the class's ``__await__``."""
+    plain = _plain_classes.get(cls)
+    if plain is None:
+        plain = not (issubclass(cls, BaseException | CoroutineType | GeneratorType) or hasattr(cls, "__await__"))
+        _plain_classes[cls] = plain
+    return plain
+
+
+_plain_classes: dict[type, bool] = {}
+_Entry = tuple[str, Any, _Plan | None]  # response name, field details, plan
+
+
 class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, completing plain attribute fields without the per-field machinery."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # per selection (graphql-core collects a sub-selection once per request and reuses the same dict for every
+        # object of a list): its fields with their plans; the selection is kept so that its id stays its own
+        self._entries: dict[tuple[int, int], tuple[Any, list[_Entry]]] = {}
+
+    def _entries_for(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Entry]:
+        key = (id(parent_type), id(grouped_field_set))
+        found = self._entries.get(key)
+        if found is not None:
+            return found[1]
+        plans = _plans_for(parent_type)
+        entries: list[_Entry] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            entries.append((response_name, field_details_list,
+                            plans.get(node.name.value) if not node.arguments else None))
+        self._entries[key] = (grouped_field_set, entries)
+        return entries
 
     def execute_fields(
         self,
@@ -91,14 +126,11 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         manager = self.middleware_manager
         if manager is not None and manager.middlewares:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        plans = _plans_for(parent_type)
         is_awaitable = self.is_awaitable
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                node = field_details_list[0].node
-                plan = plans.get(node.name.value) if not node.arguments else None
+            for response_name, field_details_list, plan in self._entries_for(parent_type, grouped_field_set):
                 if plan is not None:
                     kind, attribute, field_type, non_null, target, is_type_of = plan
                     value = getattr(source_value, attribute, _MISSING)
@@ -106,8 +138,8 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                         if not non_null:
                             results[response_name] = None
                             continue
-                    elif kind == _LEAF:
-                        if value is not _MISSING and not isinstance(value, Exception) and not is_awaitable(value):
+                    elif value is not _MISSING and _plain_class(type(value)):
+                        if kind == _LEAF:
                             try:
                                 serialized = target(value)
                             except Exception:  # the general path reports it
@@ -115,15 +147,14 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                             if serialized is not None and serialized is not Undefined:
                                 results[response_name] = serialized
                                 continue
-                    elif (value is not _MISSING and not isinstance(value, Exception) and not is_awaitable(value)
-                          and (is_type_of is None or is_type_of(value, None) is True)):
-                        field_path = Path(path, response_name, parent_type.name)
-                        completed = self._complete_object(target, field_type, field_details_list, field_path, value,
-                                                          position_context)
-                        results[response_name] = completed
-                        if is_awaitable(completed):
-                            awaitable_fields.append(response_name)
-                        continue
+                        elif is_type_of is None or is_type_of(value, None) is True:
+                            field_path = Path(path, response_name, parent_type.name)
+                            completed = self._complete_object(target, field_type, field_details_list, field_path,
+                                                              value, position_context)
+                            results[response_name] = completed
+                            if is_awaitable(completed):
+                                awaitable_fields.append(response_name)
+                            continue
                 result = self.execute_field(
                     parent_type, source_value, field_details_list, Path(path, response_name, parent_type.name),
                     position_context,
@@ -163,9 +194,13 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         """``execute_field`` after the resolver, for an object value its type accepts (``complete_object_value``
         without the ``is_type_of`` call it has just made), with the same error handling."""
         try:
-            completed = self.collect_and_execute_subfields(
-                return_type, field_details_list, path, value, position_context
-            )
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
+            if position_context is None and not new_defer_usages:  # what execute_collected_subfields then does
+                completed = self.execute_fields(return_type, value, path, grouped_field_set, None)
+            else:
+                completed = self.execute_collected_subfields(
+                    return_type, value, path, grouped_field_set, new_defer_usages, position_context
+                )
         except Exception as raw_error:
             self.handle_field_error(raw_error, field_type, field_details_list, path)
             return None
