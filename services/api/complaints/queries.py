@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -155,7 +156,8 @@ class ComplaintQueries:
                 return await q.count_complaints(session, filter=core_filter, read=access.read)
 
         items = page.items
-        edges = [ComplaintEdge(node=ComplaintType.from_view(v), page=page, view=v) for v in items]
+        refs: dict[Any, Any] = {}
+        edges = [ComplaintEdge(node=ComplaintType.from_view(v, refs), page=page, view=v) for v in items]
         return ComplaintConnection(
             edges=edges,
             page_info=PageInfo(

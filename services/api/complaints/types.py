@@ -38,6 +38,12 @@ strawberry.enum(models.Source, name="AnswerSource", description="Who recorded a 
 strawberry.enum(ComplaintOrder, name="ComplaintOrderBy")
 
 
+# value -> member, for the columns every row of a page converts (a dict look-up, not Enum.__call__)
+_STATUSES = {m.value: m for m in models.ComplaintStatus}
+_CHANNELS = {m.value: m for m in models.Channel}
+_SCOPES = {m.value: m for m in models.Scope}
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
@@ -249,18 +255,32 @@ class ComplaintType(Node):
     uuid: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def from_view(cls, c: ComplaintView) -> ComplaintType:
+    def from_view(cls, c: ComplaintView, refs: dict[Any, Any] | None = None) -> ComplaintType:
+        """``refs``: the owners, units and categories built for this page so far, by id (a page repeats them)."""
+        if refs is None:
+            refs = {}
+        owner = refs.get(c.owner.id)
+        if owner is None:
+            owner = refs[c.owner.id] = UserType.from_model(c.owner)
+        category = store = department = None
+        if c.category is not None:
+            category = refs.get(c.category.id)
+            if category is None:
+                category = refs[c.category.id] = CategoryType.from_model(c.category)
+        if c.store is not None:
+            store = refs.get(c.store.id)
+            if store is None:
+                store = refs[c.store.id] = OrgUnitType.from_model(c.store)
+        if c.responsible_department is not None:
+            department = refs.get(c.responsible_department.id)
+            if department is None:
+                department = refs[c.responsible_department.id] = OrgUnitType.from_model(c.responsible_department)
         return cls(
-            id=global_id("Complaint", c.id), uuid=c.id, number=c.number, status=models.ComplaintStatus(c.status),
-            channel=models.Channel(c.channel), title=c.title, description=c.description,
+            id=global_id("Complaint", c.id), uuid=c.id, number=c.number, status=_STATUSES[c.status],
+            channel=_CHANNELS[c.channel], title=c.title, description=c.description,
             complainant=Complainant.from_view(c.complainant, visible=c.identity_visible),
-            category=CategoryType.from_model(c.category) if c.category else None,
-            cause=CategoryCause(c.cause) if c.cause else None, scope=models.Scope(c.scope),
-            store=OrgUnitType.from_model(c.store) if c.store else None,
-            owner=UserType.from_model(c.owner),
-            responsible_department=(
-                OrgUnitType.from_model(c.responsible_department) if c.responsible_department else None
-            ),
+            category=category, cause=CategoryCause(c.cause) if c.cause else None, scope=_SCOPES[c.scope],
+            store=store, owner=owner, responsible_department=department,
             order_number=c.order_number, material_number=c.material_number, quantity=c.quantity,
             delivery_date=c.delivery_date, defective_quantity=c.defective_quantity, amount=c.amount,
             litigation=c.litigation, resolved_on_the_spot=c.resolved_on_the_spot, resolution=c.resolution,
