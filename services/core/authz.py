@@ -504,7 +504,7 @@ async def complaint_access(
         identity=_grant_clause(cached, subject, unit, Action.COMPLAINT_READ_IDENTITY),
     )
     with _cache_lock:
-        _access_cache[key] = access
+        access = _access_cache.setdefault(key, access)  # requests that built it at once share the first one
         while len(_access_cache) > ACCESS_CACHE_SIZE:
             _access_cache.popitem(last=False)
     return access

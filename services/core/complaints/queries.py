@@ -197,7 +197,10 @@ def _build_base() -> Select[*tuple[Any, ...]]:
 
 
 # Built once: 50 columns and five joins cost more to construct than the rest of a page's statement.
-_BASE = _build_base()
+# Rows are read by position (``_view``) or by name, never by Column object: SQLAlchemy need not rebuild the
+# result's column map when the cached compiled form came from another statement object of the same shape
+# (another user's filters, say), which it otherwise does on every execution (the ORM turns it off the same way).
+_BASE = _build_base().execution_options(_result_disable_adapt_to_context=True)
 
 
 def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[Any, ...]]:
@@ -366,7 +369,7 @@ async def list_complaints(
     else:
         statement = _page_statement(filter, order, size, backward, after, before, read, identity)
         if statements is not None and plain and len(statements) < _STATEMENTS_KEPT:
-            statements[shape] = statement
+            statement = statements.setdefault(shape, statement)  # one object per shape, also when built at once
     # Core execution on the session's (tenant-bound) connection: the rows are plain columns, and the ORM's
     # execution path costs about as much again as the query itself on a 50-row page
     connection = await session.connection()
