@@ -127,10 +127,13 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         if manager is not None and manager.middlewares:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
         is_awaitable = self.is_awaitable
+        plain_classes = _plain_classes
+        found = self._entries.get((id(parent_type), id(grouped_field_set)))
+        entries = found[1] if found is not None else self._entries_for(parent_type, grouped_field_set)
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list, plan in self._entries_for(parent_type, grouped_field_set):
+            for response_name, field_details_list, plan in entries:
                 if plan is not None:
                     kind, attribute, field_type, non_null, target, is_type_of = plan
                     value = getattr(source_value, attribute, _MISSING)
@@ -138,7 +141,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                         if not non_null:
                             results[response_name] = None
                             continue
-                    elif value is not _MISSING and _plain_class(type(value)):
+                    elif value is not _MISSING and (plain_classes.get(type(value)) or _plain_class(type(value))):
                         if kind == _LEAF:
                             try:
                                 serialized = target(value)
