@@ -6,10 +6,12 @@ message middleware) and fails closed: there is no default tenant anywhere.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import enum
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -134,6 +136,7 @@ def unbind_tenant_token(token: contextvars.Token[TenantRef | None]) -> None:
 # cached, so resuming or creating a tenant takes effect on the next request everywhere.
 TENANT_CACHE_TTL_S = 2.0
 _resolved: dict[str, tuple[TenantRef, float]] = {}
+_lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 def forget_tenant(slug: str | None = None) -> None:
@@ -153,11 +156,28 @@ async def resolve_tenant(slug: str | None) -> TenantRef:
     if slug is None or slug == "":
         raise TenantRequired("a tenant is required")
     cached = _resolved.get(slug)
-    if cached is not None:
-        if time.monotonic() < cached[1]:
-            return cached[0]
-        _resolved.pop(slug, None)
+    if cached is not None and time.monotonic() < cached[1]:
+        return cached[0]
     validate_slug(slug)
+    # one look-up per slug at a time in this loop: when an entry expires, the requests arriving meanwhile wait
+    # for it instead of each reading the registry
+    locks = _lookups.get(asyncio.get_running_loop())
+    if locks is None:
+        locks = _lookups[asyncio.get_running_loop()] = {}
+    lock = locks.setdefault(slug, asyncio.Lock())
+    try:
+        async with lock:
+            cached = _resolved.get(slug)
+            if cached is not None and time.monotonic() < cached[1]:
+                return cached[0]
+            return await _read_registry(slug)
+    finally:
+        if not lock.locked() and locks.get(slug) is lock:
+            del locks[slug]  # no lock kept per slug ever asked for (unknown ones included)
+
+
+async def _read_registry(slug: str) -> TenantRef:
+    _resolved.pop(slug, None)
     async with platform_session() as session:
         row = (
             await session.execute(
