@@ -21,7 +21,7 @@ field, or run in the general path this falls back to.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import CoroutineType, GeneratorType
 from typing import Any
 
@@ -36,6 +36,7 @@ from graphql import (
 )
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
@@ -59,6 +60,8 @@ def _field_plan(field: GraphQLField) -> _Plan | None:
     field_type: GraphQLOutputType = field.type
     non_null = isinstance(field_type, GraphQLNonNull)
     named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+    if isinstance(named, CustomGraphQLEnumType):
+        return (_LEAF, definition.python_name, field_type, non_null, _enum_serializer(named), None)
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
         return (_LEAF, definition.python_name, field_type, non_null, named.serialize, None)
     if isinstance(named, GraphQLObjectType):
@@ -68,6 +71,28 @@ def _field_plan(field: GraphQLField) -> _Plan | None:
         # Strawberry's is_type_of (isinstance, and the strawberry.cast check) ignores the resolve info
         return (_OBJECT, definition.python_name, field_type, non_null, named, named.is_type_of)
     return None
+
+
+def _enum_serializer(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
+    """Strawberry's enum ``serialize`` (the name of the first value equal to the member's; anything else as
+    graphql-core serializes it), with the names of the members looked up instead of searched for."""
+    wrapped, serialize = enum_type.wrapped_cls, enum_type.serialize
+    names: dict[Any, str] = {}
+    member: Any
+    for member in wrapped:
+        for name, value in enum_type.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+
+    def serialize_member(value: Any) -> Any:
+        if type(value) is wrapped:
+            name = names.get(value)
+            if name is not None:
+                return name
+        return serialize(value)
+
+    return serialize_member
 
 
 def _plans_for(parent_type: GraphQLObjectType) -> dict[str, _Plan | None]:
@@ -136,7 +161,10 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             for response_name, field_details_list, plan in entries:
                 if plan is not None:
                     kind, attribute, field_type, non_null, target, is_type_of = plan
-                    value = getattr(source_value, attribute, _MISSING)
+                    try:
+                        value = getattr(source_value, attribute, _MISSING)
+                    except Exception:  # a property that raises: the general path reports it
+                        value = _MISSING
                     if value is None:
                         if not non_null:
                             results[response_name] = None
