@@ -313,13 +313,14 @@ async def active_user(
 ) -> ActiveUser | None:
     """The active user with this id (or e-mail), or None; one round trip for the user and the policy version
     (what authorization needs next: ``authz.complaint_access`` takes both instead of reading them again)."""
+    connection = await session.connection()  # Core execution: plain columns, no ORM result machinery
     if user_id is not None:
-        row = (await session.execute(_ACTIVE_BY_ID, {"user_id": user_id})).first()
+        row = (await connection.execute(_ACTIVE_BY_ID, {"user_id": user_id})).first()
     else:
         normalized = (email or "").strip().lower()
         if not normalized or len(normalized) > 254:
             return None
-        row = (await session.execute(_ACTIVE_BY_EMAIL, {"email": normalized})).first()
+        row = (await connection.execute(_ACTIVE_BY_EMAIL, {"email": normalized})).first()
     if row is None:
         return None
     return ActiveUser(id=row[0], email=row[1], roles=tuple(row[2]), org_unit_id=row[3], policy_version=int(row[4] or 0))
