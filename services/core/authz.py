@@ -476,7 +476,7 @@ _UNREAD = object()
 # (tenant, policy version, user, unit) -> filters. Exact, not a time-bound cache: the filters are a function of
 # the enforcer at that version (rules and roles; every change bumps the version) and of the user's unit, all
 # in the key; an entry of an old version is simply never asked for again and ages out of the LRU.
-ACCESS_CACHE_SIZE = 2048
+ACCESS_CACHE_SIZE = 512  # an entry with its kept statements is some 40-150 KB
 _access_cache: OrderedDict[tuple[str, int, uuid.UUID, uuid.UUID | None], ComplaintAccess] = OrderedDict()
 
 

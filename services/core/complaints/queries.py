@@ -317,7 +317,7 @@ def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
 
 
 _NO_FILTER = ComplaintFilter()
-_STATEMENTS_KEPT = 16  # page shapes kept per access (a client pages with one or two sizes and orders)
+_STATEMENTS_KEPT = 4  # page shapes kept per access (a client pages with one or two sizes and orders)
 
 
 def _page_statement(
