@@ -18,10 +18,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_, type_coerce
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.types import NullType
 
 from services.core import validation as v
 from services.core.complaints.models import (
@@ -164,6 +165,10 @@ _store = aliased(OrgUnit, name="store")
 _department = aliased(OrgUnit, name="department")
 
 
+# the driver's value as it is: asyncpg returns a text[] as a list, which SQLAlchemy's ARRAY would copy per row
+_AS_RETURNED = NullType()
+
+
 def _build_base() -> Select[*tuple[Any, ...]]:
     return (
         select(
@@ -173,7 +178,7 @@ def _build_base() -> Select[*tuple[Any, ...]]:
             Complaint.amount, Complaint.litigation, Complaint.resolved_on_the_spot, Complaint.resolution,
             Complaint.repeat_of_id, Complaint.created_at, Complaint.updated_at, Complaint.closed_at,
             User.id.label("owner_id"), User.email.label("owner_email"), User.display_name.label("owner_name"),
-            User.roles.label("owner_roles"), User.active.label("owner_active"),
+            type_coerce(User.roles, _AS_RETURNED).label("owner_roles"), User.active.label("owner_active"),
             User.org_unit_id.label("owner_unit"), User.created_at.label("owner_created"),
             _store.id.label("store_id"), _store.name.label("store_name"), _store.code.label("store_code"),
             _store.kind.label("store_kind"), _store.parent_id.label("store_parent"),
@@ -208,8 +213,9 @@ def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[A
     return _BASE.add_columns((identity if identity is not None else true()).label("identity_visible"))
 
 
-def _view(row: Any) -> ComplaintView:
-    """A row of ``_base_select`` (unpacked by position: the hot loop of a page) as a view."""
+def _view(row: Any, refs: dict[Any, Any] | None = None) -> ComplaintView:
+    """A row of ``_base_select`` (unpacked by position: the hot loop of a page) as a view. ``refs``: the owners,
+    units and categories of the page so far, by id (rows of one page repeat them; they are the same rows)."""
     (ident, number, status, channel, title, description, scope, cause, order_number,
      material_number, quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot,
      resolution, repeat_of_id, created_at, updated_at, closed_at,
@@ -218,14 +224,31 @@ def _view(row: Any) -> ComplaintView:
      dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created,
      cat_id, cat_code, cat_name, cat_cause, cat_dimension,
      p_name, p_phone, p_email, p_id_number, p_address, identity_visible) = row
+    if refs is None:
+        refs = {}
+    owner = refs.get(owner_id)
+    if owner is None:
+        owner = refs[owner_id] = UserRef(owner_id, owner_email, owner_name, owner_roles, owner_active, owner_unit,
+                                         owner_created)
+    store = department = category = None
+    if store_id:
+        store = refs.get(store_id)
+        if store is None:
+            store = refs[store_id] = UnitRef(store_id, store_name, store_code, store_kind, store_parent,
+                                             store_created)
+    if dept_id:
+        department = refs.get(dept_id)
+        if department is None:
+            department = refs[dept_id] = UnitRef(dept_id, dept_name, dept_code, dept_kind, dept_parent,
+                                                 dept_created)
+    if cat_id:
+        category = refs.get(cat_id)
+        if category is None:
+            category = refs[cat_id] = CategoryRef(cat_id, cat_code, cat_name, cat_cause, cat_dimension)
     return ComplaintView(
         ident, number, status, channel, title, description, scope, cause, order_number, material_number,
         quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot, resolution,
-        repeat_of_id, created_at, updated_at, closed_at,
-        UserRef(owner_id, owner_email, owner_name, owner_roles, owner_active, owner_unit, owner_created),
-        UnitRef(store_id, store_name, store_code, store_kind, store_parent, store_created) if store_id else None,
-        UnitRef(dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created) if dept_id else None,
-        CategoryRef(cat_id, cat_code, cat_name, cat_cause, cat_dimension) if cat_id else None,
+        repeat_of_id, created_at, updated_at, closed_at, owner, store, department, category,
         ComplainantView(p_name, p_phone, p_email, p_id_number, p_address),
         bool(identity_visible),
     )
@@ -375,7 +398,8 @@ async def list_complaints(
     connection = await session.connection()
     rows = (await connection.execute(statement)).all()
     extra = len(rows) > size
-    items = [_view(r) for r in rows[:size]]
+    refs: dict[Any, Any] = {}
+    items = [_view(r, refs) for r in rows[:size]]
     if backward:
         items.reverse()
         return Page(items, has_next=before is not None, has_previous=extra, order=order)
@@ -399,7 +423,8 @@ async def get_complaints(
     if read is not None:
         query = query.where(read)
     connection = await session.connection()
-    return {r.id: _view(r) for r in (await connection.execute(query)).all()}
+    refs: dict[Any, Any] = {}
+    return {r.id: _view(r, refs) for r in (await connection.execute(query)).all()}
 
 
 async def get_complaint_by_number(
