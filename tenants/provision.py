@@ -23,6 +23,7 @@ from services.core.tenancy import (
     TenantExists,
     TenantNotFound,
     TenantStatus,
+    forget_tenant,
     schema_for,
     validate_slug,
 )
@@ -131,7 +132,9 @@ async def set_status(slug: str, status: TenantStatus) -> tuple[TenantInfo, bool]
         row.status = status.value
         await session.flush()
         await session.refresh(row)
-        return _info(row), changed
+        info = _info(row)
+    forget_tenant(slug)  # committed: this process's next request reads the registry again
+    return info, changed
 
 
 class TenantNotSuspended(TenantError):

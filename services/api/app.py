@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -42,6 +43,20 @@ logger = logging.getLogger("complaintdesk.api")
 
 MAX_BODY_BYTES = 1_000_000
 READY_TIMEOUT_S = 2.0
+# A request allocates tens of thousands of short-lived objects (a page of results); with the default threshold
+# (700) the collector ran about once per request and took ~0.4 ms of it (2,000 in-process 50-row requests:
+# 1,573 young, 142 middle, 12 full collections, 806 ms). At 10,000: 34 collections, ~200 ms, the longest
+# ~25 ms (at 50,000 the same total in fewer, longer pauses).
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """After start-up: move everything built so far (modules, the schema, the pool) out of the collector's way
+    and collect the young generation less often. Reference cycles are still collected, in larger batches."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -244,6 +259,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tune_gc()
         yield
         await redis_client.aclose()
         await dispose_engine()

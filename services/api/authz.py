@@ -26,9 +26,14 @@ async def complaint_access(ctx: Context) -> authz.ComplaintAccess:
     """The viewer's complaint filters, computed once per request."""
     cached: authz.ComplaintAccess | None = ctx.__dict__.get(_ACCESS)
     if cached is None:
-        subject = await subject_of(ctx)
+        viewer = await ctx.require_viewer()
+        subject = authz.Subject(user_id=viewer.id, tenant=ctx.tenant.slug)
         async with ctx.db() as session:
-            cached = await authz.complaint_access(session, subject)
+            if ctx.policy_version is not None:  # read with the viewer, in this transaction
+                cached = await authz.complaint_access(session, subject, version=ctx.policy_version,
+                                                      unit=viewer.org_unit_id)
+            else:
+                cached = await authz.complaint_access(session, subject)
         ctx.__dict__[_ACCESS] = cached
     return cached
 

@@ -31,6 +31,7 @@ from services.core.audit.service import Actor
 from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
 from services.core.clock import Clock, system_clock
+from services.core.db import session_slot
 from services.core.tenancy import TenantRef, tenant_session
 
 
@@ -63,6 +64,8 @@ class Context:
     _viewer: Viewer | None = None
     _viewer_resolved: bool = False
     _viewer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the tenant's policy version, read with the viewer in this request's transaction (None: read it again)
+    policy_version: int | None = None
     _operator: OperatorPrincipal | None = None
     _operator_resolved: bool = False
 
@@ -95,10 +98,15 @@ class Context:
         """Forget cached loads and access filters (after a mutation changed what they hold)."""
         self.__dict__.pop("loaders", None)
         self.__dict__.pop("_complaint_access", None)
+        self.policy_version = None  # a write may have changed the policies or the viewer's unit
 
     async def _session_unlocked(self) -> AsyncSession:
         if self._session is None:
-            self._session = await self.exit_stack.enter_async_context(tenant_session(self.tenant))
+            tenant = self.tenant
+            slot = session_slot()  # in turn: requests get connections in the order they asked
+            await slot.acquire()
+            self.exit_stack.callback(slot.release)  # after the session closes (the stack unwinds in reverse)
+            self._session = await self.exit_stack.enter_async_context(tenant_session(tenant))
         return self._session
 
     @asynccontextmanager
@@ -126,12 +134,13 @@ class Context:
                 if self.tenant_ref is not None and isinstance(principal, StaffPrincipal | ExternalPrincipal):
                     async with self.db() as session:
                         if isinstance(principal, StaffPrincipal):
-                            user = await auth_service.active_user_by_id(session, principal.user_id)
+                            user = await auth_service.active_user(session, user_id=principal.user_id)
                         else:
-                            user = await auth_service.active_user_by_email(session, principal.email)
+                            user = await auth_service.active_user(session, email=principal.email)
                     if user is not None:
-                        self._viewer = Viewer(id=user.id, email=user.email, roles=tuple(user.roles),
+                        self._viewer = Viewer(id=user.id, email=user.email, roles=user.roles,
                                               org_unit_id=user.org_unit_id)
+                        self.policy_version = user.policy_version
                 self._viewer_resolved = True
         return self._viewer
 

@@ -7,6 +7,7 @@ of 50 complaints with their owners and departments. Here the global ID (base64 o
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import strawberry
@@ -18,5 +19,6 @@ class Node:
     id: strawberry.ID = strawberry.field(description="The Globally Unique ID of this object")
 
 
+@functools.lru_cache(maxsize=16384)  # a list repeats its owners and units; a page is built again on each request
 def global_id(type_name: str, value: uuid.UUID | str) -> strawberry.ID:
     return strawberry.ID(to_base64(type_name, str(value)))

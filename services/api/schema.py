@@ -31,6 +31,7 @@ from services.api.complaints.types import ComplaintType
 from services.api.context import Info
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
 from services.api.errors import MaskUnexpectedErrors, is_unexpected
+from services.api.execution import FastExecutor
 from services.api.keys import KeyMutations, KeyQueries
 from services.api.nodes import Node
 from services.api.org.mutations import OrgMutations
@@ -105,5 +106,6 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=extensions,
+        execution_context_class=FastExecutor,  # plain attribute fields completed without the per-field machinery
         config=StrawberryConfig(disable_field_suggestions=not development),
     )

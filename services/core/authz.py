@@ -22,8 +22,9 @@ import io
 import re
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -458,27 +459,56 @@ def _grant_clause(cached: _Cached, subject: Subject, unit: uuid.UUID | None, act
 
 @dataclass(frozen=True)
 class ComplaintAccess:
-    """What a user may see of complaints, as SQL: which rows, and on which the complainant is unmasked."""
+    """What a user may see of complaints, as SQL: which rows, and on which the complainant is unmasked.
+
+    ``statements`` keeps statements built on these two clauses (``complaints.queries`` puts a list page's
+    SELECT there): they live exactly as long as the clauses they were built from.
+    """
 
     read: ColumnElement[bool]
     identity: ColumnElement[bool]
+    statements: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 UNRESTRICTED = ComplaintAccess(read=true(), identity=true())
 
 
-async def complaint_access(session: AsyncSession, subject: Subject) -> ComplaintAccess:
-    # the policy version and the user's unit in one round trip
-    row = (await session.execute(select(
-        select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery(),
-        select(User.org_unit_id).where(User.id == subject.user_id).scalar_subquery(),
-    ))).one()
-    cached = await _enforcer(session, subject.tenant, int(row[0] or 0))
-    unit = row[1]
-    return ComplaintAccess(
+_UNREAD = object()
+# (tenant, policy version, user, unit) -> filters. Exact, not a time-bound cache: the filters are a function of
+# the enforcer at that version (rules and roles; every change bumps the version) and of the user's unit, all
+# in the key; an entry of an old version is simply never asked for again and ages out of the LRU.
+ACCESS_CACHE_SIZE = 512  # an entry with its kept statements is some 40-150 KB
+_access_cache: OrderedDict[tuple[str, int, uuid.UUID, uuid.UUID | None], ComplaintAccess] = OrderedDict()
+
+
+async def complaint_access(
+    session: AsyncSession, subject: Subject, *, version: int | None = None, unit: Any = _UNREAD
+) -> ComplaintAccess:
+    """The subject's complaint filters at the current policy version. ``version`` and ``unit`` (the user's org
+    unit) may come from the caller when it read them in this transaction already (``auth.service.active_user``);
+    otherwise both are read here in one round trip."""
+    if version is None or unit is _UNREAD:
+        row = (await session.execute(select(
+            select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery(),
+            select(User.org_unit_id).where(User.id == subject.user_id).scalar_subquery(),
+        ))).one()
+        version, unit = int(row[0] or 0), row[1]
+    key = (subject.tenant, version, subject.user_id, unit)
+    with _cache_lock:  # the worker's threads share it
+        access = _access_cache.get(key)
+        if access is not None:
+            _access_cache.move_to_end(key)
+            return access
+    cached = await _enforcer(session, subject.tenant, version)  # the enforcer of exactly this version
+    access = ComplaintAccess(
         read=_grant_clause(cached, subject, unit, Action.COMPLAINT_READ),
         identity=_grant_clause(cached, subject, unit, Action.COMPLAINT_READ_IDENTITY),
     )
+    with _cache_lock:
+        access = _access_cache.setdefault(key, access)  # requests that built it at once share the first one
+        while len(_access_cache) > ACCESS_CACHE_SIZE:
+            _access_cache.popitem(last=False)
+    return access
 
 
 # ------------------------------------------------------------------ policy administration

@@ -51,6 +51,27 @@ class TenantBase(DeclarativeBase):
 # One engine per event loop: asyncpg connections belong to the loop that opened them,
 # and the API, the worker's event-loop thread and the tests each run their own loop.
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+# Sessions that may hold a connection at once through ``session_slot``: the pool's capacity less a few left
+# for what does not queue there (the registry look-up, readiness checks, a second session of a request).
+SESSION_SLOTS = POOL_SIZE + MAX_OVERFLOW - 4
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def session_slot() -> asyncio.Semaphore:
+    """The running loop's first-come-first-served queue for connections.
+
+    The pool hands a returned connection to whoever asks next, not to whoever waited longest (an asyncio.Queue
+    woken waiter that finds the connection taken goes to the back of the line), so under load some requests
+    wait for seconds while others pass. Taking a slot here first (asyncio.Semaphore serves waiters in order)
+    before checking out keeps the pool itself uncontended.
+    """
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(SESSION_SLOTS)
+    return slot
 
 
 def get_engine() -> AsyncEngine:
@@ -59,9 +80,11 @@ def get_engine() -> AsyncEngine:
     if engine is None:
         engine = create_async_engine(
             get_settings().database_url,
-            pool_size=10,
-            max_overflow=10,
-            pool_pre_ping=True,
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+            # No ping on each checkout (a round trip per request): a connection the server dropped fails its
+            # statement instead, and is then discarded by the pool; connections are renewed after 30 minutes.
+            pool_pre_ping=False,
             pool_recycle=1800,
             connect_args={"timeout": 5, "server_settings": {"application_name": "complaintdesk"}},
         )
@@ -77,11 +100,14 @@ async def dispose_engine() -> None:
         await engine.dispose()
 
 
+_SET_SEARCH_PATH = text("SELECT set_config('search_path', :path, true)")
+
+
 @event.listens_for(Session, "after_begin")
 def _bind_search_path(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     schema = session.info.get("tenant_schema")
     if schema is not None:
-        connection.execute(text("SELECT set_config('search_path', :path, true)"), {"path": f'"{schema}"'})
+        connection.execute(_SET_SEARCH_PATH, {"path": f'"{schema}"'})
 
 
 _tenant_engines: weakref.WeakKeyDictionary[AsyncEngine, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()

@@ -6,9 +6,12 @@ message middleware) and fails closed: there is no default tenant anywhere.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import enum
 import re
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -128,11 +131,54 @@ def unbind_tenant_token(token: contextvars.Token[TenantRef | None]) -> None:
     _current.reset(token)
 
 
+# Active tenants resolved in the last few seconds, by slug: the registry row changes only when an operator creates,
+# suspends or resumes a tenant. ``set_status`` forgets the slug in its own process at once; any other process
+# (another API worker, the CLI) is seen within TENANT_CACHE_TTL_S. Unknown and suspended tenants are never
+# cached, so resuming or creating a tenant takes effect on the next request everywhere.
+TENANT_CACHE_TTL_S = 2.0
+_resolved: dict[str, tuple[TenantRef, float]] = {}
+_lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def forget_tenant(slug: str | None = None) -> None:
+    """Drop ``slug`` (or every tenant) from this process's cache of resolved tenants."""
+    if slug is None:
+        _resolved.clear()
+    else:
+        _resolved.pop(slug, None)
+
+
 async def resolve_tenant(slug: str | None) -> TenantRef:
-    """Slug -> active tenant, or a ``TenantError``. Never a default."""
+    """Slug -> active tenant, or a ``TenantError``. Never a default.
+
+    An active tenant is remembered for at most ``TENANT_CACHE_TTL_S`` seconds: a suspension made in another
+    process is refused within that bound (in this process, ``set_status`` forgets it at once).
+    """
     if slug is None or slug == "":
         raise TenantRequired("a tenant is required")
+    cached = _resolved.get(slug)
+    if cached is not None and time.monotonic() < cached[1]:
+        return cached[0]
     validate_slug(slug)
+    # one look-up per slug at a time in this loop: when an entry expires, the requests arriving meanwhile wait
+    # for it instead of each reading the registry
+    locks = _lookups.get(asyncio.get_running_loop())
+    if locks is None:
+        locks = _lookups[asyncio.get_running_loop()] = {}
+    lock = locks.setdefault(slug, asyncio.Lock())
+    try:
+        async with lock:
+            cached = _resolved.get(slug)
+            if cached is not None and time.monotonic() < cached[1]:
+                return cached[0]
+            return await _read_registry(slug)
+    finally:
+        if not lock.locked() and locks.get(slug) is lock:
+            del locks[slug]  # no lock kept per slug ever asked for (unknown ones included)
+
+
+async def _read_registry(slug: str) -> TenantRef:
+    _resolved.pop(slug, None)
     async with platform_session() as session:
         row = (
             await session.execute(
@@ -148,7 +194,9 @@ async def resolve_tenant(slug: str | None) -> TenantRef:
     if row.schema_name != schema_for(row.slug):
         # The registry was edited by hand; refuse rather than follow it somewhere else.
         raise TenantNotFound(f"unknown tenant {slug!r}")
-    return TenantRef(slug=row.slug, schema=row.schema_name, template=row.template)
+    tenant = TenantRef(slug=row.slug, schema=row.schema_name, template=row.template)
+    _resolved[slug] = (tenant, time.monotonic() + TENANT_CACHE_TTL_S)
+    return tenant
 
 
 @asynccontextmanager

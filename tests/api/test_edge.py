@@ -70,6 +70,39 @@ async def test_suspended_tenant_gets_a_clear_error_then_resumes(gql: GraphQLClie
     assert (await gql.post(QUERY, tenant="paused-co")).status_code == 200
 
 
+async def test_a_suspension_made_elsewhere_is_refused_within_the_cache_bound(gql: GraphQLClient) -> None:
+    """Active tenants are remembered per process for at most TENANT_CACHE_TTL_S: a suspension written by another
+    process (the CLI, another API worker; here a plain UPDATE) is refused once that bound has passed, and a
+    resumption (never cached) on the very next request."""
+    import asyncio
+
+    from helpers import raw
+    from sqlalchemy import text
+
+    from services.core.tenancy import TENANT_CACHE_TTL_S
+
+    assert TENANT_CACHE_TTL_S <= 5
+    await create_tenant("elsewhere-co", template="retail")
+    assert (await gql.post(QUERY, tenant="elsewhere-co")).status_code == 200  # resolved and remembered
+
+    async def write_status(status: str) -> None:
+        async with raw() as conn:
+            await conn.execute(text("UPDATE public.tenants SET status = :s WHERE slug = 'elsewhere-co'"), {"s": status})
+            await conn.commit()
+
+    await write_status("suspended")
+    try:
+        await asyncio.sleep(TENANT_CACHE_TTL_S + 0.1)
+        for query in (QUERY, 'mutation { createOrgUnit(input: {name: "x", kind: STORE}) { orgUnit { id } } }'):
+            response = await gql.post(query, tenant="elsewhere-co")
+            assert response.status_code == 403
+            assert response.json()["errors"][0]["extensions"]["code"] == "TENANT_SUSPENDED"
+        assert await scalar("SELECT count(*) FROM tenant_elsewhere_co.org_units WHERE name = 'x'") == 0
+    finally:
+        await write_status("active")
+    assert (await gql.post(QUERY, tenant="elsewhere-co")).status_code == 200
+
+
 async def test_request_id_is_echoed_or_made(gql: GraphQLClient) -> None:
     mine = await gql.post(QUERY, headers={"x-request-id": "trace-abc-12345"})
     assert mine.headers["x-request-id"] == "trace-abc-12345"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -148,7 +149,7 @@ class ComplaintQueries:
             async with info.context.db() as session:
                 page = await q.list_complaints(session, filter=core_filter, order=order_by, first=first,
                                                after=after, last=last, before=before, read=access.read,
-                                               identity=access.identity)
+                                               identity=access.identity, statements=access.statements)
         except DomainError as exc:
             raise RequestError(exc.message, "BAD_USER_INPUT") from None
 
@@ -156,12 +157,15 @@ class ComplaintQueries:
             async with info.context.db() as session:
                 return await q.count_complaints(session, filter=core_filter, read=access.read)
 
-        edges = [ComplaintEdge(cursor=page.cursor(v), node=ComplaintType.from_view(v)) for v in page.items]
+        items = page.items
+        refs: dict[Any, Any] = {}
+        edges = [ComplaintEdge(node=ComplaintType.from_view(v, refs), page=page, view=v) for v in items]
         return ComplaintConnection(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next, has_previous_page=page.has_previous,
-                start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+                start_cursor=page.cursor(items[0]) if items else None,
+                end_cursor=page.cursor(items[-1]) if items else None,
             ),
             count=count,
         )

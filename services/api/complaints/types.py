@@ -19,7 +19,14 @@ from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org
 from services.core.audit.models import AuditEvent as AuditEventModel
 from services.core.authz import mask_address, mask_email, mask_id_number, mask_name, mask_phone
 from services.core.complaints import models
-from services.core.complaints.queries import MAX_PAGE, ComplainantView, ComplaintOrder, ComplaintView, EvidenceMeta
+from services.core.complaints.queries import (
+    MAX_PAGE,
+    ComplainantView,
+    ComplaintOrder,
+    ComplaintView,
+    EvidenceMeta,
+    Page,
+)
 from services.core.org.models import CategoryCause
 
 ERASED_NAME = "[erased]"
@@ -31,6 +38,12 @@ strawberry.enum(models.HandlingFormStatus, name="HandlingFormStatus")
 strawberry.enum(models.Satisfaction, name="Satisfaction")
 strawberry.enum(models.Source, name="AnswerSource", description="Who recorded a customer's answer")
 strawberry.enum(ComplaintOrder, name="ComplaintOrderBy")
+
+
+# value -> member, for the columns every row of a page converts (a dict look-up, not Enum.__call__)
+_STATUSES = {m.value: m for m in models.ComplaintStatus}
+_CHANNELS = {m.value: m for m in models.Channel}
+_SCOPES = {m.value: m for m in models.Scope}
 
 
 @strawberry.type
@@ -262,17 +275,31 @@ class ComplaintType(Node):
         return self.view.resolution
 
     @classmethod
-    def from_view(cls, c: ComplaintView) -> ComplaintType:
+    def from_view(cls, c: ComplaintView, refs: dict[Any, Any] | None = None) -> ComplaintType:
+        """``refs``: the owners, units and categories built for this page so far, by id (a page repeats them)."""
+        if refs is None:
+            refs = {}
+        owner = refs.get(c.owner.id)
+        if owner is None:
+            owner = refs[c.owner.id] = UserType.from_model(c.owner)
+        category = store = department = None
+        if c.category is not None:
+            category = refs.get(c.category.id)
+            if category is None:
+                category = refs[c.category.id] = CategoryType.from_model(c.category)
+        if c.store is not None:
+            store = refs.get(c.store.id)
+            if store is None:
+                store = refs[c.store.id] = OrgUnitType.from_model(c.store)
+        if c.responsible_department is not None:
+            department = refs.get(c.responsible_department.id)
+            if department is None:
+                department = refs[c.responsible_department.id] = OrgUnitType.from_model(c.responsible_department)
         return cls(
-            id=global_id("Complaint", c.id), uuid=c.id, number=c.number, status=models.ComplaintStatus(c.status),
-            channel=models.Channel(c.channel), title=c.title, view=c,
-            category=CategoryType.from_model(c.category) if c.category else None,
-            cause=CategoryCause(c.cause) if c.cause else None, scope=models.Scope(c.scope),
-            store=OrgUnitType.from_model(c.store) if c.store else None,
-            owner=UserType.from_model(c.owner),
-            responsible_department=(
-                OrgUnitType.from_model(c.responsible_department) if c.responsible_department else None
-            ),
+            id=global_id("Complaint", c.id), uuid=c.id, number=c.number, status=_STATUSES[c.status],
+            channel=_CHANNELS[c.channel], title=c.title, view=c,
+            category=category, cause=CategoryCause(c.cause) if c.cause else None, scope=_SCOPES[c.scope],
+            store=store, owner=owner, responsible_department=department,
             order_number=c.order_number, material_number=c.material_number, quantity=c.quantity,
             delivery_date=c.delivery_date, defective_quantity=c.defective_quantity, amount=c.amount,
             litigation=c.litigation, resolved_on_the_spot=c.resolved_on_the_spot,
@@ -390,10 +417,17 @@ def _page_error(message: str) -> Exception:
     return RequestError(message, "BAD_USER_INPUT")
 
 
+def _edge_cursor(root: ComplaintEdge) -> str:
+    """Encoded only when asked for (most lists page with pageInfo.endCursor)."""
+    return root.page.cursor(root.view)
+
+
 @strawberry.type
 class ComplaintEdge:
-    cursor: str
+    cursor: str = strawberry.field(resolver=_edge_cursor)
     node: ComplaintType
+    page: strawberry.Private[Page]
+    view: strawberry.Private[ComplaintView]
 
 
 @strawberry.type

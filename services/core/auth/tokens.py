@@ -26,7 +26,9 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -206,6 +208,7 @@ def reset_keyring() -> None:
     global _keyring
     with _keyring_lock:
         _keyring = None
+        _verified.clear()
 
 
 # ---- issuing ----------------------------------------------------------------------------------------------------
@@ -268,6 +271,8 @@ class OperatorClaims:
 
 def peek_issuer(token: str) -> str | None:
     """The unverified ``iss`` claim: only to choose who verifies the token (us or a tenant's identity provider)."""
+    if token in _verified:  # one of ours, verified before
+        return ISSUER
     if len(token) > MAX_TOKEN_LENGTH:
         return None
     try:
@@ -278,8 +283,30 @@ def peek_issuer(token: str) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
+# Tokens verified in this process: token -> (claims, exp, kid, key). A token's signature, audience, issuer and
+# claims never change, so a second verification can only differ by expiry (checked again on every use, as
+# PyJWT checks it) or by its key having left the keyring (checked: the same key object must still be there).
+# Access tokens are not revocable one by one (they live 15 minutes), so nothing else can change the answer.
+VERIFIED_CACHE_SIZE = 4096
+_verified: OrderedDict[str, tuple[UserClaims | OperatorClaims, float, str, Ed25519PublicKey]] = OrderedDict()
+
+
 def verify_access_token(token: str) -> UserClaims | OperatorClaims:
     """A token we signed with a current or previous key, unexpired, for us; else ``InvalidToken``."""
+    with _keyring_lock:
+        hit = _verified.get(token)
+        if hit is not None:
+            _verified.move_to_end(token)
+    if hit is not None:
+        known, expires, kid, key = hit
+        if get_keyring().verification_keys.get(kid) is key:
+            if time.time() - LEEWAY_S >= expires:
+                raise ExpiredToken()
+            return known
+    return _verify(token)
+
+
+def _verify(token: str) -> UserClaims | OperatorClaims:
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken()
     try:
@@ -287,7 +314,9 @@ def verify_access_token(token: str) -> UserClaims | OperatorClaims:
     except jwt.PyJWTError:
         raise InvalidToken() from None
     kid = header.get("kid")
-    key = get_keyring().verification_keys.get(kid) if isinstance(kid, str) else None
+    if not isinstance(kid, str):
+        raise InvalidToken()
+    key = get_keyring().verification_keys.get(kid)
     if header.get("alg") != ALGORITHM or key is None:
         raise InvalidToken()
     try:
@@ -308,7 +337,7 @@ def verify_access_token(token: str) -> UserClaims | OperatorClaims:
         name = subject.removeprefix(OPERATOR_PREFIX)
         if not subject.startswith(OPERATOR_PREFIX) or "tenant" in claims or not OPERATOR_NAME.fullmatch(name):
             raise InvalidToken()
-        return OperatorClaims(name=name, jti=jti)
+        return _remember(token, OperatorClaims(name=name, jti=jti), claims["exp"], kid, key)
     if "scope" in claims:
         raise InvalidToken()
     tenant = claims.get("tenant")
@@ -318,4 +347,15 @@ def verify_access_token(token: str) -> UserClaims | OperatorClaims:
         user_id = uuid.UUID(subject)
     except ValueError:
         raise InvalidToken() from None
-    return UserClaims(user_id=user_id, tenant=tenant, jti=jti)
+    return _remember(token, UserClaims(user_id=user_id, tenant=tenant, jti=jti), claims["exp"], kid, key)
+
+
+def _remember(
+    token: str, claims: UserClaims | OperatorClaims, expires: Any, kid: str, key: Ed25519PublicKey
+) -> UserClaims | OperatorClaims:
+    if isinstance(expires, int | float):
+        with _keyring_lock:
+            _verified[token] = (claims, float(expires), kid, key)
+            while len(_verified) > VERIFIED_CACHE_SIZE:
+                _verified.popitem(last=False)
+    return claims

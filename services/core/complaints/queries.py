@@ -19,10 +19,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_, type_coerce
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
+from sqlalchemy.types import NullType
 
 from services.core import validation as v
 from services.core.complaints.models import (
@@ -218,18 +219,20 @@ _store = aliased(OrgUnit, name="store")
 _department = aliased(OrgUnit, name="department")
 
 
-def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[Any, ...]]:
-    """The list's one SELECT; ``identity`` says on which rows the viewer may see who complained."""
+# the driver's value as it is: asyncpg returns a text[] as a list, which SQLAlchemy's ARRAY would copy per row
+_AS_RETURNED = NullType()
+
+
+def _build_base() -> Select[*tuple[Any, ...]]:
     return (
         select(
-            (identity if identity is not None else true()).label("identity_visible"),
             Complaint.id, Complaint.number, Complaint.status, Complaint.channel, Complaint.title,
             Complaint._description, Complaint.scope, Complaint.cause, Complaint.order_number,
             Complaint.material_number, Complaint.quantity, Complaint.delivery_date, Complaint.defective_quantity,
             Complaint.amount, Complaint.litigation, Complaint.resolved_on_the_spot, Complaint._resolution,
             Complaint.repeat_of_id, Complaint.created_at, Complaint.updated_at, Complaint.closed_at,
             User.id.label("owner_id"), User.email.label("owner_email"), User.display_name.label("owner_name"),
-            User.roles.label("owner_roles"), User.active.label("owner_active"),
+            type_coerce(User.roles, _AS_RETURNED).label("owner_roles"), User.active.label("owner_active"),
             User.org_unit_id.label("owner_unit"), User.created_at.label("owner_created"),
             _store.id.label("store_id"), _store.name.label("store_name"), _store.code.label("store_code"),
             _store.kind.label("store_kind"), _store.parent_id.label("store_parent"),
@@ -251,24 +254,54 @@ def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[A
     )
 
 
-def _view(row: Any, ring: Keyring) -> ComplaintView:
-    """A row of ``_base_select`` (unpacked by position: the hot loop of a page) as a view."""
-    (identity_visible, ident, number, status, channel, title, description, scope, cause, order_number,
+# Built once: 50 columns and five joins cost more to construct than the rest of a page's statement.
+# Rows are read by position (``_view``) or by name, never by Column object: SQLAlchemy need not rebuild the
+# result's column map when the cached compiled form came from another statement object of the same shape
+# (another user's filters, say), which it otherwise does on every execution (the ORM turns it off the same way).
+_BASE = _build_base().execution_options(_result_disable_adapt_to_context=True)
+
+
+def _base_select(identity: ColumnElement[bool] | None = None) -> Select[*tuple[Any, ...]]:
+    """The list's one SELECT; ``identity`` (the last column) says on which rows the viewer may see who complained."""
+    return _BASE.add_columns((identity if identity is not None else true()).label("identity_visible"))
+
+
+def _view(row: Any, ring: Keyring, refs: dict[Any, Any] | None = None) -> ComplaintView:
+    """A row of ``_base_select`` (unpacked by position: the hot loop of a page) as a view. ``refs``: the owners,
+    units and categories of the page so far, by id (rows of one page repeat them; they are the same rows)."""
+    (ident, number, status, channel, title, description, scope, cause, order_number,
      material_number, quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot,
      resolution, repeat_of_id, created_at, updated_at, closed_at,
      owner_id, owner_email, owner_name, owner_roles, owner_active, owner_unit, owner_created,
      store_id, store_name, store_code, store_kind, store_parent, store_created,
      dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created,
      cat_id, cat_code, cat_name, cat_cause, cat_dimension,
-     p_id, p_key, p_identity) = row
+     p_id, p_key, p_identity, identity_visible) = row
+    if refs is None:
+        refs = {}
+    owner = refs.get(owner_id)
+    if owner is None:
+        owner = refs[owner_id] = UserRef(owner_id, owner_email, owner_name, owner_roles, owner_active, owner_unit,
+                                         owner_created)
+    store = department = category = None
+    if store_id:
+        store = refs.get(store_id)
+        if store is None:
+            store = refs[store_id] = UnitRef(store_id, store_name, store_code, store_kind, store_parent,
+                                             store_created)
+    if dept_id:
+        department = refs.get(dept_id)
+        if department is None:
+            department = refs[dept_id] = UnitRef(dept_id, dept_name, dept_code, dept_kind, dept_parent,
+                                                 dept_created)
+    if cat_id:
+        category = refs.get(cat_id)
+        if category is None:
+            category = refs[cat_id] = CategoryRef(cat_id, cat_code, cat_name, cat_cause, cat_dimension)
     return ComplaintView(
         ident, number, status, channel, title, description, scope, cause, order_number, material_number,
         quantity, delivery_date, defective_quantity, amount, litigation, resolved_on_the_spot, resolution,
-        repeat_of_id, created_at, updated_at, closed_at,
-        UserRef(owner_id, owner_email, owner_name, owner_roles, owner_active, owner_unit, owner_created),
-        UnitRef(store_id, store_name, store_code, store_kind, store_parent, store_created) if store_id else None,
-        UnitRef(dept_id, dept_name, dept_code, dept_kind, dept_parent, dept_created) if dept_id else None,
-        CategoryRef(cat_id, cat_code, cat_name, cat_cause, cat_dimension) if cat_id else None,
+        repeat_of_id, created_at, updated_at, closed_at, owner, store, department, category,
         ComplainantView(ring, p_id, p_key, p_identity),
         ring,
         bool(identity_visible),
@@ -363,22 +396,15 @@ def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
     return size, backward
 
 
-async def list_complaints(
-    session: AsyncSession,
-    *,
-    filter: ComplaintFilter,
-    order: ComplaintOrder = ComplaintOrder.CREATED_AT_DESC,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-    read: ColumnElement[bool] | None = None,
-    identity: ColumnElement[bool] | None = None,
-) -> Page:
-    """A page of the complaints that ``read`` lets the viewer see (the authorization filter)."""
-    size, backward = _page_size(first, last)
+_NO_FILTER = ComplaintFilter()
+_STATEMENTS_KEPT = 4  # page shapes kept per access (a client pages with one or two sizes and orders)
+
+
+def _page_statement(
+    filter: ComplaintFilter, order: ComplaintOrder, size: int, backward: bool, after: str | None,
+    before: str | None, read: ColumnElement[bool] | None, identity: ColumnElement[bool] | None, ring: Keyring,
+) -> Select[*tuple[Any, ...]]:
     column, descending = _ORDER_COLUMNS[order]
-    ring = keyring_of(session)
     query = _apply_filter(_base_select(identity), filter, ring)
     if read is not None:
         query = query.where(read)
@@ -393,12 +419,45 @@ async def list_complaints(
         query = query.where(later if forward_side else earlier)
     sql_descending = descending != backward  # paging backward reads the list from its far end
     ordering = (column.desc(), Complaint.id.desc()) if sql_descending else (column.asc(), Complaint.id.asc())
+    return query.order_by(*ordering).limit(size + 1)
+
+
+async def list_complaints(
+    session: AsyncSession,
+    *,
+    filter: ComplaintFilter,
+    order: ComplaintOrder = ComplaintOrder.CREATED_AT_DESC,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    read: ColumnElement[bool] | None = None,
+    identity: ColumnElement[bool] | None = None,
+    statements: dict[Any, Any] | None = None,
+) -> Page:
+    """A page of the complaints that ``read`` lets the viewer see (the authorization filter).
+
+    ``statements`` (``ComplaintAccess.statements``: it lives as long as ``read`` and ``identity``) keeps the
+    SELECT of a page without filter or cursor, so the next such page skips building it and SQLAlchemy's cache
+    key walk over it (the key is memoized on the statement).
+    """
+    size, backward = _page_size(first, last)
+    ring = keyring_of(session)
+    plain = filter == _NO_FILTER and after is None and before is None
+    shape = (order, size, backward)
+    if statements is not None and plain and (cached := statements.get(shape)) is not None:
+        statement = cached
+    else:
+        statement = _page_statement(filter, order, size, backward, after, before, read, identity, ring)
+        if statements is not None and plain and len(statements) < _STATEMENTS_KEPT:
+            statement = statements.setdefault(shape, statement)  # one object per shape, also when built at once
     # Core execution on the session's (tenant-bound) connection: the rows are plain columns, and the ORM's
     # execution path costs about as much again as the query itself on a 50-row page
     connection = await session.connection()
-    rows = (await connection.execute(query.order_by(*ordering).limit(size + 1))).all()
+    rows = (await connection.execute(statement)).all()
     extra = len(rows) > size
-    items = [_view(r, ring) for r in rows[:size]]
+    refs: dict[Any, Any] = {}
+    items = [_view(r, ring, refs) for r in rows[:size]]
     if backward:
         items.reverse()
         return Page(items, has_next=before is not None, has_previous=extra, order=order)
@@ -423,7 +482,8 @@ async def get_complaints(
         query = query.where(read)
     connection = await session.connection()
     ring = keyring_of(session)
-    return {r.id: _view(r, ring) for r in (await connection.execute(query)).all()}
+    refs: dict[Any, Any] = {}
+    return {r.id: _view(r, ring, refs) for r in (await connection.execute(query)).all()}
 
 
 async def get_complaint_by_number(

@@ -187,6 +187,27 @@ async def test_expired_token_is_401(gql: GraphQLClient) -> None:
     assert_401(await bearer(gql, _sign(_claims(user, nbf=int(datetime.now(UTC).timestamp()) + 120)), STAFF_QUERY))
 
 
+async def test_a_token_verified_before_still_expires_and_still_needs_its_key(gql: GraphQLClient) -> None:
+    """Verified tokens are remembered per process: expiry is checked again on every use, and a token whose key
+    has left the key ring is refused."""
+    import asyncio
+
+    user = await _receiver_id()
+    almost = datetime.now(UTC) - timedelta(minutes=15, seconds=tokens.LEEWAY_S) + timedelta(seconds=1.5)
+    issued = tokens.issue_access_token(user_id=user, tenant=TENANT_A, roles=["receiver"], now=almost)
+    assert (await bearer(gql, issued.token, STAFF_QUERY)).status_code == 200
+    assert (await bearer(gql, issued.token, STAFF_QUERY)).status_code == 200  # the remembered verification
+    await asyncio.sleep(2.0)
+    assert_401(await bearer(gql, issued.token, STAFF_QUERY), "the access token has expired")
+
+    fresh = _sign(_claims(user))
+    assert (await bearer(gql, fresh, STAFF_QUERY)).status_code == 200
+    new_key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with _env(**{tokens.ENV_KEY: new_key, tokens.ENV_KEY_FILE: "", tokens.ENV_PREVIOUS_KEYS_FILE: ""}):
+        assert_401(await bearer(gql, fresh, STAFF_QUERY))
+
+
 @pytest.mark.parametrize(
     "case",
     ["payload edited", "signature edited", "other key", "alg none", "hs256 with the public key", "wrong audience",

@@ -252,3 +252,77 @@ async def test_default_user_is_not_special(gql: GraphQLClient, world: World) -> 
     """The tests' all-rights user exists only through a policy line, like any tenant-defined role."""
     result = (await gql(CAN_I, {"action": "policy.write"}, tenant=world.slug, user=DEFAULT_USER))["canI"]
     assert result["rule"]["role"] == "test_all"
+
+
+async def test_a_policy_change_filters_the_very_next_list(gql: GraphQLClient, world: World) -> None:
+    """The list's filter follows the policy version read with the viewer on each request: no request after a
+    change is decided by the old rules (the enforcer and the filters are cached per version)."""
+    admin = "admin@test.example"
+    rules = (await gql("{ policies { rules { role action relation effect } } }", tenant=world.slug,
+                       user=admin))["policies"]["rules"]
+    set_policies = "mutation ($i: SetPoliciesInput!) { setPolicies(input: $i) { userErrors { code } } }"
+
+    async def listed(user: str) -> set[str]:
+        data = (await gql(LIST, tenant=world.slug, user=f"{user}@test.example"))["complaints"]
+        return {e["node"]["id"] for e in data["edges"]}
+
+    both = {world.pending, world.approved}
+    assert (await listed("receiver2")).isdisjoint(both)
+    assert (await listed("receiver2")).isdisjoint(both)  # twice: the filter for this version is cached now
+    widened = [*rules, {"role": "receiver", "action": "complaint.read", "relation": "any", "effect": "allow"}]
+    done = await gql(set_policies, {"i": {"rules": widened}}, tenant=world.slug, user=admin)
+    assert done["setPolicies"]["userErrors"] == []
+    try:
+        assert both <= await listed("receiver2")
+    finally:
+        restored = await gql(set_policies, {"i": {"rules": rules}}, tenant=world.slug, user=admin)
+        assert restored["setPolicies"]["userErrors"] == []
+    assert (await listed("receiver2")).isdisjoint(both)
+
+
+async def test_a_role_or_unit_change_filters_the_very_next_list(gql: GraphQLClient, world: World) -> None:
+    """The list's filters are kept per (policy version, user, unit): a role change bumps the version, and a
+    change of unit (here written straight to the table, as another process would) changes the key."""
+    import base64
+
+    from helpers import raw
+    from sqlalchemy import text
+
+    _, users = await directory(gql, world.slug)
+    both = {world.pending, world.approved}
+    schema = f'"tenant_{world.slug.replace("-", "_")}"'
+
+    async def listed(user: str) -> set[str]:
+        data = (await gql(LIST, tenant=world.slug, user=f"{user}@test.example"))["complaints"]
+        return {e["node"]["id"] for e in data["edges"]}
+
+    assign = """mutation ($i: AssignRoleInput!) { assignRole(input: $i) { userErrors { code } } }"""
+    receiver2 = users["receiver2@test.example"]
+    assert (await listed("receiver2")).isdisjoint(both)
+    done = await gql(assign, {"i": {"userId": receiver2, "roles": ["complaint_desk"]}}, tenant=world.slug,
+                     user="admin@test.example")
+    assert done["assignRole"]["userErrors"] == []
+    try:
+        assert both <= await listed("receiver2")
+    finally:
+        await gql(assign, {"i": {"userId": receiver2, "roles": ["receiver"]}}, tenant=world.slug,
+                  user="admin@test.example")
+    assert (await listed("receiver2")).isdisjoint(both)
+
+    handler2 = base64.b64decode(users["handler2@test.example"]).decode().split(":", 1)[1]
+    responsible = base64.b64decode(world.units[RESPONSIBLE[world.template]]).decode().split(":", 1)[1]
+    before = await scalar(f"SELECT org_unit_id FROM {schema}.users WHERE id = :id", id=handler2)
+    assert await listed("handler2") == set()
+
+    async def move(unit: object) -> None:
+        async with raw() as conn:
+            await conn.execute(text(f"UPDATE {schema}.users SET org_unit_id = :u WHERE id = :id"),
+                               {"u": unit, "id": handler2})
+            await conn.commit()
+
+    await move(responsible)
+    try:
+        assert await listed("handler2") == both
+    finally:
+        await move(before)
+    assert await listed("handler2") == set()
