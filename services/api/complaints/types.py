@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Self
@@ -260,19 +260,12 @@ class ComplaintType(Node):
     repeat_of_id: strawberry.Private[uuid.UUID | None]
     uuid: strawberry.Private[uuid.UUID]
     view: strawberry.Private[ComplaintView]
-
-    # sealed fields: decrypted only when a query asks for them
-    @strawberry.field
-    def description(self) -> str:
-        return self.view.description
-
-    @strawberry.field(description="Who the complaint is from; masked unless the viewer may see identity")
-    def complainant(self) -> Complainant:
-        return Complainant.from_view(self.view.complainant, visible=self.view.identity_visible)
-
-    @strawberry.field
-    def resolution(self) -> str | None:
-        return self.view.resolution
+    # sealed fields: read from ``view`` (decrypted) only when a query selects them; see _lazy_fields below
+    description: str = ""
+    complainant: Complainant = strawberry.field(
+        default=None, description="Who the complaint is from; masked unless the viewer may see identity"
+    )
+    resolution: str | None = None
 
     @classmethod
     def from_view(cls, c: ComplaintView, refs: dict[Any, Any] | None = None) -> ComplaintType:
@@ -420,6 +413,25 @@ def _page_error(message: str) -> Exception:
 def _edge_cursor(root: ComplaintEdge) -> str:
     """Encoded only when asked for (most lists page with pageInfo.endCursor)."""
     return root.page.cursor(root.view)
+
+
+def _lazy_fields(cls: type, **getters: Callable[[Any], Any]) -> None:
+    """Turn plain fields into read-only properties over the object's view.
+
+    GraphQL reads a plain field with ``getattr`` (the fast path of ``services.api.execution``), so a property
+    is evaluated only for the rows and fields a query selects: the page is built without decrypting anything.
+    The dataclass ``__init__`` still assigns the field's default; the setter ignores it.
+    """
+    for name, getter in getters.items():
+        setattr(cls, name, property(getter, lambda self, value: None))
+
+
+_lazy_fields(
+    ComplaintType,
+    description=lambda self: self.view.description,
+    complainant=lambda self: Complainant.from_view(self.view.complainant, visible=self.view.identity_visible),
+    resolution=lambda self: self.view.resolution,
+)
 
 
 @strawberry.type
