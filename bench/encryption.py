@@ -197,7 +197,7 @@ async def sitting(args: argparse.Namespace) -> int:
     return 0
 
 
-BEFORE_ENCRYPTION = "2e6cc51"  # the last commit with plaintext columns
+BEFORE_ENCRYPTION = "693fc59"  # the list fast path (branch perf), before encryption at rest
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,11 +24,13 @@ as an internal error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -93,11 +95,37 @@ def open_sealed(ring: Keyring, blob: bytes, ad: bytes, subject_key: AESGCM | Non
     raise _fail(ring, ad, "unknown format")
 
 
-def open_subject_key(ring: Keyring, table: str, row_id: uuid.UUID, wrapped: bytes | None) -> AESGCM | None:
-    """A row's subject key, or None when it was destroyed (the person was erased)."""
+SUBJECT_KEY_CACHE = 4096
+_subject_keys: OrderedDict[tuple[str, str, Any, bytes], AESGCM] = OrderedDict()
+
+
+def open_subject_key(ring: Keyring, table: str, row_id: Any, wrapped: bytes | None) -> AESGCM | None:
+    """A row's subject key, or None when it was destroyed (the person was erased).
+
+    The last ``SUBJECT_KEY_CACHE`` keys opened are kept in the process (a list page opens one per row and an
+    inbox is read again and again), keyed by where the wrapped key was read and its exact bytes: a key moved
+    to another row, a key re-sealed by a rotation, or an erased row (no wrapped key left) never hits an entry.
+    """
     if wrapped is None:
         return None
-    return AESGCM(open_sealed(ring, wrapped, aad(ring.tenant, table, SUBJECT_KEY_COLUMN, row_id)))
+    slot = (ring.tenant, table, row_id, wrapped)
+    key = _subject_keys.get(slot)
+    if key is None:
+        key = AESGCM(open_sealed(ring, wrapped, aad(ring.tenant, table, SUBJECT_KEY_COLUMN, row_id)))
+        _subject_keys[slot] = key
+        if len(_subject_keys) > SUBJECT_KEY_CACHE:
+            with contextlib.suppress(KeyError):  # another thread may have taken the same entry out
+                _subject_keys.popitem(last=False)
+    else:
+        with contextlib.suppress(KeyError):
+            _subject_keys.move_to_end(slot)
+    return key
+
+
+def forget_subject_key(ring: Keyring, table: str, row_id: Any, wrapped: bytes | None) -> None:
+    """Drop a destroyed key from this process at once (erasure), rather than when it would age out."""
+    if wrapped is not None:
+        _subject_keys.pop((ring.tenant, table, row_id, wrapped), None)
 
 
 def keyring_of(session: Any) -> Keyring:
@@ -249,6 +277,7 @@ def _subject_key(obj: Any, ring: Keyring) -> AESGCM | None:
 
 def erase_subject(obj: Any) -> None:
     """Destroy the row's subject key: its subject-keyed fields can never be read again."""
+    forget_subject_key(_ring_of(obj), obj.__table__.name, _row_id(obj), obj._subject_key)
     obj._subject_key = None
     obj.__dict__.pop("_cd_subject", None)
     obj.__dict__.pop("_cd_plain", None)
