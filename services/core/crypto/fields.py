@@ -25,6 +25,7 @@ as an internal error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -54,8 +55,15 @@ class DecryptionError(Exception):
     """A ciphertext does not open here; the message names the place, never the content."""
 
 
-def aad(tenant: str, table: str, column: str, row_id: uuid.UUID | str) -> bytes:
-    return f"cd1|{tenant}|{table}|{column}|{row_id}".encode()
+@functools.lru_cache(maxsize=4096)
+def _aad_prefix(tenant: str, table: str, column: str) -> bytes:
+    return f"cd1|{tenant}|{table}|{column}|".encode()
+
+
+def aad(tenant: str, table: str, column: str, row_id: uuid.UUID | int | str) -> bytes:
+    """The associated data of a sealed value: where it belongs (a UUID row id as its 16 bytes)."""
+    rid = row_id.bytes if isinstance(row_id, uuid.UUID) else str(row_id).encode()
+    return _aad_prefix(tenant, table, column) + rid
 
 
 def seal(ring: Keyring, plaintext: bytes, ad: bytes) -> bytes:
@@ -74,8 +82,18 @@ def version_of(blob: bytes) -> int | None:
     return int.from_bytes(blob[1:5], "big") if blob[:1] == b"\x01" else None
 
 
+def _where(ad: bytes) -> str:
+    """``table|column|row`` of an associated data value, for the log (never the content)."""
+    parts = ad.split(b"|", 4)
+    if len(parts) < 5:
+        return "?"
+    rid = parts[4]
+    row = str(uuid.UUID(bytes=rid)) if len(rid) == 16 else rid.decode(errors="replace")
+    return f"{parts[2].decode(errors='replace')}|{parts[3].decode(errors='replace')}|{row}"
+
+
 def _fail(ring: Keyring, ad: bytes, why: str) -> DecryptionError:
-    where = ad.decode(errors="replace").split("|", 2)[-1]
+    where = _where(ad)
     logger.error("ciphertext does not decrypt (tenant %s, %s): %s", ring.tenant, where, why)
     return DecryptionError(f"a stored value does not decrypt ({where})")
 
