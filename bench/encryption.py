@@ -165,18 +165,26 @@ def before_and_after(ref: str, rounds: int, iterations: int, rows: int, server_u
                        capture_output=True)
         try:
             for _ in range(rounds):
-                for label, root in (("before", tree), ("after", ROOT)):
-                    out = subprocess.run([sys.executable, str(ROOT / "bench" / "_list_timing.py"), f"--root={root}",
-                                          *args], check=True, capture_output=True, text=True,
-                                         env={**os.environ, "DATABASE_URL": server_url})
-                    for name, ms in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                # both trees at the same time, so that whatever else the machine does weighs on both alike
+                children = {
+                    label: subprocess.Popen(
+                        [sys.executable, str(ROOT / "bench" / "_list_timing.py"), f"--root={root}", *args],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        env={**os.environ, "DATABASE_URL": server_url})
+                    for label, root in (("before", tree), ("after", ROOT))
+                }
+                for label, child in children.items():
+                    out, err = child.communicate()
+                    if child.returncode != 0:
+                        raise RuntimeError(f"{label} timing failed: {err[-2000:]}")
+                    for name, ms in json.loads(out.strip().splitlines()[-1]).items():
                         results[label][name].append(ms)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False,
                            capture_output=True)
     med = {label: {k: statistics.median(v) for k, v in r.items()} for label, r in results.items()}
-    out = [f"before ({ref}, plaintext columns) and after (this tree), {rounds} alternating rounds of "
-           f"{iterations} requests, {rows} rows, median CPU ms per request:"]
+    out = [f"before ({ref}, plaintext columns) and after (this tree), side by side, {rounds} rounds of "
+           f"{iterations} requests, {rows} rows, median CPU ms per request (median of the rounds):"]
     for name, label in (("sealed", "description + complainant x5"), ("list", "the issue-3 list")):
         ratio = med["after"][name] / med["before"][name]
         out.append(f"  {label:30s} before {med['before'][name]:6.2f}  after {med['after'][name]:6.2f}  "
