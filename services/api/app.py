@@ -36,6 +36,7 @@ from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, RequestIdMiddleware, TenantMiddleware
 from services.api.errors import RequestError
 from services.api.schema import MAX_TOKENS, build_schema
+from services.core.clock import Clock, system_clock
 from services.core.config import Settings, get_settings
 from services.core.db import dispose_engine, get_engine
 
@@ -204,6 +205,7 @@ class GraphQLApp(GraphQL[Context, None]):
             exit_stack=state["exit_stack"],
             tenant_ref=state.get("tenant"),  # None when the request named no tenant (sign-in, operators)
             principal=state.get("principal"),
+            clock=getattr(request.app.state, "clock", system_clock),
             redis=self.redis,
         )
 
@@ -233,7 +235,9 @@ async def _check_redis(client: aioredis.Redis) -> str:
         return "unreachable"
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    """The ASGI app. ``clock``: where requests take the time (tests pass a ``FixedClock``; there is no setting
+    for it, so a deployment always runs on the system clock)."""
     settings = settings or get_settings()
     redis_client = aioredis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=READY_TIMEOUT_S, socket_timeout=READY_TIMEOUT_S
@@ -264,7 +268,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await redis_client.aclose()
         await dispose_engine()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
@@ -277,3 +281,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    app.state.clock = clock or system_clock
+    return app

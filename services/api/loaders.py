@@ -16,6 +16,7 @@ from services.core.audit import service as audit
 from services.core.audit.models import AuditEvent
 from services.core.authz import UNRESTRICTED, ComplaintAccess
 from services.core.complaints import queries as q
+from services.core.deadlines import service as deadlines
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -95,6 +96,24 @@ class Loaders:
     @cached_property
     def messages_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._batch(q.messages_for, list)
+
+    @cached_property
+    def deadlines_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(deadlines.deadlines_for, list)
+
+    @cached_property
+    def extensions_by_deadline_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(deadlines.extensions_for, list)
+
+    @cached_property
+    def calendar(self) -> DataLoader[str, deadlines.CalendarInfo]:
+        """The tenant's working-day calendar, read once per request (load("tenant"))."""
+
+        async def fetch(session: AsyncSession, keys: Sequence[str]) -> dict[str, deadlines.CalendarInfo]:
+            info = await deadlines.load_calendar(session)
+            return dict.fromkeys(keys, info)
+
+        return self._batch(fetch)
 
     @cached_property
     def event_count_by_complaint_id(self) -> DataLoader[uuid.UUID, int]:

@@ -29,6 +29,7 @@ from services.api.complaints.mutations import ComplaintMutations
 from services.api.complaints.queries import ComplaintQueries
 from services.api.complaints.types import ComplaintType
 from services.api.context import Info
+from services.api.deadlines.schema import DeadlineMutations, DeadlineQueries
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
 from services.api.errors import MaskUnexpectedErrors, is_unexpected
 from services.api.execution import FastExecutor
@@ -47,7 +48,8 @@ MAX_TOKENS = 2_000
 
 
 @strawberry.type
-class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries):
+class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
+            DeadlineQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -65,7 +67,7 @@ NODE_TYPES: dict[str, Any] = {
 
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
-               DiagnosticsMutations, KeyMutations):
+               DiagnosticsMutations, KeyMutations, DeadlineMutations):
     pass
 
 

@@ -52,6 +52,7 @@ class Action(enum.StrEnum):
     POLICY_WRITE = "policy.write"
     AUDIT_VERIFY = "audit.verify"
     DIAGNOSTICS_RUN = "diagnostics.run"
+    DEADLINE_CONFIGURE = "deadline.configure"
     COMPLAINT_RECORD = "complaint.record"
     COMPLAINT_READ = "complaint.read"
     COMPLAINT_READ_IDENTITY = "complaint.read_identity"
@@ -73,6 +74,8 @@ class Action(enum.StrEnum):
     TRANSFER_OWNERSHIP = "complaint.transfer_ownership"
     REVIEW = "complaint.review"
     ERASE_COMPLAINANT = "complaint.erase_complainant"
+    EXTEND_DEADLINE = "complaint.extend_deadline"
+    APPROVE_DEADLINE_EXTENSION = "complaint.approve_deadline_extension"
 
 
 class Relation(enum.StrEnum):

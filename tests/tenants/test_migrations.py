@@ -13,6 +13,7 @@ from sqlalchemy import Column, Integer, MetaData, text
 import services.core.audit.models
 import services.core.auth.models
 import services.core.complaints.models
+import services.core.deadlines.models
 import services.core.diagnostics.models
 import services.core.org.models  # noqa: F401  (declares the tables)
 from services.core.db import TenantBase

@@ -24,6 +24,7 @@ from services.core.complaints import models
 from services.core.complaints import procedure as proc
 from services.core.complaints import queries as q
 from services.core.complaints.service import complaint_by_access, tenant_timezone
+from services.core.deadlines import service as deadlines
 from services.core.errors import DomainError
 
 
@@ -43,9 +44,15 @@ class ComplaintFilter:
     complainant_email: str | None = None
     litigation: bool | None = None
     repeat: bool | None = strawberry.field(default=None, description="only re-complaints (true) or first ones")
+    overdue: bool | None = strawberry.field(
+        default=None, description="with an open deadline of the company past due (false: without one)")
+    due_within_working_days: int | None = strawberry.field(
+        default=None, description="with an open, running deadline of the company due within this many working days "
+        "(0: today or the rest days after it), not yet overdue")
 
 
-def _core_filter(f: ComplaintFilter | None) -> q.ComplaintFilter:
+def _core_filter(f: ComplaintFilter | None, now: datetime | None = None,
+                 due_before: datetime | None = None) -> q.ComplaintFilter:
     if f is None:
         return q.ComplaintFilter()
     try:
@@ -64,6 +71,9 @@ def _core_filter(f: ComplaintFilter | None) -> q.ComplaintFilter:
             complainant_email=f.complainant_email,
             litigation=f.litigation,
             repeat=f.repeat,
+            overdue=f.overdue,
+            due_before=due_before,
+            now=now,
         )
     except DomainError:
         # a filter on an ID that cannot exist here matches nothing
@@ -144,8 +154,13 @@ class ComplaintQueries:
         before: str | None = None,
     ) -> ComplaintConnection:
         access = await complaint_access(info.context)
-        core_filter = _core_filter(filter)
+        now = info.context.now()
         try:
+            due_before = None
+            if filter is not None and filter.due_within_working_days is not None:
+                cal = await info.context.loaders.calendar.load("tenant")
+                due_before = deadlines.due_within_cutoff(cal.calendar, now, filter.due_within_working_days)
+            core_filter = _core_filter(filter, now, due_before)
             async with info.context.db() as session:
                 page = await q.list_complaints(session, filter=core_filter, order=order_by, first=first,
                                                after=after, last=last, before=before, read=access.read,

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from services.api.context import Info
+from services.api.deadlines.types import Deadline
 from services.api.loaders import HistoryKey
 from services.api.nodes import Node, global_id
 from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org_unit, load_user, parse_uuid
@@ -352,6 +353,10 @@ class ComplaintType(Node):
     async def customer_messages(self, info: Info) -> list[CustomerMessage]:
         return [CustomerMessage(body=m.body, sent_at=m.sent_at)
                 for m in await info.context.loaders.messages_by_complaint_id.load(self.uuid)]
+
+    @strawberry.field(description="The case's deadlines, oldest first (met, open, paused); batch-loaded per page")
+    async def deadlines(self, info: Info) -> list[Deadline]:
+        return [Deadline.from_model(d) for d in await info.context.loaders.deadlines_by_complaint_id.load(self.uuid)]
 
     @strawberry.field(description="The earlier complaint this one repeats (二次投诉)")
     async def repeat_of(self, info: Info) -> ComplaintType | None:

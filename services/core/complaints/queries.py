@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, tuple_, type_coerce
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
@@ -40,6 +40,8 @@ from services.core.complaints.models import (
 from services.core.complaints.service import NUMBER_PATTERN
 from services.core.crypto.fields import aad, blind_index, keyring_of, open_sealed, open_subject_key
 from services.core.crypto.keys import Keyring
+from services.core.deadlines.models import Deadline
+from services.core.deadlines.service import due_before_clause, overdue_clause
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, OrgUnit, User
 from services.core.validation import email_key, id_number_key, phone_key
@@ -202,6 +204,11 @@ class ComplaintFilter:
     complainant_email: str | None = None
     litigation: bool | None = None
     repeat: bool | None = None
+    overdue: bool | None = None
+    """An open COMPANY deadline past due at ``now`` (or none, when False)."""
+    due_before: datetime | None = None
+    """An open, running COMPANY deadline due from ``now`` until this moment (dueWithinWorkingDays)."""
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -330,6 +337,15 @@ def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter, ring: Key
         conditions.append(Complaint.litigation.is_(f.litigation))
     if f.repeat is not None:
         conditions.append(Complaint.repeat_of_id.is_not(None) if f.repeat else Complaint.repeat_of_id.is_(None))
+    if f.overdue is not None or f.due_before is not None:
+        if f.now is None:
+            raise ValueError("the deadline filters need now")
+        if f.overdue is not None:
+            late = exists().where(Deadline.complaint_id == Complaint.id, overdue_clause(f.now))
+            conditions.append(late if f.overdue else ~late)
+        if f.due_before is not None:
+            conditions.append(exists().where(Deadline.complaint_id == Complaint.id,
+                                             due_before_clause(f.now, f.due_before)))
     if f.created_from is not None or f.created_to is not None:
         for moment, name in ((f.created_from, "createdFrom"), (f.created_to, "createdTo")):
             if moment is not None and not EARLIEST <= moment <= LATEST:

@@ -1,7 +1,8 @@
 """The complaint lifecycle (product.md; seed I and IV): one function per step.
 
 Every step locks the complaint row, checks that the step is allowed from the
-current status, validates its form, changes the state and writes one audit event,
+current status, validates its form, changes the state, writes one audit event and
+plans the case's deadlines (``services.core.deadlines.service.on_step``, from ``_audit``),
 all in the caller's transaction: a refusal raises ``DomainError`` and, rolled
 back, leaves nothing changed.
 """
@@ -45,6 +46,7 @@ from services.core.complaints.models import (
     TransferSlip,
 )
 from services.core.crypto.fields import blind_index, keyring_of
+from services.core.deadlines import service as deadlines
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
 
@@ -160,6 +162,8 @@ async def _audit(
         session, actor=actor, action=action, subject_type="Complaint", subject_id=complaint.id, now=now,
         from_status=before, to_status=complaint.status, changes=changes or {}, note=note,
     )
+    # every step's deadlines (started, met, paused, resumed) change in the step's own transaction
+    await deadlines.on_step(session, complaint, action=action, before=before, now=now)
 
 
 def _move(complaint: Complaint, to: ComplaintStatus, now: datetime) -> str:

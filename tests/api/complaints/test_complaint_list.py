@@ -539,6 +539,7 @@ query Counted($first: Int!) {
       responsibleDepartment { name }
       category { name }
       history(last: 3) { edges { node { action } } }
+      deadlines { kind dueAt workingDaysLeft paused overdue }
     } }
   }
 }
@@ -584,6 +585,7 @@ async def test_list_runs_the_same_statements_for_5_and_50(gql: GraphQLClient) ->
             assert 2 <= len(history) <= 3
             assert e["node"]["owner"]["email"] == DEFAULT_USER
             assert e["node"]["category"] is not None
+            assert e["node"]["deadlines"]  # every case has its deadlines (batch-loaded, one statement)
         if n == 50:
             assert sum(e["node"]["responsibleDepartment"] is not None for e in edges) == 17
             assert {e["node"]["history"]["edges"][-1]["node"]["action"] for e in edges} == {

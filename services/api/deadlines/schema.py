@@ -1,0 +1,207 @@
+"""Queries and mutations of deadlines, SLA profiles and the calendar (names fixed by api.md:
+``slaProfiles``, ``calendars``, ``upsertSlaProfile``, ``setCalendarDay``; added: ``updateCalendar``,
+``extendDeadline``). Business rules live in ``services.core.deadlines``; refusals are userErrors."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from services.api.authz import require, require_query, subject_of
+from services.api.complaints.mutations import _reload
+from services.api.complaints.types import ComplaintType
+from services.api.context import Info
+from services.api.deadlines.types import Deadline, SlaProfile, WorkingDayCalendar, calendar_type
+from services.api.errors import UserError, user_error
+from services.api.ids import decode_id, decode_optional
+from services.core import authz
+from services.core.authz import Action
+from services.core.calendars import DayKind
+from services.core.complaints.models import ComplaintStatus
+from services.core.deadlines import rules as r
+from services.core.deadlines import service as svc
+from services.core.errors import DomainError, ErrorCode
+
+
+@strawberry.input
+class SlaExtensionInput:
+    add_days: int
+    requires_complex: bool = False
+    requires_approval: bool = False
+
+
+@strawberry.input(description="One deadline of a profile")
+class SlaRuleInput:
+    kind: r.DeadlineKind
+    basis: r.Basis
+    days: int
+    starts_on: r.Event
+    met_on: list[r.Event] = strawberry.field(default_factory=list)
+    pause_in: list[ComplaintStatus] = strawberry.field(default_factory=list)
+    days_foreign: int | None = None
+    stage: str | None = None
+    party: r.Party = r.Party.COMPANY
+    remind_before: int = 1
+    only_department_kinds: list[str] = strawberry.field(default_factory=list)
+    extensions: list[SlaExtensionInput] = strawberry.field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value, "basis": self.basis.value, "days": self.days, "daysForeign": self.days_foreign,
+            "startsOn": self.starts_on.value, "metOn": [e.value for e in self.met_on],
+            "pauseIn": [s.value for s in self.pause_in], "stage": self.stage, "party": self.party.value,
+            "remindBefore": self.remind_before, "onlyDepartmentKinds": list(self.only_department_kinds),
+            "extensions": [{"addDays": x.add_days, "requiresComplex": x.requires_complex,
+                            "requiresApproval": x.requires_approval} for x in self.extensions],
+        }
+
+
+@strawberry.input(description="Create or replace the profile of a category (or, without one, the default)")
+class UpsertSlaProfileInput:
+    category_id: relay.GlobalID | None = None
+    name: str
+    rules: list[SlaRuleInput]
+
+
+@strawberry.type
+class SlaProfilePayload:
+    sla_profile: SlaProfile | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Override one date; kind null removes the date's override")
+class SetCalendarDayInput:
+    date: date
+    kind: DayKind | None
+    name: str | None = None
+    cover_year: bool = strawberry.field(
+        default=False, description="also declare the date's year known (its official schedule is entered)")
+
+
+@strawberry.input(description="Change the calendar's jurisdiction, end of working hours or declared years")
+class UpdateCalendarInput:
+    jurisdiction: str | None = None
+    working_hours_end: time | None = None
+    covered_years: list[int] | None = None
+
+
+@strawberry.type
+class CalendarPayload:
+    calendar: WorkingDayCalendar | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description=(
+    "Extend an open deadline by its rule's next extension (bank: 15 to 30 days for a complex case; a further 30 "
+    "with an approval: done by someone allowed complaint.approve_deadline_extension, recorded as approver). "
+    "The customer is told the reason (a notice is stored for sending)."))
+class ExtendDeadlineInput:
+    complaint_id: relay.GlobalID
+    reason: str
+    complex: bool = False
+    kind: r.DeadlineKind = r.DeadlineKind.DECISION
+
+
+@strawberry.type
+class ExtendDeadlinePayload:
+    complaint: ComplaintType | None = None
+    deadline: Deadline | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def _may(info: Info, session: Any, action: Action) -> bool:
+    return (await authz.authorize(session, await subject_of(info.context), action)).allowed is True
+
+
+@strawberry.type
+class DeadlineQueries:
+    @strawberry.field(description="The tenant's SLA profiles: the default one first, then per category")
+    async def sla_profiles(self, info: Info) -> list[SlaProfile]:
+        await require_query(info.context, Action.ORG_READ)
+        async with info.context.db() as session:
+            return [SlaProfile.from_model(p) for p in await svc.list_profiles(session)]
+
+    @strawberry.field(description="The tenant's working-day calendar (one: its jurisdiction plus its overrides)")
+    async def calendars(self, info: Info) -> list[WorkingDayCalendar]:
+        await require_query(info.context, Action.ORG_READ)
+        async with info.context.db() as session:
+            admin = await _may(info, session, Action.DEADLINE_CONFIGURE)
+        cal = await info.context.loaders.calendar.load("tenant")
+        return [calendar_type(cal, info.context.now(), admin=admin)]
+
+
+@strawberry.type
+class DeadlineMutations:
+    @strawberry.mutation(description="Create or replace an SLA profile; running deadlines keep their rules")
+    async def upsert_sla_profile(self, info: Info, input: UpsertSlaProfileInput) -> SlaProfilePayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.DEADLINE_CONFIGURE)
+                profile = await svc.upsert_sla_profile(
+                    session, actor=viewer.actor, now=ctx.now(),
+                    category_id=decode_optional(input.category_id, "Category", "categoryId"),
+                    name=input.name, rules=[x.as_json() for x in input.rules],
+                )
+                result = SlaProfile.from_model(profile)
+        except DomainError as exc:
+            return SlaProfilePayload(user_errors=[user_error(exc)])
+        return SlaProfilePayload(sla_profile=result)
+
+    @strawberry.mutation(description="Override one date of the calendar (open deadlines are computed again)")
+    async def set_calendar_day(self, info: Info, input: SetCalendarDayInput) -> CalendarPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.DEADLINE_CONFIGURE)
+                cal = await svc.set_calendar_day(session, actor=viewer.actor, now=ctx.now(), day=input.date,
+                                                 kind=input.kind, name=input.name, cover_year=input.cover_year)
+        except DomainError as exc:
+            return CalendarPayload(user_errors=[user_error(exc)])
+        ctx.reset_loaders()
+        return CalendarPayload(calendar=calendar_type(cal, ctx.now(), admin=True))
+
+    @strawberry.mutation(description="Change the calendar's settings (open deadlines are computed again)")
+    async def update_calendar(self, info: Info, input: UpdateCalendarInput) -> CalendarPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.DEADLINE_CONFIGURE)
+                cal = await svc.update_calendar(session, actor=viewer.actor, now=ctx.now(),
+                                                jurisdiction=input.jurisdiction,
+                                                working_hours_end=input.working_hours_end,
+                                                covered_years=input.covered_years)
+        except DomainError as exc:
+            return CalendarPayload(user_errors=[user_error(exc)])
+        ctx.reset_loaders()
+        return CalendarPayload(calendar=calendar_type(cal, ctx.now(), admin=True))
+
+    @strawberry.mutation(description="Extend a deadline as its rule allows; the customer is told the reason")
+    async def extend_deadline(self, info: Info, input: ExtendDeadlineInput) -> ExtendDeadlinePayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            cid = decode_id(input.complaint_id, "Complaint", "complaintId")
+            async with ctx.transaction() as session:
+                subject = await subject_of(ctx)
+                extend = await authz.decide_on_complaint(session, subject, Action.EXTEND_DEADLINE, cid)
+                approve = await authz.decide_on_complaint(session, subject, Action.APPROVE_DEADLINE_EXTENSION, cid)
+                if extend is None or approve is None:
+                    raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
+                if not extend.allowed and not approve.allowed:
+                    raise DomainError(ErrorCode.NOT_ALLOWED, "you may not extend deadlines")
+                done = await svc.extend_deadline(
+                    session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, reason=input.reason,
+                    complex_case=input.complex, kind=input.kind, may_extend=extend.allowed,
+                    may_approve=approve.allowed,
+                )
+                deadline = Deadline.from_model(done.deadline)
+        except DomainError as exc:
+            return ExtendDeadlinePayload(user_errors=[user_error(exc)])
+        return ExtendDeadlinePayload(complaint=await _reload(ctx, cid), deadline=deadline)

@@ -1,0 +1,196 @@
+"""GraphQL types of deadlines, SLA profiles and the working-day calendar (``Deadline`` is fixed by api.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+
+import strawberry
+
+from services.api.context import Info
+from services.api.nodes import global_id
+from services.api.org.types import UserType, load_user
+from services.core.calendars import DayKind
+from services.core.complaints.models import ComplaintStatus
+from services.core.deadlines import models
+from services.core.deadlines import rules as r
+from services.core.deadlines import service as svc
+
+strawberry.enum(r.DeadlineKind, name="DeadlineKind", description=(
+    "CUSTOMER_REPLY, DEPARTMENT_ANSWER, FOLLOW_UP, RESOLUTION, STAGE (api.md); DECISION (a bank's decision on the "
+    "complaint), REVIEW_REQUEST (the customer's window to ask for a review), REVIEW (the answer to a review)"))
+strawberry.enum(r.Basis, name="DeadlineBasis", description="Counts working days or calendar days")
+strawberry.enum(r.Party, name="DeadlineParty",
+                description="COMPANY deadlines can be overdue; a CUSTOMER window only lapses")
+strawberry.enum(r.Event, name="DeadlineEvent", description="The lifecycle events that start and meet deadlines")
+strawberry.enum(DayKind, name="CalendarDayKind")
+
+
+@strawberry.type(description="An extension granted, why, and who approved it (when the rule needs approval)")
+class DeadlineExtension:
+    number: int
+    reason: str
+    complex: bool
+    added_days: int
+    previous_due_at: datetime
+    new_due_at: datetime
+    created_at: datetime
+    requested_by_id: strawberry.Private[uuid.UUID | None]
+    approved_by_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    async def requested_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.requested_by_id) if self.requested_by_id else None
+
+    @strawberry.field
+    async def approved_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.approved_by_id) if self.approved_by_id else None
+
+
+@strawberry.type(description="One deadline of a complaint: a row, planned by the lifecycle's steps")
+class Deadline:
+    kind: r.DeadlineKind
+    stage: str | None = strawberry.field(description="for STAGE: whose share (branch, marketing, processing_unit)")
+    party: r.Party
+    basis: r.Basis
+    period_days: int = strawberry.field(description="the rule's period plus extensions (pauses not included)")
+    started_at: datetime
+    due_at: datetime = strawberry.field(description="the end of the due day in the tenant's time zone")
+    remind_at: datetime | None
+    paused: bool
+    paused_since: datetime | None
+    paused_days: int = strawberry.field(description="days (of the basis) added for the time it was paused")
+    pause_in: list[ComplaintStatus] = strawberry.field(description="the statuses that pause this clock")
+    provisional: bool = strawberry.field(
+        description="counted on weekends alone in a year the calendar does not know; recomputed when it does")
+    unknown_years: list[int]
+    extension_count: int
+    breached_at: datetime | None
+    met_at: datetime | None
+    cancelled_at: datetime | None = strawberry.field(description="the complaint was withdrawn")
+    id_: strawberry.Private[uuid.UUID]
+    row: strawberry.Private[models.Deadline]
+
+    @classmethod
+    def from_model(cls, d: models.Deadline) -> Deadline:
+        return cls(
+            kind=r.DeadlineKind(d.kind), stage=d.stage, party=r.Party(d.party), basis=r.Basis(d.basis),
+            period_days=d.period_days, started_at=d.started_at, due_at=d.due_at, remind_at=d.remind_at,
+            paused=d.paused_at is not None, paused_since=d.paused_at, paused_days=d.paused_days,
+            pause_in=[ComplaintStatus(s) for s in d.pause_in], provisional=d.provisional,
+            unknown_years=list(d.unknown_years), extension_count=d.extension_count, breached_at=d.breached_at,
+            met_at=d.met_at, cancelled_at=d.cancelled_at, id_=d.id, row=d,
+        )
+
+    @strawberry.field(description=(
+        "Working days from now to the due day (0 on the due day, negative after it); for a met deadline from "
+        "when it was met, for a paused one from when it was paused"))
+    async def working_days_left(self, info: Info) -> float:
+        cal = await info.context.loaders.calendar.load("tenant")
+        return float(svc.working_days_left(cal.calendar, self.row, info.context.now()))
+
+    @strawberry.field(description="open, a COMPANY deadline, and past its due time")
+    def overdue(self, info: Info) -> bool:
+        return svc.is_overdue(self.row, info.context.now())
+
+    @strawberry.field
+    async def extensions(self, info: Info) -> list[DeadlineExtension]:
+        if self.extension_count == 0:
+            return []
+        return [
+            DeadlineExtension(number=e.number, reason=e.reason, complex=e.complex, added_days=e.added_days,
+                              previous_due_at=e.previous_due_at, new_due_at=e.new_due_at, created_at=e.created_at,
+                              requested_by_id=e.requested_by, approved_by_id=e.approved_by)
+            for e in await info.context.loaders.extensions_by_deadline_id.load(self.id_)
+        ]
+
+
+@strawberry.type
+class SlaExtension:
+    add_days: int
+    requires_complex: bool
+    requires_approval: bool
+
+
+@strawberry.type(description="One deadline a profile gives a case")
+class SlaRule:
+    kind: r.DeadlineKind
+    basis: r.Basis
+    days: int
+    days_foreign: int | None
+    starts_on: r.Event
+    met_on: list[r.Event]
+    pause_in: list[ComplaintStatus]
+    stage: str | None
+    party: r.Party
+    remind_before: int
+    only_department_kinds: list[str]
+    extensions: list[SlaExtension]
+
+    @classmethod
+    def from_rule(cls, x: r.Rule) -> SlaRule:
+        return cls(kind=x.kind, basis=x.basis, days=x.days, days_foreign=x.days_foreign, starts_on=x.starts_on,
+                   met_on=list(x.met_on), pause_in=list(x.pause_in), stage=x.stage, party=x.party,
+                   remind_before=x.remind_before, only_department_kinds=list(x.only_department_kinds),
+                   extensions=[SlaExtension(add_days=e.add_days, requires_complex=e.requires_complex,
+                                            requires_approval=e.requires_approval) for e in x.extensions])
+
+
+@strawberry.type(description="The deadlines of a category's cases (a category's profile wins over the default)")
+class SlaProfile:
+    id: strawberry.ID
+    name: str
+    category_id: strawberry.ID | None = strawberry.field(description="null: the default profile")
+    rules: list[SlaRule]
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, p: models.SlaProfile) -> SlaProfile:
+        return cls(id=strawberry.ID(str(p.id)), name=p.name,
+                   category_id=global_id("Category", p.category_id) if p.category_id else None,
+                   rules=[SlaRule.from_rule(r.rule_from_json(x, i)) for i, x in enumerate(p.rules)],
+                   updated_at=p.updated_at)
+
+
+@strawberry.type
+class CalendarDay:
+    date: date
+    kind: DayKind
+    name: str | None
+
+
+@strawberry.type(description="The calendar's known years run out soon: enter next year's schedule")
+class CoverageWarning:
+    last_covered_date: date
+    days_left: int
+    message: str
+
+
+@strawberry.type(name="WorkingDayCalendar", description="The tenant's working-day calendar")
+class WorkingDayCalendar:
+    jurisdiction: str
+    timezone: str
+    working_hours_end: time
+    covered_years: list[int] = strawberry.field(description="the years it knows (package data or declared), near today")
+    declared_years: list[int] = strawberry.field(description="the years the tenant declared known")
+    overrides: list[CalendarDay]
+    coverage_warning: CoverageWarning | None = strawberry.field(
+        description="for those who configure deadlines: the known years end less than 60 days ahead")
+
+
+def calendar_type(info_: svc.CalendarInfo, now: datetime, *, admin: bool) -> WorkingDayCalendar:
+    cal = info_.calendar
+    today = now.astimezone(cal.tz).date()
+    warning = cal.coverage_warning(today) if admin else None
+    return WorkingDayCalendar(
+        jurisdiction=cal.jurisdiction, timezone=info_.timezone, working_hours_end=cal.working_hours_end,
+        covered_years=svc.known_years(cal, today.year), declared_years=list(info_.declared_years),
+        overrides=[CalendarDay(date=d, kind=DayKind(k), name=n) for d, k, n in info_.overrides],
+        coverage_warning=CoverageWarning(
+            last_covered_date=warning.last_covered_date, days_left=warning.days_left,
+            message=(f"the {warning.jurisdiction} calendar is known only through {warning.last_covered_date}: "
+                     "enter next year's holidays and make-up working days with setCalendarDay"),
+        ) if warning else None,
+    )
+
+

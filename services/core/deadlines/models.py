@@ -1,0 +1,174 @@
+"""Deadlines as rows, SLA profiles, and the tenant's working-day calendar settings and overrides."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.core.db import TenantBase
+
+
+class CalendarSettings(TenantBase):
+    """One row: which jurisdiction's working days the tenant follows, and the years it declared known."""
+
+    __tablename__ = "calendar_settings"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    jurisdiction: Mapped[str] = mapped_column(String(16), server_default=text("'CN'"))
+    working_hours_end: Mapped[time] = mapped_column(Time(), server_default=text("'17:30'"))
+    covered_years: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CalendarDayOverride(TenantBase):
+    """The tenant's word on one date (WORKDAY or HOLIDAY); it wins over the package data."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (CheckConstraint("kind IN ('WORKDAY', 'HOLIDAY')", name="kind"),)
+
+    day: Mapped[date] = mapped_column(Date(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlaProfile(TenantBase):
+    """The deadlines a case gets: the default profile (no category) or one category's (it wins)."""
+
+    __tablename__ = "sla_profiles"
+    __table_args__ = (
+        Index("uq_sla_profiles_category", "category_id", unique=True,
+              postgresql_where=text("category_id IS NOT NULL")),
+        Index("uq_sla_profiles_default", text("(category_id IS NULL)"), unique=True,
+              postgresql_where=text("category_id IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("categories.id", ondelete="CASCADE"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSONB())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Deadline(TenantBase):
+    """One deadline of one complaint. Open: neither met nor cancelled. Overdue: open and ``due_at`` before now
+    (or before the moment it was paused). ``breached_at``/``reminded_at`` are the sweeper's."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        Index("ix_deadlines_complaint_id", "complaint_id"),
+        Index("ix_deadlines_open_due_at", "due_at",
+              postgresql_where=text("met_at IS NULL AND cancelled_at IS NULL")),
+        Index("ix_deadlines_open_remind_at", "remind_at",
+              postgresql_where=text("met_at IS NULL AND cancelled_at IS NULL AND reminded_at IS NULL")),
+        CheckConstraint("basis IN ('WORKING', 'CALENDAR')", name="basis"),
+        CheckConstraint("party IN ('COMPANY', 'CUSTOMER')", name="party"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    party: Mapped[str] = mapped_column(String(16), server_default=text("'COMPANY'"))
+    basis: Mapped[str] = mapped_column(String(16))
+    period_days: Mapped[int] = mapped_column(Integer)
+    """The rule's period plus the extensions granted (without pauses)."""
+    met_on: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    pause_in: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    extensions_policy: Mapped[list[dict[str, Any]]] = mapped_column(JSONB(), server_default=text("'[]'"))
+    remind_before: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    remind_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    provisional: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    unknown_years: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    paused_days: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Days (of the deadline's basis) added for the time it was paused."""
+    extension_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    met_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def open(self) -> bool:
+        return self.met_at is None and self.cancelled_at is None
+
+
+class DeadlineExtension(TenantBase):
+    """An extension granted: why, by whom, approved by whom (when the rule needs an approval)."""
+
+    __tablename__ = "deadline_extensions"
+    __table_args__ = (Index("ix_deadline_extensions_deadline_id", "deadline_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    deadline_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("deadlines.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    complex: Mapped[bool] = mapped_column(Boolean)
+    added_days: Mapped[int] = mapped_column(Integer)
+    previous_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    new_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    approved_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerNotice(TenantBase):
+    """Something the customer must be told (e.g. a deadline extended, and why); the outbox sends it and
+    sets ``sent_at``. Unique per (deadline, reason key): a redelivery never doubles it."""
+
+    __tablename__ = "customer_notices"
+    __table_args__ = (
+        Index("ix_customer_notices_unsent", "created_at", postgresql_where=text("sent_at IS NULL")),
+        Index("uq_customer_notices_key", "dedup_key", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE")
+    )
+    deadline_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("deadlines.id", ondelete="CASCADE"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    new_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

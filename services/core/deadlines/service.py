@@ -1,0 +1,513 @@
+"""Deadlines planned by the lifecycle, in the lifecycle's transaction; SLA profiles; the tenant's calendar.
+
+The complaint steps (``services.core.complaints.service``) call ``on_step`` after each change, with the
+step's name and the status before it. ``on_step`` turns that into events (``rules.Event``) and, in order:
+meets the open deadlines whose ``met_on`` holds the event (closing meets every open COMPANY deadline,
+withdrawing cancels every open deadline); pauses or resumes them by the new status (``pause_in``); starts
+the deadlines of the complaint's profile (its category's, else a parent category's, else the default)
+whose rule starts on the event. Due times come from the tenant's working-day calendar
+(``services.core.calendars``): ``due = add_working_days | add_calendar_days(started_at, period + paused)``,
+so every due time can be computed again from the row alone (after a calendar change, an extension, a
+pause). Time comes from the caller's ``now``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core import calendars
+from services.core import validation as v
+from services.core.audit.service import Actor, record_event
+from services.core.calendars import DayKind, DayOverride, UnknownJurisdiction, WorkingCalendar
+from services.core.complaints.models import Complaint, ComplaintStatus
+from services.core.deadlines.models import (
+    CalendarDayOverride,
+    CalendarSettings,
+    CustomerNotice,
+    Deadline,
+    DeadlineExtension,
+    SlaProfile,
+)
+from services.core.deadlines.rules import (
+    Basis,
+    DeadlineKind,
+    Event,
+    Party,
+    Rule,
+    rule_from_json,
+    validate_rules,
+)
+from services.core.errors import DomainError, ErrorCode
+from services.core.org.models import Category, OrgUnit, TenantSettings
+
+S = ComplaintStatus
+YEAR_RANGE = (2000, 2100)
+
+
+# ---------------------------------------------------------------- the tenant's calendar
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    calendar: WorkingCalendar
+    timezone: str
+    declared_years: tuple[int, ...]
+    overrides: tuple[tuple[dt.date, str, str | None], ...]
+
+
+async def _settings(session: AsyncSession) -> CalendarSettings:
+    settings = await session.get(CalendarSettings, 1)
+    if settings is None:  # a tenant migrated before the row existed cannot happen; stay safe anyway
+        settings = CalendarSettings(id=1, jurisdiction="CN", working_hours_end=calendars.DEFAULT_WORKING_HOURS_END,
+                                    covered_years=[])
+        session.add(settings)
+        await session.flush()
+    return settings
+
+
+async def load_calendar(session: AsyncSession) -> CalendarInfo:
+    """The tenant's calendar: jurisdiction, time zone, working hours end, overrides and declared years."""
+    row = (await session.execute(
+        select(CalendarSettings.jurisdiction, CalendarSettings.working_hours_end, CalendarSettings.covered_years,
+               TenantSettings.timezone)
+        .select_from(CalendarSettings).outerjoin(TenantSettings, TenantSettings.id == 1)
+        .where(CalendarSettings.id == 1)
+    )).first()
+    jurisdiction, hours_end, years, tz = row if row is not None else (
+        "CN", calendars.DEFAULT_WORKING_HOURS_END, [], "Asia/Shanghai")
+    overrides = (await session.execute(
+        select(CalendarDayOverride.day, CalendarDayOverride.kind, CalendarDayOverride.name)
+        .order_by(CalendarDayOverride.day)
+    )).all()
+    cal = calendars.calendar_for(
+        jurisdiction, tz=tz or "Asia/Shanghai", working_hours_end=hours_end,
+        overrides={d: DayOverride(DayKind(k), n) for d, k, n in overrides}, covered_years=years or (),
+    )
+    return CalendarInfo(cal, tz or "Asia/Shanghai", tuple(sorted(years or ())),
+                        tuple((d, k, n) for d, k, n in overrides))
+
+
+def known_years(cal: WorkingCalendar, around: int) -> list[int]:
+    """The years near ``around`` (ten back, five ahead) the calendar knows."""
+    return [y for y in range(around - 10, around + 6) if cal.covers(y)]
+
+
+# ---------------------------------------------------------------- arithmetic on a row
+
+
+def _compute(cal: WorkingCalendar, d: Deadline) -> calendars.Deadline:
+    n = d.period_days + d.paused_days
+    if d.basis == Basis.WORKING:
+        return cal.add_working_days(d.started_at, n)
+    return cal.add_calendar_days(d.started_at, n)
+
+
+def _remind_at(cal: WorkingCalendar, d: Deadline, due: calendars.Deadline) -> dt.datetime:
+    day = due.due_date
+    steps = d.remind_before
+    while steps > 0 and day > due.received_on:
+        day -= dt.timedelta(days=1)
+        if d.basis == Basis.CALENDAR or cal.day(day).working:
+            steps -= 1
+    moment = dt.datetime.combine(day, dt.time(0, 0), tzinfo=cal.tz)
+    return max(moment, d.started_at)
+
+
+def plan(cal: WorkingCalendar, d: Deadline) -> None:
+    """Set ``due_at``, ``provisional``, ``unknown_years`` and ``remind_at`` from the row's own fields."""
+    due = _compute(cal, d)
+    d.due_at = due.due_at
+    d.provisional = due.provisional
+    d.unknown_years = list(due.unknown_years)
+    d.remind_at = _remind_at(cal, d, due)
+
+
+def working_days_left(cal: WorkingCalendar, d: Deadline, now: dt.datetime) -> int:
+    """Working days from now (or from when it was met, or paused) to the due day: 0 on the due day, negative
+    after it."""
+    start = d.met_at or d.cancelled_at or d.paused_at or now
+    return cal.count_working_days(start, d.due_at).days
+
+
+def is_overdue(d: Deadline, now: dt.datetime) -> bool:
+    return d.open and d.party == Party.COMPANY and d.due_at < (d.paused_at or now)
+
+
+def _paused_days(cal: WorkingCalendar, basis: str, paused_at: dt.datetime, resumed_at: dt.datetime) -> int:
+    if basis == Basis.WORKING:
+        return max(0, cal.count_working_days(paused_at, resumed_at).days)
+    return max(0, (resumed_at.astimezone(cal.tz).date() - paused_at.astimezone(cal.tz).date()).days)
+
+
+# ---------------------------------------------------------------- the planner
+
+
+_STEP_EVENTS: dict[str, tuple[Event, ...]] = {
+    "record_complaint": (Event.RECORDED,),
+    "resolve_on_the_spot": (),
+    "start_investigation": (Event.INVESTIGATION_STARTED,),
+    "submit_investigation": (Event.INVESTIGATION_SUBMITTED,),
+    "assign_responsible_department": (Event.DEPARTMENT_ASKED,),
+    "propose_solution": (Event.SOLUTION_PROPOSED,),
+    "approve_handling_form": (Event.APPROVED,),
+    "reject_handling_form": (Event.REJECTED,),
+    "send_customer_message": (Event.CUSTOMER_TOLD,),
+    "complete_implementation": (Event.IMPLEMENTED,),
+    "record_follow_up": (Event.FOLLOWED_UP,),
+}
+
+
+def events_of(action: str, before: str | None, complaint: Complaint) -> list[Event]:
+    """What a step means for deadlines (the step's name, the status before it and the complaint after)."""
+    after = complaint.status
+    events = list(_STEP_EVENTS.get(action, ()))
+    if action == "record_customer_opinion":
+        events.append(Event.CUSTOMER_AGREED if after == S.IMPLEMENTING else Event.CUSTOMER_DISAGREED)
+        if after == S.ASSIGNED:  # back to the department with a new transfer slip
+            events.append(Event.DEPARTMENT_ASKED)
+    if after != before:
+        if after == S.UNFOUNDED:
+            events.append(Event.UNFOUNDED)
+        elif after == S.REOPENED:
+            events.append(Event.REOPENED)
+        elif after == S.CLOSED:
+            events.append(Event.CLOSED)
+        elif after == S.WITHDRAWN:
+            events.append(Event.WITHDRAWN)
+    return events
+
+
+async def open_deadlines(session: AsyncSession, complaint_id: uuid.UUID) -> list[Deadline]:
+    return list((await session.scalars(
+        select(Deadline).where(Deadline.complaint_id == complaint_id, Deadline.met_at.is_(None),
+                               Deadline.cancelled_at.is_(None))
+        .order_by(Deadline.created_at, Deadline.kind).with_for_update()
+    )).all())
+
+
+async def profile_rules(session: AsyncSession, category_id: uuid.UUID | None) -> list[Rule]:
+    """The rules for a category: its own profile, else its nearest ancestor's, else the default."""
+    profiles = {p.category_id: p for p in (await session.scalars(select(SlaProfile))).all()}
+    seen: set[uuid.UUID] = set()
+    current = category_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        if current in profiles:
+            return [rule_from_json(r, i) for i, r in enumerate(profiles[current].rules)]
+        current = await session.scalar(select(Category.parent_id).where(Category.id == current))
+    default = profiles.get(None)
+    return [rule_from_json(r, i) for i, r in enumerate(default.rules)] if default else []
+
+
+async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, before: str | None,
+                  now: dt.datetime) -> None:
+    """Meet, pause, resume and start the complaint's deadlines after a lifecycle step (same transaction)."""
+    events = events_of(action, before, complaint)
+    if not events and complaint.status == before:
+        return  # nothing happened that a deadline could see (evidence, litigation flag, ownership)
+    status = complaint.status
+    current = await open_deadlines(session, complaint.id)
+    cal: WorkingCalendar | None = None
+
+    async def calendar() -> WorkingCalendar:
+        nonlocal cal
+        if cal is None:
+            cal = (await load_calendar(session)).calendar
+        return cal
+
+    for d in current:
+        if Event.WITHDRAWN in events:
+            d.cancelled_at = now
+        elif any(e.value in d.met_on for e in events) or (Event.CLOSED in events and d.party == Party.COMPANY):
+            d.met_at = now
+        elif d.paused_at is None and status in d.pause_in:
+            d.paused_at = now
+        elif d.paused_at is not None and status not in d.pause_in:
+            d.paused_days += _paused_days(await calendar(), d.basis, d.paused_at, now)
+            d.paused_at = None
+            plan(await calendar(), d)
+    if not events or Event.WITHDRAWN in events or Event.CLOSED in events:
+        await session.flush()
+        return
+    rules = [r for r in await profile_rules(session, complaint.category_id) if r.starts_on in events]
+    if not rules:
+        await session.flush()
+        return
+    running = {(d.kind, d.stage) for d in current if d.open}
+    department_kind = None
+    if any(r.only_department_kinds for r in rules) and complaint.responsible_department_id is not None:
+        department_kind = await session.scalar(
+            select(OrgUnit.kind).where(OrgUnit.id == complaint.responsible_department_id))
+    foreign = complaint.scope == "FOREIGN"
+    for r in rules:
+        if (r.kind.value, r.stage) in running:
+            continue  # one open deadline of a kind (and stage) at a time
+        if r.only_department_kinds and department_kind not in r.only_department_kinds:
+            continue
+        d = Deadline(
+            complaint_id=complaint.id, kind=r.kind.value, stage=r.stage, party=r.party.value, basis=r.basis.value,
+            period_days=r.period(foreign), met_on=[e.value for e in r.met_on],
+            pause_in=[s.value for s in r.pause_in],
+            extensions_policy=[{"addDays": x.add_days, "requiresComplex": x.requires_complex,
+                                "requiresApproval": x.requires_approval} for x in r.extensions],
+            remind_before=r.remind_before, started_at=now, paused_days=0, extension_count=0,
+            paused_at=now if status in r.pause_in else None, created_at=now,
+        )
+        plan(await calendar(), d)
+        session.add(d)
+        running.add((r.kind.value, r.stage))
+    await session.flush()
+
+
+async def replan_open(session: AsyncSession, cal: WorkingCalendar) -> int:
+    """Compute every open deadline of the tenant again (after its calendar changed); returns how many moved."""
+    moved = 0
+    for d in (await session.scalars(
+        select(Deadline).where(Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None)).with_for_update()
+    )).all():
+        before = (d.due_at, d.provisional)
+        plan(cal, d)
+        moved += (d.due_at, d.provisional) != before
+    await session.flush()
+    return moved
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def deadlines_for(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Deadline]]:
+    """The deadlines of a page of complaints, oldest first: one statement."""
+    found: dict[uuid.UUID, list[Deadline]] = {}
+    if not ids:
+        return found
+    for d in (await session.scalars(
+        select(Deadline).where(Deadline.complaint_id.in_(list(ids)))
+        .order_by(Deadline.complaint_id, Deadline.created_at, Deadline.kind, Deadline.stage)
+    )).all():
+        found.setdefault(d.complaint_id, []).append(d)
+    return found
+
+
+def due_within_cutoff(cal: WorkingCalendar, now: dt.datetime, working_days: int) -> dt.datetime:
+    """The first moment whose working days left from ``now`` exceed ``working_days``: the start of the
+    (n+1)-th working day after today, local time."""
+    if not 0 <= working_days <= 366:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "dueWithinWorkingDays must be 0 to 366",
+                          ["filter", "dueWithinWorkingDays"])
+    day = now.astimezone(cal.tz).date()
+    for _ in range(working_days + 1):
+        day += dt.timedelta(days=1)
+        while not cal.day(day).working:
+            day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=cal.tz)
+
+
+def overdue_clause(now: dt.datetime) -> Any:
+    """SQL: the complaint has an open COMPANY deadline past due (paused ones: past due when paused)."""
+    return and_(
+        Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None), Deadline.party == Party.COMPANY.value,
+        or_(and_(Deadline.paused_at.is_(None), Deadline.due_at < now),
+            and_(Deadline.paused_at.is_not(None), Deadline.due_at < Deadline.paused_at)),
+    )
+
+
+def due_before_clause(now: dt.datetime, cutoff: dt.datetime) -> Any:
+    """SQL: an open, running COMPANY deadline due from now until ``cutoff``."""
+    return and_(
+        Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None), Deadline.party == Party.COMPANY.value,
+        Deadline.paused_at.is_(None), Deadline.due_at >= now, Deadline.due_at < cutoff,
+    )
+
+
+# ---------------------------------------------------------------- extensions (bank rules)
+
+
+@dataclass(frozen=True)
+class Extended:
+    deadline: Deadline
+    extension: DeadlineExtension
+    notice: CustomerNotice
+
+
+async def extend_deadline(
+    session: AsyncSession, *, actor: Actor, now: dt.datetime, complaint_id: uuid.UUID, reason: str,
+    complex_case: bool, kind: DeadlineKind = DeadlineKind.DECISION, may_extend: bool = True,
+    may_approve: bool = False,
+) -> Extended:
+    """Extend an open deadline by its rule's next extension; the customer must be told why (a notice row).
+
+    An extension that ``requires_complex`` is refused unless ``complex_case``; one that ``requires_approval``
+    unless ``may_approve`` (the caller holds ``complaint.approve_deadline_extension``): the actor is then
+    recorded as the approver. Any other extension needs ``may_extend`` (``complaint.extend_deadline``).
+    """
+    complaint = await session.get(Complaint, complaint_id, with_for_update=True, populate_existing=True)
+    if complaint is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
+    if complaint.status in (S.CLOSED, S.WITHDRAWN):
+        raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
+                          f"cannot extend a deadline: the complaint is {complaint.status}")
+    why = v.required_text(reason, "reason", max_length=2_000)
+    d = next((x for x in await open_deadlines(session, complaint.id) if x.kind == kind.value), None)
+    if d is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"the complaint has no open {kind.value} deadline", ["kind"])
+    policy = list(d.extensions_policy or [])
+    if not policy:
+        raise DomainError(ErrorCode.NOT_ALLOWED, f"a {kind.value} deadline cannot be extended", ["kind"])
+    if d.extension_count >= len(policy):
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"the {kind.value} deadline was extended {d.extension_count} "
+                          "times already: no further extension is allowed", ["kind"])
+    step = policy[d.extension_count]
+    if step.get("requiresComplex") and not complex_case:
+        raise DomainError(ErrorCode.INVALID, "this extension is only for a complex case", ["complex"])
+    if step.get("requiresApproval") and not may_approve:
+        raise DomainError(ErrorCode.APPROVAL_REQUIRED,
+                          "this extension needs the approval of someone allowed to approve deadline extensions")
+    if not step.get("requiresApproval") and not may_extend:
+        raise DomainError(ErrorCode.NOT_ALLOWED, "you may not extend this deadline")
+    cal = (await load_calendar(session)).calendar
+    previous = d.due_at
+    d.period_days += int(step["addDays"])
+    d.extension_count += 1
+    plan(cal, d)
+    ext = DeadlineExtension(
+        deadline_id=d.id, number=d.extension_count, reason=why, complex=complex_case, added_days=int(step["addDays"]),
+        previous_due_at=previous, new_due_at=d.due_at, requested_by=actor.user_id,
+        approved_by=actor.user_id if step.get("requiresApproval") else None, created_at=now,
+    )
+    notice = CustomerNotice(
+        complaint_id=complaint.id, deadline_id=d.id, kind="DEADLINE_EXTENDED",
+        dedup_key=f"deadline:{d.id}:extension:{d.extension_count}", reason=why, new_due_at=d.due_at, created_at=now,
+    )
+    session.add_all([ext, notice])
+    complaint.updated_at = now
+    await session.flush()
+    await record_event(
+        session, actor=actor, action="extend_deadline", subject_type="Complaint", subject_id=complaint.id, now=now,
+        from_status=complaint.status, to_status=complaint.status,
+        changes={"kind": d.kind, "extension": d.extension_count, "addedDays": ext.added_days, "complex": complex_case,
+                 "approvedBy": ext.approved_by, "dueAt": d.due_at.isoformat()},
+        note=why,
+    )
+    return Extended(d, ext, notice)
+
+
+async def extensions_for(session: AsyncSession, deadline_ids: Iterable[uuid.UUID]
+                         ) -> dict[uuid.UUID, list[DeadlineExtension]]:
+    found: dict[uuid.UUID, list[DeadlineExtension]] = {}
+    ids = list(deadline_ids)
+    if ids:
+        for e in (await session.scalars(select(DeadlineExtension).where(DeadlineExtension.deadline_id.in_(ids))
+                                        .order_by(DeadlineExtension.deadline_id, DeadlineExtension.number))).all():
+            found.setdefault(e.deadline_id, []).append(e)
+    return found
+
+
+# ---------------------------------------------------------------- administration
+
+
+async def list_profiles(session: AsyncSession) -> list[SlaProfile]:
+    return list((await session.scalars(
+        select(SlaProfile).order_by(SlaProfile.category_id.is_not(None), SlaProfile.name))).all())
+
+
+async def upsert_sla_profile(
+    session: AsyncSession, *, actor: Actor, now: dt.datetime, category_id: uuid.UUID | None, name: str,
+    rules: Sequence[dict[str, Any]],
+) -> SlaProfile:
+    """Create or replace the profile of a category (or the default one). Running deadlines keep their rule."""
+    title = v.required_text(name, "name", max_length=200)
+    parsed = validate_rules([rule_from_json(r, i) for i, r in enumerate(rules)])
+    if category_id is not None and await session.get(Category, category_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "category not found", ["categoryId"])
+    condition = SlaProfile.category_id.is_(None) if category_id is None else SlaProfile.category_id == category_id
+    profile = (await session.scalars(select(SlaProfile).where(condition).with_for_update())).first()
+    stored = [r.as_json() for r in parsed]
+    if profile is None:
+        profile = SlaProfile(category_id=category_id, name=title, rules=stored, updated_at=now)
+        session.add(profile)
+    else:
+        profile.name, profile.rules, profile.updated_at = title, stored, now
+    await session.flush()
+    await record_event(session, actor=actor, action="upsert_sla_profile", subject_type="SlaProfile",
+                       subject_id=profile.id, now=now,
+                       changes={"categoryId": category_id, "rules": len(stored)})
+    return profile
+
+
+def _year(value: int, field: str) -> int:
+    if not YEAR_RANGE[0] <= value <= YEAR_RANGE[1]:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"years are {YEAR_RANGE[0]} to {YEAR_RANGE[1]}", [field])
+    return value
+
+
+async def set_calendar_day(
+    session: AsyncSession, *, actor: Actor, now: dt.datetime, day: dt.date, kind: DayKind | None,
+    name: str | None = None, cover_year: bool = False,
+) -> CalendarInfo:
+    """Override one date (``kind``), or remove its override (``kind`` None); ``cover_year`` also declares the
+    date's year known (its schedule is entered). Open deadlines are computed again in the same transaction."""
+    _year(day.year, "date")
+    label = v.text(name, "name", max_length=200)
+    await session.execute(select(CalendarSettings.id).where(CalendarSettings.id == 1).with_for_update())
+    existing = await session.get(CalendarDayOverride, day)
+    if kind is None:
+        if existing is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "that date has no override to remove", ["date"])
+        await session.execute(delete(CalendarDayOverride).where(CalendarDayOverride.day == day))
+    elif existing is None:
+        session.add(CalendarDayOverride(day=day, kind=kind.value, name=label, updated_at=now))
+    else:
+        existing.kind, existing.name, existing.updated_at = kind.value, label, now
+    settings = await _settings(session)
+    if cover_year and day.year not in (settings.covered_years or []):
+        settings.covered_years = sorted({*(settings.covered_years or []), day.year})
+    settings.updated_at = now
+    await session.flush()
+    info = await load_calendar(session)
+    moved = await replan_open(session, info.calendar)
+    await record_event(session, actor=actor, action="set_calendar_day", subject_type="Calendar", subject_id=None,
+                       now=now, changes={"date": day.isoformat(), "kind": kind.value if kind else None,
+                                         "coverYear": cover_year, "deadlinesMoved": moved})
+    return info
+
+
+async def update_calendar(
+    session: AsyncSession, *, actor: Actor, now: dt.datetime, jurisdiction: str | None = None,
+    working_hours_end: dt.time | None = None, covered_years: Sequence[int] | None = None,
+) -> CalendarInfo:
+    """Change the jurisdiction, the end of working hours or the declared years; open deadlines follow."""
+    settings = await _settings(session)
+    await session.refresh(settings, with_for_update=True)
+    changes: dict[str, Any] = {}
+    if jurisdiction is not None:
+        code = v.required_text(jurisdiction, "jurisdiction", max_length=16).upper()
+        try:
+            calendars.calendar_for(code, tz="UTC")
+        except UnknownJurisdiction as exc:
+            raise DomainError(ErrorCode.INVALID, exc.message, ["jurisdiction"]) from None
+        settings.jurisdiction = changes["jurisdiction"] = code
+    if working_hours_end is not None:
+        if working_hours_end.tzinfo is not None:
+            raise DomainError(ErrorCode.INVALID, "workingHoursEnd is a local time, without offset",
+                              ["workingHoursEnd"])
+        settings.working_hours_end = working_hours_end
+        changes["workingHoursEnd"] = working_hours_end.isoformat()
+    if covered_years is not None:
+        years = sorted({_year(y, "coveredYears") for y in covered_years})
+        settings.covered_years = changes["coveredYears"] = years
+    if not changes:
+        raise DomainError(ErrorCode.REQUIRED, "nothing to change", ["input"])
+    settings.updated_at = now
+    await session.flush()
+    info = await load_calendar(session)
+    changes["deadlinesMoved"] = await replan_open(session, info.calendar)
+    await record_event(session, actor=actor, action="update_calendar", subject_type="Calendar", subject_id=None,
+                       now=now, changes=changes)
+    return info
