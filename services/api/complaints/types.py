@@ -72,16 +72,18 @@ class Complainant:
         if p.erased:
             return cls(name=ERASED_NAME, phone=None, email=None, id_number=None, address=None, masked=not visible,
                        erased=True)
-        name = p.name or ""
+        v = p.values()  # decrypted once
+        name, phone, email, id_number, address = (v.get("name") or "", v.get("phone"), v.get("email"),
+                                                  v.get("id_number"), v.get("address"))
         if visible:
-            return cls(name=name, phone=p.phone, email=p.email, id_number=p.id_number, address=p.address,
-                       masked=False, erased=False)
+            return cls(name=name, phone=phone, email=email, id_number=id_number, address=address, masked=False,
+                       erased=False)
         return cls(
             name=mask_name(name),
-            phone=mask_phone(p.phone) if p.phone else None,
-            email=mask_email(p.email) if p.email else None,
-            id_number=mask_id_number(p.id_number) if p.id_number else None,
-            address=mask_address(p.address) if p.address else None,
+            phone=mask_phone(phone) if phone else None,
+            email=mask_email(email) if email else None,
+            id_number=mask_id_number(id_number) if id_number else None,
+            address=mask_address(address) if address else None,
             masked=True, erased=False,
         )
 

@@ -98,6 +98,10 @@ class ComplainantView:
     def erased(self) -> bool:
         return self._wrapped is None
 
+    def values(self) -> dict[str, Any]:
+        """The identity fields by name (empty once erased), decrypted on the first call."""
+        return self._open()
+
     def _open(self) -> dict[str, Any]:
         if self._values is None:
             key = open_subject_key(self._ring, "complainants", self._id, self._wrapped)

@@ -42,7 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 import services.core.audit.models
-import services.core.complaints.models  # noqa: F401 - registers the sealed complaint fields
+import services.core.complaints.models
+import services.core.deadlines.models  # noqa: F401 - registers the sealed extension reasons
 from services.core.crypto.fields import (
     DecryptionError,
     aad,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     Time,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.crypto.fields import encrypted
 from services.core.db import TenantBase
 
 
@@ -137,7 +139,8 @@ class DeadlineExtension(TenantBase):
         UUID(as_uuid=True), ForeignKey("deadlines.id", ondelete="CASCADE")
     )
     number: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(Text)
+    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary)  # free text: sealed at rest
+    reason = encrypted("_reason")
     complex: Mapped[bool] = mapped_column(Boolean)
     added_days: Mapped[int] = mapped_column(Integer)
     previous_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -168,7 +171,8 @@ class CustomerNotice(TenantBase):
     )
     kind: Mapped[str] = mapped_column(String(32))
     dedup_key: Mapped[str] = mapped_column(String(200))
-    reason: Mapped[str] = mapped_column(Text)
+    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary)  # free text: sealed at rest
+    reason = encrypted("_reason")
     new_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

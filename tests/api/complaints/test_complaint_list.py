@@ -569,7 +569,9 @@ async def test_list_runs_the_same_statements_for_5_and_50(gql: GraphQLClient) ->
     statements: list[str] = []
 
     def counter(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(statement)
+        # the tenant's keys are reloaded once per key cache period (1 s in the tests), not per page
+        if "tenant_keys" not in statement:
+            statements.append(statement)
 
     async def count(n: int) -> tuple[int, list[str]]:
         statements.clear()

@@ -106,7 +106,7 @@ def upgrade() -> None:
         _id(),
         sa.Column("deadline_id", UUID(as_uuid=True), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),  # sealed (AES-GCM)
         sa.Column("complex", sa.Boolean(), nullable=False),
         sa.Column("added_days", sa.Integer(), nullable=False),
         _at("previous_due_at", False),
@@ -125,7 +125,7 @@ def upgrade() -> None:
         sa.Column("deadline_id", UUID(as_uuid=True), nullable=True),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("dedup_key", sa.String(200), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),  # sealed (AES-GCM)
         _at("new_due_at"),
         _at("created_at", False),
         _at("sent_at"),
