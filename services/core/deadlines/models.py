@@ -139,7 +139,7 @@ class DeadlineExtension(TenantBase):
         UUID(as_uuid=True), ForeignKey("deadlines.id", ondelete="CASCADE")
     )
     number: Mapped[int] = mapped_column(Integer)
-    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary)  # free text: sealed at rest
+    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary, nullable=False)  # free text: sealed
     reason = encrypted("_reason")
     complex: Mapped[bool] = mapped_column(Boolean)
     added_days: Mapped[int] = mapped_column(Integer)
@@ -171,7 +171,7 @@ class CustomerNotice(TenantBase):
     )
     kind: Mapped[str] = mapped_column(String(32))
     dedup_key: Mapped[str] = mapped_column(String(200))
-    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary)  # free text: sealed at rest
+    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary, nullable=False)  # free text: sealed
     reason = encrypted("_reason")
     new_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -255,9 +255,12 @@ async def test_bank_full_case_with_extensions(gql: GraphQLClient, clock: FixedCl
     assert [e["code"] for e in payload["userErrors"]] == ["OUT_OF_RANGE"]
     # the customer must be told each extension and its reason: stored for the outbox
     notices = await rows(f'SELECT kind, reason, sent_at FROM "{schema(t)}".customer_notices ORDER BY created_at')
-    assert [(n.kind, n.reason, n.sent_at) for n in notices] == [
-        ("DEADLINE_EXTENDED", "Needs the card network's records", None),
-        ("DEADLINE_EXTENDED", "Awaiting the court", None)]
+    assert [(n.kind, n.sent_at) for n in notices] == [("DEADLINE_EXTENDED", None), ("DEADLINE_EXTENDED", None)]
+    # the reasons are sealed at rest (AES-GCM under the tenant's data key), readable through the API
+    assert all(n.reason[:1] == b"\x01" and b"court" not in n.reason and b"card network" not in n.reason
+               for n in notices)
+    reasons = [x["reason"] for x in d["DECISION"]["extensions"]]
+    assert reasons == ["Needs the card network's records", "Awaiting the court"]
 
     clock.at = at(2026, 10, 9)
     await go(gql, t, "startInvestigation", cid)
