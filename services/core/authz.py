@@ -72,6 +72,10 @@ class Action(enum.StrEnum):
     TRANSFER_OWNERSHIP = "complaint.transfer_ownership"
     REVIEW = "complaint.review"
     ERASE_COMPLAINANT = "complaint.erase_complainant"
+    ESCALATE = "complaint.escalate"
+    ROUTE = "complaint.route"
+    EXTERNAL_BODY_READ = "external_body.read"
+    EXTERNAL_BODY_MANAGE = "external_body.manage"
 
 
 class Relation(enum.StrEnum):
@@ -89,7 +93,7 @@ HANDLING_ACTIONS = (
     "record_complaint", "resolve_on_the_spot", "start_investigation", "submit_investigation", "attach_evidence",
     "assign_responsible_department", "propose_solution", "approve_handling_form", "reject_handling_form",
     "send_customer_message", "record_customer_opinion", "complete_implementation", "record_follow_up",
-    "transfer_ownership",
+    "transfer_ownership", "escalate_complaint", "route_complaint",
 )
 
 EFFECTS = ("allow", "deny")

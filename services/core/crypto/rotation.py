@@ -42,7 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 import services.core.audit.models
-import services.core.complaints.models  # noqa: F401 - registers the sealed complaint fields
+import services.core.complaints.models
+import services.core.escalation.models
+import services.core.outbox.models  # noqa: F401 - registers the sealed outbox, notification and body fields
 from services.core.crypto.fields import (
     DecryptionError,
     aad,
