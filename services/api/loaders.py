@@ -16,6 +16,7 @@ from services.core.audit import service as audit
 from services.core.audit.models import AuditEvent
 from services.core.authz import UNRESTRICTED, ComplaintAccess
 from services.core.complaints import queries as q
+from services.core.escalation import service as escalation
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -95,6 +96,18 @@ class Loaders:
     @cached_property
     def messages_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._batch(q.messages_for, list)
+
+    @cached_property
+    def escalations_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(escalation.escalations_for, list)
+
+    @cached_property
+    def routings_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(escalation.routings_for, list)
+
+    @cached_property
+    def external_body_by_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(escalation.bodies_by_id)
 
     @cached_property
     def event_count_by_complaint_id(self) -> DataLoader[uuid.UUID, int]:
