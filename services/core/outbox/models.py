@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +33,7 @@ class OutboxItem(TenantBase):
     and webhooks carry it as the ``Idempotency-Key`` header so a receiver drops a redelivered duplicate."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(16))
@@ -55,6 +56,7 @@ class Notification(TenantBase):
     """An in-app notification for one user (queried over GraphQL: ``notifications``)."""
 
     __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
