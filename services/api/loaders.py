@@ -17,6 +17,7 @@ from services.core.audit.models import AuditEvent
 from services.core.authz import UNRESTRICTED, ComplaintAccess
 from services.core.complaints import queries as q
 from services.core.deadlines import service as deadlines
+from services.core.escalation import service as escalation
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -114,6 +115,18 @@ class Loaders:
             return dict.fromkeys(keys, info)
 
         return self._batch(fetch)
+
+    @cached_property
+    def escalations_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(escalation.escalations_for, list)
+
+    @cached_property
+    def routings_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(escalation.routings_for, list)
+
+    @cached_property
+    def external_body_by_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(escalation.bodies_by_id)
 
     @cached_property
     def event_count_by_complaint_id(self) -> DataLoader[uuid.UUID, int]:

@@ -32,9 +32,11 @@ from services.api.context import Info
 from services.api.deadlines.schema import DeadlineMutations, DeadlineQueries
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
 from services.api.errors import MaskUnexpectedErrors, is_unexpected
+from services.api.escalation.schema import EscalationMutations, EscalationQueries
 from services.api.execution import FastExecutor
 from services.api.keys import KeyMutations, KeyQueries
 from services.api.nodes import Node
+from services.api.notifications.schema import NotificationMutations, NotificationQueries
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
@@ -49,7 +51,7 @@ MAX_TOKENS = 2_000
 
 @strawberry.type
 class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
-            DeadlineQueries):
+            DeadlineQueries, EscalationQueries, NotificationQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -67,7 +69,7 @@ NODE_TYPES: dict[str, Any] = {
 
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
-               DiagnosticsMutations, KeyMutations, DeadlineMutations):
+               DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations):
     pass
 
 

@@ -76,8 +76,10 @@ def serve(host: str, port: int) -> None:
 
 @cli.command()
 @click.option("--threads", default=4, show_default=True, type=int, help="worker threads")
-def worker(threads: int) -> None:
-    """Run a background worker until SIGTERM or Ctrl-C."""
+@click.option("--sweep-interval", default=2.0, show_default=True, type=float,
+              help="seconds between outbox sweeps (0: no sweeper in this process)")
+def worker(threads: int, sweep_interval: float) -> None:
+    """Run a background worker (and the outbox sweeper) until SIGTERM or Ctrl-C."""
     from services.worker.runner import run_until
 
     _setup_logging()
@@ -88,7 +90,7 @@ def worker(threads: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"worker running with {threads} threads; Ctrl-C to stop")
-    run_until(stop, threads=threads)
+    run_until(stop, threads=threads, sweep_interval=sweep_interval or None)
 
 
 def _tune_gc() -> None:

@@ -121,7 +121,7 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
         from services.worker.runner import WorkerProcess
         from tenants.demo import DEMO_OPERATOR, DEMO_USERS
 
-        worker = WorkerProcess(threads=threads)
+        worker = WorkerProcess(threads=threads, sweep_interval=2.0)
         worker.start()
         server = uvicorn.Server(
             uvicorn.Config(create_app(), host=host, port=port, log_config=None, server_header=False)

@@ -76,6 +76,10 @@ class Action(enum.StrEnum):
     ERASE_COMPLAINANT = "complaint.erase_complainant"
     EXTEND_DEADLINE = "complaint.extend_deadline"
     APPROVE_DEADLINE_EXTENSION = "complaint.approve_deadline_extension"
+    ESCALATE = "complaint.escalate"
+    ROUTE = "complaint.route"
+    EXTERNAL_BODY_READ = "external_body.read"
+    EXTERNAL_BODY_MANAGE = "external_body.manage"
 
 
 class Relation(enum.StrEnum):
@@ -93,7 +97,7 @@ HANDLING_ACTIONS = (
     "record_complaint", "resolve_on_the_spot", "start_investigation", "submit_investigation", "attach_evidence",
     "assign_responsible_department", "propose_solution", "approve_handling_form", "reject_handling_form",
     "send_customer_message", "record_customer_opinion", "complete_implementation", "record_follow_up",
-    "transfer_ownership",
+    "transfer_ownership", "escalate_complaint", "route_complaint",
 )
 
 EFFECTS = ("allow", "deny")

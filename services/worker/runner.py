@@ -8,28 +8,37 @@ import threading
 from dramatiq import Worker
 
 from services.worker.broker import close_broker, get_broker
+from services.worker.sweeper import SweeperThread
 
 logger = logging.getLogger("complaintdesk.worker")
 
 
 class WorkerProcess:
-    def __init__(self, *, threads: int = 4, queues: set[str] | None = None) -> None:
+    """A Dramatiq worker, and (``sweep_interval`` seconds > 0) the outbox sweeper loop beside it."""
+
+    def __init__(self, *, threads: int = 4, queues: set[str] | None = None,
+                 sweep_interval: float | None = None) -> None:
         broker = get_broker()
         import services.worker.actors  # noqa: F401  (declares the actors on the broker)
 
         self.worker = Worker(broker, worker_threads=threads, queues=queues, worker_timeout=500)
+        self.sweeper = SweeperThread(sweep_interval) if sweep_interval else None
 
     def start(self) -> None:
         self.worker.start()
-        logger.info("worker started")
+        if self.sweeper is not None:
+            self.sweeper.start()
+        logger.info("worker started%s", f" (sweeping every {self.sweeper.interval:g} s)" if self.sweeper else "")
 
     def stop(self, timeout_ms: int = 10_000) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
         self.worker.stop(timeout=timeout_ms)
         logger.info("worker stopped")
 
 
-def run_until(stop: threading.Event, *, threads: int = 4) -> None:
-    process = WorkerProcess(threads=threads)
+def run_until(stop: threading.Event, *, threads: int = 4, sweep_interval: float | None = 2.0) -> None:
+    process = WorkerProcess(threads=threads, sweep_interval=sweep_interval)
     process.start()
     try:
         stop.wait()

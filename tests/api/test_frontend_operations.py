@@ -51,12 +51,15 @@ SCREENS: dict[str, set[str]] = {
         "recordComplaint", "resolveOnTheSpot", "startInvestigation", "submitInvestigation", "attachEvidence",
         "assignResponsibleDepartment", "proposeSolution", "approveHandlingForm", "rejectHandlingForm",
         "sendCustomerMessage", "recordCustomerOpinion", "completeImplementation", "recordFollowUp",
-        "reopenComplaint", "withdrawComplaint", "markLitigation", "transferOwnership",
+        "reopenComplaint", "withdrawComplaint", "markLitigation", "transferOwnership", "escalateComplaint",
+        "routeComplaint",
     },
     "admin": {
         "orgUnits", "users", "roles", "categories", "createOrgUnit", "createUser", "assignRole", "upsertCategory",
-        "auditVerification", "me", "identityProviders", "upsertIdentityProvider",
+        "auditVerification", "me", "identityProviders", "upsertIdentityProvider", "externalBodies",
+        "upsertExternalBody",
     },
+    "notifications": {"notifications", "markNotificationRead"},
     "signin": {"login", "refreshToken", "logout", "setPassword"},
     "public": {
         "submitComplaint", "trackComplaint", "complaintProcedure", "submitCustomerOpinion",

@@ -55,7 +55,7 @@ async def test_plaintext_rows_are_encrypted_by_the_migration(gql: GraphQLClient)
 
     migrated = run_cli("migrate")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    assert f"{slug}: t0003 -> t0005" in migrated.stdout  # t0004 encrypts; t0005 adds deadlines
+    assert f"{slug}: t0003 -> " in migrated.stdout  # up to the head (t0004 encrypts; later revisions add tables)
 
     # nothing plain is left in the schema ...
     parts = []

@@ -15,7 +15,9 @@ import services.core.auth.models
 import services.core.complaints.models
 import services.core.deadlines.models
 import services.core.diagnostics.models
-import services.core.org.models  # noqa: F401  (declares the tables)
+import services.core.escalation.models
+import services.core.org.models
+import services.core.outbox.models  # noqa: F401  (declares the tables)
 from services.core.db import TenantBase
 
 
@@ -43,7 +45,8 @@ async def _diff(md: MetaData) -> list[Any]:
 
 @pytest.mark.usefixtures("tenants")
 async def test_migrated_schema_matches_the_models() -> None:
-    assert await _diff(_unqualified()) == []
+    diffs = await _diff(_unqualified())
+    assert diffs == [], "\n".join(map(str, diffs))
 
 
 @pytest.mark.usefixtures("tenants")

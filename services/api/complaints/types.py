@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 
 from services.api.context import Info
 from services.api.deadlines.types import Deadline
+from services.api.escalation.types import Escalation, Routing
 from services.api.loaders import HistoryKey
 from services.api.nodes import Node, global_id
 from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org_unit, load_user, parse_uuid
@@ -359,6 +360,15 @@ class ComplaintType(Node):
     @strawberry.field(description="The case's deadlines, oldest first (met, open, paused); batch-loaded per page")
     async def deadlines(self, info: Info) -> list[Deadline]:
         return [Deadline.from_model(d) for d in await info.context.loaders.deadlines_by_complaint_id.load(self.uuid)]
+
+    @strawberry.field(description="Re-complaint escalations to external bodies, step by step, with delivery")
+    async def escalations(self, info: Info) -> list[Escalation]:
+        return [Escalation.from_model(e) for e in await info.context.loaders.escalations_by_complaint_id.load(
+            self.uuid)]
+
+    @strawberry.field(description="Where the complaint was routed, or the customer told to go (seed II)")
+    async def routings(self, info: Info) -> list[Routing]:
+        return [Routing.from_model(r) for r in await info.context.loaders.routings_by_complaint_id.load(self.uuid)]
 
     @strawberry.field(description="The earlier complaint this one repeats (二次投诉)")
     async def repeat_of(self, info: Info) -> ComplaintType | None:

@@ -635,22 +635,30 @@ async def record_follow_up(
     """回访 with the satisfaction survey: closes only when (very) satisfied, otherwise reopens."""
     complaint = await _get_for_update(session, complaint_id)
     _require_status(complaint, "record the follow-up", {S.FOLLOW_UP})
-    session.add(SatisfactionSurvey(
+    survey = SatisfactionSurvey(
         complaint_id=complaint.id, rating=rating.value, comment=v.text(comment, "comment", max_length=5_000),
         source=source.value, recorded_by=actor.user_id, recorded_at=now,
-    ))
+    )
+    session.add(survey)
     before = _move(complaint, S.CLOSED if rating.closes else S.REOPENED, now)
     await _audit(session, complaint, actor=actor, action="record_follow_up", now=now, before=before,
                  changes={"rating": rating.value, "source": source.value})
+    if not rating.closes:
+        # not satisfied with the final answer: escalate if the tenant's rules say so (seed III item 12)
+        from services.core.escalation.service import on_final_dissatisfaction
+
+        await session.flush()
+        await on_final_dissatisfaction(session, actor=actor, now=now, complaint_id=complaint.id, survey_id=survey.id)
     return complaint
 
 
 async def reopen_complaint(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, reason: str,
 ) -> Complaint:
-    """The customer disputes the investigation's opinion or the closed outcome."""
+    """The customer disputes the investigation's opinion or the closed outcome, or an external body sent an
+    escalated case back to be handled again."""
     complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "reopen", {S.UNFOUNDED, S.CLOSED})
+    _require_status(complaint, "reopen", {S.UNFOUNDED, S.CLOSED, S.ESCALATED})
     before = _move(complaint, S.REOPENED, now)
     await _audit(session, complaint, actor=actor, action="reopen_complaint", now=now, before=before,
                  note=v.required_text(reason, "reason", max_length=5_000))

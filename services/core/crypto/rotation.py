@@ -43,7 +43,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 import services.core.audit.models
 import services.core.complaints.models
-import services.core.deadlines.models  # noqa: F401 - registers the sealed extension reasons
+import services.core.deadlines.models
+import services.core.escalation.models
+import services.core.outbox.models  # noqa: F401 - (with the above) registers every sealed column for rotation
 from services.core.crypto.fields import (
     DecryptionError,
     aad,

@@ -95,6 +95,9 @@ class TenantSettings(TenantBase):
     locale: Mapped[str] = mapped_column(String(16), server_default=text("'zh-CN'"))
     # erase a complainant this many days after their last complaint ended (None: keep until erased by hand)
     retention_days: Mapped[int | None] = mapped_column(nullable=True)
+    # a customer unsatisfied at the final follow-up is escalated to the first external body at once
+    # (default: on for the bank template, off for retail; see README "Outbox, notifications and escalation")
+    auto_escalate_on_final_dissatisfaction: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class Role(TenantBase):

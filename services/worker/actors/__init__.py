@@ -1,5 +1,5 @@
 """Actors, one module per domain. Importing this package declares them all on the broker."""
 
-from services.worker.actors import diagnostics, keys
+from services.worker.actors import diagnostics, keys, outbox
 
-__all__ = ["diagnostics", "keys"]
+__all__ = ["diagnostics", "keys", "outbox"]

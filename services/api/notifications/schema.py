@@ -1,0 +1,125 @@
+"""In-app notifications of the signed-in user: ``notifications`` and ``markNotificationRead``."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+import strawberry
+from strawberry import relay
+
+from services.api.complaints.types import ComplaintType, PageInfo
+from services.api.context import Info
+from services.api.errors import RequestError, UserError, user_error
+from services.api.ids import decode_optional
+from services.api.nodes import global_id
+from services.core.errors import DomainError
+from services.core.outbox import notifications as svc
+from services.core.outbox.models import Notification as NotificationModel
+
+
+def _cursor(n: NotificationModel) -> str:
+    return base64.urlsafe_b64encode(f"n:{n.created_at.isoformat()}|{n.id}".encode()).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        at, _, nid = rest.partition("|")
+        if kind != "n":
+            raise ValueError(kind)
+        return datetime.fromisoformat(at), uuid.UUID(nid)
+    except (ValueError, UnicodeDecodeError):
+        raise RequestError("after is not a cursor of this list", "BAD_USER_INPUT") from None
+
+
+@strawberry.type(description="An in-app notification for you (a breach, an escalation, a failed delivery, ...)")
+class Notification:
+    id: strawberry.ID
+    kind: str
+    title: str
+    body: str | None
+    created_at: datetime
+    read_at: datetime | None
+    complaint_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, n: NotificationModel) -> Notification:
+        return cls(id=global_id("Notification", n.id), kind=n.kind, title=n.title, body=n.body,
+                   created_at=n.created_at, read_at=n.read_at, complaint_id=n.complaint_id)
+
+    @strawberry.field(description="The complaint it is about, if you may still read it")
+    async def complaint(self, info: Info) -> ComplaintType | None:
+        if self.complaint_id is None:
+            return None
+        view = await info.context.loaders.complaint_by_id.load(self.complaint_id)
+        return ComplaintType.from_view(view) if view is not None else None
+
+
+@strawberry.type
+class NotificationEdge:
+    cursor: str
+    node: Notification
+
+
+@strawberry.type
+class NotificationConnection:
+    edges: list[NotificationEdge]
+    page_info: PageInfo
+    unread_count: int
+
+
+@strawberry.input(description="Mark one notification read, or all of yours")
+class MarkNotificationReadInput:
+    notification_id: relay.GlobalID | None = None
+    all: bool = False
+
+
+@strawberry.type
+class MarkNotificationReadPayload:
+    notification: Notification | None = None
+    unread_count: int = 0
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class NotificationQueries:
+    @strawberry.field(description="Your in-app notifications, newest first")
+    async def notifications(self, info: Info, unread_only: bool = False, first: int = 20,
+                            after: str | None = None) -> NotificationConnection:
+        viewer = await info.context.require_viewer()
+        position = _parse_cursor(after) if after is not None else None
+        async with info.context.db() as session:
+            try:
+                page, more = await svc.list_notifications(session, user_id=viewer.id, unread_only=unread_only,
+                                                          first=first, after=position)
+            except DomainError as exc:
+                raise RequestError(exc.message, "BAD_USER_INPUT") from None
+            unread = await svc.unread_count(session, user_id=viewer.id)
+        edges = [NotificationEdge(cursor=_cursor(n), node=Notification.from_model(n)) for n in page]
+        return NotificationConnection(
+            edges=edges, unread_count=unread,
+            page_info=PageInfo(has_next_page=more, has_previous_page=after is not None,
+                               start_cursor=edges[0].cursor if edges else None,
+                               end_cursor=edges[-1].cursor if edges else None),
+        )
+
+
+@strawberry.type
+class NotificationMutations:
+    @strawberry.mutation(description="Mark a notification of yours read (or all of them)")
+    async def mark_notification_read(self, info: Info, input: MarkNotificationReadInput) -> MarkNotificationReadPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                note = await svc.mark_read(
+                    session, user_id=viewer.id, now=ctx.now(), all_=input.all,
+                    notification_id=decode_optional(input.notification_id, "Notification", "notificationId"),
+                )
+                unread = await svc.unread_count(session, user_id=viewer.id)
+        except DomainError as exc:
+            return MarkNotificationReadPayload(user_errors=[user_error(exc)])
+        return MarkNotificationReadPayload(notification=Notification.from_model(note) if note else None,
+                                           unread_count=unread)

@@ -1,0 +1,438 @@
+"""Re-complaint escalation (seed III item 12) and routing to other authorities (seed II).
+
+``escalate_complaint`` picks the next external body by level (industry association first, then the
+regulator; an explicit body is allowed), builds the dossier, moves the complaint to ESCALATED, records the
+escalation and enqueues its webhook under the key ``escalation:<complaint>:<step>``, all in the caller's
+transaction. At most one escalation exists per (complaint, step): the row is unique, and an automatic
+trigger that fires twice for the same survey finds its escalation already there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core import validation as v
+from services.core.audit.models import AuditEvent
+from services.core.audit.service import Actor
+from services.core.complaints.models import (
+    Complainant,
+    Complaint,
+    ComplaintStatus,
+    CustomerMessage,
+    CustomerOpinion,
+    Evidence,
+    HandlingForm,
+    Investigation,
+    SatisfactionSurvey,
+    TransferSlip,
+)
+from services.core.complaints.service import _audit, _get_for_update, _move, _require_status
+from services.core.errors import DomainError, ErrorCode
+from services.core.escalation.models import (
+    Escalation,
+    EscalationState,
+    EscalationTrigger,
+    ExternalBody,
+    ExternalBodyKind,
+    Routing,
+    RoutingMode,
+)
+from services.core.org.models import Category, OrgUnit, TenantSettings
+from services.core.outbox.models import OutboxKind
+from services.core.outbox.service import body_bytes, enqueue, notify
+
+S = ComplaintStatus
+# a final answer the customer may take further: unfounded, closed, reopened after an unsatisfied
+# follow-up; and an escalated case goes on to the next level
+ESCALATABLE = frozenset({S.UNFOUNDED, S.CLOSED, S.REOPENED, S.ESCALATED})
+ROUTABLE = frozenset(S) - {S.WITHDRAWN}
+REDACTED = "[redacted]"
+MAX_LEVEL = 9
+DOSSIER_VERSION = 1
+
+
+# ------------------------------------------------------------------ the directory
+
+
+def _url(value: str | None, field: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    cleaned = value.strip()
+    parts = urlsplit(cleaned)
+    production = os.environ.get("COMPLAINTDESK_ENV", "production").strip() in ("", "production")
+    if len(cleaned) > 2000 or not parts.hostname or parts.username or parts.password:
+        raise DomainError(ErrorCode.INVALID, "webhookUrl must be an https:// URL", [field])
+    loopback = False
+    with contextlib.suppress(ValueError):
+        loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback and not production):
+        return cleaned
+    raise DomainError(ErrorCode.INVALID, "webhookUrl must be an https:// URL", [field])
+
+
+@dataclass(frozen=True)
+class ExternalBodyInput:
+    name: str
+    kind: ExternalBodyKind
+    handles: Sequence[str] = ()
+    handles_text: str | None = None
+    contact: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None  # None keeps the stored secret; "" removes it
+    escalation_level: int | None = None
+    receives_personal_data: bool = False
+    active: bool = True
+
+
+async def upsert_external_body(
+    session: AsyncSession, *, now: datetime, data: ExternalBodyInput, body_id: uuid.UUID | None = None,
+) -> ExternalBody:
+    """Create an external body, or change the one with ``body_id``."""
+    name = v.required_text(data.name, "name", max_length=200)
+    handles = [v.required_text(h, "handles", max_length=64) for h in data.handles]
+    if len(handles) > 50:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "at most 50 entries in handles", ["handles"])
+    level = data.escalation_level
+    if level is not None and not 1 <= level <= MAX_LEVEL:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"escalationLevel is 1 to {MAX_LEVEL}", ["escalationLevel"])
+    url = _url(data.webhook_url, "webhookUrl")
+    secret = data.webhook_secret
+    if secret and not 16 <= len(secret) <= 200:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "webhookSecret is 16 to 200 characters", ["webhookSecret"])
+    clash = await session.scalar(select(ExternalBody.id).where(ExternalBody.name == name))
+    if clash is not None and clash != body_id:
+        raise DomainError(ErrorCode.DUPLICATE, "an external body with this name exists", ["name"])
+    if body_id is None:
+        body = ExternalBody(created_at=now)
+        session.add(body)
+    else:
+        found = await session.get(ExternalBody, body_id, with_for_update=True)
+        if found is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "external body not found", ["id"])
+        body = found
+    body.name, body.kind, body.handles = name, data.kind.value, handles
+    body.handles_text = v.text(data.handles_text, "handlesText", max_length=2_000)
+    body.contact = v.text(data.contact, "contact", max_length=1_000)
+    body.webhook_url = url
+    if secret is not None:
+        body.webhook_secret = secret or None
+    body.escalation_level = level
+    body.receives_personal_data = data.receives_personal_data
+    body.active = data.active
+    body.updated_at = now
+    await session.flush()
+    return body
+
+
+async def list_external_bodies(session: AsyncSession, *, handles: str | None = None) -> list[ExternalBody]:
+    query = select(ExternalBody).order_by(ExternalBody.escalation_level.nulls_last(), ExternalBody.name)
+    if handles:
+        query = query.where(ExternalBody.handles.contains([handles]))
+    return list((await session.scalars(query)).all())
+
+
+async def _usable_body(session: AsyncSession, body_id: uuid.UUID, field: str) -> ExternalBody:
+    body = await session.get(ExternalBody, body_id)
+    if body is None or not body.active:
+        raise DomainError(ErrorCode.NOT_FOUND, "external body not found", [field])
+    return body
+
+
+# ------------------------------------------------------------------ the dossier
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _redactor(identity: dict[str, Any]) -> Any:
+    """Replaces the complainant's name, phone, e-mail, ID number and address wherever they appear in text."""
+    needles: list[str] = []
+    for key in ("name", "phone", "email", "id_number", "address"):
+        value = identity.get(key)
+        if isinstance(value, str) and len(value.strip()) >= 2:
+            needles.append(value.strip())
+    digits = v.phone_key(identity.get("phone")) if identity.get("phone") else None
+    if digits and len(digits) >= 7:
+        needles.append(digits)
+    patterns = [re.compile(re.escape(n), re.IGNORECASE) for n in sorted(set(needles), key=len, reverse=True)]
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            for p in patterns:
+                value = p.sub(REDACTED, value)
+            return value
+        if isinstance(value, dict):
+            return {k: scrub(x) for k, x in value.items()}
+        if isinstance(value, list):
+            return [scrub(x) for x in value]
+        return value
+
+    return scrub
+
+
+async def build_dossier(
+    session: AsyncSession, complaint: Complaint, body: ExternalBody, *, step: int | None, reason: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The case file for an external body: summary, timeline, forms, evidence hashes.
+
+    The complainant's identity goes in only when the body ``receives_personal_data``; otherwise it is left
+    out and scrubbed from every free text of the file."""
+    cid = complaint.id
+    category = await session.get(Category, complaint.category_id) if complaint.category_id else None
+    department = (await session.get(OrgUnit, complaint.responsible_department_id)
+                  if complaint.responsible_department_id else None)
+    events = (await session.scalars(
+        select(AuditEvent).where(AuditEvent.subject_id == cid).order_by(AuditEvent.seq))).all()
+    investigation = await session.get(Investigation, cid)
+    slips = (await session.scalars(select(TransferSlip).where(TransferSlip.complaint_id == cid)
+                                   .order_by(TransferSlip.sent_at))).all()
+    forms = (await session.scalars(select(HandlingForm).where(HandlingForm.complaint_id == cid)
+                                   .order_by(HandlingForm.version))).all()
+    opinions = (await session.scalars(select(CustomerOpinion).where(CustomerOpinion.complaint_id == cid)
+                                      .order_by(CustomerOpinion.recorded_at))).all()
+    surveys = (await session.scalars(select(SatisfactionSurvey).where(SatisfactionSurvey.complaint_id == cid)
+                                     .order_by(SatisfactionSurvey.recorded_at))).all()
+    messages = (await session.scalars(select(CustomerMessage).where(CustomerMessage.complaint_id == cid)
+                                      .order_by(CustomerMessage.sent_at))).all()
+    evidence = (await session.scalars(select(Evidence).where(Evidence.complaint_id == cid)
+                                      .order_by(Evidence.uploaded_at))).all()
+    previous = (await session.scalars(select(Escalation).where(Escalation.complaint_id == cid)
+                                      .order_by(Escalation.step))).all()
+    complainant = await session.get(Complainant, complaint.complainant_id)
+    identity: dict[str, Any] = dict(complainant.identity or {}) if complainant is not None else {}
+    dossier: dict[str, Any] = {
+        "version": DOSSIER_VERSION,
+        "preparedAt": _iso(now),
+        "recipient": {"name": body.name, "kind": body.kind, "level": body.escalation_level},
+        "escalation": {"step": step, "reason": reason,
+                       "previous": [{"step": e.step, "level": e.level, "state": e.state,
+                                     "createdAt": _iso(e.created_at)} for e in previous]},
+        "case": {
+            "number": complaint.number, "title": complaint.title, "description": complaint.description,
+            "status": complaint.status, "channel": complaint.channel, "scope": complaint.scope,
+            "cause": complaint.cause, "category": ({"code": category.code, "name": category.name}
+                                                   if category else None),
+            "responsibleDepartment": department.name if department else None,
+            "orderNumber": complaint.order_number, "amount": _iso(complaint.amount),
+            "litigation": complaint.litigation, "repeat": complaint.repeat_of_id is not None,
+            "receivedAt": _iso(complaint.created_at), "closedAt": _iso(complaint.closed_at),
+            "resolution": complaint.resolution,
+        },
+        "timeline": [{"at": _iso(e.occurred_at), "action": e.action, "from": e.from_status, "to": e.to_status}
+                     for e in events],
+        "forms": {
+            "investigation": None if investigation is None else {
+                "valid": investigation.valid, "findings": investigation.findings,
+                "startedAt": _iso(investigation.started_at), "submittedAt": _iso(investigation.submitted_at)},
+            "transferSlips": [{"instructions": s.instructions, "sentAt": _iso(s.sent_at),
+                               "answeredAt": _iso(s.answered_at)} for s in slips],
+            "handlingForms": [{"version": f.version, "status": f.status, "causeAnalysis": f.cause_analysis,
+                               "solution": f.solution, "customerReply": f.customer_reply,
+                               "compensationAmount": _iso(f.compensation_amount),
+                               "proposedAt": _iso(f.proposed_at), "decidedAt": _iso(f.decided_at)} for f in forms],
+            "customerOpinions": [{"agreed": o.agreed, "comment": o.comment, "at": _iso(o.recorded_at)}
+                                 for o in opinions],
+            "satisfactionSurveys": [{"rating": s.rating, "comment": s.comment, "at": _iso(s.recorded_at)}
+                                    for s in surveys],
+            "customerMessages": [{"body": m.body, "at": _iso(m.sent_at)} for m in messages],
+        },
+        "evidence": [{"sha256": e.sha256, "size": e.size, "contentType": e.content_type,
+                      "uploadedAt": _iso(e.uploaded_at),
+                      **({"filename": e.filename} if body.receives_personal_data else {})} for e in evidence],
+        "personalDataIncluded": bool(body.receives_personal_data),
+    }
+    if body.receives_personal_data:
+        dossier["complainant"] = {k: identity.get(k) for k in ("name", "phone", "email", "id_number", "address")}
+        return dossier
+    scrubbed: dict[str, Any] = _redactor(identity)(dossier)
+    return scrubbed
+
+
+def dossier_hash(dossier: dict[str, Any]) -> str:
+    return hashlib.sha256(body_bytes(dossier)).hexdigest()
+
+
+# ------------------------------------------------------------------ escalation
+
+
+async def _next_body(session: AsyncSession, after_level: int | None) -> ExternalBody:
+    query = (select(ExternalBody)
+             .where(ExternalBody.active.is_(True), ExternalBody.escalation_level.is_not(None),
+                    ExternalBody.webhook_url.is_not(None))
+             .order_by(ExternalBody.escalation_level, ExternalBody.name).limit(1))
+    if after_level is not None:
+        query = query.where(ExternalBody.escalation_level > after_level)
+    body = (await session.scalars(query)).first()
+    if body is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "no external body is configured for the next escalation level "
+                          "(an active body with an escalation level and a webhook)", ["externalBodyId"])
+    return body
+
+
+def escalation_key(complaint_id: uuid.UUID, step: int) -> str:
+    return f"escalation:{complaint_id}:{step}"
+
+
+async def escalate_complaint(
+    session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, reason: str,
+    body_id: uuid.UUID | None = None, step: int | None = None,
+    trigger: EscalationTrigger = EscalationTrigger.MANUAL, trigger_ref: str | None = None,
+) -> Escalation:
+    """Escalate to the next external body (or ``body_id``). ``step``, when given, makes a retry idempotent:
+    the escalation already at that step is returned unchanged."""
+    complaint = await _get_for_update(session, complaint_id)
+    existing = list((await session.scalars(
+        select(Escalation).where(Escalation.complaint_id == complaint.id).order_by(Escalation.step))).all())
+    if step is not None:
+        done = next((e for e in existing if e.step == step), None)
+        if done is not None:
+            return done
+        if step != len(existing) + 1:
+            raise DomainError(ErrorCode.INVALID, f"the next escalation step is {len(existing) + 1}", ["step"])
+    if trigger_ref is not None:
+        done = next((e for e in existing if e.trigger_ref == trigger_ref), None)
+        if done is not None:
+            return done
+    _require_status(complaint, "escalate", ESCALATABLE)
+    why = v.required_text(reason, "reason", max_length=5_000)
+    if body_id is not None:
+        body = await _usable_body(session, body_id, "externalBodyId")
+        if not body.webhook_url:
+            raise DomainError(ErrorCode.INVALID, "this external body has no webhook to deliver a dossier to",
+                              ["externalBodyId"])
+    else:
+        levels = [e.level for e in existing if e.level is not None]
+        body = await _next_body(session, max(levels) if levels else None)
+    number = (existing[-1].step if existing else 0) + 1
+    dossier = await build_dossier(session, complaint, body, step=number, reason=why, now=now)
+    key = escalation_key(complaint.id, number)
+    escalation = Escalation(
+        complaint_id=complaint.id, step=number, external_body_id=body.id, level=body.escalation_level,
+        idempotency_key=key, trigger=trigger.value, trigger_ref=trigger_ref, reason=why,
+        dossier_sha256=dossier_hash(dossier), personal_data_included=bool(body.receives_personal_data),
+        state=EscalationState.PENDING.value, created_by=actor.user_id, created_at=now,
+    )
+    session.add(escalation)
+    await session.flush()
+    escalation.outbox_id = await enqueue(
+        session, OutboxKind.WEBHOOK, key,
+        {"event": "complaint.escalated", "idempotencyKey": key, "dossierSha256": escalation.dossier_sha256,
+         "dossier": dossier},
+        target=f"external_body:{body.id}", now=now, complaint_id=complaint.id,
+    )
+    before = _move(complaint, S.ESCALATED, now)
+    await _audit(session, complaint, actor=actor, action="escalate_complaint", now=now, before=before,
+                 changes={"step": number, "externalBodyId": body.id, "level": body.escalation_level,
+                          "trigger": trigger.value, "dossierSha256": escalation.dossier_sha256,
+                          "personalDataIncluded": escalation.personal_data_included},
+                 note=why)
+    await notify(session, user_ids=[complaint.owner_id], key=f"{key}:owner", kind="ESCALATED",
+                 title=f"Complaint {complaint.number} escalated to {body.name}", complaint_id=complaint.id, now=now)
+    return escalation
+
+
+async def auto_escalate_enabled(session: AsyncSession) -> bool:
+    flag = await session.scalar(select(TenantSettings.auto_escalate_on_final_dissatisfaction)
+                                .where(TenantSettings.id == 1))
+    return bool(flag)
+
+
+async def on_final_dissatisfaction(
+    session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, survey_id: uuid.UUID,
+) -> Escalation | None:
+    """The hook ``record_follow_up`` calls when the customer is not satisfied with the final answer.
+
+    Escalates when the tenant's ``auto_escalate_on_final_dissatisfaction`` says so; once per survey however
+    often it fires. With no body configured the owner is told, and the complaint stays REOPENED."""
+    if not await auto_escalate_enabled(session):
+        return None
+    ref = f"survey:{survey_id}"
+    try:
+        async with session.begin_nested():
+            return await escalate_complaint(
+                session, actor=actor, now=now, complaint_id=complaint_id,
+                reason="The customer is not satisfied with the final answer (automatic escalation).",
+                trigger=EscalationTrigger.FINAL_DISSATISFACTION, trigger_ref=ref,
+            )
+    except DomainError as exc:
+        owner = await session.scalar(select(Complaint.owner_id).where(Complaint.id == complaint_id))
+        if owner is not None:
+            await notify(session, user_ids=[owner], key=f"auto-escalation-refused:{ref}",
+                         kind="ESCALATION_NOT_POSSIBLE", title="Automatic escalation was not possible",
+                         body=exc.message, complaint_id=complaint_id, now=now)
+        return None
+
+
+async def escalations_for(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    rows = (await session.scalars(select(Escalation).where(Escalation.complaint_id.in_(list(complaint_ids)))
+                                  .order_by(Escalation.complaint_id, Escalation.step))).all()
+    out: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.complaint_id, []).append(row)
+    return out
+
+
+async def routings_for(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    rows = (await session.scalars(select(Routing).where(Routing.complaint_id.in_(list(complaint_ids)))
+                                  .order_by(Routing.complaint_id, Routing.created_at))).all()
+    out: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.complaint_id, []).append(row)
+    return out
+
+
+async def bodies_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ExternalBody]:
+    return {b.id: b for b in (await session.scalars(select(ExternalBody).where(ExternalBody.id.in_(list(ids)))))}
+
+
+# ------------------------------------------------------------------ routing
+
+
+async def route_complaint(
+    session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, body_id: uuid.UUID,
+    mode: RoutingMode, note: str | None = None,
+) -> Routing:
+    """A complaint for another authority: send it there (its webhook, if it has one) or tell the customer
+    where to go; recorded either way, the complaint's status unchanged."""
+    complaint = await _get_for_update(session, complaint_id)
+    _require_status(complaint, "route", ROUTABLE)
+    body = await _usable_body(session, body_id, "externalBodyId")
+    text_ = v.text(note, "note", max_length=5_000)
+    count = int(await session.scalar(select(func.count()).select_from(Routing)
+                                     .where(Routing.complaint_id == complaint.id)) or 0)
+    routing = Routing(complaint_id=complaint.id, external_body_id=body.id, mode=mode.value, note=text_,
+                      created_by=actor.user_id, created_at=now)
+    session.add(routing)
+    await session.flush()
+    if mode == RoutingMode.ROUTED and body.webhook_url:
+        key = f"routing:{complaint.id}:{count + 1}"
+        dossier = await build_dossier(session, complaint, body, step=None, reason=text_, now=now)
+        await enqueue(session, OutboxKind.WEBHOOK, key,
+                      {"event": "complaint.routed", "idempotencyKey": key, "dossier": dossier},
+                      target=f"external_body:{body.id}", now=now, complaint_id=complaint.id)
+    complaint.updated_at = now
+    await _audit(session, complaint, actor=actor, action="route_complaint", now=now, before=complaint.status,
+                 changes={"externalBodyId": body.id, "mode": mode.value, "routingId": routing.id}, note=text_)
+    return routing

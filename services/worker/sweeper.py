@@ -1,0 +1,41 @@
+"""The sweeper loop in the worker process: Dramatiq has no scheduler, so a thread runs one sweep every
+``interval`` seconds straight against PostgreSQL (no message in Redis to lose)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from services.core.db import dispose_engine
+from services.core.outbox.sweeper import sweep_all
+
+logger = logging.getLogger("complaintdesk.worker.sweeper")
+
+
+class SweeperThread(threading.Thread):
+    def __init__(self, interval: float) -> None:
+        super().__init__(name="complaintdesk-sweeper", daemon=True)
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                try:
+                    result = await sweep_all()
+                    if result.sent or result.failed or result.errors:
+                        logger.info("sweep: %d sent, %d retried later, %d failed, %d skipped, %d tenant errors",
+                                    result.sent, result.retried, result.failed, result.skipped, result.errors)
+                except Exception:
+                    logger.exception("sweep failed; next try in %.1f s", self.interval)
+                await asyncio.to_thread(self._stop_event.wait, self.interval)
+        finally:
+            await dispose_engine()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop_event.set()
+        self.join(timeout)

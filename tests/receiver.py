@@ -1,0 +1,87 @@
+"""A real webhook receiver on 127.0.0.1 for the outbox tests: records every request, can fail on purpose."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Received:
+    key: str
+    signature: str | None
+    body: bytes
+    status: int
+
+
+class WebhookReceiver:
+    """``fail_times``: answer 503 to the first N requests of each Idempotency-Key; ``delay``: seconds per request.
+    Dedupes by key as a receiver should: ``accepted`` holds each key once."""
+
+    def __init__(self, *, fail_times: int = 0, delay: float = 0.0) -> None:
+        self.fail_times = fail_times
+        self.delay = delay
+        self.requests: list[Received] = []
+        self.accepted: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                key = self.headers.get("Idempotency-Key") or ""
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver._lock:
+                    seen = sum(1 for r in receiver.requests if r.key == key)
+                    status = 503 if seen < receiver.fail_times else 200
+                    receiver.requests.append(Received(key, self.headers.get("X-Complaintdesk-Signature"), body,
+                                                      status))
+                    duplicate = status == 200 and key in receiver.accepted
+                    if status == 200 and not duplicate:
+                        receiver.accepted[key] = body
+                answer = json.dumps({"id": f"rcpt-{hashlib.sha256(key.encode()).hexdigest()[:12]}",
+                                     "duplicate": duplicate}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the outbox posts 16 at a time: no SYN backlog drops (1 s retransmits)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+
+def verify(secret: str, body: bytes, header: str | None) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return header is not None and hmac.compare_digest(expected, header)
