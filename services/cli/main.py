@@ -418,25 +418,13 @@ def retention() -> None:
 @click.option("--tenant", "slugs", multiple=True, help="only this tenant (repeatable); default: all active")
 def retention_run(slugs: tuple[str, ...]) -> None:
     """Erase (crypto-shred) every complainant past their tenant's retention period, now."""
-    from services.core.clock import SystemClock
-    from services.core.complaints.erasure import erase_expired
-    from services.core.tenancy import resolve_tenant, tenant_session
+    from services.core.outbox.sweeper import erase_expired_in
+    from services.core.tenancy import resolve_tenant
     from tenants.provision import list_tenants
 
     async def go() -> list[tuple[str, int]]:
         names = list(slugs) or [t.slug for t in await list_tenants() if t.status == "active"]
-        done = []
-        for name in names:
-            ref = await resolve_tenant(name)
-            total = 0
-            while True:
-                async with tenant_session(ref) as session, session.begin():
-                    erased = await erase_expired(session, now=SystemClock().now())
-                total += erased
-                if erased == 0:
-                    break
-            done.append((name, total))
-        return done
+        return [(name, await erase_expired_in(await resolve_tenant(name))) for name in names]
 
     for name, total in _run(go):
         click.echo(f"{name}: {total} complainant(s) erased")

@@ -291,6 +291,16 @@ async def test_retention_erases_complainants_whose_cases_ended_long_ago(gql: Gra
         person = (await gql(DETAIL, {"id": case["id"]}, tenant=tenant))["complaint"]["complainant"]
         assert person["erased"] is gone, (tenant, case["number"])
     assert run_cli("retention", "run").stdout.count("0 complainant(s) erased") >= 2
+    # the worker's sweep does the same on its own (here forced; by itself at most every 10 minutes)
+    from services.core.outbox.sweeper import sweep_all
+
+    later = await _full_case(gql, TENANT_B, _secrets(uuid.uuid4().hex[:10]))
+    assert await execute(f"UPDATE \"tenant_{TENANT_B}\".complaints SET status = 'CLOSED', closed_at = now() - "
+                         "interval '31 days' WHERE id = :id", id=_uuid(later["id"])) == 1
+    swept = await sweep_all(retention=True)
+    assert swept.erased == 1
+    assert (await gql(DETAIL, {"id": later["id"]}, tenant=TENANT_B))["complaint"]["complainant"]["erased"] is True
+    assert (await gql(DETAIL, {"id": recent["id"]}, tenant=TENANT_B))["complaint"]["complainant"]["erased"] is False
 
 
 def test_master_key_generation_prints_a_usable_key() -> None:

@@ -4,16 +4,22 @@ that matters). Safe to run in many processes at once: each batch claims its rows
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from services.core.clock import Clock, system_clock
+from services.core.complaints.erasure import erase_expired
 from services.core.db import platform_session
 from services.core.outbox.service import DispatchResult, dispatch_due
 from services.core.tenancy import Tenant, TenantRef, TenantStatus, schema_for, tenant_session
 
 logger = logging.getLogger("complaintdesk.outbox.sweep")
+
+
+RETENTION_EVERY_S = 600.0  # erasing complainants past the retention period: at most this often per process
+_retention_ran_at: float | None = None
 
 
 @dataclass
@@ -24,6 +30,7 @@ class SweepResult:
     failed: int = 0
     skipped: int = 0
     errors: int = 0
+    erased: int = 0
 
 
 async def active_tenants() -> list[TenantRef]:
@@ -51,12 +58,34 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
     return total
 
 
-async def sweep_all(*, clock: Clock = system_clock, batch: int = 100) -> SweepResult:
-    """One pass over every active tenant; a failing tenant is logged and the others go on."""
+async def erase_expired_in(tenant: TenantRef, *, clock: Clock = system_clock) -> int:
+    """The tenant's complainants past its retention period, erased (batches until none is left)."""
+    total = 0
+    while True:
+        async with tenant_session(tenant) as session, session.begin():
+            erased = await erase_expired(session, now=clock.now())
+        total += erased
+        if erased == 0:
+            return total
+
+
+async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention: bool | None = None) -> SweepResult:
+    """One pass over every active tenant; a failing tenant is logged and the others go on.
+
+    ``retention``: also erase complainants past their tenant's retention period (None: when the last time
+    this process did is ``RETENTION_EVERY_S`` ago).
+    """
+    global _retention_ran_at
+    if retention is None:
+        retention = _retention_ran_at is None or time.monotonic() - _retention_ran_at >= RETENTION_EVERY_S
+    if retention:
+        _retention_ran_at = time.monotonic()
     out = SweepResult()
     for tenant in await active_tenants():
         out.tenants += 1
         try:
+            if retention:
+                out.erased += await erase_expired_in(tenant, clock=clock)
             result = await sweep_tenant(tenant, clock=clock, batch=batch)
         except Exception:
             out.errors += 1

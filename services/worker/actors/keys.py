@@ -7,10 +7,9 @@ import uuid
 
 import dramatiq
 
-from services.core.clock import SystemClock
-from services.core.complaints.erasure import erase_expired
 from services.core.crypto.rotation import run_data_rotation
-from services.core.tenancy import tenant_session
+from services.core.outbox.sweeper import erase_expired_in
+from services.core.tenancy import current_tenant
 from services.worker.broker import get_broker
 
 logger = logging.getLogger("complaintdesk.worker.keys")
@@ -29,8 +28,4 @@ async def rotate_data_key(rotation_id: str) -> None:
 @dramatiq.actor(broker=get_broker(), queue_name="default", max_retries=5)
 async def erase_expired_complainants() -> None:
     """Erase the bound tenant's complainants whose retention period ended (batches until none is left)."""
-    while True:
-        async with tenant_session() as session, session.begin():
-            erased = await erase_expired(session, now=SystemClock().now())
-        if erased == 0:
-            return
+    await erase_expired_in(current_tenant())
