@@ -24,7 +24,6 @@ as an internal error.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -101,7 +100,10 @@ def _fail(ring: Keyring, ad: bytes, why: str) -> DecryptionError:
 def open_sealed(ring: Keyring, blob: bytes, ad: bytes, subject_key: AESGCM | None = None) -> bytes:
     try:
         if blob[:1] == b"\x01":
-            return ring.data_key(int.from_bytes(blob[1:5], "big")).decrypt(blob[5:17], blob[17:], ad)
+            aes = ring.data.get(int.from_bytes(blob[1:5], "big"))
+            if aes is None:
+                raise _fail(ring, ad, f"data key version {int.from_bytes(blob[1:5], 'big')} is not available")
+            return aes.decrypt(blob[5:17], blob[17:], ad)
         if blob[:1] == b"\x02":
             if subject_key is None:
                 raise _fail(ring, ad, "the subject key is missing")
@@ -132,11 +134,15 @@ def open_subject_key(ring: Keyring, table: str, row_id: Any, wrapped: bytes | No
         key = AESGCM(open_sealed(ring, wrapped, aad(ring.tenant, table, SUBJECT_KEY_COLUMN, row_id)))
         _subject_keys[slot] = key
         if len(_subject_keys) > SUBJECT_KEY_CACHE:
-            with contextlib.suppress(KeyError):  # another thread may have taken the same entry out
+            try:  # noqa: SIM105 - once per row of a page: contextlib.suppress costs more
                 _subject_keys.popitem(last=False)
+            except KeyError:  # another thread took the same entry out
+                pass
     else:
-        with contextlib.suppress(KeyError):
+        try:  # noqa: SIM105
             _subject_keys.move_to_end(slot)
+        except KeyError:
+            pass
     return key
 
 
