@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=150)
     parser.add_argument("--rows", type=int, default=50)
     parser.add_argument("--query", action="append", default=[])
+    parser.add_argument("--wait-for-go", action="store_true", help="print READY, then time after a line on stdin")
     args = parser.parse_args()
     root = args.root.resolve()
     sys.path[:0] = [str(root), str(root / "bench")]
@@ -56,6 +57,14 @@ def main() -> int:
             for _ in range(20):
                 for b in bodies.values():
                     await lvb.asgi_post(app, b)
+            # the garbage collector as `complaintdesk serve` sets it (start-up objects frozen, fewer collections):
+            # without it, every module the tree imports makes each collection of a request slower
+            from services.cli.main import _tune_gc
+
+            _tune_gc()
+            if args.wait_for_go:  # fixtures and warm-up done: time only when the other tree is ready too
+                print("READY", flush=True)
+                sys.stdin.readline()
             for _ in range(args.iterations):
                 for name, b in bodies.items():
                     t0 = time.process_time()

@@ -59,12 +59,14 @@ async def list_overhead(rows: int, iterations: int) -> list[str]:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from services.api.app import create_app
+    from services.cli.main import _tune_gc
     from services.core.crypto.fields import aad, open_sealed, seal
     from services.core.crypto.keys import get_keyring
     from services.core.db import dispose_engine
 
     app = create_app()
     out = []
+    _tune_gc()  # as `complaintdesk serve` does
     async with app.router.lifespan_context(app):
         sealed, plain, bare = body(SEALED, rows), body(PLAIN, rows), body(BASE, rows)
         for payload in (sealed, plain, bare):  # warm the caches
@@ -168,11 +170,24 @@ def before_and_after(ref: str, rounds: int, iterations: int, rows: int, server_u
                 # both trees at the same time, so that whatever else the machine does weighs on both alike
                 children = {
                     label: subprocess.Popen(
-                        [sys.executable, str(ROOT / "bench" / "_list_timing.py"), f"--root={root}", *args],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        [sys.executable, str(ROOT / "bench" / "_list_timing.py"), f"--root={root}", "--wait-for-go",
+                         *args],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                         env={**os.environ, "DATABASE_URL": server_url})
                     for label, root in (("before", tree), ("after", ROOT))
                 }
+                # both build their fixtures, then time at the same moment: what else the machine does (and
+                # the other child) weighs on both alike
+                for label, child in children.items():
+                    assert child.stdout is not None
+                    line = child.stdout.readline()
+                    if line.strip() != "READY":
+                        detail = child.stderr.read() if child.stderr else ""
+                        raise RuntimeError(f"{label} timing failed: {line}{detail}")
+                for child in children.values():
+                    assert child.stdin is not None
+                    child.stdin.write("go\n")
+                    child.stdin.flush()
                 for label, child in children.items():
                     out, err = child.communicate()
                     if child.returncode != 0:
