@@ -154,7 +154,8 @@ async def test_reminder_once(gql: GraphQLClient, bank: TenantRef) -> None:
     assert sum(r.reminded for r in results) == 1 and sum(r.breached for r in results) == 0
     assert (await _deadline(bank, cid, "DECISION")).reminded_at == now
     owner = await scalar(f'SELECT owner_id FROM "{bank.schema}".complaints WHERE id = :c', c=cid)
-    assert await _keys(bank, f"deadline:{d.id}:remind:%") == [f"deadline:{d.id}:remind:{ch}:{owner}"
+    stamp = int(d.remind_at.timestamp())
+    assert await _keys(bank, f"deadline:{d.id}:remind:%") == [f"deadline:{d.id}:remind:{stamp}:{ch}:{owner}"
                                                              for ch in ("email", "notify")]
 
 
@@ -292,3 +293,17 @@ async def test_redis_flushed_while_deadlines_pending_all_still_fire(gql: GraphQL
                           c=[uuid.UUID(c) for c in cids])
     assert len(breached) == 3 and all(r.breached_at is not None for r in breached)
     assert await scalar(f'SELECT count(*) FROM "{bank.schema}".audit_events WHERE action = \'deadline_breached\'') == 3
+
+
+async def test_extension_moves_the_reminder_and_it_is_sent_again(gql: GraphQLClient, bank: TenantRef) -> None:
+    cid = await _record(gql, bank)
+    d = await _deadline(bank, cid, "DECISION")
+    assert (await _sweep(bank, d.remind_at + timedelta(seconds=1))).reminded == 1
+    payload = (await gql(EXTEND, {"input": {"complaintId": _gid(cid), "reason": "Needs the card network's records",
+                                            "complex": True}}, tenant=bank.slug,
+                         user="desk@test.example"))["extendDeadline"]
+    assert payload["userErrors"] == []
+    moved = await _deadline(bank, cid, "DECISION")
+    assert moved.remind_at > d.remind_at and moved.reminded_at is None
+    assert (await _sweep(bank, moved.remind_at + timedelta(seconds=1))).reminded == 1
+    assert len(await _keys(bank, f"deadline:{d.id}:remind:%:notify:%")) == 2

@@ -5,7 +5,8 @@ enqueues goes out in the same pass). Everything is read from PostgreSQL and clai
 LOCKED``; every effect is keyed, so two sweepers at once, or one sweep run twice, record each thing once:
 
 - **Reminder**: an open, running (not paused) deadline whose ``remind_at`` has come and ``reminded_at`` is
-  empty: the owner gets an in-app notification and an e-mail (key ``deadline:<id>:remind``), and
+  empty: the owner gets an in-app notification and an e-mail (key ``deadline:<id>:remind:<remind_at in epoch
+  seconds>``: a reminder the planner moved, by an extension or a resume, is sent again), and
   ``reminded_at`` is set. A customer's window (party CUSTOMER) and a deadline already past due are only
   marked, nobody is reminded.
 - **Breach**: an open COMPANY deadline overdue as the planner counts it (``overdue_clause``: running and
@@ -71,7 +72,8 @@ async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         d.reminded_at = now
         if d.party != Party.COMPANY or d.due_at <= now or owner is None:
             continue
-        await notify(session, user_ids=[owner], key=f"deadline:{d.id}:remind", kind="DEADLINE_REMINDER",
+        stamp = int(d.remind_at.timestamp()) if d.remind_at is not None else 0
+        await notify(session, user_ids=[owner], key=f"deadline:{d.id}:remind:{stamp}", kind="DEADLINE_REMINDER",
                      title=f"Complaint {number}: the {_label(d)} deadline is due {d.due_at.isoformat()}",
                      complaint_id=d.complaint_id, now=now, email=True)
         out.reminded += 1
@@ -96,6 +98,7 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
     )).all()
     out.full = out.full or len(found) == limit
     escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
+    supervisors: dict[uuid.UUID, list[uuid.UUID]] = {}
     for d, owner, number, status in found:
         d.breached_at = now
         out.breached += 1
@@ -105,7 +108,9 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
             changes={"deadlineId": d.id, "kind": d.kind, "stage": d.stage, "dueAt": d.due_at.isoformat(),
                      "paused": d.paused_at is not None},
         )
-        users = [owner, *await supervisors_of(session, owner)] if owner is not None else []
+        if owner is not None and owner not in supervisors:
+            supervisors[owner] = await supervisors_of(session, owner)
+        users = [owner, *supervisors[owner]] if owner is not None else []
         await notify(session, user_ids=users, key=f"deadline:{d.id}:breach", kind="DEADLINE_BREACHED",
                      title=f"Complaint {number}: the {_label(d)} deadline passed ({d.due_at.isoformat()})",
                      complaint_id=d.complaint_id, now=now, email=True)
