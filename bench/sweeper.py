@@ -224,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
 
     reset_settings()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)  # a timeout or a kill: still drop the database
     asyncio.run(lvb._admin(server_url, f'CREATE DATABASE "{DB_NAME}"'))
     try:
         asyncio.run(sitting(args, env))

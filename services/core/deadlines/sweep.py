@@ -21,8 +21,11 @@ LOCKED``; every effect is keyed, so two sweepers at once, or one sweep run twice
   is tasked to tell them (in-app notification ``CUSTOMER_NOTICE`` and e-mail, key ``notice:<id>``), and the
   notice's ``sent_at`` is set in the same transaction.
 
-Breaches take the tenant's audit lock first, then claim deadlines and their complaints with ``SKIP LOCKED``:
-a complaint a request is changing right now waits for the next pass, and no lock order can deadlock.
+Breaches come first and take the tenant's audit lock (as a request's ``_audit`` does) before any row, then
+claim deadlines and their complaints with ``SKIP LOCKED``: a complaint a request is changing right now waits
+for the next pass, and the sweep never waits holding a row a request could want (the one exception: a REVIEW
+escalation locks the complaint's other open deadlines, as every lifecycle step does; a deadlock with a
+concurrent calendar change is possible there, and PostgreSQL then aborts one of the two).
 """
 
 from __future__ import annotations
@@ -156,8 +159,9 @@ async def sweep_deadlines(session: AsyncSession, *, now: dt.datetime, limit: int
 
     out = DeadlineSweep()
     async with session.begin():
-        await _remind(session, now, limit, out)
+        # breaches first: their audit lock is this transaction's only wait, so it is taken holding no row
         escalate = await _breach(session, now, limit, out)
+        await _remind(session, now, limit, out)
         await session.flush()
         await _notices(session, now, limit, out)
         await session.flush()
