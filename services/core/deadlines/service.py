@@ -121,12 +121,16 @@ def _remind_at(cal: WorkingCalendar, d: Deadline, due: calendars.Deadline) -> dt
 
 
 def plan(cal: WorkingCalendar, d: Deadline) -> None:
-    """Set ``due_at``, ``provisional``, ``unknown_years`` and ``remind_at`` from the row's own fields."""
+    """Set ``due_at``, ``provisional``, ``unknown_years`` and ``remind_at`` from the row's own fields. A reminder
+    moved (an extension, a resume, a calendar change) is sent again at its new time."""
     due = _compute(cal, d)
+    before = d.remind_at
     d.due_at = due.due_at
     d.provisional = due.provisional
     d.unknown_years = list(due.unknown_years)
     d.remind_at = _remind_at(cal, d, due)
+    if d.reminded_at is not None and d.remind_at != before:
+        d.reminded_at = None
 
 
 def working_days_left(cal: WorkingCalendar, d: Deadline, now: dt.datetime) -> int:

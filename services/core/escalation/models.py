@@ -34,6 +34,7 @@ class EscalationState(enum.StrEnum):
 class EscalationTrigger(enum.StrEnum):
     MANUAL = "MANUAL"
     FINAL_DISSATISFACTION = "FINAL_DISSATISFACTION"
+    REVIEW_OVERDUE = "REVIEW_OVERDUE"  # a review request answered out of time (the deadline sweep)
 
 
 class RoutingMode(enum.StrEnum):

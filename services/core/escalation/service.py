@@ -385,6 +385,31 @@ async def on_final_dissatisfaction(
         return None
 
 
+async def on_review_overdue(
+    session: AsyncSession, *, now: datetime, complaint_id: uuid.UUID, deadline_id: uuid.UUID,
+) -> Escalation | None:
+    """The hook the deadline sweep calls when a REVIEW deadline is breached (seed III item 12: a review
+    request answered out of time goes to the next body). Once per deadline (trigger ref
+    ``deadline:<id>:escalate``) however often it fires; whatever the tenant's auto-escalation setting (that
+    one is about the customer's final answer). Refused (no body configured, a status that cannot escalate):
+    the owner is told, and nothing else changes."""
+    ref = f"deadline:{deadline_id}:escalate"
+    try:
+        async with session.begin_nested():
+            return await escalate_complaint(
+                session, actor=Actor.system(), now=now, complaint_id=complaint_id,
+                reason="The review request was not answered in time (automatic escalation).",
+                trigger=EscalationTrigger.REVIEW_OVERDUE, trigger_ref=ref,
+            )
+    except DomainError as exc:
+        owner = await session.scalar(select(Complaint.owner_id).where(Complaint.id == complaint_id))
+        if owner is not None:
+            await notify(session, user_ids=[owner], key=f"auto-escalation-refused:{ref}",
+                         kind="ESCALATION_NOT_POSSIBLE", title="Automatic escalation was not possible",
+                         body=exc.message, complaint_id=complaint_id, now=now)
+        return None
+
+
 async def escalations_for(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
     rows = (await session.scalars(select(Escalation).where(Escalation.complaint_id.in_(list(complaint_ids)))
                                   .order_by(Escalation.complaint_id, Escalation.step))).all()

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from services.core.clock import Clock, system_clock
 from services.core.complaints.erasure import erase_expired
 from services.core.db import platform_session
+from services.core.deadlines.sweep import DeadlineSweep, sweep_deadlines
 from services.core.outbox.service import DispatchResult, dispatch_due
 from services.core.tenancy import Tenant, TenantRef, TenantStatus, schema_for, tenant_session
 
@@ -43,9 +44,14 @@ async def active_tenants() -> list[TenantRef]:
 
 async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch: int = 100,
                        max_batches: int = 20) -> DispatchResult:
-    """Dispatch the tenant's due items, batch after batch, until none is left (or ``max_batches``)."""
+    """The tenant's due deadlines first (reminders, breaches, customer notices: ``sweep_deadlines``), then its
+    due outbox items (those just enqueued included), batch after batch, until none is left (or ``max_batches``)."""
     total = DispatchResult()
     async with tenant_session(tenant) as session:
+        for _ in range(max_batches):
+            swept: DeadlineSweep = await sweep_deadlines(session, now=clock.now(), limit=batch)
+            if not swept.full:
+                break
         for _ in range(max_batches):
             result = await dispatch_due(session, now=clock.now(), limit=batch)
             total.claimed += result.claimed

@@ -1,0 +1,246 @@
+"""The deadline sweep at scale: N tenants x M open complaints with deadlines, K of them due.
+
+    .venv/bin/python bench/sweeper.py [--tenants 20] [--complaints 500] [--due 500] [--latency 200]
+    .venv/bin/python bench/sweeper.py --tenants 1000 --complaints 1000 --due 5000   # the issue's size
+
+1. **Loader** (a benchmark fixture, not the workflow): N bank tenants through ``create_tenant`` (each schema
+   migrated: this is what is slow at 1,000 tenants, and it is timed), an owner and a manager in one unit, one
+   complaint recorded through ``record_complaint``, then M-1 copies of its row by ``INSERT ... SELECT
+   generate_series`` (new id and number; the sealed columns are copied as they are, so those copies cannot
+   be decrypted: the sweep never reads them) and one DECISION deadline per complaint by ``INSERT ... SELECT``,
+   due in 30 days, already reminded.
+2. **One pass**: K deadlines (spread evenly over the tenants) moved into the past, then one ``sweep_all``
+   (no retention) timed: breaches recorded, audit events, owner + supervisor notifications, the customer
+   notices turned into owner tasks, and the outbox dispatched, all in that pass.
+3. **Latency**: ``complaintdesk worker --sweep-interval 2`` running as a child process; L more deadlines set
+   to fall due over the next 20 s; the delay ``breached_at - due_at`` of each, p50 / p99 / max.
+
+Creates its own database (dropped at the end); needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import list_vs_bare as lvb  # noqa: E402
+
+RUN_ID = uuid.uuid4().hex[:10]
+DB_NAME = f"cd_bench_sweep_{RUN_ID}"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def load(tenants: int, complaints: int) -> list[str]:
+    """N tenants, each with M complaints and one open DECISION deadline per complaint. Returns the schemas."""
+    from sqlalchemy import select, text
+
+    from services.core.audit.service import Actor
+    from services.core.complaints.models import Channel
+    from services.core.complaints.service import ComplainantInput, ComplaintInput, record_complaint
+    from services.core.db import get_engine
+    from services.core.org.models import OrgUnit
+    from services.core.org.service import create_user
+    from services.core.tenancy import resolve_tenant, tenant_session
+    from tenants.provision import create_tenant, migrate_platform
+
+    await migrate_platform()
+    schemas: list[str] = []
+    t_schema = t_rows = 0.0
+    future = datetime.now(UTC) + timedelta(days=30)
+    for n in range(tenants):
+        t0 = time.perf_counter()
+        await create_tenant(f"sw{n:04d}", template="bank")
+        tenant = await resolve_tenant(f"sw{n:04d}")
+        t1 = time.perf_counter()
+        t_schema += t1 - t0
+        async with tenant_session(tenant) as session, session.begin():
+            unit = await session.scalar(select(OrgUnit.id).order_by(OrgUnit.code).limit(1))
+            owner = await create_user(session, email="owner@bench.example", display_name="owner",
+                                      roles=("receiver",), org_unit_id=unit)
+            await create_user(session, email="manager@bench.example", display_name="manager", roles=("manager",),
+                              org_unit_id=unit)
+            await record_complaint(
+                session, actor=Actor(user_id=owner.id, label="owner"), now=datetime.now(UTC), owner_id=owner.id,
+                data=ComplaintInput(complainant=ComplainantInput(name="顾客", phone="13800138000"),
+                                    title="Card charged twice", description="Charged twice.",
+                                    channel=Channel.PHONE))
+        schema = tenant.schema
+        async with get_engine().begin() as conn:
+            # BENCHMARK FIXTURE: copies of the one real complaint, straight into the table
+            cols = [r[0] for r in (await conn.execute(text(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = :s "
+                "AND table_name = 'complaints' ORDER BY ordinal_position"), {"s": schema})).all()]
+            picked = ", ".join("gen_random_uuid()" if c == "id" else "'B' || lpad(g::text, 9, '0')"
+                               if c == "number" else f'c."{c}"' for c in cols)
+            await conn.execute(text(
+                f'INSERT INTO "{schema}".complaints ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
+                f'SELECT {picked} FROM (SELECT * FROM "{schema}".complaints LIMIT 1) c, '
+                f"generate_series(1, {complaints - 1}) g"))
+            await conn.execute(text(f'DELETE FROM "{schema}".deadlines'))
+            # BENCHMARK FIXTURE: one open DECISION deadline per complaint, due in 30 days, already reminded
+            await conn.execute(text(
+                f'INSERT INTO "{schema}".deadlines (complaint_id, kind, party, basis, period_days, met_on, '
+                "started_at, due_at, remind_at, reminded_at, created_at) "
+                "SELECT id, 'DECISION', 'COMPANY', 'CALENDAR', 15, '{CUSTOMER_TOLD,UNFOUNDED}', now(), :due, "
+                f'now(), now(), now() FROM "{schema}".complaints'), {"due": future})
+            await conn.execute(text(f'ANALYZE "{schema}".deadlines'))
+            await conn.execute(text(f'ANALYZE "{schema}".complaints'))
+        t_rows += time.perf_counter() - t1
+        schemas.append(schema)
+        if (n + 1) % max(1, tenants // 10) == 0:
+            print(f"  loaded {n + 1}/{tenants} tenants ({t_schema:.1f} s schemas, {t_rows:.1f} s rows)", flush=True)
+    print(f"loader: {tenants} tenants x {complaints} complaints: {t_schema + t_rows:.1f} s "
+          f"(tenant schemas {t_schema:.1f} s = {t_schema / tenants * 1000:.0f} ms each; "
+          f"complaints + deadlines {t_rows:.1f} s)")
+    return schemas
+
+
+async def make_due(schemas: list[str], count: int, start: datetime, spread: float) -> None:
+    """``count`` deadlines (spread evenly over the tenants) due from ``start`` over ``spread`` seconds."""
+    from sqlalchemy import text
+
+    from services.core.db import get_engine
+
+    per, extra = divmod(count, len(schemas))
+    async with get_engine().begin() as conn:
+        for i, schema in enumerate(schemas):
+            k = per + (i < extra)
+            if k:
+                await conn.execute(text(
+                    f'UPDATE "{schema}".deadlines d SET due_at = CAST(:start AS timestamptz) '
+                    "+ make_interval(secs => CAST(:spread AS float8) * random()) "
+                    f'WHERE d.id IN (SELECT id FROM "{schema}".deadlines WHERE breached_at IS NULL '
+                    "AND due_at > now() + interval '1 day' LIMIT :k)"), {"start": start, "spread": spread, "k": k})
+
+
+async def one_pass(schemas: list[str], due: int) -> None:
+    from sqlalchemy import text
+
+    from services.core.db import get_engine
+    from services.core.outbox.sweeper import sweep_all
+
+    await make_due(schemas, due, datetime.now(UTC) - timedelta(minutes=10), 0)
+    t0 = time.perf_counter()
+    result = await sweep_all(retention=False)
+    spent = time.perf_counter() - t0
+    async with get_engine().connect() as conn:
+        breached = sum([int(await conn.scalar(text(
+            f'SELECT count(*) FROM "{s}".deadlines WHERE breached_at IS NOT NULL')) or 0) for s in schemas])
+    print(f"one sweep_all pass, {len(schemas)} tenants, {due} deadlines due: {spent:.2f} s "
+          f"({breached} breaches recorded, {result.sent} outbox items sent, {result.skipped} e-mails skipped, "
+          f"{result.errors} tenant errors)")
+    t0 = time.perf_counter()
+    await sweep_all(retention=False)
+    print(f"an idle pass (nothing due) over {len(schemas)} tenants: {time.perf_counter() - t0:.2f} s")
+
+
+async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
+    from sqlalchemy import text
+
+    from services.core.db import get_engine
+
+    exe = Path(sys.executable).with_name("complaintdesk")
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cd-bench-sweeper-{RUN_ID}.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "2"], cwd=ROOT,
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        await asyncio.sleep(5)  # started, first passes done
+        start = datetime.now(UTC) + timedelta(seconds=2)
+        await make_due(schemas, count, start, 20.0)
+        delays: list[float] = []
+        limit = time.monotonic() + 120
+        while time.monotonic() < limit and worker.poll() is None:
+            await asyncio.sleep(2)
+            delays = []
+            async with get_engine().connect() as conn:
+                for s in schemas:
+                    delays += [r[0] for r in (await conn.execute(text(
+                        f'SELECT extract(epoch FROM breached_at - due_at) FROM "{s}".deadlines '
+                        "WHERE due_at >= :start AND breached_at IS NOT NULL"), {"start": start})).all()]
+            if len(delays) >= count:
+                break
+        d = [float(x) for x in delays]
+        if not d:
+            print(f"latency: no breach recorded within 120 s; the worker's log:\n{log.read_text()[-3000:]}")
+            return
+        print(f"latency with the worker's sweeper loop (every 2 s), {len(d)}/{count} deadlines falling due over "
+              f"20 s: p50 {statistics.median(d):.2f} s, p99 {pct(d, 99):.2f} s, max {max(d):.2f} s")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(30)
+
+
+async def sitting(args: argparse.Namespace, env: dict[str, str]) -> None:
+    from services.core.db import dispose_engine
+
+    schemas = await load(args.tenants, args.complaints)
+    await one_pass(schemas, args.due)
+    await latency(schemas, args.latency, env)
+    await dispose_engine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=20)
+    parser.add_argument("--complaints", type=int, default=500, help="open complaints (one deadline each) per tenant")
+    parser.add_argument("--due", type=int, default=500, help="deadlines due for the timed pass")
+    parser.add_argument("--latency", type=int, default=200, help="deadlines falling due with the worker running")
+    args = parser.parse_args(argv)
+    server_url = lvb._plain_url(os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    from services.core.auth.tokens import generate_private_key_pem, reset_keyring
+    from services.core.crypto.master import generate_master_key, reset_master_keys
+
+    os.environ.pop("COMPLAINTDESK_MASTER_KEY_FILE", None)
+    os.environ.pop("COMPLAINTDESK_SMTP_URL", None)
+    os.environ.update(DATABASE_URL=lvb._with_database(server_url, DB_NAME), REDIS_URL=redis_url,
+                      COMPLAINTDESK_QUEUE_NAMESPACE=f"cdbench-{RUN_ID}", COMPLAINTDESK_MASTER_KEY=generate_master_key(),
+                      COMPLAINTDESK_LOG_LEVEL="WARNING",
+                      COMPLAINTDESK_JWT_SIGNING_KEY=generate_private_key_pem().decode())
+    reset_keyring()
+    reset_master_keys()
+    from services.core.config import reset_settings
+
+    reset_settings()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)  # a timeout or a kill: still drop the database
+    asyncio.run(lvb._admin(server_url, f'CREATE DATABASE "{DB_NAME}"'))
+    try:
+        asyncio.run(sitting(args, env))
+    except KeyboardInterrupt:
+        print("\ninterrupted: dropping the database", file=sys.stderr)
+        return 130
+    finally:
+        asyncio.run(lvb._admin(server_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        with contextlib.suppress(Exception):
+            asyncio.run(lvb._cleanup_redis(redis_url, f"cdbench-{RUN_ID}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

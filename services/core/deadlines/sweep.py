@@ -1,0 +1,171 @@
+"""The deadline sweep: reminders, breaches and the customer notices, turned into outbox items (one tenant).
+
+``sweep_deadlines`` runs one transaction (the outbox sweeper calls it before dispatching, so what it
+enqueues goes out in the same pass). Everything is read from PostgreSQL and claimed ``FOR UPDATE SKIP
+LOCKED``; every effect is keyed, so two sweepers at once, or one sweep run twice, record each thing once:
+
+- **Reminder**: an open, running (not paused) deadline whose ``remind_at`` has come and ``reminded_at`` is
+  empty: the owner gets an in-app notification and an e-mail (key ``deadline:<id>:remind:<remind_at in epoch
+  seconds>``: a reminder the planner moved, by an extension or a resume, is sent again), and
+  ``reminded_at`` is set. A customer's window (party CUSTOMER) and a deadline already past due are only
+  marked, nobody is reminded.
+- **Breach**: an open COMPANY deadline overdue as the planner counts it (``overdue_clause``: running and
+  past due, or paused after it was already past due; a deadline paused in time is not breached) and not yet
+  breached: ``breached_at`` is set, a ``deadline_breached`` audit event written (actor: system), the owner and
+  their supervisors notified (key ``deadline:<id>:breach``, in-app and e-mail). For a deadline the customer
+  is waiting on (``CUSTOMER_FACING``: the reply, the decision, the resolution, the review answer) the
+  customer must be told why it is late: a ``customer_notices`` row ``DEADLINE_BREACHED`` (dedup key
+  ``deadline:<id>:breach``). A ``REVIEW`` deadline breached (seed III item 12: a review request answered
+  out of time) escalates the complaint once (``on_review_overdue``, trigger ref ``deadline:<id>:escalate``).
+- **Customer notices** (extensions and breaches) not yet sent: the customer has no account, so the owner
+  is tasked to tell them (in-app notification ``CUSTOMER_NOTICE`` and e-mail, key ``notice:<id>``), and the
+  notice's ``sent_at`` is set in the same transaction.
+
+Breaches come first and take the tenant's audit lock (as a request's ``_audit`` does) before any row, then
+claim deadlines and their complaints with ``SKIP LOCKED``: a complaint a request is changing right now waits
+for the next pass, and the sweep never waits holding a row a request could want (the one exception: a REVIEW
+escalation locks the complaint's other open deadlines, as every lifecycle step does; a deadlock with a
+concurrent calendar change is possible there, and PostgreSQL then aborts one of the two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.audit.service import Actor, record_event
+from services.core.complaints.models import Complaint
+from services.core.deadlines.models import CustomerNotice, Deadline
+from services.core.deadlines.rules import DeadlineKind, Party
+from services.core.deadlines.service import overdue_clause
+from services.core.outbox.service import notify, supervisors_of
+
+CUSTOMER_FACING = frozenset({DeadlineKind.CUSTOMER_REPLY.value, DeadlineKind.DECISION.value,
+                             DeadlineKind.RESOLUTION.value, DeadlineKind.REVIEW.value})
+ESCALATES = frozenset({DeadlineKind.REVIEW.value})
+
+
+@dataclass
+class DeadlineSweep:
+    reminded: int = 0
+    breached: int = 0
+    notices: int = 0
+    escalated: int = 0
+    full: bool = False  # a phase hit the limit: there may be more
+
+
+def _label(d: Deadline) -> str:
+    return d.kind + (f" ({d.stage})" if d.stage else "")
+
+
+async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep) -> None:
+    found = (await session.execute(
+        select(Deadline, Complaint.owner_id, Complaint.number).join(Complaint, Complaint.id == Deadline.complaint_id)
+        .where(Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None), Deadline.reminded_at.is_(None),
+               Deadline.paused_at.is_(None), Deadline.remind_at <= now)
+        .order_by(Deadline.remind_at).limit(limit)
+        .with_for_update(skip_locked=True, of=Deadline)
+    )).all()
+    out.full = out.full or len(found) == limit
+    for d, owner, number in found:
+        d.reminded_at = now
+        if d.party != Party.COMPANY or d.due_at <= now or owner is None:
+            continue
+        stamp = int(d.remind_at.timestamp()) if d.remind_at is not None else 0
+        await notify(session, user_ids=[owner], key=f"deadline:{d.id}:remind:{stamp}", kind="DEADLINE_REMINDER",
+                     title=f"Complaint {number}: the {_label(d)} deadline is due {d.due_at.isoformat()}",
+                     complaint_id=d.complaint_id, now=now, email=True)
+        out.reminded += 1
+
+
+async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep
+                  ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    due = overdue_clause(now)
+    exists = await session.scalar(
+        select(Deadline.id).where(due, Deadline.breached_at.is_(None)).limit(1))
+    if exists is None:
+        return []
+    # the audit chain's lock first (a request takes it before its deadlines), then only rows nobody holds
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :suffix))"), {"suffix": "/audit"})
+    found = (await session.execute(
+        select(Deadline, Complaint.owner_id, Complaint.number, Complaint.status)
+        .join(Complaint, Complaint.id == Deadline.complaint_id)
+        .where(due, Deadline.breached_at.is_(None))
+        .order_by(Deadline.due_at).limit(limit)
+        .with_for_update(skip_locked=True, of=[Deadline.__table__, Complaint.__table__])
+    )).all()
+    out.full = out.full or len(found) == limit
+    escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
+    supervisors: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for d, owner, number, status in found:
+        d.breached_at = now
+        out.breached += 1
+        await record_event(
+            session, actor=Actor.system(), action="deadline_breached", subject_type="Complaint",
+            subject_id=d.complaint_id, now=now, from_status=status, to_status=status,
+            changes={"deadlineId": d.id, "kind": d.kind, "stage": d.stage, "dueAt": d.due_at.isoformat(),
+                     "paused": d.paused_at is not None},
+        )
+        if owner is not None and owner not in supervisors:
+            supervisors[owner] = await supervisors_of(session, owner)
+        users = [owner, *supervisors[owner]] if owner is not None else []
+        await notify(session, user_ids=users, key=f"deadline:{d.id}:breach", kind="DEADLINE_BREACHED",
+                     title=f"Complaint {number}: the {_label(d)} deadline passed ({d.due_at.isoformat()})",
+                     complaint_id=d.complaint_id, now=now, email=True)
+        if d.kind in CUSTOMER_FACING:
+            session.add(CustomerNotice(
+                complaint_id=d.complaint_id, deadline_id=d.id, kind="DEADLINE_BREACHED",
+                dedup_key=f"deadline:{d.id}:breach", created_at=now,
+                reason=(f"The {_label(d)} deadline (due {d.due_at.isoformat()}) has passed: tell the customer "
+                        "the reason for the delay and when to expect an answer."),
+            ))
+        if d.kind in ESCALATES:
+            escalate.append((d.complaint_id, d.id))
+    await session.flush()
+    return escalate
+
+
+async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep) -> None:
+    found = (await session.execute(
+        select(CustomerNotice, Complaint.owner_id, Complaint.number)
+        .join(Complaint, Complaint.id == CustomerNotice.complaint_id)
+        .where(CustomerNotice.sent_at.is_(None))
+        .order_by(CustomerNotice.created_at).limit(limit)
+        .with_for_update(skip_locked=True, of=CustomerNotice)
+    )).all()
+    out.full = out.full or len(found) == limit
+    for notice, owner, number in found:
+        notice.sent_at = now
+        if owner is None:
+            continue
+        what = ("the deadline was extended to " + notice.new_due_at.isoformat()
+                if notice.kind == "DEADLINE_EXTENDED" and notice.new_due_at is not None
+                else "a deadline was missed" if notice.kind == "DEADLINE_BREACHED" else notice.kind)
+        await notify(session, user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE",
+                     title=f"Complaint {number}: tell the customer {what}", body=notice.reason,
+                     complaint_id=notice.complaint_id, now=now, email=True)
+        out.notices += 1
+
+
+async def sweep_deadlines(session: AsyncSession, *, now: dt.datetime, limit: int = 100) -> DeadlineSweep:
+    """One transaction over the tenant's due reminders, breaches and unsent notices (``limit`` of each);
+    commits. ``session`` is a tenant session outside a transaction. ``full``: run again, there may be more."""
+    from services.core.escalation.service import on_review_overdue
+
+    out = DeadlineSweep()
+    async with session.begin():
+        # breaches first: their audit lock is this transaction's only wait, so it is taken holding no row
+        escalate = await _breach(session, now, limit, out)
+        await _remind(session, now, limit, out)
+        await session.flush()
+        await _notices(session, now, limit, out)
+        await session.flush()
+        for complaint_id, deadline_id in escalate:  # last: a refused escalation rolls back its savepoint only
+            if await on_review_overdue(session, now=now, complaint_id=complaint_id, deadline_id=deadline_id):
+                out.escalated += 1
+    return out
