@@ -569,8 +569,9 @@ async def test_list_runs_the_same_statements_for_5_and_50(gql: GraphQLClient) ->
     statements: list[str] = []
 
     def counter(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        # the tenant's keys are reloaded once per key cache period (1 s in the tests), not per page
-        if "tenant_keys" not in statement:
+        # per period, not per page: the tenant's keys (key cache period, 1 s in the tests) and its registry row
+        # (2 s) are read again when their cache entry expires, which a loaded machine can make fall in between
+        if "tenant_keys" not in statement and "FROM public.tenants" not in statement:
             statements.append(statement)
 
     async def count(n: int) -> tuple[int, list[str]]:
