@@ -174,6 +174,26 @@ async def add_staff(slug: str) -> None:
                               org_unit_id=units.get(unit_by_template[tenant.template]))
 
 
+async def new_tenant(prefix: str, template: str = "retail") -> Any:
+    """A tenant of its own for one test (``<prefix>-<random>``), with the STAFF users; returns its TenantRef."""
+    from services.core.tenancy import resolve_tenant
+    from tenants.provision import create_tenant
+
+    slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    await create_tenant(slug, template=template)
+    await add_staff(slug)
+    return await resolve_tenant(slug)
+
+
+async def drop_tenant(tenant: Any) -> None:
+    """Suspend and delete a test's own tenant (schema dropped, keys destroyed)."""
+    from services.core.tenancy import TenantStatus
+    from tenants.provision import delete_tenant, set_status
+
+    await set_status(tenant.slug, TenantStatus.SUSPENDED)
+    await delete_tenant(tenant.slug)
+
+
 @pytest.fixture(scope="session")
 async def app(tenants: tuple[str, str]) -> AsyncIterator[Any]:
     from services.api.app import create_app

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GraphQLClient, add_staff
+from conftest import GraphQLClient, drop_tenant, new_tenant
 from helpers import ROOT, execute, rows, scalar
 from lifecycle import complaint_input
 
 from services.core.clock import FixedClock
 from services.core.deadlines.sweep import DeadlineSweep, sweep_deadlines
 from services.core.outbox.sweeper import sweep_tenant
-from services.core.tenancy import TenantRef, TenantStatus, resolve_tenant, tenant_session
-from tenants.provision import create_tenant, delete_tenant, set_status
+from services.core.tenancy import TenantRef, tenant_session
 
 RECORD = """
 mutation ($input: RecordComplaintInput!) { recordComplaint(input: $input) {
@@ -42,34 +41,24 @@ mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
 MANAGER = "manager@test.example"
 
 
-async def _new_tenant(prefix: str, template: str) -> TenantRef:
-    slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    await create_tenant(slug, template=template)
-    await add_staff(slug)
-    return await resolve_tenant(slug)
-
-
-async def _drop(tenant: TenantRef) -> None:
-    await set_status(tenant.slug, TenantStatus.SUSPENDED)
-    await delete_tenant(tenant.slug)
 
 
 @pytest.fixture
 async def bank(tenants: Any) -> AsyncIterator[TenantRef]:
-    ref = await _new_tenant("dsb", "bank")
+    ref = await new_tenant("dsb", "bank")
     try:
         yield ref
     finally:
-        await _drop(ref)
+        await drop_tenant(ref)
 
 
 @pytest.fixture
 async def retail(tenants: Any) -> AsyncIterator[TenantRef]:
-    ref = await _new_tenant("dsr", "retail")
+    ref = await new_tenant("dsr", "retail")
     try:
         yield ref
     finally:
-        await _drop(ref)
+        await drop_tenant(ref)
 
 
 async def _record(gql: GraphQLClient, tenant: TenantRef) -> str:

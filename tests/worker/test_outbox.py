@@ -19,37 +19,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import add_staff
+from conftest import drop_tenant, new_tenant
 from helpers import ROOT, scalar
 from receiver import WebhookReceiver, verify
 
 from services.core.outbox.models import OutboxKind
 from services.core.outbox.service import dispatch_due, enqueue, notify
-from services.core.tenancy import TenantRef, TenantStatus, resolve_tenant, tenant_session
-from tenants.provision import create_tenant, delete_tenant, set_status
+from services.core.tenancy import TenantRef, tenant_session
 
 SECRET = "s3cret-for-the-receiver-0001"
 
 
-async def _new_tenant(prefix: str, template: str = "retail") -> TenantRef:
-    slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    await create_tenant(slug, template=template)
-    await add_staff(slug)
-    return await resolve_tenant(slug)
-
-
-async def _drop_tenant(tenant: TenantRef) -> None:
-    await set_status(tenant.slug, TenantStatus.SUSPENDED)
-    await delete_tenant(tenant.slug)
 
 
 @pytest.fixture
 async def tenant(tenants: Any) -> AsyncIterator[TenantRef]:
-    ref = await _new_tenant("ob")
+    ref = await new_tenant("ob")
     try:
         yield ref
     finally:
-        await _drop_tenant(ref)
+        await drop_tenant(ref)
 
 
 async def _user(tenant: TenantRef, email: str = "receiver@test.example") -> uuid.UUID:
@@ -291,7 +280,7 @@ async def test_sweep_actor_and_tenant_isolation(tenants: Any, worker: Any) -> No
 
     from services.worker.actors.outbox import sweep
 
-    a, b = await _new_tenant("oba"), await _new_tenant("obb", "bank")
+    a, b = await new_tenant("oba"), await new_tenant("obb", "bank")
     try:
         now = datetime.now(UTC)
         await _fill(a, notifications=3, webhooks=0, body_id=None, now=now)
@@ -303,6 +292,6 @@ async def test_sweep_actor_and_tenant_isolation(tenants: Any, worker: Any) -> No
         assert await scalar(f'SELECT count(*) FROM "{b.schema}".notifications WHERE user_id = :u', u=ub) == 5
         assert await _states(a) == {"sent": 3} and await _states(b) == {"sent": 5}
     finally:
-        await _drop_tenant(a)
-        await _drop_tenant(b)
+        await drop_tenant(a)
+        await drop_tenant(b)
 

@@ -368,14 +368,23 @@ async def on_final_dissatisfaction(
     often it fires. With no body configured the owner is told, and the complaint stays REOPENED."""
     if not await auto_escalate_enabled(session):
         return None
-    ref = f"survey:{survey_id}"
+    return await _escalate_automatically(
+        session, actor=actor, now=now, complaint_id=complaint_id, ref=f"survey:{survey_id}",
+        reason="The customer is not satisfied with the final answer (automatic escalation).",
+        trigger=EscalationTrigger.FINAL_DISSATISFACTION,
+    )
+
+
+async def _escalate_automatically(
+    session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, ref: str, reason: str,
+    trigger: EscalationTrigger,
+) -> Escalation | None:
+    """Escalate once per ``ref``; refused (no body configured, a status that cannot escalate), the owner is
+    told and nothing else changes (the attempt runs in a savepoint)."""
     try:
         async with session.begin_nested():
-            return await escalate_complaint(
-                session, actor=actor, now=now, complaint_id=complaint_id,
-                reason="The customer is not satisfied with the final answer (automatic escalation).",
-                trigger=EscalationTrigger.FINAL_DISSATISFACTION, trigger_ref=ref,
-            )
+            return await escalate_complaint(session, actor=actor, now=now, complaint_id=complaint_id, reason=reason,
+                                            trigger=trigger, trigger_ref=ref)
     except DomainError as exc:
         owner = await session.scalar(select(Complaint.owner_id).where(Complaint.id == complaint_id))
         if owner is not None:
@@ -393,21 +402,11 @@ async def on_review_overdue(
     ``deadline:<id>:escalate``) however often it fires; whatever the tenant's auto-escalation setting (that
     one is about the customer's final answer). Refused (no body configured, a status that cannot escalate):
     the owner is told, and nothing else changes."""
-    ref = f"deadline:{deadline_id}:escalate"
-    try:
-        async with session.begin_nested():
-            return await escalate_complaint(
-                session, actor=Actor.system(), now=now, complaint_id=complaint_id,
-                reason="The review request was not answered in time (automatic escalation).",
-                trigger=EscalationTrigger.REVIEW_OVERDUE, trigger_ref=ref,
-            )
-    except DomainError as exc:
-        owner = await session.scalar(select(Complaint.owner_id).where(Complaint.id == complaint_id))
-        if owner is not None:
-            await notify(session, user_ids=[owner], key=f"auto-escalation-refused:{ref}",
-                         kind="ESCALATION_NOT_POSSIBLE", title="Automatic escalation was not possible",
-                         body=exc.message, complaint_id=complaint_id, now=now)
-        return None
+    return await _escalate_automatically(
+        session, actor=Actor.system(), now=now, complaint_id=complaint_id, ref=f"deadline:{deadline_id}:escalate",
+        reason="The review request was not answered in time (automatic escalation).",
+        trigger=EscalationTrigger.REVIEW_OVERDUE,
+    )
 
 
 async def escalations_for(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
