@@ -418,13 +418,14 @@ def retention() -> None:
 @click.option("--tenant", "slugs", multiple=True, help="only this tenant (repeatable); default: all active")
 def retention_run(slugs: tuple[str, ...]) -> None:
     """Erase (crypto-shred) every complainant past their tenant's retention period, now."""
-    from services.core.outbox.sweeper import erase_expired_in
+    from services.core.clock import system_clock
+    from services.core.complaints.erasure import erase_expired_in
     from services.core.tenancy import resolve_tenant
     from tenants.provision import list_tenants
 
     async def go() -> list[tuple[str, int]]:
         names = list(slugs) or [t.slug for t in await list_tenants() if t.status == "active"]
-        return [(name, await erase_expired_in(await resolve_tenant(name))) for name in names]
+        return [(name, await erase_expired_in(await resolve_tenant(name), now=system_clock.now())) for name in names]
 
     for name, total in _run(go):
         click.echo(f"{name}: {total} complainant(s) erased")

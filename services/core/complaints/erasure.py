@@ -24,6 +24,7 @@ from services.core.complaints.models import Complainant, Complaint, ComplaintSta
 from services.core.crypto.fields import erase_subject
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import TenantSettings
+from services.core.tenancy import TenantRef, tenant_session
 
 ENDED = (ComplaintStatus.CLOSED.value, ComplaintStatus.WITHDRAWN.value, ComplaintStatus.UNFOUNDED.value)
 MAX_RETENTION_DAYS = 36_500
@@ -85,6 +86,18 @@ async def set_retention(session: AsyncSession, *, actor: Actor, now: datetime, d
     await record_event(session, actor=actor, action="set_retention", subject_type="TenantSettings", subject_id=None,
                        now=now, changes={"retentionDays": days, "before": before})
     return days
+
+
+async def erase_expired_in(tenant: TenantRef, *, now: datetime) -> int:
+    """The tenant's complainants past its retention period, erased, batch after batch (one transaction each)
+    until none is left. Run by the worker's sweep and by ``complaintdesk retention run``."""
+    total = 0
+    while True:
+        async with tenant_session(tenant) as session, session.begin():
+            erased = await erase_expired(session, now=now)
+        total += erased
+        if erased == 0:
+            return total
 
 
 async def erase_expired(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:

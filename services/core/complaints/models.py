@@ -219,7 +219,7 @@ class Evidence(TenantBase):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     _content: Mapped[bytes | None] = _sealed("content", nullable=False)
-    content = encrypted("_content", binary=True)
+    content = encrypted("_content", codec="bytes")
     _note: Mapped[bytes | None] = _sealed("note")
     note = encrypted("_note")
     uploaded_by: Mapped[uuid.UUID] = _user_fk()

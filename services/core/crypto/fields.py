@@ -178,7 +178,6 @@ class EncryptedColumn:
     table: str
     column: str
     subject: bool
-    binary: bool
 
 
 REGISTRY: dict[str, list[EncryptedColumn]] = {}
@@ -200,11 +199,10 @@ def tenant_keyed_columns() -> dict[str, list[str]]:
 class encrypted:
     """A sensitive field over a bytea column attribute (``attr``); see the module docstring."""
 
-    def __init__(self, attr: str, *, subject: bool = False, binary: bool = False, codec: str = "text") -> None:
+    def __init__(self, attr: str, *, subject: bool = False, codec: str = "text") -> None:
         self.attr = attr
         self.subject = subject
-        self.binary = binary or codec == "bytes"
-        self.codec = "bytes" if binary else codec  # text (str), bytes, or json (a dict of JSON values)
+        self.codec = codec  # text (str), bytes, or json (a dict of JSON values)
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -215,7 +213,7 @@ class encrypted:
         column = getattr(owner, self.attr).column.name if hasattr(getattr(owner, self.attr), "column") else None
         table = owner.__tablename__  # type: ignore[attr-defined]
         REGISTRY.setdefault(table, []).append(
-            EncryptedColumn(table, column or self.attr.lstrip("_"), self.subject, self.binary)
+            EncryptedColumn(table, column or self.attr.lstrip("_"), self.subject)
         )
 
     def encode(self, value: Any) -> bytes:

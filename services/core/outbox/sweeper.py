@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from services.core.clock import Clock, system_clock
-from services.core.complaints.erasure import erase_expired
+from services.core.complaints.erasure import erase_expired_in
 from services.core.db import platform_session
 from services.core.deadlines.sweep import DeadlineSweep, sweep_deadlines
 from services.core.outbox.service import DispatchResult, dispatch_due
@@ -64,17 +64,6 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
     return total
 
 
-async def erase_expired_in(tenant: TenantRef, *, clock: Clock = system_clock) -> int:
-    """The tenant's complainants past its retention period, erased (batches until none is left)."""
-    total = 0
-    while True:
-        async with tenant_session(tenant) as session, session.begin():
-            erased = await erase_expired(session, now=clock.now())
-        total += erased
-        if erased == 0:
-            return total
-
-
 async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention: bool | None = None) -> SweepResult:
     """One pass over every active tenant; a failing tenant is logged and the others go on.
 
@@ -91,7 +80,7 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         out.tenants += 1
         try:
             if retention:
-                out.erased += await erase_expired_in(tenant, clock=clock)
+                out.erased += await erase_expired_in(tenant, now=clock.now())
             result = await sweep_tenant(tenant, clock=clock, batch=batch)
         except Exception:
             out.errors += 1

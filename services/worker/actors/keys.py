@@ -1,4 +1,4 @@
-"""Key rotation and retention actors: thin wrappers over ``services.core``."""
+"""The key-rotation actor: a thin wrapper over ``services.core``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import uuid
 import dramatiq
 
 from services.core.crypto.rotation import run_data_rotation
-from services.core.outbox.sweeper import erase_expired_in
-from services.core.tenancy import current_tenant
 from services.worker.broker import get_broker
 
 logger = logging.getLogger("complaintdesk.worker.keys")
@@ -23,9 +21,3 @@ async def rotate_data_key(rotation_id: str) -> None:
     if info is not None:
         logger.info("rotation %s for tenant %s: %s (%d/%d rows)", info.id, info.tenant, info.state, info.rows_done,
                     info.rows_total)
-
-
-@dramatiq.actor(broker=get_broker(), queue_name="default", max_retries=5)
-async def erase_expired_complainants() -> None:
-    """Erase the bound tenant's complainants whose retention period ended (batches until none is left)."""
-    await erase_expired_in(current_tenant())
