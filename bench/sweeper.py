@@ -49,8 +49,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-async def load(tenants: int, complaints: int) -> list[str]:
-    """N tenants, each with M complaints and one open DECISION deadline per complaint. Returns the schemas."""
+async def load(tenants: int, complaints: int, first: int = 0, quiet: bool = False) -> list[str]:
+    """Tenants ``first`` .. ``first + tenants - 1``, each with M complaints and one open DECISION deadline per
+    complaint. Returns the schemas."""
     from sqlalchemy import select, text
 
     from services.core.audit.service import Actor
@@ -66,7 +67,7 @@ async def load(tenants: int, complaints: int) -> list[str]:
     schemas: list[str] = []
     t_schema = t_rows = 0.0
     future = datetime.now(UTC) + timedelta(days=30)
-    for n in range(tenants):
+    for n in range(first, first + tenants):
         t0 = time.perf_counter()
         await create_tenant(f"sw{n:04d}", template="bank")
         tenant = await resolve_tenant(f"sw{n:04d}")
@@ -106,12 +107,76 @@ async def load(tenants: int, complaints: int) -> list[str]:
             await conn.execute(text(f'ANALYZE "{schema}".complaints'))
         t_rows += time.perf_counter() - t1
         schemas.append(schema)
-        if (n + 1) % max(1, tenants // 10) == 0:
-            print(f"  loaded {n + 1}/{tenants} tenants ({t_schema:.1f} s schemas, {t_rows:.1f} s rows)", flush=True)
-    print(f"loader: {tenants} tenants x {complaints} complaints: {t_schema + t_rows:.1f} s "
-          f"(tenant schemas {t_schema:.1f} s = {t_schema / tenants * 1000:.0f} ms each; "
-          f"complaints + deadlines {t_rows:.1f} s)")
+        done = n + 1 - first
+        if done % max(1, tenants // 10) == 0:
+            print(f"  loaded {done}/{tenants} tenants from {first} ({t_schema:.1f} s schemas, {t_rows:.1f} s rows)",
+                  flush=True)
+    if not quiet:
+        print(f"loader: {tenants} tenants x {complaints} complaints: {t_schema + t_rows:.1f} s "
+              f"(tenant schemas {t_schema:.1f} s = {t_schema / tenants * 1000:.0f} ms each; "
+              f"complaints + deadlines {t_rows:.1f} s)")
     return schemas
+
+
+def _load_slice(first: int, count: int, complaints: int) -> None:
+    """A loader process (``--jobs``): its own event loop and engine."""
+    from services.core.db import dispose_engine
+
+    async def run() -> None:
+        await load(count, complaints, first=first, quiet=True)
+        await dispose_engine()
+
+    asyncio.run(run())
+
+
+async def existing_schemas() -> list[str]:
+    """The bench tenants already in the database (``--database`` reused), with their deadlines reset: none
+    breached, all due in 30 days again."""
+    from sqlalchemy import text
+
+    from services.core.db import get_engine
+
+    async with get_engine().begin() as conn:
+        if await conn.scalar(text("SELECT to_regclass('public.tenants')")) is None:
+            return []
+        schemas = [r[0] for r in (await conn.execute(text(
+            "SELECT schema_name FROM public.tenants WHERE slug LIKE 'sw%' ORDER BY slug"))).all()]
+        for schema in schemas:
+            await conn.execute(text(
+                f'UPDATE "{schema}".deadlines SET due_at = now() + interval \'30 days\', breached_at = NULL '
+                "WHERE breached_at IS NOT NULL OR due_at < now() + interval '1 day'"))
+    return schemas
+
+
+async def load_parallel(tenants: int, complaints: int, jobs: int) -> None:
+    from services.core.db import dispose_engine
+    from tenants.provision import migrate_platform
+
+    t0 = time.perf_counter()
+    await migrate_platform()
+    await dispose_engine()
+    await asyncio.to_thread(_run_loaders, tenants, complaints, jobs)
+    print(f"loader: {tenants} tenants x {complaints} complaints in {jobs} processes: "
+          f"{time.perf_counter() - t0:.1f} s ({(time.perf_counter() - t0) / tenants * 1000:.0f} ms per tenant)")
+
+
+def _run_loaders(tenants: int, complaints: int, jobs: int) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    per, extra = divmod(tenants, jobs)
+    procs, first = [], 0
+    for j in range(jobs):
+        count = per + (j < extra)
+        if count:
+            procs.append(ctx.Process(target=_load_slice, args=(first, count, complaints)))
+            first += count
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a loader process failed (exit code {proc.exitcode})")
 
 
 async def make_due(schemas: list[str], count: int, start: datetime, spread: float) -> None:
@@ -194,19 +259,51 @@ async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
 async def sitting(args: argparse.Namespace, env: dict[str, str]) -> None:
     from services.core.db import dispose_engine
 
-    schemas = await load(args.tenants, args.complaints)
-    await one_pass(schemas, args.due)
-    await latency(schemas, args.latency, env)
+    schemas = await existing_schemas()
+    if len(schemas) != args.tenants:
+        if schemas:
+            raise SystemExit(f"the database holds {len(schemas)} bench tenants, not {args.tenants}")
+        if args.jobs > 1:
+            await load_parallel(args.tenants, args.complaints, args.jobs)
+            schemas = await existing_schemas()
+        else:
+            schemas = await load(args.tenants, args.complaints)
+    else:
+        print(f"reusing the {len(schemas)} tenants of database {DB_NAME}")
+    for due in args.due:
+        await one_pass(schemas, due)
+    if args.latency:
+        await latency(schemas, args.latency, env)
     await dispose_engine()
+
+
+async def _database_exists(server_url: str) -> bool:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(lvb._plain_url(server_url))
+    conn = await asyncpg.connect(user=u.username, password=u.password, database=u.database or "postgres",
+                                 host=u.query.get("host") or u.host, port=u.port)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DB_NAME))
+    finally:
+        await conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--complaints", type=int, default=500, help="open complaints (one deadline each) per tenant")
-    parser.add_argument("--due", type=int, default=500, help="deadlines due for the timed pass")
+    parser.add_argument("--due", type=int, nargs="*", default=[500],
+                        help="deadlines due for a timed pass (several: one pass each)")
     parser.add_argument("--latency", type=int, default=200, help="deadlines falling due with the worker running")
+    parser.add_argument("--jobs", type=int, default=1, help="loader processes")
+    parser.add_argument("--database", help="keep the database under this name, and reuse it when it exists "
+                        "(the master key is kept beside it in $TMPDIR)")
     args = parser.parse_args(argv)
+    global DB_NAME
+    if args.database:
+        DB_NAME = args.database
     server_url = lvb._plain_url(os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     from services.core.auth.tokens import generate_private_key_pem, reset_keyring
@@ -214,8 +311,16 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.pop("COMPLAINTDESK_MASTER_KEY_FILE", None)
     os.environ.pop("COMPLAINTDESK_SMTP_URL", None)
+    master = generate_master_key()
+    if args.database:
+        key_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"{DB_NAME}.master-key"
+        if key_file.exists():
+            master = key_file.read_text().strip()
+        else:
+            key_file.write_text(master)
+            key_file.chmod(0o600)
     os.environ.update(DATABASE_URL=lvb._with_database(server_url, DB_NAME), REDIS_URL=redis_url,
-                      COMPLAINTDESK_QUEUE_NAMESPACE=f"cdbench-{RUN_ID}", COMPLAINTDESK_MASTER_KEY=generate_master_key(),
+                      COMPLAINTDESK_QUEUE_NAMESPACE=f"cdbench-{RUN_ID}", COMPLAINTDESK_MASTER_KEY=master,
                       COMPLAINTDESK_LOG_LEVEL="WARNING",
                       COMPLAINTDESK_JWT_SIGNING_KEY=generate_private_key_pem().decode())
     reset_keyring()
@@ -229,14 +334,17 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)  # a timeout or a kill: still drop the database
-    asyncio.run(lvb._admin(server_url, f'CREATE DATABASE "{DB_NAME}"'))
+    keep = bool(args.database)
+    if not keep or not asyncio.run(_database_exists(server_url)):
+        asyncio.run(lvb._admin(server_url, f'CREATE DATABASE "{DB_NAME}"'))
     try:
         asyncio.run(sitting(args, env))
     except KeyboardInterrupt:
-        print("\ninterrupted: dropping the database", file=sys.stderr)
+        print("\ninterrupted" + ("" if keep else ": dropping the database"), file=sys.stderr)
         return 130
     finally:
-        asyncio.run(lvb._admin(server_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        if not keep:
+            asyncio.run(lvb._admin(server_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
         with contextlib.suppress(Exception):
             asyncio.run(lvb._cleanup_redis(redis_url, f"cdbench-{RUN_ID}"))
     return 0

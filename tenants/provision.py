@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.crypto.keys import destroy_tenant_keys_sync
 from services.core.db import TENANT_SCHEMA_PLACEHOLDER, get_engine
+from services.core.outbox.models import SweepWakeup
 from services.core.tenancy import (
     Tenant,
     TenantError,
@@ -154,6 +155,7 @@ async def delete_tenant(slug: str) -> int:
         if row.status != TenantStatus.SUSPENDED.value:
             raise TenantNotSuspended(f"suspend tenant {slug!r} before deleting it")
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema_for(slug)}" CASCADE'))
+        await conn.execute(delete(SweepWakeup).where(SweepWakeup.schema_name == schema_for(slug)))
         destroyed = await conn.run_sync(destroy_tenant_keys_sync, slug)
         await conn.execute(delete(Tenant).where(Tenant.slug == slug))
     return destroyed

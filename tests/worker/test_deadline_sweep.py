@@ -116,12 +116,13 @@ async def test_breach_recorded_once_owner_and_supervisor_told_once(gql: GraphQLC
                         "WHERE action = 'deadline_breached'")
     assert [(e.actor_label, e.changes["kind"]) for e in events] == [("system", "DECISION")]
     breach = await _keys(bank, f"deadline:{d.id}:breach:%")
-    assert sorted(breach) == sorted(f"deadline:{d.id}:breach:{ch}:{u}" for u in (owner, manager)
+    stamp = int(d.due_at.timestamp())
+    assert sorted(breach) == sorted(f"deadline:{d.id}:breach:{stamp}:{ch}:{u}" for u in (owner, manager)
                                     for ch in ("notify", "email"))
     # the customer waits on the decision: a notice (why it is late), turned into one task for the owner
     notices = await rows(f'SELECT id, kind, dedup_key, sent_at FROM "{bank.schema}".customer_notices')
-    assert [(n.kind, n.dedup_key, n.sent_at) for n in notices] == [("DEADLINE_BREACHED", f"deadline:{d.id}:breach",
-                                                                     now)]
+    assert [(n.kind, n.dedup_key, n.sent_at) for n in notices] == [("DEADLINE_BREACHED",
+                                                                     f"deadline:{d.id}:breach:{stamp}", now)]
     assert await _keys(bank, f"notice:{notices[0].id}:%") == [f"notice:{notices[0].id}:{ch}:{owner}"
                                                              for ch in ("email", "notify")]
     # the pass that dispatches: every in-app notification delivered once
@@ -164,7 +165,8 @@ async def test_paused_deadline_not_breached_internal_ones_without_notice(gql: Gr
     # the reply is customer-facing (a notice); the branch's stage is internal (none)
     notices = await rows(f'SELECT kind, dedup_key FROM "{retail.schema}".customer_notices')
     reply = await _deadline(retail, cid, "CUSTOMER_REPLY")
-    assert [(n.kind, n.dedup_key) for n in notices] == [("DEADLINE_BREACHED", f"deadline:{reply.id}:breach")]
+    assert [(n.kind, n.dedup_key) for n in notices] == [("DEADLINE_BREACHED",
+                                                        f"deadline:{reply.id}:breach:{int(reply.due_at.timestamp())}")]
     # paused after it was already past due: that one is a breach
     await execute(f'UPDATE "{retail.schema}".deadlines SET paused_at = due_at + interval \'1 hour\' '
                   "WHERE id = :i", i=res.id)

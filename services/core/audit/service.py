@@ -72,6 +72,20 @@ def content_hash(event: AuditEvent) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """One event for ``record_events``."""
+
+    actor: Actor
+    action: str
+    subject_type: str
+    subject_id: uuid.UUID | None
+    from_status: str | None = None
+    to_status: str | None = None
+    changes: Mapping[str, Any] | None = None
+    note: str | None = None
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -85,6 +99,13 @@ async def record_event(
     changes: Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> AuditEvent:
+    return (await record_events(session, [PendingEvent(actor, action, subject_type, subject_id, from_status,
+                                                       to_status, changes, note)], now=now))[0]
+
+
+async def record_events(session: AsyncSession, events: Sequence[PendingEvent], *, now: datetime
+                        ) -> list[AuditEvent]:
+    """Append ``events`` to the tenant's chain, in order, in one flush."""
     # One writer at a time per tenant extends the chain; the lock ends with the transaction.
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :suffix))"), {"suffix": "/audit"}
@@ -92,24 +113,29 @@ async def record_event(
     last = (
         await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     ).one_or_none()
-    event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
-        occurred_at=now.astimezone(UTC),
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        from_status=from_status,
-        to_status=to_status,
-        changes=_canonical(dict(changes or {})),
-        note=note,
-        prev_hash=last.hash if last else GENESIS,
-    )
-    event.hash = content_hash(event)
-    session.add(event)
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    out: list[AuditEvent] = []
+    for e in events:
+        seq += 1
+        event = AuditEvent(
+            seq=seq,
+            occurred_at=now.astimezone(UTC),
+            actor_id=e.actor.user_id,
+            actor_label=e.actor.label,
+            action=e.action,
+            subject_type=e.subject_type,
+            subject_id=e.subject_id,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            changes=_canonical(dict(e.changes or {})),
+            note=e.note,
+            prev_hash=prev,
+        )
+        event.hash = prev = content_hash(event)
+        out.append(event)
+    session.add_all(out)
     await session.flush()
-    return event
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,9 +122,13 @@ def _remind_at(cal: WorkingCalendar, d: Deadline, due: calendars.Deadline) -> dt
 
 def plan(cal: WorkingCalendar, d: Deadline) -> None:
     """Set ``due_at``, ``provisional``, ``unknown_years`` and ``remind_at`` from the row's own fields. A reminder
-    moved (an extension, a resume, a calendar change) is sent again at its new time."""
+    moved (an extension, a resume, a calendar change) is sent again at its new time; a breached deadline whose
+    due time moves later (an extension granted after the breach) is breached again if the new time passes too
+    (the first breach stays in the audit trail)."""
     due = _compute(cal, d)
     before = d.remind_at
+    if d.breached_at is not None and d.due_at is not None and due.due_at > d.due_at:
+        d.breached_at = None
     d.due_at = due.due_at
     d.provisional = due.provisional
     d.unknown_years = list(due.unknown_years)

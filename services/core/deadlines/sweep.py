@@ -12,20 +12,22 @@ LOCKED``; every effect is keyed, so two sweepers at once, or one sweep run twice
 - **Breach**: an open COMPANY deadline overdue as the planner counts it (``overdue_clause``: running and
   past due, or paused after it was already past due; a deadline paused in time is not breached) and not yet
   breached: ``breached_at`` is set, a ``deadline_breached`` audit event written (actor: system), the owner and
-  their supervisors notified (key ``deadline:<id>:breach``, in-app and e-mail). For a deadline the customer
+  their supervisors notified (key ``deadline:<id>:breach:<due_at in epoch seconds>``: a deadline extended after
+  its breach breaches again at its new time; in-app and e-mail). For a deadline the customer
   is waiting on (``CUSTOMER_FACING``: the reply, the decision, the resolution, the review answer) the
   customer must be told why it is late: a ``customer_notices`` row ``DEADLINE_BREACHED`` (dedup key
-  ``deadline:<id>:breach``). A ``REVIEW`` deadline breached (seed III item 12: a review request answered
+  the breach's key). A ``REVIEW`` deadline breached (seed III item 12: a review request answered
   out of time) escalates the complaint once (``on_review_overdue``, trigger ref ``deadline:<id>:escalate``).
 - **Customer notices** (extensions and breaches) not yet sent: the customer has no account, so the owner
   is tasked to tell them (in-app notification ``CUSTOMER_NOTICE`` and e-mail, key ``notice:<id>``), and the
   notice's ``sent_at`` is set in the same transaction.
 
-Breaches come first and take the tenant's audit lock (as a request's ``_audit`` does) before any row, then
-claim deadlines and their complaints with ``SKIP LOCKED``: a complaint a request is changing right now waits
-for the next pass, and the sweep never waits holding a row a request could want (the one exception: a REVIEW
-escalation locks the complaint's other open deadlines, as every lifecycle step does; a deadlock with a
-concurrent calendar change is possible there, and PostgreSQL then aborts one of the two).
+Each phase is a few statements for its whole batch (one audit append, one outbox insert, one supervisors
+query), not a few per row. Breaches come first and take the tenant's audit lock (as a request's ``_audit``
+does) before any row, then claim deadlines and their complaints with ``SKIP LOCKED``: a complaint a request is
+changing right now waits for the next pass, and the sweep never waits holding a row a request could want (the
+one exception: a REVIEW escalation locks the complaint's other open deadlines, as every lifecycle step does; a
+deadlock with a concurrent calendar change is possible there, and PostgreSQL then aborts one of the two).
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.audit.service import Actor, record_event
+from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complaint
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
 from services.core.deadlines.service import overdue_clause
-from services.core.outbox.service import notify, supervisors_of
+from services.core.outbox.service import Effect, enqueue_many, notification_effects, supervisors_of_many
 
 CUSTOMER_FACING = frozenset({DeadlineKind.CUSTOMER_REPLY.value, DeadlineKind.DECISION.value,
                              DeadlineKind.RESOLUTION.value, DeadlineKind.REVIEW.value})
@@ -62,6 +64,11 @@ def _label(d: Deadline) -> str:
     return d.kind + (f" ({d.stage})" if d.stage else "")
 
 
+def breach_key(d: Deadline) -> str:
+    """The breach's key: the deadline and the due time it passed (an extended deadline can breach again)."""
+    return f"deadline:{d.id}:breach:{int(d.due_at.timestamp())}"
+
+
 async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep) -> None:
     found = (await session.execute(
         select(Deadline, Complaint.owner_id, Complaint.number).join(Complaint, Complaint.id == Deadline.complaint_id)
@@ -71,15 +78,18 @@ async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         .with_for_update(skip_locked=True, of=Deadline)
     )).all()
     out.full = out.full or len(found) == limit
+    effects: list[Effect] = []
     for d, owner, number in found:
         d.reminded_at = now
         if d.party != Party.COMPANY or d.due_at <= now or owner is None:
             continue
         stamp = int(d.remind_at.timestamp()) if d.remind_at is not None else 0
-        await notify(session, user_ids=[owner], key=f"deadline:{d.id}:remind:{stamp}", kind="DEADLINE_REMINDER",
-                     title=f"Complaint {number}: the {_label(d)} deadline is due {d.due_at.isoformat()}",
-                     complaint_id=d.complaint_id, now=now, email=True)
+        effects += notification_effects(
+            user_ids=[owner], key=f"deadline:{d.id}:remind:{stamp}", kind="DEADLINE_REMINDER",
+            title=f"Complaint {number}: the {_label(d)} deadline is due {d.due_at.isoformat()}",
+            complaint_id=d.complaint_id, email=True)
         out.reminded += 1
+    await enqueue_many(session, effects, now=now)
 
 
 async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep
@@ -100,33 +110,38 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         .with_for_update(skip_locked=True, of=[Deadline.__table__, Complaint.__table__])
     )).all()
     out.full = out.full or len(found) == limit
+    if not found:
+        return []
     escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
-    supervisors: dict[uuid.UUID, list[uuid.UUID]] = {}
+    supervisors = await supervisors_of_many(session, {owner for _, owner, _, _ in found if owner is not None})
+    events: list[PendingEvent] = []
+    effects: list[Effect] = []
     for d, owner, number, status in found:
         d.breached_at = now
         out.breached += 1
-        await record_event(
-            session, actor=Actor.system(), action="deadline_breached", subject_type="Complaint",
-            subject_id=d.complaint_id, now=now, from_status=status, to_status=status,
+        events.append(PendingEvent(
+            actor=Actor.system(), action="deadline_breached", subject_type="Complaint", subject_id=d.complaint_id,
+            from_status=status, to_status=status,
             changes={"deadlineId": d.id, "kind": d.kind, "stage": d.stage, "dueAt": d.due_at.isoformat(),
                      "paused": d.paused_at is not None},
-        )
-        if owner is not None and owner not in supervisors:
-            supervisors[owner] = await supervisors_of(session, owner)
+        ))
         users = [owner, *supervisors[owner]] if owner is not None else []
-        await notify(session, user_ids=users, key=f"deadline:{d.id}:breach", kind="DEADLINE_BREACHED",
-                     title=f"Complaint {number}: the {_label(d)} deadline passed ({d.due_at.isoformat()})",
-                     complaint_id=d.complaint_id, now=now, email=True)
+        key = breach_key(d)
+        effects += notification_effects(
+            user_ids=users, key=key, kind="DEADLINE_BREACHED",
+            title=f"Complaint {number}: the {_label(d)} deadline passed ({d.due_at.isoformat()})",
+            complaint_id=d.complaint_id, email=True)
         if d.kind in CUSTOMER_FACING:
             session.add(CustomerNotice(
-                complaint_id=d.complaint_id, deadline_id=d.id, kind="DEADLINE_BREACHED",
-                dedup_key=f"deadline:{d.id}:breach", created_at=now,
+                complaint_id=d.complaint_id, deadline_id=d.id, kind="DEADLINE_BREACHED", dedup_key=key,
+                created_at=now,
                 reason=(f"The {_label(d)} deadline (due {d.due_at.isoformat()}) has passed: tell the customer "
                         "the reason for the delay and when to expect an answer."),
             ))
         if d.kind in ESCALATES:
             escalate.append((d.complaint_id, d.id))
-    await session.flush()
+    await record_events(session, events, now=now)  # flushes the deadlines and notices too
+    await enqueue_many(session, effects, now=now)
     return escalate
 
 
@@ -139,6 +154,7 @@ async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: Dea
         .with_for_update(skip_locked=True, of=CustomerNotice)
     )).all()
     out.full = out.full or len(found) == limit
+    effects: list[Effect] = []
     for notice, owner, number in found:
         notice.sent_at = now
         if owner is None:
@@ -146,10 +162,12 @@ async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: Dea
         what = ("the deadline was extended to " + notice.new_due_at.isoformat()
                 if notice.kind == "DEADLINE_EXTENDED" and notice.new_due_at is not None
                 else "a deadline was missed" if notice.kind == "DEADLINE_BREACHED" else notice.kind)
-        await notify(session, user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE",
-                     title=f"Complaint {number}: tell the customer {what}", body=notice.reason,
-                     complaint_id=notice.complaint_id, now=now, email=True)
+        effects += notification_effects(
+            user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE",
+            title=f"Complaint {number}: tell the customer {what}", body=notice.reason,
+            complaint_id=notice.complaint_id, email=True)
         out.notices += 1
+    await enqueue_many(session, effects, now=now)
 
 
 async def sweep_deadlines(session: AsyncSession, *, now: dt.datetime, limit: int = 100) -> DeadlineSweep:

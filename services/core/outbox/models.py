@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.crypto.fields import encrypted
-from services.core.db import TenantBase
+from services.core.db import PlatformBase, TenantBase
 
 
 class OutboxKind(enum.StrEnum):
@@ -70,3 +70,15 @@ class Notification(TenantBase):
     body = encrypted("_body")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SweepWakeup(PlatformBase):
+    """When a tenant row next needs the sweeper (platform table, kept by triggers in the tenant schemas: the
+    application never writes it). ``source`` is the tenant table, ``row_id`` the row."""
+
+    __tablename__ = "sweep_wakeups"
+
+    schema_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    source: Mapped[str] = mapped_column(String(63), primary_key=True)
+    row_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,7 +19,7 @@ import os
 import smtplib
 import ssl
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,10 +27,10 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from services.core.crypto.fields import aad, seal, writable_keyring
 from services.core.escalation.models import Escalation, EscalationState, ExternalBody
@@ -76,10 +76,42 @@ def signature(secret: str, body: bytes) -> str:
 # ------------------------------------------------------------------ enqueue
 
 
-def _seal_payload(sync: Session, item_id: uuid.UUID, payload: dict[str, Any]) -> bytes:
+@dataclass(frozen=True)
+class Effect:
+    """One side effect for ``enqueue_many``."""
+
+    kind: OutboxKind
+    key: str
+    payload: dict[str, Any]
+    target: str
+    complaint_id: uuid.UUID | None = None
+
+
+def _seal_payloads(sync: Session, payloads: dict[uuid.UUID, dict[str, Any]]) -> dict[uuid.UUID, bytes]:
     ring = writable_keyring(sync)
-    return seal(ring, orjson.dumps(payload, option=orjson.OPT_SORT_KEYS),
-                aad(ring.tenant, OutboxItem.__tablename__, "payload", item_id))
+    return {item_id: seal(ring, orjson.dumps(payload, option=orjson.OPT_SORT_KEYS),
+                          aad(ring.tenant, OutboxItem.__tablename__, "payload", item_id))
+            for item_id, payload in payloads.items()}
+
+
+async def enqueue_many(session: AsyncSession, effects: Sequence[Effect], *, now: datetime) -> dict[str, uuid.UUID]:
+    """Record side effects in the caller's transaction (one statement); the new rows' ids by key (a key that
+    exists already is left out: that effect was recorded before)."""
+    if not effects:
+        return {}
+    for effect in effects:
+        if not effect.key or len(effect.key) > 200:
+            raise ValueError("an idempotency key is 1-200 characters")
+    ids = {uuid.uuid4(): e for e in effects}
+    blobs = await session.run_sync(_seal_payloads, {item_id: e.payload for item_id, e in ids.items()})
+    rows = [{"id": item_id, "kind": e.kind.value, "idempotency_key": e.key, "target": e.target,
+             "payload": blobs[item_id], "complaint_id": e.complaint_id, "state": OutboxState.PENDING.value,
+             "attempts": 0, "next_attempt_at": now, "created_at": now} for item_id, e in ids.items()]
+    # one statement, its text cached whatever the row count (SQLAlchemy's "insertmanyvalues" batches the rows)
+    statement = (insert(OutboxItem.__table__)
+                 .on_conflict_do_nothing(index_elements=[OutboxItem.__table__.c.idempotency_key])
+                 .returning(OutboxItem.__table__.c.idempotency_key, OutboxItem.__table__.c.id))
+    return {key: item_id for key, item_id in (await session.execute(statement, rows)).all()}
 
 
 async def enqueue(
@@ -87,19 +119,23 @@ async def enqueue(
     complaint_id: uuid.UUID | None = None,
 ) -> uuid.UUID | None:
     """Record a side effect in the caller's transaction; the id of the new row, or None if the key exists."""
-    if not key or len(key) > 200:
-        raise ValueError("an idempotency key is 1-200 characters")
-    item_id = uuid.uuid4()
-    blob = await session.run_sync(_seal_payload, item_id, payload)
-    statement = (
-        insert(OutboxItem)
-        .values(id=item_id, kind=kind.value, idempotency_key=key, target=target, payload=blob,
-                complaint_id=complaint_id, state=OutboxState.PENDING.value, attempts=0, next_attempt_at=now,
-                created_at=now)
-        .on_conflict_do_nothing(index_elements=[OutboxItem.idempotency_key])
-        .returning(OutboxItem.id)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
+    return (await enqueue_many(session, [Effect(kind, key, payload, target, complaint_id)], now=now)).get(key)
+
+
+def notification_effects(
+    *, user_ids: Iterable[uuid.UUID], key: str, kind: str, title: str, body: str | None = None,
+    complaint_id: uuid.UUID | None = None, email: bool = False,
+) -> list[Effect]:
+    """In-app notifications (and e-mails, if asked) for each user, keyed ``<key>:notify|email:<user>``."""
+    out: list[Effect] = []
+    for user_id in dict.fromkeys(user_ids):
+        message = {"user_id": str(user_id), "kind": kind, "title": title[:300], "body": body,
+                   "complaint_id": str(complaint_id) if complaint_id else None}
+        out.append(Effect(OutboxKind.NOTIFICATION, f"{key}:notify:{user_id}", message, f"user:{user_id}",
+                          complaint_id))
+        if email:
+            out.append(Effect(OutboxKind.EMAIL, f"{key}:email:{user_id}", message, f"user:{user_id}", complaint_id))
+    return out
 
 
 async def notify(
@@ -107,31 +143,39 @@ async def notify(
     body: str | None = None, complaint_id: uuid.UUID | None = None, email: bool = False,
 ) -> int:
     """In-app notifications (and e-mails, if asked) for each user, keyed ``<key>:<user>``; how many are new."""
-    new = 0
-    for user_id in dict.fromkeys(user_ids):
-        message = {"user_id": str(user_id), "kind": kind, "title": title[:300], "body": body,
-                   "complaint_id": str(complaint_id) if complaint_id else None}
-        if await enqueue(session, OutboxKind.NOTIFICATION, f"{key}:notify:{user_id}", message,
-                         target=f"user:{user_id}", now=now, complaint_id=complaint_id) is not None:
-            new += 1
-        if email:
-            await enqueue(session, OutboxKind.EMAIL, f"{key}:email:{user_id}", message, target=f"user:{user_id}",
-                          now=now, complaint_id=complaint_id)
-    return new
+    effects = notification_effects(user_ids=user_ids, key=key, kind=kind, title=title, body=body,
+                                   complaint_id=complaint_id, email=email)
+    new = await enqueue_many(session, effects, now=now)
+    return sum(1 for e in effects if e.kind == OutboxKind.NOTIFICATION and e.key in new)
 
 
 async def supervisors_of(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Who supervises a user: active managers (or store managers) of their org unit or the unit above it."""
-    unit_id = await session.scalar(select(User.org_unit_id).where(User.id == user_id))
-    if unit_id is None:
-        return []
-    parent = await session.scalar(select(OrgUnit.parent_id).where(OrgUnit.id == unit_id))
-    units = [u for u in (unit_id, parent) if u is not None]
-    found = await session.scalars(
-        select(User.id).where(User.active.is_(True), User.org_unit_id.in_(units), User.id != user_id,
-                              User.roles.overlap(list(SUPERVISOR_ROLES))).order_by(User.email)
-    )
-    return list(found.all())
+    return (await supervisors_of_many(session, [user_id]))[user_id]
+
+
+async def supervisors_of_many(session: AsyncSession, user_ids: Iterable[uuid.UUID]
+                              ) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """``supervisors_of`` for several users in one statement (each user's list ordered by e-mail)."""
+    wanted = list(dict.fromkeys(user_ids))
+    out: dict[uuid.UUID, list[uuid.UUID]] = {u: [] for u in wanted}
+    if not wanted:
+        return out
+    person = aliased(User)
+    boss = aliased(User)
+    unit = aliased(OrgUnit)
+    found = (await session.execute(
+        select(person.id, boss.id)
+        .join(unit, unit.id == person.org_unit_id)
+        .join(boss, or_(boss.org_unit_id == unit.id, boss.org_unit_id == unit.parent_id))
+        .where(person.id.in_(wanted), boss.active.is_(True), boss.id != person.id,
+               boss.roles.overlap(list(SUPERVISOR_ROLES)))
+        .order_by(person.id, boss.email)
+    )).all()
+    for user_id, boss_id in found:
+        if boss_id not in out[user_id]:
+            out[user_id].append(boss_id)
+    return out
 
 
 # ------------------------------------------------------------------ delivery
@@ -371,6 +415,7 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
         done = await _deliver_notifications(
             session, [i for i in items if i.kind == OutboxKind.NOTIFICATION], now)
         done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http))
+        changes: list[dict[str, Any]] = []
         for item in items:
             delivery = done.get(item.id)
             if delivery is None:
@@ -379,24 +424,26 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
                 except Exception as exc:  # a bug or a bad row must not stop the batch
                     logger.exception("outbox item %s (%s) raised", item.id, item.kind)
                     delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
-            item.attempts += 1
-            item.receipt = delivery.receipt
+            row = {"id": item.id, "attempts": item.attempts + 1, "receipt": delivery.receipt, "state": item.state,
+                   "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
+            changes.append(row)
             if delivery.ok:
-                item.state, item.sent_at, item.last_error = OutboxState.SENT.value, now, None
+                row.update(state=OutboxState.SENT.value, sent_at=now, last_error=None)
                 result.sent += 1
                 result.by_kind[item.kind] = result.by_kind.get(item.kind, 0) + 1
                 await _on_final(session, item, delivery, now)
             elif delivery.skipped:
-                item.state, item.last_error = OutboxState.SKIPPED.value, delivery.error
+                row["state"] = OutboxState.SKIPPED.value
                 result.skipped += 1
-            elif delivery.permanent or item.attempts >= most:
-                item.state, item.last_error = OutboxState.FAILED.value, delivery.error
+            elif delivery.permanent or row["attempts"] >= most:
+                row["state"] = OutboxState.FAILED.value
                 result.failed += 1
                 await _on_final(session, item, delivery, now)
             else:
-                item.last_error = delivery.error
-                item.next_attempt_at = now + backoff(item.attempts, base)
+                row["next_attempt_at"] = now + backoff(row["attempts"], base)
                 result.retried += 1
+        if changes:  # one statement for the batch (an UPDATE by primary key, executed for every row)
+            await session.execute(update(OutboxItem), changes)
 
 
 async def retry_failed(session: AsyncSession, *, now: datetime, item_ids: Iterable[uuid.UUID]) -> int:

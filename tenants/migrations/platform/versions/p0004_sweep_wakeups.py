@@ -1,0 +1,107 @@
+"""sweep wake-ups: when each tenant row next needs the sweeper, kept by triggers in the tenant schemas
+
+One row per tenant row with work ahead (a deadline to remind or breach, a customer notice to hand to its
+owner, an outbox item to deliver): ``schema_name``, ``source`` (the tenant table), ``row_id`` and ``at``, the
+moment the sweeper must look at it. The tenant schemas' triggers (t0007) keep it in the same transaction
+as the row, so it is never behind the truth; the sweeper visits only the tenants with a wake-up due instead
+of every tenant on every pass. It holds no tenant data beyond row ids and times.
+
+The functions ``complaintdesk_deadline_wake_at`` (the deadline's next event: its reminder or its breach, as
+the sweep counts them) and the three trigger functions live here, once, for every tenant schema.
+
+Revision ID: p0004
+Revises: p0003
+Create Date: 2026-11-29
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "p0004"
+down_revision = "p0003"
+branch_labels = None
+depends_on = None
+
+_FUNCTIONS = r"""
+CREATE OR REPLACE FUNCTION public.complaintdesk_deadline_wake_at(
+    met_at timestamptz, cancelled_at timestamptz, party text, due_at timestamptz, remind_at timestamptz,
+    reminded_at timestamptz, paused_at timestamptz, breached_at timestamptz
+) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN met_at IS NULL AND cancelled_at IS NULL THEN LEAST(
+        CASE WHEN reminded_at IS NULL AND paused_at IS NULL THEN remind_at END,
+        CASE WHEN party = 'COMPANY' AND breached_at IS NULL AND (paused_at IS NULL OR due_at < paused_at)
+             THEN due_at END
+    ) END
+$$;
+
+CREATE OR REPLACE FUNCTION public.complaintdesk_wake_set(
+    p_schema text, p_source text, p_row uuid, p_at timestamptz
+) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_at IS NULL THEN
+        DELETE FROM public.sweep_wakeups WHERE schema_name = p_schema AND source = p_source AND row_id = p_row;
+    ELSE
+        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at) VALUES (p_schema, p_source, p_row, p_at)
+        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at
+        WHERE public.sweep_wakeups.at IS DISTINCT FROM EXCLUDED.at;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION public.complaintdesk_wake_deadline() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, OLD.id, NULL);
+    ELSE
+        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id,
+            public.complaintdesk_deadline_wake_at(NEW.met_at, NEW.cancelled_at, NEW.party, NEW.due_at,
+                NEW.remind_at, NEW.reminded_at, NEW.paused_at, NEW.breached_at));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION public.complaintdesk_wake_notice() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, OLD.id, NULL);
+    ELSE
+        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id,
+            CASE WHEN NEW.sent_at IS NULL THEN NEW.created_at END);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION public.complaintdesk_wake_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, OLD.id, NULL);
+    ELSE
+        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id,
+            CASE WHEN NEW.state = 'pending' THEN NEW.next_attempt_at END);
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+
+def upgrade() -> None:
+    op.create_table(
+        "sweep_wakeups",
+        sa.Column("schema_name", sa.String(63), nullable=False),
+        sa.Column("source", sa.String(63), nullable=False),
+        sa.Column("row_id", sa.Uuid(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("schema_name", "source", "row_id", name="pk_sweep_wakeups"),
+        schema="public",
+    )
+    op.create_index("ix_sweep_wakeups_schema_at", "sweep_wakeups", ["schema_name", "at"], schema="public")
+    for statement in _FUNCTIONS.split("\n\n"):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for name in ("complaintdesk_wake_outbox()", "complaintdesk_wake_notice()", "complaintdesk_wake_deadline()",
+                 "complaintdesk_wake_set(text, text, uuid, timestamptz)",
+                 "complaintdesk_deadline_wake_at(timestamptz, timestamptz, text, timestamptz, timestamptz, "
+                 "timestamptz, timestamptz, timestamptz)"):
+        op.execute(f"DROP FUNCTION IF EXISTS public.{name}")
+    op.drop_table("sweep_wakeups", schema="public")

@@ -1,0 +1,287 @@
+"""Which tenants the sweep visits (``public.sweep_wakeups``, kept by triggers), a deadline breached again after
+an extension, and a worker killed with SIGKILL in the middle of 1,000 breaches.
+
+The tests commit, so each works in tenants of its own (dropped at the end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GraphQLClient, drop_tenant, new_tenant
+from helpers import ROOT, execute, rows, scalar
+from lifecycle import complaint_input
+
+from services.core.clock import FixedClock
+from services.core.outbox.sweeper import due_tenants, sweep_all, sweep_tenant
+from services.core.tenancy import TenantRef, TenantStatus
+
+RECORD = """
+mutation ($input: RecordComplaintInput!) { recordComplaint(input: $input) {
+  complaint { id } userErrors { field code message } } }
+"""
+EXTEND = """
+mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
+  deadline { kind dueAt extensionCount } userErrors { field code message } } }
+"""
+RESOLVE = """
+mutation ($input: WithdrawComplaintInput!) { withdrawComplaint(input: $input) {
+  complaint { status } userErrors { field code message } } }
+"""
+
+
+@pytest.fixture
+async def pair(tenants: Any) -> AsyncIterator[tuple[TenantRef, TenantRef]]:
+    a = await new_tenant("swa", "bank")
+    b = await new_tenant("swb", "bank")
+    try:
+        yield a, b
+    finally:
+        await drop_tenant(a)
+        await drop_tenant(b)
+
+
+async def _record(gql: GraphQLClient, tenant: TenantRef) -> str:
+    data = await gql(RECORD, {"input": complaint_input()}, tenant=tenant.slug)
+    assert data["recordComplaint"]["userErrors"] == []
+    return base64.b64decode(data["recordComplaint"]["complaint"]["id"]).decode().partition(":")[2]
+
+
+def _gid(cid: str) -> str:
+    return base64.b64encode(f"Complaint:{cid}".encode()).decode()
+
+
+# the wake-up each source row should have, computed here from the rows (not by the triggers' functions)
+EXPECTED = """
+SELECT 'deadlines' AS source, id, CASE WHEN met_at IS NULL AND cancelled_at IS NULL THEN LEAST(
+         CASE WHEN reminded_at IS NULL AND paused_at IS NULL THEN remind_at END,
+         CASE WHEN party = 'COMPANY' AND breached_at IS NULL AND (paused_at IS NULL OR due_at < paused_at)
+              THEN due_at END) END AS at FROM "{s}".deadlines
+UNION ALL SELECT 'customer_notices', id, CASE WHEN sent_at IS NULL THEN created_at END FROM "{s}".customer_notices
+UNION ALL SELECT 'outbox', id, CASE WHEN state = 'pending' THEN next_attempt_at END FROM "{s}".outbox
+"""
+
+
+async def _wakeups_match_rows(tenant: TenantRef) -> int:
+    """The tenant's wake-ups are exactly its rows with work ahead, at the right times; how many there are."""
+    want = {(r.source, r.id): r.at for r in await rows(EXPECTED.format(s=tenant.schema)) if r.at is not None}
+    have = {(r.source, r.row_id): r.at for r in await rows(
+        "SELECT source, row_id, at FROM public.sweep_wakeups WHERE schema_name = :s", s=tenant.schema)}
+    assert have == want
+    return len(have)
+
+
+async def test_only_tenants_with_work_due_are_swept_and_wakeups_follow_the_rows(
+        gql: GraphQLClient, pair: tuple[TenantRef, TenantRef]) -> None:
+    a, b = pair
+    cids = {t.slug: [await _record(gql, t) for _ in range(2)] for t in pair}
+    now = datetime.now(UTC)
+    await sweep_all(retention=False)  # the recording's own notifications, delivered
+    for t in pair:
+        assert await _wakeups_match_rows(t) > 0  # the deadlines ahead
+    ours = {a.slug, b.slug}
+    assert {t.slug for t in await due_tenants(now + timedelta(seconds=1))} & ours == set()
+    # a fixture, not the workflow: one of A's deadlines already past due
+    assert await execute(f'UPDATE "{a.schema}".deadlines SET due_at = now() - interval \'1 minute\' '
+                         "WHERE complaint_id = :c AND kind = 'DECISION'", c=cids[a.slug][0]) == 1
+    await _wakeups_match_rows(a)
+    assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == {a.slug}
+    b_outbox = await scalar(f'SELECT count(*) FROM "{b.schema}".outbox')
+    b_events = await scalar(f'SELECT count(*) FROM "{b.schema}".audit_events')
+    result = await sweep_all(retention=False)
+    assert result.errors == 0
+    assert await scalar(f'SELECT count(*) FROM "{a.schema}".deadlines WHERE breached_at IS NOT NULL') == 1
+    # B had nothing due: not one row of it changed
+    assert await scalar(f'SELECT count(*) FROM "{b.schema}".outbox') == b_outbox
+    assert await scalar(f'SELECT count(*) FROM "{b.schema}".audit_events') == b_events
+    assert await scalar(f'SELECT count(*) FROM "{b.schema}".deadlines WHERE breached_at IS NOT NULL') == 0
+    # A's work done: nothing of A is due any more, and its wake-ups still match its rows
+    assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == set()
+    await _wakeups_match_rows(a)
+    # rows ended (a withdrawal meets/cancels the deadlines) and rows deleted take their wake-ups with them
+    data = await gql(RESOLVE, {"input": {"complaintId": _gid(cids[b.slug][1]), "reason": "customer withdrew"}},
+                     tenant=b.slug)
+    assert data["withdrawComplaint"]["userErrors"] == [], data
+    await _wakeups_match_rows(b)
+    await execute(f'DELETE FROM "{b.schema}".complaints WHERE id = :c', c=cids[b.slug][0])  # cascades to its rows
+    assert await _wakeups_match_rows(b) >= 0
+    # a suspended tenant is not swept, whatever is due
+    from tenants.provision import set_status
+
+    await execute(f'UPDATE "{a.schema}".deadlines SET due_at = now() - interval \'1 minute\' '
+                  "WHERE complaint_id = :c AND kind = 'DECISION'", c=cids[a.slug][1])
+    await set_status(a.slug, TenantStatus.SUSPENDED)
+    try:
+        assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == set()
+    finally:
+        await set_status(a.slug, TenantStatus.ACTIVE)
+    assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == {a.slug}
+
+
+async def test_deleting_a_tenant_removes_its_wakeups(gql: GraphQLClient, tenants: Any) -> None:
+    ref = await new_tenant("swd", "bank")
+    await _record(gql, ref)
+    assert await scalar("SELECT count(*) FROM public.sweep_wakeups WHERE schema_name = :s", s=ref.schema) > 0
+    await drop_tenant(ref)
+    assert await scalar("SELECT count(*) FROM public.sweep_wakeups WHERE schema_name = :s", s=ref.schema) == 0
+
+
+async def test_a_deadline_extended_after_its_breach_is_breached_again_at_its_new_time(
+        gql: GraphQLClient, pair: tuple[TenantRef, TenantRef]) -> None:
+    bank = pair[0]
+    cid = await _record(gql, bank)
+    first = (await rows(f'SELECT * FROM "{bank.schema}".deadlines WHERE complaint_id = :c AND kind = \'DECISION\'',
+                        c=cid))[0]
+    await sweep_tenant(bank, clock=FixedClock(first.due_at + timedelta(seconds=1)))
+    breached = (await rows(f'SELECT * FROM "{bank.schema}".deadlines WHERE id = :d', d=first.id))[0]
+    assert breached.breached_at == first.due_at + timedelta(seconds=1)
+    payload = (await gql(EXTEND, {"input": {"complaintId": _gid(cid), "reason": "Needs the card network's records",
+                                            "complex": True}}, tenant=bank.slug,
+                         user="desk@test.example"))["extendDeadline"]
+    assert payload["userErrors"] == []
+    moved = (await rows(f'SELECT * FROM "{bank.schema}".deadlines WHERE id = :d', d=first.id))[0]
+    assert moved.due_at > first.due_at and moved.breached_at is None
+    await _wakeups_match_rows(bank)
+    # not before its new time...
+    await sweep_tenant(bank, clock=FixedClock(moved.due_at - timedelta(seconds=1)))
+    assert (await rows(f'SELECT breached_at FROM "{bank.schema}".deadlines WHERE id = :d', d=first.id))[0] \
+        .breached_at is None
+    # ...then once more, under a key of its own: the owner and the manager told again, the audit trail has both
+    again = moved.due_at + timedelta(seconds=1)
+    await sweep_tenant(bank, clock=FixedClock(again))
+    await sweep_tenant(bank, clock=FixedClock(again + timedelta(minutes=1)))
+    assert (await rows(f'SELECT breached_at FROM "{bank.schema}".deadlines WHERE id = :d', d=first.id))[0] \
+        .breached_at == again
+    events = await rows(f'SELECT changes FROM "{bank.schema}".audit_events WHERE action = \'deadline_breached\' '
+                        "ORDER BY seq")
+    assert [e.changes["dueAt"] for e in events] == [first.due_at.isoformat(), moved.due_at.isoformat()]
+    told = await rows(f'SELECT idempotency_key FROM "{bank.schema}".notifications WHERE kind = \'DEADLINE_BREACHED\'')
+    stamps = {k.idempotency_key.split(":")[3] for k in told}
+    assert stamps == {str(int(first.due_at.timestamp())), str(int(moved.due_at.timestamp()))}
+    assert len(told) == 4  # owner and manager, twice
+    notices = await scalar(f'SELECT count(*) FROM "{bank.schema}".customer_notices WHERE kind = \'DEADLINE_BREACHED\'')
+    assert notices == 2
+
+
+# ------------------------------------------------------------------ SIGKILL in the middle of 1,000 breaches
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from services.cli.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis-wakeups")))
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+LOGS = Path(os.environ.get("TMPDIR", "/tmp")) / f"cd-sweep-kill-{os.getpid()}.log"
+
+
+def _start_worker(redis_url: str) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("complaintdesk")
+    env = {**os.environ, "REDIS_URL": redis_url, "COMPLAINTDESK_QUEUE_NAMESPACE": f"cdkill-{uuid.uuid4().hex[:6]}",
+           "COMPLAINTDESK_LOG_LEVEL": "WARNING"}
+    with LOGS.open("ab") as log:
+        return subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "0.1"], cwd=ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def _copies(tenant: TenantRef, cid: str, count: int) -> None:
+    """BENCHMARK-STYLE FIXTURE: ``count`` copies of a recorded complaint's row (new id and number), each with a
+    copy of its DECISION deadline, already past due."""
+    s = tenant.schema
+    cols = [r.column_name for r in await rows(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = 'complaints' "
+        "ORDER BY ordinal_position", s=s)]
+    picked = ", ".join("gen_random_uuid()" if c == "id" else "'K' || lpad(g::text, 9, '0')" if c == "number"
+                       else f'c."{c}"' for c in cols)
+    names = ", ".join(f'"{c}"' for c in cols)
+    await execute(f'INSERT INTO "{s}".complaints ({names}) SELECT {picked} FROM "{s}".complaints c, '
+                  f"generate_series(1, {count}) g WHERE c.id = :c", c=cid)
+    dcols = [r.column_name for r in await rows(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = 'deadlines' "
+        "AND column_name NOT IN ('id', 'complaint_id', 'due_at') ORDER BY ordinal_position", s=s)]
+    dnames = ", ".join(f'"{c}"' for c in dcols)
+    await execute(f'INSERT INTO "{s}".deadlines (complaint_id, due_at, {dnames}) '
+                  f"SELECT c.id, now() - interval '1 minute', {', '.join('d.' + chr(34) + c + chr(34) for c in dcols)} "
+                  f'FROM "{s}".complaints c, "{s}".deadlines d '
+                  "WHERE c.number LIKE 'K%' AND d.complaint_id = :c AND d.kind = 'DECISION'", c=cid)
+
+
+@pytest.mark.slow
+async def test_worker_killed_in_the_middle_of_1000_breaches_handles_each_exactly_once(
+        gql: GraphQLClient, pair: tuple[TenantRef, TenantRef], own_redis: str) -> None:
+    bank, other = pair
+    cid = await _record(gql, bank)
+    other_cid = await _record(gql, other)
+    await sweep_all(retention=False)  # the recordings' own notifications, delivered
+    await execute(f'UPDATE "{bank.schema}".deadlines SET due_at = now() + interval \'30 days\' WHERE complaint_id = :c',
+                  c=cid)  # the original stays out of it
+    await _copies(bank, cid, 1000)
+    s = bank.schema
+    assert await scalar(f'SELECT count(*) FROM "{s}".deadlines WHERE due_at < now() AND breached_at IS NULL') == 1000
+    other_before = await rows(f'SELECT id, due_at, breached_at FROM "{other.schema}".deadlines ORDER BY id')
+
+    async def breached() -> int:
+        return int(await scalar(f'SELECT count(*) FROM "{s}".deadlines WHERE breached_at IS NOT NULL'))
+
+    worker = _start_worker(own_redis)
+    try:
+        limit = time.monotonic() + 120
+        while time.monotonic() < limit and await breached() == 0:
+            await asyncio.sleep(0.01)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    at_kill = await breached()
+    assert 0 < at_kill < 1000, f"the kill came at {at_kill} breaches: not in the middle"
+    worker = _start_worker(own_redis)
+    try:
+        async def done() -> bool:
+            pending = await scalar(f'SELECT count(*) FROM "{s}".outbox WHERE state = \'pending\'')
+            unsent = await scalar(f'SELECT count(*) FROM "{s}".customer_notices WHERE sent_at IS NULL')
+            return await breached() == 1000 and pending == 0 and unsent == 0
+
+        limit = time.monotonic() + 180
+        while time.monotonic() < limit and not await done():
+            await asyncio.sleep(0.2)
+        assert await done(), LOGS.read_text()[-3000:]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    # each of the 1,000 breaches exactly once: one audit event, one notice, two people told once each
+    events = await rows(f'SELECT changes->>\'deadlineId\' AS d, count(*) AS n FROM "{s}".audit_events '
+                        "WHERE action = 'deadline_breached' GROUP BY 1")
+    assert len(events) == 1000 and {e.n for e in events} == {1}
+    notices = await rows(f'SELECT deadline_id, count(*) AS n FROM "{s}".customer_notices '
+                         "WHERE kind = 'DEADLINE_BREACHED' GROUP BY 1")
+    assert len(notices) == 1000 and {n.n for n in notices} == {1}
+    told = await rows(f'SELECT user_id, kind, count(*) AS n FROM "{s}".notifications '
+                      "WHERE kind IN ('DEADLINE_BREACHED', 'CUSTOMER_NOTICE') GROUP BY 1, 2")
+    owner = await scalar(f'SELECT owner_id FROM "{s}".complaints WHERE id = :c', c=cid)
+    manager = await scalar(f'SELECT id FROM "{s}".users WHERE email = \'manager@test.example\'')
+    assert {(r.user_id, r.kind): r.n for r in told} == {
+        (owner, "DEADLINE_BREACHED"): 1000, (manager, "DEADLINE_BREACHED"): 1000, (owner, "CUSTOMER_NOTICE"): 1000}
+    assert await scalar(f'SELECT count(*) FROM "{s}".outbox WHERE state = \'pending\'') == 0
+    assert await _wakeups_match_rows(bank) > 0  # what is left ahead: the original case's deadlines
+    # the other tenant: untouched
+    assert await rows(f'SELECT id, due_at, breached_at FROM "{other.schema}".deadlines ORDER BY id') == other_before
+    assert other_cid
