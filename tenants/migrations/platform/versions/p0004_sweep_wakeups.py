@@ -38,8 +38,10 @@ CREATE OR REPLACE FUNCTION public.complaintdesk_wake_set(
     p_schema text, p_source text, p_row uuid, p_at timestamptz
 ) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- COLLATE: a trigger passes TG_TABLE_SCHEMA, a name (collation "C"), and the index is in the default one
     IF p_at IS NULL THEN
-        DELETE FROM public.sweep_wakeups WHERE schema_name = p_schema AND source = p_source AND row_id = p_row;
+        DELETE FROM public.sweep_wakeups WHERE schema_name = p_schema COLLATE "default"
+            AND source = p_source COLLATE "default" AND row_id = p_row;
     ELSE
         INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at) VALUES (p_schema, p_source, p_row, p_at)
         ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at
