@@ -211,8 +211,8 @@ async def one_pass(schemas: list[str], due: int) -> None:
         breached = sum([int(await conn.scalar(text(
             f'SELECT count(*) FROM "{s}".deadlines WHERE breached_at IS NOT NULL')) or 0) for s in schemas])
     print(f"one sweep_all pass, {len(schemas)} tenants, {due} deadlines due: {spent:.2f} s "
-          f"({breached} breaches recorded, {result.sent} outbox items sent, {result.skipped} e-mails skipped, "
-          f"{result.errors} tenant errors)")
+          f"({result.tenants} tenants visited, {result.breached} breaches recorded ({breached} in all), "
+          f"{result.sent} outbox items sent, {result.skipped} e-mails skipped, {result.errors} tenant errors)")
     t0 = time.perf_counter()
     await sweep_all(retention=False)
     print(f"an idle pass (nothing due) over {len(schemas)} tenants: {time.perf_counter() - t0:.2f} s")

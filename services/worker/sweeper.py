@@ -27,9 +27,13 @@ class SweeperThread(threading.Thread):
             while not self._stop_event.is_set():
                 try:
                     result = await sweep_all()
-                    if result.sent or result.failed or result.errors:
-                        logger.info("sweep: %d sent, %d retried later, %d failed, %d skipped, %d tenant errors",
-                                    result.sent, result.retried, result.failed, result.skipped, result.errors)
+                    if result.tenants or result.errors or result.erased:
+                        logger.info("sweep: %d tenant(s) with work due: %d reminded, %d breached, %d customer "
+                                    "notice task(s), %d escalated; outbox %d sent, %d retried later, %d failed, "
+                                    "%d skipped; %d erased by retention; %d tenant error(s)",
+                                    result.tenants, result.reminded, result.breached, result.notices,
+                                    result.escalated, result.sent, result.retried, result.failed, result.skipped,
+                                    result.erased, result.errors)
                 except Exception:
                     logger.exception("sweep failed; next try in %.1f s", self.interval)
                 await asyncio.to_thread(self._stop_event.wait, self.interval)

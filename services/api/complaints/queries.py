@@ -25,6 +25,7 @@ from services.core.complaints import procedure as proc
 from services.core.complaints import queries as q
 from services.core.complaints.service import complaint_by_access, tenant_timezone
 from services.core.deadlines import service as deadlines
+from services.core.deadlines import tracking as deadline_tracking
 from services.core.errors import DomainError
 
 
@@ -100,7 +101,8 @@ class ExpectedDate:
     label: str
     due_on: date
     provisional: bool = strawberry.field(
-        description="counted on weekends only until the tenant's holiday calendar applies"
+        description="the date reaches into a year the tenant's holiday calendar does not cover yet (counted on "
+        "weekends alone until it does), or, for a case recorded before deadlines were planned, an estimate"
     )
 
 
@@ -111,7 +113,10 @@ class ComplaintTracking:
     next_step: str
     received_at: datetime
     closed_at: datetime | None
-    expected_dates: list[ExpectedDate]
+    expected_dates: list[ExpectedDate] = strawberry.field(
+        description="the open deadlines the customer waits on (first answer, decision, resolution, review "
+        "answer), from the case's own deadlines: holidays, pauses and extensions included"
+    )
     messages: list[CustomerMessage]
     can_give_opinion: bool
     can_rate_satisfaction: bool
@@ -205,6 +210,9 @@ class ComplaintQueries:
             if complaint is None:
                 return None
             tz = await tenant_timezone(session)
+            expected = await deadline_tracking.expected_dates(
+                session, complaint_id=complaint.id, template=ctx.tenant.template, received_at=complaint.created_at,
+                tz=tz, foreign=complaint.scope == models.Scope.FOREIGN)
         messages = await ctx.loaders.messages_by_complaint_id.load(complaint.id)
         status = models.ComplaintStatus(complaint.status)
         return ComplaintTracking(
@@ -213,11 +221,8 @@ class ComplaintQueries:
             next_step=proc.next_step(status),
             received_at=complaint.created_at,
             closed_at=complaint.closed_at,
-            expected_dates=[
-                ExpectedDate(label=d.label, due_on=d.due_on, provisional=d.provisional)
-                for d in proc.expected_dates(ctx.tenant.template, complaint.created_at, tz,
-                                             foreign=complaint.scope == models.Scope.FOREIGN)
-            ],
+            expected_dates=[ExpectedDate(label=d.label, due_on=d.due_on, provisional=d.provisional)
+                            for d in expected],
             messages=[CustomerMessage(body=m.body, sent_at=m.sent_at) for m in messages],
             can_give_opinion=status == models.ComplaintStatus.AWAITING_CUSTOMER,
             can_rate_satisfaction=status == models.ComplaintStatus.FOLLOW_UP,

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
@@ -108,9 +108,10 @@ async def enqueue_many(session: AsyncSession, effects: Sequence[Effect], *, now:
              "payload": blobs[item_id], "complaint_id": e.complaint_id, "state": OutboxState.PENDING.value,
              "attempts": 0, "next_attempt_at": now, "created_at": now} for item_id, e in ids.items()]
     # one statement, its text cached whatever the row count (SQLAlchemy's "insertmanyvalues" batches the rows)
-    statement = (insert(OutboxItem.__table__)
-                 .on_conflict_do_nothing(index_elements=[OutboxItem.__table__.c.idempotency_key])
-                 .returning(OutboxItem.__table__.c.idempotency_key, OutboxItem.__table__.c.id))
+    table = OutboxItem.__table__
+    assert isinstance(table, Table)
+    statement = (insert(table).on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+                 .returning(table.c.idempotency_key, table.c.id))
     return {key: item_id for key, item_id in (await session.execute(statement, rows)).all()}
 
 
@@ -424,8 +425,10 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
                 except Exception as exc:  # a bug or a bad row must not stop the batch
                     logger.exception("outbox item %s (%s) raised", item.id, item.kind)
                     delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
-            row = {"id": item.id, "attempts": item.attempts + 1, "receipt": delivery.receipt, "state": item.state,
-                   "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
+            attempts = item.attempts + 1
+            row: dict[str, Any] = {
+                "id": item.id, "attempts": attempts, "receipt": delivery.receipt, "state": item.state,
+                "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
             changes.append(row)
             if delivery.ok:
                 row.update(state=OutboxState.SENT.value, sent_at=now, last_error=None)
@@ -435,12 +438,12 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
             elif delivery.skipped:
                 row["state"] = OutboxState.SKIPPED.value
                 result.skipped += 1
-            elif delivery.permanent or row["attempts"] >= most:
+            elif delivery.permanent or attempts >= most:
                 row["state"] = OutboxState.FAILED.value
                 result.failed += 1
                 await _on_final(session, item, delivery, now)
             else:
-                row["next_attempt_at"] = now + backoff(row["attempts"], base)
+                row["next_attempt_at"] = now + backoff(attempts, base)
                 result.retried += 1
         if changes:  # one statement for the batch (an UPDATE by primary key, executed for every row)
             await session.execute(update(OutboxItem), changes)

@@ -38,7 +38,11 @@ _retention_queue: deque[TenantRef] = deque()
 
 @dataclass
 class SweepResult:
-    tenants: int = 0
+    tenants: int = 0  # visited: the active tenants with work due
+    reminded: int = 0
+    breached: int = 0
+    notices: int = 0  # customer notices turned into owner tasks
+    escalated: int = 0
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -66,13 +70,19 @@ async def due_tenants(now: datetime) -> list[TenantRef]:
 
 
 async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch: int = 100,
-                       max_batches: int = 20) -> DispatchResult:
+                       max_batches: int = 20, deadlines: DeadlineSweep | None = None) -> DispatchResult:
     """The tenant's due deadlines first (reminders, breaches, customer notices: ``sweep_deadlines``), then its
-    due outbox items (those just enqueued included), batch after batch, until none is left (or ``max_batches``)."""
+    due outbox items (those just enqueued included), batch after batch, until none is left (or ``max_batches``).
+    ``deadlines``: where to add up what the deadline phases did."""
     total = DispatchResult()
+    counted = deadlines if deadlines is not None else DeadlineSweep()
     async with tenant_session(tenant) as session:
         for _ in range(max_batches):
             swept: DeadlineSweep = await sweep_deadlines(session, now=clock.now(), limit=batch)
+            counted.reminded += swept.reminded
+            counted.breached += swept.breached
+            counted.notices += swept.notices
+            counted.escalated += swept.escalated
             if not swept.full:
                 break
         for _ in range(max_batches):
@@ -123,11 +133,12 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     due = await due_tenants(clock.now())
     out.tenants = len(due)
     gate = asyncio.Semaphore(max(1, concurrency))
+    swept = DeadlineSweep()
 
     async def one(tenant: TenantRef) -> None:
         async with gate:
             try:
-                result = await sweep_tenant(tenant, clock=clock, batch=batch)
+                result = await sweep_tenant(tenant, clock=clock, batch=batch, deadlines=swept)
             except Exception:
                 out.errors += 1
                 logger.exception("sweep of tenant %s failed", tenant.slug)
@@ -138,4 +149,6 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         out.skipped += result.skipped
 
     await asyncio.gather(*(one(t) for t in due))
+    out.reminded, out.breached, out.notices, out.escalated = (
+        swept.reminded, swept.breached, swept.notices, swept.escalated)
     return out

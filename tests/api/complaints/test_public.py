@@ -16,8 +16,10 @@ import httpx
 import pytest
 from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, build_schema
-from helpers import ROOT, rows, scalar
+from helpers import ROOT, execute, rows, scalar
 from sqlalchemy.exc import SADeprecationWarning
+
+from services.core.calendars import calendar_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -63,6 +65,10 @@ mutation Survey($input: SubmitSatisfactionSurveyInput!) {
 }
 """
 
+EXTEND = """
+mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
+  deadline { kind dueAt extensionCount } userErrors { field code message } } }
+"""
 BY_NUMBER = """
 query Get($number: String!) { complaintByNumber(number: $number) { id status createdAt owner { email roles } } }
 """
@@ -270,11 +276,14 @@ async def test_track_shows_status_next_step_and_expected_dates(
         assert tracked["messages"] == []
         assert tracked["canGiveOpinion"] is False
         assert tracked["canRateSatisfaction"] is False
-        received = created.astimezone(SHANGHAI).date()
-        assert tracked["expectedDates"] == [  # retail: a first answer in 5 working days, resolved in 15 days
-            {"label": "first answer", "dueOn": _add_weekdays(received, 5).isoformat(), "provisional": True},
-            {"label": "resolution", "dueOn": (received + timedelta(days=15)).isoformat(), "provisional": True},
-        ]
+        # the case's own deadlines, counted on China's calendar (holidays and make-up working days; the day of
+        # receipt not counted, a day that ends after working hours starting the next)
+        cal = calendar_for("CN", tz=SHANGHAI)
+        reply, whole = cal.add_working_days(created, 5), cal.add_calendar_days(created, 15)
+        assert tracked["expectedDates"] == sorted([  # retail: a first answer in 5 working days, resolved in 15 days
+            {"label": "first answer", "dueOn": reply.due_date.isoformat(), "provisional": reply.provisional},
+            {"label": "resolution", "dueOn": whole.due_date.isoformat(), "provisional": whole.provisional},
+        ], key=lambda d: d["dueOn"])
         # spaces around the code as typed are forgiven
         assert await track(p, f" {number} ", f" {code} ") == tracked
 
@@ -282,9 +291,38 @@ async def test_track_shows_status_next_step_and_expected_dates(
         b_number, b_code = await submitted(p, TENANT_B)
         b_tracked = await track(p, b_number, b_code, TENANT_B)
         assert b_tracked is not None
-        b_received = datetime.fromisoformat(b_tracked["receivedAt"]).astimezone(SHANGHAI).date()
+        decision = cal.add_calendar_days(datetime.fromisoformat(b_tracked["receivedAt"]), 15)
         assert b_tracked["expectedDates"] == [
-            {"label": "resolution", "dueOn": (b_received + timedelta(days=15)).isoformat(), "provisional": True}
+            {"label": "decision", "dueOn": decision.due_date.isoformat(), "provisional": decision.provisional}
+        ]
+        # an extension moves the date the customer sees
+        b_id = (await gql(BY_NUMBER, {"number": b_number}, tenant=TENANT_B))["complaintByNumber"]["id"]
+        extended = await gql(EXTEND, {"input": {"complaintId": b_id, "reason": "Waiting on the card network",
+                                                "complex": True}}, tenant=TENANT_B, user="desk@test.example")
+        assert extended["extendDeadline"]["userErrors"] == []
+        later = cal.add_calendar_days(datetime.fromisoformat(b_tracked["receivedAt"]), 30)
+        assert (await track(p, b_number, b_code, TENANT_B))["expectedDates"] == [
+            {"label": "decision", "dueOn": later.due_date.isoformat(), "provisional": later.provisional}
+        ]
+        assert datetime.fromisoformat(extended["extendDeadline"]["deadline"]["dueAt"]).astimezone(SHANGHAI).date() \
+            == later.due_date
+
+
+async def test_a_case_without_deadline_rows_shows_the_procedures_estimate(
+    public: Callable[..., AbstractAsyncContextManager[GraphQLClient]], gql: GraphQLClient,
+) -> None:
+    async with public() as p:
+        number, code = await submitted(p)
+        # a fixture, not the workflow: a case recorded before deadlines were planned (tenant migration t0005)
+        schema = schema_of(TENANT_A)
+        await execute(f'DELETE FROM "{schema}".deadlines WHERE complaint_id = '
+                      f'(SELECT id FROM "{schema}".complaints WHERE number = :n)', n=number)
+        tracked = await track(p, number, code)
+        assert tracked is not None
+        received = datetime.fromisoformat(tracked["receivedAt"]).astimezone(SHANGHAI).date()
+        assert tracked["expectedDates"] == [
+            {"label": "first answer", "dueOn": _add_weekdays(received, 5).isoformat(), "provisional": True},
+            {"label": "resolution", "dueOn": (received + timedelta(days=15)).isoformat(), "provisional": True},
         ]
 
 

@@ -1,0 +1,45 @@
+"""What the customer is told to expect: the dates of the open deadlines they are waiting on.
+
+The public tracking page shows these (``trackComplaint.expectedDates``): the planner's own rows, so a make-up
+working day, a holiday, a pause while the case waited on the customer, and every extension granted are in
+them. A complaint with no deadline rows (recorded before deadlines were planned) falls back to the
+procedure's estimate (weekends only, marked provisional).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.complaints import procedure
+from services.core.deadlines.models import Deadline
+from services.core.deadlines.rules import DeadlineKind
+
+LABELS = {
+    DeadlineKind.CUSTOMER_REPLY.value: "first answer",
+    DeadlineKind.DECISION.value: "decision",
+    DeadlineKind.RESOLUTION.value: "resolution",
+    DeadlineKind.REVIEW.value: "review answer",
+}
+"""The deadlines a customer waits on, and how the tracking page names them."""
+
+
+async def expected_dates(session: AsyncSession, *, complaint_id: uuid.UUID, template: str, received_at: datetime,
+                         tz: ZoneInfo, foreign: bool) -> list[procedure.ExpectedDate]:
+    """The open customer-facing deadlines, earliest first (the day they fall due, in the tenant's time zone);
+    none once they are all met. Without any deadline row: the procedure's estimate."""
+    rows = (await session.execute(
+        select(Deadline.kind, Deadline.due_at, Deadline.provisional, Deadline.met_at, Deadline.cancelled_at)
+        .where(Deadline.complaint_id == complaint_id).order_by(Deadline.due_at, Deadline.kind)
+    )).all()
+    if not rows:
+        return procedure.expected_dates(template, received_at, tz, foreign=foreign)
+    return [procedure.ExpectedDate(LABELS[r.kind], r.due_at.astimezone(tz).date(), r.provisional)
+            for r in rows if r.kind in LABELS and r.met_at is None and r.cancelled_at is None]
+
+
+__all__ = ["LABELS", "expected_dates"]
