@@ -7,7 +7,10 @@ as the row, so it is never behind the truth; the sweeper visits only the tenants
 of every tenant on every pass. It holds no tenant data beyond row ids and times.
 
 The functions ``complaintdesk_deadline_wake_at`` (the deadline's next event: its reminder or its breach, as
-the sweep counts them) and the three trigger functions live here, once, for every tenant schema.
+the sweep counts them) and the three trigger functions live here, once, for every tenant schema. A trigger
+writes only when the row's wake-up time changes (a row sent, met, moved), so most updates cost nothing here.
+``TG_TABLE_SCHEMA`` is a ``name`` (collation "C"): compared in the default collation, or the index is not
+used.
 
 Revision ID: p0004
 Revises: p0003
@@ -34,51 +37,77 @@ CREATE OR REPLACE FUNCTION public.complaintdesk_deadline_wake_at(
     ) END
 $$;
 
-CREATE OR REPLACE FUNCTION public.complaintdesk_wake_set(
-    p_schema text, p_source text, p_row uuid, p_at timestamptz
-) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    -- COLLATE: a trigger passes TG_TABLE_SCHEMA, a name (collation "C"), and the index is in the default one
-    IF p_at IS NULL THEN
-        DELETE FROM public.sweep_wakeups WHERE schema_name = p_schema COLLATE "default"
-            AND source = p_source COLLATE "default" AND row_id = p_row;
-    ELSE
-        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at) VALUES (p_schema, p_source, p_row, p_at)
-        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at
-        WHERE public.sweep_wakeups.at IS DISTINCT FROM EXCLUDED.at;
-    END IF;
-END $$;
-
 CREATE OR REPLACE FUNCTION public.complaintdesk_wake_deadline() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    was timestamptz;
+    now_at timestamptz;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, OLD.id, NULL);
+    IF TG_OP <> 'INSERT' THEN
+        was := public.complaintdesk_deadline_wake_at(OLD.met_at, OLD.cancelled_at, OLD.party, OLD.due_at, OLD.remind_at, OLD.reminded_at, OLD.paused_at, OLD.breached_at);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        now_at := public.complaintdesk_deadline_wake_at(NEW.met_at, NEW.cancelled_at, NEW.party, NEW.due_at, NEW.remind_at, NEW.reminded_at, NEW.paused_at, NEW.breached_at);
+    END IF;
+    IF was IS NOT DISTINCT FROM now_at THEN
+        RETURN NULL;  -- the wake-up (or its absence) is already right
+    END IF;
+    IF now_at IS NULL THEN
+        DELETE FROM public.sweep_wakeups WHERE schema_name = TG_TABLE_SCHEMA::text COLLATE "default"
+            AND source = TG_TABLE_NAME::text COLLATE "default" AND row_id = OLD.id;
     ELSE
-        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id,
-            public.complaintdesk_deadline_wake_at(NEW.met_at, NEW.cancelled_at, NEW.party, NEW.due_at,
-                NEW.remind_at, NEW.reminded_at, NEW.paused_at, NEW.breached_at));
+        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at)
+        VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id, now_at)
+        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at;
     END IF;
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION public.complaintdesk_wake_notice() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    was timestamptz;
+    now_at timestamptz;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, OLD.id, NULL);
+    IF TG_OP <> 'INSERT' THEN
+        was := CASE WHEN OLD.sent_at IS NULL THEN OLD.created_at END;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        now_at := CASE WHEN NEW.sent_at IS NULL THEN NEW.created_at END;
+    END IF;
+    IF was IS NOT DISTINCT FROM now_at THEN
+        RETURN NULL;  -- the wake-up (or its absence) is already right
+    END IF;
+    IF now_at IS NULL THEN
+        DELETE FROM public.sweep_wakeups WHERE schema_name = TG_TABLE_SCHEMA::text COLLATE "default"
+            AND source = TG_TABLE_NAME::text COLLATE "default" AND row_id = OLD.id;
     ELSE
-        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id,
-            CASE WHEN NEW.sent_at IS NULL THEN NEW.created_at END);
+        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at)
+        VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id, now_at)
+        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at;
     END IF;
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION public.complaintdesk_wake_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    was timestamptz;
+    now_at timestamptz;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, OLD.id, NULL);
+    IF TG_OP <> 'INSERT' THEN
+        was := CASE WHEN OLD.state = 'pending' THEN OLD.next_attempt_at END;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        now_at := CASE WHEN NEW.state = 'pending' THEN NEW.next_attempt_at END;
+    END IF;
+    IF was IS NOT DISTINCT FROM now_at THEN
+        RETURN NULL;  -- the wake-up (or its absence) is already right
+    END IF;
+    IF now_at IS NULL THEN
+        DELETE FROM public.sweep_wakeups WHERE schema_name = TG_TABLE_SCHEMA::text COLLATE "default"
+            AND source = TG_TABLE_NAME::text COLLATE "default" AND row_id = OLD.id;
     ELSE
-        PERFORM public.complaintdesk_wake_set(TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id,
-            CASE WHEN NEW.state = 'pending' THEN NEW.next_attempt_at END);
+        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at)
+        VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id, now_at)
+        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at;
     END IF;
     RETURN NULL;
 END $$;
@@ -102,7 +131,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for name in ("complaintdesk_wake_outbox()", "complaintdesk_wake_notice()", "complaintdesk_wake_deadline()",
-                 "complaintdesk_wake_set(text, text, uuid, timestamptz)",
                  "complaintdesk_deadline_wake_at(timestamptz, timestamptz, text, timestamptz, timestamptz, "
                  "timestamptz, timestamptz, timestamptz)"):
         op.execute(f"DROP FUNCTION IF EXISTS public.{name}")
