@@ -92,12 +92,13 @@ async def test_only_tenants_with_work_due_are_swept_and_wakeups_follow_the_rows(
     for t in pair:
         assert await _wakeups_match_rows(t) > 0  # the deadlines ahead
     ours = {a.slug, b.slug}
-    assert {t.slug for t in await due_tenants(now + timedelta(seconds=1))} & ours == set()
+    assert {t.tenant.slug for t in await due_tenants(now + timedelta(seconds=1))} & ours == set()
     # a fixture, not the workflow: one of A's deadlines already past due
     assert await execute(f'UPDATE "{a.schema}".deadlines SET due_at = now() - interval \'1 minute\' '
                          "WHERE complaint_id = :c AND kind = 'DECISION'", c=cids[a.slug][0]) == 1
     await _wakeups_match_rows(a)
-    assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == {a.slug}
+    assert [(t.tenant.slug, t.sources) for t in await due_tenants(datetime.now(UTC)) if t.tenant.slug in ours] == [
+        (a.slug, frozenset({"deadlines"}))]
     b_outbox = await scalar(f'SELECT count(*) FROM "{b.schema}".outbox')
     b_events = await scalar(f'SELECT count(*) FROM "{b.schema}".audit_events')
     result = await sweep_all(retention=False)
@@ -108,7 +109,7 @@ async def test_only_tenants_with_work_due_are_swept_and_wakeups_follow_the_rows(
     assert await scalar(f'SELECT count(*) FROM "{b.schema}".audit_events') == b_events
     assert await scalar(f'SELECT count(*) FROM "{b.schema}".deadlines WHERE breached_at IS NOT NULL') == 0
     # A's work done: nothing of A is due any more, and its wake-ups still match its rows
-    assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == set()
+    assert {t.tenant.slug for t in await due_tenants(datetime.now(UTC))} & ours == set()
     await _wakeups_match_rows(a)
     # rows ended (a withdrawal meets/cancels the deadlines) and rows deleted take their wake-ups with them
     data = await gql(RESOLVE, {"input": {"complaintId": _gid(cids[b.slug][1]), "reason": "customer withdrew"}},
@@ -124,10 +125,10 @@ async def test_only_tenants_with_work_due_are_swept_and_wakeups_follow_the_rows(
                   "WHERE complaint_id = :c AND kind = 'DECISION'", c=cids[a.slug][1])
     await set_status(a.slug, TenantStatus.SUSPENDED)
     try:
-        assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == set()
+        assert {t.tenant.slug for t in await due_tenants(datetime.now(UTC))} & ours == set()
     finally:
         await set_status(a.slug, TenantStatus.ACTIVE)
-    assert {t.slug for t in await due_tenants(datetime.now(UTC))} & ours == {a.slug}
+    assert {t.tenant.slug for t in await due_tenants(datetime.now(UTC))} & ours == {a.slug}
 
 
 async def test_deleting_a_tenant_removes_its_wakeups(gql: GraphQLClient, tenants: Any) -> None:

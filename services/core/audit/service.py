@@ -103,13 +103,15 @@ async def record_event(
                                                        to_status, changes, note)], now=now))[0]
 
 
-async def record_events(session: AsyncSession, events: Sequence[PendingEvent], *, now: datetime
-                        ) -> list[AuditEvent]:
-    """Append ``events`` to the tenant's chain, in order, in one flush."""
+async def record_events(session: AsyncSession, events: Sequence[PendingEvent], *, now: datetime,
+                        locked: bool = False) -> list[AuditEvent]:
+    """Append ``events`` to the tenant's chain, in order, in one flush. ``locked``: the caller's transaction
+    holds the chain's lock already."""
     # One writer at a time per tenant extends the chain; the lock ends with the transaction.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :suffix))"), {"suffix": "/audit"}
-    )
+    if not locked:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :suffix))"), {"suffix": "/audit"}
+        )
     last = (
         await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     ).one_or_none()

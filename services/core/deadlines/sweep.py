@@ -57,6 +57,7 @@ class DeadlineSweep:
     breached: int = 0
     notices: int = 0
     escalated: int = 0
+    enqueued: int = 0  # outbox items written (for the caller: is there anything to dispatch now)
     full: bool = False  # a phase hit the limit: there may be more
 
 
@@ -69,7 +70,19 @@ def breach_key(d: Deadline) -> str:
     return f"deadline:{d.id}:breach:{int(d.due_at.timestamp())}"
 
 
-async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep) -> None:
+def _owner_task(notice: CustomerNotice, owner: uuid.UUID, number: str) -> list[Effect]:
+    """The owner is told to tell the customer (the customer has no account): in-app and e-mail."""
+    what = ("the deadline was extended to " + notice.new_due_at.isoformat()
+            if notice.kind == "DEADLINE_EXTENDED" and notice.new_due_at is not None
+            else "a deadline was missed" if notice.kind == "DEADLINE_BREACHED" else notice.kind)
+    return notification_effects(
+        user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE",
+        title=f"Complaint {number}: tell the customer {what}", body=notice.reason,
+        complaint_id=notice.complaint_id, email=True)
+
+
+async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,
+                  effects: list[Effect]) -> None:
     found = (await session.execute(
         select(Deadline, Complaint.owner_id, Complaint.number).join(Complaint, Complaint.id == Deadline.complaint_id)
         .where(Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None), Deadline.reminded_at.is_(None),
@@ -78,7 +91,6 @@ async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         .with_for_update(skip_locked=True, of=Deadline)
     )).all()
     out.full = out.full or len(found) == limit
-    effects: list[Effect] = []
     for d, owner, number in found:
         d.reminded_at = now
         if d.party != Party.COMPANY or d.due_at <= now or owner is None:
@@ -89,11 +101,10 @@ async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
             title=f"Complaint {number}: the {_label(d)} deadline is due {d.due_at.isoformat()}",
             complaint_id=d.complaint_id, email=True)
         out.reminded += 1
-    await enqueue_many(session, effects, now=now)
 
 
-async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep
-                  ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,
+                  effects: list[Effect]) -> list[tuple[uuid.UUID, uuid.UUID]]:
     due = overdue_clause(now)
     exists = await session.scalar(
         select(Deadline.id).where(due, Deadline.breached_at.is_(None)).limit(1))
@@ -115,7 +126,6 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
     escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
     supervisors = await supervisors_of_many(session, {owner for _, owner, _, _ in found if owner is not None})
     events: list[PendingEvent] = []
-    effects: list[Effect] = []
     for d, owner, number, status in found:
         d.breached_at = now
         out.breached += 1
@@ -132,20 +142,25 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
             title=f"Complaint {number}: the {_label(d)} deadline passed ({d.due_at.isoformat()})",
             complaint_id=d.complaint_id, email=True)
         if d.kind in CUSTOMER_FACING:
-            session.add(CustomerNotice(
-                complaint_id=d.complaint_id, deadline_id=d.id, kind="DEADLINE_BREACHED", dedup_key=key,
-                created_at=now,
+            # the notice and its owner task at once (the notices phase need not find it again)
+            notice = CustomerNotice(
+                id=uuid.uuid4(), complaint_id=d.complaint_id, deadline_id=d.id, kind="DEADLINE_BREACHED",
+                dedup_key=key, created_at=now, sent_at=now if owner is not None else None,
                 reason=(f"The {_label(d)} deadline (due {d.due_at.isoformat()}) has passed: tell the customer "
                         "the reason for the delay and when to expect an answer."),
-            ))
+            )
+            session.add(notice)
+            if owner is not None:
+                effects += _owner_task(notice, owner, number)
+                out.notices += 1
         if d.kind in ESCALATES:
             escalate.append((d.complaint_id, d.id))
-    await record_events(session, events, now=now)  # flushes the deadlines and notices too
-    await enqueue_many(session, effects, now=now)
+    await record_events(session, events, now=now, locked=True)  # flushes the deadlines and notices too
     return escalate
 
 
-async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep) -> None:
+async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,
+                   effects: list[Effect]) -> None:
     found = (await session.execute(
         select(CustomerNotice, Complaint.owner_id, Complaint.number)
         .join(Complaint, Complaint.id == CustomerNotice.complaint_id)
@@ -154,36 +169,36 @@ async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: Dea
         .with_for_update(skip_locked=True, of=CustomerNotice)
     )).all()
     out.full = out.full or len(found) == limit
-    effects: list[Effect] = []
     for notice, owner, number in found:
         notice.sent_at = now
         if owner is None:
             continue
-        what = ("the deadline was extended to " + notice.new_due_at.isoformat()
-                if notice.kind == "DEADLINE_EXTENDED" and notice.new_due_at is not None
-                else "a deadline was missed" if notice.kind == "DEADLINE_BREACHED" else notice.kind)
-        effects += notification_effects(
-            user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE",
-            title=f"Complaint {number}: tell the customer {what}", body=notice.reason,
-            complaint_id=notice.complaint_id, email=True)
+        effects += _owner_task(notice, owner, number)
         out.notices += 1
-    await enqueue_many(session, effects, now=now)
 
 
-async def sweep_deadlines(session: AsyncSession, *, now: dt.datetime, limit: int = 100) -> DeadlineSweep:
-    """One transaction over the tenant's due reminders, breaches and unsent notices (``limit`` of each);
-    commits. ``session`` is a tenant session outside a transaction. ``full``: run again, there may be more."""
+async def sweep_deadlines(session: AsyncSession, *, now: dt.datetime, limit: int = 100, deadlines: bool = True,
+                          notices: bool = True) -> DeadlineSweep:
+    """One transaction over the tenant's due breaches and reminders (``deadlines``) and unsent customer notices
+    (``notices``), ``limit`` of each; their outbox items written in one statement at the end; commits.
+    ``session`` is a tenant session outside a transaction. ``full``: run again, there may be more."""
     from services.core.escalation.service import on_review_overdue
 
     out = DeadlineSweep()
+    effects: list[Effect] = []
     async with session.begin():
-        # breaches first: their audit lock is this transaction's only wait, so it is taken holding no row
-        escalate = await _breach(session, now, limit, out)
-        await _remind(session, now, limit, out)
+        escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
+        if deadlines:
+            # breaches first: their audit lock is this transaction's only wait, so it is taken holding no row
+            escalate = await _breach(session, now, limit, out, effects)
+            await _remind(session, now, limit, out, effects)
+        if notices:
+            await _notices(session, now, limit, out, effects)
         await session.flush()
-        await _notices(session, now, limit, out)
-        await session.flush()
+        await enqueue_many(session, effects, now=now)
+        out.enqueued = len(effects)
         for complaint_id, deadline_id in escalate:  # last: a refused escalation rolls back its savepoint only
             if await on_review_overdue(session, now=now, complaint_id=complaint_id, deadline_id=deadline_id):
                 out.escalated += 1
+                out.enqueued += 1
     return out

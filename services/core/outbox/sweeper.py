@@ -15,8 +15,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 
 from services.core.clock import Clock, system_clock
 from services.core.complaints.erasure import erase_expired_in
@@ -59,33 +60,52 @@ async def active_tenants() -> list[TenantRef]:
     return [TenantRef(slug=r.slug, schema=schema_for(r.slug), template=r.template) for r in rows]
 
 
-async def due_tenants(now: datetime) -> list[TenantRef]:
-    """The active tenants with a sweep wake-up due at ``now`` (one index probe per tenant, one statement)."""
-    due = exists().where(SweepWakeup.schema_name == Tenant.schema_name, SweepWakeup.at <= now)
+class DueTenant(NamedTuple):
+    tenant: TenantRef
+    sources: frozenset[str]  # which of its tables have a row due: deadlines, customer_notices, outbox
+
+
+SOURCES = ("deadlines", "customer_notices", "outbox")
+
+
+async def due_tenants(now: datetime) -> list[DueTenant]:
+    """The active tenants with a sweep wake-up due at ``now``, and where (one statement: an index probe per
+    tenant and source)."""
+    flags = [exists().where(SweepWakeup.schema_name == Tenant.schema_name, SweepWakeup.source == source,
+                            SweepWakeup.at <= now).label(source) for source in SOURCES]
+    inner = select(Tenant.slug, Tenant.template, *flags).where(Tenant.status == TenantStatus.ACTIVE.value).subquery()
     async with platform_session() as session:
         rows = (await session.execute(
-            select(Tenant.slug, Tenant.template).where(Tenant.status == TenantStatus.ACTIVE.value, due)
-            .order_by(Tenant.slug))).all()
-    return [TenantRef(slug=r.slug, schema=schema_for(r.slug), template=r.template) for r in rows]
+            select(inner).where(or_(*(inner.c[source] for source in SOURCES))).order_by(inner.c.slug))).all()
+    return [DueTenant(TenantRef(slug=r.slug, schema=schema_for(r.slug), template=r.template),
+                      frozenset(source for source in SOURCES if r._mapping[source]))
+            for r in rows]
 
 
 async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch: int = 100,
-                       max_batches: int = 20, deadlines: DeadlineSweep | None = None) -> DispatchResult:
+                       max_batches: int = 20, deadlines: DeadlineSweep | None = None,
+                       sources: frozenset[str] | None = None) -> DispatchResult:
     """The tenant's due deadlines first (reminders, breaches, customer notices: ``sweep_deadlines``), then its
     due outbox items (those just enqueued included), batch after batch, until none is left (or ``max_batches``).
-    ``deadlines``: where to add up what the deadline phases did."""
+    ``deadlines``: where to add up what the deadline phases did. ``sources``: the tables known to have rows
+    due (``due_tenants``); the phases with nothing due are skipped (None: run every phase)."""
     total = DispatchResult()
     counted = deadlines if deadlines is not None else DeadlineSweep()
+    due = frozenset(SOURCES) if sources is None else sources
+    enqueued = 0
     async with tenant_session(tenant) as session:
-        for _ in range(max_batches):
-            swept: DeadlineSweep = await sweep_deadlines(session, now=clock.now(), limit=batch)
+        for _ in range(max_batches if {"deadlines", "customer_notices"} & due else 0):
+            swept: DeadlineSweep = await sweep_deadlines(
+                session, now=clock.now(), limit=batch, deadlines="deadlines" in due,
+                notices="customer_notices" in due)
             counted.reminded += swept.reminded
             counted.breached += swept.breached
             counted.notices += swept.notices
             counted.escalated += swept.escalated
+            enqueued += swept.enqueued
             if not swept.full:
                 break
-        for _ in range(max_batches):
+        for _ in range(max_batches if "outbox" in due or enqueued else 0):
             result = await dispatch_due(session, now=clock.now(), limit=batch)
             total.claimed += result.claimed
             total.sent += result.sent
@@ -135,10 +155,10 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     gate = asyncio.Semaphore(max(1, concurrency))
     swept = DeadlineSweep()
 
-    async def one(tenant: TenantRef) -> None:
+    async def one(tenant: TenantRef, sources: frozenset[str]) -> None:
         async with gate:
             try:
-                result = await sweep_tenant(tenant, clock=clock, batch=batch, deadlines=swept)
+                result = await sweep_tenant(tenant, clock=clock, batch=batch, deadlines=swept, sources=sources)
             except Exception:
                 out.errors += 1
                 logger.exception("sweep of tenant %s failed", tenant.slug)
@@ -148,7 +168,7 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         out.failed += result.failed
         out.skipped += result.skipped
 
-    await asyncio.gather(*(one(t) for t in due))
+    await asyncio.gather(*(one(t.tenant, t.sources) for t in due))
     out.reminded, out.breached, out.notices, out.escalated = (
         swept.reminded, swept.breached, swept.notices, swept.escalated)
     return out

@@ -124,7 +124,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("schema_name", "source", "row_id", name="pk_sweep_wakeups"),
         schema="public",
     )
-    op.create_index("ix_sweep_wakeups_schema_at", "sweep_wakeups", ["schema_name", "at"], schema="public")
+    # "has this tenant a deadline / notice / outbox item due": one index probe each
+    op.create_index("ix_sweep_wakeups_due", "sweep_wakeups", ["schema_name", "source", "at"], schema="public")
     for statement in _FUNCTIONS.split("\n\n"):
         op.execute(statement)
 
