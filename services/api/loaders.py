@@ -16,6 +16,7 @@ from services.core.audit import service as audit
 from services.core.audit.models import AuditEvent
 from services.core.authz import UNRESTRICTED, ComplaintAccess
 from services.core.complaints import queries as q
+from services.core.deadlines import appraisal
 from services.core.deadlines import service as deadlines
 from services.core.escalation import service as escalation
 
@@ -105,6 +106,11 @@ class Loaders:
     @cached_property
     def extensions_by_deadline_id(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._batch(deadlines.extensions_for, list)
+
+    @cached_property
+    def appraisal_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        """The open external appraisal of a complaint, or None."""
+        return self._batch(appraisal.current_appraisals)
 
     @cached_property
     def calendar(self) -> DataLoader[str, deadlines.CalendarInfo]:

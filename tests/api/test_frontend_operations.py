@@ -52,7 +52,7 @@ SCREENS: dict[str, set[str]] = {
         "assignResponsibleDepartment", "proposeSolution", "approveHandlingForm", "rejectHandlingForm",
         "sendCustomerMessage", "recordCustomerOpinion", "completeImplementation", "recordFollowUp",
         "reopenComplaint", "withdrawComplaint", "markLitigation", "transferOwnership", "escalateComplaint",
-        "routeComplaint",
+        "routeComplaint", "startExternalAppraisal", "endExternalAppraisal",
     },
     "admin": {
         "orgUnits", "users", "roles", "categories", "createOrgUnit", "createUser", "assignRole", "upsertCategory",

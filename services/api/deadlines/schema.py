@@ -1,6 +1,7 @@
 """Queries and mutations of deadlines, SLA profiles and the calendar (names fixed by api.md:
 ``slaProfiles``, ``calendars``, ``upsertSlaProfile``, ``setCalendarDay``; added: ``updateCalendar``,
-``extendDeadline``). Business rules live in ``services.core.deadlines``; refusals are userErrors."""
+``extendDeadline``, ``startExternalAppraisal``, ``endExternalAppraisal``). Business rules live in
+``services.core.deadlines``; refusals are userErrors."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import strawberry
 from strawberry import relay
 
 from services.api.authz import require, require_query, subject_of
-from services.api.complaints.mutations import _reload
+from services.api.complaints.mutations import ComplaintPayload, _reload, _step
 from services.api.complaints.types import ComplaintType
 from services.api.context import Info
 from services.api.deadlines.types import Deadline, SlaProfile, WorkingDayCalendar, calendar_type
@@ -21,6 +22,7 @@ from services.core import authz
 from services.core.authz import Action
 from services.core.calendars import DayKind
 from services.core.complaints.models import ComplaintStatus
+from services.core.deadlines import appraisal
 from services.core.deadlines import rules as r
 from services.core.deadlines import service as svc
 from services.core.errors import DomainError, ErrorCode
@@ -40,7 +42,10 @@ class SlaRuleInput:
     days: int
     starts_on: r.Event
     met_on: list[r.Event] = strawberry.field(default_factory=list)
-    pause_in: list[ComplaintStatus] = strawberry.field(default_factory=list)
+    pause_in: list[ComplaintStatus] = strawberry.field(default_factory=list,
+                                                       description="the statuses that pause the deadline")
+    pause_conditions: list[r.PauseCondition] = strawberry.field(
+        default_factory=list, description="the other conditions that pause the deadline (EXTERNAL_APPRAISAL)")
     days_foreign: int | None = None
     stage: str | None = None
     party: r.Party = r.Party.COMPANY
@@ -52,7 +57,8 @@ class SlaRuleInput:
         return {
             "kind": self.kind.value, "basis": self.basis.value, "days": self.days, "daysForeign": self.days_foreign,
             "startsOn": self.starts_on.value, "metOn": [e.value for e in self.met_on],
-            "pauseIn": [s.value for s in self.pause_in], "stage": self.stage, "party": self.party.value,
+            "pauseIn": [*(s.value for s in self.pause_in), *(c.value for c in self.pause_conditions)],
+            "stage": self.stage, "party": self.party.value,
             "remindBefore": self.remind_before, "onlyDepartmentKinds": list(self.only_department_kinds),
             "extensions": [{"addDays": x.add_days, "requiresComplex": x.requires_complex,
                             "requiresApproval": x.requires_approval} for x in self.extensions],
@@ -110,6 +116,22 @@ class ExtendDeadlinePayload:
     complaint: ComplaintType | None = None
     deadline: Deadline | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description=(
+    "Put an open case on external appraisal (a third party's appraisal or assessment, 鉴定/评估; in retail a "
+    "product inspection): the deadlines whose rules name EXTERNAL_APPRAISAL pause until it ends"))
+class StartExternalAppraisalInput:
+    complaint_id: relay.GlobalID
+    reason: str = strawberry.field(description="why the case waits (kept sealed)")
+    appraiser: str | None = strawberry.field(default=None, description="who appraises (kept sealed)")
+
+
+@strawberry.input(description="Take the case off external appraisal: the deadlines it paused run again, longer by "
+                              "the time it took (in their own working or calendar days)")
+class EndExternalAppraisalInput:
+    complaint_id: relay.GlobalID
+    outcome: str | None = strawberry.field(default=None, description="what the appraisal found (kept sealed)")
 
 
 async def _may(info: Info, session: Any, action: Action) -> bool:
@@ -205,3 +227,16 @@ class DeadlineMutations:
         except DomainError as exc:
             return ExtendDeadlinePayload(user_errors=[user_error(exc)])
         return ExtendDeadlinePayload(complaint=await _reload(ctx, cid), deadline=deadline)
+
+    @strawberry.mutation(description=(
+        "Put an open case on external appraisal (allowed to those who may extend its deadlines: "
+        "complaint.extend_deadline); refused if it is on one already"))
+    async def start_external_appraisal(self, info: Info, input: StartExternalAppraisalInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.EXTEND_DEADLINE, appraisal.start_external_appraisal,
+                           reason=input.reason, appraiser=input.appraiser)
+
+    @strawberry.mutation(description=(
+        "Take an open case off external appraisal (complaint.extend_deadline); its paused deadlines resume"))
+    async def end_external_appraisal(self, info: Info, input: EndExternalAppraisalInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.EXTEND_DEADLINE, appraisal.end_external_appraisal,
+                           outcome=input.outcome)

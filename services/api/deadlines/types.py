@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime, time
 
 import strawberry
@@ -23,6 +24,22 @@ strawberry.enum(r.Basis, name="DeadlineBasis", description="Counts working days 
 strawberry.enum(r.Party, name="DeadlineParty",
                 description="COMPANY deadlines can be overdue; a CUSTOMER window only lapses")
 strawberry.enum(r.Event, name="DeadlineEvent", description="The lifecycle events that start and meet deadlines")
+strawberry.enum(r.PauseCondition, name="DeadlinePauseCondition", description=(
+    "What besides the complaint's status pauses a deadline: EXTERNAL_APPRAISAL, while the case waits on a third "
+    "party's appraisal or assessment (startExternalAppraisal until endExternalAppraisal)"))
+
+_STATUSES = {m.value: m for m in ComplaintStatus}
+_CONDITIONS = {m.value: m for m in r.PauseCondition}
+
+
+def pause_statuses(pause_in: Iterable[str]) -> list[ComplaintStatus]:
+    """The statuses of a ``pause_in`` (``pauseIn``)."""
+    return [_STATUSES[p] for p in pause_in if p in _STATUSES]
+
+
+def pause_conditions(pause_in: Iterable[str]) -> list[r.PauseCondition]:
+    """The other conditions of a ``pause_in`` (``pauseConditions``)."""
+    return [_CONDITIONS[p] for p in pause_in if p in _CONDITIONS]
 strawberry.enum(DayKind, name="CalendarDayKind")
 
 
@@ -61,6 +78,8 @@ class Deadline:
     paused_since: datetime | None
     paused_days: int = strawberry.field(description="days (of the basis) added for the time it was paused")
     pause_in: list[ComplaintStatus] = strawberry.field(description="the statuses that pause this clock")
+    pause_conditions: list[r.PauseCondition] = strawberry.field(
+        description="the other conditions that pause this clock (EXTERNAL_APPRAISAL)")
     provisional: bool = strawberry.field(
         description="counted on weekends alone in a year the calendar does not know; recomputed when it does")
     unknown_years: list[int]
@@ -77,7 +96,8 @@ class Deadline:
             kind=r.DeadlineKind(d.kind), stage=d.stage, party=r.Party(d.party), basis=r.Basis(d.basis),
             period_days=d.period_days, started_at=d.started_at, due_at=d.due_at, remind_at=d.remind_at,
             paused=d.paused_at is not None, paused_since=d.paused_at, paused_days=d.paused_days,
-            pause_in=[ComplaintStatus(s) for s in d.pause_in], provisional=d.provisional,
+            pause_in=pause_statuses(d.pause_in), pause_conditions=pause_conditions(d.pause_in),
+            provisional=d.provisional,
             unknown_years=list(d.unknown_years), extension_count=d.extension_count, breached_at=d.breached_at,
             met_at=d.met_at, cancelled_at=d.cancelled_at, id_=d.id, row=d,
         )
@@ -105,6 +125,24 @@ class Deadline:
         ]
 
 
+@strawberry.type(description=(
+    "The case waits on a third party's appraisal or assessment (鉴定/评估) since startedAt: the deadlines whose "
+    "rules name EXTERNAL_APPRAISAL are paused meanwhile"))
+class ExternalAppraisal:
+    started_at: datetime
+    reason: str
+    appraiser: str | None
+    started_by_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, a: models.ExternalAppraisal) -> ExternalAppraisal:
+        return cls(started_at=a.started_at, reason=a.reason, appraiser=a.appraiser, started_by_id=a.started_by)
+
+    @strawberry.field
+    async def started_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.started_by_id) if self.started_by_id else None
+
+
 @strawberry.type
 class SlaExtension:
     add_days: int
@@ -120,7 +158,9 @@ class SlaRule:
     days_foreign: int | None
     starts_on: r.Event
     met_on: list[r.Event]
-    pause_in: list[ComplaintStatus]
+    pause_in: list[ComplaintStatus] = strawberry.field(description="the statuses that pause the deadline")
+    pause_conditions: list[r.PauseCondition] = strawberry.field(
+        description="the other conditions that pause the deadline (EXTERNAL_APPRAISAL)")
     stage: str | None
     party: r.Party
     remind_before: int
@@ -130,7 +170,8 @@ class SlaRule:
     @classmethod
     def from_rule(cls, x: r.Rule) -> SlaRule:
         return cls(kind=x.kind, basis=x.basis, days=x.days, days_foreign=x.days_foreign, starts_on=x.starts_on,
-                   met_on=list(x.met_on), pause_in=list(x.pause_in), stage=x.stage, party=x.party,
+                   met_on=list(x.met_on), pause_in=pause_statuses(x.pause_in),
+                   pause_conditions=pause_conditions(x.pause_in), stage=x.stage, party=x.party,
                    remind_before=x.remind_before, only_department_kinds=list(x.only_department_kinds),
                    extensions=[SlaExtension(add_days=e.add_days, requires_complex=e.requires_complex,
                                             requires_approval=e.requires_approval) for e in x.extensions])

@@ -192,6 +192,9 @@ class Complaint(TenantBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    appraisal_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """Set while the case is on external appraisal (its ``appraisals`` row is open); the deadlines whose
+    ``pause_in`` names ``EXTERNAL_APPRAISAL`` are paused meanwhile (``services.core.deadlines.appraisal``)."""
 
 
 class Investigation(TenantBase):

@@ -46,6 +46,7 @@ from services.core.complaints.models import (
     TransferSlip,
 )
 from services.core.crypto.fields import blind_index, keyring_of
+from services.core.deadlines import appraisal as appraisals
 from services.core.deadlines import service as deadlines
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
@@ -164,6 +165,8 @@ async def _audit(
     )
     # every step's deadlines (started, met, paused, resumed) change in the step's own transaction
     await deadlines.on_step(session, complaint, action=action, before=before, now=now)
+    if complaint.appraisal_started_at is not None:  # a case that ends ends its external appraisal too
+        await appraisals.end_with_case(session, complaint, actor=actor, now=now, action=action)
 
 
 def _move(complaint: Complaint, to: ComplaintStatus, now: datetime) -> str:

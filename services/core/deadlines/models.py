@@ -150,6 +150,36 @@ class DeadlineExtension(TenantBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ExternalAppraisal(TenantBase):
+    """A time the case waited on a third party's appraisal or assessment (鉴定/评估): from ``started_at`` to
+    ``ended_at`` (open while null: at most one per complaint, and ``complaints.appraisal_started_at`` is set).
+    The reason, the appraiser and the outcome are free text: sealed."""
+
+    __tablename__ = "appraisals"
+    __table_args__ = (
+        Index("ix_appraisals_complaint_id", "complaint_id"),
+        Index("uq_appraisals_open", "complaint_id", unique=True, postgresql_where=text("ended_at IS NULL")),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ended_after_start"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE")
+    )
+    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary, nullable=False)  # free text: sealed
+    reason = encrypted("_reason")
+    _appraiser: Mapped[bytes | None] = mapped_column("appraiser", LargeBinary, nullable=True)
+    appraiser = encrypted("_appraiser")
+    _outcome: Mapped[bytes | None] = mapped_column("outcome", LargeBinary, nullable=True)
+    outcome = encrypted("_outcome")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+
+
 class CustomerNotice(TenantBase):
     """Something the customer must be told (e.g. a deadline extended, and why); the outbox sends it and
     sets ``sent_at``. Unique per (deadline, reason key): a redelivery never doubles it."""

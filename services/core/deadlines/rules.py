@@ -3,7 +3,10 @@
 A profile (per tenant, optionally per category) is a list of ``Rule``s. The planner turns the lifecycle's
 steps into ``Event``s; a rule starts a deadline on its ``starts_on`` event, the deadline is met on any of
 its ``met_on`` events (and by closing the case, for the company's deadlines), and its clock stops while
-the complaint is in one of its ``pause_in`` statuses.
+one of its ``pause_in`` conditions holds: the complaint is in one of the statuses named there, or a
+``PauseCondition`` named there holds (``EXTERNAL_APPRAISAL``: the case waits on a third party's appraisal or
+assessment, 鉴定/评估, which the 2020 rules for banking and insurance consumer complaints do not count in the
+handling period). A deadline paused by several conditions runs again only when none holds.
 
 Kinds (api.md ``DeadlineKind``; the last three added for the bank rules):
 ``CUSTOMER_REPLY`` answer the customer; ``DEPARTMENT_ANSWER`` the responsible department answers the
@@ -48,6 +51,16 @@ class Party(enum.StrEnum):
     CUSTOMER = "CUSTOMER"
 
 
+class PauseCondition(enum.StrEnum):
+    """What besides a complaint status can stop a deadline's clock (named in a rule's ``pause_in``)."""
+
+    EXTERNAL_APPRAISAL = "EXTERNAL_APPRAISAL"
+    """The case is on external appraisal (``startExternalAppraisal`` until ``endExternalAppraisal``)."""
+
+
+PauseOn = ComplaintStatus | PauseCondition
+
+
 class Event(enum.StrEnum):
     RECORDED = "RECORDED"
     INVESTIGATION_STARTED = "INVESTIGATION_STARTED"
@@ -88,7 +101,8 @@ class Rule:
     days: int
     starts_on: Event
     met_on: tuple[Event, ...] = ()
-    pause_in: tuple[ComplaintStatus, ...] = ()
+    pause_in: tuple[PauseOn, ...] = ()
+    """Statuses and conditions (``PauseCondition``) under which the clock stops."""
     days_foreign: int | None = None
     stage: str | None = None
     party: Party = Party.COMPANY
@@ -126,6 +140,16 @@ def _days(value: Any, path: list[str], *, minimum: int = 0) -> int:
     return value
 
 
+def _pause_on(value: Any, path: list[str]) -> PauseOn:
+    """A complaint status or a ``PauseCondition``."""
+    for cls in (ComplaintStatus, PauseCondition):
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+    raise DomainError(ErrorCode.INVALID, f"{'.'.join(path)}: unknown status or condition {value!r}", path)
+
+
 def rule_from_json(data: Mapping[str, Any], index: int = 0) -> Rule:
     """A rule from its stored (or input) form; refuses anything malformed, naming the field."""
     p = ["rules", str(index)]
@@ -150,7 +174,7 @@ def rule_from_json(data: Mapping[str, Any], index: int = 0) -> Rule:
         days_foreign=None if foreign is None else _days(foreign, [*p, "daysForeign"]),
         starts_on=_enum(Event, data.get("startsOn"), [*p, "startsOn"]),
         met_on=tuple(_enum(Event, e, [*p, "metOn"]) for e in data.get("metOn") or ()),
-        pause_in=tuple(_enum(ComplaintStatus, s, [*p, "pauseIn"]) for s in data.get("pauseIn") or ()),
+        pause_in=tuple(_pause_on(s, [*p, "pauseIn"]) for s in data.get("pauseIn") or ()),
         stage=stage.strip() if isinstance(stage, str) else None,
         party=_enum(Party, data.get("party") or "COMPANY", [*p, "party"]),
         remind_before=_days(data.get("remindBefore", 1), [*p, "remindBefore"]),
@@ -182,7 +206,7 @@ def validate_rules(rules: Sequence[Rule]) -> list[Rule]:
 
 # ---------------------------------------------------------------- the templates' profiles
 
-E, S = Event, ComplaintStatus
+E, S, P = Event, ComplaintStatus, PauseCondition
 W, C = Basis.WORKING, Basis.CALENDAR
 
 RETAIL_RULES: tuple[Rule, ...] = (
@@ -193,32 +217,47 @@ RETAIL_RULES: tuple[Rule, ...] = (
     # seed I 6: follow-up visit within 5 working days after the implementation
     Rule(DeadlineKind.FOLLOW_UP, W, 5, E.IMPLEMENTED, met_on=(E.FOLLOWED_UP,)),
     # seed IV (四)1: the whole case within 15 days domestic, 18 foreign, from acceptance; waits on the customer
+    # and on an external inspection
     Rule(DeadlineKind.RESOLUTION, C, 15, E.RECORDED, days_foreign=18, met_on=(E.FOLLOWED_UP, E.UNFOUNDED),
-         pause_in=(S.AWAITING_CUSTOMER,), remind_before=2),
+         pause_in=(S.AWAITING_CUSTOMER, P.EXTERNAL_APPRAISAL), remind_before=2),
     # seed IV (三)3: an unsatisfied customer is told an answer comes within 15 days
     Rule(DeadlineKind.RESOLUTION, C, 15, E.REOPENED, met_on=(E.FOLLOWED_UP, E.UNFOUNDED),
-         pause_in=(S.AWAITING_CUSTOMER,), remind_before=2),
+         pause_in=(S.AWAITING_CUSTOMER, P.EXTERNAL_APPRAISAL), remind_before=2),
     # seed IV (四)2: stage limits: sales branch 5 days, marketing 7 days (of which the processing unit 2)
     Rule(DeadlineKind.STAGE, C, 5, E.RECORDED, stage="branch", met_on=(E.INVESTIGATION_STARTED,)),
     Rule(DeadlineKind.STAGE, C, 7, E.INVESTIGATION_STARTED, stage="marketing",
-         met_on=(E.APPROVED, E.UNFOUNDED)),
+         met_on=(E.APPROVED, E.UNFOUNDED), pause_in=(P.EXTERNAL_APPRAISAL,)),
     Rule(DeadlineKind.STAGE, C, 2, E.DEPARTMENT_ASKED, stage="processing_unit", met_on=(E.SOLUTION_PROPOSED,),
          only_department_kinds=("PRODUCTION_TEAM",)),
 )
+"""Retail (seed I, IV). External appraisal here is a product quality inspection by an outside body (a test lab,
+the supplier's inspection: seed I 2 gathers the material number, quantities and defects to decide whether the
+complaint is valid; seed IV handles supplier cases jointly and keeps the product sample). It pauses the whole
+case (``RESOLUTION``, both rules) and the marketing stage (investigation to approved handling form), where
+the inspection happens. It does not pause the promise to answer the customer within 5 working days
+(``CUSTOMER_REPLY``: the customer is owed an answer, or else the reason, all the same), nor the branch stage
+(before the investigation), the department's answer and the processing unit's stage (asked after the
+investigation, when the facts are in) or the follow-up visit (after the implementation)."""
 
 BANK_RULES: tuple[Rule, ...] = (
     # 2020 rules: a decision within 15 days of receipt; complex: to 30; a further 30 with a recorded approval;
-    # the customer told of each extension and why (customer_notices)
-    Rule(DeadlineKind.DECISION, C, 15, E.RECORDED, met_on=(E.CUSTOMER_TOLD, E.UNFOUNDED), remind_before=3,
+    # the customer told of each extension and why (customer_notices); an appraisal's time is not counted
+    Rule(DeadlineKind.DECISION, C, 15, E.RECORDED, met_on=(E.CUSTOMER_TOLD, E.UNFOUNDED),
+         pause_in=(P.EXTERNAL_APPRAISAL,), remind_before=3,
          extensions=(Extension(15, requires_complex=True), Extension(30, requires_approval=True))),
     # the customer may ask for a review within 30 days of the decision (their window: it lapses)
     Rule(DeadlineKind.REVIEW_REQUEST, C, 30, E.CUSTOMER_TOLD, met_on=(E.REOPENED,), party=Party.CUSTOMER,
          remind_before=0),
-    # a review request is answered within 30 days
-    Rule(DeadlineKind.REVIEW, C, 30, E.REOPENED, met_on=(E.CUSTOMER_TOLD, E.UNFOUNDED), remind_before=3),
+    # a review request is answered within 30 days (an appraisal's time not counted)
+    Rule(DeadlineKind.REVIEW, C, 30, E.REOPENED, met_on=(E.CUSTOMER_TOLD, E.UNFOUNDED),
+         pause_in=(P.EXTERNAL_APPRAISAL,), remind_before=3),
     # internally, the department answers within 3 working days, as in retail
     Rule(DeadlineKind.DEPARTMENT_ANSWER, W, 3, E.DEPARTMENT_ASKED, met_on=(E.SOLUTION_PROPOSED,)),
 )
+"""Bank (the 2020 rules for banking and insurance consumer complaints): the time a case waits on a third
+party's appraisal or assessment (鉴定/评估) is not counted in the handling period, so ``EXTERNAL_APPRAISAL``
+pauses the ``DECISION`` and the ``REVIEW`` of a review request. Not the customer's own ``REVIEW_REQUEST``
+window, nor the internal ``DEPARTMENT_ANSWER`` (asked after the investigation, as in retail)."""
 
 TEMPLATE_PROFILES: dict[str, tuple[str, tuple[Rule, ...]]] = {
     "retail": ("零售默认时限 Retail defaults (seed I, IV)", RETAIL_RULES),

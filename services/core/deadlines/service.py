@@ -3,19 +3,21 @@
 The complaint steps (``services.core.complaints.service``) call ``on_step`` after each change, with the
 step's name and the status before it. ``on_step`` turns that into events (``rules.Event``) and, in order:
 meets the open deadlines whose ``met_on`` holds the event (closing meets every open COMPANY deadline,
-withdrawing cancels every open deadline); pauses or resumes them by the new status (``pause_in``); starts
-the deadlines of the complaint's profile (its category's, else a parent category's, else the default)
-whose rule starts on the event. Due times come from the tenant's working-day calendar
-(``services.core.calendars``): ``due = add_working_days | add_calendar_days(started_at, period + paused)``,
-so every due time can be computed again from the row alone (after a calendar change, an extension, a
-pause). Time comes from the caller's ``now``.
+withdrawing cancels every open deadline); pauses or resumes them by what holds now (``pause_in``: the new
+status, and ``EXTERNAL_APPRAISAL`` while the case is on appraisal; ``follow_pause``, which ``appraisal`` calls
+too); starts the deadlines of the complaint's profile (its category's, else a parent category's, else the
+default) whose rule starts on the event, paused if something in their ``pause_in`` holds already. Due
+times come from the tenant's working-day calendar (``services.core.calendars``):
+``due = add_working_days | add_calendar_days(started_at, period + paused)``, so every due time can be
+computed again from the row alone (after a calendar change, an extension, a pause). Time comes from the
+caller's ``now``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,7 @@ from services.core.deadlines.rules import (
     DeadlineKind,
     Event,
     Party,
+    PauseCondition,
     Rule,
     rule_from_json,
     validate_rules,
@@ -154,6 +157,41 @@ def _paused_days(cal: WorkingCalendar, basis: str, paused_at: dt.datetime, resum
     return max(0, (resumed_at.astimezone(cal.tz).date() - paused_at.astimezone(cal.tz).date()).days)
 
 
+# ---------------------------------------------------------------- pausing
+
+
+def holding(complaint: Complaint) -> frozenset[str]:
+    """What a deadline's ``pause_in`` can name that holds for the complaint now: its status, and
+    ``EXTERNAL_APPRAISAL`` while it is on external appraisal."""
+    if complaint.appraisal_started_at is not None:
+        return frozenset((complaint.status, PauseCondition.EXTERNAL_APPRAISAL.value))
+    return frozenset((complaint.status,))
+
+
+def pauses(pause_in: Iterable[str], held: frozenset[str]) -> bool:
+    """Whether a deadline with this ``pause_in`` stands still while ``held`` holds."""
+    return any(p in held for p in pause_in)
+
+
+async def follow_pause(d: Deadline, held: frozenset[str], now: dt.datetime,
+                       calendar: Callable[[], Awaitable[WorkingCalendar]]) -> bool:
+    """Pause an open deadline when one of its ``pause_in`` holds, resume it when none does any more: the paused
+    time is added to ``paused_days`` (in the deadline's basis) and the due time planned again. One pause lasts
+    from the first condition to the last (a status and an appraisal overlapping pause it once). Returns whether
+    the deadline paused or resumed."""
+    stopped = pauses(d.pause_in, held)
+    if d.paused_at is None and stopped:
+        d.paused_at = now
+        return True
+    if d.paused_at is not None and not stopped:
+        cal = await calendar()
+        d.paused_days += _paused_days(cal, d.basis, d.paused_at, now)
+        d.paused_at = None
+        plan(cal, d)
+        return True
+    return False
+
+
 # ---------------------------------------------------------------- the planner
 
 
@@ -220,7 +258,6 @@ async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, b
     events = events_of(action, before, complaint)
     if not events and complaint.status == before:
         return  # nothing happened that a deadline could see (evidence, litigation flag, ownership)
-    status = complaint.status
     current = await open_deadlines(session, complaint.id)
     cal: WorkingCalendar | None = None
 
@@ -230,17 +267,14 @@ async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, b
             cal = (await load_calendar(session)).calendar
         return cal
 
+    held = holding(complaint)
     for d in current:
         if Event.WITHDRAWN in events:
             d.cancelled_at = now
         elif any(e.value in d.met_on for e in events) or (Event.CLOSED in events and d.party == Party.COMPANY):
             d.met_at = now
-        elif d.paused_at is None and status in d.pause_in:
-            d.paused_at = now
-        elif d.paused_at is not None and status not in d.pause_in:
-            d.paused_days += _paused_days(await calendar(), d.basis, d.paused_at, now)
-            d.paused_at = None
-            plan(await calendar(), d)
+        else:
+            await follow_pause(d, held, now, calendar)
     if not events or Event.WITHDRAWN in events or Event.CLOSED in events:
         await session.flush()
         return
@@ -259,14 +293,15 @@ async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, b
             continue  # one open deadline of a kind (and stage) at a time
         if r.only_department_kinds and department_kind not in r.only_department_kinds:
             continue
+        pause_in = [p.value for p in r.pause_in]
         d = Deadline(
             complaint_id=complaint.id, kind=r.kind.value, stage=r.stage, party=r.party.value, basis=r.basis.value,
             period_days=r.period(foreign), met_on=[e.value for e in r.met_on],
-            pause_in=[s.value for s in r.pause_in],
+            pause_in=pause_in,
             extensions_policy=[{"addDays": x.add_days, "requiresComplex": x.requires_complex,
                                 "requiresApproval": x.requires_approval} for x in r.extensions],
             remind_before=r.remind_before, started_at=now, paused_days=0, extension_count=0,
-            paused_at=now if status in r.pause_in else None, created_at=now,
+            paused_at=now if pauses(pause_in, held) else None, created_at=now,
         )
         plan(await calendar(), d)
         session.add(d)
