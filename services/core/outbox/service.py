@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.message
+import email.utils
 import hashlib
 import hmac
 import logging
@@ -22,12 +23,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
@@ -108,9 +109,9 @@ async def enqueue_many(session: AsyncSession, effects: Sequence[Effect], *, now:
              "payload": blobs[item_id], "complaint_id": e.complaint_id, "state": OutboxState.PENDING.value,
              "attempts": 0, "next_attempt_at": now, "created_at": now} for item_id, e in ids.items()]
     # one statement, its text cached whatever the row count (SQLAlchemy's "insertmanyvalues" batches the rows)
-    statement = (insert(OutboxItem.__table__)
-                 .on_conflict_do_nothing(index_elements=[OutboxItem.__table__.c.idempotency_key])
-                 .returning(OutboxItem.__table__.c.idempotency_key, OutboxItem.__table__.c.id))
+    table = cast(Table, OutboxItem.__table__)
+    statement = (insert(table).on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+                 .returning(table.c.idempotency_key, table.c.id))
     return {key: item_id for key, item_id in (await session.execute(statement, rows)).all()}
 
 
@@ -314,29 +315,92 @@ async def _deliver_webhooks(session: AsyncSession, items: list[OutboxItem], http
     return out
 
 
-def _send_mail(url: str, sender: str, to: str, subject: str, text_: str, message_id: str) -> None:
-    parts = urlsplit(url)
+SMTP_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 25}
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """``COMPLAINTDESK_SMTP_URL``, checked: a scheme that is not one of ``SMTP_PORTS`` is refused, never taken
+    for plain SMTP (a typo such as ``smtp+tls://`` would otherwise send the password in clear)."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> MailServer:
+        parts = urlsplit(url)
+        if parts.scheme not in SMTP_PORTS:
+            raise ValueError(f"{SMTP_ENV}: unsupported scheme {parts.scheme!r} "
+                             f"(smtp://, smtps:// or smtp+starttls://)")
+        try:
+            port = parts.port or SMTP_PORTS[parts.scheme]
+        except ValueError:
+            raise ValueError(f"{SMTP_ENV}: the port is not a number") from None
+        if not parts.hostname:
+            raise ValueError(f"{SMTP_ENV}: no host")
+        return cls(parts.scheme, parts.hostname, port, unquote(parts.username) if parts.username else None,
+                   unquote(parts.password or "") if parts.username else None)
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"  # never the credentials
+
+
+def _send_mail(server: MailServer, sender: str, to: str, subject: str, text_: str, message_id: str,
+               date: datetime) -> None:
     msg = email.message.EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
-    msg["Message-ID"] = message_id  # the idempotency key: a resent copy carries the same id
+    msg["Date"] = email.utils.format_datetime(date)  # required by RFC 5322; the attempt's time
+    msg["Message-ID"] = message_id  # from the idempotency key: a resent copy carries the same id
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
     msg.set_content(text_)
-    port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    smtp: smtplib.SMTP = (smtplib.SMTP_SSL(parts.hostname or "", port, timeout=WEBHOOK_TIMEOUT_S,
+    smtp: smtplib.SMTP = (smtplib.SMTP_SSL(server.host, server.port, timeout=WEBHOOK_TIMEOUT_S,
                                            context=ssl.create_default_context())
-                          if parts.scheme == "smtps" else smtplib.SMTP(parts.hostname or "", port,
-                                                                       timeout=WEBHOOK_TIMEOUT_S))
+                          if server.scheme == "smtps" else smtplib.SMTP(server.host, server.port,
+                                                                        timeout=WEBHOOK_TIMEOUT_S))
     with smtp:
-        if parts.scheme == "smtp+starttls":
+        if server.scheme == "smtp+starttls":
             smtp.starttls(context=ssl.create_default_context())
-        if parts.username:
-            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        if server.username is not None:
+            smtp.login(server.username, server.password or "")
         smtp.send_message(msg)
 
 
-async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[str, Any]) -> Delivery:
+def _mail_failure(exc: Exception, server: MailServer, to: str) -> Delivery:
+    """A failed send as a Delivery: the server's code and text (the recipient's address left out); a 5xx
+    refusal of the recipient or of the message is permanent, anything else (unreachable, 4xx, a refused
+    login or sender: the configuration) is tried again."""
+    code: int | None = None
+    reply: bytes | str = ""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, reply = next(iter(exc.recipients.values()))
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code, reply = exc.smtp_code, exc.smtp_error
+    if code is None:
+        detail = f"{type(exc).__name__}: {exc}"
+        what = "unreachable" if isinstance(exc, OSError) else "failed"
+    else:
+        text_ = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        detail = f"{type(exc).__name__}: {code} {' '.join(text_.split())}"
+        what = "refused"
+    detail = detail.replace(to, "<recipient>")[:300]
+    permanent = (code is not None and 500 <= code < 600
+                 and isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError))
+    return Delivery(ok=False, error=f"mail server {server.where} {what}: {detail}", permanent=permanent)
+
+
+async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[str, Any], now: datetime
+                         ) -> Delivery:
     url = os.environ.get(SMTP_ENV, "").strip()
     if not url:
         return Delivery(ok=False, skipped=True, error=f"no mail server is configured ({SMTP_ENV} is not set)")
+    try:
+        server = MailServer.parse(url)
+    except ValueError as exc:
+        return Delivery(ok=False, error=str(exc))
     user = await session.get(User, uuid.UUID(payload["user_id"])) if payload.get("user_id") else None
     to = payload.get("to") or (user.email if user is not None else None)
     if not to:
@@ -344,17 +408,17 @@ async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[
     sender = os.environ.get(SMTP_FROM_ENV, "complaintdesk@localhost")
     message_id = f"<{hashlib.sha256(item.idempotency_key.encode()).hexdigest()[:32]}@complaintdesk>"
     try:
-        await asyncio.to_thread(_send_mail, url, sender, to, str(payload.get("title") or ""),
-                                str(payload.get("body") or payload.get("title") or ""), message_id)
+        await asyncio.to_thread(_send_mail, server, sender, to, str(payload.get("title") or ""),
+                                str(payload.get("body") or payload.get("title") or ""), message_id, now)
     except (OSError, smtplib.SMTPException) as exc:
-        return Delivery(ok=False, error=f"{type(exc).__name__}: {str(exc)[:300]}")
-    return Delivery(ok=True, receipt={"messageId": message_id})
+        return _mail_failure(exc, server, to)
+    return Delivery(ok=True, receipt={"messageId": message_id, "server": server.where})
 
 
 async def _deliver(session: AsyncSession, item: OutboxItem, now: datetime) -> Delivery:
     payload: dict[str, Any] = item.payload
     if item.kind == OutboxKind.EMAIL:
-        return await _deliver_email(session, item, payload)
+        return await _deliver_email(session, item, payload, now)
     return Delivery(ok=False, error=f"unknown kind {item.kind!r}", permanent=True)
 
 
@@ -424,8 +488,9 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
                 except Exception as exc:  # a bug or a bad row must not stop the batch
                     logger.exception("outbox item %s (%s) raised", item.id, item.kind)
                     delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
-            row = {"id": item.id, "attempts": item.attempts + 1, "receipt": delivery.receipt, "state": item.state,
-                   "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
+            row: dict[str, Any] = {
+                "id": item.id, "attempts": item.attempts + 1, "receipt": delivery.receipt, "state": item.state,
+                "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
             changes.append(row)
             if delivery.ok:
                 row.update(state=OutboxState.SENT.value, sent_at=now, last_error=None)
