@@ -33,7 +33,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
+from services.core.audit.service import Actor, record_event
 from services.core.crypto.fields import aad, seal, writable_keyring
+from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import Escalation, EscalationState, ExternalBody
 from services.core.org.models import OrgUnit, User
 from services.core.outbox.models import Notification, OutboxItem, OutboxKind, OutboxState
@@ -50,6 +52,7 @@ MAX_BACKOFF = timedelta(hours=6)
 WEBHOOK_TIMEOUT_S = 10.0
 WEBHOOK_CONCURRENCY = 16
 SUPERVISOR_ROLES = ("manager", "store_manager")
+MAX_RETRY = 100  # items per retry_failed call
 
 
 def retry_base_seconds() -> float:
@@ -511,10 +514,32 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
             await session.execute(update(OutboxItem), changes)
 
 
-async def retry_failed(session: AsyncSession, *, now: datetime, item_ids: Iterable[uuid.UUID]) -> int:
-    """Put failed items back in the queue (an operator fixed the receiver)."""
-    done = await session.execute(
-        update(OutboxItem).where(OutboxItem.id.in_(list(item_ids)), OutboxItem.state == OutboxState.FAILED.value)
-        .values(state=OutboxState.PENDING.value, next_attempt_at=now, attempts=0)
-    )
-    return int(done.rowcount)  # type: ignore[attr-defined]
+async def retry_failed(
+    session: AsyncSession, *, actor: Actor, now: datetime, item_ids: Sequence[uuid.UUID],
+) -> list[uuid.UUID]:
+    """Put failed items back in the queue, due now with their attempts reset (an operator fixed the receiver or
+    the address); the ids retried, in order. All or nothing: an id that is no item of this tenant is
+    ``NOT_FOUND``, an item that is not failed ``ILLEGAL_TRANSITION`` (field ``["ids", "<index>"]``), and then
+    nothing changes. One audit event names the items."""
+    if not item_ids:
+        raise DomainError(ErrorCode.REQUIRED, "name at least one failed item", ["ids"])
+    if len(item_ids) > MAX_RETRY:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"at most {MAX_RETRY} items at once", ["ids"])
+    wanted = list(dict.fromkeys(item_ids))
+    found = (await session.execute(  # locked: a dispatcher or another retry waits for this transaction
+        select(OutboxItem.id, OutboxItem.state).where(OutboxItem.id.in_(wanted)).order_by(OutboxItem.id)
+        .with_for_update())).all()
+    states: dict[uuid.UUID, str] = {item_id: state for item_id, state in found}
+    for index, item_id in enumerate(item_ids):
+        state = states.get(item_id)
+        if state is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "outbox item not found", ["ids", str(index)])
+        if state != OutboxState.FAILED.value:
+            raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
+                              f"the outbox item is {state}: only failed items can be retried", ["ids", str(index)])
+    await session.execute(update(OutboxItem).where(OutboxItem.id.in_(wanted))
+                          .values(state=OutboxState.PENDING.value, next_attempt_at=now, attempts=0))
+    await record_event(session, actor=actor, action="retry_outbox_items", subject_type="OutboxItem",
+                       subject_id=wanted[0] if len(wanted) == 1 else None, now=now,
+                       changes={"ids": [str(i) for i in wanted], "count": len(wanted)})
+    return wanted
