@@ -203,3 +203,50 @@ async def test_an_admin_never_sees_or_retries_another_tenants_items(
     assert await failed_ids(b) == ids_b
     assert (await gql("query ($id: ID!) { node(id: $id) { id } }", {"id": ids_b[0]}, tenant=a.slug,
                       user=ADMIN))["node"] is None
+
+
+async def test_a_page_runs_the_same_statements_for_2_and_20(
+    gql: GraphQLClient, pair: tuple[TenantRef, TenantRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import event
+
+    from services.core.db import get_engine
+    from services.core.outbox.models import OutboxKind
+    from services.core.outbox.service import enqueue
+
+    a, _ = pair
+    monkeypatch.setenv("COMPLAINTDESK_OUTBOX_MAX_ATTEMPTS", "1")
+    with WebhookReceiver(fail_times=100) as receiver:
+        await _seed(gql, a, receiver)
+        body_id = await scalar(f'SELECT id FROM "{a.schema}".external_bodies')
+        complaint_id = await scalar(f'SELECT id FROM "{a.schema}".complaints')
+        async with tenant_session(a) as session, session.begin():
+            now = datetime.now(UTC)
+            for i in range(10):
+                await enqueue(session, OutboxKind.WEBHOOK, f"count:{i}", {"n": i}, target=f"external_body:{body_id}",
+                              now=now, complaint_id=complaint_id)
+            for i in range(10):  # notifications to users since gone, half of them about the complaint
+                await notify(session, user_ids=[uuid.uuid4()], key=f"count-gone:{i}", kind="TEST", title="t",
+                             now=now, complaint_id=complaint_id if i % 2 else None)
+        await sweep_tenant(a)
+    engine = get_engine().sync_engine
+    statements: list[str] = []
+
+    def counter(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "tenant_keys" not in statement and "FROM public.tenants" not in statement:  # per period, not per page
+            statements.append(statement)
+
+    async def count(n: int) -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", counter)
+        try:
+            data = (await gql(ITEMS, {"state": "FAILED", "first": n}, tenant=a.slug, user=ADMIN))["outboxItems"]
+        finally:
+            event.remove(engine, "before_cursor_execute", counter)
+        assert len(data["edges"]) == n and data["totalCount"] == 22
+        return len(statements)
+
+    await count(2)  # warm-up
+    two, twenty = await count(2), await count(20)
+    print(f"\nSQL statements for outboxItems(first: 2): {two}; for outboxItems(first: 20): {twenty}")
+    assert two == twenty, (two, twenty)
