@@ -40,6 +40,7 @@ from services.api.notifications.schema import NotificationMutations, Notificatio
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
+from services.api.outbox.schema import OutboxMutations, OutboxQueries
 from services.api.policies import PolicyMutations, PolicyQueries
 
 logger = logging.getLogger("complaintdesk.api.errors")
@@ -51,7 +52,7 @@ MAX_TOKENS = 2_000
 
 @strawberry.type
 class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
-            DeadlineQueries, EscalationQueries, NotificationQueries):
+            DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -69,7 +70,8 @@ NODE_TYPES: dict[str, Any] = {
 
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
-               DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations):
+               DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
+               OutboxMutations):
     pass
 
 

@@ -57,7 +57,7 @@ SCREENS: dict[str, set[str]] = {
     "admin": {
         "orgUnits", "users", "roles", "categories", "createOrgUnit", "createUser", "assignRole", "upsertCategory",
         "auditVerification", "me", "identityProviders", "upsertIdentityProvider", "externalBodies",
-        "upsertExternalBody",
+        "upsertExternalBody", "outboxItems", "retryOutboxItems", "escalationSettings", "updateEscalationSettings",
     },
     "notifications": {"notifications", "markNotificationRead"},
     "signin": {"login", "refreshToken", "logout", "setPassword"},

@@ -15,7 +15,7 @@ from services.api.complaints.mutations import _reload
 from services.api.complaints.types import ComplaintType
 from services.api.context import Info
 from services.api.errors import UserError, user_error
-from services.api.escalation.types import Escalation, ExternalBodyType, Routing
+from services.api.escalation.types import Escalation, EscalationSettingsType, ExternalBodyType, Routing
 from services.api.ids import decode_id, decode_optional
 from services.core.authz import Action
 from services.core.errors import DomainError
@@ -92,6 +92,17 @@ class RouteComplaintPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input(description="The tenant's escalation settings")
+class UpdateEscalationSettingsInput:
+    auto_escalate_on_final_dissatisfaction: bool
+
+
+@strawberry.type
+class UpdateEscalationSettingsPayload:
+    settings: EscalationSettingsType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class EscalationQueries:
     @strawberry.field(description="The tenant's directory of external bodies (by escalation level, then name)")
@@ -99,6 +110,12 @@ class EscalationQueries:
         await require_query(info.context, Action.EXTERNAL_BODY_READ)
         async with info.context.db() as session:
             return [ExternalBodyType.from_model(b) for b in await svc.list_external_bodies(session, handles=handles)]
+
+    @strawberry.field(description="The tenant's escalation settings (automatic escalation)")
+    async def escalation_settings(self, info: Info) -> EscalationSettingsType:
+        await require_query(info.context, Action.EXTERNAL_BODY_READ)
+        async with info.context.db() as session:
+            return EscalationSettingsType.from_core(await svc.escalation_settings(session))
 
 
 @strawberry.type
@@ -121,6 +138,22 @@ class EscalationMutations:
         except DomainError as exc:
             return UpsertExternalBodyPayload(user_errors=[user_error(exc)])
         return UpsertExternalBodyPayload(external_body=ExternalBodyType.from_model(body))
+
+    @strawberry.mutation(description="Admin: switch automatic escalation on final dissatisfaction on or off "
+                                     "(audited)")
+    async def update_escalation_settings(self, info: Info, input: UpdateEscalationSettingsInput
+                                         ) -> UpdateEscalationSettingsPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.EXTERNAL_BODY_MANAGE)
+                settings = await svc.update_escalation_settings(
+                    session, actor=viewer.actor, now=ctx.now(),
+                    auto_escalate_on_final_dissatisfaction=input.auto_escalate_on_final_dissatisfaction)
+        except DomainError as exc:
+            return UpdateEscalationSettingsPayload(user_errors=[user_error(exc)])
+        return UpdateEscalationSettingsPayload(settings=EscalationSettingsType.from_core(settings))
 
     @strawberry.mutation(description="Escalate to the next external body with the case dossier, exactly once per step")
     async def escalate_complaint(self, info: Info, input: EscalateComplaintInput) -> EscalateComplaintPayload:

@@ -20,6 +20,17 @@ strawberry.enum(models.RoutingMode, name="RoutingMode",
                 description="ROUTED: sent to the body; CUSTOMER_TOLD: the customer was told to go there")
 
 
+@strawberry.type(name="EscalationSettings", description="The tenant's escalation settings")
+class EscalationSettingsType:
+    auto_escalate_on_final_dissatisfaction: bool = strawberry.field(
+        description="a customer not satisfied at the final follow-up is escalated at once to the first external "
+                    "body (default: on for banks, off for retail)")
+
+    @classmethod
+    def from_core(cls, s: Any) -> EscalationSettingsType:
+        return cls(auto_escalate_on_final_dissatisfaction=s.auto_escalate_on_final_dissatisfaction)
+
+
 @strawberry.type(name="ExternalBody", description="An authority or association outside the company (seed II, III)")
 class ExternalBodyType:
     id: strawberry.ID

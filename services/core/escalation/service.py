@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import validation as v
 from services.core.audit.models import AuditEvent
-from services.core.audit.service import Actor
+from services.core.audit.service import Actor, record_event
 from services.core.complaints.models import (
     Complainant,
     Complaint,
@@ -353,10 +353,40 @@ async def escalate_complaint(
     return escalation
 
 
+@dataclass(frozen=True)
+class EscalationSettings:
+    """The tenant's escalation settings (one row, ``tenant_settings``)."""
+
+    auto_escalate_on_final_dissatisfaction: bool
+
+
 async def auto_escalate_enabled(session: AsyncSession) -> bool:
     flag = await session.scalar(select(TenantSettings.auto_escalate_on_final_dissatisfaction)
                                 .where(TenantSettings.id == 1))
     return bool(flag)
+
+
+async def escalation_settings(session: AsyncSession) -> EscalationSettings:
+    return EscalationSettings(auto_escalate_on_final_dissatisfaction=await auto_escalate_enabled(session))
+
+
+async def update_escalation_settings(
+    session: AsyncSession, *, actor: Actor, now: datetime, auto_escalate_on_final_dissatisfaction: bool,
+) -> EscalationSettings:
+    """Switch automatic escalation on final dissatisfaction on or off; a change is audited (the value before
+    and after), setting the value it has already changes nothing. Cases already reopened stay as they are:
+    the setting decides at the next unsatisfied follow-up."""
+    settings = await session.get(TenantSettings, 1, with_for_update=True)
+    if settings is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "tenant settings not found")
+    before = bool(settings.auto_escalate_on_final_dissatisfaction)
+    wanted = bool(auto_escalate_on_final_dissatisfaction)
+    if wanted != before:
+        settings.auto_escalate_on_final_dissatisfaction = wanted
+        await record_event(session, actor=actor, action="update_escalation_settings", subject_type="TenantSettings",
+                           subject_id=None, now=now,
+                           changes={"autoEscalateOnFinalDissatisfaction": wanted, "before": before})
+    return EscalationSettings(auto_escalate_on_final_dissatisfaction=wanted)
 
 
 async def on_final_dissatisfaction(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.message
+import email.utils
 import hashlib
 import hmac
 import logging
@@ -32,7 +33,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
+from services.core.audit.service import Actor, record_event
 from services.core.crypto.fields import aad, seal, writable_keyring
+from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import Escalation, EscalationState, ExternalBody
 from services.core.org.models import OrgUnit, User
 from services.core.outbox.models import Notification, OutboxItem, OutboxKind, OutboxState
@@ -49,6 +52,7 @@ MAX_BACKOFF = timedelta(hours=6)
 WEBHOOK_TIMEOUT_S = 10.0
 WEBHOOK_CONCURRENCY = 16
 SUPERVISOR_ROLES = ("manager", "store_manager")
+MAX_RETRY = 100  # items per retry_failed call
 
 
 def retry_base_seconds() -> float:
@@ -315,29 +319,92 @@ async def _deliver_webhooks(session: AsyncSession, items: list[OutboxItem], http
     return out
 
 
-def _send_mail(url: str, sender: str, to: str, subject: str, text_: str, message_id: str) -> None:
-    parts = urlsplit(url)
+SMTP_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 25}
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """``COMPLAINTDESK_SMTP_URL``, checked: a scheme that is not one of ``SMTP_PORTS`` is refused, never taken
+    for plain SMTP (a typo such as ``smtp+tls://`` would otherwise send the password in clear)."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> MailServer:
+        parts = urlsplit(url)
+        if parts.scheme not in SMTP_PORTS:
+            raise ValueError(f"{SMTP_ENV}: unsupported scheme {parts.scheme!r} "
+                             f"(smtp://, smtps:// or smtp+starttls://)")
+        try:
+            port = parts.port or SMTP_PORTS[parts.scheme]
+        except ValueError:
+            raise ValueError(f"{SMTP_ENV}: the port is not a number") from None
+        if not parts.hostname:
+            raise ValueError(f"{SMTP_ENV}: no host")
+        return cls(parts.scheme, parts.hostname, port, unquote(parts.username) if parts.username else None,
+                   unquote(parts.password or "") if parts.username else None)
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"  # never the credentials
+
+
+def _send_mail(server: MailServer, sender: str, to: str, subject: str, text_: str, message_id: str,
+               date: datetime) -> None:
     msg = email.message.EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
-    msg["Message-ID"] = message_id  # the idempotency key: a resent copy carries the same id
+    msg["Date"] = email.utils.format_datetime(date)  # required by RFC 5322; the attempt's time
+    msg["Message-ID"] = message_id  # from the idempotency key: a resent copy carries the same id
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
     msg.set_content(text_)
-    port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    smtp: smtplib.SMTP = (smtplib.SMTP_SSL(parts.hostname or "", port, timeout=WEBHOOK_TIMEOUT_S,
+    smtp: smtplib.SMTP = (smtplib.SMTP_SSL(server.host, server.port, timeout=WEBHOOK_TIMEOUT_S,
                                            context=ssl.create_default_context())
-                          if parts.scheme == "smtps" else smtplib.SMTP(parts.hostname or "", port,
-                                                                       timeout=WEBHOOK_TIMEOUT_S))
+                          if server.scheme == "smtps" else smtplib.SMTP(server.host, server.port,
+                                                                        timeout=WEBHOOK_TIMEOUT_S))
     with smtp:
-        if parts.scheme == "smtp+starttls":
+        if server.scheme == "smtp+starttls":
             smtp.starttls(context=ssl.create_default_context())
-        if parts.username:
-            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        if server.username is not None:
+            smtp.login(server.username, server.password or "")
         smtp.send_message(msg)
 
 
-async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[str, Any]) -> Delivery:
+def _mail_failure(exc: Exception, server: MailServer, to: str) -> Delivery:
+    """A failed send as a Delivery: the server's code and text (the recipient's address left out); a 5xx
+    refusal of the recipient or of the message is permanent, anything else (unreachable, 4xx, a refused
+    login or sender: the configuration) is tried again."""
+    code: int | None = None
+    reply: bytes | str = ""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, reply = next(iter(exc.recipients.values()))
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code, reply = exc.smtp_code, exc.smtp_error
+    if code is None:
+        detail = f"{type(exc).__name__}: {exc}"
+        what = "unreachable" if isinstance(exc, OSError) else "failed"
+    else:
+        text_ = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        detail = f"{type(exc).__name__}: {code} {' '.join(text_.split())}"
+        what = "refused"
+    detail = detail.replace(to, "<recipient>")[:300]
+    permanent = (code is not None and 500 <= code < 600
+                 and isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError))
+    return Delivery(ok=False, error=f"mail server {server.where} {what}: {detail}", permanent=permanent)
+
+
+async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[str, Any], now: datetime
+                         ) -> Delivery:
     url = os.environ.get(SMTP_ENV, "").strip()
     if not url:
         return Delivery(ok=False, skipped=True, error=f"no mail server is configured ({SMTP_ENV} is not set)")
+    try:
+        server = MailServer.parse(url)
+    except ValueError as exc:
+        return Delivery(ok=False, error=str(exc))
     user = await session.get(User, uuid.UUID(payload["user_id"])) if payload.get("user_id") else None
     to = payload.get("to") or (user.email if user is not None else None)
     if not to:
@@ -345,17 +412,17 @@ async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[
     sender = os.environ.get(SMTP_FROM_ENV, "complaintdesk@localhost")
     message_id = f"<{hashlib.sha256(item.idempotency_key.encode()).hexdigest()[:32]}@complaintdesk>"
     try:
-        await asyncio.to_thread(_send_mail, url, sender, to, str(payload.get("title") or ""),
-                                str(payload.get("body") or payload.get("title") or ""), message_id)
+        await asyncio.to_thread(_send_mail, server, sender, to, str(payload.get("title") or ""),
+                                str(payload.get("body") or payload.get("title") or ""), message_id, now)
     except (OSError, smtplib.SMTPException) as exc:
-        return Delivery(ok=False, error=f"{type(exc).__name__}: {str(exc)[:300]}")
-    return Delivery(ok=True, receipt={"messageId": message_id})
+        return _mail_failure(exc, server, to)
+    return Delivery(ok=True, receipt={"messageId": message_id, "server": server.where})
 
 
 async def _deliver(session: AsyncSession, item: OutboxItem, now: datetime) -> Delivery:
     payload: dict[str, Any] = item.payload
     if item.kind == OutboxKind.EMAIL:
-        return await _deliver_email(session, item, payload)
+        return await _deliver_email(session, item, payload, now)
     return Delivery(ok=False, error=f"unknown kind {item.kind!r}", permanent=True)
 
 
@@ -449,10 +516,32 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
             await session.execute(update(OutboxItem), changes)
 
 
-async def retry_failed(session: AsyncSession, *, now: datetime, item_ids: Iterable[uuid.UUID]) -> int:
-    """Put failed items back in the queue (an operator fixed the receiver)."""
-    done = await session.execute(
-        update(OutboxItem).where(OutboxItem.id.in_(list(item_ids)), OutboxItem.state == OutboxState.FAILED.value)
-        .values(state=OutboxState.PENDING.value, next_attempt_at=now, attempts=0)
-    )
-    return int(done.rowcount)  # type: ignore[attr-defined]
+async def retry_failed(
+    session: AsyncSession, *, actor: Actor, now: datetime, item_ids: Sequence[uuid.UUID],
+) -> list[uuid.UUID]:
+    """Put failed items back in the queue, due now with their attempts reset (an operator fixed the receiver or
+    the address); the ids retried, in order. All or nothing: an id that is no item of this tenant is
+    ``NOT_FOUND``, an item that is not failed ``ILLEGAL_TRANSITION`` (field ``["ids", "<index>"]``), and then
+    nothing changes. One audit event names the items."""
+    if not item_ids:
+        raise DomainError(ErrorCode.REQUIRED, "name at least one failed item", ["ids"])
+    if len(item_ids) > MAX_RETRY:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"at most {MAX_RETRY} items at once", ["ids"])
+    wanted = list(dict.fromkeys(item_ids))
+    found = (await session.execute(  # locked: a dispatcher or another retry waits for this transaction
+        select(OutboxItem.id, OutboxItem.state).where(OutboxItem.id.in_(wanted)).order_by(OutboxItem.id)
+        .with_for_update())).all()
+    states: dict[uuid.UUID, str] = {item_id: state for item_id, state in found}
+    for index, item_id in enumerate(item_ids):
+        state = states.get(item_id)
+        if state is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "outbox item not found", ["ids", str(index)])
+        if state != OutboxState.FAILED.value:
+            raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
+                              f"the outbox item is {state}: only failed items can be retried", ["ids", str(index)])
+    await session.execute(update(OutboxItem).where(OutboxItem.id.in_(wanted))
+                          .values(state=OutboxState.PENDING.value, next_attempt_at=now, attempts=0))
+    await record_event(session, actor=actor, action="retry_outbox_items", subject_type="OutboxItem",
+                       subject_id=wanted[0] if len(wanted) == 1 else None, now=now,
+                       changes={"ids": [str(i) for i in wanted], "count": len(wanted)})
+    return wanted
