@@ -22,6 +22,8 @@ from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient, add_staff
 from helpers import ROOT, drain, execute, rows, run_cli, scalar
 from lifecycle import RECORD, complaint_input
 
+from services.core.tenancy import TENANT_CACHE_TTL_S
+
 pytestmark = pytest.mark.usefixtures("tenants")
 
 ROTATE = """mutation ($input: RotateKeysInput!) { rotateKeys(input: $input) {
@@ -332,6 +334,8 @@ async def test_a_rotation_killed_mid_way_resumes_where_it_stopped(gql: GraphQLCl
     schema = f"tenant_{slug.replace('-', '_')}"
     assert await scalar("SELECT count(*) FROM pg_namespace WHERE nspname = :n", n=schema) == 0
     assert await scalar("SELECT count(*) FROM public.tenants WHERE slug = :s", s=slug) == 0
+    # the CLI is another process: this one may serve the tenant from its registry cache for TENANT_CACHE_TTL_S
+    await asyncio.sleep(TENANT_CACHE_TTL_S)
     assert (await gql.post("{ me { id } }", tenant=slug, user=None)).json()["errors"][0]["extensions"]["code"] == (
         "TENANT_NOT_FOUND")
 

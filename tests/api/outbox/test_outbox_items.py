@@ -205,7 +205,7 @@ async def test_an_admin_never_sees_or_retries_another_tenants_items(
                       user=ADMIN))["node"] is None
 
 
-async def test_a_page_runs_the_same_statements_for_2_and_20(
+async def test_a_page_runs_no_statement_per_row(
     gql: GraphQLClient, pair: tuple[TenantRef, TenantRef], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sqlalchemy import event
@@ -249,4 +249,6 @@ async def test_a_page_runs_the_same_statements_for_2_and_20(
     await count(2)  # warm-up
     two, twenty = await count(2), await count(20)
     print(f"\nSQL statements for outboxItems(first: 2): {two}; for outboxItems(first: 20): {twenty}")
-    assert two == twenty, (two, twenty)
+    # no statement per row: the page itself, its count, and one batch per related kind present on the page
+    # (recipients, external bodies, complaints); a short page may lack a kind, so it can run fewer
+    assert twenty <= 8 and two <= twenty, (two, twenty)
