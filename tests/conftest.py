@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -78,7 +80,9 @@ async def _admin(url: str, sql: str) -> None:
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     embedded: list[Any] = []
-    base = Path(tmp_path_factory.mktemp("servers"))
+    # not under pytest's basetemp: a second pytest run started meanwhile prunes old basetemps, and with them
+    # a running embedded server's data directory
+    base = Path(tempfile.mkdtemp(prefix="cd-test-servers-"))
     database_url = os.environ.get("DATABASE_URL")
     if not database_url:
         pg = EmbeddedPostgres(base / "pg")
@@ -125,6 +129,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
         for server in reversed(embedded):
             server.stop()
+        shutil.rmtree(base, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
