@@ -122,3 +122,35 @@ class ClosedPort:
 
     def __exit__(self, *exc: object) -> None:
         self._socket.close()
+
+
+class SilentServer:
+    """A port on 127.0.0.1 that accepts connections and never says a word (a mail server that hangs): a client
+    waits for the greeting until its timeout. Counts the connections it accepted."""
+
+    def __enter__(self) -> SilentServer:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self._socket.settimeout(0.1)
+        self.port: int = self._socket.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                continue
+            self.connections.append(conn)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self.connections:
+            conn.close()
+        self._socket.close()

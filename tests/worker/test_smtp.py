@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import drop_tenant, new_tenant
 from helpers import rows, scalar
-from mailserver import ClosedPort, MailServer
+from mailserver import ClosedPort, MailServer, SilentServer
 
 from services.core.outbox.service import dispatch_due, notify
 from services.core.tenancy import TenantRef, tenant_session
@@ -136,6 +136,27 @@ async def test_no_server_listening_stays_pending_then_fails(tenant: TenantRef, s
     row = await _mail_row(tenant)
     assert (row.state, row.attempts, row.sent_at) == ("failed", 3, None)
     assert "unreachable: ConnectionRefusedError" in row.last_error
+
+
+async def test_a_server_that_hangs_is_tried_once_per_batch_and_the_rest_wait(tenant: TenantRef,
+                                                                            smtp_env: Any) -> None:
+    smtp_env.setenv("COMPLAINTDESK_SMTP_TIMEOUT_SECONDS", "0.5")
+    users = [r.id for r in await rows(f'SELECT id FROM "{tenant.schema}".users WHERE active ORDER BY email')]
+    assert len(users) >= 3
+    async with tenant_session(tenant) as session, session.begin():
+        await notify(session, user_ids=users, key="deadline:hang:breach", kind="DEADLINE_BREACHED", title="t",
+                     now=T0, email=True)
+    with SilentServer() as server:
+        smtp_env.setenv("COMPLAINTDESK_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+        result = await _dispatch(tenant, T0)
+        assert len(server.connections) == 1  # one wait for the greeting, not one per e-mail
+    assert (result.retried, result.failed) == (len(users), 0)
+    mails = await rows(f"""SELECT state, attempts, last_error, next_attempt_at FROM "{tenant.schema}".outbox
+                           WHERE kind = 'email' ORDER BY attempts DESC""")
+    assert [(m.state, m.attempts) for m in mails] == [("pending", 1)] + [("pending", 0)] * (len(users) - 1)
+    assert all(m.last_error.startswith(f"mail server 127.0.0.1:{server.port} unreachable:") for m in mails)
+    assert all(m.last_error.endswith("(not tried: unreachable earlier in the same batch)") for m in mails[1:])
+    assert {m.next_attempt_at for m in mails} == {T0 + timedelta(seconds=5)}  # all wait one backoff
 
 
 async def test_a_recipient_the_server_rejects_fails_at_once_without_its_address(tenant: TenantRef,

@@ -50,6 +50,7 @@ RETRY_BASE_ENV = "COMPLAINTDESK_OUTBOX_RETRY_SECONDS"
 MAX_ATTEMPTS_ENV = "COMPLAINTDESK_OUTBOX_MAX_ATTEMPTS"
 MAX_BACKOFF = timedelta(hours=6)
 WEBHOOK_TIMEOUT_S = 10.0
+SMTP_TIMEOUT_ENV = "COMPLAINTDESK_SMTP_TIMEOUT_SECONDS"  # connect and each reply (default 10)
 WEBHOOK_CONCURRENCY = 16
 SUPERVISOR_ROLES = ("manager", "store_manager")
 MAX_RETRY = 100  # items per retry_failed call
@@ -193,6 +194,8 @@ class Delivery:
     error: str | None = None
     skipped: bool = False  # the channel is not configured: recorded as skipped, never as sent
     permanent: bool = False  # retrying cannot help (no such user, no webhook URL)
+    unreachable: bool = False  # the mail server could not be reached (refused, timed out, unknown host)
+    tried: bool = True  # False: not attempted (the server was unreachable earlier in the batch): no attempt counted
 
 
 @dataclass
@@ -361,10 +364,11 @@ def _send_mail(server: MailServer, sender: str, to: str, subject: str, text_: st
     msg["Message-ID"] = message_id  # from the idempotency key: a resent copy carries the same id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
     msg.set_content(text_)
-    smtp: smtplib.SMTP = (smtplib.SMTP_SSL(server.host, server.port, timeout=WEBHOOK_TIMEOUT_S,
+    timeout = float(os.environ.get(SMTP_TIMEOUT_ENV, "10"))
+    smtp: smtplib.SMTP = (smtplib.SMTP_SSL(server.host, server.port, timeout=timeout,
                                            context=ssl.create_default_context())
                           if server.scheme == "smtps" else smtplib.SMTP(server.host, server.port,
-                                                                        timeout=WEBHOOK_TIMEOUT_S))
+                                                                        timeout=timeout))
     with smtp:
         if server.scheme == "smtp+starttls":
             smtp.starttls(context=ssl.create_default_context())
@@ -393,7 +397,8 @@ def _mail_failure(exc: Exception, server: MailServer, to: str) -> Delivery:
     detail = detail.replace(to, "<recipient>")[:300]
     permanent = (code is not None and 500 <= code < 600
                  and isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError))
-    return Delivery(ok=False, error=f"mail server {server.where} {what}: {detail}", permanent=permanent)
+    return Delivery(ok=False, error=f"mail server {server.where} {what}: {detail}", permanent=permanent,
+                    unreachable=code is None and isinstance(exc, OSError))
 
 
 async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[str, Any], now: datetime
@@ -484,15 +489,21 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
             session, [i for i in items if i.kind == OutboxKind.NOTIFICATION], now)
         done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http))
         changes: list[dict[str, Any]] = []
+        mail_down: Delivery | None = None  # the mail server was unreachable: the batch's other e-mails wait
         for item in items:
             delivery = done.get(item.id)
+            if delivery is None and mail_down is not None and item.kind == OutboxKind.EMAIL:
+                delivery = Delivery(ok=False, tried=False,
+                                    error=f"{mail_down.error} (not tried: unreachable earlier in the same batch)")
             if delivery is None:
                 try:
                     delivery = await _deliver(session, item, now)
                 except Exception as exc:  # a bug or a bad row must not stop the batch
                     logger.exception("outbox item %s (%s) raised", item.id, item.kind)
                     delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
-            attempts = item.attempts + 1
+                if delivery.unreachable:
+                    mail_down = delivery
+            attempts = item.attempts + (1 if delivery.tried else 0)
             row: dict[str, Any] = {
                 "id": item.id, "attempts": attempts, "receipt": delivery.receipt, "state": item.state,
                 "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
@@ -510,7 +521,7 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
                 result.failed += 1
                 await _on_final(session, item, delivery, now)
             else:
-                row["next_attempt_at"] = now + backoff(attempts, base)
+                row["next_attempt_at"] = now + backoff(max(attempts, 1), base)
                 result.retried += 1
         if changes:  # one statement for the batch (an UPDATE by primary key, executed for every row)
             await session.execute(update(OutboxItem), changes)
