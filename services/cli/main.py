@@ -171,8 +171,52 @@ def migrate() -> None:
     results = _run(lambda: migrate_all(on_progress=_print_progress))
     failed = [r for r in results if r.error is not None]
     click.echo(f"{len(results)} tenant(s): {len(results) - len(failed)} ok, {len(failed)} failed")
+    # tenants that had complaints before deadlines were planned (t0005): their deadlines, from the audit trail
+    older = [r.slug for r in results if r.error is None and r.before is not None and r.before < DEADLINES_REVISION]
+    if older:
+        _backfill(older)
     if failed:
         sys.exit(1)
+
+
+DEADLINES_REVISION = "t0005"
+
+
+def _backfill(slugs: list[str]) -> None:
+    from services.core.deadlines.backfill import backfill_tenant
+    from services.core.tenancy import TenantRef
+    from tenants.provision import get_tenant
+
+    async def go() -> list[tuple[str, int]]:
+        out = []
+        for slug in slugs:
+            def progress(done: int, total: int, slug: str = slug) -> None:
+                click.echo(f"{slug}: deadlines planned for {done}/{total} complaint(s)")
+
+            info = await get_tenant(slug)  # suspended ones too: their deadlines are ready when they resume
+            ref = TenantRef(slug=info.slug, schema=info.schema_name, template=info.template)
+            out.append((slug, await backfill_tenant(ref, on_progress=progress)))
+        return out
+
+    for slug, total in _run(go):
+        click.echo(f"{slug}: {total} complaint(s) without deadlines replayed from their audit trail")
+
+
+@cli.group()
+def deadlines() -> None:
+    """Deadlines: plan them for complaints recorded before deadlines existed."""
+
+
+@deadlines.command("backfill")
+@click.option("--tenant", "slugs", multiple=True, help="only this tenant (repeatable); default: all active")
+def deadlines_backfill(slugs: tuple[str, ...]) -> None:
+    """Plan the deadlines of every complaint that has none, by replaying its audit trail (each step at the
+    moment it happened). `complaintdesk migrate` does this by itself for tenants upgraded from before t0005."""
+    from tenants.provision import list_tenants
+
+    _require_master_key()
+    names = list(slugs) or [t.slug for t in _run(list_tenants) if t.status == "active"]
+    _backfill(names)
 
 
 @cli.group()
