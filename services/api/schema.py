@@ -40,7 +40,7 @@ from services.api.notifications.schema import NotificationMutations, Notificatio
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
-from services.api.outbox.schema import OutboxMutations, OutboxQueries
+from services.api.outbox.schema import OutboxItemType, OutboxMutations, OutboxQueries
 from services.api.policies import PolicyMutations, PolicyQueries
 
 logger = logging.getLogger("complaintdesk.api.errors")
@@ -64,7 +64,7 @@ class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, Diagnostic
 
 NODE_TYPES: dict[str, Any] = {
     "Complaint": ComplaintType, "OrgUnit": OrgUnitType, "User": UserType, "Category": CategoryType,
-    "IdentityProvider": IdentityProviderType,
+    "IdentityProvider": IdentityProviderType, "OutboxItem": OutboxItemType,
 }
 
 

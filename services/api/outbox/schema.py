@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 import strawberry
@@ -21,7 +22,7 @@ from services.api.escalation.schema import kick_outbox
 from services.api.escalation.types import ExternalBodyType, load_body
 from services.api.ids import decode_id
 from services.api.nodes import Node, global_id
-from services.api.org.types import UserType, load_user
+from services.api.org.types import UserType, load_user, parse_uuid
 from services.core.authz import Action
 from services.core.errors import DomainError, ErrorCode
 from services.core.outbox import admin
@@ -69,6 +70,21 @@ class OutboxItemType(Node):
                    last_error=v.last_error, next_attempt_at=v.next_attempt_at, created_at=v.created_at,
                    sent_at=v.sent_at, user_id=v.user_id, external_body_id=v.external_body_id,
                    complaint_id=v.complaint_id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+                            ) -> list[OutboxItemType | None]:
+        """``node(id:)``: for those who may see deliveries (``diagnostics.run``); null for anyone else."""
+        parsed = [parse_uuid(n) for n in node_ids]
+        try:
+            await require_query(info.context, Action.DIAGNOSTICS_RUN)
+        except RequestError as exc:
+            if exc.extensions.get("code") != "FORBIDDEN":
+                raise
+            return [None] * len(parsed)
+        async with info.context.db() as session:
+            found = await admin.items_by_id(session, [p for p in parsed if p is not None])
+        return [cls.from_view(found[p]) if p is not None and p in found else None for p in parsed]
 
     @strawberry.field(description="The user it goes to (notifications and e-mails); null for a webhook or a user "
                                   "that no longer exists")

@@ -201,8 +201,12 @@ async def test_an_admin_never_sees_or_retries_another_tenants_items(
     assert (await _snapshot(a), await _snapshot(b)) == (before_a, before_b)
     # B's admin still finds B's items failed, and B's ids open nothing in A
     assert await failed_ids(b) == ids_b
-    assert (await gql("query ($id: ID!) { node(id: $id) { id } }", {"id": ids_b[0]}, tenant=a.slug,
-                      user=ADMIN))["node"] is None
+    node = "query ($id: ID!) { node(id: $id) { id ... on OutboxItem { state kind } } }"
+    assert (await gql(node, {"id": ids_b[0]}, tenant=a.slug, user=ADMIN))["node"] is None
+    # A's own item through node(id:): for its admin, not for a receiver (null, as for anything not visible)
+    assert (await gql(node, {"id": ids_a[0]}, tenant=a.slug, user=ADMIN))["node"]["id"] == ids_a[0]
+    assert (await gql(node, {"id": ids_a[0]}, tenant=a.slug, user=ADMIN))["node"]["state"] == "FAILED"
+    assert (await gql(node, {"id": ids_a[0]}, tenant=a.slug, user=RECEIVER))["node"] is None
 
 
 async def test_a_page_runs_no_statement_per_row(
