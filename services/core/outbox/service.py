@@ -52,6 +52,7 @@ MAX_BACKOFF = timedelta(hours=6)
 WEBHOOK_TIMEOUT_S = 10.0
 SMTP_TIMEOUT_ENV = "COMPLAINTDESK_SMTP_TIMEOUT_SECONDS"  # connect and each reply (default 10)
 WEBHOOK_CONCURRENCY = 16
+MAIL_CONCURRENCY = 4  # e-mails of a batch sent at once (each on its own connection, in a thread)
 SUPERVISOR_ROLES = ("manager", "store_manager")
 MAX_RETRY = 100  # items per retry_failed call
 
@@ -401,33 +402,73 @@ def _mail_failure(exc: Exception, server: MailServer, to: str) -> Delivery:
                     unreachable=code is None and isinstance(exc, OSError))
 
 
-async def _deliver_email(session: AsyncSession, item: OutboxItem, payload: dict[str, Any], now: datetime
-                         ) -> Delivery:
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+async def _deliver_emails(session: AsyncSession, items: list[OutboxItem], now: datetime
+                          ) -> dict[uuid.UUID, Delivery]:
+    """The batch's e-mails, ``MAIL_CONCURRENCY`` at a time (the session is used only before the sends). A server
+    that cannot be reached is not tried again in the batch: the e-mails not yet started wait one backoff
+    without an attempt counted."""
+    if not items:
+        return {}
     url = os.environ.get(SMTP_ENV, "").strip()
     if not url:
-        return Delivery(ok=False, skipped=True, error=f"no mail server is configured ({SMTP_ENV} is not set)")
+        return {i.id: Delivery(ok=False, skipped=True, error=f"no mail server is configured ({SMTP_ENV} is not set)")
+                for i in items}
     try:
         server = MailServer.parse(url)
     except ValueError as exc:
-        return Delivery(ok=False, error=str(exc))
-    user = await session.get(User, uuid.UUID(payload["user_id"])) if payload.get("user_id") else None
-    to = payload.get("to") or (user.email if user is not None else None)
-    if not to:
-        return Delivery(ok=False, error="no recipient address", permanent=True)
+        return {i.id: Delivery(ok=False, error=str(exc)) for i in items}
+    payloads = {i.id: i.payload for i in items}
+    wanted = {u for u in (_uuid_or_none(p.get("user_id")) for p in payloads.values()) if u is not None}
+    emails: dict[uuid.UUID | None, str] = {
+        r.id: r.email for r in (await session.execute(select(User.id, User.email).where(User.id.in_(wanted))))
+    } if wanted else {}
     sender = os.environ.get(SMTP_FROM_ENV, "complaintdesk@localhost")
-    message_id = f"<{hashlib.sha256(item.idempotency_key.encode()).hexdigest()[:32]}@complaintdesk>"
-    try:
-        await asyncio.to_thread(_send_mail, server, sender, to, str(payload.get("title") or ""),
-                                str(payload.get("body") or payload.get("title") or ""), message_id, now)
-    except (OSError, smtplib.SMTPException) as exc:
-        return _mail_failure(exc, server, to)
-    return Delivery(ok=True, receipt={"messageId": message_id, "server": server.where})
+    out: dict[uuid.UUID, Delivery] = {}
+    jobs: list[tuple[uuid.UUID, str, str, str, str]] = []
+    for item in items:
+        p = payloads[item.id]
+        to = p.get("to") or emails.get(_uuid_or_none(p.get("user_id")))
+        if not to:
+            out[item.id] = Delivery(ok=False, error="no recipient address", permanent=True)
+            continue
+        message_id = f"<{hashlib.sha256(item.idempotency_key.encode()).hexdigest()[:32]}@complaintdesk>"
+        jobs.append((item.id, str(to), str(p.get("title") or ""), str(p.get("body") or p.get("title") or ""),
+                     message_id))
+    gate = asyncio.Semaphore(MAIL_CONCURRENCY)
+    down: list[Delivery] = []
+
+    async def run(job: tuple[uuid.UUID, str, str, str, str]) -> None:
+        item_id, to, subject, body, message_id = job
+        async with gate:
+            if down:
+                out[item_id] = Delivery(ok=False, tried=False,
+                                        error=f"{down[0].error} (not tried: unreachable earlier in the same batch)")
+                return
+            try:
+                await asyncio.to_thread(_send_mail, server, sender, to, subject, body, message_id, now)
+            except (OSError, smtplib.SMTPException) as exc:
+                out[item_id] = _mail_failure(exc, server, to)
+                if out[item_id].unreachable:
+                    down.append(out[item_id])
+                return
+            except Exception as exc:  # a bug must not stop the batch
+                logger.exception("e-mail %s raised", item_id)
+                out[item_id] = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
+                return
+            out[item_id] = Delivery(ok=True, receipt={"messageId": message_id, "server": server.where})
+
+    await asyncio.gather(*(run(job) for job in jobs))
+    return out
 
 
 async def _deliver(session: AsyncSession, item: OutboxItem, now: datetime) -> Delivery:
-    payload: dict[str, Any] = item.payload
-    if item.kind == OutboxKind.EMAIL:
-        return await _deliver_email(session, item, payload, now)
     return Delivery(ok=False, error=f"unknown kind {item.kind!r}", permanent=True)
 
 
@@ -488,21 +529,16 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
         done = await _deliver_notifications(
             session, [i for i in items if i.kind == OutboxKind.NOTIFICATION], now)
         done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http))
+        done.update(await _deliver_emails(session, [i for i in items if i.kind == OutboxKind.EMAIL], now))
         changes: list[dict[str, Any]] = []
-        mail_down: Delivery | None = None  # the mail server was unreachable: the batch's other e-mails wait
         for item in items:
             delivery = done.get(item.id)
-            if delivery is None and mail_down is not None and item.kind == OutboxKind.EMAIL:
-                delivery = Delivery(ok=False, tried=False,
-                                    error=f"{mail_down.error} (not tried: unreachable earlier in the same batch)")
             if delivery is None:
                 try:
                     delivery = await _deliver(session, item, now)
                 except Exception as exc:  # a bug or a bad row must not stop the batch
                     logger.exception("outbox item %s (%s) raised", item.id, item.kind)
                     delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
-                if delivery.unreachable:
-                    mail_down = delivery
             attempts = item.attempts + (1 if delivery.tried else 0)
             row: dict[str, Any] = {
                 "id": item.id, "attempts": attempts, "receipt": delivery.receipt, "state": item.state,
