@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime
 
@@ -11,6 +10,7 @@ from strawberry import relay
 
 from services.api.complaints.types import ComplaintType, PageInfo
 from services.api.context import Info
+from services.api.cursors import parse_time_id_cursor, time_id_cursor
 from services.api.errors import RequestError, UserError, user_error
 from services.api.ids import decode_optional
 from services.api.nodes import global_id
@@ -20,18 +20,11 @@ from services.core.outbox.models import Notification as NotificationModel
 
 
 def _cursor(n: NotificationModel) -> str:
-    return base64.urlsafe_b64encode(f"n:{n.created_at.isoformat()}|{n.id}".encode()).decode()
+    return time_id_cursor("n", n.created_at, n.id)
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        at, _, nid = rest.partition("|")
-        if kind != "n":
-            raise ValueError(kind)
-        return datetime.fromisoformat(at), uuid.UUID(nid)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestError("after is not a cursor of this list", "BAD_USER_INPUT") from None
+    return parse_time_id_cursor("n", cursor)
 
 
 @strawberry.type(description="An in-app notification for you (a breach, an escalation, a failed delivery, ...)")

@@ -6,7 +6,6 @@ went, never its payload (sealed, it may hold personal data).
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -17,6 +16,7 @@ from strawberry import relay
 from services.api.authz import require, require_query
 from services.api.complaints.types import ComplaintType, PageInfo
 from services.api.context import Info
+from services.api.cursors import parse_time_id_cursor, time_id_cursor
 from services.api.errors import RequestError, UserError, user_error
 from services.api.escalation.schema import kick_outbox
 from services.api.escalation.types import ExternalBodyType, load_body
@@ -36,18 +36,11 @@ strawberry.enum(OutboxState, name="OutboxState",
 
 
 def _cursor(item: admin.OutboxItemView) -> str:
-    return base64.urlsafe_b64encode(f"o:{item.created_at.isoformat()}|{item.id}".encode()).decode()
+    return time_id_cursor("o", item.created_at, item.id)
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        at, _, item_id = rest.partition("|")
-        if kind != "o":
-            raise ValueError(kind)
-        return datetime.fromisoformat(at), uuid.UUID(item_id)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestError("after is not a cursor of this list", "BAD_USER_INPUT") from None
+    return parse_time_id_cursor("o", cursor)
 
 
 @strawberry.type(name="OutboxItem", description="A side effect to deliver (a notification, webhook or e-mail) and how "

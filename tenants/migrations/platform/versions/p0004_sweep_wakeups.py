@@ -25,7 +25,7 @@ down_revision = "p0003"
 branch_labels = None
 depends_on = None
 
-_FUNCTIONS = r"""
+_WAKE_AT_FUNCTION = """
 CREATE OR REPLACE FUNCTION public.complaintdesk_deadline_wake_at(
     met_at timestamptz, cancelled_at timestamptz, party text, due_at timestamptz, remind_at timestamptz,
     reminded_at timestamptz, paused_at timestamptz, breached_at timestamptz
@@ -35,18 +35,28 @@ CREATE OR REPLACE FUNCTION public.complaintdesk_deadline_wake_at(
         CASE WHEN party = 'COMPANY' AND breached_at IS NULL AND (paused_at IS NULL OR due_at < paused_at)
              THEN due_at END
     ) END
-$$;
+$$
+"""
 
-CREATE OR REPLACE FUNCTION public.complaintdesk_wake_deadline() RETURNS trigger LANGUAGE plpgsql AS $$
+# trigger function -> the row's wake-up time ({r}: OLD or NEW)
+WAKE_AT = {
+    "complaintdesk_wake_deadline": "public.complaintdesk_deadline_wake_at({r}.met_at, {r}.cancelled_at, {r}.party, "
+                                   "{r}.due_at, {r}.remind_at, {r}.reminded_at, {r}.paused_at, {r}.breached_at)",
+    "complaintdesk_wake_notice": "CASE WHEN {r}.sent_at IS NULL THEN {r}.created_at END",
+    "complaintdesk_wake_outbox": "CASE WHEN {r}.state = 'pending' THEN {r}.next_attempt_at END",
+}
+
+_TRIGGER_FUNCTION = """
+CREATE OR REPLACE FUNCTION public.{name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     was timestamptz;
     now_at timestamptz;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        was := public.complaintdesk_deadline_wake_at(OLD.met_at, OLD.cancelled_at, OLD.party, OLD.due_at, OLD.remind_at, OLD.reminded_at, OLD.paused_at, OLD.breached_at);
+        was := {old};
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        now_at := public.complaintdesk_deadline_wake_at(NEW.met_at, NEW.cancelled_at, NEW.party, NEW.due_at, NEW.remind_at, NEW.reminded_at, NEW.paused_at, NEW.breached_at);
+        now_at := {new};
     END IF;
     IF was IS NOT DISTINCT FROM now_at THEN
         RETURN NULL;  -- the wake-up (or its absence) is already right
@@ -60,57 +70,7 @@ BEGIN
         ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at;
     END IF;
     RETURN NULL;
-END $$;
-
-CREATE OR REPLACE FUNCTION public.complaintdesk_wake_notice() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    was timestamptz;
-    now_at timestamptz;
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        was := CASE WHEN OLD.sent_at IS NULL THEN OLD.created_at END;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        now_at := CASE WHEN NEW.sent_at IS NULL THEN NEW.created_at END;
-    END IF;
-    IF was IS NOT DISTINCT FROM now_at THEN
-        RETURN NULL;  -- the wake-up (or its absence) is already right
-    END IF;
-    IF now_at IS NULL THEN
-        DELETE FROM public.sweep_wakeups WHERE schema_name = TG_TABLE_SCHEMA::text COLLATE "default"
-            AND source = TG_TABLE_NAME::text COLLATE "default" AND row_id = OLD.id;
-    ELSE
-        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at)
-        VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id, now_at)
-        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at;
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE OR REPLACE FUNCTION public.complaintdesk_wake_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    was timestamptz;
-    now_at timestamptz;
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        was := CASE WHEN OLD.state = 'pending' THEN OLD.next_attempt_at END;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        now_at := CASE WHEN NEW.state = 'pending' THEN NEW.next_attempt_at END;
-    END IF;
-    IF was IS NOT DISTINCT FROM now_at THEN
-        RETURN NULL;  -- the wake-up (or its absence) is already right
-    END IF;
-    IF now_at IS NULL THEN
-        DELETE FROM public.sweep_wakeups WHERE schema_name = TG_TABLE_SCHEMA::text COLLATE "default"
-            AND source = TG_TABLE_NAME::text COLLATE "default" AND row_id = OLD.id;
-    ELSE
-        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at)
-        VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id, now_at)
-        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at;
-    END IF;
-    RETURN NULL;
-END $$;
+END $$
 """
 
 
@@ -126,13 +86,14 @@ def upgrade() -> None:
     )
     # "has this tenant a deadline / notice / outbox item due": one index probe each
     op.create_index("ix_sweep_wakeups_due", "sweep_wakeups", ["schema_name", "source", "at"], schema="public")
-    for statement in _FUNCTIONS.split("\n\n"):
-        op.execute(statement)
+    op.execute(_WAKE_AT_FUNCTION)
+    for name, wake_at in WAKE_AT.items():
+        op.execute(_TRIGGER_FUNCTION.format(name=name, old=wake_at.format(r="OLD"), new=wake_at.format(r="NEW")))
 
 
 def downgrade() -> None:
-    for name in ("complaintdesk_wake_outbox()", "complaintdesk_wake_notice()", "complaintdesk_wake_deadline()",
-                 "complaintdesk_deadline_wake_at(timestamptz, timestamptz, text, timestamptz, timestamptz, "
-                 "timestamptz, timestamptz, timestamptz)"):
-        op.execute(f"DROP FUNCTION IF EXISTS public.{name}")
+    for name in WAKE_AT:
+        op.execute(f"DROP FUNCTION IF EXISTS public.{name}()")
+    op.execute("DROP FUNCTION IF EXISTS public.complaintdesk_deadline_wake_at(timestamptz, timestamptz, text, "
+               "timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)")
     op.drop_table("sweep_wakeups", schema="public")
