@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,3 +56,14 @@ def drain(timeout_ms: int = 15_000) -> None:
     from services.worker.broker import get_broker
 
     get_broker().join("default", timeout=timeout_ms)
+
+
+def start_worker(redis_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`complaintdesk worker` (one thread, a sweep every 0.1 s) on ``redis_url`` under a queue namespace of its
+    own, its output appended to ``log``; ``env``: more variables."""
+    exe = Path(sys.executable).with_name("complaintdesk")
+    full = {**os.environ, "REDIS_URL": redis_url, "COMPLAINTDESK_QUEUE_NAMESPACE": f"cdw-{uuid.uuid4().hex[:6]}",
+            "COMPLAINTDESK_LOG_LEVEL": "WARNING", **env}
+    with log.open("ab") as out:
+        return subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "0.1"], cwd=ROOT,
+                                env=full, stdout=out, stderr=subprocess.STDOUT)

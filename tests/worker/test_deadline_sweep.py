@@ -11,18 +11,16 @@ import asyncio
 import base64
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import GraphQLClient, drop_tenant, new_tenant
-from helpers import ROOT, execute, rows, scalar
+from helpers import execute, rows, scalar, start_worker
 from lifecycle import complaint_input
 
 from services.core.clock import FixedClock
@@ -238,18 +236,6 @@ async def test_two_tenants_isolated(gql: GraphQLClient, bank: TenantRef, retail:
 # ------------------------------------------------------------------ a real worker, Redis flushed
 
 
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from services.cli.embedded import EmbeddedRedis
-
-    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis-deadlines")))
-    url = server.start()
-    try:
-        yield url
-    finally:
-        server.stop()
-
-
 async def test_redis_flushed_while_deadlines_pending_all_still_fire(gql: GraphQLClient, bank: TenantRef,
                                                                     own_redis: str) -> None:
     import redis
@@ -262,11 +248,7 @@ async def test_redis_flushed_while_deadlines_pending_all_still_fire(gql: GraphQL
     client.flushdb()
     assert client.dbsize() == 0
     client.close()
-    exe = Path(sys.executable).with_name("complaintdesk")
-    env = {**os.environ, "REDIS_URL": own_redis, "COMPLAINTDESK_QUEUE_NAMESPACE": f"cddl-{uuid.uuid4().hex[:6]}",
-           "COMPLAINTDESK_LOG_LEVEL": "WARNING"}
-    worker = subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "0.1"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start_worker(own_redis, Path(os.environ.get("TMPDIR", "/tmp")) / f"cd-deadline-worker-{os.getpid()}.log")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -10,17 +10,16 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import drop_tenant, new_tenant
-from helpers import ROOT, scalar
+from helpers import scalar, start_worker
 from receiver import WebhookReceiver, verify
 
 from services.core.outbox.models import OutboxKind
@@ -166,29 +165,11 @@ async def test_two_dispatchers_at_once_never_double(tenant: TenantRef) -> None:
 # ------------------------------------------------------------------ real worker processes
 
 
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis server of this module's own: flushing it touches nobody else."""
-    from services.cli.embedded import EmbeddedRedis
-
-    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis-own")))
-    url = server.start()
-    try:
-        yield url
-    finally:
-        server.stop()
-
-
 LOGS = Path(os.environ.get("TMPDIR", "/tmp")) / f"cd-outbox-worker-{os.getpid()}.log"
 
 
 def _start_worker(redis_url: str) -> subprocess.Popen[bytes]:
-    exe = Path(sys.executable).with_name("complaintdesk")
-    env = {**os.environ, "REDIS_URL": redis_url, "COMPLAINTDESK_QUEUE_NAMESPACE": f"cdown-{uuid.uuid4().hex[:6]}",
-           "COMPLAINTDESK_LOG_LEVEL": "WARNING", "COMPLAINTDESK_OUTBOX_RETRY_SECONDS": "0.5"}
-    with LOGS.open("ab") as log:
-        return subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "0.1"], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    return start_worker(redis_url, LOGS, COMPLAINTDESK_OUTBOX_RETRY_SECONDS="0.5")
 
 
 async def _wait(predicate: Any, timeout: float, what: str) -> None:

@@ -11,17 +11,15 @@ import base64
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import GraphQLClient, drop_tenant, new_tenant
-from helpers import ROOT, execute, rows, scalar
+from helpers import execute, rows, scalar, start_worker
 from lifecycle import complaint_input
 
 from services.core.clock import FixedClock
@@ -179,28 +177,11 @@ async def test_a_deadline_extended_after_its_breach_is_breached_again_at_its_new
 # ------------------------------------------------------------------ SIGKILL in the middle of 1,000 breaches
 
 
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from services.cli.embedded import EmbeddedRedis
-
-    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis-wakeups")))
-    url = server.start()
-    try:
-        yield url
-    finally:
-        server.stop()
-
-
 LOGS = Path(os.environ.get("TMPDIR", "/tmp")) / f"cd-sweep-kill-{os.getpid()}.log"
 
 
 def _start_worker(redis_url: str) -> subprocess.Popen[bytes]:
-    exe = Path(sys.executable).with_name("complaintdesk")
-    env = {**os.environ, "REDIS_URL": redis_url, "COMPLAINTDESK_QUEUE_NAMESPACE": f"cdkill-{uuid.uuid4().hex[:6]}",
-           "COMPLAINTDESK_LOG_LEVEL": "WARNING"}
-    with LOGS.open("ab") as log:
-        return subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "0.1"], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    return start_worker(redis_url, LOGS)
 
 
 async def _copies(tenant: TenantRef, cid: str, count: int) -> None:
