@@ -379,10 +379,7 @@ class ComplaintType(Node):
 
     @strawberry.field(description="The earlier complaint this one repeats (二次投诉)")
     async def repeat_of(self, info: Info) -> ComplaintType | None:
-        if self.repeat_of_id is None:
-            return None
-        view = await info.context.loaders.complaint_by_id.load(self.repeat_of_id)
-        return ComplaintType.from_view(view) if view else None
+        return await load_complaint(info, self.repeat_of_id)
 
     @strawberry.field(description="The audit trail of this complaint, oldest first; `last` gives the newest")
     async def history(
@@ -475,3 +472,9 @@ class ComplaintConnection:
     @strawberry.field(description="All complaints matching the filter")
     async def total_count(self) -> int:
         return int(await self.count())
+
+
+async def load_complaint(info: Info, complaint_id: uuid.UUID | None) -> ComplaintType | None:
+    """The complaint by id through the request's loader, as the viewer may see it, or None."""
+    view = await info.context.loaders.complaint_by_id.load(complaint_id) if complaint_id is not None else None
+    return ComplaintType.from_view(view) if view is not None else None

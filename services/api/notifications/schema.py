@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from services.api.complaints.types import ComplaintType, PageInfo
+from services.api.complaints.types import ComplaintType, PageInfo, load_complaint
 from services.api.context import Info
 from services.api.cursors import parse_time_id_cursor, time_id_cursor
 from services.api.errors import RequestError, UserError, user_error
@@ -44,10 +44,7 @@ class Notification:
 
     @strawberry.field(description="The complaint it is about, if you may still read it")
     async def complaint(self, info: Info) -> ComplaintType | None:
-        if self.complaint_id is None:
-            return None
-        view = await info.context.loaders.complaint_by_id.load(self.complaint_id)
-        return ComplaintType.from_view(view) if view is not None else None
+        return await load_complaint(info, self.complaint_id)
 
 
 @strawberry.type
