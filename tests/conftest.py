@@ -299,3 +299,22 @@ def worker(tenants: tuple[str, str]) -> Iterator[Any]:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def clock(app: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The API's clock, frozen: the test moves it by setting ``clock.at``. It starts at the test module's
+    ``CLOCK_START`` (else 2026-09-22 10:00 in Shanghai)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from services.core.clock import FixedClock
+
+    start = getattr(request.module, "CLOCK_START", datetime(2026, 9, 22, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+    fixed = FixedClock(start)
+    saved = app.state.clock
+    app.state.clock = fixed
+    try:
+        yield fixed
+    finally:
+        app.state.clock = saved

@@ -14,6 +14,10 @@ FIELDS = """
 """
 PAYLOAD = f"complaint {{ {FIELDS} }} userErrors {{ field message code }}"
 
+EXTEND = """
+mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
+  deadline { kind dueAt extensionCount } userErrors { field code message } } }
+"""
 RECORD = f"""
 mutation ($input: RecordComplaintInput!) {{
   recordComplaint(input: $input) {{ accessCode {PAYLOAD} }}

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.deadlines.test_appraisal import at, clock, go, record, schema, tenant_of
+from api.deadlines.test_appraisal import go, record
 from conftest import GraphQLClient
+from deadline_cases import at, schema, tenant_of
 from helpers import execute, rows, run_cli
 
 from services.core.clock import FixedClock
-
-__all__ = ["clock"]  # the fixture, imported for these tests
 
 COLUMNS = ("kind, stage, party, basis, period_days, started_at, due_at, remind_at, provisional, paused_at, "
            "paused_days, met_at, cancelled_at, created_at")

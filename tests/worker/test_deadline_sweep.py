@@ -21,21 +21,13 @@ from typing import Any
 import pytest
 from conftest import GraphQLClient, drop_tenant, new_tenant
 from helpers import execute, rows, scalar, start_worker
-from lifecycle import complaint_input
+from lifecycle import EXTEND, RECORD, complaint_input
 
 from services.core.clock import FixedClock
 from services.core.deadlines.sweep import DeadlineSweep, sweep_deadlines
 from services.core.outbox.sweeper import sweep_tenant
 from services.core.tenancy import TenantRef, tenant_session
 
-RECORD = """
-mutation ($input: RecordComplaintInput!) { recordComplaint(input: $input) {
-  complaint { id } userErrors { field code message } } }
-"""
-EXTEND = """
-mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
-  deadline { kind dueAt extensionCount } userErrors { field code message } } }
-"""
 MANAGER = "manager@test.example"
 
 

@@ -20,20 +20,12 @@ from typing import Any
 import pytest
 from conftest import GraphQLClient, drop_tenant, new_tenant
 from helpers import execute, rows, scalar, start_worker
-from lifecycle import complaint_input
+from lifecycle import EXTEND, RECORD, complaint_input
 
 from services.core.clock import FixedClock
 from services.core.outbox.sweeper import due_tenants, sweep_all, sweep_tenant
 from services.core.tenancy import TenantRef, TenantStatus
 
-RECORD = """
-mutation ($input: RecordComplaintInput!) { recordComplaint(input: $input) {
-  complaint { id } userErrors { field code message } } }
-"""
-EXTEND = """
-mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
-  deadline { kind dueAt extensionCount } userErrors { field code message } } }
-"""
 RESOLVE = """
 mutation ($input: WithdrawComplaintInput!) { withdrawComplaint(input: $input) {
   complaint { status } userErrors { field code message } } }

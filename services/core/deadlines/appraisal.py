@@ -22,10 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import validation as v
 from services.core.audit.service import Actor, record_event
-from services.core.calendars import WorkingCalendar
 from services.core.complaints.models import Complaint, ComplaintStatus
 from services.core.deadlines.models import Deadline, ExternalAppraisal
-from services.core.deadlines.service import follow_pause, holding, load_calendar, open_deadlines
+from services.core.deadlines.service import follow_pause, holding, lazy_calendar, open_deadlines
 from services.core.errors import DomainError, ErrorCode
 
 ENDED = (ComplaintStatus.CLOSED.value, ComplaintStatus.WITHDRAWN.value)
@@ -51,14 +50,7 @@ async def _current(session: AsyncSession, complaint_id: uuid.UUID) -> ExternalAp
 
 async def _follow(session: AsyncSession, complaint: Complaint, now: dt.datetime) -> list[Deadline]:
     """Pause or resume the complaint's open deadlines by what holds now; returns those that changed."""
-    cal: WorkingCalendar | None = None
-
-    async def calendar() -> WorkingCalendar:
-        nonlocal cal
-        if cal is None:
-            cal = (await load_calendar(session)).calendar
-        return cal
-
+    calendar = lazy_calendar(session)
     held = holding(complaint)
     return [d for d in await open_deadlines(session, complaint.id) if await follow_pause(d, held, now, calendar)]
 

@@ -252,13 +252,8 @@ async def profile_rules(session: AsyncSession, category_id: uuid.UUID | None) ->
     return [rule_from_json(r, i) for i, r in enumerate(default.rules)] if default else []
 
 
-async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, before: str | None,
-                  now: dt.datetime) -> None:
-    """Meet, pause, resume and start the complaint's deadlines after a lifecycle step (same transaction)."""
-    events = events_of(action, before, complaint)
-    if not events and complaint.status == before:
-        return  # nothing happened that a deadline could see (evidence, litigation flag, ownership)
-    current = await open_deadlines(session, complaint.id)
+def lazy_calendar(session: AsyncSession) -> Callable[[], Awaitable[WorkingCalendar]]:
+    """The tenant's calendar, loaded on the first call and kept (many steps never need it)."""
     cal: WorkingCalendar | None = None
 
     async def calendar() -> WorkingCalendar:
@@ -267,6 +262,17 @@ async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, b
             cal = (await load_calendar(session)).calendar
         return cal
 
+    return calendar
+
+
+async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, before: str | None,
+                  now: dt.datetime) -> None:
+    """Meet, pause, resume and start the complaint's deadlines after a lifecycle step (same transaction)."""
+    events = events_of(action, before, complaint)
+    if not events and complaint.status == before:
+        return  # nothing happened that a deadline could see (evidence, litigation flag, ownership)
+    current = await open_deadlines(session, complaint.id)
+    calendar = lazy_calendar(session)
     held = holding(complaint)
     for d in current:
         if Event.WITHDRAWN in events:

@@ -17,6 +17,7 @@ import pytest
 from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, build_schema
 from helpers import ROOT, execute, rows, scalar
+from lifecycle import EXTEND
 from sqlalchemy.exc import SADeprecationWarning
 
 from services.core.calendars import calendar_for
@@ -65,10 +66,6 @@ mutation Survey($input: SubmitSatisfactionSurveyInput!) {
 }
 """
 
-EXTEND = """
-mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
-  deadline { kind dueAt extensionCount } userErrors { field code message } } }
-"""
 BY_NUMBER = """
 query Get($number: String!) { complaintByNumber(number: $number) { id status createdAt owner { email roles } } }
 """

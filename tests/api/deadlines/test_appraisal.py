@@ -11,22 +11,16 @@ calendar) from the rows' own figures; one case is also worked out by hand in a c
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
-from conftest import DEFAULT_USER, GraphQLClient, add_staff
+from conftest import DEFAULT_USER, GraphQLClient
+from deadline_cases import CN, SH, at, schema, tenant_of
 from helpers import rows
 from lifecycle import STEPS, complaint_input
 
-from services.core.calendars import calendar_for
 from services.core.clock import FixedClock
 
-SH = ZoneInfo("Asia/Shanghai")
-CN = calendar_for("CN", tz=SH)  # the tenants' calendar: CN, working hours end 17:30, no overrides
 DESK = "desk@test.example"  # complaint_desk: complaint.extend_deadline on any case (policies/*.csv)
 INVESTIGATOR = "investigator@test.example"  # reads every case, may not extend deadlines
 RECEIVER2 = "receiver2@test.example"  # reads only the cases it owns or its store's: not these
@@ -55,41 +49,6 @@ UPSERT = """
 mutation ($input: UpsertSlaProfileInput!) { upsertSlaProfile(input: $input) {
   slaProfile { rules { kind stage pauseIn pauseConditions } } userErrors { field code message } } }
 """
-
-_TENANTS: dict[str, str] = {}
-
-
-async def tenant_of(template: str, key: str) -> str:
-    """A tenant of ``template`` for ``key`` (one per key and run): profile changes stay inside it."""
-    from tenants.provision import create_tenant
-
-    name = f"{template}:{key}"
-    if name not in _TENANTS:
-        slug = f"ap{template[0]}-{uuid.uuid4().hex[:8]}"
-        await create_tenant(slug, template=template)
-        await add_staff(slug)
-        _TENANTS[name] = slug
-    return _TENANTS[name]
-
-
-def schema(slug: str) -> str:
-    return "tenant_" + slug.replace("-", "_")
-
-
-def at(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=SH)
-
-
-@pytest.fixture
-def clock(app: Any) -> Iterator[FixedClock]:
-    fixed = FixedClock(at(2026, 9, 22))
-    saved = app.state.clock
-    app.state.clock = fixed
-    try:
-        yield fixed
-    finally:
-        app.state.clock = saved
-
 
 def due_on(d: dict[str, Any]) -> date:
     return datetime.fromisoformat(d["dueAt"]).astimezone(SH).date()

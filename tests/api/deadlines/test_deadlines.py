@@ -9,20 +9,17 @@ there).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
-from conftest import DEFAULT_USER, GraphQLClient, add_staff
+from conftest import DEFAULT_USER, GraphQLClient
+from deadline_cases import SH, at, schema, tenant_of
 from helpers import rows
-from lifecycle import STEPS, complaint_input
+from lifecycle import EXTEND, RECORD, STEPS, complaint_input
 
 from services.core.clock import FixedClock
 
-SH = ZoneInfo("Asia/Shanghai")
+CLOCK_START = at(2026, 2, 13)
 DESK = "desk@test.example"
 APPROVER = "approver@test.example"
 ADMIN = "admin@test.example"
@@ -34,14 +31,6 @@ query ($id: ID!) { complaint(id: $id) { status deadlines {
   extensionCount overdue periodDays pausedDays extensions { number reason complex addedDays approvedBy { email } }
 } } }
 """
-RECORD = """
-mutation ($input: RecordComplaintInput!) { recordComplaint(input: $input) {
-  complaint { id } userErrors { field code message } } }
-"""
-EXTEND = """
-mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
-  deadline { kind dueAt extensionCount } userErrors { field code message } } }
-"""
 SET_DAY = """
 mutation ($input: SetCalendarDayInput!) { setCalendarDay(input: $input) {
   calendar { jurisdiction coveredYears declaredYears overrides { date kind name } coverageWarning { daysLeft } }
@@ -51,37 +40,6 @@ LIST = """
 query ($filter: ComplaintFilter) { complaints(filter: $filter, first: 50) { edges { node { id } } } }
 """
 UNITS = "query { orgUnits { id code } }"
-
-_TENANTS: dict[str, str] = {}
-
-
-async def tenant_of(template: str, key: str) -> str:
-    """A tenant of ``template`` for ``key`` (one per key and run): calendar changes stay inside it."""
-    from tenants.provision import create_tenant
-
-    name = f"{template}:{key}"
-    if name not in _TENANTS:
-        slug = f"dl{template[0]}-{uuid.uuid4().hex[:8]}"
-        await create_tenant(slug, template=template)
-        await add_staff(slug)
-        _TENANTS[name] = slug
-    return _TENANTS[name]
-
-
-def at(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=SH)
-
-
-@pytest.fixture
-def clock(app: Any) -> Iterator[FixedClock]:
-    fixed = FixedClock(at(2026, 2, 13))
-    saved = app.state.clock
-    app.state.clock = fixed
-    try:
-        yield fixed
-    finally:
-        app.state.clock = saved
-
 
 def due_on(d: dict[str, Any]) -> date:
     moment = datetime.fromisoformat(d["dueAt"]).astimezone(SH)
@@ -288,10 +246,6 @@ async def test_bank_full_case_with_extensions(gql: GraphQLClient, clock: FixedCl
     d = await deadlines_of(gql, t, cid)
     assert d["REVIEW_REQUEST"]["metAt"] is not None
     assert due_on(d["REVIEW"]) == date(2026, 12, 2)
-
-
-def schema(slug: str) -> str:
-    return "tenant_" + slug.replace("-", "_")
 
 
 # ---------------------------------------------------------------- filters
