@@ -35,10 +35,10 @@ async def test_backfill_replays_the_audit_trail_into_the_same_deadlines(gql: Gra
     unit = {u["code"]: u["id"] for u in (await gql("query { orgUnits { id code } }", tenant=t))["orgUnits"]
             if u["code"]}
     clock.at = at(2026, 9, 28)  # Monday before China's National Day
-    just_recorded = await record(gql, t)
+    await record(gql, t)  # only recorded
     waiting = await record(gql, t)
     closed = await record(gql, t)
-    theirs = await record(gql, other)
+    await record(gql, other)
     clock.at = at(2026, 9, 29)
     for cid in (waiting, closed):
         await go(gql, t, "startInvestigation", cid)
@@ -55,7 +55,6 @@ async def test_backfill_replays_the_audit_trail_into_the_same_deadlines(gql: Gra
     await go(gql, t, "completeImplementation", closed)
     clock.at = at(2026, 10, 13)
     await go(gql, t, "recordFollowUp", closed, rating="SATISFIED")
-    assert just_recorded and theirs
 
     live = await _deadlines(t)
     assert {r.kind for r in live} >= {"CUSTOMER_REPLY", "RESOLUTION", "STAGE", "DEPARTMENT_ANSWER", "FOLLOW_UP"}
