@@ -36,6 +36,9 @@ STAFF = {
     # "all@" holds ALL_ROLE, which a tenant admin could define with setPolicies: every action on every
     # complaint. Tests about something else use it; the authorization tests use the template roles.
     "all@test.example": (("test_all",), {"retail": "CS", "bank": "CP"}),
+    # a second all-rights user: the four-eyes rules refuse the same person proposing and approving a form,
+    # or reviewing a case they handled, whatever their roles
+    "all2@test.example": (("test_all",), {"retail": "MKT", "bank": "CP"}),
     "receiver@test.example": (("receiver",), {"retail": "CS", "bank": "CP"}),
     "receiver2@test.example": (("receiver",), {"retail": "CS", "bank": "CP"}),
     "investigator@test.example": (("investigator",), {"retail": "QA", "bank": "OPS"}),
@@ -49,6 +52,7 @@ STAFF = {
     "reviewer-prod@test.example": (("reviewer",), {"retail": "PROD", "bank": "CARD"}),
 }
 DEFAULT_USER = "all@test.example"
+SECOND_USER = "all2@test.example"
 ALL_ROLE = "test_all"
 
 

@@ -45,6 +45,11 @@ STEPS = {
     "withdrawComplaint": "WithdrawComplaintInput",
     "markLitigation": "MarkLitigationInput",
     "transferOwnership": "TransferOwnershipInput",
+    "proposeOpinion": "ProposeOpinionInput",
+    "requestReview": "RequestReviewInput",
+    "assignReviewer": "AssignReviewerInput",
+    "answerReview": "AnswerReviewInput",
+    "reviewComplaint": "ReviewComplaintInput",
 }
 
 UNITS = "query { orgUnits { id code kind } users { id email } }"

@@ -123,6 +123,10 @@ class Loaders:
         return self._batch(fetch)
 
     @cached_property
+    def review_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(q.latest_reviews)
+
+    @cached_property
     def escalations_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._batch(escalation.escalations_for, list)
 

@@ -10,7 +10,9 @@ from services.api.context import Info
 from services.api.errors import UserError, user_error
 from services.api.ids import decode_id
 from services.core import authz
+from services.core.complaints import actions
 from services.core.errors import DomainError
+from services.core.errors import ErrorCode as UserErrorCode
 
 
 @strawberry.type(description="One policy line: the role may (or may not) do the action on resources in the relation")
@@ -57,6 +59,9 @@ class CanIResult:
     allowed: bool
     rule: PolicyRule | None
     reason: str
+    code: UserErrorCode | None = strawberry.field(
+        default=None, description="set when a rule of the platform that no policy can switch off refuses you: "
+        "SEPARATION_OF_DUTIES (four eyes: you proposed the form, asked for the extension, or handled the case)")
 
 
 async def _policy_set(info: Info) -> PolicySet:
@@ -90,12 +95,12 @@ class PolicyQueries:
             except DomainError:
                 return CanIResult(allowed=False, rule=None, reason="complaint not found")
         async with info.context.db() as session:
-            decision = await authz.decide_on_complaint(session, subject, action, cid)
+            decision = await actions.decide(session, subject, action, cid, info.context.now())
         if decision is None:
             return CanIResult(allowed=False, rule=None, reason="complaint not found")
         return CanIResult(allowed=decision.allowed,
                           rule=PolicyRule.from_rule(decision.rule) if decision.rule else None,
-                          reason=decision.reason)
+                          reason=decision.reason, code=UserErrorCode(decision.code) if decision.code else None)
 
 
 @strawberry.type

@@ -495,6 +495,26 @@ def export_schema(output: Path, check: bool) -> None:
     click.echo(f"wrote {output}")
 
 
+@cli.command("lifecycle-doc")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("docs/lifecycle.md"), show_default=True)
+@click.option("--check", is_flag=True, help="exit 1 if the file differs from the code instead of writing it")
+def lifecycle_doc(output: Path, check: bool) -> None:
+    """Write the lifecycle's state diagram and step table, drawn from ``lifecycle.STEPS``."""
+    from services.core.complaints.lifecycle import document
+
+    text_ = document()
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text_:
+            raise click.ClickException(f"{output} is out of date: run `complaintdesk lifecycle-doc`")
+        click.echo(f"{output} is up to date")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text_, encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)

@@ -39,6 +39,7 @@ from sqlalchemy.orm import aliased
 from services.core.audit.models import AuditEvent
 from services.core.audit.service import Actor, record_event
 from services.core.auth.models import PolicyRule, PolicyState
+from services.core.complaints.lifecycle import HANDLING_ACTIONS
 from services.core.complaints.models import Complaint, HandlingForm, HandlingFormStatus, Investigation
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import OrgUnit, Role, User
@@ -76,6 +77,9 @@ class Action(enum.StrEnum):
     ERASE_COMPLAINANT = "complaint.erase_complainant"
     EXTEND_DEADLINE = "complaint.extend_deadline"
     APPROVE_DEADLINE_EXTENSION = "complaint.approve_deadline_extension"
+    REQUEST_REVIEW = "complaint.request_review"
+    ASSIGN_REVIEWER = "complaint.assign_reviewer"
+    ANSWER_REVIEW = "complaint.answer_review"
     ESCALATE = "complaint.escalate"
     ROUTE = "complaint.route"
     EXTERNAL_BODY_READ = "external_body.read"
@@ -92,13 +96,6 @@ class Relation(enum.StrEnum):
     APPROVED = "approved"
 
 
-# the audit actions that make a user one of a case's handlers
-HANDLING_ACTIONS = (
-    "record_complaint", "resolve_on_the_spot", "start_investigation", "submit_investigation", "attach_evidence",
-    "assign_responsible_department", "propose_solution", "approve_handling_form", "reject_handling_form",
-    "send_customer_message", "record_customer_opinion", "complete_implementation", "record_follow_up",
-    "transfer_ownership", "escalate_complaint", "route_complaint",
-)
 
 EFFECTS = ("allow", "deny")
 _TERM = re.compile(r"^!?[a-z_]+$")
@@ -424,6 +421,17 @@ async def decide_on_complaint(
             return None
         resource = found
     return _decide(cached, subject, str(action), resource)
+
+
+async def decisions_on_complaint(
+    session: AsyncSession, subject: Subject, actions: Iterable[str], complaint_id: uuid.UUID
+) -> dict[str, Decision] | None:
+    """``decide_on_complaint`` for several actions at once (the relations computed once); None as there."""
+    cached = await _enforcer(session, subject.tenant)
+    found = await complaint_resource(session, subject, complaint_id)
+    if found is None or not _decide(cached, subject, Action.COMPLAINT_READ.value, found).allowed:
+        return None
+    return {a: _decide(cached, subject, a, found) for a in set(actions)}
 
 
 async def require(

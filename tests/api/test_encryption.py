@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import TENANT_A, TENANT_B, GraphQLClient
+from conftest import SECOND_USER, TENANT_A, TENANT_B, GraphQLClient
 from helpers import execute, rows, run_cli, scalar
 from lifecycle import RECORD, complaint_input
 
@@ -80,7 +80,7 @@ async def _full_case(gql: GraphQLClient, tenant: str, s: dict[str, str]) -> dict
                 customerReply=s["customerReply"], causeAnalysis=s["causeAnalysis"])
     review = await gql("mutation ($input: ReviewComplaintInput!) { reviewComplaint(input: $input) "
                        "{ userErrors { code } } }", {"input": {"complaintId": cid, "findings": s["review"]}},
-                       tenant=tenant)
+                       tenant=tenant, user=SECOND_USER)  # not one of the case's handlers: four eyes
     assert review["reviewComplaint"]["userErrors"] == []
     detail = (await gql(DETAIL, {"id": cid}, tenant=tenant))["complaint"]
     return detail

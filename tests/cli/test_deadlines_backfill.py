@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.deadlines.test_appraisal import go, record
-from conftest import GraphQLClient
+from conftest import SECOND_USER, GraphQLClient
 from deadline_cases import at, schema, tenant_of
 from helpers import execute, rows, run_cli
 
@@ -47,7 +47,7 @@ async def test_backfill_replays_the_audit_trail_into_the_same_deadlines(gql: Gra
     clock.at = at(2026, 9, 30)
     for cid in (waiting, closed):
         await go(gql, t, "proposeSolution", cid, solution="Replace it.", customerReply="We replace the kettle.")
-        await go(gql, t, "approveHandlingForm", cid)
+        await go(gql, t, "approveHandlingForm", cid, user=SECOND_USER)  # four eyes
         await go(gql, t, "sendCustomerMessage", cid)  # AWAITING_CUSTOMER: the resolution clock stops
     clock.at = at(2026, 10, 9)  # after the holiday: one agrees (the clock runs again), the other still waits
     await go(gql, t, "recordCustomerOpinion", closed, agreed=True)

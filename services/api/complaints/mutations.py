@@ -25,7 +25,7 @@ from services.api.ids import decode_id, decode_optional
 from services.api.ratelimit import SUBMIT, RateLimited, hit
 from services.core.audit.service import Actor
 from services.core.authz import Action
-from services.core.complaints import erasure, models
+from services.core.complaints import erasure, models, review
 from services.core.complaints import service as svc
 from services.core.complaints.queries import EvidenceMeta
 from services.core.errors import DomainError, ErrorCode
@@ -200,6 +200,42 @@ class ProposeSolutionInput:
     customer_reply: str = strawberry.field(description="exactly what the customer may be told once approved")
     cause_analysis: str | None = None
     compensation_amount: Decimal | None = None
+
+
+@strawberry.input(description="向客户返回调查意见: the unfounded complaint's written opinion, for approval")
+class ProposeOpinionInput:
+    complaint_id: relay.GlobalID
+    opinion: str = strawberry.field(description="exactly what the customer may be told once approved")
+    cause_analysis: str | None = None
+
+
+@strawberry.input(description="复核: the customer asks for a review of the decision within the review window. "
+                  "Staff send complaintId (signed in); a customer sends number and accessCode (no sign-in)")
+class RequestReviewInput:
+    reason: str
+    complaint_id: relay.GlobalID | None = None
+    number: str | None = None
+    access_code: str | None = None
+
+
+@strawberry.type
+class RequestReviewPayload:
+    complaint: ComplaintType | None = strawberry.field(default=None, description="staff only")
+    status: models.ComplaintStatus | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Name the independent reviewer (never one of the case's handlers)")
+class AssignReviewerInput:
+    complaint_id: relay.GlobalID
+    reviewer_id: relay.GlobalID
+
+
+@strawberry.input(description="The reviewer's answer: UPHELD closes the case, REVISED has it handled again")
+class AnswerReviewInput:
+    complaint_id: relay.GlobalID
+    outcome: models.ReviewOutcome
+    answer: str = strawberry.field(description="what the customer is told")
 
 
 @strawberry.input
@@ -448,6 +484,39 @@ class ComplaintMutations:
             cause_analysis=input.cause_analysis,
             compensation_amount=input.compensation_amount,
         )
+
+    @strawberry.mutation(description="向客户返回调查意见: write the unfounded complaint's opinion for approval")
+    async def propose_opinion(self, info: Info, input: ProposeOpinionInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.PROPOSE_SOLUTION, svc.propose_opinion,
+                           opinion=input.opinion, cause_analysis=input.cause_analysis)
+
+    @strawberry.mutation(description="复核: record the customer's request for a review of the decision (staff, "
+                         "with complaintId), or ask for it yourself with your number and access code")
+    async def request_review(self, info: Info, input: RequestReviewInput) -> RequestReviewPayload:
+        ctx = info.context
+        if input.complaint_id is not None:
+            payload = await _step(info, input.complaint_id, Action.REQUEST_REVIEW, review.request_review,
+                                  reason=input.reason)
+            return RequestReviewPayload(complaint=payload.complaint, user_errors=payload.user_errors,
+                                        status=payload.complaint.status if payload.complaint else None)
+        if not input.number or not input.access_code:
+            return RequestReviewPayload(user_errors=[UserError(
+                field=["complaintId"], message="send complaintId, or number and accessCode",
+                code=ErrorCode.REQUIRED)])
+        answer = await _public_answer(info, input.number, input.access_code, lambda s, c: review.request_review(
+            s, actor=Actor.customer(), now=ctx.now(), complaint_id=c, reason=input.reason,
+            source=models.Source.CUSTOMER))
+        return RequestReviewPayload(status=answer.status, user_errors=answer.user_errors)
+
+    @strawberry.mutation(description="Name the review's independent reviewer")
+    async def assign_reviewer(self, info: Info, input: AssignReviewerInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.ASSIGN_REVIEWER, review.assign_reviewer,
+                           lambda: {"reviewer_id": decode_id(input.reviewer_id, "User", "reviewerId")})
+
+    @strawberry.mutation(description="The assigned reviewer answers the review")
+    async def answer_review(self, info: Info, input: AnswerReviewInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.ANSWER_REVIEW, review.answer_review,
+                           outcome=input.outcome, answer=input.answer)
 
     @strawberry.mutation(description="Written approval of the handling form")
     async def approve_handling_form(self, info: Info, input: DecideHandlingFormInput) -> ComplaintPayload:

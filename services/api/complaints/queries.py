@@ -23,10 +23,12 @@ from services.core.authz import Action
 from services.core.complaints import models
 from services.core.complaints import procedure as proc
 from services.core.complaints import queries as q
+from services.core.complaints.public import public_case
 from services.core.complaints.service import complaint_by_access, tenant_timezone
 from services.core.deadlines import service as deadlines
 from services.core.deadlines import tracking as deadline_tracking
 from services.core.errors import DomainError
+from services.core.escalation.models import ExternalBodyKind
 
 
 @strawberry.input(description="Filters; all given conditions must hold")
@@ -117,9 +119,40 @@ class ComplaintTracking:
         description="the open deadlines the customer waits on (first answer, decision, resolution, review "
         "answer), from the case's own deadlines: holidays, pauses and extensions included"
     )
-    messages: list[CustomerMessage]
-    can_give_opinion: bool
+    messages: list[CustomerMessage] = strawberry.field(
+        description="what the customer was told: the approved answer, or an unfounded complaint's approved opinion")
+    can_give_opinion: bool = strawberry.field(
+        description="you may agree or disagree now (submitCustomerOpinion): with the proposed solution, or with "
+        "the investigation's opinion (disagreeing has it investigated again)")
     can_rate_satisfaction: bool
+    can_request_review: bool = strawberry.field(
+        description="you may ask for a review of the decision now (requestReview with your number and access code)")
+    review_requestable_until: datetime | None
+    review: PublicReview | None
+    referred_to: PublicBody | None = strawberry.field(
+        description="a REFERRED complaint: the authority it belongs to, and how to reach it")
+    further_complaint: list[PublicBody] = strawberry.field(
+        description="where you may complain further (the association, the regulator), once we told you")
+
+
+@strawberry.type(description="An authority or association, as the public sees it")
+class PublicBody:
+    name: str
+    kind: ExternalBodyKind
+    contact: str | None
+
+
+@strawberry.type(description="Your review request and, once given, its answer")
+class PublicReview:
+    state: models.ReviewState
+    requested_at: datetime
+    outcome: models.ReviewOutcome | None
+    answer: str | None
+    answered_at: datetime | None
+
+
+def _public_body(b: Any) -> PublicBody:
+    return PublicBody(name=b.name, kind=ExternalBodyKind(b.kind), contact=b.contact)
 
 
 @strawberry.type
@@ -213,6 +246,13 @@ class ComplaintQueries:
             expected = await deadline_tracking.expected_dates(
                 session, complaint_id=complaint.id, template=ctx.tenant.template, received_at=complaint.created_at,
                 tz=tz, foreign=complaint.scope == models.Scope.FOREIGN)
+            case = await public_case(session, complaint, ctx.now())
+            review = case.review
+            public_review = None if review is None else PublicReview(
+                state=models.ReviewState(review.state), requested_at=review.requested_at,
+                outcome=models.ReviewOutcome(review.outcome) if review.outcome else None,
+                answer=review.answer if review.state == models.ReviewState.ANSWERED else None,
+                answered_at=review.answered_at)
         messages = await ctx.loaders.messages_by_complaint_id.load(complaint.id)
         status = models.ComplaintStatus(complaint.status)
         return ComplaintTracking(
@@ -224,8 +264,13 @@ class ComplaintQueries:
             expected_dates=[ExpectedDate(label=d.label, due_on=d.due_on, provisional=d.provisional)
                             for d in expected],
             messages=[CustomerMessage(body=m.body, sent_at=m.sent_at) for m in messages],
-            can_give_opinion=status == models.ComplaintStatus.AWAITING_CUSTOMER,
+            can_give_opinion=case.can_give_opinion,
             can_rate_satisfaction=status == models.ComplaintStatus.FOLLOW_UP,
+            can_request_review=case.can_request_review,
+            review_requestable_until=case.review_requestable_until,
+            review=public_review,
+            referred_to=_public_body(case.referred_to) if case.referred_to else None,
+            further_complaint=[_public_body(b) for b in case.further_complaint],
         )
 
     @strawberry.field(description="Public: the procedure, channels and expected times")

@@ -12,6 +12,7 @@ from typing import Any, Self
 import strawberry
 from strawberry.scalars import JSON
 
+from services.api.authz import subject_of
 from services.api.context import Info
 from services.api.deadlines.types import Deadline, ExternalAppraisal
 from services.api.escalation.types import Escalation, Routing
@@ -20,7 +21,7 @@ from services.api.nodes import Node, global_id
 from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org_unit, load_user, parse_uuid
 from services.core.audit.models import AuditEvent as AuditEventModel
 from services.core.authz import mask_address, mask_email, mask_id_number, mask_name, mask_phone
-from services.core.complaints import models
+from services.core.complaints import actions, models
 from services.core.complaints.queries import (
     MAX_PAGE,
     ComplainantView,
@@ -144,10 +145,14 @@ class TransferSlip:
 @strawberry.type(description="顾客投诉处理表: internal; approved in writing before anything is promised")
 class HandlingForm:
     version: int
+    kind: models.HandlingFormKind = strawberry.field(
+        description="SOLUTION (a valid complaint's handling form) or OPINION (an unfounded complaint's written "
+        "investigation opinion); both approved by someone other than the proposer before the customer is told")
     status: models.HandlingFormStatus
     cause_analysis: str | None
-    solution: str
-    customer_reply: str
+    solution: str | None = strawberry.field(description="the solution (null on an OPINION)")
+    customer_reply: str = strawberry.field(description="exactly what the customer may be told once approved "
+                                           "(on an OPINION: the opinion)")
     compensation_amount: Decimal | None
     proposed_at: datetime
     decided_at: datetime | None
@@ -178,6 +183,34 @@ class SatisfactionSurvey:
     comment: str | None
     source: models.Source
     recorded_at: datetime
+
+
+@strawberry.type(description="复核: the customer's request for a review of the decision, and its independent answer")
+class Review:
+    state: models.ReviewState
+    reason: str
+    source: models.Source
+    requested_at: datetime
+    assigned_at: datetime | None
+    outcome: models.ReviewOutcome | None
+    answer: str | None
+    answered_at: datetime | None
+    reviewer_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="the independent reviewer (never one of the case's handlers)")
+    async def reviewer(self, info: Info) -> UserType | None:
+        return await load_user(info, self.reviewer_id)
+
+
+@strawberry.type(description="A step this viewer may take on the case now (the lifecycle, the case and canI)")
+class AvailableAction:
+    mutation: str = strawberry.field(description="the mutation that takes the step, e.g. approveHandlingForm")
+    action: str = strawberry.field(description="the policy action it needs (as canI takes it)")
+    input: str | None = strawberry.field(description="its input type (the form it carries)")
+    label: str
+    label_zh: str
+    next_statuses: list[models.ComplaintStatus] = strawberry.field(
+        description="where it may lead (empty: the status stays)")
 
 
 @strawberry.type(description="What the customer was told, from the approved handling form")
@@ -325,7 +358,8 @@ class ComplaintType(Node):
         if f is None:
             return None
         return HandlingForm(
-            version=f.version, status=models.HandlingFormStatus(f.status), cause_analysis=f.cause_analysis,
+            version=f.version, kind=models.HandlingFormKind(f.kind), status=models.HandlingFormStatus(f.status),
+            cause_analysis=f.cause_analysis,
             solution=f.solution, customer_reply=f.customer_reply, compensation_amount=f.compensation_amount,
             proposed_at=f.proposed_at, decided_at=f.decided_at, decision_note=f.decision_note,
             proposed_by_id=f.proposed_by, decided_by_id=f.decided_by,
@@ -351,6 +385,31 @@ class ComplaintType(Node):
     async def evidence(self, info: Info) -> list[EvidenceFile]:
         return [EvidenceFile.from_meta(m) for m in await info.context.loaders.evidence_by_complaint_id.load(
             self.uuid)]
+
+    @strawberry.field(description="A closed case is archived (seed I step 7): read-only, but for a review request, "
+                      "a reopen, an escalation or the litigation flag")
+    def archived(self) -> bool:
+        return self.status == models.ComplaintStatus.CLOSED
+
+    @strawberry.field(description="The latest review request (复核) and its answer")
+    async def review(self, info: Info) -> Review | None:
+        r = await info.context.loaders.review_by_complaint_id.load(self.uuid)
+        if r is None:
+            return None
+        return Review(state=models.ReviewState(r.state), reason=r.reason, source=models.Source(r.source),
+                      requested_at=r.requested_at, assigned_at=r.assigned_at,
+                      outcome=models.ReviewOutcome(r.outcome) if r.outcome else None, answer=r.answer,
+                      answered_at=r.answered_at, reviewer_id=r.reviewer_id)
+
+    @strawberry.field(description="What you may do with this case now: the lifecycle's steps that its state "
+                      "allows and your rights and the four-eyes rules permit (draw the buttons from this)")
+    async def available_actions(self, info: Info) -> list[AvailableAction]:
+        ctx = info.context
+        subject = await subject_of(ctx)
+        async with ctx.db() as session:
+            found = await actions.available_actions(session, subject, self.uuid, ctx.now())
+        return [AvailableAction(mutation=s.mutation, action=s.permission, input=s.form, label=s.label,
+                                label_zh=s.label_zh, next_statuses=list(s.targets)) for s in found or []]
 
     @strawberry.field
     async def customer_messages(self, info: Info) -> list[CustomerMessage]:

@@ -85,6 +85,13 @@ class RouteComplaintInput:
     note: str | None = None
 
 
+@strawberry.input(description="Refer the complaint to the authority it belongs to (it ends as REFERRED)")
+class ReferComplaintInput:
+    complaint_id: relay.GlobalID
+    external_body_id: relay.GlobalID
+    note: str | None = None
+
+
 @strawberry.type
 class RouteComplaintPayload:
     complaint: ComplaintType | None = None
@@ -94,7 +101,9 @@ class RouteComplaintPayload:
 
 @strawberry.input(description="The tenant's escalation settings")
 class UpdateEscalationSettingsInput:
-    auto_escalate_on_final_dissatisfaction: bool
+    auto_escalate_on_final_dissatisfaction: bool | None = strawberry.field(default=None, description="null keeps it")
+    after_final_answer: list[svc.AfterFinalAnswer] | None = strawberry.field(default=None,
+                                                                          description="null keeps it")
 
 
 @strawberry.type
@@ -150,7 +159,8 @@ class EscalationMutations:
                 await require(ctx, session, Action.EXTERNAL_BODY_MANAGE)
                 settings = await svc.update_escalation_settings(
                     session, actor=viewer.actor, now=ctx.now(),
-                    auto_escalate_on_final_dissatisfaction=input.auto_escalate_on_final_dissatisfaction)
+                    auto_escalate_on_final_dissatisfaction=input.auto_escalate_on_final_dissatisfaction,
+                    after_final_answer=input.after_final_answer)
         except DomainError as exc:
             return UpdateEscalationSettingsPayload(user_errors=[user_error(exc)])
         return UpdateEscalationSettingsPayload(settings=EscalationSettingsType.from_core(settings))
@@ -190,4 +200,20 @@ class EscalationMutations:
             return RouteComplaintPayload(user_errors=[user_error(exc)])
         if input.mode == models.RoutingMode.ROUTED:
             await kick_outbox()
+        return RouteComplaintPayload(complaint=await _reload(ctx, cid), routing=Routing.from_model(routing))
+
+    @strawberry.mutation(description="Seed II: the matter belongs to another authority: the case ends as REFERRED "
+                         "and the customer is told which body and how to reach it")
+    async def refer_complaint(self, info: Info, input: ReferComplaintInput) -> RouteComplaintPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            cid = decode_id(input.complaint_id, "Complaint", "complaintId")
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.ROUTE, cid)
+                body_id: uuid.UUID = decode_id(input.external_body_id, "ExternalBody", "externalBodyId")
+                routing = await svc.refer_complaint(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid,
+                                                    body_id=body_id, note=input.note)
+        except DomainError as exc:
+            return RouteComplaintPayload(user_errors=[user_error(exc)])
         return RouteComplaintPayload(complaint=await _reload(ctx, cid), routing=Routing.from_model(routing))

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from services.api.context import Info
 from services.api.nodes import global_id
 from services.core.escalation import models
+from services.core.escalation.service import AfterFinalAnswer
 
 strawberry.enum(models.ExternalBodyKind, name="ExternalBodyKind")
 strawberry.enum(models.EscalationState, name="EscalationState")
@@ -24,11 +25,17 @@ strawberry.enum(models.RoutingMode, name="RoutingMode",
 class EscalationSettingsType:
     auto_escalate_on_final_dissatisfaction: bool = strawberry.field(
         description="a customer not satisfied at the final follow-up is escalated at once to the first external "
-                    "body (default: on for banks, off for retail)")
+                    "body, where no review of the decision can still be asked for (default: on for banks, off for "
+                    "retail)")
+    after_final_answer: list[AfterFinalAnswer] = strawberry.field(
+        description="what follows a final answer the customer may take outside (a review upheld or not answered "
+                    "in time; without a review, an unsatisfied follow-up): GUIDE tells the customer where to "
+                    "re-complain, FORWARD forwards the dossier (default: banks both, retail GUIDE)")
 
     @classmethod
     def from_core(cls, s: Any) -> EscalationSettingsType:
-        return cls(auto_escalate_on_final_dissatisfaction=s.auto_escalate_on_final_dissatisfaction)
+        return cls(auto_escalate_on_final_dissatisfaction=s.auto_escalate_on_final_dissatisfaction,
+                   after_final_answer=list(s.after_final_answer))
 
 
 @strawberry.type(name="ExternalBody", description="An authority or association outside the company (seed II, III)")

@@ -42,6 +42,10 @@ class ComplaintStatus(enum.StrEnum):
     REOPENED = "REOPENED"
     ESCALATED = "ESCALATED"
     WITHDRAWN = "WITHDRAWN"
+    UNDER_REVIEW = "UNDER_REVIEW"
+    """the customer asked for a review (复核) of the decision; an independent reviewer answers"""
+    REFERRED = "REFERRED"
+    """the matter belongs to another authority (seed II): the customer was told which, and the case ends"""
 
 
 class Channel(enum.StrEnum):
@@ -58,6 +62,27 @@ class Channel(enum.StrEnum):
 class Scope(enum.StrEnum):
     DOMESTIC = "DOMESTIC"
     FOREIGN = "FOREIGN"
+
+
+class HandlingFormKind(enum.StrEnum):
+    """A valid complaint's handling form (the solution), or an unfounded complaint's written investigation
+    opinion (seed I step 2, 向客户返回调查意见): both approved by someone else before the customer is told."""
+
+    SOLUTION = "SOLUTION"
+    OPINION = "OPINION"
+
+
+class ReviewState(enum.StrEnum):
+    REQUESTED = "REQUESTED"
+    ASSIGNED = "ASSIGNED"
+    ANSWERED = "ANSWERED"
+
+
+class ReviewOutcome(enum.StrEnum):
+    UPHELD = "UPHELD"
+    """the decision stands: the bank's final answer (the customer may re-complain outside)"""
+    REVISED = "REVISED"
+    """the decision changes: the case is handled again"""
 
 
 class HandlingFormStatus(enum.StrEnum):
@@ -253,8 +278,9 @@ class HandlingForm(TenantBase):
     id: Mapped[uuid.UUID] = _uuid_pk()
     complaint_id: Mapped[uuid.UUID] = _complaint_fk()
     version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), server_default=text("'SOLUTION'"))
     _cause_analysis: Mapped[bytes | None] = _sealed("cause_analysis")
-    _solution: Mapped[bytes | None] = _sealed("solution", nullable=False)
+    _solution: Mapped[bytes | None] = _sealed("solution")
     _customer_reply: Mapped[bytes | None] = _sealed("customer_reply", nullable=False)
     cause_analysis = encrypted("_cause_analysis")
     solution = encrypted("_solution")
@@ -300,6 +326,34 @@ class SatisfactionSurvey(TenantBase):
     source: Mapped[str] = mapped_column(String(16))
     recorded_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    returned_to_department_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT"), nullable=True
+    )
+    """seed I step 7: the survey goes back to the responsible department when the case closes"""
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Review(TenantBase):
+    """复核 (the 2020 rules): the customer disagrees with the decision and asks, within the review window, for it
+    to be reviewed by someone independent of the first decision; answered within its own deadline."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    complaint_id: Mapped[uuid.UUID] = _complaint_fk()
+    state: Mapped[str] = mapped_column(String(16))
+    _reason: Mapped[bytes | None] = _sealed("reason", nullable=False)
+    reason = encrypted("_reason")
+    source: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reviewer_id: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
+    assigned_by: Mapped[uuid.UUID | None] = _user_fk(nullable=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    _answer: Mapped[bytes | None] = _sealed("answer")
+    answer = encrypted("_answer")
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class CustomerMessage(TenantBase):

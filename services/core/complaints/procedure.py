@@ -121,6 +121,8 @@ _NEXT = {
     S.REOPENED: "Your complaint has been reopened and will be handled again.",
     S.ESCALATED: "Your complaint has been passed to an external body.",
     S.WITHDRAWN: "Your complaint was withdrawn.",
+    S.UNDER_REVIEW: "Your request for a review is being handled by someone independent of the first decision.",
+    S.REFERRED: "Your complaint is for another authority: we told you which one and how to reach it.",
 }
 
 

@@ -34,6 +34,7 @@ from services.core.complaints.models import (
     Evidence,
     HandlingForm,
     Investigation,
+    Review,
     SatisfactionSurvey,
     TransferSlip,
 )
@@ -527,7 +528,7 @@ async def investigations_for(session: AsyncSession, ids: Sequence[uuid.UUID]) ->
     return {r.complaint_id: r for r in rows}
 
 
-M = TypeVar("M", TransferSlip, HandlingForm, SatisfactionSurvey, CustomerOpinion, CustomerMessage)
+M = TypeVar("M", TransferSlip, HandlingForm, SatisfactionSurvey, CustomerOpinion, CustomerMessage, Review)
 
 
 async def _latest(session: AsyncSession, model: type[M], ids: Sequence[uuid.UUID], *newest_first: Any
@@ -560,6 +561,10 @@ async def latest_transfer_slips(session: AsyncSession, ids: Sequence[uuid.UUID])
 
 async def latest_handling_forms(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, HandlingForm]:
     return await _latest(session, HandlingForm, ids, HandlingForm.version.desc())
+
+
+async def latest_reviews(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Review]:
+    return await _latest(session, Review, ids, Review.requested_at.desc(), Review.id)
 
 
 async def latest_surveys(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, SatisfactionSurvey]:

@@ -1,10 +1,9 @@
 """The complaint lifecycle (product.md; seed I and IV): one function per step.
 
-Every step locks the complaint row, checks that the step is allowed from the
-current status, validates its form, changes the state, writes one audit event and
-plans the case's deadlines (``services.core.deadlines.service.on_step``, from ``_audit``),
-all in the caller's transaction: a refusal raises ``DomainError`` and, rolled
-back, leaves nothing changed.
+Every step starts with ``steps.begin`` (lock the complaint row, check the step against the lifecycle's
+table ``lifecycle.STEPS``: status, the case's condition, four eyes), validates its form, changes the
+state, and ends with ``steps.record_step`` (one audit event, the case's deadlines planned), all in the
+caller's transaction: a refusal raises ``DomainError`` and, rolled back, leaves nothing changed.
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import validation as v
-from services.core.audit.service import Actor, record_event
+from services.core.audit.service import Actor
+from services.core.complaints import lifecycle
 from services.core.complaints.models import (
     Channel,
     Complainant,
@@ -37,6 +37,7 @@ from services.core.complaints.models import (
     CustomerOpinion,
     Evidence,
     HandlingForm,
+    HandlingFormKind,
     HandlingFormStatus,
     Investigation,
     Satisfaction,
@@ -45,14 +46,14 @@ from services.core.complaints.models import (
     Source,
     TransferSlip,
 )
+from services.core.complaints.steps import begin, current_form, move, record_step
 from services.core.crypto.fields import blind_index, keyring_of
-from services.core.deadlines import appraisal as appraisals
-from services.core.deadlines import service as deadlines
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
+from services.core.outbox.service import notify
 
 S = ComplaintStatus
-OPEN_STATUSES = frozenset(S) - {S.CLOSED, S.WITHDRAWN}
+OPEN_STATUSES = lifecycle.OPEN
 MAX_EVIDENCE_BYTES = 512 * 1024
 ACCESS_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over the phone
 ACCESS_CODE_LENGTH = 12
@@ -133,53 +134,6 @@ async def next_number(session: AsyncSession, now: datetime) -> str:
     return f"{period}{serial:06d}"
 
 
-async def _get_for_update(session: AsyncSession, complaint_id: uuid.UUID) -> Complaint:
-    complaint = await session.get(Complaint, complaint_id, with_for_update=True, populate_existing=True)
-    if complaint is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
-    return complaint
-
-
-def _require_status(complaint: Complaint, action: str, allowed: Collection[ComplaintStatus]) -> None:
-    if complaint.status not in allowed:
-        raise DomainError(
-            ErrorCode.ILLEGAL_TRANSITION,
-            f"cannot {action.replace('_', ' ')}: the complaint is {complaint.status}",
-        )
-
-
-async def _audit(
-    session: AsyncSession,
-    complaint: Complaint,
-    *,
-    actor: Actor,
-    action: str,
-    now: datetime,
-    before: str | None,
-    changes: dict[str, Any] | None = None,
-    note: str | None = None,
-) -> None:
-    await record_event(
-        session, actor=actor, action=action, subject_type="Complaint", subject_id=complaint.id, now=now,
-        from_status=before, to_status=complaint.status, changes=changes or {}, note=note,
-    )
-    # every step's deadlines (started, met, paused, resumed) change in the step's own transaction
-    await deadlines.on_step(session, complaint, action=action, before=before, now=now)
-    if complaint.appraisal_started_at is not None:  # a case that ends ends its external appraisal too
-        await appraisals.end_with_case(session, complaint, actor=actor, now=now, action=action)
-
-
-def _move(complaint: Complaint, to: ComplaintStatus, now: datetime) -> str:
-    before = complaint.status
-    complaint.status = to.value
-    complaint.updated_at = now
-    if to == S.CLOSED:
-        complaint.closed_at = now
-    elif before == S.CLOSED:
-        complaint.closed_at = None
-    return before
-
-
 async def _org_unit(session: AsyncSession, unit_id: uuid.UUID, field: str,
                     kinds: Collection[OrgUnitKind] | None = None) -> OrgUnit:
     unit = await session.get(OrgUnit, unit_id)
@@ -196,17 +150,6 @@ async def _active_user(session: AsyncSession, user_id: uuid.UUID, field: str) ->
     if user is None or not user.active:
         raise DomainError(ErrorCode.NOT_FOUND, "user not found", [field])
     return user
-
-
-async def _current_form(session: AsyncSession, complaint_id: uuid.UUID) -> HandlingForm | None:
-    return (
-        await session.scalars(
-            select(HandlingForm)
-            .where(HandlingForm.complaint_id == complaint_id)
-            .order_by(HandlingForm.version.desc())
-            .limit(1)
-        )
-    ).first()
 
 
 async def intake_owner(session: AsyncSession) -> User:
@@ -305,7 +248,7 @@ async def record_complaint(
     )
     session.add(complaint)
     await session.flush()
-    await _audit(
+    await record_step(
         session, complaint, actor=actor, action="record_complaint", now=now, before=None,
         changes={
             "number": complaint.number, "channel": complaint.channel, "scope": complaint.scope,
@@ -325,13 +268,12 @@ async def resolve_on_the_spot(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, resolution: str
 ) -> Complaint:
     """Solved at once (seed IV 三.1(1)): closed, and still on record."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "resolve on the spot", {S.RECEIVED})
+    complaint = await begin(session, "resolve_on_the_spot", complaint_id, actor=actor, now=now)
     complaint.resolution = v.required_text(resolution, "resolution", max_length=5_000)
     complaint.resolved_on_the_spot = True
-    before = _move(complaint, S.CLOSED, now)
-    await _audit(session, complaint, actor=actor, action="resolve_on_the_spot", now=now, before=before,
-                 changes={"fields": ["resolution"]})
+    before = move(complaint, S.CLOSED, now)
+    await record_step(session, complaint, actor=actor, action="resolve_on_the_spot", now=now, before=before,
+                      changes={"fields": ["resolution"]})
     return complaint
 
 
@@ -342,8 +284,7 @@ async def start_investigation(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID,
     investigator_id: uuid.UUID | None = None,
 ) -> Complaint:
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "start an investigation", {S.RECEIVED, S.REOPENED})
+    complaint = await begin(session, "start_investigation", complaint_id, actor=actor, now=now)
     investigator = investigator_id or actor.user_id
     if investigator is None:
         raise DomainError(ErrorCode.REQUIRED, "an investigator is required", ["investigatorId"])
@@ -357,9 +298,9 @@ async def start_investigation(
         investigation.valid = None
         investigation.findings = None
         investigation.submitted_at = None
-    before = _move(complaint, S.INVESTIGATING, now)
-    await _audit(session, complaint, actor=actor, action="start_investigation", now=now, before=before,
-                 changes={"investigatorId": investigator})
+    before = move(complaint, S.INVESTIGATING, now)
+    await record_step(session, complaint, actor=actor, action="start_investigation", now=now, before=before,
+                      changes={"investigatorId": investigator})
     return complaint
 
 
@@ -382,11 +323,9 @@ async def submit_investigation(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, form: InvestigationInput
 ) -> Complaint:
     """调查表: facts gathered; valid (投诉成立) goes on to a responsible department, else UNFOUNDED."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "submit an investigation", {S.INVESTIGATING})
+    complaint = await begin(session, "submit_investigation", complaint_id, actor=actor, now=now)
     investigation = await session.get(Investigation, complaint.id, with_for_update=True)
-    if investigation is None or investigation.submitted_at is not None:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the investigation was already submitted")
+    assert investigation is not None  # INVESTIGATING follows start_investigation
     findings = v.required_text(form.findings, "findings", max_length=10_000)
     tz = await tenant_timezone(session)
     updates: dict[str, Any] = {}
@@ -418,9 +357,9 @@ async def submit_investigation(
     investigation.valid = form.valid
     investigation.findings = findings
     investigation.submitted_at = now
-    before = _move(complaint, S.INVESTIGATING if form.valid else S.UNFOUNDED, now)
-    await _audit(session, complaint, actor=actor, action="submit_investigation", now=now, before=before,
-                 changes={"valid": form.valid, "fields": sorted(["findings", *updates])})
+    before = move(complaint, S.INVESTIGATING if form.valid else S.UNFOUNDED, now)
+    await record_step(session, complaint, actor=actor, action="submit_investigation", now=now, before=before,
+                      changes={"valid": form.valid, "fields": sorted(["findings", *updates])})
     return complaint
 
 
@@ -429,8 +368,7 @@ async def attach_evidence(
     content_type: str, content: bytes, note: str | None = None,
 ) -> Evidence:
     """Truthful evidence: who, when, and a content hash that the audit trail keeps."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "attach evidence", OPEN_STATUSES)
+    complaint = await begin(session, "attach_evidence", complaint_id, actor=actor, now=now)
     name = v.required_text(filename, "filename", max_length=255)
     ctype = v.required_text(content_type, "contentType", max_length=100)
     if not content:
@@ -447,8 +385,8 @@ async def attach_evidence(
     session.add(evidence)
     complaint.updated_at = now
     await session.flush()
-    await _audit(session, complaint, actor=actor, action="attach_evidence", now=now, before=complaint.status,
-                 changes={"evidenceId": evidence.id, "sha256": digest, "size": len(content)})
+    await record_step(session, complaint, actor=actor, action="attach_evidence", now=now, before=complaint.status,
+                      changes={"evidenceId": evidence.id, "sha256": digest, "size": len(content)})
     return evidence
 
 
@@ -460,15 +398,7 @@ async def assign_responsible_department(
     instructions: str | None = None,
 ) -> Complaint:
     """传递单: a valid complaint goes to the responsible department, which answers with a solution."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "assign a responsible department", {S.INVESTIGATING, S.REOPENED})
-    if complaint.status == S.INVESTIGATING:
-        investigation = await session.get(Investigation, complaint.id)
-        if investigation is None or investigation.submitted_at is None or not investigation.valid:
-            raise DomainError(
-                ErrorCode.ILLEGAL_TRANSITION,
-                "cannot assign a responsible department before the investigation finds the complaint valid",
-            )
+    complaint = await begin(session, "assign_responsible_department", complaint_id, actor=actor, now=now)
     await _org_unit(session, department_id, "departmentId",
                     (OrgUnitKind.DEPARTMENT, OrgUnitKind.PRODUCTION_TEAM, OrgUnitKind.BRANCH, OrgUnitKind.STORE))
     if actor.user_id is None:
@@ -478,10 +408,36 @@ async def assign_responsible_department(
         instructions=v.text(instructions, "instructions", max_length=5_000), sent_by=actor.user_id, sent_at=now,
     ))
     complaint.responsible_department_id = department_id
-    before = _move(complaint, S.ASSIGNED, now)
-    await _audit(session, complaint, actor=actor, action="assign_responsible_department", now=now, before=before,
-                 changes={"departmentId": department_id})
+    before = move(complaint, S.ASSIGNED, now)
+    await record_step(session, complaint, actor=actor, action="assign_responsible_department", now=now, before=before,
+                      changes={"departmentId": department_id})
     return complaint
+
+
+async def _next_form(
+    session: AsyncSession, complaint: Complaint, actor: Actor, now: datetime, *, kind: HandlingFormKind,
+    solution: str | None, customer_reply: str, cause_analysis: str | None = None,
+    compensation_amount: Decimal | None = None,
+) -> HandlingForm:
+    if actor.user_id is None:
+        raise DomainError(ErrorCode.REQUIRED, "a handling form is proposed by a user")
+    previous = await current_form(session, complaint.id)
+    form = HandlingForm(
+        complaint_id=complaint.id,
+        version=(previous.version + 1) if previous else 1,
+        kind=kind.value,
+        cause_analysis=v.text(cause_analysis, "causeAnalysis", max_length=10_000),
+        solution=v.required_text(solution, "solution", max_length=10_000) if kind == HandlingFormKind.SOLUTION
+        else None,
+        customer_reply=v.required_text(customer_reply, "customerReply" if kind == HandlingFormKind.SOLUTION
+                                       else "opinion", max_length=5_000),
+        compensation_amount=v.money(compensation_amount, "compensationAmount"),
+        status=HandlingFormStatus.PENDING_APPROVAL.value,
+        proposed_by=actor.user_id,
+        proposed_at=now,
+    )
+    session.add(form)
+    return form
 
 
 async def propose_solution(
@@ -489,23 +445,10 @@ async def propose_solution(
     customer_reply: str, cause_analysis: str | None = None, compensation_amount: Decimal | None = None,
 ) -> HandlingForm:
     """The department's answer, written up as the handling form (顾客投诉处理表) for approval."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "propose a solution", {S.ASSIGNED})
-    if actor.user_id is None:
-        raise DomainError(ErrorCode.REQUIRED, "a solution is proposed by a user")
-    previous = await _current_form(session, complaint.id)
-    form = HandlingForm(
-        complaint_id=complaint.id,
-        version=(previous.version + 1) if previous else 1,
-        cause_analysis=v.text(cause_analysis, "causeAnalysis", max_length=10_000),
-        solution=v.required_text(solution, "solution", max_length=10_000),
-        customer_reply=v.required_text(customer_reply, "customerReply", max_length=5_000),
-        compensation_amount=v.money(compensation_amount, "compensationAmount"),
-        status=HandlingFormStatus.PENDING_APPROVAL.value,
-        proposed_by=actor.user_id,
-        proposed_at=now,
-    )
-    session.add(form)
+    complaint = await begin(session, "propose_solution", complaint_id, actor=actor, now=now)
+    form = await _next_form(session, complaint, actor, now, kind=HandlingFormKind.SOLUTION, solution=solution,
+                            customer_reply=customer_reply, cause_analysis=cause_analysis,
+                            compensation_amount=compensation_amount)
     slip = (
         await session.scalars(
             select(TransferSlip).where(TransferSlip.complaint_id == complaint.id)
@@ -514,10 +457,26 @@ async def propose_solution(
     ).first()
     if slip is not None and slip.answered_at is None:
         slip.answered_at = now
-    before = _move(complaint, S.SOLUTION_PROPOSED, now)
+    before = move(complaint, S.SOLUTION_PROPOSED, now)
     await session.flush()
-    await _audit(session, complaint, actor=actor, action="propose_solution", now=now, before=before,
-                 changes={"handlingFormVersion": form.version, "compensationAmount": form.compensation_amount})
+    await record_step(session, complaint, actor=actor, action="propose_solution", now=now, before=before,
+                      changes={"handlingFormVersion": form.version, "compensationAmount": form.compensation_amount})
+    return form
+
+
+async def propose_opinion(
+    session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, opinion: str,
+    cause_analysis: str | None = None,
+) -> HandlingForm:
+    """向客户返回调查意见 (seed I step 2): the unfounded complaint's written investigation opinion, for approval by
+    someone else before the owner relays it (the same no-promise rule as a solution)."""
+    complaint = await begin(session, "propose_opinion", complaint_id, actor=actor, now=now)
+    form = await _next_form(session, complaint, actor, now, kind=HandlingFormKind.OPINION, solution=None,
+                            customer_reply=opinion, cause_analysis=cause_analysis)
+    await session.flush()
+    complaint.updated_at = now
+    await record_step(session, complaint, actor=actor, action="propose_opinion", now=now, before=complaint.status,
+                      changes={"handlingFormVersion": form.version, "kind": form.kind})
     return form
 
 
@@ -525,13 +484,12 @@ async def decide_handling_form(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, approve: bool,
     note: str | None = None,
 ) -> HandlingForm:
-    """The approver's written sign-off; a rejection sends the case back to the department."""
-    complaint = await _get_for_update(session, complaint_id)
-    action = "approve the handling form" if approve else "reject the handling form"
-    _require_status(complaint, action, {S.SOLUTION_PROPOSED})
-    form = await _current_form(session, complaint.id)
-    if form is None or form.status != HandlingFormStatus.PENDING_APPROVAL:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "there is no handling form waiting for approval")
+    """The approver's written sign-off (never the proposer's own: four eyes); a rejected solution goes back to
+    the department, a rejected opinion is written again."""
+    name = "approve_handling_form" if approve else "reject_handling_form"
+    complaint = await begin(session, name, complaint_id, actor=actor, now=now)
+    form = await current_form(session, complaint.id)
+    assert form is not None  # the guard found it pending
     reason = v.text(note, "note", max_length=5_000)
     if not approve and reason is None:
         raise DomainError(ErrorCode.REQUIRED, "a rejection needs a reason", ["note"])
@@ -541,10 +499,13 @@ async def decide_handling_form(
     form.decided_by = actor.user_id
     form.decided_at = now
     form.decision_note = reason
-    before = _move(complaint, S.APPROVED if approve else S.ASSIGNED, now)
-    await _audit(session, complaint, actor=actor,
-                 action="approve_handling_form" if approve else "reject_handling_form", now=now, before=before,
-                 changes={"handlingFormVersion": form.version})
+    if form.kind == HandlingFormKind.OPINION:
+        before = complaint.status
+        complaint.updated_at = now
+    else:
+        before = move(complaint, S.APPROVED if approve else S.ASSIGNED, now)
+    await record_step(session, complaint, actor=actor, action=name, now=now, before=before,
+                      changes={"handlingFormVersion": form.version, "kind": form.kind})
     return form
 
 
@@ -552,22 +513,18 @@ async def decide_handling_form(
 
 
 async def approved_form(session: AsyncSession, complaint_id: uuid.UUID) -> HandlingForm | None:
-    form = await _current_form(session, complaint_id)
+    form = await current_form(session, complaint_id)
     return form if form is not None and form.status == HandlingFormStatus.APPROVED else None
 
 
 async def send_customer_message(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, body: str | None = None,
 ) -> CustomerMessage:
-    """Tell the customer the outcome: refused before written approval, and only what the form says."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "send a message to the customer", OPEN_STATUSES)
+    """Tell the customer the outcome (the approved solution, or an unfounded complaint's approved opinion):
+    refused before written approval, and only what the form says."""
+    complaint = await begin(session, "send_customer_message", complaint_id, actor=actor, now=now)
     form = await approved_form(session, complaint.id)
-    if form is None:
-        raise DomainError(
-            ErrorCode.APPROVAL_REQUIRED,
-            "nothing may be promised to the customer before the handling form is approved in writing",
-        )
+    assert form is not None  # the guard found it approved
     text_ = form.customer_reply if body is None else v.required_text(body, "body", max_length=5_000)
     if text_ != form.customer_reply:
         raise DomainError(
@@ -581,12 +538,12 @@ async def send_customer_message(
     session.add(message)
     before = complaint.status
     if complaint.status == S.APPROVED:
-        _move(complaint, S.AWAITING_CUSTOMER, now)
+        move(complaint, S.AWAITING_CUSTOMER, now)
     else:
         complaint.updated_at = now
     await session.flush()
-    await _audit(session, complaint, actor=actor, action="send_customer_message", now=now, before=before,
-                 changes={"messageId": message.id, "handlingFormVersion": form.version})
+    await record_step(session, complaint, actor=actor, action="send_customer_message", now=now, before=before,
+                      changes={"messageId": message.id, "handlingFormVersion": form.version, "kind": form.kind})
     return message
 
 
@@ -594,63 +551,84 @@ async def record_customer_opinion(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, agreed: bool,
     comment: str | None = None, source: Source = Source.STAFF,
 ) -> Complaint:
-    """客户意见表: agree, and the department implements; disagree, and it goes back to the department."""
-    complaint = await _get_for_update(session, complaint_id)
-    allowed = {S.AWAITING_CUSTOMER} if source == Source.CUSTOMER else {S.APPROVED, S.AWAITING_CUSTOMER}
-    _require_status(complaint, "record the customer's opinion", allowed)
+    """客户意见表: agree, and the department implements; disagree, and it goes back to the department. On an
+    unfounded complaint's opinion: agree, and the case closes; dispute it, and it is investigated again."""
+    complaint = await begin(session, "record_customer_opinion", complaint_id, actor=actor, now=now)
+    if source == Source.CUSTOMER and complaint.status == S.APPROVED:  # not yet told: the owner relays it first
+        raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
+                          f"cannot record the customer's opinion: the complaint is {complaint.status}")
     form = await approved_form(session, complaint.id)
-    assert form is not None  # APPROVED and AWAITING_CUSTOMER both follow an approval
+    assert form is not None  # APPROVED, AWAITING_CUSTOMER and a sent opinion all follow an approval
     session.add(CustomerOpinion(
         complaint_id=complaint.id, handling_form_id=form.id, agreed=agreed,
         comment=v.text(comment, "comment", max_length=5_000), source=source.value,
         recorded_by=actor.user_id, recorded_at=now,
     ))
-    if agreed:
-        before = _move(complaint, S.IMPLEMENTING, now)
+    if complaint.status == S.UNFOUNDED:
+        before = move(complaint, S.CLOSED if agreed else S.REOPENED, now)
+    elif agreed:
+        before = move(complaint, S.IMPLEMENTING, now)
     else:
-        before = _move(complaint, S.ASSIGNED, now)
+        before = move(complaint, S.ASSIGNED, now)
         if complaint.responsible_department_id is not None and actor.user_id is not None:
             session.add(TransferSlip(
                 complaint_id=complaint.id, department_id=complaint.responsible_department_id,
                 instructions="The customer did not agree with the proposed solution.",
                 sent_by=actor.user_id, sent_at=now,
             ))
-    await _audit(session, complaint, actor=actor, action="record_customer_opinion", now=now, before=before,
-                 changes={"agreed": agreed, "source": source.value})
+    await record_step(session, complaint, actor=actor, action="record_customer_opinion", now=now, before=before,
+                      changes={"agreed": agreed, "source": source.value})
     return complaint
 
 
 async def complete_implementation(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, note: str | None = None,
 ) -> Complaint:
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "complete the implementation", {S.IMPLEMENTING})
-    before = _move(complaint, S.FOLLOW_UP, now)
-    await _audit(session, complaint, actor=actor, action="complete_implementation", now=now, before=before,
-                 note=v.text(note, "note", max_length=5_000))
+    complaint = await begin(session, "complete_implementation", complaint_id, actor=actor, now=now)
+    before = move(complaint, S.FOLLOW_UP, now)
+    await record_step(session, complaint, actor=actor, action="complete_implementation", now=now, before=before,
+                      note=v.text(note, "note", max_length=5_000))
     return complaint
+
+
+async def _return_survey(session: AsyncSession, complaint: Complaint, survey: SatisfactionSurvey,
+                         now: datetime) -> None:
+    """Seed I step 7: the survey goes back to the responsible department (recorded, its people told)."""
+    department = complaint.responsible_department_id
+    if department is None:
+        return
+    survey.returned_to_department_id = department
+    survey.returned_at = now
+    people = (await session.scalars(select(User.id).where(User.org_unit_id == department,
+                                                          User.active.is_(True)))).all()
+    await notify(session, user_ids=people, key=f"survey:{survey.id}:returned", kind="SURVEY_RETURNED",
+                 title=f"Complaint {complaint.number}: the customer's satisfaction survey ({survey.rating})",
+                 complaint_id=complaint.id, now=now)
 
 
 async def record_follow_up(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, rating: Satisfaction,
     comment: str | None = None, source: Source = Source.STAFF,
 ) -> Complaint:
-    """回访 with the satisfaction survey: closes only when (very) satisfied, otherwise reopens."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "record the follow-up", {S.FOLLOW_UP})
+    """回访 with the satisfaction survey: closes (returned to the department and archived) only when (very)
+    satisfied, otherwise reopens."""
+    complaint = await begin(session, "record_follow_up", complaint_id, actor=actor, now=now)
     survey = SatisfactionSurvey(
         complaint_id=complaint.id, rating=rating.value, comment=v.text(comment, "comment", max_length=5_000),
         source=source.value, recorded_by=actor.user_id, recorded_at=now,
     )
     session.add(survey)
-    before = _move(complaint, S.CLOSED if rating.closes else S.REOPENED, now)
-    await _audit(session, complaint, actor=actor, action="record_follow_up", now=now, before=before,
-                 changes={"rating": rating.value, "source": source.value})
+    before = move(complaint, S.CLOSED if rating.closes else S.REOPENED, now)
+    await session.flush()
+    if rating.closes:
+        await _return_survey(session, complaint, survey, now)
+    await record_step(session, complaint, actor=actor, action="record_follow_up", now=now, before=before,
+                      changes={"rating": rating.value, "source": source.value,
+                               "returnedTo": survey.returned_to_department_id})
     if not rating.closes:
         # not satisfied with the final answer: escalate if the tenant's rules say so (seed III item 12)
         from services.core.escalation.service import on_final_dissatisfaction
 
-        await session.flush()
         await on_final_dissatisfaction(session, actor=actor, now=now, complaint_id=complaint.id, survey_id=survey.id)
     return complaint
 
@@ -660,22 +638,20 @@ async def reopen_complaint(
 ) -> Complaint:
     """The customer disputes the investigation's opinion or the closed outcome, or an external body sent an
     escalated case back to be handled again."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "reopen", {S.UNFOUNDED, S.CLOSED, S.ESCALATED})
-    before = _move(complaint, S.REOPENED, now)
-    await _audit(session, complaint, actor=actor, action="reopen_complaint", now=now, before=before,
-                 note=v.required_text(reason, "reason", max_length=5_000))
+    complaint = await begin(session, "reopen_complaint", complaint_id, actor=actor, now=now)
+    before = move(complaint, S.REOPENED, now)
+    await record_step(session, complaint, actor=actor, action="reopen_complaint", now=now, before=before,
+                      note=v.required_text(reason, "reason", max_length=5_000))
     return complaint
 
 
 async def withdraw_complaint(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, reason: str | None = None,
 ) -> Complaint:
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "withdraw", OPEN_STATUSES)
-    before = _move(complaint, S.WITHDRAWN, now)
-    await _audit(session, complaint, actor=actor, action="withdraw_complaint", now=now, before=before,
-                 note=v.text(reason, "reason", max_length=5_000))
+    complaint = await begin(session, "withdraw_complaint", complaint_id, actor=actor, now=now)
+    before = move(complaint, S.WITHDRAWN, now)
+    await record_step(session, complaint, actor=actor, action="withdraw_complaint", now=now, before=before,
+                      note=v.text(reason, "reason", max_length=5_000))
     return complaint
 
 
@@ -683,15 +659,13 @@ async def mark_litigation(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, litigation: bool = True,
 ) -> Complaint:
     """The case turned into a lawsuit (counted in the statistics), or the flag is lifted."""
-    complaint = await _get_for_update(session, complaint_id)
-    if complaint.status == S.WITHDRAWN:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "cannot mark litigation: the complaint is WITHDRAWN")
+    complaint = await begin(session, "mark_litigation", complaint_id, actor=actor, now=now)
     if complaint.litigation == litigation:
         return complaint
     complaint.litigation = litigation
     complaint.updated_at = now
-    await _audit(session, complaint, actor=actor, action="mark_litigation", now=now, before=complaint.status,
-                 changes={"litigation": litigation})
+    await record_step(session, complaint, actor=actor, action="mark_litigation", now=now, before=complaint.status,
+                      changes={"litigation": litigation})
     return complaint
 
 
@@ -700,16 +674,15 @@ async def transfer_ownership(
     reason: str,
 ) -> Complaint:
     """First-receiver ownership changes hands only by this recorded transfer."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "transfer ownership", OPEN_STATUSES)
+    complaint = await begin(session, "transfer_ownership", complaint_id, actor=actor, now=now)
     await _active_user(session, new_owner_id, "newOwnerId")
     if new_owner_id == complaint.owner_id:
         raise DomainError(ErrorCode.INVALID, "the new owner already owns the complaint", ["newOwnerId"])
     previous = complaint.owner_id
     complaint.owner_id = new_owner_id
     complaint.updated_at = now
-    await _audit(session, complaint, actor=actor, action="transfer_ownership", now=now, before=complaint.status,
-                 changes={"fromOwnerId": previous, "toOwnerId": new_owner_id},
+    await record_step(session, complaint, actor=actor, action="transfer_ownership", now=now, before=complaint.status,
+                      changes={"fromOwnerId": previous, "toOwnerId": new_owner_id},
                  note=v.required_text(reason, "reason", max_length=2_000))
     return complaint
 
@@ -733,12 +706,12 @@ async def complaint_by_access(session: AsyncSession, number: str, access_code: s
     return complaint
 
 
-
 async def review_complaint(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, findings: str,
 ) -> Complaint:
-    """An independent review (seed III item 9): recorded on the trail; the case itself is unchanged."""
-    complaint = await _get_for_update(session, complaint_id)
-    await _audit(session, complaint, actor=actor, action="review_complaint", now=now, before=complaint.status,
-                 note=v.required_text(findings, "findings", max_length=10_000))
+    """An independent review (seed III item 9): recorded on the trail; the case itself is unchanged. Never by
+    someone who handled the case (four eyes, whatever their roles)."""
+    complaint = await begin(session, "review_complaint", complaint_id, actor=actor, now=now)
+    await record_step(session, complaint, actor=actor, action="review_complaint", now=now, before=complaint.status,
+                      note=v.required_text(findings, "findings", max_length=10_000))
     return complaint

@@ -22,22 +22,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import validation as v
 from services.core.audit.service import Actor, record_event
+from services.core.complaints import lifecycle
 from services.core.complaints.models import Complaint, ComplaintStatus
 from services.core.deadlines.models import Deadline, ExternalAppraisal
 from services.core.deadlines.service import follow_pause, holding, lazy_calendar, open_deadlines
 from services.core.errors import DomainError, ErrorCode
 
-ENDED = (ComplaintStatus.CLOSED.value, ComplaintStatus.WITHDRAWN.value)
 MAX_REASON = 2_000
 MAX_APPRAISER = 200
 
 
-async def _open_complaint(session: AsyncSession, complaint_id: uuid.UUID, doing: str) -> Complaint:
+async def _open_complaint(session: AsyncSession, complaint_id: uuid.UUID, step: str) -> Complaint:
+    """Lock the case and check the step against the lifecycle (an open case; on appraisal or not)."""
     complaint = await session.get(Complaint, complaint_id, with_for_update=True, populate_existing=True)
     if complaint is None:
         raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
-    if complaint.status in ENDED:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, f"cannot {doing}: the complaint is {complaint.status}")
+    lifecycle.require(step, lifecycle.Facts(status=ComplaintStatus(complaint.status),
+                                            on_appraisal=complaint.appraisal_started_at is not None))
     return complaint
 
 
@@ -64,10 +65,7 @@ async def start_external_appraisal(
     appraiser: str | None = None,
 ) -> ExternalAppraisal:
     """Put an open complaint on external appraisal; its deadlines that pause for it stop now."""
-    complaint = await _open_complaint(session, complaint_id, "start an external appraisal")
-    if complaint.appraisal_started_at is not None:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          "the complaint is already on external appraisal: end it first")
+    complaint = await _open_complaint(session, complaint_id, "start_external_appraisal")
     why = v.required_text(reason, "reason", max_length=MAX_REASON)
     who = v.text(appraiser, "appraiser", max_length=MAX_APPRAISER)
     appraisal = ExternalAppraisal(complaint_id=complaint.id, reason=why, appraiser=who, started_at=now,
@@ -91,8 +89,8 @@ async def end_external_appraisal(
 ) -> ExternalAppraisal:
     """Take an open complaint off external appraisal; the deadlines it paused run again (those that nothing else
     pauses), longer by the time it took."""
-    complaint = await _open_complaint(session, complaint_id, "end an external appraisal")
-    appraisal = await _current(session, complaint.id) if complaint.appraisal_started_at is not None else None
+    complaint = await _open_complaint(session, complaint_id, "end_external_appraisal")
+    appraisal = await _current(session, complaint.id)
     if appraisal is None:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the complaint is not on external appraisal")
     result = v.text(outcome, "outcome", max_length=MAX_REASON)
@@ -116,7 +114,7 @@ async def end_external_appraisal(
 async def end_with_case(session: AsyncSession, complaint: Complaint, *, actor: Actor, now: dt.datetime,
                         action: str) -> None:
     """A case closed or withdrawn while on appraisal: its appraisal ends with it (its deadlines ended already)."""
-    if complaint.appraisal_started_at is None or complaint.status not in ENDED:
+    if complaint.appraisal_started_at is None or complaint.status in lifecycle.OPEN:
         return
     appraisal = await _current(session, complaint.id)
     complaint.appraisal_started_at = None

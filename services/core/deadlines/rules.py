@@ -78,6 +78,9 @@ class Event(enum.StrEnum):
     REOPENED = "REOPENED"
     CLOSED = "CLOSED"
     WITHDRAWN = "WITHDRAWN"
+    REVIEW_REQUESTED = "REVIEW_REQUESTED"
+    REVIEW_ANSWERED = "REVIEW_ANSWERED"
+    REFERRED = "REFERRED"
 
 
 MAX_RULES = 30
@@ -246,10 +249,10 @@ BANK_RULES: tuple[Rule, ...] = (
          pause_in=(P.EXTERNAL_APPRAISAL,), remind_before=3,
          extensions=(Extension(15, requires_complex=True), Extension(30, requires_approval=True))),
     # the customer may ask for a review within 30 days of the decision (their window: it lapses)
-    Rule(DeadlineKind.REVIEW_REQUEST, C, 30, E.CUSTOMER_TOLD, met_on=(E.REOPENED,), party=Party.CUSTOMER,
+    Rule(DeadlineKind.REVIEW_REQUEST, C, 30, E.CUSTOMER_TOLD, met_on=(E.REVIEW_REQUESTED,), party=Party.CUSTOMER,
          remind_before=0),
-    # a review request is answered within 30 days (an appraisal's time not counted)
-    Rule(DeadlineKind.REVIEW, C, 30, E.REOPENED, met_on=(E.CUSTOMER_TOLD, E.UNFOUNDED),
+    # a review request (requestReview) is answered within 30 days (an appraisal's time not counted)
+    Rule(DeadlineKind.REVIEW, C, 30, E.REVIEW_REQUESTED, met_on=(E.REVIEW_ANSWERED,),
          pause_in=(P.EXTERNAL_APPRAISAL,), remind_before=3),
     # internally, the department answers within 3 working days, as in retail
     Rule(DeadlineKind.DEPARTMENT_ANSWER, W, 3, E.DEPARTMENT_ASKED, met_on=(E.SOLUTION_PROPOSED,)),

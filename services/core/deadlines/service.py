@@ -28,6 +28,7 @@ from services.core import calendars
 from services.core import validation as v
 from services.core.audit.service import Actor, record_event
 from services.core.calendars import DayKind, DayOverride, UnknownJurisdiction, WorkingCalendar
+from services.core.complaints import lifecycle
 from services.core.complaints.models import Complaint, ComplaintStatus
 from services.core.deadlines.models import (
     CalendarDayOverride,
@@ -195,25 +196,10 @@ async def follow_pause(d: Deadline, held: frozenset[str], now: dt.datetime,
 # ---------------------------------------------------------------- the planner
 
 
-_STEP_EVENTS: dict[str, tuple[Event, ...]] = {
-    "record_complaint": (Event.RECORDED,),
-    "resolve_on_the_spot": (),
-    "start_investigation": (Event.INVESTIGATION_STARTED,),
-    "submit_investigation": (Event.INVESTIGATION_SUBMITTED,),
-    "assign_responsible_department": (Event.DEPARTMENT_ASKED,),
-    "propose_solution": (Event.SOLUTION_PROPOSED,),
-    "approve_handling_form": (Event.APPROVED,),
-    "reject_handling_form": (Event.REJECTED,),
-    "send_customer_message": (Event.CUSTOMER_TOLD,),
-    "complete_implementation": (Event.IMPLEMENTED,),
-    "record_follow_up": (Event.FOLLOWED_UP,),
-}
-
-
 def events_of(action: str, before: str | None, complaint: Complaint) -> list[Event]:
     """What a step means for deadlines (the step's name, the status before it and the complaint after)."""
     after = complaint.status
-    events = list(_STEP_EVENTS.get(action, ()))
+    events = list(lifecycle.events_of_step(action))
     if action == "record_customer_opinion":
         events.append(Event.CUSTOMER_AGREED if after == S.IMPLEMENTING else Event.CUSTOMER_DISAGREED)
         if after == S.ASSIGNED:  # back to the department with a new transfer slip
@@ -227,6 +213,8 @@ def events_of(action: str, before: str | None, complaint: Complaint) -> list[Eve
             events.append(Event.CLOSED)
         elif after == S.WITHDRAWN:
             events.append(Event.WITHDRAWN)
+        elif after == S.REFERRED:
+            events.append(Event.REFERRED)
     return events
 
 
@@ -274,14 +262,15 @@ async def on_step(session: AsyncSession, complaint: Complaint, *, action: str, b
     current = await open_deadlines(session, complaint.id)
     calendar = lazy_calendar(session)
     held = holding(complaint)
+    ends = Event.CLOSED in events or Event.REFERRED in events  # the company's obligations are met
     for d in current:
         if Event.WITHDRAWN in events:
             d.cancelled_at = now
-        elif any(e.value in d.met_on for e in events) or (Event.CLOSED in events and d.party == Party.COMPANY):
+        elif any(e.value in d.met_on for e in events) or (ends and d.party == Party.COMPANY):
             d.met_at = now
         else:
             await follow_pause(d, held, now, calendar)
-    if not events or Event.WITHDRAWN in events or Event.CLOSED in events:
+    if not events or Event.WITHDRAWN in events or ends:
         await session.flush()
         return
     rules = [r for r in await profile_rules(session, complaint.category_id) if r.starts_on in events]
@@ -399,7 +388,7 @@ async def extend_deadline(
     complaint = await session.get(Complaint, complaint_id, with_for_update=True, populate_existing=True)
     if complaint is None:
         raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
-    if complaint.status in (S.CLOSED, S.WITHDRAWN):
+    if complaint.status not in lifecycle.OPEN:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
                           f"cannot extend a deadline: the complaint is {complaint.status}")
     why = v.required_text(reason, "reason", max_length=2_000)

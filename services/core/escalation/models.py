@@ -35,11 +35,13 @@ class EscalationTrigger(enum.StrEnum):
     MANUAL = "MANUAL"
     FINAL_DISSATISFACTION = "FINAL_DISSATISFACTION"
     REVIEW_OVERDUE = "REVIEW_OVERDUE"  # a review request answered out of time (the deadline sweep)
+    AFTER_REVIEW = "AFTER_REVIEW"  # the review upheld the decision and the tenant forwards the dossier
 
 
 class RoutingMode(enum.StrEnum):
     ROUTED = "ROUTED"  # the complaint was sent to the body
     CUSTOMER_TOLD = "CUSTOMER_TOLD"  # the customer was told to go there
+    REFERRED = "REFERRED"  # the matter belongs there: the customer was told, and the case ended as REFERRED
 
 
 class ExternalBody(TenantBase):

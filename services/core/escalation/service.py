@@ -10,6 +10,7 @@ trigger that fires twice for the same survey finds its escalation already there.
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import ipaddress
 import os
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import validation as v
 from services.core.audit.models import AuditEvent
 from services.core.audit.service import Actor, record_event
+from services.core.complaints import lifecycle
 from services.core.complaints.models import (
     Complainant,
     Complaint,
@@ -40,7 +42,8 @@ from services.core.complaints.models import (
     SatisfactionSurvey,
     TransferSlip,
 )
-from services.core.complaints.service import _audit, _get_for_update, _move, _require_status
+from services.core.complaints.steps import begin, get_for_update, move, record_step, review_window_open
+from services.core.deadlines.models import CustomerNotice
 from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import (
     Escalation,
@@ -56,10 +59,8 @@ from services.core.outbox.models import OutboxKind
 from services.core.outbox.service import body_bytes, enqueue, notify
 
 S = ComplaintStatus
-# a final answer the customer may take further: unfounded, closed, reopened after an unsatisfied
-# follow-up; and an escalated case goes on to the next level
-ESCALATABLE = frozenset({S.UNFOUNDED, S.CLOSED, S.REOPENED, S.ESCALATED})
-ROUTABLE = frozenset(S) - {S.WITHDRAWN}
+RECOMPLAINT_GUIDANCE = "RECOMPLAINT_GUIDANCE"
+REFERRED_NOTICE = "REFERRED"
 REDACTED = "[redacted]"
 MAX_LEVEL = 9
 DOSSIER_VERSION = 1
@@ -302,7 +303,7 @@ async def escalate_complaint(
 ) -> Escalation:
     """Escalate to the next external body (or ``body_id``). ``step``, when given, makes a retry idempotent:
     the escalation already at that step is returned unchanged."""
-    complaint = await _get_for_update(session, complaint_id)
+    complaint = await get_for_update(session, complaint_id)
     existing = list((await session.scalars(
         select(Escalation).where(Escalation.complaint_id == complaint.id).order_by(Escalation.step))).all())
     if step is not None:
@@ -315,7 +316,9 @@ async def escalate_complaint(
         done = next((e for e in existing if e.trigger_ref == trigger_ref), None)
         if done is not None:
             return done
-    _require_status(complaint, "escalate", ESCALATABLE)
+    # a final answer the customer may take further (unfounded, closed, reopened after an unsatisfied follow-up);
+    # an escalated case goes on to the next level
+    lifecycle.require("escalate_complaint", lifecycle.Facts(status=S(complaint.status)))
     why = v.required_text(reason, "reason", max_length=5_000)
     if body_id is not None:
         body = await _usable_body(session, body_id, "externalBodyId")
@@ -342,8 +345,8 @@ async def escalate_complaint(
          "dossier": dossier},
         target=f"external_body:{body.id}", now=now, complaint_id=complaint.id,
     )
-    before = _move(complaint, S.ESCALATED, now)
-    await _audit(session, complaint, actor=actor, action="escalate_complaint", now=now, before=before,
+    before = move(complaint, S.ESCALATED, now)
+    await record_step(session, complaint, actor=actor, action="escalate_complaint", now=now, before=before,
                  changes={"step": number, "externalBodyId": body.id, "level": body.escalation_level,
                           "trigger": trigger.value, "dossierSha256": escalation.dossier_sha256,
                           "personalDataIncluded": escalation.personal_data_included},
@@ -353,11 +356,21 @@ async def escalate_complaint(
     return escalation
 
 
+class AfterFinalAnswer(enum.StrEnum):
+    """What follows a final answer the customer may take outside the company (seed III item 12)."""
+
+    GUIDE = "GUIDE"
+    """tell the customer where to re-complain: the association's and the regulator's names and contacts"""
+    FORWARD = "FORWARD"
+    """forward the dossier to the next external body"""
+
+
 @dataclass(frozen=True)
 class EscalationSettings:
     """The tenant's escalation settings (one row, ``tenant_settings``)."""
 
     auto_escalate_on_final_dissatisfaction: bool
+    after_final_answer: tuple[AfterFinalAnswer, ...] = (AfterFinalAnswer.GUIDE,)
 
 
 async def auto_escalate_enabled(session: AsyncSession) -> bool:
@@ -366,27 +379,48 @@ async def auto_escalate_enabled(session: AsyncSession) -> bool:
     return bool(flag)
 
 
+def _after(values: Sequence[str] | None) -> tuple[AfterFinalAnswer, ...]:
+    return tuple(a for a in AfterFinalAnswer if a.value in (values or ()))
+
+
 async def escalation_settings(session: AsyncSession) -> EscalationSettings:
-    return EscalationSettings(auto_escalate_on_final_dissatisfaction=await auto_escalate_enabled(session))
+    row = (await session.execute(
+        select(TenantSettings.auto_escalate_on_final_dissatisfaction, TenantSettings.after_final_answer)
+        .where(TenantSettings.id == 1))).first()
+    if row is None:
+        return EscalationSettings(False)
+    return EscalationSettings(bool(row[0]), _after(row[1]))
 
 
 async def update_escalation_settings(
-    session: AsyncSession, *, actor: Actor, now: datetime, auto_escalate_on_final_dissatisfaction: bool,
+    session: AsyncSession, *, actor: Actor, now: datetime, auto_escalate_on_final_dissatisfaction: bool | None = None,
+    after_final_answer: Sequence[AfterFinalAnswer] | None = None,
 ) -> EscalationSettings:
-    """Switch automatic escalation on final dissatisfaction on or off; a change is audited (the value before
-    and after), setting the value it has already changes nothing. Cases already reopened stay as they are:
-    the setting decides at the next unsatisfied follow-up."""
+    """Change automatic escalation on final dissatisfaction and what follows a final answer (None keeps a
+    value); a change is audited (the values before and after), setting the values it has already changes
+    nothing. Cases already reopened stay as they are: the settings decide at the next final answer."""
     settings = await session.get(TenantSettings, 1, with_for_update=True)
     if settings is None:
         raise DomainError(ErrorCode.NOT_FOUND, "tenant settings not found")
-    before = bool(settings.auto_escalate_on_final_dissatisfaction)
-    wanted = bool(auto_escalate_on_final_dissatisfaction)
+    before = EscalationSettings(bool(settings.auto_escalate_on_final_dissatisfaction),
+                                _after(settings.after_final_answer))
+    wanted = EscalationSettings(
+        before.auto_escalate_on_final_dissatisfaction if auto_escalate_on_final_dissatisfaction is None
+        else bool(auto_escalate_on_final_dissatisfaction),
+        before.after_final_answer if after_final_answer is None else _after([a.value for a in after_final_answer]))
     if wanted != before:
-        settings.auto_escalate_on_final_dissatisfaction = wanted
+        settings.auto_escalate_on_final_dissatisfaction = wanted.auto_escalate_on_final_dissatisfaction
+        settings.after_final_answer = [a.value for a in wanted.after_final_answer]
+        changes: dict[str, Any] = {}
+        if wanted.auto_escalate_on_final_dissatisfaction != before.auto_escalate_on_final_dissatisfaction:
+            changes.update(autoEscalateOnFinalDissatisfaction=wanted.auto_escalate_on_final_dissatisfaction,
+                           before=before.auto_escalate_on_final_dissatisfaction)
+        if wanted.after_final_answer != before.after_final_answer:
+            changes.update(afterFinalAnswer=[a.value for a in wanted.after_final_answer],
+                           afterFinalAnswerBefore=[a.value for a in before.after_final_answer])
         await record_event(session, actor=actor, action="update_escalation_settings", subject_type="TenantSettings",
-                           subject_id=None, now=now,
-                           changes={"autoEscalateOnFinalDissatisfaction": wanted, "before": before})
-    return EscalationSettings(auto_escalate_on_final_dissatisfaction=wanted)
+                           subject_id=None, now=now, changes=changes)
+    return wanted
 
 
 async def on_final_dissatisfaction(
@@ -394,9 +428,17 @@ async def on_final_dissatisfaction(
 ) -> Escalation | None:
     """The hook ``record_follow_up`` calls when the customer is not satisfied with the final answer.
 
-    Escalates when the tenant's ``auto_escalate_on_final_dissatisfaction`` says so; once per survey however
-    often it fires. With no body configured the owner is told, and the complaint stays REOPENED."""
-    if not await auto_escalate_enabled(session):
+    Where the customer may still ask for a review of the decision (an open review window: the bank's 复核),
+    nothing leaves the company yet: the review comes first, and what follows its answer (or its breach) is the
+    tenant's after-final-answer setting. Otherwise the customer is told where to re-complain when the setting
+    says GUIDE, and the case escalates when ``auto_escalate_on_final_dissatisfaction`` says so; once per survey
+    however often it fires. With no body configured the owner is told, and the complaint stays REOPENED."""
+    if await review_window_open(session, complaint_id, now):
+        return None
+    settings = await escalation_settings(session)
+    if AfterFinalAnswer.GUIDE in settings.after_final_answer:
+        await guide_customer(session, complaint_id=complaint_id, now=now, ref=f"survey:{survey_id}")
+    if not settings.auto_escalate_on_final_dissatisfaction:
         return None
     return await _escalate_automatically(
         session, actor=actor, now=now, complaint_id=complaint_id, ref=f"survey:{survey_id}",
@@ -432,11 +474,68 @@ async def on_review_overdue(
     ``deadline:<id>:escalate``) however often it fires; whatever the tenant's auto-escalation setting (that
     one is about the customer's final answer). Refused (no body configured, a status that cannot escalate):
     the owner is told, and nothing else changes."""
+    settings = await escalation_settings(session)
+    if AfterFinalAnswer.GUIDE in settings.after_final_answer:
+        await guide_customer(session, complaint_id=complaint_id, now=now, ref=f"deadline:{deadline_id}")
+    if AfterFinalAnswer.FORWARD not in settings.after_final_answer:
+        return None
     return await _escalate_automatically(
         session, actor=Actor.system(), now=now, complaint_id=complaint_id, ref=f"deadline:{deadline_id}:escalate",
         reason="The review request was not answered in time (automatic escalation).",
         trigger=EscalationTrigger.REVIEW_OVERDUE,
     )
+
+
+async def after_final_answer(
+    session: AsyncSession, *, complaint_id: uuid.UUID, now: datetime, ref: str,
+) -> Escalation | None:
+    """A final answer the customer may take outside (a review upheld): the tenant's setting tells the customer
+    where to re-complain (GUIDE) and/or forwards the dossier to the next body (FORWARD), once per ``ref``."""
+    settings = await escalation_settings(session)
+    if AfterFinalAnswer.GUIDE in settings.after_final_answer:
+        await guide_customer(session, complaint_id=complaint_id, now=now, ref=ref)
+    if AfterFinalAnswer.FORWARD not in settings.after_final_answer:
+        return None
+    return await _escalate_automatically(
+        session, actor=Actor.system(), now=now, complaint_id=complaint_id, ref=f"{ref}:forward",
+        reason="The review upheld the decision; the dossier is forwarded (the tenant's setting).",
+        trigger=EscalationTrigger.AFTER_REVIEW,
+    )
+
+
+async def recomplaint_bodies(session: AsyncSession) -> list[ExternalBody]:
+    """Where a customer may re-complain: the active bodies with an escalation level (association, then
+    regulator), in that order."""
+    return list((await session.scalars(
+        select(ExternalBody).where(ExternalBody.active.is_(True), ExternalBody.escalation_level.is_not(None))
+        .order_by(ExternalBody.escalation_level, ExternalBody.name))).all())
+
+
+def _contact_line(body: ExternalBody) -> str:
+    return f"{body.name}" + (f" ({body.contact})" if body.contact else "")
+
+
+async def guide_customer(session: AsyncSession, *, complaint_id: uuid.UUID, now: datetime, ref: str) -> None:
+    """Tell the customer where to re-complain (a customer notice naming the bodies and their contacts; the
+    tracking page lists them from then on), once per ``ref``."""
+    bodies = await recomplaint_bodies(session)
+    where = "; ".join(_contact_line(b) for b in bodies) or "the industry association or the regulator"
+    notice = CustomerNotice(complaint_id=complaint_id, kind=RECOMPLAINT_GUIDANCE, dedup_key=f"{ref}:guidance",
+                            reason=f"If you are not satisfied, you may complain further to: {where}.",
+                            created_at=now)
+    exists_ = await session.scalar(select(CustomerNotice.id).where(CustomerNotice.dedup_key == notice.dedup_key))
+    if exists_ is None:
+        session.add(notice)
+        await session.flush()
+
+
+async def guided(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The complaints whose customers were told where to re-complain."""
+    ids = list(complaint_ids)
+    if not ids:
+        return set()
+    return set((await session.scalars(select(CustomerNotice.complaint_id).where(
+        CustomerNotice.complaint_id.in_(ids), CustomerNotice.kind == RECOMPLAINT_GUIDANCE))).all())
 
 
 async def escalations_for(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
@@ -470,8 +569,10 @@ async def route_complaint(
 ) -> Routing:
     """A complaint for another authority: send it there (its webhook, if it has one) or tell the customer
     where to go; recorded either way, the complaint's status unchanged."""
-    complaint = await _get_for_update(session, complaint_id)
-    _require_status(complaint, "route", ROUTABLE)
+    complaint = await begin(session, "route_complaint", complaint_id, actor=actor, now=now)
+    if mode == RoutingMode.REFERRED:
+        raise DomainError(ErrorCode.INVALID, "to refer the complaint (it ends as REFERRED) use referComplaint",
+                          ["mode"])
     body = await _usable_body(session, body_id, "externalBodyId")
     text_ = v.text(note, "note", max_length=5_000)
     count = int(await session.scalar(select(func.count()).select_from(Routing)
@@ -487,6 +588,38 @@ async def route_complaint(
                       {"event": "complaint.routed", "idempotencyKey": key, "dossier": dossier},
                       target=f"external_body:{body.id}", now=now, complaint_id=complaint.id)
     complaint.updated_at = now
-    await _audit(session, complaint, actor=actor, action="route_complaint", now=now, before=complaint.status,
+    await record_step(session, complaint, actor=actor, action="route_complaint", now=now, before=complaint.status,
                  changes={"externalBodyId": body.id, "mode": mode.value, "routingId": routing.id}, note=text_)
     return routing
+
+
+async def refer_complaint(
+    session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, body_id: uuid.UUID,
+    note: str | None = None,
+) -> Routing:
+    """Seed II: the matter belongs to another authority (a hospital's charges: the health administration and
+    the price bureau). The case ends as REFERRED (counted apart from withdrawn ones), the company's deadlines
+    are met, and the customer is told which body and how to reach it (a customer notice; the tracking page
+    shows the body)."""
+    complaint = await begin(session, "refer_complaint", complaint_id, actor=actor, now=now)
+    body = await _usable_body(session, body_id, "externalBodyId")
+    text_ = v.text(note, "note", max_length=5_000)
+    routing = Routing(complaint_id=complaint.id, external_body_id=body.id, mode=RoutingMode.REFERRED.value,
+                      note=text_, created_by=actor.user_id, created_at=now)
+    session.add(routing)
+    await session.flush()
+    session.add(CustomerNotice(
+        complaint_id=complaint.id, kind=REFERRED_NOTICE, dedup_key=f"referral:{routing.id}", created_at=now,
+        reason=f"This matter is for {_contact_line(body)}: please contact them; your complaint with us is closed."))
+    before = move(complaint, S.REFERRED, now)
+    await record_step(session, complaint, actor=actor, action="refer_complaint", now=now, before=before,
+                      changes={"externalBodyId": body.id, "routingId": routing.id}, note=text_)
+    return routing
+
+
+async def referral_of(session: AsyncSession, complaint_id: uuid.UUID) -> ExternalBody | None:
+    """The body a REFERRED complaint was referred to."""
+    return (await session.scalars(
+        select(ExternalBody).join(Routing, Routing.external_body_id == ExternalBody.id)
+        .where(Routing.complaint_id == complaint_id, Routing.mode == RoutingMode.REFERRED.value)
+        .order_by(Routing.created_at.desc()).limit(1))).first()

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, String, Text, func, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.db import TenantBase
@@ -98,6 +98,10 @@ class TenantSettings(TenantBase):
     # a customer unsatisfied at the final follow-up is escalated to the first external body at once
     # (default: on for the bank template, off for retail; see README "Outbox, notifications and escalation")
     auto_escalate_on_final_dissatisfaction: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # what follows a final answer the customer may take outside (a review upheld, a review breached, or, where
+    # there is no review, a final dissatisfaction): GUIDE tells the customer where to re-complain, FORWARD
+    # sends the dossier to the next external body (seed III item 12; bank: both, retail: GUIDE)
+    after_final_answer: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[\"GUIDE\"]'::jsonb"))
 
 
 class Role(TenantBase):

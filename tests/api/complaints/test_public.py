@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
+from conftest import DEFAULT_USER, SECOND_USER, TENANT_A, TENANT_B, GraphQLClient
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, build_schema
 from helpers import ROOT, execute, rows, scalar
 from lifecycle import EXTEND
@@ -75,7 +75,7 @@ STAFF_STEPS = {
     "submitInvestigation": ("SubmitInvestigationInput", DEFAULT_USER),
     "assignResponsibleDepartment": ("AssignResponsibleDepartmentInput", DEFAULT_USER),
     "proposeSolution": ("ProposeSolutionInput", DEFAULT_USER),
-    "approveHandlingForm": ("DecideHandlingFormInput", DEFAULT_USER),
+    "approveHandlingForm": ("DecideHandlingFormInput", SECOND_USER),  # four eyes: not the proposer
     "sendCustomerMessage": ("SendCustomerMessageInput", DEFAULT_USER),
     "recordCustomerOpinion": ("RecordCustomerOpinionInput", DEFAULT_USER),
     "completeImplementation": ("CompleteImplementationInput", DEFAULT_USER),

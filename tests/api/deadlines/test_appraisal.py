@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from conftest import DEFAULT_USER, GraphQLClient
+from conftest import DEFAULT_USER, SECOND_USER, GraphQLClient
 from deadline_cases import CN, SH, at, schema, tenant_of
 from helpers import rows
 from lifecycle import STEPS, complaint_input
@@ -64,10 +64,11 @@ async def record(gql: GraphQLClient, tenant: str, **fields: Any) -> str:
     return str(data["recordComplaint"]["complaint"]["id"])
 
 
-async def go(gql: GraphQLClient, tenant: str, name: str, cid: str, **fields: Any) -> None:
+async def go(gql: GraphQLClient, tenant: str, name: str, cid: str, user: str = DEFAULT_USER, **fields: Any
+             ) -> None:
     query = (f"mutation ($input: {STEPS[name]}!) {{ {name}(input: $input) "
              "{ complaint { status } userErrors { field code message } } }")
-    data = await gql(query, {"input": {"complaintId": cid, **fields}}, tenant=tenant)
+    data = await gql(query, {"input": {"complaintId": cid, **fields}}, tenant=tenant, user=user)
     assert data[name]["userErrors"] == [], data
 
 
@@ -249,7 +250,7 @@ async def test_paused_by_status_and_appraisal_resumes_when_neither_holds(gql: Gr
     await go(gql, t, "submitInvestigation", cid, valid=True, findings="The kettle base cracked.")
     await go(gql, t, "assignResponsibleDepartment", cid, departmentId=unit["QA"])
     await go(gql, t, "proposeSolution", cid, solution="Replace it.", customerReply="We replace the kettle.")
-    await go(gql, t, "approveHandlingForm", cid)
+    await go(gql, t, "approveHandlingForm", cid, user=SECOND_USER)  # four eyes
     clock.at = at(2026, 3, 4)
     await go(gql, t, "sendCustomerMessage", cid)  # AWAITING_CUSTOMER: the resolution clock stops (Mar 4)
     assert by_kind(await complaint(gql, t, cid))["RESOLUTION"]["paused"] is True

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from conftest import DEFAULT_USER, GraphQLClient
+from conftest import DEFAULT_USER, SECOND_USER, GraphQLClient
 from deadline_cases import SH, at, schema, tenant_of
 from helpers import rows
 from lifecycle import EXTEND, RECORD, STEPS, complaint_input
@@ -113,7 +113,7 @@ async def test_retail_full_case_across_spring_festival(gql: GraphQLClient, clock
 
     clock.at = at(2026, 2, 24)
     await go(gql, t, "proposeSolution", cid, solution="Replace the kettle.", customerReply="We replace it.")
-    await go(gql, t, "approveHandlingForm", cid)
+    await go(gql, t, "approveHandlingForm", cid, user=SECOND_USER)  # four eyes
     d = await deadlines_of(gql, t, cid)
     for kind in ("DEPARTMENT_ANSWER", "STAGE:processing_unit", "STAGE:marketing"):
         assert d[kind]["metAt"] is not None and not d[kind]["overdue"], kind
@@ -228,7 +228,7 @@ async def test_bank_full_case_with_extensions(gql: GraphQLClient, clock: FixedCl
     assert due_on(d["DEPARTMENT_ANSWER"]) == date(2026, 10, 13)  # Sat 10 (make-up), Mon 12, Tue 13
     clock.at = at(2026, 10, 12)
     await go(gql, t, "proposeSolution", cid, solution="Refund.", customerReply="We refund the charge.")
-    await go(gql, t, "approveHandlingForm", cid)
+    await go(gql, t, "approveHandlingForm", cid, user=SECOND_USER)  # four eyes
     clock.at = at(2026, 10, 20)
     await go(gql, t, "sendCustomerMessage", cid)  # the decision, told: the customer's 30-day review window opens
     d = await deadlines_of(gql, t, cid)
@@ -242,7 +242,7 @@ async def test_bank_full_case_with_extensions(gql: GraphQLClient, clock: FixedCl
     assert d["REVIEW_REQUEST"]["metAt"] is None  # closing ends the company's deadlines, not the customer's window
 
     clock.at = at(2026, 11, 2)  # the customer asks for a review: answered within 30 days
-    await go(gql, t, "reopenComplaint", cid, reason="The customer asks for a review of the decision.")
+    await go(gql, t, "requestReview", cid, reason="The customer asks for a review of the decision.")
     d = await deadlines_of(gql, t, cid)
     assert d["REVIEW_REQUEST"]["metAt"] is not None
     assert due_on(d["REVIEW"]) == date(2026, 12, 2)

@@ -1,0 +1,416 @@
+"""The complaint lifecycle, declared once (product.md; seed I, III and IV).
+
+``STEPS`` is the table: for every step, the statuses it may start from, the statuses it may lead to, the
+permission Casbin decides, the form it carries (its GraphQL input), the deadline events it raises, a
+condition on the case (``guard``: the reason it cannot happen now) and a condition on the person
+(``person``: four eyes, whatever roles the person holds). Everything else reads it:
+
+- the step functions (``complaints.service``, ``escalation.service``, the appraisal and deadline steps) call
+  ``check`` before they change anything, so a step not allowed now is refused with the table's code and
+  reason, and nothing changes;
+- the deadline planner takes each step's events from ``events_of_step``;
+- ``Complaint.availableActions`` is the table, the current facts and ``canI`` together;
+- ``docs/lifecycle.md`` is drawn from it (``complaintdesk lifecycle-diagram``).
+
+This module holds data and pure functions only (no database): ``complaints.steps`` does the locking, the
+status change and the audit, ``complaints.facts`` loads what the guards read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from services.core.complaints.models import ComplaintStatus, HandlingFormKind, HandlingFormStatus, ReviewState
+from services.core.deadlines.rules import Event
+from services.core.errors import DomainError, ErrorCode
+
+S = ComplaintStatus
+TERMINAL = frozenset({S.WITHDRAWN, S.REFERRED})
+"""A case that left the company for good: nothing more happens to it (erasure and retention aside)."""
+OPEN = frozenset(S) - {S.CLOSED} - TERMINAL
+"""A case still being handled. A CLOSED case is archived: read-only, except what the rules allow after a
+final answer (a review request, a reopen, an escalation)."""
+ALL = frozenset(S)
+DECIDED = frozenset({S.AWAITING_CUSTOMER, S.IMPLEMENTING, S.FOLLOW_UP, S.CLOSED, S.UNFOUNDED, S.REOPENED})
+"""Where the customer may have been told a decision (the review window says whether they were)."""
+
+HANDLING_ACTIONS = (
+    "record_complaint", "resolve_on_the_spot", "start_investigation", "submit_investigation", "attach_evidence",
+    "assign_responsible_department", "propose_solution", "propose_opinion", "approve_handling_form",
+    "reject_handling_form", "send_customer_message", "record_customer_opinion", "complete_implementation",
+    "record_follow_up", "transfer_ownership", "escalate_complaint", "route_complaint", "refer_complaint",
+)
+"""The audit actions that make a user one of a case's handlers (with its owner and its investigator)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: ErrorCode
+    message: str
+    field: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class FormFacts:
+    kind: HandlingFormKind
+    status: HandlingFormStatus
+    proposed_by: uuid.UUID
+    current_cycle: bool
+    """proposed after the case's latest investigation was submitted (a form of an earlier round is history)"""
+    sent: bool
+    """the approved text was relayed to the customer"""
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    state: ReviewState
+    reviewer_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the guards read about one case (``complaints.facts.load_facts``)."""
+
+    status: ComplaintStatus
+    investigation_submitted: bool = False
+    investigation_valid: bool | None = None
+    form: FormFacts | None = None
+    review: ReviewFacts | None = None
+    review_window_open: bool = False
+    handlers: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    on_appraisal: bool = False
+
+
+Guard = Callable[[Facts], Refusal | None]
+PersonRule = Callable[[Facts, uuid.UUID], Refusal | None]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    """the step (and its audit action)"""
+    mutation: str
+    permission: str
+    sources: frozenset[ComplaintStatus]
+    targets: tuple[ComplaintStatus, ...] = ()
+    """the statuses it may lead to; () leaves the status as it is"""
+    form: str | None = None
+    events: tuple[Event, ...] = ()
+    """the deadline events it raises besides its status change's (``deadlines.service.events_of``)"""
+    guard: Guard | None = None
+    person: PersonRule | None = None
+    label: str = ""
+    label_zh: str = ""
+    edges: tuple[tuple[ComplaintStatus, ComplaintStatus], ...] = ()
+    """the moves it makes, where not every source leads to every target (the diagram draws these)"""
+
+    def moves(self) -> list[tuple[ComplaintStatus, ComplaintStatus]]:
+        if self.edges:
+            return list(self.edges)
+        return [(a, b) for a in sorted(self.sources) for b in self.targets if a != b]
+
+
+# ---------------------------------------------------------------- guards
+
+
+def _illegal(message: str, field: tuple[str, ...] | None = None) -> Refusal:
+    return Refusal(ErrorCode.ILLEGAL_TRANSITION, message, field)
+
+
+def _investigation_open(f: Facts) -> Refusal | None:
+    return _illegal("the investigation was already submitted") if f.investigation_submitted else None
+
+
+def _valid_if_investigating(f: Facts) -> Refusal | None:
+    if f.status == S.INVESTIGATING and not (f.investigation_submitted and f.investigation_valid):
+        return _illegal("cannot assign a responsible department before the investigation finds the complaint valid")
+    return None
+
+
+def _current(f: Facts, kind: HandlingFormKind) -> FormFacts | None:
+    form = f.form
+    if form is None or form.kind != kind:
+        return None
+    if kind == HandlingFormKind.OPINION and not form.current_cycle:
+        return None
+    return form
+
+
+def _opinion_to_propose(f: Facts) -> Refusal | None:
+    form = _current(f, HandlingFormKind.OPINION)
+    if form is not None and form.status != HandlingFormStatus.REJECTED:
+        return _illegal("the investigation opinion is already written (waiting for approval, or approved)")
+    return None
+
+
+def _form_pending(f: Facts) -> Refusal | None:
+    kind = HandlingFormKind.OPINION if f.status == S.UNFOUNDED else HandlingFormKind.SOLUTION
+    form = _current(f, kind)
+    if form is None or form.status != HandlingFormStatus.PENDING_APPROVAL:
+        return _illegal("there is no handling form waiting for approval")
+    return None
+
+
+def _not_the_proposer(f: Facts, user_id: uuid.UUID) -> Refusal | None:
+    if f.form is not None and f.form.proposed_by == user_id:
+        return Refusal(ErrorCode.SEPARATION_OF_DUTIES,
+                       "four eyes: whoever proposed a handling form may not approve or reject it")
+    return None
+
+
+def _approved_to_send(f: Facts) -> Refusal | None:
+    kind = HandlingFormKind.OPINION if f.status == S.UNFOUNDED else HandlingFormKind.SOLUTION
+    form = _current(f, kind)
+    if form is None or form.status != HandlingFormStatus.APPROVED:
+        what = "investigation opinion" if kind == HandlingFormKind.OPINION else "handling form"
+        return Refusal(ErrorCode.APPROVAL_REQUIRED,
+                       f"nothing may be promised to the customer before the {what} is approved in writing")
+    return None
+
+
+def _customer_can_answer(f: Facts) -> Refusal | None:
+    if f.status == S.UNFOUNDED:
+        form = _current(f, HandlingFormKind.OPINION)
+        if form is None or not form.sent:
+            return _illegal("the customer has not been sent the investigation opinion yet")
+    return None
+
+
+def _review_window(f: Facts) -> Refusal | None:
+    if f.review is not None and f.review.state != ReviewState.ANSWERED:
+        return _illegal("a review is already under way")
+    if not f.review_window_open:
+        return _illegal("no review can be requested: there is no decision whose review window is open")
+    return None
+
+
+def _review_unassigned_or_open(f: Facts) -> Refusal | None:
+    if f.review is None or f.review.state == ReviewState.ANSWERED:
+        return _illegal("there is no review request to assign")
+    return None
+
+
+def _review_assigned(f: Facts) -> Refusal | None:
+    if f.review is None or f.review.state != ReviewState.ASSIGNED:
+        return _illegal("the review has no reviewer yet")
+    return None
+
+
+def _the_independent_reviewer(f: Facts, user_id: uuid.UUID) -> Refusal | None:
+    if f.review is not None and f.review.reviewer_id is not None and f.review.reviewer_id != user_id:
+        return Refusal(ErrorCode.NOT_ALLOWED, "only the assigned reviewer answers the review")
+    return not_a_handler(f, user_id)
+
+
+def not_a_handler(f: Facts, user_id: uuid.UUID) -> Refusal | None:
+    """Four eyes: whoever handled a case may never review it."""
+    if user_id in f.handlers:
+        return Refusal(ErrorCode.SEPARATION_OF_DUTIES, "four eyes: whoever handled a case may not review it")
+    return None
+
+
+def _not_on_appraisal(f: Facts) -> Refusal | None:
+    return _illegal("the complaint is already on external appraisal") if f.on_appraisal else None
+
+
+def _on_appraisal(f: Facts) -> Refusal | None:
+    return None if f.on_appraisal else _illegal("the complaint is not on external appraisal")
+
+
+# ---------------------------------------------------------------- the table
+
+E = Event
+_STEPS: tuple[Step, ...] = (
+    Step("record_complaint", "recordComplaint", "complaint.record", frozenset(), (S.RECEIVED,),
+         "RecordComplaintInput", (E.RECORDED,), label="Record a complaint", label_zh="接受投诉"),
+    Step("resolve_on_the_spot", "resolveOnTheSpot", "complaint.resolve_on_the_spot", frozenset({S.RECEIVED}),
+         (S.CLOSED,), "ResolveOnTheSpotInput", label="Resolve on the spot", label_zh="当场解决"),
+    Step("start_investigation", "startInvestigation", "complaint.start_investigation",
+         frozenset({S.RECEIVED, S.REOPENED}), (S.INVESTIGATING,), "StartInvestigationInput",
+         (E.INVESTIGATION_STARTED,), label="Start the investigation", label_zh="开始调查"),
+    Step("submit_investigation", "submitInvestigation", "complaint.submit_investigation",
+         frozenset({S.INVESTIGATING}), (S.INVESTIGATING, S.UNFOUNDED), "SubmitInvestigationInput",
+         (E.INVESTIGATION_SUBMITTED,), guard=_investigation_open, label="Submit the investigation",
+         label_zh="提交调查表", edges=((S.INVESTIGATING, S.UNFOUNDED),)),
+    Step("propose_opinion", "proposeOpinion", "complaint.propose_solution", frozenset({S.UNFOUNDED}), (),
+         "ProposeOpinionInput", guard=_opinion_to_propose,
+         label="Write the investigation opinion", label_zh="拟写调查意见"),
+    Step("assign_responsible_department", "assignResponsibleDepartment", "complaint.assign_department",
+         frozenset({S.INVESTIGATING, S.REOPENED}), (S.ASSIGNED,), "AssignResponsibleDepartmentInput",
+         (E.DEPARTMENT_ASKED,), guard=_valid_if_investigating, label="Send the transfer slip",
+         label_zh="传递责任部门"),
+    Step("propose_solution", "proposeSolution", "complaint.propose_solution", frozenset({S.ASSIGNED}),
+         (S.SOLUTION_PROPOSED,), "ProposeSolutionInput", (E.SOLUTION_PROPOSED,), label="Propose the solution",
+         label_zh="提出处理方案"),
+    Step("approve_handling_form", "approveHandlingForm", "complaint.approve", frozenset({S.SOLUTION_PROPOSED,
+                                                                                         S.UNFOUNDED}),
+         (S.APPROVED,), "DecideHandlingFormInput", (E.APPROVED,), guard=_form_pending, person=_not_the_proposer,
+         label="Approve the handling form", label_zh="批准处理表", edges=((S.SOLUTION_PROPOSED, S.APPROVED),)),
+    Step("reject_handling_form", "rejectHandlingForm", "complaint.reject", frozenset({S.SOLUTION_PROPOSED,
+                                                                                      S.UNFOUNDED}),
+         (S.ASSIGNED,), "DecideHandlingFormInput", (E.REJECTED,), guard=_form_pending, person=_not_the_proposer,
+         label="Reject the handling form", label_zh="退回处理表", edges=((S.SOLUTION_PROPOSED, S.ASSIGNED),)),
+    Step("send_customer_message", "sendCustomerMessage", "complaint.send_message", OPEN, (S.AWAITING_CUSTOMER,),
+         "SendCustomerMessageInput", (E.CUSTOMER_TOLD,), guard=_approved_to_send,
+         label="Send the approved answer to the customer", label_zh="向客户答复",
+         edges=((S.APPROVED, S.AWAITING_CUSTOMER),)),
+    Step("record_customer_opinion", "recordCustomerOpinion", "complaint.record_opinion",
+         frozenset({S.APPROVED, S.AWAITING_CUSTOMER, S.UNFOUNDED}), (S.IMPLEMENTING, S.ASSIGNED, S.CLOSED,
+                                                                    S.REOPENED),
+         "RecordCustomerOpinionInput", guard=_customer_can_answer, label="Record the customer's opinion",
+         label_zh="填写客户意见表",
+         edges=((S.APPROVED, S.IMPLEMENTING), (S.APPROVED, S.ASSIGNED), (S.AWAITING_CUSTOMER, S.IMPLEMENTING),
+                (S.AWAITING_CUSTOMER, S.ASSIGNED), (S.UNFOUNDED, S.CLOSED), (S.UNFOUNDED, S.REOPENED))),
+    Step("complete_implementation", "completeImplementation", "complaint.complete_implementation",
+         frozenset({S.IMPLEMENTING}), (S.FOLLOW_UP,), "CompleteImplementationInput", (E.IMPLEMENTED,),
+         label="Complete the implementation", label_zh="实施完毕"),
+    Step("record_follow_up", "recordFollowUp", "complaint.record_follow_up", frozenset({S.FOLLOW_UP}),
+         (S.CLOSED, S.REOPENED), "RecordFollowUpInput", (E.FOLLOWED_UP,), label="Record the follow-up visit",
+         label_zh="客户回访"),
+    Step("request_review", "requestReview", "complaint.request_review", DECIDED, (S.UNDER_REVIEW,),
+         "RequestReviewInput", (E.REVIEW_REQUESTED,), guard=_review_window, label="Record a review request",
+         label_zh="申请复核"),
+    Step("assign_reviewer", "assignReviewer", "complaint.assign_reviewer", frozenset({S.UNDER_REVIEW}), (),
+         "AssignReviewerInput", guard=_review_unassigned_or_open, label="Assign the reviewer",
+         label_zh="指定复核人"),
+    Step("answer_review", "answerReview", "complaint.answer_review", frozenset({S.UNDER_REVIEW}),
+         (S.CLOSED, S.REOPENED), "AnswerReviewInput", (E.REVIEW_ANSWERED,), guard=_review_assigned,
+         person=_the_independent_reviewer, label="Answer the review", label_zh="作出复核意见",
+         edges=((S.UNDER_REVIEW, S.CLOSED), (S.UNDER_REVIEW, S.REOPENED))),
+    Step("reopen_complaint", "reopenComplaint", "complaint.reopen", frozenset({S.UNFOUNDED, S.CLOSED, S.ESCALATED}),
+         (S.REOPENED,), "ReasonInput", label="Reopen", label_zh="重新处理"),
+    Step("withdraw_complaint", "withdrawComplaint", "complaint.withdraw", OPEN, (S.WITHDRAWN,),
+         "WithdrawComplaintInput", label="Withdraw", label_zh="撤诉"),
+    Step("refer_complaint", "referComplaint", "complaint.route", OPEN, (S.REFERRED,), "ReferComplaintInput",
+         label="Refer to the competent authority", label_zh="转交主管部门"),
+    Step("route_complaint", "routeComplaint", "complaint.route", OPEN, (), "RouteComplaintInput",
+         label="Route to another authority", label_zh="转送/告知其他部门"),
+    Step("escalate_complaint", "escalateComplaint", "complaint.escalate",
+         frozenset({S.UNFOUNDED, S.CLOSED, S.REOPENED, S.ESCALATED, S.UNDER_REVIEW}), (S.ESCALATED,),
+         "EscalateComplaintInput",
+         label="Escalate to an external body", label_zh="再投诉上报"),
+    Step("attach_evidence", "attachEvidence", "complaint.attach_evidence", OPEN, (), "AttachEvidenceInput",
+         label="Attach evidence", label_zh="上传证据"),
+    Step("mark_litigation", "markLitigation", "complaint.mark_litigation", ALL - TERMINAL, (),
+         "MarkLitigationInput", label="Mark litigation", label_zh="标记诉讼"),
+    Step("transfer_ownership", "transferOwnership", "complaint.transfer_ownership", OPEN, (),
+         "TransferOwnershipInput", label="Transfer ownership", label_zh="转移负责人"),
+    Step("extend_deadline", "extendDeadline", "complaint.extend_deadline", OPEN, (), "ExtendDeadlineInput",
+         label="Extend a deadline", label_zh="延长期限"),
+    Step("start_external_appraisal", "startExternalAppraisal", "complaint.extend_deadline", OPEN, (),
+         "StartExternalAppraisalInput", guard=_not_on_appraisal, label="Start an external appraisal",
+         label_zh="开始外部鉴定"),
+    Step("end_external_appraisal", "endExternalAppraisal", "complaint.extend_deadline", OPEN, (),
+         "EndExternalAppraisalInput", guard=_on_appraisal, label="End the external appraisal",
+         label_zh="结束外部鉴定"),
+    Step("review_complaint", "reviewComplaint", "complaint.review", ALL, (), "ReviewComplaintInput",
+         person=not_a_handler, label="Record an independent review", label_zh="独立检查回顾"),
+)
+
+STEPS: dict[str, Step] = {s.name: s for s in _STEPS}
+"""Every step by name."""
+
+
+def step(name: str) -> Step:
+    return STEPS[name]
+
+
+def verb(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def refusal(name: str, facts: Facts, user_id: uuid.UUID | None) -> Refusal | None:
+    """Why the step cannot happen now (status, then the case's condition, then four eyes), or None."""
+    s = STEPS[name]
+    if facts.status not in s.sources:
+        return _illegal(f"cannot {verb(name)}: the complaint is {facts.status}")
+    if s.guard is not None and (found := s.guard(facts)) is not None:
+        return found
+    if s.person is not None and user_id is not None and (found := s.person(facts, user_id)) is not None:
+        return found
+    return None
+
+
+def require(name: str, facts: Facts, user_id: uuid.UUID | None = None) -> None:
+    """Refuse (a ``DomainError``) unless the step can happen now."""
+    found = refusal(name, facts, user_id)
+    if found is not None:
+        raise DomainError(found.code, found.message, list(found.field) if found.field else None)
+
+
+def person_refusal(permission: str, facts: Facts, user_id: uuid.UUID) -> Refusal | None:
+    """Four eyes for a permission (what ``canI`` adds to Casbin's answer): the first step with that permission
+    possible in the current status whose person rule refuses this user."""
+    for s in _STEPS:
+        if s.permission != permission or s.person is None or facts.status not in s.sources:
+            continue
+        if (s.guard is None or s.guard(facts) is None) and (found := s.person(facts, user_id)) is not None:
+            return found
+    return None
+
+
+def possible(facts: Facts) -> list[Step]:
+    """The steps the case's state allows now (status and condition; not yet who may)."""
+    return [s for s in _STEPS if s.name != "record_complaint" and facts.status in s.sources
+            and (s.guard is None or s.guard(facts) is None)]
+
+
+def events_of_step(name: str) -> tuple[Event, ...]:
+    s = STEPS.get(name)
+    return s.events if s is not None else ()
+
+
+def mermaid(steps: Iterable[Step] = _STEPS) -> str:
+    """The state diagram (Mermaid ``stateDiagram-v2``) of the status-changing steps."""
+    lines = ["stateDiagram-v2", '    state "any open status" as ANY_OPEN', "    [*] --> RECEIVED: recordComplaint"]
+    for s in steps:
+        if s.name == "record_complaint":
+            continue
+        if s.sources == OPEN and not s.edges:  # withdraw, refer: from every open status
+            lines.extend(f"    ANY_OPEN --> {b}: {s.mutation}" for b in s.targets)
+        else:
+            lines.extend(f"    {a} --> {b}: {s.mutation}" for a, b in s.moves())
+    for end in (S.CLOSED, S.WITHDRAWN, S.REFERRED):
+        lines.append(f"    {end} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+def _sources(s: Step) -> str:
+    if not s.sources:
+        return "(new)"
+    if s.sources == ALL:
+        return "any"
+    if s.sources == OPEN:
+        return "any open"
+    if s.sources == ALL - TERMINAL:
+        return "any but WITHDRAWN, REFERRED"
+    return ", ".join(sorted(s.sources))
+
+
+def markdown_table() -> str:
+    rows = ["| step | mutation | permission | from | to | deadline events | also needs |",
+            "|---|---|---|---|---|---|---|"]
+    for s in _STEPS:
+        targets = ", ".join(s.targets) if s.targets else "(unchanged)"
+        needs = "; ".join(x for x in (s.guard.__name__.strip("_").replace("_", " ") if s.guard else "",
+                                      f"four eyes ({s.person.__name__.strip('_').replace('_', ' ')})"
+                                      if s.person else "") if x)
+        rows.append(f"| {s.label} ({s.label_zh}) | `{s.mutation}` | `{s.permission}` | {_sources(s)} | {targets} "
+                    f"| {', '.join(s.events)} | {needs} |")
+    return "\n".join(rows) + "\n"
+
+
+def document() -> str:
+    """``docs/lifecycle.md``: the diagram and the table (``complaintdesk lifecycle-doc`` writes it; a test checks
+    it is current)."""
+    return (
+        "# The complaint lifecycle\n\n"
+        "Generated from `services/core/complaints/lifecycle.py` by `complaintdesk lifecycle-doc`; do not edit.\n"
+        "Every step checks this table before it changes anything: a step not allowed from the current status, or "
+        "whose condition does not hold, is refused with `ILLEGAL_TRANSITION` (`APPROVAL_REQUIRED` for a message "
+        "before the written approval), a four-eyes rule with `SEPARATION_OF_DUTIES`, and nothing changes. "
+        "`Complaint.availableActions` is this table, the case's state and `canI` together.\n\n"
+        "```mermaid\n" + mermaid() + "```\n\n## Steps\n\n" + markdown_table()
+    )
