@@ -57,8 +57,9 @@ def upgrade() -> None:
                                 name=f"fk_{TABLE}_deadline_id_deadlines"),
         sa.ForeignKeyConstraint(["extension_id"], ["deadline_extensions.id"], ondelete="SET NULL",
                                 name=f"fk_{TABLE}_extension_id_deadline_extensions"),
-        sa.CheckConstraint("state IN ('PENDING', 'APPROVED', 'REJECTED')", name=f"ck_{TABLE}_state"),
-        sa.CheckConstraint("(state = 'PENDING') = (decided_at IS NULL)", name=f"ck_{TABLE}_decided"),
+        # bare names: the naming convention (services.core.db) makes them ck_<table>_state and ck_<table>_decided
+        sa.CheckConstraint("state IN ('PENDING', 'APPROVED', 'REJECTED')", name="state"),
+        sa.CheckConstraint("(state = 'PENDING') = (decided_at IS NULL)", name="decided"),
     )
     op.create_index(f"ix_{TABLE}_complaint_id", TABLE, ["complaint_id"])
     op.create_index(f"uq_{TABLE}_pending", TABLE, ["deadline_id"], unique=True,
