@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from conftest import TENANT_A, TENANT_B, GraphQLClient
-from deadline_cases import SH, at, schema
+from deadline_cases import SH, at, schema, tenant_of
 from helpers import raw_id, rows, scalar
 from lifecycle import APPROVE_EXTENSION as APPROVE
 from lifecycle import EXTEND, record, step
@@ -62,8 +62,8 @@ async def call(gql: GraphQLClient, name: str, user: str, tenant: str = TENANT_B,
     return payload
 
 
-async def ok(gql: GraphQLClient, name: str, user: str, **input_: Any) -> dict[str, Any]:
-    payload = await call(gql, name, user, **input_)
+async def ok(gql: GraphQLClient, name: str, user: str, tenant: str = TENANT_B, **input_: Any) -> dict[str, Any]:
+    payload = await call(gql, name, user, tenant=tenant, **input_)
     assert payload["userErrors"] == [], payload
     return payload
 
@@ -85,35 +85,37 @@ async def state(cid: str, tenant: str = TENANT_B) -> tuple[Any, ...]:
 
 
 async def refused(gql: GraphQLClient, name: str, user: str, code: str, cid: str, tenant: str = TENANT_B,
-                  **input_: Any) -> str:
-    """The call is refused with exactly ``code`` and nothing of the case changes; returns the message."""
-    before = await state(cid)
-    payload = await call(gql, name, user, tenant=tenant, **input_)
+                  via: str | None = None, **input_: Any) -> str:
+    """The call (made in ``via``, by default the case's ``tenant``) is refused with exactly ``code`` and nothing of
+    the case changes; returns the message."""
+    before = await state(cid, tenant)
+    payload = await call(gql, name, user, tenant=via or tenant, **input_)
     assert [e["code"] for e in payload["userErrors"]] == [code], payload
     assert payload.get("extensionRequest") is None
-    assert await state(cid) == before
+    assert await state(cid, tenant) == before
     message: str = payload["userErrors"][0]["message"]
     return message
 
 
-async def decision_deadline(gql: GraphQLClient, cid: str, user: str = ALL) -> dict[str, Any]:
-    data = (await gql(DEADLINE, {"id": cid}, tenant=TENANT_B, user=user))["complaint"]
+async def decision_deadline(gql: GraphQLClient, cid: str, tenant: str = TENANT_B) -> dict[str, Any]:
+    data = (await gql(DEADLINE, {"id": cid}, tenant=tenant, user=ALL))["complaint"]
     (decision,) = [d for d in data["deadlines"] if d["kind"] == "DECISION"]
     decision["requests"] = data["extensionRequests"]
     return decision
 
 
-async def first_extension(gql: GraphQLClient) -> dict[str, Any]:
+async def first_extension(gql: GraphQLClient, tenant: str = TENANT_B) -> dict[str, Any]:
     """A bank case recorded on Tue Sep 22 (decision due Oct 8), extended at once by the desk to Oct 22 (30 days:
     a complex case). Returns the complaint (id, number, accessCode)."""
-    complaint = await record(gql, TENANT_B, user=RECEIVER)
+    complaint = await record(gql, tenant, user=RECEIVER)
     cid = complaint["id"]
     # the first extension needs no approval: it is not requested, it is done
-    message = await refused(gql, "requestDeadlineExtension", DESK, "ILLEGAL_TRANSITION", cid, complaintId=cid,
-                            reason="A complex case", complex=True)
+    message = await refused(gql, "requestDeadlineExtension", DESK, "ILLEGAL_TRANSITION", cid, tenant,
+                            complaintId=cid, reason="A complex case", complex=True)
     assert "extendDeadline" in message
-    await ok(gql, "extendDeadline", DESK, complaintId=cid, reason="A complex case: several accounts", complex=True)
-    assert due_on((await decision_deadline(gql, cid))["dueAt"]) == date(2026, 10, 22)
+    await ok(gql, "extendDeadline", DESK, tenant, complaintId=cid, reason="A complex case: several accounts",
+             complex=True)
+    assert due_on((await decision_deadline(gql, cid, tenant))["dueAt"]) == date(2026, 10, 22)
     return complaint
 
 
@@ -188,8 +190,8 @@ async def test_requested_by_the_desk_approved_by_someone_else(gql: GraphQLClient
         await refused(gql, "approveDeadlineExtension", APPROVER, "NOT_FOUND", cid, requestId=bad)
     alpha_case = await record(gql, TENANT_A, user=RECEIVER)
     alpha_before = await state(alpha_case["id"], TENANT_A)
-    await refused(gql, "approveDeadlineExtension", APPROVER, "NOT_FOUND", cid, tenant=TENANT_A, requestId=rid)
-    await refused(gql, "rejectDeadlineExtension", APPROVER, "NOT_FOUND", cid, tenant=TENANT_A, requestId=rid,
+    await refused(gql, "approveDeadlineExtension", APPROVER, "NOT_FOUND", cid, via=TENANT_A, requestId=rid)
+    await refused(gql, "rejectDeadlineExtension", APPROVER, "NOT_FOUND", cid, via=TENANT_A, requestId=rid,
                   reason="Not yours")
     assert await state(alpha_case["id"], TENANT_A) == alpha_before
 
@@ -284,9 +286,22 @@ async def test_a_rejected_request_leaves_the_deadline_and_may_be_asked_again(
     assert [(r["id"], r["state"]) for r in (await decision_deadline(gql, cid))["requests"]] == [
         (rid, "REJECTED"), (again["id"], "PENDING")]
 
-    # the case is withdrawn meanwhile: the request can no longer be granted, only rejected
-    assert (await step(gql, "withdrawComplaint", TENANT_B, RECEIVER, complaintId=cid,
+
+
+async def test_a_request_outlived_by_its_case_can_only_be_rejected(gql: GraphQLClient, clock: FixedClock) -> None:
+    # a bank tenant of its own: a case ended in the past would be due for retention erasure in beta
+    t = await tenant_of("bank", "extension-requests")
+    clock.at = at(2026, 9, 22)
+    cid = (await first_extension(gql, t))["id"]
+    clock.at = at(2026, 10, 12)
+    rid = (await ok(gql, "requestDeadlineExtension", DESK, t, complaintId=cid, reason=BEYOND))["extensionRequest"]["id"]
+    assert (await step(gql, "withdrawComplaint", t, RECEIVER, complaintId=cid,
                        reason="Settled with the customer"))["userErrors"] == []
-    await refused(gql, "approveDeadlineExtension", MANAGER, "ILLEGAL_TRANSITION", cid, requestId=again["id"])
-    payload = await ok(gql, "rejectDeadlineExtension", MANAGER, requestId=again["id"], reason="Withdrawn")
-    assert payload["extensionRequest"]["state"] == "REJECTED"
+    # the case was withdrawn: its deadline is cancelled, the extension can no longer be granted nor requested
+    message = await refused(gql, "approveDeadlineExtension", MANAGER, "ILLEGAL_TRANSITION", cid, t, requestId=rid)
+    assert "WITHDRAWN" in message
+    await refused(gql, "requestDeadlineExtension", DESK, "ILLEGAL_TRANSITION", cid, t, complaintId=cid,
+                  reason=BEYOND)
+    payload = await ok(gql, "rejectDeadlineExtension", MANAGER, t, requestId=rid, reason="Withdrawn")
+    assert (payload["extensionRequest"]["state"], payload["extensionRequest"]["decidedBy"]) == (
+        "REJECTED", {"email": MANAGER})
