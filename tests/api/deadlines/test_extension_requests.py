@@ -7,6 +7,7 @@ checked by re-reading the rows: deadline, requests, extensions, notices, audit e
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -239,6 +240,13 @@ async def test_requested_by_the_desk_approved_by_someone_else(gql: GraphQLClient
                          user=None)
     assert who.status_code == 400 and "approvedBy" in who.json()["errors"][0]["message"]
 
+    # the request is a node for those who may read the case; null for the others
+    node = "query ($id: ID!) { node(id: $id) { ... on DeadlineExtensionRequest { id state reason } } }"
+    assert (await gql(node, {"id": rid}, tenant=TENANT_B, user=MANAGER))["node"] == {
+        "id": rid, "state": "APPROVED", "reason": BEYOND}
+    assert (await gql(node, {"id": rid}, tenant=TENANT_B, user=HANDLER))["node"] is None
+    assert (await gql(node, {"id": rid}, tenant=TENANT_A, user=MANAGER))["node"] is None
+
     # deciding twice, either way; and no further extension exists to request
     for name, extra in (("approveDeadlineExtension", {}), ("rejectDeadlineExtension", {"reason": "Too late"})):
         await refused(gql, name, MANAGER, "ILLEGAL_TRANSITION", cid, requestId=rid, **extra)
@@ -305,3 +313,19 @@ async def test_a_request_outlived_by_its_case_can_only_be_rejected(gql: GraphQLC
     payload = await ok(gql, "rejectDeadlineExtension", MANAGER, t, requestId=rid, reason="Withdrawn")
     assert (payload["extensionRequest"]["state"], payload["extensionRequest"]["decidedBy"]) == (
         "REJECTED", {"email": MANAGER})
+
+
+async def test_at_the_same_time_one_request_and_one_decision(gql: GraphQLClient, clock: FixedClock) -> None:
+    clock.at = at(2026, 9, 22)
+    cid = (await first_extension(gql))["id"]
+    clock.at = at(2026, 10, 12)
+    asked = await asyncio.gather(*(call(gql, "requestDeadlineExtension", user, complaintId=cid, reason=BEYOND)
+                                   for user in (DESK, RECEIVER)))
+    assert sorted(tuple(e["code"] for e in p["userErrors"]) for p in asked) == [(), ("DUPLICATE",)]
+    (rid,) = [p["extensionRequest"]["id"] for p in asked if p["extensionRequest"] is not None]
+    decided = await asyncio.gather(*(call(gql, "approveDeadlineExtension", user, requestId=rid)
+                                     for user in (APPROVER, MANAGER)))
+    assert sorted(tuple(e["code"] for e in p["userErrors"]) for p in decided) == [(), ("ILLEGAL_TRANSITION",)]
+    decision = await decision_deadline(gql, cid)
+    assert decision["extensionCount"] == 2 and due_on(decision["dueAt"]) == date(2026, 11, 23)
+    assert len(decision["extensions"]) == 2 and [r["state"] for r in decision["requests"]] == ["APPROVED"]
