@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -17,6 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.core.db import get_engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def raw_id(global_id: str) -> uuid.UUID:
+    """The row id inside a global ID (base64 of ``Type:uuid``)."""
+    return uuid.UUID(base64.b64decode(global_id).decode().split(":", 1)[1])
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,21 @@ EXTEND = """
 mutation ($input: ExtendDeadlineInput!) { extendDeadline(input: $input) {
   deadline { kind dueAt extensionCount } userErrors { field code message } } }
 """
+EXTENSION_REQUEST = ("extensionRequest { id kind extensionNumber addDays reason complex state requestedAt decidedAt "
+                     "decisionNote requestedBy { email } decidedBy { email } } complaint { id } "
+                     "userErrors { field code message }")
+REQUEST_EXTENSION = f"""
+mutation ($input: RequestDeadlineExtensionInput!) {{
+  requestDeadlineExtension(input: $input) {{ {EXTENSION_REQUEST} }} }}
+"""
+APPROVE_EXTENSION = f"""
+mutation ($input: ApproveDeadlineExtensionInput!) {{
+  approveDeadlineExtension(input: $input) {{ {EXTENSION_REQUEST} }} }}
+"""
+REJECT_EXTENSION = f"""
+mutation ($input: RejectDeadlineExtensionInput!) {{
+  rejectDeadlineExtension(input: $input) {{ {EXTENSION_REQUEST} }} }}
+"""
 RECORD = f"""
 mutation ($input: RecordComplaintInput!) {{
   recordComplaint(input: $input) {{ accessCode {PAYLOAD} }}

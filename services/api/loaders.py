@@ -16,7 +16,7 @@ from services.core.audit import service as audit
 from services.core.audit.models import AuditEvent
 from services.core.authz import UNRESTRICTED, ComplaintAccess
 from services.core.complaints import queries as q
-from services.core.deadlines import appraisal
+from services.core.deadlines import appraisal, extension_requests
 from services.core.deadlines import service as deadlines
 from services.core.escalation import service as escalation
 
@@ -106,6 +106,14 @@ class Loaders:
     @cached_property
     def extensions_by_deadline_id(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._batch(deadlines.extensions_for, list)
+
+    @cached_property
+    def extension_requests_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(extension_requests.requests_for, list)
+
+    @cached_property
+    def extension_request_by_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(extension_requests.requests_by_id)
 
     @cached_property
     def appraisal_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:

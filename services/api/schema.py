@@ -30,6 +30,7 @@ from services.api.complaints.queries import ComplaintQueries
 from services.api.complaints.types import ComplaintType
 from services.api.context import Info
 from services.api.deadlines.schema import DeadlineMutations, DeadlineQueries
+from services.api.deadlines.types import DeadlineExtensionRequestType
 from services.api.diagnostics.schema import DiagnosticsMutations, DiagnosticsQueries
 from services.api.errors import MaskUnexpectedErrors, is_unexpected
 from services.api.escalation.schema import EscalationMutations, EscalationQueries
@@ -65,6 +66,7 @@ class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, Diagnostic
 NODE_TYPES: dict[str, Any] = {
     "Complaint": ComplaintType, "OrgUnit": OrgUnitType, "User": UserType, "Category": CategoryType,
     "IdentityProvider": IdentityProviderType, "OutboxItem": OutboxItemType,
+    "DeadlineExtensionRequest": DeadlineExtensionRequestType,
 }
 
 

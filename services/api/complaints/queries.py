@@ -98,6 +98,13 @@ class ComplaintProcedure:
     channels: list[models.Channel]
 
 
+@strawberry.type(description="An extension of an expected date: the new date and why (never who decided)")
+class ExpectedDateExtension:
+    new_due_on: date
+    added_days: int
+    reason: str
+
+
 @strawberry.type
 class ExpectedDate:
     label: str
@@ -106,6 +113,8 @@ class ExpectedDate:
         description="the date reaches into a year the tenant's holiday calendar does not cover yet (counted on "
         "weekends alone until it does), or, for a case recorded before deadlines were planned, an estimate"
     )
+    extensions: list[ExpectedDateExtension] = strawberry.field(
+        description="the extensions that moved this date, oldest first: each one's new date and reason")
 
 
 @strawberry.type(description="What a customer may see of their complaint: never internal opinions or forms")
@@ -261,7 +270,10 @@ class ComplaintQueries:
             next_step=proc.next_step(status),
             received_at=complaint.created_at,
             closed_at=complaint.closed_at,
-            expected_dates=[ExpectedDate(label=d.label, due_on=d.due_on, provisional=d.provisional)
+            expected_dates=[ExpectedDate(label=d.label, due_on=d.due_on, provisional=d.provisional,
+                                         extensions=[ExpectedDateExtension(new_due_on=e.new_due_on,
+                                                                           added_days=e.added_days, reason=e.reason)
+                                                     for e in d.extensions])
                             for d in expected],
             messages=[CustomerMessage(body=m.body, sent_at=m.sent_at) for m in messages],
             can_give_opinion=case.can_give_opinion,

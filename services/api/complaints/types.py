@@ -14,7 +14,7 @@ from strawberry.scalars import JSON
 
 from services.api.authz import subject_of
 from services.api.context import Info
-from services.api.deadlines.types import Deadline, ExternalAppraisal
+from services.api.deadlines.types import Deadline, DeadlineExtensionRequestType, ExternalAppraisal
 from services.api.escalation.types import Escalation, Routing
 from services.api.loaders import HistoryKey
 from services.api.nodes import Node, global_id
@@ -419,6 +419,13 @@ class ComplaintType(Node):
     @strawberry.field(description="The case's deadlines, oldest first (met, open, paused); batch-loaded per page")
     async def deadlines(self, info: Info) -> list[Deadline]:
         return [Deadline.from_model(d) for d in await info.context.loaders.deadlines_by_complaint_id.load(self.uuid)]
+
+    @strawberry.field(description=(
+        "Requests for extensions that need an approval (requestDeadlineExtension), oldest first, pending and "
+        "decided; batch-loaded per page"))
+    async def extension_requests(self, info: Info) -> list[DeadlineExtensionRequestType]:
+        return [DeadlineExtensionRequestType.from_model(x)
+                for x in await info.context.loaders.extension_requests_by_complaint_id.load(self.uuid)]
 
     @strawberry.field(description=(
         "The external appraisal the case waits on (鉴定/评估), while it lasts: the deadlines whose rules name "

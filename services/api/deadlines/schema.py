@@ -1,10 +1,12 @@
 """Queries and mutations of deadlines, SLA profiles and the calendar (names fixed by api.md:
 ``slaProfiles``, ``calendars``, ``upsertSlaProfile``, ``setCalendarDay``; added: ``updateCalendar``,
-``extendDeadline``, ``startExternalAppraisal``, ``endExternalAppraisal``). Business rules live in
-``services.core.deadlines``; refusals are userErrors."""
+``extendDeadline``, ``requestDeadlineExtension``, ``approveDeadlineExtension``, ``rejectDeadlineExtension``,
+``startExternalAppraisal``, ``endExternalAppraisal``). Business rules live in ``services.core.deadlines``;
+refusals are userErrors."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, time
 from typing import Any
 
@@ -15,14 +17,20 @@ from services.api.authz import require, require_query, subject_of
 from services.api.complaints.mutations import ComplaintPayload, _reload, _step
 from services.api.complaints.types import ComplaintType
 from services.api.context import Info
-from services.api.deadlines.types import Deadline, SlaProfile, WorkingDayCalendar, calendar_type
+from services.api.deadlines.types import (
+    Deadline,
+    DeadlineExtensionRequestType,
+    SlaProfile,
+    WorkingDayCalendar,
+    calendar_type,
+)
 from services.api.errors import UserError, user_error
 from services.api.ids import decode_id, decode_optional
 from services.core import authz
 from services.core.authz import Action
 from services.core.calendars import DayKind
 from services.core.complaints.models import ComplaintStatus
-from services.core.deadlines import appraisal
+from services.core.deadlines import appraisal, extension_requests
 from services.core.deadlines import rules as r
 from services.core.deadlines import service as svc
 from services.core.errors import DomainError, ErrorCode
@@ -101,9 +109,10 @@ class CalendarPayload:
 
 
 @strawberry.input(description=(
-    "Extend an open deadline by its rule's next extension (bank: 15 to 30 days for a complex case; a further 30 "
-    "with an approval: done by someone allowed complaint.approve_deadline_extension, recorded as approver). "
-    "The customer is told the reason (a notice is stored for sending)."))
+    "Extend an open deadline at once by its rule's next extension (bank: 15 to 30 days for a complex case). An "
+    "extension that needs an approval (bank: a further 30) is refused with APPROVAL_REQUIRED whoever asks: "
+    "requestDeadlineExtension, then someone else approves. The customer is told the reason (a notice is stored "
+    "for sending)."))
 class ExtendDeadlineInput:
     complaint_id: relay.GlobalID
     reason: str
@@ -115,6 +124,35 @@ class ExtendDeadlineInput:
 class ExtendDeadlinePayload:
     complaint: ComplaintType | None = None
     deadline: Deadline | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description=(
+    "Ask for the next extension of an open deadline when its rule needs an approval (bank: the second extension "
+    "of a decision, +30 days); someone else allowed complaint.approve_deadline_extension approves or rejects it"))
+class RequestDeadlineExtensionInput:
+    complaint_id: relay.GlobalID
+    reason: str = strawberry.field(description="why; the customer is told it if the extension is granted")
+    complex: bool = False
+    kind: r.DeadlineKind = r.DeadlineKind.DECISION
+
+
+@strawberry.input(description="Approve a pending extension request (not your own): the extension is granted")
+class ApproveDeadlineExtensionInput:
+    request_id: relay.GlobalID
+    note: str | None = None
+
+
+@strawberry.input(description="Reject a pending extension request (not your own), saying why")
+class RejectDeadlineExtensionInput:
+    request_id: relay.GlobalID
+    reason: str
+
+
+@strawberry.type
+class DeadlineExtensionRequestPayload:
+    extension_request: DeadlineExtensionRequestType | None = None
+    complaint: ComplaintType | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -136,6 +174,29 @@ class EndExternalAppraisalInput:
 
 async def _may(info: Info, session: Any, action: Action) -> bool:
     return (await authz.authorize(session, await subject_of(info.context), action)).allowed is True
+
+
+async def _decide(info: Info, request_id: relay.GlobalID, decide: Callable[..., Awaitable[extension_requests.Decided]],
+                  **form: Any) -> DeadlineExtensionRequestPayload:
+    """Authorize complaint.approve_deadline_extension on the request's complaint, then approve or reject it in one
+    transaction. A request of a complaint the viewer may not read is "not found", like a missing one."""
+    ctx = info.context
+    viewer = await ctx.require_viewer()
+    try:
+        rid = decode_id(request_id, "DeadlineExtensionRequest", "requestId")
+        async with ctx.transaction() as session:
+            cid = (await extension_requests.get_request(session, rid)).complaint_id
+            try:
+                await require(ctx, session, Action.APPROVE_DEADLINE_EXTENSION, cid)
+            except DomainError as exc:
+                if exc.code != ErrorCode.NOT_FOUND:
+                    raise
+                raise DomainError(ErrorCode.NOT_FOUND, "extension request not found", ["requestId"]) from None
+            done = await decide(session, actor=viewer.actor, now=ctx.now(), request_id=rid, **form)
+            result = DeadlineExtensionRequestType.from_model(done.request)
+    except DomainError as exc:
+        return DeadlineExtensionRequestPayload(user_errors=[user_error(exc)])
+    return DeadlineExtensionRequestPayload(extension_request=result, complaint=await _reload(ctx, cid))
 
 
 @strawberry.type
@@ -204,7 +265,8 @@ class DeadlineMutations:
         ctx.reset_loaders()
         return CalendarPayload(calendar=calendar_type(cal, ctx.now(), admin=True))
 
-    @strawberry.mutation(description="Extend a deadline as its rule allows; the customer is told the reason")
+    @strawberry.mutation(description=(
+        "Extend a deadline as its rule allows, when the extension needs no approval; the customer is told the reason"))
     async def extend_deadline(self, info: Info, input: ExtendDeadlineInput) -> ExtendDeadlinePayload:
         ctx = info.context
         viewer = await ctx.require_viewer()
@@ -221,12 +283,44 @@ class DeadlineMutations:
                 done = await svc.extend_deadline(
                     session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, reason=input.reason,
                     complex_case=input.complex, kind=input.kind, may_extend=extend.allowed,
-                    may_approve=approve.allowed,
                 )
                 deadline = Deadline.from_model(done.deadline)
         except DomainError as exc:
             return ExtendDeadlinePayload(user_errors=[user_error(exc)])
         return ExtendDeadlinePayload(complaint=await _reload(ctx, cid), deadline=deadline)
+
+    @strawberry.mutation(description=(
+        "Request an extension that needs an approval (complaint.extend_deadline); refused for one that needs none "
+        "(ILLEGAL_TRANSITION: extendDeadline) and while the deadline has a pending request (DUPLICATE)"))
+    async def request_deadline_extension(self, info: Info, input: RequestDeadlineExtensionInput
+                                         ) -> DeadlineExtensionRequestPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            cid = decode_id(input.complaint_id, "Complaint", "complaintId")
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.EXTEND_DEADLINE, cid)
+                made = await extension_requests.request_extension(
+                    session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, reason=input.reason,
+                    complex_case=input.complex, kind=input.kind)
+                result = DeadlineExtensionRequestType.from_model(made)
+        except DomainError as exc:
+            return DeadlineExtensionRequestPayload(user_errors=[user_error(exc)])
+        return DeadlineExtensionRequestPayload(extension_request=result, complaint=await _reload(ctx, cid))
+
+    @strawberry.mutation(description=(
+        "Approve a pending extension request (complaint.approve_deadline_extension; never your own: "
+        "SEPARATION_OF_DUTIES): the extension is granted and the customer told the new date and the reason"))
+    async def approve_deadline_extension(self, info: Info, input: ApproveDeadlineExtensionInput
+                                         ) -> DeadlineExtensionRequestPayload:
+        return await _decide(info, input.request_id, extension_requests.approve_extension, note=input.note)
+
+    @strawberry.mutation(description=(
+        "Reject a pending extension request with the reason (complaint.approve_deadline_extension; never your own: "
+        "SEPARATION_OF_DUTIES); the requester is notified"))
+    async def reject_deadline_extension(self, info: Info, input: RejectDeadlineExtensionInput
+                                        ) -> DeadlineExtensionRequestPayload:
+        return await _decide(info, input.request_id, extension_requests.reject_extension, reason=input.reason)
 
     @strawberry.mutation(description=(
         "Put an open case on external appraisal (allowed to those who may extend its deadlines: "

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, time
+from typing import Self
 
 import strawberry
 
 from services.api.context import Info
-from services.api.nodes import global_id
-from services.api.org.types import UserType, load_user
+from services.api.nodes import Node, global_id
+from services.api.org.types import UserType, load_user, parse_uuid
 from services.core.calendars import DayKind
 from services.core.complaints.models import ComplaintStatus
 from services.core.deadlines import models
@@ -41,6 +42,8 @@ def pause_conditions(pause_in: Iterable[str]) -> list[r.PauseCondition]:
     """The other conditions of a ``pause_in`` (``pauseConditions``)."""
     return [_CONDITIONS[p] for p in pause_in if p in _CONDITIONS]
 strawberry.enum(DayKind, name="CalendarDayKind")
+strawberry.enum(models.ExtensionRequestState, name="DeadlineExtensionRequestState",
+                description="PENDING until someone other than the requester approves or rejects it")
 
 
 @strawberry.type(description="An extension granted, why, and who approved it (when the rule needs approval)")
@@ -123,6 +126,53 @@ class Deadline:
                               requested_by_id=e.requested_by, approved_by_id=e.approved_by)
             for e in await info.context.loaders.extensions_by_deadline_id.load(self.id_)
         ]
+
+
+@strawberry.type(name="DeadlineExtensionRequest", description=(
+    "An extension whose rule needs an approval (bank: the second extension of a decision, +30 days), requested "
+    "with the reason (requestDeadlineExtension) and approved or rejected by someone else allowed "
+    "complaint.approve_deadline_extension; never by the requester"))
+class DeadlineExtensionRequestType(Node):
+    kind: r.DeadlineKind
+    extension_number: int = strawberry.field(description="which of the rule's extensions (1 = the first)")
+    add_days: int = strawberry.field(description="the days it adds, as the rule says")
+    reason: str = strawberry.field(description="why; the customer is told it when the extension is granted")
+    complex: bool
+    state: models.ExtensionRequestState
+    requested_at: datetime
+    decided_at: datetime | None
+    decision_note: str | None = strawberry.field(description="the approver's note, or why it was rejected")
+    requested_by_id: strawberry.Private[uuid.UUID]
+    decided_by_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, x: models.DeadlineExtensionRequest) -> DeadlineExtensionRequestType:
+        return cls(id=global_id("DeadlineExtensionRequest", x.id), kind=r.DeadlineKind(x.kind),
+                   extension_number=x.extension_number, add_days=x.add_days, reason=x.reason or "",
+                   complex=x.complex, state=models.ExtensionRequestState(x.state), requested_at=x.requested_at,
+                   decided_at=x.decided_at, decision_note=x.decision_note, requested_by_id=x.requested_by,
+                   decided_by_id=x.decided_by)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        """``node(id:)``: a request of a complaint the viewer may read, else null."""
+        parsed = [parse_uuid(n) for n in node_ids]
+        requests = await info.context.loaders.extension_request_by_id.load_many([p for p in parsed if p is not None])
+        found = {x.id: x for x in requests if x is not None}
+        readable = await info.context.loaders.complaint_by_id.load_many([x.complaint_id for x in found.values()])
+        visible = {v.id for v in readable if v is not None}
+        return [cls.from_model(found[p]) if p in found and found[p].complaint_id in visible  # type: ignore[misc]
+                else None for p in parsed]
+
+    @strawberry.field
+    async def requested_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.requested_by_id)
+
+    @strawberry.field
+    async def decided_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.decided_by_id) if self.decided_by_id else None
 
 
 @strawberry.type(description=(

@@ -81,6 +81,8 @@ class Facts:
     review_window_open: bool = False
     handlers: frozenset[uuid.UUID] = field(default_factory=frozenset)
     on_appraisal: bool = False
+    extension_requesters: tuple[uuid.UUID, ...] = ()
+    """who asked for each pending deadline extension request (one per deadline at most)"""
 
 
 Guard = Callable[[Facts], Refusal | None]
@@ -211,6 +213,25 @@ def not_a_handler(f: Facts, user_id: uuid.UUID) -> Refusal | None:
     return None
 
 
+def extension_decider_refusal(requested_by: uuid.UUID, user_id: uuid.UUID | None) -> Refusal | None:
+    """Four eyes: whoever asked for a deadline extension may never approve or reject that request."""
+    if user_id is not None and requested_by == user_id:
+        return Refusal(ErrorCode.SEPARATION_OF_DUTIES,
+                       "four eyes: whoever asked for a deadline extension may not decide on it; someone else "
+                       "allowed to approve deadline extensions must")
+    return None
+
+
+def _extension_pending(f: Facts) -> Refusal | None:
+    return None if f.extension_requesters else _illegal("no deadline extension request is pending")
+
+
+def _not_the_requester(f: Facts, user_id: uuid.UUID) -> Refusal | None:
+    """(every pending request is this user's own: there is none they may decide)"""
+    refusals = [extension_decider_refusal(r, user_id) for r in f.extension_requesters]
+    return refusals[0] if refusals and all(refusals) else None
+
+
 def _not_on_appraisal(f: Facts) -> Refusal | None:
     return _illegal("the complaint is already on external appraisal") if f.on_appraisal else None
 
@@ -299,6 +320,15 @@ _STEPS: tuple[Step, ...] = (
          "TransferOwnershipInput", label="Transfer ownership", label_zh="转移负责人"),
     Step("extend_deadline", "extendDeadline", "complaint.extend_deadline", OPEN, (), "ExtendDeadlineInput",
          label="Extend a deadline", label_zh="延长期限"),
+    Step("request_deadline_extension", "requestDeadlineExtension", "complaint.extend_deadline", OPEN, (),
+         "RequestDeadlineExtensionInput", label="Ask for a deadline extension that needs approval",
+         label_zh="申请延长期限"),
+    Step("approve_deadline_extension", "approveDeadlineExtension", "complaint.approve_deadline_extension", OPEN,
+         (), "ApproveDeadlineExtensionInput", guard=_extension_pending, person=_not_the_requester,
+         label="Approve the deadline extension", label_zh="批准延期"),
+    Step("reject_deadline_extension", "rejectDeadlineExtension", "complaint.approve_deadline_extension", OPEN,
+         (), "RejectDeadlineExtensionInput", guard=_extension_pending, person=_not_the_requester,
+         label="Reject the deadline extension", label_zh="驳回延期"),
     Step("start_external_appraisal", "startExternalAppraisal", "complaint.extend_deadline", OPEN, (),
          "StartExternalAppraisalInput", guard=_not_on_appraisal, label="Start an external appraisal",
          label_zh="开始外部鉴定"),

@@ -90,10 +90,19 @@ def add_weekdays(start: date, days: int) -> date:
 
 
 @dataclass(frozen=True)
+class ExtensionShown:
+    """An extension of a date the customer waits on, as the customer may see it: the new date and why."""
+    new_due_on: date
+    added_days: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class ExpectedDate:
     label: str
     due_on: date
     provisional: bool
+    extensions: tuple[ExtensionShown, ...] = ()
 
 
 def expected_dates(template: str, received_at: datetime, tz: ZoneInfo, *, foreign: bool) -> list[ExpectedDate]:

@@ -32,7 +32,7 @@ from services.core.complaints.models import (
 )
 from services.core.deadlines import appraisal as appraisals
 from services.core.deadlines import service as deadlines
-from services.core.deadlines.models import Deadline
+from services.core.deadlines.models import Deadline, DeadlineExtensionRequest, ExtensionRequestState
 from services.core.deadlines.rules import DeadlineKind
 from services.core.errors import DomainError, ErrorCode
 
@@ -103,6 +103,9 @@ async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime,
             current_cycle=submitted is None or form.proposed_at >= submitted, sent=sent)
     review = await current_review(session, cid)
     handled = (await handlers_of(session, [cid]))[cid] if handlers else set()
+    requesters = tuple((await session.scalars(select(DeadlineExtensionRequest.requested_by).where(
+        DeadlineExtensionRequest.complaint_id == cid,
+        DeadlineExtensionRequest.state == ExtensionRequestState.PENDING.value))).all())
     return Facts(
         status=S(complaint.status),
         investigation_submitted=investigation is not None and investigation.submitted_at is not None,
@@ -112,6 +115,7 @@ async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime,
         review_window_open=await review_window_open(session, cid, now),
         handlers=frozenset(handled),
         on_appraisal=complaint.appraisal_started_at is not None,
+        extension_requesters=requesters,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import date, datetime, time
 from typing import Any
@@ -148,6 +149,54 @@ class DeadlineExtension(TenantBase):
     requested_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     approved_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExtensionRequestState(enum.StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class DeadlineExtensionRequest(TenantBase):
+    """An extension whose rule needs an approval, asked for (who, when, why, which step) and then decided by
+    someone else (approved: ``extension_id`` is the extension granted; rejected: ``decision_note`` says why).
+    At most one PENDING request per deadline. The reason and the decision's note are free text: sealed."""
+
+    __tablename__ = "deadline_extension_requests"
+    __table_args__ = (
+        Index("ix_deadline_extension_requests_complaint_id", "complaint_id"),
+        Index("uq_deadline_extension_requests_pending", "deadline_id", unique=True,
+              postgresql_where=text("state = 'PENDING'")),
+        CheckConstraint("state IN ('PENDING', 'APPROVED', 'REJECTED')", name="state"),
+        CheckConstraint("(state = 'PENDING') = (decided_at IS NULL)", name="decided"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE")
+    )
+    deadline_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("deadlines.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    extension_number: Mapped[int] = mapped_column(Integer)
+    """Which of the rule's extensions (1 = the first) the request is for."""
+    add_days: Mapped[int] = mapped_column(Integer)
+    _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary, nullable=False)  # free text: sealed
+    reason = encrypted("_reason")
+    complex: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(String(16), server_default=text("'PENDING'"))
+    requested_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    _decision_note: Mapped[bytes | None] = mapped_column("decision_note", LargeBinary, nullable=True)  # sealed
+    decision_note = encrypted("_decision_note")
+    extension_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("deadline_extensions.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class ExternalAppraisal(TenantBase):

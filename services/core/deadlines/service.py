@@ -36,6 +36,7 @@ from services.core.deadlines.models import (
     CustomerNotice,
     Deadline,
     DeadlineExtension,
+    DeadlineExtensionRequest,
     SlaProfile,
 )
 from services.core.deadlines.rules import (
@@ -53,6 +54,7 @@ from services.core.org.models import Category, OrgUnit, TenantSettings
 
 S = ComplaintStatus
 YEAR_RANGE = (2000, 2100)
+MAX_REASON = 2_000
 
 
 # ---------------------------------------------------------------- the tenant's calendar
@@ -374,24 +376,28 @@ class Extended:
     notice: CustomerNotice
 
 
-async def extend_deadline(
-    session: AsyncSession, *, actor: Actor, now: dt.datetime, complaint_id: uuid.UUID, reason: str,
-    complex_case: bool, kind: DeadlineKind = DeadlineKind.DECISION, may_extend: bool = True,
-    may_approve: bool = False,
-) -> Extended:
-    """Extend an open deadline by its rule's next extension; the customer must be told why (a notice row).
+@dataclass(frozen=True)
+class NextExtension:
+    """The open deadline of a kind and the rule's next extension for it (``policy[extension_count]``)."""
+    complaint: Complaint
+    deadline: Deadline
+    number: int
+    add_days: int
+    requires_approval: bool
 
-    An extension that ``requires_complex`` is refused unless ``complex_case``; one that ``requires_approval``
-    unless ``may_approve`` (the caller holds ``complaint.approve_deadline_extension``): the actor is then
-    recorded as the approver. Any other extension needs ``may_extend`` (``complaint.extend_deadline``).
-    """
+
+
+
+async def next_extension(session: AsyncSession, *, complaint_id: uuid.UUID, kind: DeadlineKind,
+                         complex_case: bool, doing: str = "extend a deadline") -> NextExtension:
+    """Lock the complaint and its open deadline of ``kind`` and return the rule's next extension, or refuse: an
+    ended case (ILLEGAL_TRANSITION), no such open deadline (NOT_FOUND), a rule without extensions (NOT_ALLOWED),
+    none left (OUT_OF_RANGE), one only for a complex case when ``complex_case`` is false (INVALID)."""
     complaint = await session.get(Complaint, complaint_id, with_for_update=True, populate_existing=True)
     if complaint is None:
         raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
     if complaint.status not in lifecycle.OPEN:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"cannot extend a deadline: the complaint is {complaint.status}")
-    why = v.required_text(reason, "reason", max_length=2_000)
+        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, f"cannot {doing}: the complaint is {complaint.status}")
     d = next((x for x in await open_deadlines(session, complaint.id) if x.kind == kind.value), None)
     if d is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"the complaint has no open {kind.value} deadline", ["kind"])
@@ -404,36 +410,74 @@ async def extend_deadline(
     step = policy[d.extension_count]
     if step.get("requiresComplex") and not complex_case:
         raise DomainError(ErrorCode.INVALID, "this extension is only for a complex case", ["complex"])
-    if step.get("requiresApproval") and not may_approve:
-        raise DomainError(ErrorCode.APPROVAL_REQUIRED,
-                          "this extension needs the approval of someone allowed to approve deadline extensions")
-    if not step.get("requiresApproval") and not may_extend:
-        raise DomainError(ErrorCode.NOT_ALLOWED, "you may not extend this deadline")
+    return NextExtension(complaint, d, d.extension_count + 1, int(step["addDays"]),
+                         bool(step.get("requiresApproval")))
+
+
+async def apply_extension(
+    session: AsyncSession, nxt: NextExtension, *, actor: Actor, now: dt.datetime, reason: str, complex_case: bool,
+    requested_by: uuid.UUID | None, approved_by: uuid.UUID | None, action: str = "extend_deadline",
+    note: str | None, audit: dict[str, Any] | None = None,
+) -> Extended:
+    """Grant ``nxt``: the period grows by its days and the due time is planned again; a ``DeadlineExtension``
+    (reason, requester, approver) and a ``customer_notices`` row (the customer is told the new date and the
+    reason) are stored, and one audit event ``action`` (with ``audit``'s extra changes and ``note``) is written."""
+    complaint, d = nxt.complaint, nxt.deadline
     cal = (await load_calendar(session)).calendar
     previous = d.due_at
-    d.period_days += int(step["addDays"])
-    d.extension_count += 1
+    d.period_days += nxt.add_days
+    d.extension_count = nxt.number
     plan(cal, d)
     ext = DeadlineExtension(
-        deadline_id=d.id, number=d.extension_count, reason=why, complex=complex_case, added_days=int(step["addDays"]),
-        previous_due_at=previous, new_due_at=d.due_at, requested_by=actor.user_id,
-        approved_by=actor.user_id if step.get("requiresApproval") else None, created_at=now,
+        deadline_id=d.id, number=nxt.number, reason=reason, complex=complex_case, added_days=nxt.add_days,
+        previous_due_at=previous, new_due_at=d.due_at, requested_by=requested_by, approved_by=approved_by,
+        created_at=now,
     )
     notice = CustomerNotice(
         complaint_id=complaint.id, deadline_id=d.id, kind="DEADLINE_EXTENDED",
-        dedup_key=f"deadline:{d.id}:extension:{d.extension_count}", reason=why, new_due_at=d.due_at, created_at=now,
+        dedup_key=f"deadline:{d.id}:extension:{nxt.number}", reason=reason, new_due_at=d.due_at, created_at=now,
     )
     session.add_all([ext, notice])
     complaint.updated_at = now
     await session.flush()
     await record_event(
-        session, actor=actor, action="extend_deadline", subject_type="Complaint", subject_id=complaint.id, now=now,
+        session, actor=actor, action=action, subject_type="Complaint", subject_id=complaint.id, now=now,
         from_status=complaint.status, to_status=complaint.status,
-        changes={"kind": d.kind, "extension": d.extension_count, "addedDays": ext.added_days, "complex": complex_case,
-                 "approvedBy": ext.approved_by, "dueAt": d.due_at.isoformat()},
-        note=why,
+        changes={**(audit or {}), "kind": d.kind, "extension": nxt.number, "addedDays": nxt.add_days,
+                 "complex": complex_case, "requestedBy": requested_by, "approvedBy": approved_by,
+                 "dueAt": d.due_at.isoformat()},
+        note=note,
     )
     return Extended(d, ext, notice)
+
+
+async def extend_deadline(
+    session: AsyncSession, *, actor: Actor, now: dt.datetime, complaint_id: uuid.UUID, reason: str,
+    complex_case: bool, kind: DeadlineKind = DeadlineKind.DECISION, may_extend: bool = True,
+) -> Extended:
+    """Extend an open deadline at once by its rule's next extension; the customer must be told why (a notice row).
+
+    An extension that ``requires_complex`` is refused unless ``complex_case``. One that ``requires_approval`` is
+    never granted here, whoever asks (APPROVAL_REQUIRED): it is requested (``extension_requests``) and decided
+    by someone else. Any other extension needs ``may_extend`` (``complaint.extend_deadline``).
+    """
+    why = v.required_text(reason, "reason", max_length=MAX_REASON)
+    nxt = await next_extension(session, complaint_id=complaint_id, kind=kind, complex_case=complex_case)
+    if nxt.requires_approval:
+        raise DomainError(ErrorCode.APPROVAL_REQUIRED,
+                          "this extension needs an approval: ask for it with requestDeadlineExtension, and someone "
+                          "allowed to approve deadline extensions (not the one who asked) decides")
+    if not may_extend:
+        raise DomainError(ErrorCode.NOT_ALLOWED, "you may not extend this deadline")
+    return await apply_extension(session, nxt, actor=actor, now=now, reason=why, complex_case=complex_case,
+                                 requested_by=actor.user_id, approved_by=None, note=why)
+
+
+def may_decide_extension(request: DeadlineExtensionRequest, user_id: uuid.UUID | None) -> str | None:
+    """Four eyes on the person: why ``user_id`` may not approve or reject ``request`` whatever roles they hold
+    (they asked for it themselves), or None. A core rule, not a policy line: ``setPolicies`` cannot lift it."""
+    refused = lifecycle.extension_decider_refusal(request.requested_by, user_id)
+    return refused.message if refused is not None else None
 
 
 async def extensions_for(session: AsyncSession, deadline_ids: Iterable[uuid.UUID]

@@ -2,7 +2,8 @@
 
 The public tracking page shows these (``trackComplaint.expectedDates``): the planner's own rows, so a make-up
 working day, a holiday, a pause while the case waited on the customer, and every extension granted are in
-them. A complaint with no deadline rows (recorded before deadlines were planned) falls back to the
+them, each extension with its new date and its reason (what the customer is told anyway; never who asked or
+approved). A complaint with no deadline rows (recorded before deadlines were planned) falls back to the
 procedure's estimate (weekends only, marked provisional).
 """
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.complaints import procedure
 from services.core.deadlines.models import Deadline
 from services.core.deadlines.rules import DeadlineKind
+from services.core.deadlines.service import extensions_for
 
 LABELS = {
     DeadlineKind.CUSTOMER_REPLY.value: "first answer",
@@ -30,16 +32,23 @@ LABELS = {
 
 async def expected_dates(session: AsyncSession, *, complaint_id: uuid.UUID, template: str, received_at: datetime,
                          tz: ZoneInfo, foreign: bool) -> list[procedure.ExpectedDate]:
-    """The open customer-facing deadlines, earliest first (the day they fall due, in the tenant's time zone);
-    none once they are all met. Without any deadline row: the procedure's estimate."""
+    """The open customer-facing deadlines, earliest first (the day they fall due, in the tenant's time zone), each
+    with its extensions (new date, days added, reason); none once they are all met. Without any deadline row: the
+    procedure's estimate."""
     rows = (await session.execute(
-        select(Deadline.kind, Deadline.due_at, Deadline.provisional, Deadline.met_at, Deadline.cancelled_at)
+        select(Deadline.id, Deadline.kind, Deadline.due_at, Deadline.provisional, Deadline.met_at,
+               Deadline.cancelled_at, Deadline.extension_count)
         .where(Deadline.complaint_id == complaint_id).order_by(Deadline.due_at, Deadline.kind)
     )).all()
     if not rows:
         return procedure.expected_dates(template, received_at, tz, foreign=foreign)
-    return [procedure.ExpectedDate(LABELS[r.kind], r.due_at.astimezone(tz).date(), r.provisional)
-            for r in rows if r.kind in LABELS and r.met_at is None and r.cancelled_at is None]
+    shown = [r for r in rows if r.kind in LABELS and r.met_at is None and r.cancelled_at is None]
+    extended = await extensions_for(session, [r.id for r in shown if r.extension_count])
+    return [procedure.ExpectedDate(
+        LABELS[r.kind], r.due_at.astimezone(tz).date(), r.provisional,
+        tuple(procedure.ExtensionShown(e.new_due_at.astimezone(tz).date(), e.added_days, e.reason or "")
+              for e in extended.get(r.id, ())),
+    ) for r in shown]
 
 
 __all__ = ["LABELS", "expected_dates"]

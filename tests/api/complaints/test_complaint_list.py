@@ -540,6 +540,7 @@ query Counted($first: Int!) {
       category { name }
       history(last: 3) { edges { node { action } } }
       deadlines { kind dueAt workingDaysLeft paused overdue }
+      extensionRequests { state requestedBy { email } }
     } }
   }
 }

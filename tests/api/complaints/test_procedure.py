@@ -445,10 +445,11 @@ async def test_store_manager_records_for_the_store_and_owns_after_a_transfer(gql
 BY_STATUS = {
     "RECEIVED": {"resolveOnTheSpot", "startInvestigation", "withdrawComplaint", "referComplaint", "routeComplaint",
                  "attachEvidence", "markLitigation", "transferOwnership", "extendDeadline",
-                 "startExternalAppraisal", "reviewComplaint"},
+                 "startExternalAppraisal", "reviewComplaint", "requestDeadlineExtension"},
     "SOLUTION_PROPOSED": {"approveHandlingForm", "rejectHandlingForm", "sendCustomerMessage", "withdrawComplaint",
                           "referComplaint", "routeComplaint", "attachEvidence", "markLitigation",
-                          "transferOwnership", "extendDeadline", "startExternalAppraisal", "reviewComplaint"},
+                          "transferOwnership", "extendDeadline", "startExternalAppraisal", "reviewComplaint",
+                          "requestDeadlineExtension"},
     "CLOSED": {"reopenComplaint", "escalateComplaint", "markLitigation", "reviewComplaint", "requestReview"},
 }
 PERMISSION = {
@@ -460,7 +461,7 @@ PERMISSION = {
     "reviewComplaint": "complaint.review", "approveHandlingForm": "complaint.approve",
     "rejectHandlingForm": "complaint.reject", "sendCustomerMessage": "complaint.send_message",
     "reopenComplaint": "complaint.reopen", "escalateComplaint": "complaint.escalate",
-    "requestReview": "complaint.request_review",
+    "requestReview": "complaint.request_review", "requestDeadlineExtension": "complaint.extend_deadline",
 }
 # where the case's own condition rules a step out although the status allows it
 NOT_NOW = {

@@ -15,7 +15,9 @@ from typing import Any
 from conftest import DEFAULT_USER, SECOND_USER, GraphQLClient
 from deadline_cases import SH, at, schema, tenant_of
 from helpers import rows
+from lifecycle import APPROVE_EXTENSION as APPROVE
 from lifecycle import EXTEND, RECORD, STEPS, complaint_input
+from lifecycle import REQUEST_EXTENSION as REQUEST
 
 from services.core.clock import FixedClock
 
@@ -197,20 +199,25 @@ async def test_bank_full_case_with_extensions(gql: GraphQLClient, clock: FixedCl
     d = await deadlines_of(gql, t, cid)
     assert due_on(d["DECISION"]) == date(2026, 10, 22)  # 30 days from Sep 22
 
-    # the second extension (+30) needs an approval: the desk alone is refused, the approver grants it
-    payload = (await gql(EXTEND, {"input": {"complaintId": cid, "reason": "Awaiting the court"}}, tenant=t,
-                         user=DESK))["extendDeadline"]
-    assert [e["code"] for e in payload["userErrors"]] == ["APPROVAL_REQUIRED"]
-    payload = (await gql(EXTEND, {"input": {"complaintId": cid, "reason": "Awaiting the court"}}, tenant=t,
-                         user=APPROVER))["extendDeadline"]
+    # the second extension (+30) needs an approval: extendDeadline refuses it whoever asks, even the approver;
+    # the desk requests it and the approver approves (tests/api/deadlines/test_extension_requests.py: the rest)
+    for user in (DESK, APPROVER):
+        payload = (await gql(EXTEND, {"input": {"complaintId": cid, "reason": "Awaiting the court"}}, tenant=t,
+                             user=user))["extendDeadline"]
+        assert [e["code"] for e in payload["userErrors"]] == ["APPROVAL_REQUIRED"]
+    request = (await gql(REQUEST, {"input": {"complaintId": cid, "reason": "Awaiting the court"}}, tenant=t,
+                         user=DESK))["requestDeadlineExtension"]
+    assert request["userErrors"] == []
+    payload = (await gql(APPROVE, {"input": {"requestId": request["extensionRequest"]["id"]}}, tenant=t,
+                         user=APPROVER))["approveDeadlineExtension"]
     assert payload["userErrors"] == []
     d = await deadlines_of(gql, t, cid)
     assert due_on(d["DECISION"]) == date(2026, 11, 23)  # 60 days: Sat Nov 21 -> Mon Nov 23
     assert [(x["number"], x["complex"], x["addedDays"], (x["approvedBy"] or {}).get("email"))
             for x in d["DECISION"]["extensions"]] == [(1, True, 15, None), (2, False, 30, APPROVER)]
-    payload = (await gql(EXTEND, {"input": {"complaintId": cid, "reason": "Again"}}, tenant=t,
-                         user=APPROVER))["extendDeadline"]
-    assert [e["code"] for e in payload["userErrors"]] == ["OUT_OF_RANGE"]
+    for query, name in ((EXTEND, "extendDeadline"), (REQUEST, "requestDeadlineExtension")):
+        payload = (await gql(query, {"input": {"complaintId": cid, "reason": "Again"}}, tenant=t, user=DESK))[name]
+        assert [e["code"] for e in payload["userErrors"]] == ["OUT_OF_RANGE"]
     # the customer must be told each extension and its reason: stored for the outbox
     notices = await rows(f'SELECT kind, reason, sent_at FROM "{schema(t)}".customer_notices ORDER BY created_at')
     assert [(n.kind, n.sent_at) for n in notices] == [("DEADLINE_EXTENDED", None), ("DEADLINE_EXTENDED", None)]
