@@ -14,7 +14,7 @@ from typing import Any
 from conftest import STAFF, TENANT_A, TENANT_B, GraphQLClient
 from deadline_cases import SH, at, schema, tenant_of
 from helpers import rows, scalar
-from lifecycle import directory, ok, record, step
+from lifecycle import APPROVE_EXTENSION, EXTEND, REQUEST_EXTENSION, directory, ok, record, step
 
 from services.core.clock import FixedClock
 
@@ -279,6 +279,18 @@ async def test_bank_review_by_the_customer_and_an_independent_reviewer(gql: Grap
     await add_body(gql, t, "金融监管局 Regulator", "REGULATOR", "hotline 12378", level=2)
     c = await record(gql, t, RECEIVER)
     cid, number, code = c["id"], c["number"], c["accessCode"]
+    # the decision's two extensions: the first (a complex case) by the desk, the second asked for and approved
+    first = (await gql(EXTEND, {"input": {"complaintId": cid, "reason": "Needs the card network's records",
+                                          "complex": True}}, tenant=t, user=DESK))["extendDeadline"]
+    assert first["userErrors"] == [] and first["deadline"]["extensionCount"] == 1
+    asked = (await gql(REQUEST_EXTENSION, {"input": {"complaintId": cid, "reason": "Awaiting the court",
+                                                     "complex": True}}, tenant=t,
+                       user=DESK))["requestDeadlineExtension"]
+    assert asked["userErrors"] == [] and asked["extensionRequest"]["state"] == "PENDING"
+    assert "approveDeadlineExtension" in mutations(await case(gql, t, cid, APPROVER))
+    approved = (await gql(APPROVE_EXTENSION, {"input": {"requestId": asked["extensionRequest"]["id"]}}, tenant=t,
+                          user=APPROVER))["approveDeadlineExtension"]
+    assert approved["userErrors"] == [] and approved["extensionRequest"]["decidedBy"]["email"] == APPROVER
     await to_decision(gql, t, cid, "CARD")
     tracked = (await gql(TRACK, {"n": number, "c": code}, tenant=t, user=None))["trackComplaint"]
     assert tracked["canRequestReview"] is False  # not told the decision yet
@@ -322,7 +334,8 @@ async def test_bank_review_by_the_customer_and_an_independent_reviewer(gql: Grap
     assert [(b["name"], b["contact"]) for b in tracked["furtherComplaint"]] == [
         ("银行业协会 Banking Association", "hotline 12378-1"), ("金融监管局 Regulator", "hotline 12378")]
     notices = await rows(f'SELECT kind FROM "{schema(t)}".customer_notices ORDER BY created_at, kind')
-    assert [n.kind for n in notices] == ["RECOMPLAINT_GUIDANCE", "REVIEW_ANSWERED"]
+    assert [n.kind for n in notices] == ["DEADLINE_EXTENDED", "DEADLINE_EXTENDED", "RECOMPLAINT_GUIDANCE",
+                                         "REVIEW_ANSWERED"]
     # ... and the dossier forwarded: no body has a webhook here, so the owner is told it was not possible
     told = await rows(f'SELECT idempotency_key FROM "{schema(t)}".outbox WHERE idempotency_key LIKE :k',
                       k="auto-escalation-refused:review:%")
