@@ -501,14 +501,19 @@ def export_schema(output: Path, check: bool) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="where embedded servers keep data [default: ./.complaintdesk]")
 @click.option("--threads", default=2, show_default=True, type=int, help="worker threads")
-def up(host: str, port: int, data_dir: Path | None, threads: int) -> None:
-    """Everything at once for development: embedded servers, migrations, demo tenant, API and worker."""
+@click.option("--dev", is_flag=True, help="development mode: GraphiQL, introspection without a token, suggestions")
+def up(host: str, port: int, data_dir: Path | None, threads: int, dev: bool) -> None:
+    """Everything at once: embedded servers, migrations, demo tenant, API and worker. Production mode unless
+    --dev (or COMPLAINTDESK_ENV) says otherwise."""
     from services.cli.up import run_up
 
     _setup_logging()
     started = time.monotonic()
     folder = (data_dir or Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk"))).resolve()
-    os.environ.setdefault("COMPLAINTDESK_ENV", "development")
+    if dev:
+        os.environ["COMPLAINTDESK_ENV"] = "development"
+    elif not os.environ.get("COMPLAINTDESK_ENV", "").strip():
+        os.environ["COMPLAINTDESK_ENV"] = "production"
     reset_settings()
     run_up(host=host, port=port, data_dir=folder, threads=threads, started=started)
 
