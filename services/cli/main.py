@@ -378,6 +378,43 @@ def audit_verify(slugs: tuple[str, ...]) -> None:
 
 
 @cli.group()
+def policies() -> None:
+    """A tenant's policy rules, outside the API (break glass)."""
+
+
+@policies.command("reset")
+@click.option("--tenant", "slug", required=True, help="the tenant whose rules are reset")
+@click.option("--reason", required=True, help="why (kept, sealed, on the tenant's audit trail)")
+@click.option("--yes", is_flag=True, help="do not ask")
+def policies_reset(slug: str, reason: str, yes: bool) -> None:
+    """Put the tenant's template's default rules (policies/<template>.csv) back in force, whatever its rules and
+    roles are now: for a tenant that locked itself out. Kept as a new policy version (RESET) and audited with
+    the operator as actor."""
+    from services.core import authz
+    from services.core.clock import system_clock
+    from services.core.tenancy import TenantRef, schema_for, tenant_session
+    from tenants.provision import get_tenant
+
+    if not yes:
+        click.confirm(f"Replace every policy rule of tenant {slug} with its template's defaults?", abort=True)
+
+    async def go() -> tuple[str, authz.Reset]:
+        info = await get_tenant(slug)  # a suspended tenant too: it may be suspended because it is locked out
+        ref = TenantRef(slug=info.slug, schema=schema_for(info.slug), template=info.template)
+        async with tenant_session(ref) as session, session.begin():
+            return info.template, await authz.reset_rules(session, template=info.template, now=system_clock.now(),
+                                                          reason=reason)
+
+    template, reset = _run(go)
+    for rule in reset.removed:
+        click.echo(f"  - {rule.role}, {rule.action}, {rule.relation}, {rule.effect}")
+    for rule in reset.added:
+        click.echo(f"  + {rule.role}, {rule.action}, {rule.relation}, {rule.effect}")
+    click.echo(f"tenant {slug}: the {template} template's rules are in force as policy version {reset.version} "
+               f"({len(reset.added)} added, {len(reset.removed)} removed)")
+
+
+@cli.group()
 def keys() -> None:
     """The master key and tenant keys: make, rotate, follow rotations."""
 
