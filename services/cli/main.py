@@ -70,7 +70,8 @@ def serve(host: str, port: int) -> None:
     _tune_gc()
     uvicorn.run(
         "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
-        proxy_headers=True, server_header=False,
+        proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
+        server_header=False,
     )
 
 

@@ -125,7 +125,8 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
         worker = WorkerProcess(threads=threads, sweep_interval=2.0)
         worker.start()
         server = uvicorn.Server(
-            uvicorn.Config(create_app(), host=host, port=port, log_config=None, server_header=False)
+            uvicorn.Config(create_app(), host=host, port=port, log_config=None, server_header=False,
+                           proxy_headers=False)  # the app decides whom to believe (COMPLAINTDESK_TRUSTED_PROXIES)
         )
         url = f"http://{host}:{port}/graphql"
         development = get_settings().development
