@@ -726,7 +726,7 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
     out.append(f"  garbage collection: {t_gc:.2f} ms of a mean {t_mean:.2f} CPU ms per request")
     if before is not None and after is not None:
         hits, misses = after.hits - before.hits, after.misses - before.misses
-        out.append(f"  Strawberry ValidationCache over {iterations} identical requests: {hits} hits, {misses} misses"
+        out.append(f"  validation cache over {iterations} identical requests: {hits} hits, {misses} misses"
                    + ("  <- validation runs on every request" if misses >= iterations // 2 else ""))
     out.append(f"  {'':<64} {'CPU ms':>7} {'':>5} {'wall ms':>8}")
     out.append(line(f"whole {rows}-row request", t_full, "= 100%"))
@@ -768,11 +768,11 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
 
 
 def _validation_cache() -> Any:
-    """Strawberry's shared validation LRU (maxsize 256, as services.api.schema builds it), if reachable."""
+    """The app's shared validation LRU (services/api/quiet.py, in place of Strawberry's ValidationCache)."""
     try:
-        from strawberry.extensions import validation_cache
+        from services.api.quiet import _validate
 
-        return validation_cache._get_validate_cache(256)
+        return _validate
     except (ImportError, AttributeError):
         return None
 

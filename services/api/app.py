@@ -30,6 +30,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.api import http
 from services.api.context import Context
@@ -275,6 +276,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/graphql", graphql, methods=["GET", "POST"]),
         ],
         middleware=[
+            # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy
+            # says it is (COMPLAINTDESK_TRUSTED_PROXIES); decided here only, `serve` and `up` run uvicorn without it
+            *([Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))]
+              if settings.trusted_proxies else []),
             Middleware(RequestIdMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES),
             Middleware(TenantMiddleware, ide_page=settings.development),

@@ -86,7 +86,15 @@ class Context:
 
     @property
     def client_ip(self) -> str:
+        """The client's address: the connection's peer, or what a trusted proxy forwarded (the app's proxy-headers
+        middleware, only for COMPLAINTDESK_TRUSTED_PROXIES). Throttles keep only a keyed hash of it."""
         return self.request.client.host if self.request.client else "unknown"
+
+    def throttled(self, retry_after_s: int | None) -> None:
+        """A throttle refused the request: tell the client when to try again (``Retry-After``), whatever the status
+        (a payload's RATE_LIMITED userError still answers 200)."""
+        if retry_after_s is not None and self.response is not None:
+            self.response.headers["Retry-After"] = str(max(int(retry_after_s), 1))
 
     @cached_property
     def loaders(self) -> Loaders:

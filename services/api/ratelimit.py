@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from services.core.config import get_settings
-from services.core.ratelimit import Limit, count_in_window, env_limit
+from services.core.ratelimit import Limit, count_in_window, digest, env_limit
 
 logger = logging.getLogger("complaintdesk.api.ratelimit")
 
@@ -28,7 +28,7 @@ class RateLimited(Exception):
 
 async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
     """Count one request; raise ``RateLimited`` when the window's budget is spent."""
-    key = f"{get_settings().queue_namespace}:ratelimit:{limit.name}:{tenant}:{client}"
+    key = f"{get_settings().queue_namespace}:ratelimit:{limit.name}:{tenant}:{digest(client)}"  # never the address
     try:
         async with redis.pipeline(transaction=True) as pipe:
             count_in_window(pipe, key, limit)

@@ -17,7 +17,6 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -43,6 +42,7 @@ from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
 from services.api.outbox.schema import OutboxItemType, OutboxMutations, OutboxQueries
 from services.api.policies import PolicyMutations, PolicyQueries
+from services.api.quiet import SCALARS, Validate
 
 logger = logging.getLogger("complaintdesk.api.errors")
 
@@ -78,6 +78,14 @@ class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations,
 
 
 class ComplaintdeskSchema(strawberry.Schema):
+    hide_suggestions = True  # build_schema sets it per mode
+
+    def _get_custom_context_kwargs(self, operation_extensions: dict[str, Any] | None = None, *,
+                                   sync: bool = False) -> dict[str, Any]:
+        """Execution's arguments: graphql-core coerces variable values there, with or without suggestions."""
+        kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
+        return {**kwargs, "hide_suggestions": self.hide_suggestions}
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -105,15 +113,18 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        lambda: Validate(hide_suggestions=not development),  # cached, like Strawberry's ValidationCache
         MaskUnexpectedErrors,
     ]
     if not development:
         extensions.append(DisableIntrospection)
-    return ComplaintdeskSchema(
+    schema = ComplaintdeskSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         execution_context_class=FastExecutor,  # plain attribute fields completed without the per-field machinery
-        config=StrawberryConfig(disable_field_suggestions=not development),
+        # no "Did you mean" outside development (services/api/quiet.py); scalars with fixed coercion messages
+        config=StrawberryConfig(disable_field_suggestions=not development, scalar_map=SCALARS),
     )
+    schema.hide_suggestions = not development
+    return schema

@@ -70,7 +70,8 @@ def serve(host: str, port: int) -> None:
     _tune_gc()
     uvicorn.run(
         "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
-        proxy_headers=True, server_header=False,
+        proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
+        server_header=False,
     )
 
 
@@ -378,6 +379,43 @@ def audit_verify(slugs: tuple[str, ...]) -> None:
 
 
 @cli.group()
+def policies() -> None:
+    """A tenant's policy rules, outside the API (break glass)."""
+
+
+@policies.command("reset")
+@click.option("--tenant", "slug", required=True, help="the tenant whose rules are reset")
+@click.option("--reason", required=True, help="why (kept, sealed, on the tenant's audit trail)")
+@click.option("--yes", is_flag=True, help="do not ask")
+def policies_reset(slug: str, reason: str, yes: bool) -> None:
+    """Put the tenant's template's default rules (policies/<template>.csv) back in force, whatever its rules and
+    roles are now: for a tenant that locked itself out. Kept as a new policy version (RESET) and audited with
+    the operator as actor."""
+    from services.core import authz
+    from services.core.clock import system_clock
+    from services.core.tenancy import TenantRef, schema_for, tenant_session
+    from tenants.provision import get_tenant
+
+    if not yes:
+        click.confirm(f"Replace every policy rule of tenant {slug} with its template's defaults?", abort=True)
+
+    async def go() -> tuple[str, authz.Reset]:
+        info = await get_tenant(slug)  # a suspended tenant too: it may be suspended because it is locked out
+        ref = TenantRef(slug=info.slug, schema=schema_for(info.slug), template=info.template)
+        async with tenant_session(ref) as session, session.begin():
+            return info.template, await authz.reset_rules(session, template=info.template, now=system_clock.now(),
+                                                          reason=reason)
+
+    template, reset = _run(go)
+    for rule in reset.removed:
+        click.echo(f"  - {rule.role}, {rule.action}, {rule.relation}, {rule.effect}")
+    for rule in reset.added:
+        click.echo(f"  + {rule.role}, {rule.action}, {rule.relation}, {rule.effect}")
+    click.echo(f"tenant {slug}: the {template} template's rules are in force as policy version {reset.version} "
+               f"({len(reset.added)} added, {len(reset.removed)} removed)")
+
+
+@cli.group()
 def keys() -> None:
     """The master key and tenant keys: make, rotate, follow rotations."""
 
@@ -521,14 +559,19 @@ def lifecycle_doc(output: Path, check: bool) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="where embedded servers keep data [default: ./.complaintdesk]")
 @click.option("--threads", default=2, show_default=True, type=int, help="worker threads")
-def up(host: str, port: int, data_dir: Path | None, threads: int) -> None:
-    """Everything at once for development: embedded servers, migrations, demo tenant, API and worker."""
+@click.option("--dev", is_flag=True, help="development mode: GraphiQL, introspection without a token, suggestions")
+def up(host: str, port: int, data_dir: Path | None, threads: int, dev: bool) -> None:
+    """Everything at once: embedded servers, migrations, demo tenant, API and worker. Production mode unless
+    --dev (or COMPLAINTDESK_ENV) says otherwise."""
     from services.cli.up import run_up
 
     _setup_logging()
     started = time.monotonic()
     folder = (data_dir or Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk"))).resolve()
-    os.environ.setdefault("COMPLAINTDESK_ENV", "development")
+    if dev:
+        os.environ["COMPLAINTDESK_ENV"] = "development"
+    elif not os.environ.get("COMPLAINTDESK_ENV", "").strip():
+        os.environ["COMPLAINTDESK_ENV"] = "production"
     reset_settings()
     run_up(host=host, port=port, data_dir=folder, threads=threads, started=started)
 

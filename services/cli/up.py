@@ -1,4 +1,5 @@
-"""`complaintdesk up`: embedded servers, migrations, the demo tenant, the API and a worker.
+"""`complaintdesk up`: embedded servers, migrations, the demo tenant, the API and a worker (production mode
+unless `--dev`).
 
 On its first start it makes a JWT signing key and the demo credentials (one password for
 every demo user, one for the demo operator) in its data folder, and reuses them afterwards.
@@ -18,7 +19,7 @@ from typing import Any
 import click
 
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
-from services.core.config import reset_settings
+from services.core.config import get_settings, reset_settings
 
 logger = logging.getLogger("complaintdesk.up")
 
@@ -124,14 +125,18 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
         worker = WorkerProcess(threads=threads, sweep_interval=2.0)
         worker.start()
         server = uvicorn.Server(
-            uvicorn.Config(create_app(), host=host, port=port, log_config=None, server_header=False)
+            uvicorn.Config(create_app(), host=host, port=port, log_config=None, server_header=False,
+                           proxy_headers=False)  # the app decides whom to believe (COMPLAINTDESK_TRUSTED_PROXIES)
         )
         url = f"http://{host}:{port}/graphql"
+        development = get_settings().development
         lines = [
             "",
             f"complaintdesk is up in {time.monotonic() - started:.1f}s"
             + (" (demo tenant created)" if created else " (existing data reused)"),
-            f"  GraphQL:  {url}   (GraphiQL in a browser)",
+            "  mode:     " + ("development (GraphiQL, introspection and suggestions on)" if development else
+                              f"{get_settings().environment} (use --dev for GraphiQL and introspection)"),
+            f"  GraphQL:  {url}" + ("   (GraphiQL in a browser)" if development else ""),
             f"  sign in:  mutation {{ login(input: {{tenant: \"{demo.slug}\", email: \"<e-mail>\", "
             f"password: \"<password>\"}}) {{ accessToken refreshToken }} }}",
             "            then send  Authorization: Bearer <accessToken>  (the token names the tenant)",

@@ -38,7 +38,7 @@ from sqlalchemy.orm import aliased
 
 from services.core.audit.models import AuditEvent
 from services.core.audit.service import Actor, record_event
-from services.core.auth.models import PolicyRule, PolicyState
+from services.core.auth.models import PolicyRule, PolicyState, PolicyVersion
 from services.core.complaints.lifecycle import HANDLING_ACTIONS
 from services.core.complaints.models import Complaint, HandlingForm, HandlingFormStatus, Investigation
 from services.core.errors import DomainError, ErrorCode
@@ -528,12 +528,80 @@ async def complaint_access(
 
 # ------------------------------------------------------------------ policy administration
 
+# What must stay possible for some active user after any change of rules or roles: without these nobody could
+# repair the rules (or give someone the right to) through the API.
+GUARDED_ACTIONS: dict[str, str] = {
+    Action.POLICY_WRITE.value: "change policies",
+    Action.ORG_MANAGE.value: "manage users",
+}
 
-async def set_rules(
-    session: AsyncSession, *, actor: Actor, now: datetime, rules: Sequence[Rule]
-) -> list[Rule]:
-    """Replace the tenant's rules; an invalid set is refused with the reason and the old set stays."""
-    roles = [r.name for r in (await session.scalars(select(Role))).all()]
+
+class PolicySource(enum.StrEnum):
+    SEED = "seed"  # the template's rules, when the tenant was created (or migrated to t0012)
+    SET = "set"  # setPolicies
+    RESTORE = "restore"  # restorePolicies: an earlier version again
+    RESET = "reset"  # `complaintdesk policies reset`: an operator put the template's defaults back
+
+
+_AUDIT_ACTION = {PolicySource.SET: "set_policies", PolicySource.RESTORE: "restore_policies",
+                 PolicySource.RESET: "reset_policies"}
+
+
+async def lock_policies(session: AsyncSession) -> None:
+    """One writer of rules, roles' lock-out checks and versions at a time per tenant (until the transaction ends)."""
+    await session.execute(select(PolicyState.id).where(PolicyState.id == 1).with_for_update())
+
+
+def _held(rules: Sequence[Rule], role_sets: Iterable[tuple[str, ...]]) -> set[str]:
+    """The guarded actions that at least one of these role sets (one per kind of user) is allowed."""
+    sets = list(role_sets)
+    names = [str(uuid.UUID(int=i)) for i in range(len(sets))]
+    enforcer = build_enforcer("check", rules, [(name, role) for name, roles in zip(names, sets, strict=True)
+                                               for role in roles])
+    cached = _Cached(0, enforcer, threading.Lock())
+    held: set[str] = set()
+    for name in names:
+        subject = Subject(user_id=uuid.UUID(name), tenant="check")
+        held |= {a for a in GUARDED_ACTIONS if a not in held and _decide(cached, subject, a, NO_RESOURCE).allowed}
+    return held
+
+
+async def check_lockout(
+    session: AsyncSession, *, rules: Sequence[Rule] | None = None,
+    roles: tuple[uuid.UUID, Sequence[str]] | None = None, field: Sequence[str] = ("rules",),
+) -> None:
+    """Refuse (``POLICY_LOCKOUT``) a change of the rules (``rules``) or of one user's roles (``roles``: the user and
+    their new roles) after which no active user could do a guarded action that one could do before it.
+
+    A capability nobody has before the change (a tenant with no users yet) is not asked for after it. The caller
+    holds ``lock_policies``, so two changes cannot each leave the other's admin as the last one."""
+    current = await load_rules(session)
+    users = (await session.execute(select(User.id, User.roles).where(User.active.is_(True)))).all()
+    before = _held(current, {tuple(sorted(r)) for _, r in users})
+    after_sets = {tuple(sorted(roles[1] if roles is not None and uid == roles[0] else r)) for uid, r in users}
+    after = _held(current if rules is None else rules, after_sets)
+    lost = [what for action, what in GUARDED_ACTIONS.items() if action in before and action not in after]
+    if lost:
+        needed = " or ".join(f"{a} ({what})" for a, what in GUARDED_ACTIONS.items() if what in lost)
+        raise DomainError(
+            ErrorCode.POLICY_LOCKOUT,
+            f"refused: after this change no active user could {' or '.join(lost)}; keep {needed} for at least one "
+            "active user's role", list(field),
+        )
+
+
+async def _store_version(session: AsyncSession, *, rules: Sequence[Rule], source: PolicySource, now: datetime,
+                         created_by: uuid.UUID | None = None, restored_from: int | None = None) -> int:
+    """The next version number, holding ``rules`` (the caller holds ``lock_policies``)."""
+    number = int(await session.scalar(select(func.coalesce(func.max(PolicyVersion.version), 0))) or 0) + 1
+    session.add(PolicyVersion(version=number, rules=[[r.role, r.action, r.relation, r.effect] for r in rules],
+                              source=source.value, restored_from=restored_from, created_by=created_by,
+                              created_at=now))
+    await session.flush()
+    return number
+
+
+def _check_loadable(rules: Sequence[Rule], roles: Iterable[str]) -> None:
     problems = validate_rules(rules, roles)
     if problems:
         index, field, reason = problems[0]
@@ -542,20 +610,109 @@ async def set_rules(
         build_enforcer("check", rules, [])
     except Exception as exc:  # whatever Casbin refuses, refuse here too
         raise DomainError(ErrorCode.INVALID, f"the rules cannot be loaded: {exc}", ["rules"]) from None
+
+
+async def _replace_rules(
+    session: AsyncSession, *, actor: Actor, now: datetime, rules: Sequence[Rule], source: PolicySource,
+    restored_from: int | None = None, note: str | None = None,
+) -> tuple[int, list[Rule], list[Rule]]:
+    """Write ``rules`` in place of the current ones, bump the policy version, keep the set as a new version and
+    audit it; returns (version number, rules added, rules removed)."""
     before = await load_rules(session)
     await session.execute(delete(PolicyRule))
     session.add_all([PolicyRule(ptype="p", v0=r.role, v1="*", v2=r.action, v3=r.relation, v4=r.effect) for r in rules])
     await bump_policy_version(session)
     await session.flush()
+    number = await _store_version(session, rules=rules, source=source, now=now, created_by=actor.user_id,
+                                  restored_from=restored_from)
     added = sorted(set(rules) - set(before), key=str)
     removed = sorted(set(before) - set(rules), key=str)
-    await record_event(
-        session, actor=actor, action="set_policies", subject_type="Policy", subject_id=None, now=now,
-        changes={"rules": len(rules),
-                 "added": [[r.role, r.action, r.relation, r.effect] for r in added][:50],
-                 "removed": [[r.role, r.action, r.relation, r.effect] for r in removed][:50]},
-    )
+    changes: dict[str, Any] = {"rules": len(rules), "version": number,
+                               "added": [[r.role, r.action, r.relation, r.effect] for r in added][:50],
+                               "removed": [[r.role, r.action, r.relation, r.effect] for r in removed][:50]}
+    if restored_from is not None:
+        changes["restoredFrom"] = restored_from
+    await record_event(session, actor=actor, action=_AUDIT_ACTION[source], subject_type="Policy", subject_id=None,
+                       now=now, changes=changes, note=note)
+    return number, added, removed
+
+
+async def set_rules(
+    session: AsyncSession, *, actor: Actor, now: datetime, rules: Sequence[Rule]
+) -> list[Rule]:
+    """Replace the tenant's rules; an invalid set, or one that locks the tenant out (``check_lockout``), is refused
+    with the reason and the old set stays. The new set is kept as the next policy version."""
+    await lock_policies(session)
+    _check_loadable(rules, [r.name for r in (await session.scalars(select(Role))).all()])
+    await check_lockout(session, rules=rules)
+    await _replace_rules(session, actor=actor, now=now, rules=rules, source=PolicySource.SET)
     return list(rules)
+
+
+async def restore_rules(session: AsyncSession, *, actor: Actor, now: datetime, version: int) -> int:
+    """Put the rules of an earlier version back in force, as a new version; checked like ``set_rules``. Returns
+    the new version's number."""
+    await lock_policies(session)
+    kept = await session.get(PolicyVersion, version)
+    if kept is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"there is no policy version {version}", ["version"])
+    rules = [Rule(*line) for line in kept.rules]
+    _check_loadable(rules, [r.name for r in (await session.scalars(select(Role))).all()])
+    await check_lockout(session, rules=rules, field=["version"])
+    number, _, _ = await _replace_rules(session, actor=actor, now=now, rules=rules, source=PolicySource.RESTORE,
+                                        restored_from=version)
+    return number
+
+
+@dataclass(frozen=True)
+class Reset:
+    version: int
+    added: list[Rule]
+    removed: list[Rule]
+
+
+async def reset_rules(session: AsyncSession, *, template: str, now: datetime, reason: str) -> Reset:
+    """Break glass (operators, outside the API): the template's default rules in force again, whatever the tenant's
+    rules and roles are, as a new version; audited with the operator as actor and ``reason`` as the note."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(ErrorCode.REQUIRED, "give the reason for the reset", ["reason"])
+    await lock_policies(session)
+    rules = default_rules(template)
+    _check_loadable(rules, [r.name for r in (await session.scalars(select(Role))).all()])
+    number, added, removed = await _replace_rules(
+        session, actor=Actor(user_id=None, label="operator"), now=now, rules=rules, source=PolicySource.RESET,
+        note=reason[:2000])
+    return Reset(number, added, removed)
+
+
+async def keep_seeded_version(session: AsyncSession, *, now: datetime) -> None:
+    """A new tenant's rules as it starts with them, kept as a ``seed`` version unless the newest version already
+    holds exactly these rules (tenant migration t0012 stores them as version 1 when it runs at creation)."""
+    await lock_policies(session)
+    rules = await load_rules(session)
+    newest = (await session.scalars(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))).first()
+    if newest is None or [Rule(*line) for line in newest.rules] != rules:
+        await _store_version(session, rules=rules, source=PolicySource.SEED, now=now)
+
+
+MAX_VERSIONS_PAGE = 100
+
+
+async def list_versions(session: AsyncSession, *, first: int = 20, before: int | None = None
+                        ) -> tuple[list[PolicyVersion], bool]:
+    """Policy versions, newest first: (page, has_next_page). ``before``: the number of the last one seen."""
+    if not 1 <= first <= MAX_VERSIONS_PAGE:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"first must be between 1 and {MAX_VERSIONS_PAGE}", ["first"])
+    query = select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(first + 1)
+    if before is not None:
+        query = query.where(PolicyVersion.version < before)
+    found = list((await session.scalars(query)).all())
+    return found[:first], len(found) > first
+
+
+async def count_versions(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(PolicyVersion)) or 0)
 
 
 # ------------------------------------------------------------------ masking

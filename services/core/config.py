@@ -7,6 +7,7 @@ start one (``up`` and the test run), and they set it before anything reads it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ class Settings:
     environment: str
     data_dir: Path
     queue_namespace: str
+    # addresses and networks of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (COMPLAINTDESK_TRUSTED_PROXIES); empty: the headers are ignored and the client is the connection's peer
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def development(self) -> bool:
@@ -35,6 +39,21 @@ def _async_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix):]
     raise ConfigError("DATABASE_URL must be a postgresql:// URL")
+
+
+TRUSTED_PROXIES = "COMPLAINTDESK_TRUSTED_PROXIES"
+
+
+def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
+    """``10.0.0.5, 10.1.0.0/16, ::1`` -> each entry checked: an IP address or network, nothing else."""
+    entries = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"{TRUSTED_PROXIES}: {entry!r} is not an IP address or network (a comma list of "
+                              "addresses and CIDRs, e.g. 10.0.0.0/8)") from None
+    return entries
 
 
 def load_settings() -> Settings:
@@ -55,6 +74,7 @@ def load_settings() -> Settings:
         environment=environment,
         data_dir=Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk")).resolve(),
         queue_namespace=os.environ.get("COMPLAINTDESK_QUEUE_NAMESPACE", "complaintdesk"),
+        trusted_proxies=parse_trusted_proxies(os.environ.get(TRUSTED_PROXIES, "")),
     )
 
 

@@ -24,11 +24,14 @@ class ErrorCode(enum.StrEnum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     KEY_ROTATION_TOO_SOON = "KEY_ROTATION_TOO_SOON"
     SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
+    POLICY_LOCKOUT = "POLICY_LOCKOUT"
 
 
 class DomainError(Exception):
-    def __init__(self, code: ErrorCode, message: str, field: Sequence[str] | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, field: Sequence[str] | None = None, *,
+                 retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = list(field) if field is not None else None
+        self.retry_after_s = retry_after_s  # RATE_LIMITED: when to try again (the API's Retry-After)

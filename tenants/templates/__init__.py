@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.authz import keep_seeded_version
+from services.core.clock import system_clock
 from services.core.org.models import CategoryCause, CategoryDimension, OrgUnitKind
 from services.core.org.service import create_org_unit, create_role, upsert_category
 
@@ -125,3 +127,5 @@ async def seed(session: AsyncSession, template: Template) -> None:
         await upsert_category(
             session, code=cat.code, name=cat.name, parent_code=cat.parent, cause=cat.cause, dimension=cat.dimension
         )
+    # the template's policy rules (seeded by the tenant migrations) are the tenant's first policy version
+    await keep_seeded_version(session, now=system_clock.now())

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
 import pytest
 from conftest import GraphQLClient
 from helpers import raw
@@ -111,3 +115,82 @@ async def test_malformed_global_ids_are_client_errors(gql: GraphQLClient) -> Non
             assert "Internal server error" not in body["errors"][0]["message"]
         else:
             assert body["data"]["node"] is None
+
+
+# ---- production answers name nothing they were not asked about (issue 13, point 3)
+
+
+@pytest.fixture(scope="module")
+async def apps(tenants: tuple[str, str]) -> AsyncIterator[dict[str, Any]]:
+    """The app as `serve` builds it in production, and in development."""
+    from dataclasses import replace
+
+    from services.api.app import create_app
+    from services.core.config import get_settings
+
+    made: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for environment in ("production", "development"):
+            application = create_app(replace(get_settings(), environment=environment))
+            await stack.enter_async_context(application.router.lifespan_context(application))
+            transport = httpx.ASGITransport(app=application)
+            made[environment] = GraphQLClient(
+                await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver")))
+        yield made
+
+
+# (what is probed, the query, its variables, the message production answers)
+PROBES: list[tuple[str, str, dict[str, Any] | None, str]] = [
+    ("unknown argument", "{ orgUnits(kindd: STORE) { id } }", None,
+     "Unknown argument 'kindd' on field 'Query.orgUnits'."),
+    ("unknown enum value", "{ orgUnits(kind: STOR) { id } }", None,
+     "Value 'STOR' does not exist in 'OrgUnitKind' enum."),
+    ("unknown enum value in a variable", "query ($k: OrgUnitKind) { orgUnits(kind: $k) { id } }", {"k": "STOR"},
+     "Variable '$k' has invalid value: Value 'STOR' does not exist in 'OrgUnitKind' enum."),
+    ("unknown type in a variable definition", "query ($k: OrgUnitKnd) { orgUnits(kind: $k) { id } }", None,
+     "Unknown type 'OrgUnitKnd'."),
+    ("unknown type in a fragment", "query { ...F } fragment F on Querry { me { id } }", None,
+     "Unknown type 'Querry'."),
+    ("unknown input field", "mutation ($i: CreateOrgUnitInput!) { createOrgUnit(input: $i) { orgUnit { id } } }",
+     {"i": {"name": "x", "kind": "STORE", "cod": "X"}},
+     "Variable '$i' has invalid value: Expected value of type 'CreateOrgUnitInput' not to include unknown field "
+     "'cod', found: {'name': 'x', 'kind': 'STORE', 'cod': 'X'}."),
+    ("unknown field", "{ orgUnits { idd } }", None, "Cannot query field 'idd' on type 'OrgUnit'."),
+]
+
+
+@pytest.mark.parametrize(("what", "query", "variables", "message"), PROBES, ids=[p[0] for p in PROBES])
+async def test_production_suggests_no_names(apps: dict[str, GraphQLClient], what: str, query: str,
+                                            variables: dict[str, Any] | None, message: str) -> None:
+    production = (await apps["production"].post(query, variables)).json()
+    assert [e["message"] for e in production["errors"]] == [message], what
+    development = (await apps["development"].post(query, variables)).json()
+    assert "Did you mean" in development["errors"][0]["message"], what  # the names are there to leave out
+
+
+# a Date, a DateTime and a Decimal the parsers refuse, and the fixed message each gets
+RECORD = "mutation ($i: RecordComplaintInput!) { recordComplaint(input: $i) { userErrors { code } } }"
+COMPLAINT_INPUT = {"title": "t", "description": "d", "channel": "PHONE", "complainant": {"name": "张三"}}
+SCALAR_PROBES: list[tuple[str, str, dict[str, Any] | None, str]] = [
+    ("Date", RECORD, {"i": {**COMPLAINT_INPUT, "deliveryDate": "2026-13-45"}},
+     "Variable '$i' has invalid value at .deliveryDate: Expected a value of type Date (YYYY-MM-DD)"),
+    ("Decimal", RECORD, {"i": {**COMPLAINT_INPUT, "amount": "12,50"}},
+     "Variable '$i' has invalid value at .amount: Expected a value of type Decimal (a decimal number, e.g. 12.50)"),
+    ("DateTime literal", '{ complaints(first: 1, filter: {createdFrom: "yesterday"}) { totalCount } }', None,
+     "Expected a value of type DateTime (ISO 8601, e.g. 2026-09-22T10:00:00+08:00)"),
+    ("DateTime variable", "query ($d: DateTime) { complaints(first: 1, filter: {createdFrom: $d}) { totalCount } }",
+     {"d": "2026-01-01Tab"},
+     "Variable '$d' has invalid value: Expected a value of type DateTime (ISO 8601, e.g. 2026-09-22T10:00:00+08:00)"),
+    ("ID", "query ($id: ID!) { node(id: $id) { id } }", {"id": 5.5}, "Variable '$id' has invalid value: ID cannot "
+     "represent value: 5.5"),
+]
+
+
+@pytest.mark.parametrize(("what", "query", "variables", "message"), SCALAR_PROBES, ids=[p[0] for p in SCALAR_PROBES])
+async def test_scalar_errors_carry_a_fixed_message(apps: dict[str, GraphQLClient], what: str, query: str,
+                                                   variables: dict[str, Any] | None, message: str) -> None:
+    response = await apps["production"].post(query, variables)
+    body = response.json()
+    assert response.status_code == 400, body  # a request error: nothing ran
+    assert [e["message"] for e in body["errors"]] == [message], what
+    assert "literal" not in response.text and "Invalid isoformat" not in response.text

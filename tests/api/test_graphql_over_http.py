@@ -281,13 +281,13 @@ async def test_unexpected_failure_outside_resolvers_is_masked_and_logged(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
     accept: str, status: int,
 ) -> None:
-    from strawberry.extensions import ValidationCache
+    from services.api.quiet import Validate
 
     def broken_on_validate(self: Any) -> Iterator[None]:
         raise RuntimeError("validation cache lost secret_table")
         yield
 
-    monkeypatch.setattr(ValidationCache, "on_validate", broken_on_validate)
+    monkeypatch.setattr(Validate, "on_validate", broken_on_validate)
     caplog.set_level(logging.ERROR, logger="complaintdesk.api.errors")
     response = await post(client, {"query": "{ users { email } }"}, accept=accept)
     body = assert_request_error(response, status, media=accept)
@@ -302,7 +302,7 @@ async def test_unexpected_failure_outside_resolvers_is_masked_and_logged(
 
 
 async def test_caches_keep_working(client: httpx.AsyncClient) -> None:
-    """Same document twice (ParserCache, ValidationCache hits): same answers, errors included."""
+    """Same document twice (ParserCache, Validate's cache hits): same answers, errors included."""
     for _ in range(2):
         assert (await post(client, {"query": QUERY})).status_code == 200
         assert_request_error(await post(client, {"query": "{ orgUnits { nope } }"}), 400)

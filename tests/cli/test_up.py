@@ -43,12 +43,12 @@ def _processes_using(folder: Path) -> list[str]:
     return found
 
 
-def _start(data_dir: Path, port: int, log: object) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, port: int, log: object, *args: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "COMPLAINTDESK_ENV") and not k.startswith("COMPLAINTDESK_JWT_")}
     return subprocess.Popen(
         [str(Path(sys.executable).with_name("complaintdesk")), "up", "--port", str(port),
-         "--data-dir", str(data_dir)],
+         "--data-dir", str(data_dir), *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
     )
 
@@ -92,7 +92,16 @@ def _credentials(data_dir: Path) -> dict[str, str]:
     return kept
 
 
+INTROSPECTION = "{ __schema { queryType { name } } }"
+
+
+def _introspect(port: int) -> httpx.Response:
+    return httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": INTROSPECTION},
+                      headers={"accept": "application/json"}, timeout=10.0)
+
+
 def test_up_first_and_second_start(tmp_path: Path) -> None:
+    """The first start runs in production mode (no COMPLAINTDESK_ENV, no --dev); the second with --dev."""
     data_dir = tmp_path / "data"
     port = _free_port()
     with tempfile.TemporaryFile() as log:
@@ -112,6 +121,10 @@ def test_up_first_and_second_start(tmp_path: Path) -> None:
             assert wrong["data"]["login"]["userErrors"] == [{"code": "INVALID_CREDENTIALS"}]
             operator = _gql(port, OPERATOR_LOGIN, variables={"password": credentials["operator"]})
             assert operator["data"]["operatorLogin"]["userErrors"] == []
+            refused = _introspect(port).json()  # production: no introspection, no GraphiQL page
+            assert refused.get("data") is None and "introspection" in refused["errors"][0]["message"].lower()
+            page = httpx.get(f"http://127.0.0.1:{port}/graphql", headers={"accept": "text/html"}, timeout=10.0)
+            assert "graphiql" not in page.text.lower()
         finally:
             assert _stop(first) == 0
         log.seek(0)
@@ -122,12 +135,14 @@ def test_up_first_and_second_start(tmp_path: Path) -> None:
     assert "receiver@demo.example" in output
     assert credentials["staff"] in output and credentials["operator"] in output
     assert "(demo tenant created)" in output
+    assert "mode:     production (use --dev for GraphiQL and introspection)" in output
     assert _processes_using(data_dir) == [], "embedded servers left running after Ctrl-C"
 
     with tempfile.TemporaryFile() as log:
-        second = _start(data_dir, port, log)
+        second = _start(data_dir, port, log, "--dev")
         try:
             _wait_up(port, second)
+            assert _introspect(port).json()["data"]["__schema"]["queryType"] == {"name": "Query"}
             # the first start's token still verifies: the signing key was kept, not made anew
             codes = [u["code"] for u in _gql(port, "{ orgUnits { code } }", admin)["data"]["orgUnits"]]
             assert "KEPT" in codes
@@ -138,5 +153,6 @@ def test_up_first_and_second_start(tmp_path: Path) -> None:
         log.seek(0)
         output = log.read().decode()
     assert "(existing data reused)" in output
+    assert "mode:     development" in output
     assert credentials["staff"] in output
     assert _processes_using(data_dir) == []

@@ -145,6 +145,8 @@ def test_schema_rejects_negative_replica_count(component: str) -> None:
     [
         (("config", "environment"), "prod"),
         (("config", "logLevel"), "verbose"),
+        (("config", "trustedProxies"), ["ingress-nginx"]),
+        (("config", "trustedProxies"), "10.0.0.0/8"),
         (("secrets", "masterKey", "mode"), "inline"),
         (("worker", "threads"), 0),
         (("api", "probes", "readiness", "path"), "readyz"),
@@ -232,6 +234,16 @@ def test_connection_urls_come_from_a_required_secret_reference() -> None:
         block = helpers.split(f"- name: {env_name}\n", 1)[1].split("- name:", 1)[0]
         assert "secretKeyRef:" in block, env_name
         assert "value:" not in block, env_name
+
+
+def test_trusted_proxies_are_empty_by_default_and_reach_every_container() -> None:
+    values = _values()
+    assert values["config"]["trustedProxies"] == []
+    values["config"]["trustedProxies"] = ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]
+    assert _errors(values) == []
+    helpers = (TEMPLATES_DIR / "_helpers.tpl").read_text(encoding="utf-8")
+    block = helpers.split("- name: COMPLAINTDESK_TRUSTED_PROXIES\n", 1)[1].split("- name:", 1)[0]
+    assert '.Values.config.trustedProxies | default (list) | join "," | quote' in block
 
 
 # ---- the migration hook ------------------------------------------------------------------------
@@ -359,6 +371,8 @@ def test_helm_template_renders_optional_features() -> None:
         "worker.autoscaling.enabled=true",
         "--set",
         "api.autoscaling.enabled=false",
+        "--set",
+        "config.trustedProxies={10.0.0.0/8,10.1.2.3}",
     )
     assert result.returncode == 0, result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
@@ -369,6 +383,7 @@ def test_helm_template_renders_optional_features() -> None:
     env = {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["COMPLAINTDESK_MASTER_KEY_FILE"]["value"].startswith("/var/run/secrets/complaintdesk/")
     assert "COMPLAINTDESK_JWT_SIGNING_KEY_FILE" in env
+    assert env["COMPLAINTDESK_TRUSTED_PROXIES"]["value"] == "10.0.0.0/8,10.1.2.3"
 
 
 def test_helm_template_fails_without_existing_secret() -> None:

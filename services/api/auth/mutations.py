@@ -82,6 +82,7 @@ class AuthMutations:
                 client=ctx.client_ip, now=ctx.now(),
             )
         except DomainError as exc:
+            ctx.throttled(exc.retry_after_s)
             return LoginPayload(user_errors=[user_error(exc)])
         return _pair(LoginPayload, signed)
 
@@ -123,6 +124,7 @@ class AuthMutations:
                 user = await auth_service.set_password(session, user_id=user_id, password=input.password,
                                                        now=ctx.now())
         except DomainError as exc:
+            ctx.throttled(exc.retry_after_s)
             return SetPasswordPayload(user_errors=[user_error(exc)])
         ctx.reset_loaders()
         return SetPasswordPayload(user=UserType.from_model(user))
@@ -174,6 +176,7 @@ class OperatorMutations:
                 now=ctx.now(),
             )
         except DomainError as exc:
+            ctx.throttled(exc.retry_after_s)
             return OperatorLoginPayload(user_errors=[user_error(exc)])
         return OperatorLoginPayload(access_token=issued.token, expires_at=issued.expires_at)
 

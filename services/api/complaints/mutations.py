@@ -358,6 +358,7 @@ async def _public_answer(
             await answer(session, complaint.id)
             status = models.ComplaintStatus(complaint.status)
     except RateLimited as exc:
+        ctx.throttled(exc.retry_after_s)
         return PublicAnswerPayload(user_errors=[UserError(field=None, message=str(exc), code=ErrorCode.RATE_LIMITED)])
     except DomainError as exc:
         return PublicAnswerPayload(user_errors=[user_error(exc)])
@@ -621,6 +622,7 @@ class ComplaintMutations:
                     session, actor=Actor.customer(), now=ctx.now(), data=data, owner_id=owner.id, require_contact=True
                 )
         except RateLimited as exc:
+            ctx.throttled(exc.retry_after_s)
             return SubmitComplaintPayload(
                 user_errors=[UserError(field=None, message=str(exc), code=ErrorCode.RATE_LIMITED)]
             )

@@ -80,3 +80,17 @@ class PolicyState(TenantBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PolicyVersion(TenantBase):
+    """Every rule set the tenant has had, in order: seeded, set, restored from an earlier one, or reset by an
+    operator to the template's defaults. ``rules`` holds ``[role, action, relation, effect]`` lines."""
+
+    __tablename__ = "policy_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rules: Mapped[list[list[str]]] = mapped_column(JSONB)
+    source: Mapped[str] = mapped_column(String(16))
+    restored_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

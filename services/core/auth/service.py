@@ -39,7 +39,7 @@ from services.core.auth.tokens import IssuedToken, issue_access_token
 from services.core.config import get_settings
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import User
-from services.core.ratelimit import Limit, count_in_window, env_limit
+from services.core.ratelimit import Limit, count_in_window, digest, env_limit
 from services.core.tenancy import SLUG_PATTERN, TenantError, TenantRef, resolve_tenant, tenant_session
 
 logger = logging.getLogger("complaintdesk.auth")
@@ -62,12 +62,11 @@ class Throttle:
 
     def __init__(self, redis: Any, *, scope: str, realm: str, account: str, client: str) -> None:
         namespace = get_settings().queue_namespace
-        account_digest = hashlib.sha256(account.encode()).hexdigest()[:32]  # no e-mail addresses in Redis keys
         base = f"{namespace}:login:{scope}:{realm}"
         self._redis = redis
-        self._keys: list[tuple[str, Limit]] = [
-            (f"{base}:account:{account_digest}", LOGIN_PER_ACCOUNT),
-            (f"{base}:client:{client[:64]}", LOGIN_PER_CLIENT),
+        self._keys: list[tuple[str, Limit]] = [  # keyed hashes: no e-mail or client addresses in Redis keys
+            (f"{base}:account:{digest(account)}", LOGIN_PER_ACCOUNT),
+            (f"{base}:client:{digest(client)}", LOGIN_PER_CLIENT),
         ]
 
     async def begin(self) -> None:
@@ -111,7 +110,8 @@ class Throttle:
 
 def _rate_limited(retry_after_s: int) -> DomainError:
     return DomainError(
-        ErrorCode.RATE_LIMITED, f"too many failed sign-in attempts; try again in {retry_after_s} seconds"
+        ErrorCode.RATE_LIMITED, f"too many failed sign-in attempts; try again in {retry_after_s} seconds",
+        retry_after_s=retry_after_s,
     )
 
 

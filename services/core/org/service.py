@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.authz import bump_policy_version
+from services.core.authz import bump_policy_version, check_lockout, lock_policies
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, CategoryDimension, OrgUnit, OrgUnitKind, Role, User
 
@@ -111,7 +111,9 @@ async def create_role(session: AsyncSession, *, name: str, description: str) -> 
 
 
 async def assign_roles(session: AsyncSession, *, user_id: uuid.UUID, roles: Sequence[str]) -> User:
-    """Replace a user's roles with ``roles`` (each must be one of the tenant's roles)."""
+    """Replace a user's roles with ``roles`` (each must be one of the tenant's roles); refused with
+    ``POLICY_LOCKOUT`` when nobody active could then change policies or manage users (``authz.check_lockout``)."""
+    await lock_policies(session)  # before the user's row: the order every rule and role change takes
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["userId"])
@@ -119,6 +121,7 @@ async def assign_roles(session: AsyncSession, *, user_id: uuid.UUID, roles: Sequ
     unknown = sorted(set(roles) - known)
     if unknown:
         raise DomainError(ErrorCode.NOT_FOUND, f"unknown role(s): {', '.join(unknown)}", ["roles"])
+    await check_lockout(session, roles=(user.id, sorted(set(roles))), field=["roles"])  # not the last admin
     user.roles = sorted(set(roles))
     await bump_policy_version(session)
     await session.flush()

@@ -52,6 +52,11 @@ STEP_INPUTS: dict[str, dict[str, Any]] = {
     "withdrawComplaint": {},
     "markLitigation": {},
     "transferOwnership": {"newOwnerId": "@user", "reason": "x"},
+    "proposeOpinion": {"opinion": "x"},
+    "requestReview": {"reason": "x"},
+    "assignReviewer": {"reviewerId": "@user"},
+    "answerReview": {"outcome": "UPHELD", "answer": "x"},
+    "reviewComplaint": {"findings": "x"},
 }
 
 

@@ -622,8 +622,10 @@ async def test_sixth_submission_from_one_address_is_rate_limited(
         assert [(e["code"], e["field"]) for e in sixth["userErrors"]] == [("RATE_LIMITED", None)]
         assert "try again" in sixth["userErrors"][0]["message"]
         assert await counts() == before
-        # still refused, still nothing written
-        assert codes(await submit(p, title="Flood 7")) == ["RATE_LIMITED"]
+        # still refused, still nothing written; the answer says when to try again
+        seventh = await p.post(SUBMIT, {"input": complaint_input(title="Flood 7")}, user=None)
+        assert codes(seventh.json()["data"]["submitComplaint"]) == ["RATE_LIMITED"]
+        assert 0 < int(seventh.headers["retry-after"]) <= 600
         assert await counts() == before
         # the budget is per tenant: the same address may still submit to another tenant
         assert (await submit(p, TENANT_B, title="Flood elsewhere"))["userErrors"] == []

@@ -102,6 +102,8 @@ Secret values only ever come from secretKeyRef or mounted files.
   value: {{ .Values.config.logLevel | quote }}
 - name: COMPLAINTDESK_QUEUE_NAMESPACE
   value: {{ .Values.config.queueNamespace | quote }}
+- name: COMPLAINTDESK_TRUSTED_PROXIES
+  value: {{ .Values.config.trustedProxies | default (list) | join "," | quote }}
 - name: COMPLAINTDESK_DATA_DIR
   value: /tmp/complaintdesk
 - name: PYTHONDONTWRITEBYTECODE
