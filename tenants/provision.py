@@ -1,8 +1,9 @@
 """Tenant lifecycle: create, list, suspend, resume, migrate all.
 
 Creating a tenant is one PostgreSQL transaction: the registry row, the schema,
-its migrations and the template's seed data commit together or not at all, so a
-refused or failed creation leaves nothing behind.
+its migrations, the template's seed data and, when an e-mail is given, its first
+admin (role ``tenant_admin``, no password, a one-time set-password token) commit
+together or not at all, so a refused or failed creation leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.audit.service import Actor
+from services.core.auth.password_tokens import IssuedPasswordToken, issue_password_token
+from services.core.clock import system_clock
 from services.core.crypto.keys import destroy_tenant_keys_sync
 from services.core.db import TENANT_SCHEMA_PLACEHOLDER, get_engine
+from services.core.errors import DomainError
+from services.core.org.service import create_user
 from services.core.outbox.models import SweepWakeup
 from services.core.tenancy import (
     Tenant,
@@ -69,7 +75,36 @@ async def migrate_platform() -> None:
         await upgrade_platform(conn)
 
 
+FIRST_ADMIN_ROLE = "tenant_admin"
+
+
+@dataclass(frozen=True)
+class AdminSpec:
+    """The new tenant's first admin: an e-mail, and a display name (default: the e-mail's local part)."""
+
+    email: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionedTenant:
+    info: TenantInfo
+    admin: IssuedPasswordToken | None
+    """The first admin's one-time set-password token and link (None: no admin was asked for)."""
+
+
 async def create_tenant(slug: str, *, display_name: str | None = None, template: str = "retail") -> TenantInfo:
+    """A new tenant without users (``provision_tenant`` makes its first admin too)."""
+    return (await provision_tenant(slug, display_name=display_name, template=template)).info
+
+
+async def provision_tenant(
+    slug: str, *, display_name: str | None = None, template: str = "retail", admin: AdminSpec | None = None,
+    actor: Actor | None = None,
+) -> ProvisionedTenant:
+    """Create tenant ``slug`` and, with ``admin``, its first ``tenant_admin`` and their set-password token, in one
+    transaction. A bad admin e-mail raises the core's ``DomainError`` (``INVALID``, field ``email``) and nothing is
+    created. ``actor`` (e.g. the operator) is who the audit trail says issued the token."""
     validate_slug(slug)
     if template not in TEMPLATES:
         raise UnknownTemplate(f"unknown template {template!r} (choose from {', '.join(sorted(TEMPLATES))})")
@@ -101,10 +136,27 @@ async def create_tenant(slug: str, *, display_name: str | None = None, template:
         bound = await conn.execution_options(schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: schema})
         session = AsyncSession(bind=bound, join_transaction_mode="create_savepoint")
         await seed(session, TEMPLATES[template])
+        issued = None
+        if admin is not None:
+            issued = await _first_admin(session, slug, admin, actor or Actor(user_id=None, label="provisioning"))
         await session.commit()  # releases the session's savepoint; the outer transaction commits below
         await session.close()
         row = (await conn.execute(select(Tenant).where(Tenant.slug == slug))).one()
-    return _info(row)
+    return ProvisionedTenant(_info(row), issued)
+
+
+async def _first_admin(session: AsyncSession, slug: str, admin: AdminSpec, actor: Actor) -> IssuedPasswordToken:
+    email = admin.email.strip().lower()
+    name = (admin.display_name or "").strip() or email.partition("@")[0] or email
+    try:
+        user = await create_user(session, email=email, display_name=name, roles=[FIRST_ADMIN_ROLE])
+    except DomainError as exc:
+        if exc.field == ["email"]:
+            exc.field = ["adminEmail"]
+        elif exc.field == ["displayName"]:
+            exc.field = ["adminName"]
+        raise
+    return await issue_password_token(session, tenant=slug, user=user, actor=actor, now=system_clock.now())
 
 
 async def list_tenants() -> list[TenantInfo]:

@@ -23,6 +23,7 @@ class ErrorCode(enum.StrEnum):
     NOT_ALLOWED = "NOT_ALLOWED"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     KEY_ROTATION_TOO_SOON = "KEY_ROTATION_TOO_SOON"
+    INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 (an error code)
 
 
 class DomainError(Exception):
