@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
@@ -100,11 +101,12 @@ async def create_tenant(slug: str, *, display_name: str | None = None, template:
 
 async def provision_tenant(
     slug: str, *, display_name: str | None = None, template: str = "retail", admin: AdminSpec | None = None,
-    actor: Actor | None = None,
+    actor: Actor | None = None, now: datetime | None = None,
 ) -> ProvisionedTenant:
     """Create tenant ``slug`` and, with ``admin``, its first ``tenant_admin`` and their set-password token, in one
     transaction. A bad admin e-mail raises the core's ``DomainError`` (``INVALID``, field ``email``) and nothing is
-    created. ``actor`` (e.g. the operator) is who the audit trail says issued the token."""
+    created. ``actor`` (e.g. the operator) is who the audit trail says issued the token, at ``now`` (default: the
+    system clock)."""
     validate_slug(slug)
     if template not in TEMPLATES:
         raise UnknownTemplate(f"unknown template {template!r} (choose from {', '.join(sorted(TEMPLATES))})")
@@ -138,14 +140,16 @@ async def provision_tenant(
         await seed(session, TEMPLATES[template])
         issued = None
         if admin is not None:
-            issued = await _first_admin(session, slug, admin, actor or Actor(user_id=None, label="provisioning"))
+            issued = await _first_admin(session, slug, admin, actor or Actor(user_id=None, label="provisioning"),
+                                        now or system_clock.now())
         await session.commit()  # releases the session's savepoint; the outer transaction commits below
         await session.close()
         row = (await conn.execute(select(Tenant).where(Tenant.slug == slug))).one()
     return ProvisionedTenant(_info(row), issued)
 
 
-async def _first_admin(session: AsyncSession, slug: str, admin: AdminSpec, actor: Actor) -> IssuedPasswordToken:
+async def _first_admin(session: AsyncSession, slug: str, admin: AdminSpec, actor: Actor,
+                       now: datetime) -> IssuedPasswordToken:
     email = admin.email.strip().lower()
     name = (admin.display_name or "").strip() or email.partition("@")[0] or email
     try:
@@ -156,7 +160,7 @@ async def _first_admin(session: AsyncSession, slug: str, admin: AdminSpec, actor
         elif exc.field == ["displayName"]:
             exc.field = ["adminName"]
         raise
-    return await issue_password_token(session, tenant=slug, user=user, actor=actor, now=system_clock.now())
+    return await issue_password_token(session, tenant=slug, user=user, actor=actor, now=now)
 
 
 async def list_tenants() -> list[TenantInfo]:

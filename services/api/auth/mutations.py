@@ -208,7 +208,8 @@ class OperatorMutations:
         admin = AdminSpec(input.admin_email, input.admin_name) if input.admin_email is not None else None
         try:
             created = await provision_tenant(input.slug, display_name=input.display_name, template=input.template,
-                                             admin=admin, actor=Actor(user_id=None, label=f"operator:{operator.name}"))
+                                             admin=admin, actor=Actor(user_id=None, label=f"operator:{operator.name}"),
+                                             now=info.context.now())
         except TenantError as exc:
             return CreateTenantPayload(user_errors=[user_error(_tenant_domain_error(exc))])
         except DomainError as exc:
