@@ -138,8 +138,8 @@ class AuthMutations:
     async def redeem_password_token(self, info: Info, input: RedeemPasswordTokenInput) -> RedeemPasswordTokenPayload:
         ctx = info.context
         try:
-            await password_tokens.redeem_password_token(tenant=input.tenant, token=input.token,
-                                                        password=input.password, now=ctx.now())
+            await password_tokens.redeem_password_token(redis=ctx.redis, tenant=input.tenant, token=input.token,
+                                                        password=input.password, client=ctx.client_ip, now=ctx.now())
         except DomainError as exc:
             return RedeemPasswordTokenPayload(user_errors=[user_error(exc)])
         return RedeemPasswordTokenPayload(ok=True)

@@ -8,7 +8,9 @@ operator made, a reset an operator asked for).
 * ``redeem_password_token`` sets the password (the same rule as ``setPassword``: at least 10 characters) and uses
   the token up, in one transaction; the user's refresh tokens are revoked. An unknown, used, revoked or expired
   token, an inactive user and an unknown or suspended tenant all get the same ``INVALID_TOKEN`` answer, after the
-  same argon2 work (the password is hashed before anything is looked up). Audited (``redeem_password_token``).
+  same argon2 work (the password is hashed before anything is looked up). Attempts are throttled like sign-in
+  (``Throttle``, scope ``password_token``: 20 failures per client address in 15 minutes, then ``RATE_LIMITED``),
+  since each one costs an argon2 hash. Audited (``redeem_password_token``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select, update
@@ -29,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.audit.service import Actor, record_event
 from services.core.auth.models import PasswordToken
 from services.core.auth.passwords import hash_password_async, validate_password
-from services.core.auth.service import revoke_user_refresh_tokens
+from services.core.auth.service import Throttle, revoke_user_refresh_tokens
 from services.core.config import ConfigError
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import User
@@ -119,9 +122,13 @@ def _invalid() -> DomainError:
     return DomainError(ErrorCode.INVALID_TOKEN, INVALID_TOKEN_MESSAGE, ["token"])
 
 
-async def redeem_password_token(*, tenant: str, token: str, password: str, now: datetime) -> User:
+async def redeem_password_token(*, redis: Any, tenant: str, token: str, password: str, client: str,
+                                now: datetime) -> User:
     """Set the password of the token's user and use the token up; ``INVALID_TOKEN`` for any bad token."""
     validate_password(password)
+    realm = tenant.strip().lower()[:32] or "-"
+    throttle = Throttle(redis, scope="password_token", realm=realm, account=_digest(token), client=client)
+    await throttle.begin()
     password_hash = await hash_password_async(password)  # before any look-up: every answer costs the same
     try:
         ref = await resolve_tenant(tenant.strip().lower())
@@ -142,6 +149,7 @@ async def redeem_password_token(*, tenant: str, token: str, password: str, now: 
         await session.flush()
         await record_event(session, actor=Actor(user_id=user.id, label=user.email), action="redeem_password_token",
                            subject_type="User", subject_id=user.id, now=now, changes={"purpose": row.purpose})
+    await throttle.succeeded()
     logger.info("password set with a one-time token: user %s of tenant %s", user.id, ref.slug)
     return user
 

@@ -138,6 +138,11 @@ async def test_an_expired_token_is_refused(gql: GraphQLClient, client_at: Client
     async with client_at() as c:
         assert await redeem(c, slug, token) == INVALID
         assert await login(c, slug, "first@example.com") == ["INVALID_CREDENTIALS"]
+        # each attempt costs an argon2 hash: throttled like sign-in, 5 failures per token
+        for _ in range(4):
+            assert await redeem(c, slug, token) == INVALID
+        limited = await redeem(c, slug, token)
+        assert [e["code"] for e in limited["userErrors"]] == ["RATE_LIMITED"] and limited["ok"] is False
     assert [t.used_at for t in await tokens_of(slug)] == [None]
     # retail's directory
     names = await rows(f'SELECT name FROM "{schema_for(slug)}".external_bodies ORDER BY name')
