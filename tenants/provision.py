@@ -223,6 +223,29 @@ class MigrationResult:
     before: str | None
     after: str | None
     error: str | None
+    deadlines_moved: int = 0
+    """Open deadlines computed again after an upgrade across ``RECEIPT_RULE_REVISION`` that moved."""
+
+
+RECEIPT_RULE_REVISION = "t0011"
+"""The tenant revision that made the receipt rule the jurisdiction's (CN: Civil Code art. 201)."""
+
+
+async def _recount_deadlines(conn: Any, schema: str) -> int:
+    """Compute the tenant's open deadlines again, by its calendar as it counts now (in the migration's
+    transaction; audited when any moved)."""
+    from services.core.deadlines.service import recompute_tenant_deadlines
+
+    bound = await conn.execution_options(schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: schema})
+    await conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+    session = AsyncSession(bind=bound, join_transaction_mode="create_savepoint")
+    try:
+        moved = await recompute_tenant_deadlines(session, actor=Actor.system(), now=system_clock.now(),
+                                                 reason=f"receipt rule ({RECEIPT_RULE_REVISION})")
+        await session.commit()  # releases the savepoint; the migration's transaction commits it
+    finally:
+        await session.close()
+    return moved
 
 
 async def migrate_all(
@@ -232,7 +255,8 @@ async def migrate_all(
 ) -> list[MigrationResult]:
     """Upgrade the platform schema, then each tenant schema in its own transaction.
 
-    A tenant whose migration fails is rolled back whole and reported; the others go on.
+    A tenant whose migration fails is rolled back whole and reported; the others go on. A tenant upgraded across
+    ``RECEIPT_RULE_REVISION`` has its open deadlines computed again in the same transaction.
     """
     await migrate_platform()
     async with AsyncSession(get_engine()) as session:
@@ -246,10 +270,13 @@ async def migrate_all(
             schema = schema_for(slug)
             if schema != schema_name:
                 raise TenantError(f"registry names schema {schema_name!r}, expected {schema!r}")
+            moved = 0
             async with get_engine().begin() as conn:
                 before, after = await upgrade_tenant_schema(conn, schema)
                 await conn.execute(update(Tenant).where(Tenant.slug == slug).values(schema_revision=after))
-            result = MigrationResult(slug, before, after, None)
+                if before is not None and before < RECEIPT_RULE_REVISION <= (after or ""):
+                    moved = await _recount_deadlines(conn, schema)
+            result = MigrationResult(slug, before, after, None, moved)
         except Exception as exc:  # reported per tenant; the others still migrate
             result = MigrationResult(slug, None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         results.append(result)

@@ -158,7 +158,9 @@ def _print_progress(index: int, total: int, result: Any) -> None:
     elif result.before == result.after:
         click.echo(f"[{index}/{total}] {result.slug}: up to date ({result.after})")
     else:
-        click.echo(f"[{index}/{total}] {result.slug}: {result.before or 'empty'} -> {result.after}")
+        click.echo(f"[{index}/{total}] {result.slug}: {result.before or 'empty'} -> {result.after}"
+                   + (f"; {result.deadlines_moved} open deadline(s) counted again by the receipt rule"
+                      if result.deadlines_moved else ""))
 
 
 @cli.command()
@@ -175,38 +177,11 @@ def migrate() -> None:
     older = [r.slug for r in results if r.error is None and r.before is not None and r.before < DEADLINES_REVISION]
     if older:
         _backfill(older)
-    # tenants upgraded across the receipt rule (t0011): their open deadlines, counted by it
-    recount = [r.slug for r in results
-               if r.error is None and r.before is not None and r.before < RECEIPT_RULE_REVISION <= (r.after or "")]
-    if recount:
-        _recompute(recount, reason=f"receipt rule ({RECEIPT_RULE_REVISION})")
     if failed:
         sys.exit(1)
 
 
 DEADLINES_REVISION = "t0005"
-RECEIPT_RULE_REVISION = "t0011"
-
-
-def _recompute(slugs: list[str], *, reason: str) -> None:
-    from services.core.audit.service import Actor
-    from services.core.clock import system_clock
-    from services.core.deadlines.service import recompute_tenant_deadlines
-    from services.core.tenancy import TenantRef, tenant_session
-    from tenants.provision import get_tenant
-
-    async def go() -> list[tuple[str, int]]:
-        out = []
-        for slug in slugs:
-            info = await get_tenant(slug)
-            ref = TenantRef(slug=info.slug, schema=info.schema_name, template=info.template)
-            async with tenant_session(ref) as session, session.begin():
-                out.append((slug, await recompute_tenant_deadlines(
-                    session, actor=Actor.system(), now=system_clock.now(), reason=reason)))
-        return out
-
-    for slug, moved in _run(go):
-        click.echo(f"{slug}: {moved} open deadline(s) moved ({reason})")
 
 
 def _backfill(slugs: list[str]) -> None:

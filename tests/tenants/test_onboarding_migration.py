@@ -1,7 +1,7 @@
 """t0011 on tenants that exist (at t0008): the external-body directory's entries to complete where it was empty
 (the same entries a new tenant's template seeds), a tenant's own directory left alone; the receipt-rule column,
 null (the jurisdiction's default); and `complaintdesk migrate` computing the open deadlines of tenants upgraded
-across it again, by Civil Code art. 201, audited."""
+across it again, by Civil Code art. 201, in the upgrade's transaction, audited."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.core.db import get_engine
 from services.core.tenancy import schema_for
-from tenants.migrate import upgrade_tenant_schema
+from tenants.migrate import tenant_head, upgrade_tenant_schema
 from tenants.templates import TEMPLATES, TO_COMPLETE
 
 pytestmark = pytest.mark.usefixtures("tenants")
@@ -118,8 +118,8 @@ async def test_migrate_counts_open_deadlines_by_art_201() -> None:
     try:
         result = run_cli("migrate", timeout=600)
         assert result.returncode == 0, result.stderr
-        assert f"{slug}: t0008 -> " in result.stdout
-        assert f"{slug}: 1 open deadline(s) moved (receipt rule (t0011))" in result.stdout
+        moved = f"{slug}: t0008 -> {tenant_head()}; 1 open deadline(s) counted again by the receipt rule"
+        assert moved in result.stdout
         due = {r.kind: r.due_at for r in await rows(f'SELECT kind, due_at FROM "{schema}".deadlines')}
         assert due == {"RESOLUTION": datetime(2026, 10, 19, 23, 59, 59, 999999, tzinfo=SH).astimezone(UTC),
                        "STAGE": old_due.astimezone(UTC)}
@@ -129,6 +129,8 @@ async def test_migrate_counts_open_deadlines_by_art_201() -> None:
             ("system", {"reason": "receipt rule (t0011)", "deadlinesMoved": 1})]
         # run again: up to date, nothing recomputed
         again = run_cli("migrate", timeout=600)
-        assert again.returncode == 0 and f"{slug}: up to date" in again.stdout and "moved" not in again.stdout
+        assert again.returncode == 0 and f"{slug}: up to date" in again.stdout
+        assert "counted again" not in again.stdout
+        assert len(await rows(f"SELECT seq FROM \"{schema}\".audit_events WHERE action = 'recompute_deadlines'")) == 1
     finally:
         await drop(slug, schema)

@@ -7,8 +7,9 @@ operator), stored only as SHA-256, with their expiry, use and revocation (``serv
 every tenant gets here, means the jurisdiction's default: for CN the Civil Code art. 201 rule (the day of arrival,
 a rest day too, is not counted), where until now every tenant counted a rest day's complaint as received on the
 next working day (one working day more for the company). The open deadlines of tenants upgraded across this
-revision are computed again by ``complaintdesk migrate`` right after it (``recompute_tenant_deadlines``, one
-audit event per tenant whose deadlines moved), since the planner's arithmetic is Python, not SQL.
+revision are computed again by ``tenants.provision.migrate_all`` (``complaintdesk migrate``, ``up``) in the same
+transaction, right after the upgrade (``recompute_tenant_deadlines``, one audit event per tenant whose deadlines
+moved), since the planner's arithmetic is Python, not SQL.
 
 The directory entries to complete: the template's standard kinds of external body (a frozen copy of
 ``tenants.templates``' ``external_bodies`` as they are at this revision), inactive and without a webhook, for a
