@@ -363,3 +363,31 @@ def test_bad_input_is_refused(cn: WorkingCalendar) -> None:
         cn.add_calendar_days(at("2026-02-12"), -1)
     with pytest.raises(ValueError, match="tzinfo"):
         calendar_for("CN", tz=SHANGHAI, working_hours_end=time(17, 30, tzinfo=UTC))
+
+
+def test_a_schedule_file_is_read_and_checked_row_by_row() -> None:
+    from services.core.calendars.schedule import ScheduleFormat, ScheduleRefused, parse_schedule
+
+    weekend = {5, 6}
+    # a header, blank lines, lower-case kinds, a holiday on a Saturday (kept), a name left out
+    days = parse_schedule("date,kind,name\n\n2027-10-02,holiday,国庆节\n2027-01-01,HOLIDAY\n2027-09-26,workday,\n",
+                          ScheduleFormat.CSV, year=2027, weekend=weekend)
+    assert [(x.date, x.kind, x.name) for x in days] == [
+        (d("2027-01-01"), DayKind.HOLIDAY, None), (d("2027-09-26"), DayKind.WORKDAY, None),
+        (d("2027-10-02"), DayKind.HOLIDAY, "国庆节")]
+    # Hong Kong-like weekend (Sunday only): a Saturday make-up day is refused
+    with pytest.raises(ScheduleRefused) as refused:
+        parse_schedule('{"days": [{"date": "2027-01-02", "kind": "WORKDAY"}]}', ScheduleFormat.JSON, year=2027,
+                       weekend={6})
+    assert [(e.code, e.field) for e in refused.value.errors] == [(ErrorCode.INVALID, ["content", "1", "kind"])]
+    long_name = f'[{{"date": "2027-01-01", "kind": "HOLIDAY", "name": "{"x" * 201}"}}]'
+    for content, code in (('{"year": 2027}', ErrorCode.INVALID), ("[1, 2]", ErrorCode.INVALID),
+                          (long_name, ErrorCode.TOO_LONG)):
+        with pytest.raises(ScheduleRefused) as refused:
+            parse_schedule(content, ScheduleFormat.JSON, year=2027, weekend=weekend)
+        assert refused.value.code is code, content
+    # at most 20 rows at fault are named
+    many = "".join(f"2026-01-{day:02d},HOLIDAY,x\n" for day in range(1, 31))
+    with pytest.raises(ScheduleRefused) as refused:
+        parse_schedule(many, ScheduleFormat.CSV, year=2027, weekend=weekend)
+    assert len(refused.value.errors) == 20 and refused.value.errors[0].message == "row 1: 2026-01-01 is not in 2027"
