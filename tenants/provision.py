@@ -1,22 +1,29 @@
 """Tenant lifecycle: create, list, suspend, resume, migrate all.
 
 Creating a tenant is one PostgreSQL transaction: the registry row, the schema,
-its migrations and the template's seed data commit together or not at all, so a
-refused or failed creation leaves nothing behind.
+its migrations, the template's seed data and, when an e-mail is given, its first
+admin (role ``tenant_admin``, no password, a one-time set-password token) commit
+together or not at all, so a refused or failed creation leaves nothing behind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.audit.service import Actor
+from services.core.auth.password_tokens import IssuedPasswordToken, issue_password_token
+from services.core.clock import system_clock
 from services.core.crypto.keys import destroy_tenant_keys_sync
 from services.core.db import TENANT_SCHEMA_PLACEHOLDER, get_engine
+from services.core.errors import DomainError
+from services.core.org.service import create_user
 from services.core.outbox.models import SweepWakeup
 from services.core.tenancy import (
     Tenant,
@@ -69,7 +76,37 @@ async def migrate_platform() -> None:
         await upgrade_platform(conn)
 
 
+FIRST_ADMIN_ROLE = "tenant_admin"
+
+
+@dataclass(frozen=True)
+class AdminSpec:
+    """The new tenant's first admin: an e-mail, and a display name (default: the e-mail's local part)."""
+
+    email: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionedTenant:
+    info: TenantInfo
+    admin: IssuedPasswordToken | None
+    """The first admin's one-time set-password token and link (None: no admin was asked for)."""
+
+
 async def create_tenant(slug: str, *, display_name: str | None = None, template: str = "retail") -> TenantInfo:
+    """A new tenant without users (``provision_tenant`` makes its first admin too)."""
+    return (await provision_tenant(slug, display_name=display_name, template=template)).info
+
+
+async def provision_tenant(
+    slug: str, *, display_name: str | None = None, template: str = "retail", admin: AdminSpec | None = None,
+    actor: Actor | None = None, now: datetime | None = None,
+) -> ProvisionedTenant:
+    """Create tenant ``slug`` and, with ``admin``, its first ``tenant_admin`` and their set-password token, in one
+    transaction. A bad admin e-mail raises the core's ``DomainError`` (``INVALID``, field ``email``) and nothing is
+    created. ``actor`` (e.g. the operator) is who the audit trail says issued the token, at ``now`` (default: the
+    system clock)."""
     validate_slug(slug)
     if template not in TEMPLATES:
         raise UnknownTemplate(f"unknown template {template!r} (choose from {', '.join(sorted(TEMPLATES))})")
@@ -101,10 +138,29 @@ async def create_tenant(slug: str, *, display_name: str | None = None, template:
         bound = await conn.execution_options(schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: schema})
         session = AsyncSession(bind=bound, join_transaction_mode="create_savepoint")
         await seed(session, TEMPLATES[template])
+        issued = None
+        if admin is not None:
+            issued = await _first_admin(session, slug, admin, actor or Actor(user_id=None, label="provisioning"),
+                                        now or system_clock.now())
         await session.commit()  # releases the session's savepoint; the outer transaction commits below
         await session.close()
         row = (await conn.execute(select(Tenant).where(Tenant.slug == slug))).one()
-    return _info(row)
+    return ProvisionedTenant(_info(row), issued)
+
+
+async def _first_admin(session: AsyncSession, slug: str, admin: AdminSpec, actor: Actor,
+                       now: datetime) -> IssuedPasswordToken:
+    email = admin.email.strip().lower()
+    name = (admin.display_name or "").strip() or email.partition("@")[0] or email
+    try:
+        user = await create_user(session, email=email, display_name=name, roles=[FIRST_ADMIN_ROLE])
+    except DomainError as exc:
+        if exc.field == ["email"]:
+            exc.field = ["adminEmail"]
+        elif exc.field == ["displayName"]:
+            exc.field = ["adminName"]
+        raise
+    return await issue_password_token(session, tenant=slug, user=user, actor=actor, now=now)
 
 
 async def list_tenants() -> list[TenantInfo]:
@@ -167,6 +223,29 @@ class MigrationResult:
     before: str | None
     after: str | None
     error: str | None
+    deadlines_moved: int = 0
+    """Open deadlines computed again after an upgrade across ``RECEIPT_RULE_REVISION`` that moved."""
+
+
+RECEIPT_RULE_REVISION = "t0011"
+"""The tenant revision that made the receipt rule the jurisdiction's (CN: Civil Code art. 201)."""
+
+
+async def _recount_deadlines(conn: Any, schema: str) -> int:
+    """Compute the tenant's open deadlines again, by its calendar as it counts now (in the migration's
+    transaction; audited when any moved)."""
+    from services.core.deadlines.service import recompute_tenant_deadlines
+
+    bound = await conn.execution_options(schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: schema})
+    await conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+    session = AsyncSession(bind=bound, join_transaction_mode="create_savepoint")
+    try:
+        moved = await recompute_tenant_deadlines(session, actor=Actor.system(), now=system_clock.now(),
+                                                 reason=f"receipt rule ({RECEIPT_RULE_REVISION})")
+        await session.commit()  # releases the savepoint; the migration's transaction commits it
+    finally:
+        await session.close()
+    return moved
 
 
 async def migrate_all(
@@ -176,7 +255,8 @@ async def migrate_all(
 ) -> list[MigrationResult]:
     """Upgrade the platform schema, then each tenant schema in its own transaction.
 
-    A tenant whose migration fails is rolled back whole and reported; the others go on.
+    A tenant whose migration fails is rolled back whole and reported; the others go on. A tenant upgraded across
+    ``RECEIPT_RULE_REVISION`` has its open deadlines computed again in the same transaction.
     """
     await migrate_platform()
     async with AsyncSession(get_engine()) as session:
@@ -190,10 +270,13 @@ async def migrate_all(
             schema = schema_for(slug)
             if schema != schema_name:
                 raise TenantError(f"registry names schema {schema_name!r}, expected {schema!r}")
+            moved = 0
             async with get_engine().begin() as conn:
                 before, after = await upgrade_tenant_schema(conn, schema)
                 await conn.execute(update(Tenant).where(Tenant.slug == slug).values(schema_revision=after))
-            result = MigrationResult(slug, before, after, None)
+                if before is not None and before < RECEIPT_RULE_REVISION <= (after or ""):
+                    moved = await _recount_deadlines(conn, schema)
+            result = MigrationResult(slug, before, after, None, moved)
         except Exception as exc:  # reported per tenant; the others still migrate
             result = MigrationResult(slug, None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         results.append(result)

@@ -25,11 +25,12 @@ def raw_id(global_id: str) -> uuid.UUID:
     return uuid.UUID(base64.b64decode(global_id).decode().split(":", 1)[1])
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the installed `complaintdesk` command as a user would."""
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `complaintdesk` command as a user would (``stdin``: what is typed into it)."""
     exe = Path(sys.executable).with_name("complaintdesk")
     return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        [str(exe), *args], input=stdin, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
         env={**os.environ, **(env or {})}, check=False,
     )
 

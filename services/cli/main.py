@@ -159,7 +159,9 @@ def _print_progress(index: int, total: int, result: Any) -> None:
     elif result.before == result.after:
         click.echo(f"[{index}/{total}] {result.slug}: up to date ({result.after})")
     else:
-        click.echo(f"[{index}/{total}] {result.slug}: {result.before or 'empty'} -> {result.after}")
+        click.echo(f"[{index}/{total}] {result.slug}: {result.before or 'empty'} -> {result.after}"
+                   + (f"; {result.deadlines_moved} open deadline(s) counted again by the receipt rule"
+                      if result.deadlines_moved else ""))
 
 
 @cli.command()
@@ -225,20 +227,143 @@ def tenant() -> None:
     """Create, list, suspend and resume tenants."""
 
 
+def _echo_setup(setup: Any) -> None:
+    click.echo(f"set-password link for {setup.email} (once, until {setup.expires_at.isoformat(timespec='minutes')}):")
+    click.echo(f"  {setup.link}")
+    click.echo(f"  token: {setup.token}")
+
+
 @tenant.command("create")
 @click.argument("slug")
 @click.option("--name", "display_name", help="display name (default: the slug)")
 @click.option("--template", default="retail", show_default=True, help="retail or bank")
-def tenant_create(slug: str, display_name: str | None, template: str) -> None:
-    """Create tenant SLUG with its own schema, migrated and seeded from a template."""
-    from tenants.provision import create_tenant, migrate_platform
+@click.option("--admin-email", help="the first admin (role tenant_admin), who gets a one-time set-password link")
+@click.option("--admin-name", help="the first admin's display name (default: the e-mail's local part)")
+def tenant_create(slug: str, display_name: str | None, template: str, admin_email: str | None,
+                  admin_name: str | None) -> None:
+    """Create tenant SLUG with its own schema, migrated and seeded from a template, and its first admin."""
+    from services.core.audit.service import Actor
+    from tenants.provision import AdminSpec, migrate_platform, provision_tenant
 
     async def go() -> Any:
         await migrate_platform()
-        return await create_tenant(slug, display_name=display_name, template=template)
+        return await provision_tenant(slug, display_name=display_name, template=template,
+                                      admin=AdminSpec(admin_email, admin_name) if admin_email else None,
+                                      actor=Actor(user_id=None, label="cli"))
 
-    info = _run(go)
+    made = _run(go)
+    info = made.info
     click.echo(f"created tenant {info.slug} ({info.template}) in schema {info.schema_name} at {info.schema_revision}")
+    if made.admin is not None:
+        _echo_setup(made.admin)
+    else:
+        click.echo(f"warning: no admin: run complaintdesk user create --tenant {info.slug} EMAIL --role tenant_admin",
+                   err=True)
+
+
+@cli.group()
+def user() -> None:
+    """A tenant's users, for operators: create one, or give one a new set-password link."""
+
+
+def _run_in(slug: str, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run ``work(session, tenant)`` in one transaction of tenant ``slug`` (an active one)."""
+    from services.core.tenancy import resolve_tenant, tenant_session
+
+    async def go() -> T:
+        ref = await resolve_tenant(slug)
+        async with tenant_session(ref) as session, session.begin():
+            return await work(session, ref)
+
+    return _run(go)
+
+
+@user.command("create")
+@click.option("--tenant", "slug", required=True, help="the tenant")
+@click.argument("email")
+@click.option("--role", "roles", multiple=True, required=True, help="a role (repeatable), e.g. tenant_admin")
+@click.option("--name", "display_name", help="display name (default: the e-mail's local part)")
+@click.option("--password-stdin", is_flag=True,
+              help="read the password from the first line of standard input (else: print a set-password link)")
+def user_create(slug: str, email: str, roles: tuple[str, ...], display_name: str | None,
+                password_stdin: bool) -> None:
+    """Create user EMAIL in a tenant with the given roles."""
+    from services.core.audit.service import Actor
+    from services.core.auth.password_tokens import onboard_user
+    from services.core.clock import system_clock
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+
+    async def work(session: Any, ref: Any) -> Any:
+        return await onboard_user(session, tenant=ref.slug, email=email, roles=list(roles),
+                                  display_name=display_name, actor=Actor(user_id=None, label="cli"),
+                                  now=system_clock.now(), password=password)
+
+    done = _run_in(slug, work)
+    click.echo(f"created user {done.user.email} in tenant {slug} with role(s) {', '.join(done.user.roles)}")
+    if done.setup is not None:
+        _echo_setup(done.setup)
+
+
+@user.command("reset-password")
+@click.option("--tenant", "slug", required=True, help="the tenant")
+@click.argument("email")
+def user_reset_password(slug: str, email: str) -> None:
+    """A new one-time set-password link for user EMAIL (earlier unused links stop working)."""
+    from services.core.audit.service import Actor
+    from services.core.auth.password_tokens import TokenPurpose, issue_for_email
+    from services.core.clock import system_clock
+
+    async def work(session: Any, ref: Any) -> Any:
+        return await issue_for_email(session, tenant=ref.slug, email=email, actor=Actor(user_id=None, label="cli"),
+                                     now=system_clock.now(), purpose=TokenPurpose.RESET)
+
+    _echo_setup(_run_in(slug, work))
+
+
+@cli.group()
+def calendar() -> None:
+    """A tenant's working-day calendar: import a year's official schedule."""
+
+
+@calendar.command("import")
+@click.option("--tenant", "slug", required=True, help="the tenant")
+@click.option("--year", required=True, type=int, help="the year the file holds")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"], case_sensitive=False),
+              help="the file's format (default: from its extension)")
+@click.option("--replace", is_flag=True, help="put it in place of the year's schedule or overrides")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def calendar_import(slug: str, year: int, fmt: str | None, replace: bool, file: Path) -> None:
+    """Import FILE (JSON or CSV: date, kind HOLIDAY|WORKDAY, name) as the year's official schedule; all or nothing,
+    and the tenant's open deadlines are computed again."""
+    from services.core.audit.service import Actor
+    from services.core.calendars.schedule import ScheduleFormat, ScheduleRefused
+    from services.core.clock import system_clock
+    from services.core.deadlines.service import import_calendar_year
+
+    chosen = (fmt or file.suffix.lstrip(".")).upper()
+    if chosen not in ScheduleFormat.__members__:
+        raise click.ClickException("give --format json or csv (the file's extension does not say)")
+    content = file.read_text(encoding="utf-8-sig")
+
+    async def work(session: Any, ref: Any) -> Any:
+        return await import_calendar_year(session, actor=Actor(user_id=None, label="cli"), now=system_clock.now(),
+                                          year=year, fmt=ScheduleFormat(chosen), content=content, replace=replace)
+
+    async def refused_or_done(session: Any, ref: Any) -> Any:
+        try:
+            async with session.begin_nested():  # a refusal rolls back to here (nothing was written)
+                return await work(session, ref)
+        except ScheduleRefused as exc:
+            return exc
+
+    done = _run_in(slug, refused_or_done)
+    if isinstance(done, ScheduleRefused):
+        for error in done.errors:
+            click.echo(f"{error.message} [{error.code}]", err=True)
+        raise click.ClickException(f"{file.name} refused: nothing imported")
+    click.echo(f"imported {year} for tenant {slug}: {done.holidays} holiday(s), {done.workdays} make-up working "
+               f"day(s); {done.replaced} earlier override(s) replaced; {done.deadlines_moved} open deadline(s) moved")
 
 
 @tenant.command("list")

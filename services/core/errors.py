@@ -25,6 +25,7 @@ class ErrorCode(enum.StrEnum):
     KEY_ROTATION_TOO_SOON = "KEY_ROTATION_TOO_SOON"
     SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
     POLICY_LOCKOUT = "POLICY_LOCKOUT"
+    INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 (an error code)
 
 
 class DomainError(Exception):

@@ -1,19 +1,29 @@
 """Tenant templates: what a new tenant starts with.
 
-A template is data (roles, org units, categories; later SLA profiles and
-policies); ``seed`` writes it through the core services, in the tenant's
-creation transaction.
+A template is data (roles, org units, categories, the external-body directory's entries to complete; the SLA
+profiles and policies are seeded by the migrations from ``services.core.deadlines.rules`` and
+``policies/<template>.csv``); ``seed`` writes it through the core services, in the tenant's creation
+transaction.
+
+The directory entries are the standard kinds of body a complaint may go to (seed II and III), inactive and
+without a webhook, so nothing is ever sent to them until a tenant admin completes one (contact, webhook and
+secret) and activates it with ``upsertExternalBody``. Tenant migration t0011 gives the same entries (a frozen
+copy) to tenants created before it whose directory was still empty.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.authz import keep_seeded_version
 from services.core.clock import system_clock
+from services.core.escalation.models import ExternalBody, ExternalBodyKind
+from services.core.escalation.service import ExternalBodyInput, upsert_external_body
 from services.core.org.models import CategoryCause, CategoryDimension, OrgUnitKind
 from services.core.org.service import create_org_unit, create_role, upsert_category
 
@@ -36,12 +46,25 @@ class CategorySpec:
 
 
 @dataclass(frozen=True)
+class BodySpec:
+    """An external body to complete: its kind and, for escalation, its level (1 association, 2 regulator)."""
+
+    name: str
+    kind: ExternalBodyKind
+    escalation_level: int | None = None
+
+
+TO_COMPLETE = "To complete: contact, webhook (https) and secret, what it handles; then activate it."
+
+
+@dataclass(frozen=True)
 class Template:
     name: str
     description: str
     roles: tuple[tuple[str, str], ...]
     org_units: tuple[UnitSpec, ...] = field(default_factory=tuple)
     categories: tuple[CategorySpec, ...] = field(default_factory=tuple)
+    external_bodies: tuple[BodySpec, ...] = field(default_factory=tuple)
 
 
 _COMMON_ROLES = (
@@ -83,6 +106,14 @@ RETAIL = Template(
         CategorySpec("NQ-DELIVERY", "交货延误 Late delivery", "NON-QUALITY", cause=NQ),
         CategorySpec("NQ-PRICE", "价格收费 Pricing and charges", "NON-QUALITY", cause=NQ),
     ),
+    external_bodies=(
+        BodySpec("（待完善）消费者协会 Consumer association — to complete", ExternalBodyKind.CONSUMER_ASSOCIATION, 1),
+        BodySpec("（待完善）行业协会 Industry association — to complete", ExternalBodyKind.INDUSTRY_ASSOCIATION, 1),
+        BodySpec("（待完善）市场监督管理局 Market regulator — to complete", ExternalBodyKind.MARKET_REGULATOR, 2),
+        BodySpec("（待完善）卫生健康委员会 Health administration — to complete",
+                 ExternalBodyKind.HEALTH_ADMINISTRATION),
+        BodySpec("（待完善）价格主管部门 Price bureau — to complete", ExternalBodyKind.PRICE_BUREAU),
+    ),
 )
 
 D = CategoryDimension
@@ -110,9 +141,29 @@ BANK = Template(
         CategorySpec("INTERNAL", "内部管理 Internal management", dimension=D.INTERNAL_MANAGEMENT),
         CategorySpec("CRIME", "金融犯罪 Financial crime", dimension=D.FINANCIAL_CRIME),
     ),
+    external_bodies=(
+        BodySpec("（待完善）银行业协会 Banking association — to complete", ExternalBodyKind.INDUSTRY_ASSOCIATION, 1),
+        BodySpec("（待完善）金融监管总局派出机构 NFRA local office (regulator) — to complete",
+                 ExternalBodyKind.REGULATOR, 2),
+        BodySpec("（待完善）中国人民银行分支机构 People's Bank of China branch — to complete",
+                 ExternalBodyKind.REGULATOR),
+        BodySpec("（待完善）消费者协会 Consumer association — to complete", ExternalBodyKind.CONSUMER_ASSOCIATION),
+        BodySpec("（待完善）价格主管部门 Price bureau — to complete", ExternalBodyKind.PRICE_BUREAU),
+    ),
 )
 
 TEMPLATES: dict[str, Template] = {t.name: t for t in (RETAIL, BANK)}
+
+
+async def seed_directory(session: AsyncSession, template: Template, *, now: datetime) -> int:
+    """The template's external bodies to complete (inactive, no webhook), if the directory is empty; how many."""
+    if await session.scalar(select(ExternalBody.id).limit(1)) is not None:
+        return 0
+    for body in template.external_bodies:
+        await upsert_external_body(session, now=now, data=ExternalBodyInput(
+            name=body.name, kind=body.kind, handles_text=TO_COMPLETE, escalation_level=body.escalation_level,
+            active=False))
+    return len(template.external_bodies)
 
 
 async def seed(session: AsyncSession, template: Template) -> None:
@@ -127,5 +178,6 @@ async def seed(session: AsyncSession, template: Template) -> None:
         await upsert_category(
             session, code=cat.code, name=cat.name, parent_code=cat.parent, cause=cat.cause, dimension=cat.dimension
         )
+    await seed_directory(session, template, now=system_clock.now())
     # the template's policy rules (seeded by the tenant migrations) are the tenant's first policy version
     await keep_seeded_version(session, now=system_clock.now())

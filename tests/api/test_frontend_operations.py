@@ -58,9 +58,10 @@ SCREENS: dict[str, set[str]] = {
         "orgUnits", "users", "roles", "categories", "createOrgUnit", "createUser", "assignRole", "upsertCategory",
         "auditVerification", "me", "identityProviders", "upsertIdentityProvider", "externalBodies",
         "upsertExternalBody", "outboxItems", "retryOutboxItems", "escalationSettings", "updateEscalationSettings",
+        "importCalendarYear",
     },
     "notifications": {"notifications", "markNotificationRead"},
-    "signin": {"login", "refreshToken", "logout", "setPassword"},
+    "signin": {"login", "refreshToken", "logout", "setPassword", "redeemPasswordToken"},
     "public": {
         "submitComplaint", "trackComplaint", "complaintProcedure", "submitCustomerOpinion",
         "submitSatisfactionSurvey",

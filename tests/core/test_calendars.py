@@ -24,6 +24,7 @@ from services.core.calendars import (
     CoverageWarning,
     DayKind,
     DayOverride,
+    ReceiptRule,
     UnknownJurisdiction,
     WorkingCalendar,
     calendar_for,
@@ -36,7 +37,23 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 @pytest.fixture(scope="module")
 def cn() -> WorkingCalendar:
+    """China's calendar with its own receipt rule, Civil Code art. 201."""
     return calendar_for("CN", tz="Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def cn_next() -> WorkingCalendar:
+    """China's days with the UK-style receipt rule a tenant may choose (what every CN tenant had before)."""
+    return calendar_for("CN", tz="Asia/Shanghai", receipt_rule=ReceiptRule.NEXT_BUSINESS_DAY)
+
+
+def test_the_receipt_rule_is_the_jurisdictions_unless_chosen(cn: WorkingCalendar) -> None:
+    assert cn.receipt_rule is ReceiptRule.CIVIL_CODE_201
+    assert calendar_for("cn", tz=SHANGHAI).receipt_rule is ReceiptRule.CIVIL_CODE_201
+    assert calendar_for("GB", tz="Europe/London").receipt_rule is ReceiptRule.NEXT_BUSINESS_DAY
+    assert calendar_for("NONE", tz="UTC").receipt_rule is ReceiptRule.NEXT_BUSINESS_DAY
+    chosen = calendar_for("GB", tz="Europe/London", receipt_rule=ReceiptRule.CIVIL_CODE_201)
+    assert chosen.receipt_rule is ReceiptRule.CIVIL_CODE_201
 
 
 def at(day: str, clock: str = "10:00", tz: ZoneInfo = SHANGHAI) -> datetime:
@@ -108,15 +125,57 @@ def test_cn_2026_matches_the_state_council_schedule(cn: WorkingCalendar) -> None
         (("2026-10-03", "10:00"), 0, "2026-10-08", "2026-10-08"),
     ],
 )
-def test_working_days_around_cn_2026_holidays(
-    cn: WorkingCalendar, received: tuple[str, str], n: int, received_on: str, due: str
+def test_working_days_around_cn_2026_holidays_next_business_day(
+    cn_next: WorkingCalendar, received: tuple[str, str], n: int, received_on: str, due: str
 ) -> None:
-    deadline = cn.add_working_days(at(*received), n)
+    deadline = cn_next.add_working_days(at(*received), n)
     assert deadline.received_on == d(received_on)
     assert deadline.due_date == d(due)
     assert deadline.due_at == datetime.combine(d(due), time(23, 59, 59, 999999), tzinfo=SHANGHAI)
     assert not deadline.provisional
     assert deadline.unknown_years == ()
+
+
+@pytest.mark.parametrize(
+    ("received", "n", "received_on", "due"),
+    [
+        # Art. 201: the day of receipt is the day of arrival, a rest day too, and is not counted.
+        # Fri Sep 25 (Mid-Autumn): Mon 28 (1), Tue 29 (2), Wed 30 (3), Thu Oct 8 (4), Fri Oct 9 (5).
+        (("2026-09-25", "10:00"), 5, "2026-09-25", "2026-10-09"),
+        # Sat Oct 3 (National Day): Thu 8, Fri 9, Sat 10 (make-up), Mon 12, Tue 13.
+        (("2026-10-03", "10:00"), 5, "2026-10-03", "2026-10-13"),
+        (("2026-10-03", "10:00"), 1, "2026-10-03", "2026-10-08"),
+        # A working Monday: Tuesday is day 1. Mon Sep 28: Tue 29 (1), Wed 30 (2), Thu Oct 8 (3).
+        (("2026-09-28", "10:00"), 3, "2026-09-28", "2026-10-08"),
+        # After hours counts from the next calendar day: Wed Sep 30 18:00 is received Thu Oct 1 (a holiday),
+        # so Thu Oct 8 is day 1, like a receipt in hours: Oct 8, 9, 10 (make-up), 12, 13.
+        (("2026-09-30", "18:00"), 5, "2026-10-01", "2026-10-13"),
+        (("2026-09-30", "10:00"), 5, "2026-09-30", "2026-10-13"),
+        # Fri Sep 18 17:30 is received Sat Sep 19: Sun 20 (make-up) is day 1, Mon 21 ... Thu 24 days 2-5.
+        (("2026-09-18", "17:30"), 5, "2026-09-19", "2026-09-24"),
+        # Spring Festival: received Wed Feb 18 (holiday): Tue 24 (1) ... Fri 27 (4), Sat 28 (make-up, 5).
+        (("2026-02-18", "10:00"), 5, "2026-02-18", "2026-02-28"),
+        # Zero working days on a rest day: due on the next working day.
+        (("2026-10-03", "10:00"), 0, "2026-10-03", "2026-10-08"),
+    ],
+)
+def test_working_days_around_cn_2026_holidays_civil_code_201(
+    cn: WorkingCalendar, received: tuple[str, str], n: int, received_on: str, due: str
+) -> None:
+    deadline = cn.add_working_days(at(*received), n)
+    assert deadline.received_on == d(received_on)
+    assert deadline.due_date == d(due)
+    assert not deadline.provisional
+
+
+def test_calendar_days_on_a_rest_day_by_receipt_rule(cn: WorkingCalendar, cn_next: WorkingCalendar) -> None:
+    # Received Fri Sep 25 (Mid-Autumn): art. 201 counts from Sat 26, the 15th day is Sat Oct 10 (make-up, worked);
+    # the next-business-day rule receives it Mon Sep 28, + 15 = Tue Oct 13.
+    assert cn.add_calendar_days(at("2026-09-25"), 15).due_date == d("2026-10-10")
+    assert cn_next.add_calendar_days(at("2026-09-25"), 15).due_date == d("2026-10-13")
+    # Sat Oct 3: + 15 = Sun Oct 18, a rest day: Mon Oct 19 (art. 203); next business day: Oct 8 + 15 = Fri Oct 23.
+    assert cn.add_calendar_days(at("2026-10-03"), 15).due_date == d("2026-10-19")
+    assert cn_next.add_calendar_days(at("2026-10-03"), 15).due_date == d("2026-10-23")
 
 
 @pytest.mark.parametrize(
@@ -141,9 +200,12 @@ def test_calendar_days_end_on_a_working_day(cn: WorkingCalendar, received: str, 
     assert not deadline.provisional
 
 
-def test_calendar_days_count_from_the_day_of_receipt_after_hours(cn: WorkingCalendar) -> None:
-    # Received Wed Sep 30 after hours: day of receipt Thu Oct 8; + 15 = Fri Oct 23.
-    assert cn.add_calendar_days(at("2026-09-30", "19:00"), 15).due_date == d("2026-10-23")
+def test_calendar_days_count_from_the_day_of_receipt_after_hours(cn: WorkingCalendar,
+                                                                cn_next: WorkingCalendar) -> None:
+    # Received Wed Sep 30 after hours: next business day: day of receipt Thu Oct 8; + 15 = Fri Oct 23.
+    assert cn_next.add_calendar_days(at("2026-09-30", "19:00"), 15).due_date == d("2026-10-23")
+    # Art. 201: day of receipt Thu Oct 1; + 15 = Fri Oct 16.
+    assert cn.add_calendar_days(at("2026-09-30", "19:00"), 15).due_date == d("2026-10-16")
 
 
 def test_due_at_is_the_end_of_the_local_day(cn: WorkingCalendar) -> None:
@@ -159,23 +221,24 @@ def test_working_hours_end_is_configurable() -> None:
     assert late.add_working_days(at("2026-02-13", "20:00"), 5).received_on == d("2026-02-14")
 
 
-def test_a_deadline_into_an_unknown_year_is_provisional_until_the_year_is_known(cn: WorkingCalendar) -> None:
-    # Sun Dec 20 2026: received Mon Dec 21. Dec 22-25 (4), Dec 28-31 (8), then 2027 on weekends alone:
-    # Fri Jan 1 (9), Jan 4-8 (14), Mon Jan 11 (15).
+def test_a_deadline_into_an_unknown_year_is_provisional_until_the_year_is_known(cn_next: WorkingCalendar) -> None:
+    # Sun Dec 20 2026: received Mon Dec 21 (next business day). Dec 22-25 (4), Dec 28-31 (8), then 2027 on
+    # weekends alone: Fri Jan 1 (9), Jan 4-8 (14), Mon Jan 11 (15).
     received = at("2026-12-20")
-    guess = cn.add_working_days(received, 15)
+    guess = cn_next.add_working_days(received, 15)
     assert (guess.received_on, guess.due_date) == (d("2026-12-21"), d("2027-01-11"))
     assert guess.provisional
     assert guess.unknown_years == (2027,)
 
     # An override alone makes its own date known, not the year.
     new_year = {d("2027-01-01"): DayOverride(DayKind.HOLIDAY, "元旦 New Year's Day")}
-    partly = calendar_for("CN", tz=SHANGHAI, overrides=new_year)
+    rule = ReceiptRule.NEXT_BUSINESS_DAY
+    partly = calendar_for("CN", tz=SHANGHAI, overrides=new_year, receipt_rule=rule)
     assert partly.day(d("2027-01-01")).known
     assert partly.add_working_days(received, 15).unknown_years == (2027,)
 
     # The tenant enters 2027's New Year's Day and declares 2027 known: Jan 4-8 (13), Jan 11 (14), Tue Jan 12 (15).
-    known = calendar_for("CN", tz=SHANGHAI, overrides=new_year, covered_years=[2027])
+    known = calendar_for("CN", tz=SHANGHAI, overrides=new_year, covered_years=[2027], receipt_rule=rule)
     final = known.add_working_days(received, 15)
     assert final.due_date == d("2027-01-12")
     assert not final.provisional
@@ -300,3 +363,31 @@ def test_bad_input_is_refused(cn: WorkingCalendar) -> None:
         cn.add_calendar_days(at("2026-02-12"), -1)
     with pytest.raises(ValueError, match="tzinfo"):
         calendar_for("CN", tz=SHANGHAI, working_hours_end=time(17, 30, tzinfo=UTC))
+
+
+def test_a_schedule_file_is_read_and_checked_row_by_row() -> None:
+    from services.core.calendars.schedule import ScheduleFormat, ScheduleRefused, parse_schedule
+
+    weekend = {5, 6}
+    # a header, blank lines, lower-case kinds, a holiday on a Saturday (kept), a name left out
+    days = parse_schedule("date,kind,name\n\n2027-10-02,holiday,国庆节\n2027-01-01,HOLIDAY\n2027-09-26,workday,\n",
+                          ScheduleFormat.CSV, year=2027, weekend=weekend)
+    assert [(x.date, x.kind, x.name) for x in days] == [
+        (d("2027-01-01"), DayKind.HOLIDAY, None), (d("2027-09-26"), DayKind.WORKDAY, None),
+        (d("2027-10-02"), DayKind.HOLIDAY, "国庆节")]
+    # Hong Kong-like weekend (Sunday only): a Saturday make-up day is refused
+    with pytest.raises(ScheduleRefused) as refused:
+        parse_schedule('{"days": [{"date": "2027-01-02", "kind": "WORKDAY"}]}', ScheduleFormat.JSON, year=2027,
+                       weekend={6})
+    assert [(e.code, e.field) for e in refused.value.errors] == [(ErrorCode.INVALID, ["content", "1", "kind"])]
+    long_name = f'[{{"date": "2027-01-01", "kind": "HOLIDAY", "name": "{"x" * 201}"}}]'
+    for content, code in (('{"year": 2027}', ErrorCode.INVALID), ("[1, 2]", ErrorCode.INVALID),
+                          (long_name, ErrorCode.TOO_LONG)):
+        with pytest.raises(ScheduleRefused) as refused:
+            parse_schedule(content, ScheduleFormat.JSON, year=2027, weekend=weekend)
+        assert refused.value.code is code, content
+    # at most 20 rows at fault are named
+    many = "".join(f"2026-01-{day:02d},HOLIDAY,x\n" for day in range(1, 31))
+    with pytest.raises(ScheduleRefused) as refused:
+        parse_schedule(many, ScheduleFormat.CSV, year=2027, weekend=weekend)
+    assert len(refused.value.errors) == 20 and refused.value.errors[0].message == "row 1: 2026-01-01 is not in 2027"

@@ -8,6 +8,7 @@ import strawberry
 
 from services.api.auth.types import (
     CreateTenantInput,
+    CreateTenantPayload,
     IdentityProviderType,
     LoginInput,
     LoginPayload,
@@ -15,6 +16,9 @@ from services.api.auth.types import (
     LogoutPayload,
     OperatorLoginInput,
     OperatorLoginPayload,
+    PasswordSetup,
+    RedeemPasswordTokenInput,
+    RedeemPasswordTokenPayload,
     RefreshTokenInput,
     RefreshTokenPayload,
     ResumeTenantInput,
@@ -31,7 +35,8 @@ from services.api.context import Context, Info
 from services.api.errors import user_error
 from services.api.ids import decode_id
 from services.api.org.types import UserType
-from services.core.auth import oidc
+from services.core.audit.service import Actor
+from services.core.auth import oidc, password_tokens
 from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
 from services.core.auth.passwords import verify_password_async
@@ -129,6 +134,18 @@ class AuthMutations:
         ctx.reset_loaders()
         return SetPasswordPayload(user=UserType.from_model(user))
 
+    @strawberry.mutation(description=(
+        "Set a password with a one-time set-password token (a new tenant's first admin, a user an operator made "
+        "or reset); no sign-in needed. A used, expired, revoked or unknown token is refused with INVALID_TOKEN"))
+    async def redeem_password_token(self, info: Info, input: RedeemPasswordTokenInput) -> RedeemPasswordTokenPayload:
+        ctx = info.context
+        try:
+            await password_tokens.redeem_password_token(redis=ctx.redis, tenant=input.tenant, token=input.token,
+                                                        password=input.password, client=ctx.client_ip, now=ctx.now())
+        except DomainError as exc:
+            return RedeemPasswordTokenPayload(user_errors=[user_error(exc)])
+        return RedeemPasswordTokenPayload(ok=True)
+
     @strawberry.mutation(description="Trust an OpenID Connect issuer's tokens for this tenant (tenant admins)")
     async def upsert_identity_provider(
         self, info: Info, input: UpsertIdentityProviderInput
@@ -160,9 +177,13 @@ _TENANT_ERRORS = {
 }
 
 
-def _tenant_error(exc: TenantError) -> TenantPayload:
+def _tenant_domain_error(exc: TenantError) -> DomainError:
     code, field = _TENANT_ERRORS.get(exc.code, (ErrorCode.INVALID, "slug"))
-    return TenantPayload(user_errors=[user_error(DomainError(code, exc.message, [field]))])
+    return DomainError(code, exc.message, [field])
+
+
+def _tenant_error(exc: TenantError) -> TenantPayload:
+    return TenantPayload(user_errors=[user_error(_tenant_domain_error(exc))])
 
 
 @strawberry.type
@@ -180,17 +201,30 @@ class OperatorMutations:
             return OperatorLoginPayload(user_errors=[user_error(exc)])
         return OperatorLoginPayload(access_token=issued.token, expires_at=issued.expires_at)
 
-    @strawberry.mutation(description="Create a tenant, migrated and seeded from its template (operators)")
-    async def create_tenant(self, info: Info, input: CreateTenantInput) -> TenantPayload:
-        from tenants.provision import create_tenant
+    @strawberry.mutation(description=(
+        "Create a tenant, migrated and seeded from its template, with its first admin when adminEmail is given "
+        "(operators)"))
+    async def create_tenant(self, info: Info, input: CreateTenantInput) -> CreateTenantPayload:
+        from tenants.provision import AdminSpec, provision_tenant
 
         operator = await info.context.require_operator()
+        admin = AdminSpec(input.admin_email, input.admin_name) if input.admin_email is not None else None
         try:
-            created = await create_tenant(input.slug, display_name=input.display_name, template=input.template)
+            created = await provision_tenant(input.slug, display_name=input.display_name, template=input.template,
+                                             admin=admin, actor=Actor(user_id=None, label=f"operator:{operator.name}"),
+                                             now=info.context.now())
         except TenantError as exc:
-            return _tenant_error(exc)
-        logger.info("operator %s created tenant %s (%s)", operator.name, created.slug, created.template)
-        return TenantPayload(tenant=TenantType.from_info(created))
+            return CreateTenantPayload(user_errors=[user_error(_tenant_domain_error(exc))])
+        except DomainError as exc:
+            return CreateTenantPayload(user_errors=[user_error(exc)])
+        logger.info("operator %s created tenant %s (%s)%s", operator.name, created.info.slug, created.info.template,
+                    " with its first admin" if created.admin else "")
+        setup = created.admin
+        return CreateTenantPayload(
+            tenant=TenantType.from_info(created.info),
+            admin_setup=PasswordSetup(email=setup.email, token=setup.token, link=setup.link,
+                                      expires_at=setup.expires_at) if setup else None,
+        )
 
     @strawberry.mutation(description="Suspend a tenant: its requests, tokens and messages are refused (operators)")
     async def suspend_tenant(self, info: Info, input: SuspendTenantInput) -> TenantPayload:

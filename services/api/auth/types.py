@@ -170,11 +170,46 @@ class TenantType:
         )
 
 
-@strawberry.input(description="Create a tenant: its schema, migrated and seeded from a template")
+@strawberry.input(description="Create a tenant: its schema, migrated and seeded from a template, and its first admin")
 class CreateTenantInput:
     slug: str
     display_name: str | None = None
     template: str = strawberry.field(default="retail", description="retail or bank")
+    admin_email: str | None = strawberry.field(default=None, description=(
+        "the first admin's e-mail: a user with role tenant_admin and no password is created with the tenant, and "
+        "adminSetup holds their one-time set-password link (without it the tenant has no user)"))
+    admin_name: str | None = strawberry.field(default=None, description="the first admin's display name")
+
+
+@strawberry.type(description="A one-time set-password token for a user without a password; give the link to the "
+                             "user (redeemPasswordToken), it works once, until expiresAt")
+class PasswordSetup:
+    email: str
+    token: str
+    link: str
+    expires_at: datetime
+
+
+@strawberry.type
+class CreateTenantPayload:
+    tenant: TenantType | None = None
+    admin_setup: PasswordSetup | None = strawberry.field(
+        default=None, description="the first admin's set-password token and link (when adminEmail was given)")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Set your first password with a one-time token (the set-password link's tenant and "
+                              "token); no sign-in needed")
+class RedeemPasswordTokenInput:
+    tenant: str
+    token: str
+    password: str = strawberry.field(description="at least 10 characters")
+
+
+@strawberry.type
+class RedeemPasswordTokenPayload:
+    ok: bool = False
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(description="Suspend a tenant: its requests, tokens and messages are refused until resumed")

@@ -28,7 +28,8 @@ from services.api.errors import UserError, user_error
 from services.api.ids import decode_id, decode_optional
 from services.core import authz
 from services.core.authz import Action
-from services.core.calendars import DayKind
+from services.core.calendars import DayKind, ReceiptRule
+from services.core.calendars.schedule import ScheduleFormat, ScheduleRefused
 from services.core.complaints.models import ComplaintStatus
 from services.core.deadlines import appraisal, extension_requests
 from services.core.deadlines import rules as r
@@ -92,14 +93,42 @@ class SetCalendarDayInput:
     kind: DayKind | None
     name: str | None = None
     cover_year: bool = strawberry.field(
-        default=False, description="also declare the date's year known (its official schedule is entered)")
+        default=False, description="refused when true: a year becomes known only by importCalendarYear",
+        deprecation_reason="a year becomes known only by importing its whole schedule (importCalendarYear)")
 
 
-@strawberry.input(description="Change the calendar's jurisdiction, end of working hours or declared years")
+@strawberry.input(description="Change the calendar's jurisdiction, end of working hours, receipt rule or declared "
+                              "years")
 class UpdateCalendarInput:
     jurisdiction: str | None = None
-    working_hours_end: time | None = None
-    covered_years: list[int] | None = None
+    working_hours_end: time | None = strawberry.field(
+        default=None, description="a complaint arriving at or after it counts as arriving the next day")
+    receipt_rule: ReceiptRule | None = strawberry.field(
+        default=None, description="which day a complaint counts as received on (the jurisdiction's by default)")
+    covered_years: list[int] | None = strawberry.field(
+        default=None, description="the declared years to keep: a year can be taken away here, never added "
+                                  "(importCalendarYear adds one)")
+
+
+@strawberry.input(description=(
+    "Import a year's official schedule: every holiday (HOLIDAY) and make-up working day (WORKDAY, on a weekend "
+    "day), one per row, all in that year; all or nothing. The year then counts as known and every open deadline "
+    "is computed again"))
+class ImportCalendarYearInput:
+    year: int
+    format: ScheduleFormat
+    content: str = strawberry.field(description="the file: JSON [{date, kind, name}] or CSV date,kind,name")
+    replace: bool = strawberry.field(
+        default=False, description="put it in place of the year's schedule or overrides (else refused: DUPLICATE)")
+
+
+@strawberry.type
+class ImportCalendarYearPayload:
+    calendar: WorkingDayCalendar | None = None
+    holidays: int = 0
+    workdays: int = 0
+    deadlines_moved: int = 0
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -259,11 +288,33 @@ class DeadlineMutations:
                 cal = await svc.update_calendar(session, actor=viewer.actor, now=ctx.now(),
                                                 jurisdiction=input.jurisdiction,
                                                 working_hours_end=input.working_hours_end,
+                                                receipt_rule=input.receipt_rule,
                                                 covered_years=input.covered_years)
         except DomainError as exc:
             return CalendarPayload(user_errors=[user_error(exc)])
         ctx.reset_loaders()
         return CalendarPayload(calendar=calendar_type(cal, ctx.now(), admin=True))
+
+    @strawberry.mutation(description=(
+        "Import a year's official schedule (deadline.configure); refused whole, with every row at fault, when a "
+        "row is wrong"))
+    async def import_calendar_year(self, info: Info, input: ImportCalendarYearInput) -> ImportCalendarYearPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.DEADLINE_CONFIGURE)
+                done = await svc.import_calendar_year(session, actor=viewer.actor, now=ctx.now(), year=input.year,
+                                                      fmt=input.format, content=input.content,
+                                                      replace=input.replace)
+        except ScheduleRefused as exc:
+            return ImportCalendarYearPayload(user_errors=[user_error(e) for e in exc.errors])
+        except DomainError as exc:
+            return ImportCalendarYearPayload(user_errors=[user_error(exc)])
+        ctx.reset_loaders()
+        return ImportCalendarYearPayload(calendar=calendar_type(done.info, ctx.now(), admin=True),
+                                         holidays=done.holidays, workdays=done.workdays,
+                                         deadlines_moved=done.deadlines_moved)
 
     @strawberry.mutation(description=(
         "Extend a deadline as its rule allows, when the extension needs no approval; the customer is told the reason"))

@@ -12,7 +12,8 @@ import strawberry
 from services.api.context import Info
 from services.api.nodes import Node, global_id
 from services.api.org.types import UserType, load_user, parse_uuid
-from services.core.calendars import DayKind
+from services.core.calendars import DayKind, ReceiptRule
+from services.core.calendars.schedule import ScheduleFormat
 from services.core.complaints.models import ComplaintStatus
 from services.core.deadlines import models
 from services.core.deadlines import rules as r
@@ -44,6 +45,12 @@ def pause_conditions(pause_in: Iterable[str]) -> list[r.PauseCondition]:
 strawberry.enum(DayKind, name="CalendarDayKind")
 strawberry.enum(models.ExtensionRequestState, name="DeadlineExtensionRequestState",
                 description="PENDING until someone other than the requester approves or rejects it")
+strawberry.enum(ReceiptRule, name="ReceiptRule", description=(
+    "Which day a complaint counts as received on; it is not counted. CIVIL_CODE_201 (CN's default): the day it "
+    "arrives, a rest day too (after working hours: the next day). NEXT_BUSINESS_DAY (other jurisdictions' "
+    "default): on a rest day or after working hours, the next working day"))
+strawberry.enum(ScheduleFormat, name="CalendarScheduleFormat",
+                description="JSON (a list of {date, kind, name}) or CSV (date,kind,name)")
 
 
 @strawberry.type(description="An extension granted, why, and who approved it (when the rule needs approval)")
@@ -261,9 +268,13 @@ class CoverageWarning:
 class WorkingDayCalendar:
     jurisdiction: str
     timezone: str
-    working_hours_end: time
+    working_hours_end: time = strawberry.field(description="a complaint arriving at or after it counts as arriving "
+                                                           "the next day (see receiptRule)")
+    receipt_rule: ReceiptRule = strawberry.field(description="the tenant's choice, else the jurisdiction's default")
+    receipt_rule_is_default: bool = strawberry.field(description="the tenant chose no receipt rule")
     covered_years: list[int] = strawberry.field(description="the years it knows (package data or declared), near today")
-    declared_years: list[int] = strawberry.field(description="the years the tenant declared known")
+    declared_years: list[int] = strawberry.field(description="the years whose official schedule the tenant imported "
+                                                             "(importCalendarYear)")
     overrides: list[CalendarDay]
     coverage_warning: CoverageWarning | None = strawberry.field(
         description="for those who configure deadlines: the known years end less than 60 days ahead")
@@ -275,12 +286,13 @@ def calendar_type(info_: svc.CalendarInfo, now: datetime, *, admin: bool) -> Wor
     warning = cal.coverage_warning(today) if admin else None
     return WorkingDayCalendar(
         jurisdiction=cal.jurisdiction, timezone=info_.timezone, working_hours_end=cal.working_hours_end,
+        receipt_rule=cal.receipt_rule, receipt_rule_is_default=not info_.receipt_rule_chosen,
         covered_years=svc.known_years(cal, today.year), declared_years=list(info_.declared_years),
         overrides=[CalendarDay(date=d, kind=DayKind(k), name=n) for d, k, n in info_.overrides],
         coverage_warning=CoverageWarning(
             last_covered_date=warning.last_covered_date, days_left=warning.days_left,
             message=(f"the {warning.jurisdiction} calendar is known only through {warning.last_covered_date}: "
-                     "enter next year's holidays and make-up working days with setCalendarDay"),
+                     "import next year's official schedule with importCalendarYear"),
         ) if warning else None,
     )
 

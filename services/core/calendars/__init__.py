@@ -20,12 +20,16 @@ Coverage (never guess silently)
     (call again with the new calendar) are then final. ``coverage_warning(today, horizon_days=60)`` warns
     while the known years run out less than 60 days ahead, so someone enters next year in time.
 
-Day of receipt
+Day of receipt (``ReceiptRule``, a property of the jurisdiction a tenant may change)
     Moments are aware datetimes, converted to the tenant's time zone (``zoneinfo``; DST is just the
-    conversion). The day of receipt is the local date of arrival, except: a complaint arriving at or after
-    the end of working hours (``working_hours_end``, default 17:30 local; 17:29:59 is in time, 17:30:00
-    is not) or on a rest day counts as received on the next working day. There are no opening hours: a
-    working day's early morning is that day.
+    conversion). A complaint arriving at or after the end of working hours (``working_hours_end``, default
+    17:30 local; 17:29:59 is in time, 17:30:00 is not) counts as arriving the next day. There are no opening
+    hours: a working day's early morning is that day. Then:
+    - ``CIVIL_CODE_201`` (CN's default, Civil Code art. 201): the day of receipt is that date, a rest day
+      too; it is not counted, so for a working-day period day 1 is the first working day after it (received
+      Saturday: Monday is day 1; received Monday: Tuesday).
+    - ``NEXT_BUSINESS_DAY`` (every other jurisdiction's default; UK style): a complaint arriving on a rest day
+      or after hours counts as received on the next working day, and counting starts the day after that.
 
 Periods (Civil Code of the PRC)
     Art. 201: the day of receipt is not counted; counting starts the next day.
@@ -35,7 +39,8 @@ Periods (Civil Code of the PRC)
       (a make-up working day counts as a working day). For working-day periods art. 203 is inherent.
     The ``Deadline`` has the due date and ``due_at``, the end of that day in the tenant's time zone
     (23:59:59.999999 local), ``received_on`` (the day of receipt) and ``provisional``/``unknown_years``.
-    Both take n from 0 (due on the day of receipt) to ``MAX_PERIOD_DAYS``.
+    Both take n from 0 (due on the day of receipt, or the next working day when that is a rest day) to
+    ``MAX_PERIOD_DAYS``.
 
 Counting
     ``count_working_days(start, end)``: the working days after start's local date up to and including end's,
@@ -51,9 +56,11 @@ from services.core.calendars.calendar import (
     DayKind,
     DayOverride,
     Deadline,
+    ReceiptRule,
     WorkingCalendar,
     WorkingDayCount,
     calendar_for,
+    default_receipt_rule,
 )
 from services.core.calendars.sources import HOLIDAYS_KNOWN_THROUGH, UnknownJurisdiction
 
@@ -66,8 +73,10 @@ __all__ = [
     "DayKind",
     "DayOverride",
     "Deadline",
+    "ReceiptRule",
     "UnknownJurisdiction",
     "WorkingCalendar",
     "WorkingDayCount",
     "calendar_for",
+    "default_receipt_rule",
 ]

@@ -23,6 +23,25 @@ class DayKind(enum.StrEnum):
     HOLIDAY = "HOLIDAY"
 
 
+class ReceiptRule(enum.StrEnum):
+    """Which day a complaint counts as received on (the period is counted from the day after it)."""
+
+    CIVIL_CODE_201 = "CIVIL_CODE_201"
+    """PRC Civil Code art. 201: the day of arrival, whatever kind of day it is (after working hours: the next
+    calendar day); it is not counted, so the first working day after it is day 1."""
+    NEXT_BUSINESS_DAY = "NEXT_BUSINESS_DAY"
+    """UK style: arriving on a non-business day or after close of business counts as received on the next
+    business day; counting starts the day after that."""
+
+
+DEFAULT_RECEIPT_RULES: Mapping[str, ReceiptRule] = MappingProxyType({"CN": ReceiptRule.CIVIL_CODE_201})
+"""The receipt rule of a jurisdiction whose tenant chose none; any other jurisdiction: ``NEXT_BUSINESS_DAY``."""
+
+
+def default_receipt_rule(jurisdiction: str) -> ReceiptRule:
+    return DEFAULT_RECEIPT_RULES.get(jurisdiction.strip().upper(), ReceiptRule.NEXT_BUSINESS_DAY)
+
+
 @dataclass(frozen=True)
 class DayOverride:
     """A tenant's word on one date; it wins over the package data and makes that date known."""
@@ -90,6 +109,7 @@ class WorkingCalendar:
     overrides: Mapping[dt.date, DayOverride] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     covered_years: frozenset[int] = frozenset()
     """Years a tenant declared known, on top of the source's own."""
+    receipt_rule: ReceiptRule = ReceiptRule.NEXT_BUSINESS_DAY
 
     @property
     def jurisdiction(self) -> str:
@@ -115,6 +135,8 @@ class WorkingCalendar:
         unknown: set[int] = set()
         received_on = due = self._day_of_receipt(received_at, unknown)
         for _ in range(n):
+            due = self._next_working_day(due, unknown)
+        if n == 0 and not self._working(due, unknown):  # received on a rest day (art. 201), due at once
             due = self._next_working_day(due, unknown)
         return self._deadline(received_on, due, unknown)
 
@@ -170,7 +192,10 @@ class WorkingCalendar:
 
     def _day_of_receipt(self, received_at: dt.datetime, unknown: set[int]) -> dt.date:
         local = _aware(received_at, "received_at").astimezone(self.tz)
-        if local.time() < self.working_hours_end and self._working(local.date(), unknown):
+        in_hours = local.time() < self.working_hours_end
+        if self.receipt_rule is ReceiptRule.CIVIL_CODE_201:
+            return local.date() if in_hours else local.date() + _DAY
+        if in_hours and self._working(local.date(), unknown):
             return local.date()
         return self._next_working_day(local.date(), unknown)
 
@@ -185,10 +210,12 @@ def calendar_for(
     working_hours_end: dt.time = DEFAULT_WORKING_HOURS_END,
     overrides: Mapping[dt.date, DayOverride] | None = None,
     covered_years: Iterable[int] = (),
+    receipt_rule: ReceiptRule | None = None,
 ) -> WorkingCalendar:
     """The working-day calendar of ``jurisdiction`` (``CN``, ``NONE``, ``DE``, ``DE-BY`` ...) for one tenant.
 
-    ``UnknownJurisdiction`` (a ``ValueError``) for a code no calendar exists for.
+    ``receipt_rule`` None: the jurisdiction's (``default_receipt_rule``). ``UnknownJurisdiction`` (a
+    ``ValueError``) for a code no calendar exists for.
     """
     if working_hours_end.tzinfo is not None:
         raise ValueError("working_hours_end is a local wall-clock time, without tzinfo")
@@ -198,6 +225,7 @@ def calendar_for(
         working_hours_end=working_hours_end,
         overrides=MappingProxyType(dict(overrides or {})),
         covered_years=frozenset(covered_years),
+        receipt_rule=receipt_rule or default_receipt_rule(jurisdiction),
     )
 
 

@@ -30,7 +30,8 @@ from services.core.db import TenantBase
 
 
 class CalendarSettings(TenantBase):
-    """One row: which jurisdiction's working days the tenant follows, and the years it declared known."""
+    """One row: which jurisdiction's working days the tenant follows, its receipt rule, and the years whose
+    official schedule it imported (declared known)."""
 
     __tablename__ = "calendar_settings"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
@@ -39,6 +40,8 @@ class CalendarSettings(TenantBase):
     jurisdiction: Mapped[str] = mapped_column(String(16), server_default=text("'CN'"))
     working_hours_end: Mapped[time] = mapped_column(Time(), server_default=text("'17:30'"))
     covered_years: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    receipt_rule: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The tenant's choice (``ReceiptRule``); null: the jurisdiction's default."""
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

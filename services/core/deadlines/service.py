@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import calendars
 from services.core import validation as v
 from services.core.audit.service import Actor, record_event
-from services.core.calendars import DayKind, DayOverride, UnknownJurisdiction, WorkingCalendar
+from services.core.calendars import DayKind, DayOverride, ReceiptRule, UnknownJurisdiction, WorkingCalendar
+from services.core.calendars.schedule import ScheduleFormat, parse_schedule
 from services.core.complaints import lifecycle
 from services.core.complaints.models import Complaint, ComplaintStatus
 from services.core.deadlines.models import (
@@ -66,6 +67,8 @@ class CalendarInfo:
     timezone: str
     declared_years: tuple[int, ...]
     overrides: tuple[tuple[dt.date, str, str | None], ...]
+    receipt_rule_chosen: bool = False
+    """Whether the tenant chose the receipt rule (else it is the jurisdiction's default)."""
 
 
 async def _settings(session: AsyncSession) -> CalendarSettings:
@@ -82,12 +85,12 @@ async def load_calendar(session: AsyncSession) -> CalendarInfo:
     """The tenant's calendar: jurisdiction, time zone, working hours end, overrides and declared years."""
     row = (await session.execute(
         select(CalendarSettings.jurisdiction, CalendarSettings.working_hours_end, CalendarSettings.covered_years,
-               TenantSettings.timezone)
+               TenantSettings.timezone, CalendarSettings.receipt_rule)
         .select_from(CalendarSettings).outerjoin(TenantSettings, TenantSettings.id == 1)
         .where(CalendarSettings.id == 1)
     )).first()
-    jurisdiction, hours_end, years, tz = row if row is not None else (
-        "CN", calendars.DEFAULT_WORKING_HOURS_END, [], "Asia/Shanghai")
+    jurisdiction, hours_end, years, tz, rule = row if row is not None else (
+        "CN", calendars.DEFAULT_WORKING_HOURS_END, [], "Asia/Shanghai", None)
     overrides = (await session.execute(
         select(CalendarDayOverride.day, CalendarDayOverride.kind, CalendarDayOverride.name)
         .order_by(CalendarDayOverride.day)
@@ -95,9 +98,10 @@ async def load_calendar(session: AsyncSession) -> CalendarInfo:
     cal = calendars.calendar_for(
         jurisdiction, tz=tz or "Asia/Shanghai", working_hours_end=hours_end,
         overrides={d: DayOverride(DayKind(k), n) for d, k, n in overrides}, covered_years=years or (),
+        receipt_rule=ReceiptRule(rule) if rule else None,
     )
     return CalendarInfo(cal, tz or "Asia/Shanghai", tuple(sorted(years or ())),
-                        tuple((d, k, n) for d, k, n in overrides))
+                        tuple((d, k, n) for d, k, n in overrides), receipt_rule_chosen=rule is not None)
 
 
 def known_years(cal: WorkingCalendar, around: int) -> list[int]:
@@ -533,8 +537,12 @@ async def set_calendar_day(
     session: AsyncSession, *, actor: Actor, now: dt.datetime, day: dt.date, kind: DayKind | None,
     name: str | None = None, cover_year: bool = False,
 ) -> CalendarInfo:
-    """Override one date (``kind``), or remove its override (``kind`` None); ``cover_year`` also declares the
-    date's year known (its schedule is entered). Open deadlines are computed again in the same transaction."""
+    """Override one date (``kind``), or remove its override (``kind`` None). Open deadlines are computed again in
+    the same transaction. It never makes the date's year known: only a whole schedule does
+    (``import_calendar_year``); ``cover_year`` is refused (``INVALID``) and kept only to say so."""
+    if cover_year:
+        raise DomainError(ErrorCode.INVALID, "one date does not make a year known: import the year's whole "
+                          "schedule (importCalendarYear)", ["coverYear"])
     _year(day.year, "date")
     label = v.text(name, "name", max_length=200)
     await session.execute(select(CalendarSettings.id).where(CalendarSettings.id == 1).with_for_update())
@@ -548,23 +556,23 @@ async def set_calendar_day(
     else:
         existing.kind, existing.name, existing.updated_at = kind.value, label, now
     settings = await _settings(session)
-    if cover_year and day.year not in (settings.covered_years or []):
-        settings.covered_years = sorted({*(settings.covered_years or []), day.year})
     settings.updated_at = now
     await session.flush()
     info = await load_calendar(session)
     moved = await replan_open(session, info.calendar)
     await record_event(session, actor=actor, action="set_calendar_day", subject_type="Calendar", subject_id=None,
                        now=now, changes={"date": day.isoformat(), "kind": kind.value if kind else None,
-                                         "coverYear": cover_year, "deadlinesMoved": moved})
+                                         "deadlinesMoved": moved})
     return info
 
 
 async def update_calendar(
     session: AsyncSession, *, actor: Actor, now: dt.datetime, jurisdiction: str | None = None,
     working_hours_end: dt.time | None = None, covered_years: Sequence[int] | None = None,
+    receipt_rule: ReceiptRule | None = None,
 ) -> CalendarInfo:
-    """Change the jurisdiction, the end of working hours or the declared years; open deadlines follow."""
+    """Change the jurisdiction, the end of working hours, the receipt rule or the declared years; open deadlines
+    follow. Declared years can only be taken away here (a year comes in by ``import_calendar_year``)."""
     settings = await _settings(session)
     await session.refresh(settings, with_for_update=True)
     changes: dict[str, Any] = {}
@@ -581,8 +589,14 @@ async def update_calendar(
                               ["workingHoursEnd"])
         settings.working_hours_end = working_hours_end
         changes["workingHoursEnd"] = working_hours_end.isoformat()
+    if receipt_rule is not None:
+        settings.receipt_rule = changes["receiptRule"] = receipt_rule.value
     if covered_years is not None:
         years = sorted({_year(y, "coveredYears") for y in covered_years})
+        added = sorted(set(years) - set(settings.covered_years or []))
+        if added:
+            raise DomainError(ErrorCode.INVALID, f"{added[0]} becomes known only by importing its whole schedule "
+                              "(importCalendarYear)", ["coveredYears"])
         settings.covered_years = changes["coveredYears"] = years
     if not changes:
         raise DomainError(ErrorCode.REQUIRED, "nothing to change", ["input"])
@@ -593,3 +607,60 @@ async def update_calendar(
     await record_event(session, actor=actor, action="update_calendar", subject_type="Calendar", subject_id=None,
                        now=now, changes=changes)
     return info
+
+
+@dataclass(frozen=True)
+class ImportedYear:
+    info: CalendarInfo
+    holidays: int
+    workdays: int
+    replaced: int
+    deadlines_moved: int
+
+
+async def import_calendar_year(
+    session: AsyncSession, *, actor: Actor, now: dt.datetime, year: int, fmt: ScheduleFormat, content: str,
+    replace: bool = False,
+) -> ImportedYear:
+    """Import a year's official schedule (holidays and make-up working days, ``calendars.schedule``) as the
+    year's overrides and declare the year known, all or nothing; every open deadline is computed again in the
+    same transaction. A year that has a schedule or overrides already is refused (``DUPLICATE``) unless
+    ``replace``, which drops that year's overrides first; a year the built-in data knows is refused (``INVALID``:
+    correct single days with ``set_calendar_day``)."""
+    _year(year, "year")
+    settings = await _settings(session)
+    await session.refresh(settings, with_for_update=True)
+    cal = (await load_calendar(session)).calendar
+    if year in cal.source.known_years:
+        raise DomainError(ErrorCode.INVALID, f"the built-in {cal.jurisdiction} data knows {year}: correct single "
+                          "days with setCalendarDay", ["year"])
+    days = parse_schedule(content, fmt, year=year, weekend=cal.source.weekend)
+    in_year = and_(CalendarDayOverride.day >= dt.date(year, 1, 1), CalendarDayOverride.day <= dt.date(year, 12, 31))
+    existing = len((await session.scalars(select(CalendarDayOverride.day).where(in_year))).all())
+    declared = year in (settings.covered_years or [])
+    if (existing or declared) and not replace:
+        raise DomainError(ErrorCode.DUPLICATE, f"{year} has {'a schedule' if declared else 'overrides'} already: "
+                          "import with replace to put this one in its place", ["year"])
+    await session.execute(delete(CalendarDayOverride).where(in_year))
+    session.add_all([CalendarDayOverride(day=d.date, kind=d.kind.value, name=d.name, updated_at=now) for d in days])
+    settings.covered_years = sorted({*(settings.covered_years or []), year})
+    settings.updated_at = now
+    await session.flush()
+    info = await load_calendar(session)
+    moved = await replan_open(session, info.calendar)
+    holidays = sum(d.kind is DayKind.HOLIDAY for d in days)
+    await record_event(session, actor=actor, action="import_calendar_year", subject_type="Calendar",
+                       subject_id=None, now=now,
+                       changes={"year": year, "format": fmt.value, "holidays": holidays,
+                                "workdays": len(days) - holidays, "replaced": existing, "deadlinesMoved": moved})
+    return ImportedYear(info, holidays, len(days) - holidays, existing, moved)
+
+
+async def recompute_tenant_deadlines(session: AsyncSession, *, actor: Actor, now: dt.datetime, reason: str) -> int:
+    """Compute every open deadline of the tenant again with its calendar as it is now (after an upgrade changed
+    how the calendar counts); audited when any moved. Returns how many moved."""
+    moved = await replan_open(session, (await load_calendar(session)).calendar)
+    if moved:
+        await record_event(session, actor=actor, action="recompute_deadlines", subject_type="Calendar",
+                           subject_id=None, now=now, changes={"reason": reason, "deadlinesMoved": moved})
+    return moved

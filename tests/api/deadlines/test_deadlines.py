@@ -1,6 +1,7 @@
 """Deadlines through GraphQL with a frozen clock: a full retail case and a full bank case across China's 2026
 Spring Festival and National Day (with their make-up working days), pause and resume, extensions and their
-refusals, the overdue and due-within filters, a provisional deadline recomputed by setCalendarDay, isolation.
+refusals, the overdue and due-within filters, a provisional deadline recomputed by setCalendarDay, isolation
+(the receipt rule: test_receipt_rule.py; a year's schedule imported: test_calendar_import.py).
 
 The app takes the time from ``app.state.clock`` (a test hook: ``create_app(clock=...)``, no setting), so each
 test freezes the clock where the step happens. Every test works in tenants of its own (calendar changes stay
@@ -155,13 +156,14 @@ async def test_national_day_and_the_end_of_working_hours(gql: GraphQLClient, clo
     t = await tenant_of("retail", "national-day")
     clock.at = at(2026, 9, 30, 16)  # Wednesday before National Day (Oct 1-7; Sat Oct 10 is worked)
     early = await record(gql, t)
-    clock.at = at(2026, 9, 30, 17, 30)  # at the end of working hours: received on the next working day, Oct 8
+    # at the end of working hours: received the next day, Oct 1 (art. 201: a holiday too; it is not counted)
+    clock.at = at(2026, 9, 30, 17, 30)
     late = await record(gql, t, scope="FOREIGN")
     e, lt = await deadlines_of(gql, t, early), await deadlines_of(gql, t, late)
     assert due_on(e["CUSTOMER_REPLY"]) == date(2026, 10, 13)  # Oct 8, 9, 10 (make-up), 12, 13
-    assert due_on(lt["CUSTOMER_REPLY"]) == date(2026, 10, 14)  # Oct 9, 10, 12, 13, 14
+    assert due_on(lt["CUSTOMER_REPLY"]) == date(2026, 10, 13)  # from Oct 1: the same working days
     assert due_on(e["RESOLUTION"]) == date(2026, 10, 15)  # Sep 30 + 15
-    assert due_on(lt["RESOLUTION"]) == date(2026, 10, 26)  # foreign: Oct 8 + 18 = Mon 26
+    assert due_on(lt["RESOLUTION"]) == date(2026, 10, 19)  # foreign: Oct 1 + 18 = Mon 19
     assert e["CUSTOMER_REPLY"]["workingDaysLeft"] == 5.0
 
 
@@ -328,15 +330,16 @@ async def test_provisional_deadline_recomputed_by_set_calendar_day(gql: GraphQLC
     assert await rows(f'SELECT day FROM "{schema(t)}".calendar_days') == []
     assert due_on((await deadlines_of(gql, t, cid))["RESOLUTION"]) == date(2027, 1, 6)
 
-    # 2027's schedule arrives: a holiday on the due day, and the year declared known
-    payload = (await gql(SET_DAY, {"input": {"date": "2027-01-06", "kind": "HOLIDAY", "name": "test holiday",
-                                             "coverYear": True}}, tenant=t, user=ADMIN))["setCalendarDay"]
+    # one holiday entered on the due day: the deadline moves, and stays provisional (only a whole schedule makes
+    # 2027 known: test_calendar_import.py)
+    payload = (await gql(SET_DAY, {"input": {"date": "2027-01-06", "kind": "HOLIDAY", "name": "test holiday"}},
+                         tenant=t, user=ADMIN))["setCalendarDay"]
     assert payload["userErrors"] == []
-    assert payload["calendar"]["declaredYears"] == [2027]
+    assert payload["calendar"]["declaredYears"] == []
     assert payload["calendar"]["overrides"] == [{"date": "2027-01-06", "kind": "HOLIDAY", "name": "test holiday"}]
     d = await deadlines_of(gql, t, cid)
     assert due_on(d["RESOLUTION"]) == date(2027, 1, 7)
-    assert d["RESOLUTION"]["provisional"] is False and d["RESOLUTION"]["unknownYears"] == []
+    assert d["RESOLUTION"]["provisional"] is True and d["RESOLUTION"]["unknownYears"] == [2027]
     # the other tenants' calendars are untouched
     other = await tenant_of("retail", "full")
     other_cal = (await gql("query { calendars { overrides { date } declaredYears } }", tenant=other,

@@ -8,7 +8,7 @@ new tenants too, since their creation runs this revision after the template's ru
 Downgrade drops the table (the versions are lost; the rules in force stay as they are).
 
 Revision ID: t0012
-Revises: t0010
+Revises: t0011
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision = "t0012"
-down_revision = "t0010"
+down_revision = "t0011"
 branch_labels = None
 depends_on = None
 
