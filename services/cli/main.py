@@ -646,15 +646,19 @@ def export_schema(output: Path, check: bool) -> None:
     """Write the GraphQL SDL that SPA developers build against."""
     from services.api.sdl import export_sdl
 
-    sdl = export_sdl()
+    _write_or_check(output, export_sdl(), "export-schema", check=check)
+
+
+def _write_or_check(output: Path, text_: str, command: str, *, check: bool) -> None:
+    """Write a file generated from the code, or (``check``) fail when the committed one differs."""
     if check:
         current = output.read_text(encoding="utf-8") if output.exists() else ""
-        if current != sdl:
-            raise click.ClickException(f"{output} is out of date: run `complaintdesk export-schema`")
+        if current != text_:
+            raise click.ClickException(f"{output} is out of date: run `complaintdesk {command}`")
         click.echo(f"{output} is up to date")
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(sdl, encoding="utf-8")
+    output.write_text(text_, encoding="utf-8")
     click.echo(f"wrote {output}")
 
 
@@ -666,16 +670,7 @@ def lifecycle_doc(output: Path, check: bool) -> None:
     """Write the lifecycle's state diagram and step table, drawn from ``lifecycle.STEPS``."""
     from services.core.complaints.lifecycle import document
 
-    text_ = document()
-    if check:
-        current = output.read_text(encoding="utf-8") if output.exists() else ""
-        if current != text_:
-            raise click.ClickException(f"{output} is out of date: run `complaintdesk lifecycle-doc`")
-        click.echo(f"{output} is up to date")
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text_, encoding="utf-8")
-    click.echo(f"wrote {output}")
+    _write_or_check(output, document(), "lifecycle-doc", check=check)
 
 
 @cli.command()
