@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import TENANT_B, GraphQLClient, drop_tenant, new_tenant
+from conftest import SECOND_USER, TENANT_B, GraphQLClient, drop_tenant, new_tenant
 from helpers import execute, rows, run_cli, scalar
 from lifecycle import directory
 
@@ -29,6 +29,7 @@ VERSIONS = """query ($first: Int, $after: String) { policyVersions(first: $first
 ASSIGN = """mutation ($i: AssignRoleInput!) { assignRole(input: $i) { user { roles } userErrors { field code } } }"""
 ADMIN = "admin@test.example"
 ALL = "all@test.example"
+ALL_ROLE_USERS = (ALL, SECOND_USER)  # the STAFF users holding test_all
 LOCKOUT_POLICIES = ("refused: after this change no active user could change policies; keep policy.write (change "
                     "policies) for at least one active user's role")
 
@@ -104,7 +105,8 @@ async def test_taking_policy_write_from_every_active_user_is_refused(gql: GraphQ
 
     # only the admin's policy.write: all@ (test_all) still has it, so the tenant is not locked out ...
     _, users = await directory(gql, slug)
-    await _set_active(slug, ALL, False)  # ... until all@ is no longer an active user
+    for everything in ALL_ROLE_USERS:  # ... until all@ (and all2@) are no longer active users
+        await _set_active(slug, everything, False)
     try:
         before = await _state(gql, slug)
         only_admin = _without(rules, role="tenant_admin", action="policy.write")
@@ -121,7 +123,8 @@ async def test_taking_policy_write_from_every_active_user_is_refused(gql: GraphQ
         assert roles == ["tenant_admin"]
         assert await _state(gql, slug) == before
     finally:
-        await _set_active(slug, ALL, True)
+        for everything in ALL_ROLE_USERS:
+            await _set_active(slug, everything, True)
     accepted = await _set(gql, slug, only_admin)  # all@ active again: it still could change policies
     assert accepted["userErrors"] == []
     assert (await _set(gql, slug, rules))["userErrors"] == [{"field": None, "code": "NOT_ALLOWED",
