@@ -135,7 +135,10 @@ class GraphQLApp(GraphQL[Context, None]):
         if result.errors:
             self._handle_errors(result.errors, response_data)
         sub_response.media_type = media_type
-        if sub_response.status_code is None:  # a resolver may have set one (info.context.response)
+        if http.unavailable(response_data):  # a dependency is down: not the client's fault, and worth a retry
+            sub_response.status_code = 503
+            sub_response.headers.update(http.RETRY_AFTER)
+        elif sub_response.status_code is None:  # a resolver may have set one (info.context.response)
             sub_response.status_code = http.status_code(outcome, media_type)
         return self.create_response(response_data=response_data, sub_response=sub_response)
 
