@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +33,11 @@ from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
 from services.core.clock import Clock, system_clock
 from services.core.db import session_slot
+from services.core.errors import DomainError, ErrorCode
+from services.core.faults import unstorable_text
 from services.core.tenancy import TenantRef, tenant_session
+
+UNSTORABLE_MESSAGE = "a value contains a character that cannot be stored (U+0000)"
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,13 @@ class Context:
             session = await self._session_unlocked()
             if session.in_transaction():
                 await session.commit()  # end the read snapshot so the write sees current data
-            async with session.begin():
-                yield session
+            try:
+                async with session.begin():
+                    yield session
+            except DBAPIError as exc:
+                if unstorable_text(exc):  # rolled back; any field of any mutation, one rule
+                    raise DomainError(ErrorCode.INVALID, UNSTORABLE_MESSAGE) from exc
+                raise
 
     async def viewer(self) -> Viewer | None:
         """The signed-in staff member, or None (no token, an operator's token, or no such active user)."""

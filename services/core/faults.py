@@ -67,3 +67,13 @@ def unavailable_cause(exc: BaseException) -> str | None:
         if isinstance(item, _NETWORK_ERRORS):
             return "network"
     return None
+
+
+# SQLSTATEs of a value PostgreSQL cannot store in text or jsonb: U+0000 (character_not_in_repertoire, and
+# untranslatable_character for "\\u0000" inside jsonb).
+_UNSTORABLE_SQLSTATES = {"22021", "22P05"}
+
+
+def unstorable_text(exc: BaseException) -> bool:
+    """PostgreSQL refused a string it can never store (a NUL character): the input's fault, not the server's."""
+    return any(getattr(item, "sqlstate", None) in _UNSTORABLE_SQLSTATES for item in _chain(exc))

@@ -211,7 +211,9 @@ async def login(*, redis: Any, tenant: str, email: str, password: str, client: s
         raise invalid_credentials()  # the attempt stays counted
     async with tenant_session(ref) as session:
         async with session.begin():
-            user = (await session.scalars(select(User).where(User.email == normalized))).first()
+            user = None
+            if "\x00" not in normalized:  # PostgreSQL cannot hold a NUL: no account has one
+                user = (await session.scalars(select(User).where(User.email == normalized))).first()
         # the slow hash runs outside any transaction: no connection waits on it
         verification = await verify_password_async(user.password_hash if user is not None else None, password)
         if user is None or not verification.ok or not user.active:
