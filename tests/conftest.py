@@ -318,3 +318,21 @@ def clock(app: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         yield fixed
     finally:
         app.state.clock = saved
+
+
+@pytest.fixture
+def served(servers: dict[str, str]) -> Iterator[Any]:
+    """``served(database_url, redis_url, **env)``: a `complaintdesk serve` process (helpers.Served), stopped after
+    the test."""
+    from helpers import Served
+
+    started: list[Served] = []
+
+    def start(database_url: str, redis_url: str, **env: str) -> Served:
+        s = Served(database_url, redis_url, **env)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()

@@ -63,10 +63,28 @@ def unavailable_cause(exc: BaseException) -> str | None:
             return "postgres"
         if isinstance(item, sqlalchemy.exc.DBAPIError) and item.connection_invalidated:
             return "postgres"
-    for item in chain:  # a bare network error (a connection attempt: the driver did not wrap it)
-        if isinstance(item, _NETWORK_ERRORS):
-            return "network"
+    for item in chain:  # an OS error the driver did not wrap (a unix socket gone: FileNotFoundError)
+        if isinstance(item, OSError):
+            raised_in = _raised_in(item)
+            if raised_in is not None:
+                return raised_in
+            if isinstance(item, _NETWORK_ERRORS):
+                return "network"
     return None
+
+
+def _raised_in(exc: BaseException) -> str | None:
+    """``postgres`` or ``redis`` when ``exc`` was raised inside that server's client library."""
+    tb = exc.__traceback__
+    found: str | None = None
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith("asyncpg"):
+            found = "postgres"
+        elif module.startswith("redis"):
+            found = "redis"
+        tb = tb.tb_next
+    return found
 
 
 # SQLSTATEs of a value PostgreSQL cannot store in text or jsonb: U+0000 (character_not_in_repertoire, and
