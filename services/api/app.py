@@ -31,7 +31,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from services.api import http
+from services.api import http, idempotency
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, RequestIdMiddleware, TenantMiddleware
 from services.api.errors import RequestError
@@ -120,6 +120,22 @@ class GraphQLApp(GraphQL[Context, None]):
         sub_response = await self.get_sub_response(request)
         if isinstance(context, UnsetType):
             context = await self.get_context(request, response=sub_response)
+        reserved = await idempotency.begin(context, request_data, media_type=media_type, max_tokens=MAX_TOKENS)
+        if isinstance(reserved, Response):  # the first outcome again, or a refusal (409, 422)
+            return reserved
+        if reserved is None:
+            return await self._execute(request, request_adapter, request_data, context, sub_response, media_type)
+        context.idempotency_reservation = reserved
+        response: Response | None = None
+        try:
+            response = await self._execute(request, request_adapter, request_data, context, sub_response, media_type)
+            return response
+        finally:
+            await idempotency.finish(context, reserved, response)
+
+    async def _execute(self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+                       request_data: GraphQLRequestData, context: Context, sub_response: Response,
+                       media_type: str) -> Response:
         result = await self.execute_single(
             request=request,
             request_adapter=request_adapter,
