@@ -336,3 +336,14 @@ def served(servers: dict[str, str]) -> Iterator[Any]:
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A folder for a server's data outside pytest's basetemp: another pytest run on the machine prunes old
+    basetemps (making their files unreadable first), and with them a running server's data directory."""
+    path = Path(tempfile.mkdtemp(prefix="cd-test-private-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -12,8 +12,8 @@ from services.cli.embedded import EmbeddedPostgres
 
 
 def test_readyz_follows_postgres_down_and_back(servers: dict[str, str], served: Any,
-                                               tmp_path: Path) -> None:
-    pg = EmbeddedPostgres(tmp_path / "pg")
+                                               private_dir: Path) -> None:
+    pg = EmbeddedPostgres(private_dir / "pg")
     url = pg.start()
     try:
         api = served(url, servers["redis_url"])

@@ -112,3 +112,22 @@ async def test_a_key_expires_after_a_day_and_bad_keys_are_refused(gql: GraphQLCl
         assert refused.status_code == 400, bad
         assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert await _counts(gql) == (before[0] + 1, before[1] + 1)
+
+
+async def test_a_request_that_died_after_its_write_committed_is_never_run_again(gql: GraphQLClient) -> None:
+    key = str(uuid.uuid4())
+    await _record(gql, key, title="Saved, answer lost")
+    # what a process killed between its commit and the recording of its answer leaves (committed, no answer)
+    await execute("UPDATE tenant_alpha.idempotency_keys SET state = 'in_progress', response = NULL, status = NULL, "
+                  "created_at = created_at - interval '10 minutes' WHERE key = :k", k=key)
+    before = await _counts(gql)
+    retry = await _record(gql, key, title="Saved, answer lost")
+    assert retry.status_code == 409
+    error = retry.json()["errors"][0]
+    assert error["extensions"]["code"] == "IDEMPOTENCY_KEY_IN_USE" and "answer was lost" in error["message"]
+    assert await _counts(gql) == before
+    # one that died before writing anything (not committed) is taken over once the lease is past: it runs
+    await execute("UPDATE tenant_alpha.idempotency_keys SET committed = false WHERE key = :k", k=key)
+    taken_over = await _record(gql, key, title="Saved, answer lost")
+    assert taken_over.status_code == 200 and "idempotent-replayed" not in taken_over.headers
+    assert await _counts(gql) == (before[0] + 1, before[1] + 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +82,17 @@ class OwnRedis:
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Any:
-    server = OwnRedis(tmp_path)
+def own_redis(private_dir: Path) -> Any:
+    server = OwnRedis(private_dir)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Any:
+def own_postgres(private_dir: Path) -> Any:
     """A PostgreSQL of the test's own, its platform schema migrated (no tenants)."""
-    pg = EmbeddedPostgres(tmp_path / "pg")
+    pg = EmbeddedPostgres(private_dir / "pg")
     url = pg.start()
     try:
         migrated = run_cli("migrate", env={"DATABASE_URL": url})
@@ -152,16 +153,17 @@ async def test_redis_down_at_sign_in_is_unavailable_not_rate_limited(servers: di
     api = served(servers["database_url"], own_redis.url)
     credentials = {"input": {"tenant": TENANT_A, "email": staff.email, "password": PASSWORD}}
 
-    def sign_in() -> httpx.Response:
-        return api.post(LOGIN, credentials)
+    def sign_in(**headers: str) -> httpx.Response:
+        return api.post(LOGIN, credentials, **headers)
 
     first = sign_in()
     assert first.status_code == 200 and first.json()["data"]["login"]["accessToken"], first.text
 
     own_redis.stop()
     # fail closed (the throttle cannot count), and say what is true: unavailable, not "too many attempts"
-    for _ in range(2):
-        refused = sign_in()
+    key = {"x-tenant": TENANT_A, "idempotency-key": f"sign-in-{uuid.uuid4()}"}
+    for headers in ({}, key):
+        refused = sign_in(**headers)
         body = assert_unavailable(refused)
         assert "RATE_LIMITED" not in refused.text and "too many" not in refused.text
         assert body["data"] is None and body["errors"][0]["path"] == ["login"]
@@ -179,3 +181,8 @@ async def test_redis_down_at_sign_in_is_unavailable_not_rate_limited(servers: di
     assert back.status_code == 200, back.text
     assert back.json()["data"]["login"]["userErrors"] == []
     assert back.json()["data"]["login"]["accessToken"]
+    # the keyed attempt refused with 503 changed nothing, so its key was forgotten: the retry runs, no replay
+    retried = sign_in(**key)
+    assert retried.status_code == 200 and "idempotent-replayed" not in retried.headers
+    assert retried.json()["data"]["login"]["accessToken"]
+    assert sign_in(**key).headers["idempotent-replayed"] == "true"
