@@ -212,3 +212,58 @@ def _problem(response: httpx.Response) -> str | None:
     if not errors and not isinstance(body.get("data"), dict):
         return f"neither data nor errors: {response.text[:200]}"
     return None
+
+
+# ---------------------------------------------------------------- what the edge answers, exactly
+
+RECORD_AMOUNT = """
+mutation ($input: RecordComplaintInput!) { recordComplaint(input: $input) { complaint { amount }
+  userErrors { field code } } }
+"""
+
+
+async def _post_raw(client: httpx.AsyncClient, body: str, token: str) -> httpx.Response:
+    return await client.post("/graphql", content=body, headers={
+        "content-type": "application/json", "authorization": f"Bearer {token}"})
+
+
+async def test_bad_numbers_and_strings_are_request_errors(client: httpx.AsyncClient, tenants: Any) -> None:
+    from lifecycle import complaint_input
+
+    token = await access_token(tenants[0], DEFAULT_USER)
+    assert token is not None
+    before = await rows("SELECT count(*) AS n FROM tenant_alpha.complaints")
+
+    async def send(variables: Any, query: str = RECORD_AMOUNT) -> httpx.Response:
+        return await _post_raw(client, json.dumps({"query": query, "variables": variables}), token)
+
+    for amount in ("NaN", "sNaN", "-Infinity", "1e999999", "1" + "0" * 31):
+        refused = await send({"input": complaint_input(amount=amount)})
+        assert refused.status_code == 400, (amount, refused.text)
+        assert "data" not in refused.json()
+        assert "Value cannot represent a Decimal" in refused.json()["errors"][0]["message"], amount
+    inline = RECORD_AMOUNT.replace("$input: RecordComplaintInput!", "").replace(
+        "input: $input", 'input: {title: "t", description: "d", channel: PHONE, amount: "Infinity", '
+                         'complainant: {name: "A", phone: "13800138000"}}').replace("mutation ()", "mutation")
+    assert (await send({}, inline)).status_code == 400
+    # scale is the domain's rule, not the edge's: 12.341 passes the edge and the domain rounds it to money
+    kept = await send({"input": complaint_input(amount="12.341")})
+    assert kept.json()["data"]["recordComplaint"]["complaint"]["amount"] == "12.34"
+
+    lone = await send({"input": complaint_input(title="\ud800")})
+    assert lone.status_code == 400
+    assert lone.json()["errors"][0] == {
+        "message": "variables.input.title is not valid Unicode (it contains a lone surrogate)",
+        "extensions": {"code": "BAD_REQUEST", "requestId": lone.headers["x-request-id"]}}
+    nan = await _post_raw(client, '{"query": "mutation { logout(input: {refreshToken: \\"x\\"}) { ok } }", '
+                                  '"variables": {"n": NaN}}', token)
+    assert nan.status_code == 400 and "NaN is not a JSON number" in nan.json()["errors"][0]["message"]
+    assert await rows("SELECT count(*) AS n FROM tenant_alpha.complaints") == [(before[0].n + 1,)]
+    # a NUL, which PostgreSQL cannot store, in a field the core does not check: a userError, nothing written
+    units = await rows("SELECT count(*) AS n FROM tenant_alpha.org_units")
+    nul = await send({"input": {"name": "Store \x00 one", "kind": "STORE"}},
+                     "mutation ($input: CreateOrgUnitInput!) { createOrgUnit(input: $input) { orgUnit { id } "
+                     "userErrors { field code message } } }")
+    assert nul.json()["data"]["createOrgUnit"] == {"orgUnit": None, "userErrors": [
+        {"field": None, "code": "INVALID", "message": "a value contains a character that cannot be stored (U+0000)"}]}
+    assert await rows("SELECT count(*) AS n FROM tenant_alpha.org_units") == units
