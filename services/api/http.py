@@ -15,6 +15,9 @@ Status codes, by the media type chosen from ``Accept``:
 | request error: parse, validation, operation cannot be   | 400, no ``data``      | 200, no ``data`` |
 |   determined, variable coercion                         |                       |                  |
 | unexpected failure outside the resolvers (masked)       | 500, no ``data``      | 200, no ``data`` |
+| a dependency down, anywhere (``SERVICE_UNAVAILABLE``)   | 503, ``Retry-After``  | same             |
+| a string that is not valid Unicode or over 100,000      | 400                   | 400              |
+|   characters, ``NaN``/``Infinity`` in the JSON          |                       |                  |
 | malformed request: body, parameters, no query           | 400                   | 400              |
 | mutation over GET                                       | 405, ``Allow: POST``  | same             |
 | method other than GET and POST                          | 405, ``Allow: GET, POST`` | same         |
