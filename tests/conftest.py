@@ -322,3 +322,32 @@ def clock(app: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         yield fixed
     finally:
         app.state.clock = saved
+
+
+@pytest.fixture
+def served(servers: dict[str, str]) -> Iterator[Any]:
+    """``served(database_url, redis_url, **env)``: a `complaintdesk serve` process (helpers.Served), stopped after
+    the test."""
+    from helpers import Served
+
+    started: list[Served] = []
+
+    def start(database_url: str, redis_url: str, **env: str) -> Served:
+        s = Served(database_url, redis_url, **env)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A folder for a server's data outside pytest's basetemp: another pytest run on the machine prunes old
+    basetemps (making their files unreadable first), and with them a running server's data directory."""
+    path = Path(tempfile.mkdtemp(prefix="cd-test-private-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

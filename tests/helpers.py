@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -74,3 +78,57 @@ def start_worker(redis_url: str, log: Path, **env: str) -> subprocess.Popen[byte
     with log.open("ab") as out:
         return subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "0.1"], cwd=ROOT,
                                 env=full, stdout=out, stderr=subprocess.STDOUT)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+class Served:
+    """`complaintdesk serve` in a process of its own, on ``database_url`` and ``redis_url``; its output kept."""
+
+    def __init__(self, database_url: str, redis_url: str, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        exe = Path(sys.executable).with_name("complaintdesk")
+        full = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=full, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_http(self.base + "/healthz")
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.base + path, timeout=10.0)
+
+    def post(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        return httpx.post(self.base + "/graphql", json={"query": query, "variables": variables or {}},
+                          headers=headers, timeout=30.0)
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()

@@ -18,6 +18,7 @@ class Received:
     signature: str | None
     body: bytes
     status: int
+    answered_at: float  # the receiver's own clock (time.time()) when it answered
 
 
 class WebhookReceiver:
@@ -27,7 +28,8 @@ class WebhookReceiver:
     def __init__(self, *, fail_times: int = 0, delay: float = 0.0) -> None:
         self.fail_times = fail_times
         self.delay = delay
-        self.requests: list[Received] = []
+        self.requests: list[Received] = []  # answered requests
+        self.arrivals = 0  # requests that arrived (some may still be waiting out ``delay``)
         self.accepted: dict[str, bytes] = {}
         self._lock = threading.Lock()
         receiver = self
@@ -36,13 +38,15 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 key = self.headers.get("Idempotency-Key") or ""
+                with receiver._lock:
+                    receiver.arrivals += 1
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver._lock:
                     seen = sum(1 for r in receiver.requests if r.key == key)
                     status = 503 if seen < receiver.fail_times else 200
                     receiver.requests.append(Received(key, self.headers.get("X-Complaintdesk-Signature"), body,
-                                                      status))
+                                                      status, time.time()))
                     duplicate = status == 200 and key in receiver.accepted
                     if status == 200 and not duplicate:
                         receiver.accepted[key] = body

@@ -32,7 +32,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.api import http
+from services.api import http, idempotency
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, RequestIdMiddleware, TenantMiddleware
 from services.api.errors import RequestError
@@ -121,6 +121,22 @@ class GraphQLApp(GraphQL[Context, None]):
         sub_response = await self.get_sub_response(request)
         if isinstance(context, UnsetType):
             context = await self.get_context(request, response=sub_response)
+        reserved = await idempotency.begin(context, request_data, media_type=media_type, max_tokens=MAX_TOKENS)
+        if isinstance(reserved, Response):  # the first outcome again, or a refusal (409, 422)
+            return reserved
+        if reserved is None:
+            return await self._execute(request, request_adapter, request_data, context, sub_response, media_type)
+        context.idempotency_reservation = reserved
+        response: Response | None = None
+        try:
+            response = await self._execute(request, request_adapter, request_data, context, sub_response, media_type)
+            return response
+        finally:
+            await idempotency.finish(context, reserved, response)
+
+    async def _execute(self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+                       request_data: GraphQLRequestData, context: Context, sub_response: Response,
+                       media_type: str) -> Response:
         result = await self.execute_single(
             request=request,
             request_adapter=request_adapter,
@@ -136,7 +152,10 @@ class GraphQLApp(GraphQL[Context, None]):
         if result.errors:
             self._handle_errors(result.errors, response_data)
         sub_response.media_type = media_type
-        if sub_response.status_code is None:  # a resolver may have set one (info.context.response)
+        if http.unavailable(response_data):  # a dependency is down: not the client's fault, and worth a retry
+            sub_response.status_code = 503
+            sub_response.headers.update(http.RETRY_AFTER)
+        elif sub_response.status_code is None:  # a resolver may have set one (info.context.response)
             sub_response.status_code = http.status_code(outcome, media_type)
         return self.create_response(response_data=response_data, sub_response=sub_response)
 

@@ -12,6 +12,7 @@ used by two coroutines at once; every use goes through ``db()`` or
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +34,12 @@ from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
 from services.core.clock import Clock, system_clock
 from services.core.db import session_slot
+from services.core.errors import DomainError, ErrorCode
+from services.core.faults import unstorable_text
+from services.core.idempotency import service as idempotency_service
 from services.core.tenancy import TenantRef, tenant_session
+
+UNSTORABLE_MESSAGE = "a value contains a character that cannot be stored (U+0000)"
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class Context:
     policy_version: int | None = None
     _operator: OperatorPrincipal | None = None
     _operator_resolved: bool = False
+    # the request's Idempotency-Key reservation (services/api/idempotency.py): marked in every write transaction
+    idempotency_reservation: uuid.UUID | None = None
 
     @property
     def tenant(self) -> TenantRef:
@@ -131,8 +140,15 @@ class Context:
             session = await self._session_unlocked()
             if session.in_transaction():
                 await session.commit()  # end the read snapshot so the write sees current data
-            async with session.begin():
-                yield session
+            try:
+                async with session.begin():
+                    yield session
+                    if self.idempotency_reservation is not None:  # committed with the effect, or not at all
+                        await idempotency_service.mark_committed(session, self.idempotency_reservation)
+            except DBAPIError as exc:
+                if unstorable_text(exc):  # rolled back; any field of any mutation, one rule
+                    raise DomainError(ErrorCode.INVALID, UNSTORABLE_MESSAGE) from exc
+                raise
 
     async def viewer(self) -> Viewer | None:
         """The signed-in staff member, or None (no token, an operator's token, or no such active user)."""

@@ -28,8 +28,10 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
+from services.api.errors import UNAVAILABLE, masked
 from services.core.auth import oidc, tokens
-from services.core.logs import request_id_var
+from services.core.faults import RETRY_AFTER_S
+from services.core.logs import failures, request_id_var
 from services.core.tenancy import (
     InvalidTenantSlug,
     TenantError,
@@ -116,13 +118,16 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            # Anything that escaped the app: log it here, answer without details.
-            logger.exception("unhandled error")
+        except Exception as exc:
+            # Anything that escaped the app (the tenant look-up with PostgreSQL down, say): one line here (a
+            # traceback once per cause a minute), an answer without details: 503 when a dependency is down.
+            failures.report(logger, exc, scope.get("path", "?"))
             if not response_started:
+                message, code = masked(exc)
+                down = code == UNAVAILABLE
                 await send_json_error(
-                    send_with_id, 500, "Internal server error", "INTERNAL_SERVER_ERROR", request_id,
-                    _header(scope, b"accept"),
+                    send_with_id, 503 if down else 500, message, code, request_id, _header(scope, b"accept"),
+                    [(b"retry-after", str(RETRY_AFTER_S).encode())] if down else None,
                 )
         finally:
             request_id_var.reset(token)

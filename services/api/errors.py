@@ -12,6 +12,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.relay.types import GlobalIDValueError
 
 from services.core.errors import DomainError, ErrorCode
+from services.core.faults import UNAVAILABLE_MESSAGE, unavailable_cause
 from services.core.logs import request_id_var
 
 logger = logging.getLogger("complaintdesk.api")
@@ -20,6 +21,16 @@ logger = logging.getLogger("complaintdesk.api")
 strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused")
 
 INTERNAL_MESSAGE = "Internal server error"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+def masked(original: BaseException | None) -> tuple[str, str]:
+    """The message and code a client sees for an unexpected error: a dependency that is down says so
+    (``SERVICE_UNAVAILABLE``: retry later), anything else is ``INTERNAL_SERVER_ERROR``."""
+    if original is not None and unavailable_cause(original) is not None:
+        return UNAVAILABLE_MESSAGE, UNAVAILABLE
+    return INTERNAL_MESSAGE, INTERNAL
 
 
 @strawberry.type(description="A business-rule or validation refusal; nothing was changed.")
@@ -62,12 +73,13 @@ class MaskUnexpectedErrors(MaskErrors):
         super().__init__(should_mask_error=should_mask_error, error_message=INTERNAL_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR"}
+        message, code = masked(error.original_error)
+        extensions: dict[str, Any] = {"code": code}
         request_id = request_id_var.get()
         if request_id:
             extensions["requestId"] = request_id
         return GraphQLError(
-            message=INTERNAL_MESSAGE,
+            message=message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,

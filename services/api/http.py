@@ -15,6 +15,9 @@ Status codes, by the media type chosen from ``Accept``:
 | request error: parse, validation, operation cannot be   | 400, no ``data``      | 200, no ``data`` |
 |   determined, variable coercion                         |                       |                  |
 | unexpected failure outside the resolvers (masked)       | 500, no ``data``      | 200, no ``data`` |
+| a dependency down, anywhere (``SERVICE_UNAVAILABLE``)   | 503, ``Retry-After``  | same             |
+| a string that is not valid Unicode or over 100,000      | 400                   | 400              |
+|   characters, ``NaN``/``Infinity`` in the JSON          |                       |                  |
 | malformed request: body, parameters, no query           | 400                   | 400              |
 | mutation over GET                                       | 405, ``Allow: POST``  | same             |
 | method other than GET and POST                          | 405, ``Allow: GET, POST`` | same         |
@@ -30,6 +33,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,8 +44,9 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
-from services.api.errors import INTERNAL_MESSAGE
-from services.core.logs import request_id_var
+from services.api.errors import UNAVAILABLE, masked
+from services.core.faults import RETRY_AFTER_S
+from services.core.logs import failures, request_id_var
 
 logger = logging.getLogger("complaintdesk.api.errors")
 
@@ -53,6 +58,10 @@ RESPONSE_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, JSON)
 
 _UTF8 = ("utf-8", "utf8")
 _PARAMETERS = ("query", "operationName", "variables", "extensions")
+# The longest string a request may carry in its variables (characters), whatever the field: the core's per-field
+# lengths are far below it; this bounds what reaches a parser, a hash or a log line before they apply.
+MAX_STRING_CHARS = 100_000
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class HTTPError(HTTPException):
@@ -150,7 +159,9 @@ def check_content_type(content_type: str | None) -> None:
 def parse_json_body(body: bytes) -> GraphQLRequestData:
     """A POST body: one JSON object with the request parameters (spec, "POST" > "JSON Encoding")."""
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+    except _NotJSON as exc:
+        raise bad_request(f"the request body is not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise bad_request("the request body is not valid UTF-8") from exc
     except json.JSONDecodeError as exc:
@@ -184,12 +195,48 @@ def parse_query_params(params: QueryParams) -> GraphQLRequestData:
             del data[name]
             continue
         try:
-            data[name] = json.loads(raw)
+            data[name] = json.loads(raw, parse_constant=_no_constant)
+        except _NotJSON as exc:
+            raise bad_request(f"the {name!r} parameter is not valid JSON: {exc}") from exc
         except json.JSONDecodeError as exc:
             raise bad_request(f"the {name!r} parameter is not valid JSON: {exc.msg} at position {exc.pos}") from exc
         except RecursionError as exc:
             raise bad_request(f"the {name!r} parameter is nested too deeply") from exc
     return _request_data(data)
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json module reads ``NaN``, ``Infinity`` and ``-Infinity``, which JSON (RFC 8259) does not have."""
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+def check_strings(value: Any, where: str) -> None:
+    """Every string in a request parameter is valid Unicode and at most ``MAX_STRING_CHARS`` long.
+
+    JSON's ``"\\ud800"`` escape decodes to a lone surrogate, which no UTF-8 encoder accepts: not PostgreSQL's
+    driver, not the response's (an error message quoting the value), not a hash. Refused here, once, for every
+    field (inline literals with such an escape are syntax errors of the GraphQL parser already). The message
+    names where the string is, never the value.
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_STRING_CHARS:
+                raise bad_request(f"{path} is longer than {MAX_STRING_CHARS} characters")
+            if _SURROGATE.search(item):
+                raise bad_request(f"{path} is not valid Unicode (it contains a lone surrogate)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _SURROGATE.search(key):
+                    raise bad_request(f"a key in {path} is not valid Unicode (it contains a lone surrogate)")
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
 
 
 def _request_data(data: dict[str, Any]) -> GraphQLRequestData:
@@ -207,6 +254,12 @@ def _request_data(data: dict[str, Any]) -> GraphQLRequestData:
         value = data.get(name)
         if value is not None and not isinstance(value, dict):
             raise bad_request(f"the {name!r} parameter must be an object or null")
+    if _SURROGATE.search(query):  # the document's length is the body's limit and the token limit's affair
+        raise bad_request("the query is not valid Unicode (it contains a lone surrogate)")
+    if operation_name is not None:
+        check_strings(operation_name, "operationName")
+    for name in ("variables", "extensions"):
+        check_strings(data.get(name), name)
     return GraphQLRequestData(
         query=query,
         variables=data.get("variables"),
@@ -290,18 +343,28 @@ def status_code(outcome: Outcome, media_type: str) -> int:
     return 400 if outcome is Outcome.REQUEST_ERROR else 500
 
 
-def internal_error() -> dict[str, Any]:
-    extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR"}
+def internal_error(original: BaseException | None = None) -> dict[str, Any]:
+    message, code = masked(original)
+    extensions: dict[str, Any] = {"code": code}
     request_id = request_id_var.get()
     if request_id:
         extensions["requestId"] = request_id
-    return {"message": INTERNAL_MESSAGE, "extensions": extensions}
+    return {"message": message, "extensions": extensions}
 
 
 def log_unexpected(result: ExecutionResult) -> None:
     for error in result.errors or ():
-        if _is_unexpected(error):
-            logger.error("unexpected error outside the resolvers: %s", error.message, exc_info=error.original_error)
+        if _is_unexpected(error) and error.original_error is not None:
+            failures.report(logger, error.original_error, "(outside the resolvers)")
+
+
+def unavailable(body: GraphQLHTTPResponse) -> bool:
+    """Some error of the response says a dependency is down: the answer is then 503 with ``Retry-After``."""
+    return any(isinstance(error, dict) and (error.get("extensions") or {}).get("code") == UNAVAILABLE
+               for error in body.get("errors") or ())
+
+
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 def shape_result(result: ExecutionResult, outcome: Outcome) -> GraphQLHTTPResponse:
@@ -311,7 +374,8 @@ def shape_result(result: ExecutionResult, outcome: Outcome) -> GraphQLHTTPRespon
     if outcome is not Outcome.EXECUTED:
         body.pop("data", None)
     if outcome is Outcome.INTERNAL_ERROR:
-        body["errors"] = [internal_error()]
+        originals = [e.original_error for e in result.errors or () if _is_unexpected(e)]
+        body["errors"] = [internal_error(originals[0] if originals else None)]
     return body
 
 

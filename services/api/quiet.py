@@ -28,6 +28,8 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.scalar import ScalarDefinition
 
+from services.api.scalars import parse_decimal
+
 VALIDATION_CACHE_SIZE = 256
 
 
@@ -85,7 +87,8 @@ SCALARS: dict[Any, ScalarDefinition] = {
     dt.date: _with_parser(DateDefinition, _fixed(dt.date.fromisoformat, "Date", "YYYY-MM-DD")),
     dt.datetime: _with_parser(DateTimeDefinition, _fixed(
         dateutil.parser.isoparse, "DateTime", "ISO 8601, e.g. 2026-09-22T10:00:00+08:00")),
+    # finite, at most 30 digits and below 1e30 (services/api/scalars.py); money's scale is the domain's rule
     decimal.Decimal: _with_parser(DecimalDefinition, _fixed(
-        decimal.Decimal, "Decimal", "a decimal number, e.g. 12.50", exceptions=(ValueError, decimal.DecimalException),
+        parse_decimal, "Decimal", "a decimal number, e.g. 12.50", exceptions=(StrawberryInputCoercionError,),
         accept_non_string=True)),
 }

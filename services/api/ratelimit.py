@@ -2,7 +2,8 @@
 
 Public operations (no sign-in) are limited so that one address cannot flood a
 tenant with submissions or guess access codes. If Redis is unreachable the limit
-fails closed: the operation is refused, not let through unlimited.
+fails closed: the operation is refused (``ServiceUnavailable``: 503 ``SERVICE_UNAVAILABLE``), not let
+through unlimited.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from typing import Any
 
 from services.core.config import get_settings
+from services.core.faults import ServiceUnavailable
 from services.core.ratelimit import Limit, count_in_window, digest, env_limit
 
 logger = logging.getLogger("complaintdesk.api.ratelimit")
@@ -33,8 +35,8 @@ async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
         async with redis.pipeline(transaction=True) as pipe:
             count_in_window(pipe, key, limit)
             _, count, ttl = await pipe.execute()
-    except Exception as exc:
+    except Exception as exc:  # fail closed, and say what is true: 503 SERVICE_UNAVAILABLE, not a rate limit
         logger.warning("rate limiter unavailable (%s): refusing %s", type(exc).__name__, limit.name)
-        raise RateLimited(limit.window_s) from None
+        raise ServiceUnavailable("redis") from exc
     if int(count) > limit.count:
         raise RateLimited(max(int(ttl), 1))

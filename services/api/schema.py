@@ -43,6 +43,7 @@ from services.api.org.types import CategoryType, OrgUnitType, UserType
 from services.api.outbox.schema import OutboxItemType, OutboxMutations, OutboxQueries
 from services.api.policies import PolicyMutations, PolicyQueries
 from services.api.quiet import SCALARS, Validate
+from services.core.logs import failures
 
 logger = logging.getLogger("complaintdesk.api.errors")
 
@@ -90,14 +91,9 @@ class ComplaintdeskSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
-            if is_unexpected(error):
-                # Logged in full here (with the request id from the logging filter); masked in the response.
-                logger.error(
-                    "unexpected error at %s: %s",
-                    ".".join(str(p) for p in error.path or ()),
-                    error.message,
-                    exc_info=error.original_error,
-                )
+            if is_unexpected(error) and error.original_error is not None:
+                # One line here (with the request id), a traceback once per cause a minute; masked in the response.
+                failures.report(logger, error.original_error, ".".join(str(p) for p in error.path or ()))
             else:
                 logger.debug("request error: %s", error.message)
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import threading
+import time
 from typing import Any
 
+from services.core.faults import unavailable_cause
 from services.core.tenancy import current_tenant_or_none
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -41,3 +44,65 @@ def configure_logging(level: str | None = None) -> None:
     root.setLevel(level or os.environ.get("COMPLAINTDESK_LOG_LEVEL", "INFO"))
     # Alembic is chatty at INFO; our own lines say what matters.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+TRACEBACK_INTERVAL_S = 60.0
+
+
+class FailureLog:
+    """One line per failed request; a full traceback at most once per cause per ``interval_s``.
+
+    An outage fails every request the same way: a traceback (with its SQL) for each of them says nothing the
+    first one did not, and buries everything else. The cause is the dependency that is down (``postgres``,
+    ``redis``) or, for anything unexpected, the exception's type and the place it was raised.
+    """
+
+    def __init__(self, interval_s: float = TRACEBACK_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._last: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+
+    def _first_in_interval(self, key: tuple[str, ...]) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval_s:
+                return False
+            if len(self._last) > 1000:  # a bounded memory, whatever goes wrong
+                self._last.clear()
+            self._last[key] = now
+            return True
+
+    def report(self, logger: logging.Logger, exc: BaseException, where: str) -> str | None:
+        """Log ``exc`` (raised at ``where``, e.g. a field path); returns the unavailable dependency, if any."""
+        request_id = request_id_var.get() or "-"
+        cause = unavailable_cause(exc)
+        if cause is not None:
+            first = self._first_in_interval(("unavailable", cause))
+            logger.warning("service unavailable (%s) at %s: request %s failed: %s%s", cause, where, request_id,
+                           type(exc).__name__, "" if first else " (traceback logged earlier)",
+                           exc_info=exc if first else None)
+            return cause
+        location = _location(exc)
+        first = self._first_in_interval(("error", type(exc).__qualname__, location))
+        logger.error("unexpected error at %s: request %s failed: %s%s", where, request_id, type(exc).__name__,
+                     "" if first else " (traceback logged earlier)", exc_info=exc if first else None)
+        return None
+
+
+def _location(exc: BaseException) -> str:
+    """Where ``exc`` was raised: the innermost frame of our own code (a driver's frames are shared by every
+    statement), else the innermost frame."""
+    innermost = ours = None
+    tb = exc.__traceback__
+    while tb is not None:
+        innermost = tb
+        if _OWN_CODE in tb.tb_frame.f_code.co_filename:
+            ours = tb
+        tb = tb.tb_next
+    found = ours or innermost
+    return f"{found.tb_frame.f_code.co_filename}:{found.tb_lineno}" if found is not None else "?"
+
+
+_OWN_CODE = os.sep + "services" + os.sep
+failures = FailureLog()

@@ -225,6 +225,50 @@ async def test_worker_killed_mid_batch_then_restarted_handles_every_item_once(
           f"redeliveries (dropped by key at the receiver); 500/500 notifications, no duplicate")
 
 
+async def test_sent_at_is_when_the_receiver_answered(tenant: TenantRef) -> None:
+    with WebhookReceiver(delay=0.8) as receiver:
+        body_id = await _body(tenant, receiver.url)
+        await _fill(tenant, notifications=0, webhooks=1, body_id=body_id, now=datetime.now(UTC))
+        async with tenant_session(tenant) as session:
+            claimed_at = datetime.now(UTC)
+            assert (await dispatch_due(session, now=claimed_at)).sent == 1
+    row = (await _rows(tenant, "SELECT state, attempts, sent_at FROM {s}.outbox"))[0]
+    answered = datetime.fromtimestamp(receiver.requests[0].answered_at, UTC)
+    assert (row.state, row.attempts) == ("sent", 1)
+    assert row.sent_at >= claimed_at + timedelta(seconds=0.8)  # not the claim: the answer, after the delay
+    assert abs(row.sent_at - answered) < timedelta(milliseconds=100)  # the receiver's own clock agrees
+
+
+@pytest.mark.slow
+async def test_a_webhook_redelivered_after_a_killed_worker_counts_two_attempts(tenant: TenantRef,
+                                                                              own_redis: str) -> None:
+    with WebhookReceiver(delay=30) as receiver:  # the first POST hangs there while its worker is killed
+        body_id = await _body(tenant, receiver.url)
+        await _fill(tenant, notifications=0, webhooks=1, body_id=body_id, now=datetime.now(UTC))
+        worker = _start_worker(own_redis)
+        try:
+            async def posted() -> bool:
+                return receiver.arrivals >= 1
+
+            await _wait(posted, 60, "the worker to post the webhook")
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        # the claim died with the worker: the item is pending again, its attempt on record all the same
+        row = (await _rows(tenant, "SELECT state, attempts FROM {s}.outbox"))[0]
+        assert (row.state, row.attempts) == ("pending", 0)
+        assert await scalar(f'SELECT tries FROM "{tenant.schema}".outbox_inflight') == 1
+        receiver.delay = 0
+        async with tenant_session(tenant) as session:
+            assert (await dispatch_due(session, now=datetime.now(UTC))).sent == 1
+        assert receiver.arrivals == 2
+    row = (await _rows(tenant, "SELECT state, attempts FROM {s}.outbox"))[0]
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert await scalar(f'SELECT count(*) FROM "{tenant.schema}".outbox_inflight') == 0
+
+
 async def test_redis_flushed_while_items_pending_all_still_go_out(tenant: TenantRef, own_redis: str) -> None:
     import redis
 

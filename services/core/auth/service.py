@@ -12,7 +12,10 @@
   and 20 per (tenant, client address) in 15 minutes. Each attempt is counted before the
   password is checked (so parallel guesses cannot slip past) and given back when it
   succeeds or is refused unchecked; a success also clears the e-mail's count. When
-  Redis cannot be reached, sign-in is refused rather than left unthrottled.
+  Redis cannot be reached, sign-in fails closed: refused with ``ServiceUnavailable`` (the API's 503
+  ``SERVICE_UNAVAILABLE``), never let through unthrottled and never called a rate limit. A per-process
+  fallback counter was rejected: with N processes behind a balancer it multiplies the budget by N and
+  forgets on every restart, which is what an attacker waits for.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from services.core.auth.passwords import (
 from services.core.auth.tokens import IssuedToken, issue_access_token
 from services.core.config import get_settings
 from services.core.errors import DomainError, ErrorCode
+from services.core.faults import ServiceUnavailable
 from services.core.org.models import User
 from services.core.ratelimit import Limit, count_in_window, digest, env_limit
 from services.core.tenancy import SLUG_PATTERN, TenantError, TenantRef, resolve_tenant, tenant_session
@@ -54,7 +58,6 @@ REFRESH_TTL = timedelta(days=30)
 
 LOGIN_PER_ACCOUNT = env_limit("login_account", 5, 900)
 LOGIN_PER_CLIENT = env_limit("login_client", 20, 900)
-UNAVAILABLE_RETRY_S = 60
 
 
 class Throttle:
@@ -76,9 +79,9 @@ class Throttle:
                 for key, limit in self._keys:
                     count_in_window(pipe, key, limit)
                 replies = await pipe.execute()
-        except Exception as exc:
+        except Exception as exc:  # fail closed, and say why: the throttle cannot count, nobody was limited
             logger.warning("login throttle unavailable (%s): refusing the sign-in", type(exc).__name__)
-            raise _rate_limited(UNAVAILABLE_RETRY_S) from None
+            raise ServiceUnavailable("redis", "sign-in is temporarily unavailable; try again shortly") from exc
         waits = [
             max(int(replies[3 * i + 2]), 1)
             for i, (_, limit) in enumerate(self._keys)
@@ -208,7 +211,9 @@ async def login(*, redis: Any, tenant: str, email: str, password: str, client: s
         raise invalid_credentials()  # the attempt stays counted
     async with tenant_session(ref) as session:
         async with session.begin():
-            user = (await session.scalars(select(User).where(User.email == normalized))).first()
+            user = None
+            if "\x00" not in normalized:  # PostgreSQL cannot hold a NUL: no account has one
+                user = (await session.scalars(select(User).where(User.email == normalized))).first()
         # the slow hash runs outside any transaction: no connection waits on it
         verification = await verify_password_async(user.password_hash if user is not None else None, password)
         if user is None or not verification.ok or not user.active:

@@ -45,6 +45,7 @@ import services.core.audit.models
 import services.core.complaints.models
 import services.core.deadlines.models
 import services.core.escalation.models
+import services.core.idempotency.models
 import services.core.outbox.models  # noqa: F401 - (with the above) registers every sealed column for rotation
 from services.core.crypto.fields import (
     DecryptionError,

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.core import validation
 from services.core.complaints.models import ComplaintStatus
 from services.core.errors import DomainError, ErrorCode
 
@@ -153,6 +154,15 @@ def _pause_on(value: Any, path: list[str]) -> PauseOn:
     raise DomainError(ErrorCode.INVALID, f"{'.'.join(path)}: unknown status or condition {value!r}", path)
 
 
+def _plain_text(value: Any, what: str, max_length: int, path: list[str]) -> None:
+    """1-``max_length`` characters without control characters (the shared rule), naming the rule's field."""
+    try:
+        if not isinstance(value, str) or validation.text(value, what, max_length=max_length) is None:
+            raise DomainError(ErrorCode.INVALID, f"{what} must be 1-{max_length} characters", path)
+    except DomainError as exc:
+        raise DomainError(exc.code, exc.message, path) from None
+
+
 def rule_from_json(data: Mapping[str, Any], index: int = 0) -> Rule:
     """A rule from its stored (or input) form; refuses anything malformed, naming the field."""
     p = ["rules", str(index)]
@@ -162,6 +172,10 @@ def rule_from_json(data: Mapping[str, Any], index: int = 0) -> Rule:
         raise DomainError(ErrorCode.INVALID, "stage must be 1-64 characters", [*p, "stage"])
     if kind is DeadlineKind.STAGE and not stage:
         raise DomainError(ErrorCode.REQUIRED, "a STAGE deadline needs a stage name", [*p, "stage"])
+    if isinstance(stage, str):
+        _plain_text(stage, "stage", 64, [*p, "stage"])
+    for i, k in enumerate(data.get("onlyDepartmentKinds") or ()):
+        _plain_text(k, "an org unit kind", 32, [*p, "onlyDepartmentKinds", str(i)])
     foreign = data.get("daysForeign")
     extensions = tuple(
         Extension(_days(x.get("addDays"), [*p, "extensions", str(i), "addDays"], minimum=1),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import validation
 from services.core.authz import bump_policy_version, check_lockout, lock_policies
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, CategoryDimension, OrgUnit, OrgUnitKind, Role, User
@@ -18,12 +19,8 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
 def _clean_name(name: str, field: str) -> str:
-    cleaned = name.strip()
-    if not cleaned:
-        raise DomainError(ErrorCode.REQUIRED, f"{field} is required", [field])
-    if len(cleaned) > 200:
-        raise DomainError(ErrorCode.TOO_LONG, f"{field} is longer than 200 characters", [field])
-    return cleaned
+    """Trimmed, 1-200 characters, no control characters (the shared rule)."""
+    return validation.required_text(name, field, max_length=200)
 
 
 async def create_org_unit(

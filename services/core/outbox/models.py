@@ -52,6 +52,18 @@ class OutboxItem(TenantBase):
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
 
 
+class OutboxInflight(TenantBase):
+    """A webhook or e-mail being sent: committed before the send, deleted with the recorded result. Still there
+    when the item is claimed again, it is an attempt of a dispatcher that died mid-send (``tries`` of them)."""
+
+    __tablename__ = "outbox_inflight"
+
+    outbox_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("outbox.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tries: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
 class Notification(TenantBase):
     """An in-app notification for one user (queried over GraphQL: ``notifications``)."""
 

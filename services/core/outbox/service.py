@@ -6,6 +6,13 @@ claims due rows ``FOR UPDATE SKIP LOCKED`` and records each result in the same t
 after the delivery: a crash before the commit leaves the row pending, and it is delivered again (a webhook
 receiver drops the duplicate by its ``Idempotency-Key``). An in-app notification is a row written in that
 same transaction, so it is delivered exactly once.
+
+Every attempt counts: before a batch's webhooks and e-mails go out, a transaction of their own commits an
+``outbox_inflight`` row for each (``tries`` + 1); the claim's transaction deletes them with the results. A row
+still there when an item is claimed again is an attempt of a dispatcher that died mid-send, and is counted in
+``attempts`` with this one (so a webhook redelivered after a killed worker shows 2). ``sent_at`` (and an
+escalation's ``delivered_at``) is when the receiver answered: the batch's ``now`` moved on by the time the batch
+took until that answer, not the time of the claim.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import logging
 import os
 import smtplib
 import ssl
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,17 +36,18 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from services.core.audit.service import Actor, record_event
 from services.core.crypto.fields import aad, seal, writable_keyring
+from services.core.db import open_tenant_session
 from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import Escalation, EscalationState, ExternalBody
 from services.core.org.models import OrgUnit, User
-from services.core.outbox.models import Notification, OutboxItem, OutboxKind, OutboxState
+from services.core.outbox.models import Notification, OutboxInflight, OutboxItem, OutboxKind, OutboxState
 
 logger = logging.getLogger("complaintdesk.outbox")
 
@@ -197,6 +206,7 @@ class Delivery:
     permanent: bool = False  # retrying cannot help (no such user, no webhook URL)
     unreachable: bool = False  # the mail server could not be reached (refused, timed out, unknown host)
     tried: bool = True  # False: not attempted (the server was unreachable earlier in the batch): no attempt counted
+    answered_at: datetime | None = None  # when the receiver answered (the batch's clock after the send returned)
 
 
 @dataclass
@@ -263,7 +273,8 @@ class _Http:
             await self.client.aclose()
 
 
-async def _post_webhook(http: _Http, key: str, url: str, secret: str | None, payload: dict[str, Any]) -> Delivery:
+async def _post_webhook(http: _Http, clock: Callable[[], datetime], key: str, url: str, secret: str | None,
+                        payload: dict[str, Any]) -> Delivery:
     data = body_bytes(payload)
     headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key, "User-Agent": "complaintdesk-outbox"}
     if secret:
@@ -271,7 +282,8 @@ async def _post_webhook(http: _Http, key: str, url: str, secret: str | None, pay
     try:
         response = await http.post(url, data, headers)
     except httpx.HTTPError as exc:
-        return Delivery(ok=False, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        return Delivery(ok=False, error=f"{type(exc).__name__}: {str(exc)[:300]}", answered_at=clock())
+    answered_at = clock()
     receipt: dict[str, Any] = {"status": response.status_code,
                                "bodySha256": hashlib.sha256(response.content).hexdigest()}
     try:
@@ -281,11 +293,11 @@ async def _post_webhook(http: _Http, key: str, url: str, secret: str | None, pay
     except ValueError:
         pass
     if 200 <= response.status_code < 300:
-        return Delivery(ok=True, receipt=receipt)
-    return Delivery(ok=False, receipt=receipt, error=f"HTTP {response.status_code}")
+        return Delivery(ok=True, receipt=receipt, answered_at=answered_at)
+    return Delivery(ok=False, receipt=receipt, error=f"HTTP {response.status_code}", answered_at=answered_at)
 
 
-async def _deliver_webhooks(session: AsyncSession, items: list[OutboxItem], http: _Http
+async def _deliver_webhooks(session: AsyncSession, items: list[OutboxItem], http: _Http, clock: Callable[[], datetime]
                             ) -> dict[uuid.UUID, Delivery]:
     """The batch's webhooks, ``WEBHOOK_CONCURRENCY`` at a time (the session is used only before the posts)."""
     out: dict[uuid.UUID, Delivery] = {}
@@ -314,7 +326,7 @@ async def _deliver_webhooks(session: AsyncSession, items: list[OutboxItem], http
     async def run(job: tuple[uuid.UUID, str, str, str | None, dict[str, Any]]) -> None:
         async with gate:
             try:
-                out[job[0]] = await _post_webhook(http, *job[1:])
+                out[job[0]] = await _post_webhook(http, clock, *job[1:])
             except Exception as exc:
                 logger.exception("webhook %s raised", job[1])
                 out[job[0]] = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
@@ -409,8 +421,8 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         return None
 
 
-async def _deliver_emails(session: AsyncSession, items: list[OutboxItem], now: datetime
-                          ) -> dict[uuid.UUID, Delivery]:
+async def _deliver_emails(session: AsyncSession, items: list[OutboxItem], now: datetime,
+                          clock: Callable[[], datetime]) -> dict[uuid.UUID, Delivery]:
     """The batch's e-mails, ``MAIL_CONCURRENCY`` at a time (the session is used only before the sends). A server
     that cannot be reached is not tried again in the batch: the e-mails not yet started wait one backoff
     without an attempt counted."""
@@ -462,7 +474,8 @@ async def _deliver_emails(session: AsyncSession, items: list[OutboxItem], now: d
                 logger.exception("e-mail %s raised", item_id)
                 out[item_id] = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
                 return
-            out[item_id] = Delivery(ok=True, receipt={"messageId": message_id, "server": server.where})
+            out[item_id] = Delivery(ok=True, receipt={"messageId": message_id, "server": server.where},
+                                    answered_at=clock())
 
     await asyncio.gather(*(run(job) for job in jobs))
     return out
@@ -481,7 +494,7 @@ async def _on_final(session: AsyncSession, item: OutboxItem, delivery: Delivery,
         return
     if delivery.ok:
         escalation.state = EscalationState.DELIVERED.value
-        escalation.delivered_at = now
+        escalation.delivered_at = delivery.answered_at or now
         escalation.receipt = delivery.receipt
         return
     escalation.state = EscalationState.FAILED.value
@@ -504,32 +517,49 @@ async def dispatch_due(
     ``session`` is a tenant session outside a transaction. One transaction: the claim (``FOR UPDATE SKIP
     LOCKED``, so concurrent dispatchers take different rows), the deliveries, and the recorded results.
     """
+    started = time.monotonic()  # the batch's clock runs from here: ``now`` is what the caller just read
     base = retry_base_seconds() if retry_seconds is None else retry_seconds
     most = max_attempts() if attempts_max is None else attempts_max
     result = DispatchResult()
     http = _Http()
     try:
-        await _dispatch(session, now=now, limit=limit, base=base, most=most, result=result, http=http)
+        await _dispatch(session, now=now, started=started, limit=limit, base=base, most=most, result=result,
+                        http=http)
     finally:
         await http.close()
     return result
 
 
-async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: float, most: int,
+async def _dispatch(session: AsyncSession, *, now: datetime, started: float, limit: int, base: float, most: int,
                     result: DispatchResult, http: _Http) -> None:
+    def clock() -> datetime:
+        """The batch's time now: ``now`` moved on by what the batch took (tests pass a ``now`` of their own)."""
+        return now + timedelta(seconds=time.monotonic() - started)
+
     async with session.begin():
+        # FOR NO KEY UPDATE: concurrent dispatchers still take different rows, and the in-flight marks (a foreign
+        # key to these rows, in a transaction of their own) are not blocked by the claim
         items = list((await session.scalars(
             select(OutboxItem)
             .where(OutboxItem.state == OutboxState.PENDING.value, OutboxItem.next_attempt_at <= now)
             .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         )).all())
         result.claimed = len(items)
+        external = [i.id for i in items if i.kind in (OutboxKind.WEBHOOK, OutboxKind.EMAIL)]
+        if external:  # committed before the sends: a dispatcher killed mid-send leaves its attempts counted
+            await _mark_inflight(session, external, now)
         done = await _deliver_notifications(
             session, [i for i in items if i.kind == OutboxKind.NOTIFICATION], now)
-        done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http))
-        done.update(await _deliver_emails(session, [i for i in items if i.kind == OutboxKind.EMAIL], now))
+        done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http, clock))
+        done.update(await _deliver_emails(session, [i for i in items if i.kind == OutboxKind.EMAIL], now, clock))
+        tries: dict[uuid.UUID, int] = {}
+        if external:
+            tries = {item_id: n for item_id, n in (await session.execute(
+                select(OutboxInflight.outbox_id, OutboxInflight.tries).where(OutboxInflight.outbox_id.in_(external))
+            )).all()}
+            await session.execute(delete(OutboxInflight).where(OutboxInflight.outbox_id.in_(external)))
         changes: list[dict[str, Any]] = []
         for item in items:
             delivery = done.get(item.id)
@@ -539,13 +569,15 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
                 except Exception as exc:  # a bug or a bad row must not stop the batch
                     logger.exception("outbox item %s (%s) raised", item.id, item.kind)
                     delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
-            attempts = item.attempts + (1 if delivery.tried else 0)
+            # this batch's attempt (if it tried), and those of dispatchers that died mid-send before it
+            this_one = 1 if delivery.tried else 0
+            attempts = item.attempts + (tries.get(item.id, 1) - 1 + this_one if item.id in tries else this_one)
             row: dict[str, Any] = {
                 "id": item.id, "attempts": attempts, "receipt": delivery.receipt, "state": item.state,
                 "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
             changes.append(row)
             if delivery.ok:
-                row.update(state=OutboxState.SENT.value, sent_at=now, last_error=None)
+                row.update(state=OutboxState.SENT.value, sent_at=delivery.answered_at or now, last_error=None)
                 result.sent += 1
                 result.by_kind[item.kind] = result.by_kind.get(item.kind, 0) + 1
                 await _on_final(session, item, delivery, now)
@@ -561,6 +593,17 @@ async def _dispatch(session: AsyncSession, *, now: datetime, limit: int, base: f
                 result.retried += 1
         if changes:  # one statement for the batch (an UPDATE by primary key, executed for every row)
             await session.execute(update(OutboxItem), changes)
+
+
+async def _mark_inflight(session: AsyncSession, item_ids: list[uuid.UUID], now: datetime) -> None:
+    """Count an attempt for each item in a transaction of its own, committed before anything is sent."""
+    schema = session.sync_session.info["tenant_schema"]
+    statement = insert(OutboxInflight).values([{"outbox_id": i, "started_at": now, "tries": 1} for i in item_ids])
+    statement = statement.on_conflict_do_update(
+        index_elements=[OutboxInflight.outbox_id],
+        set_={"tries": OutboxInflight.tries + 1, "started_at": statement.excluded.started_at})
+    async with open_tenant_session(schema) as own, own.begin():
+        await own.execute(statement)
 
 
 async def retry_failed(
