@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,12 @@ for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-import httpx  # noqa: E402
 import list_vs_bare as lvb  # noqa: E402
+import orjson  # noqa: E402
 
 RUN_ID = uuid.uuid4().hex[:10]
 DB_NAME = f"cd_bench_noisy_{RUN_ID}"
+lvb.DB_NAME = DB_NAME  # its CPU snapshot counts this database's PostgreSQL backends
 QUIET, NOISY = "quiet", "noisy"
 LIST = "query { complaints(first: 20) { edges { node { id number status title owner { displayName } } } } }"
 SUBMIT = """mutation ($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
@@ -83,43 +85,64 @@ async def load_fixtures(count: int) -> dict[str, str]:
     return tokens
 
 
-async def quiet_load(url: str, token: str, clients: int, until: float) -> list[float]:
+def request_bytes(port: int, query: str, variables: dict[str, Any] | None, **headers: str) -> bytes:
+    """One keep-alive HTTP/1.1 request, built once and sent again and again (a light client: on two cores the
+    load client must not be what the tenants compete for)."""
+    body = orjson.dumps({"query": query, "variables": variables or {}})
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json\r\n{extra}Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def connection(port: int, request: bytes, done: Callable[[], bool], answer: Callable[[int, bytes, float], None]
+                     ) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while not done():
+            t0 = time.perf_counter()
+            writer.write(request)
+            status, body = await lvb._read_response(reader)
+            answer(status, body, time.perf_counter() - t0)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def quiet_load(port: int, token: str, clients: int, until: float) -> list[float]:
     latencies: list[float] = []
-    async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token}"}) as http:
+    request = request_bytes(port, LIST, None, Authorization=f"Bearer {token}")
 
-        async def one() -> None:
-            while time.perf_counter() < until:
-                t0 = time.perf_counter()
-                response = await http.post(f"{url}/graphql", json={"query": LIST})
-                latencies.append(time.perf_counter() - t0)
-                assert response.status_code == 200 and "errors" not in response.json(), response.text
+    def answer(status: int, body: bytes, took: float) -> None:
+        assert status == 200 and b'"errors"' not in body, body[:300]
+        latencies.append(took)
 
-        await asyncio.gather(*(one() for _ in range(clients)))
+    await asyncio.gather(*(connection(port, request, lambda: time.perf_counter() >= until, answer)
+                           for _ in range(clients)))
     return latencies
 
 
-async def noisy_load(url: str, kind: str, token: str, clients: int, stop: asyncio.Event) -> dict[str, int]:
+async def noisy_load(port: int, kind: str, token: str, clients: int, stop: asyncio.Event) -> dict[str, int]:
     counts: dict[str, int] = {}
-    headers = {"authorization": f"Bearer {token}"} if kind == "signed-in" else {"x-tenant": NOISY}
-    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+    if kind == "signed-in":
+        request = request_bytes(port, LIST, None, Authorization=f"Bearer {token}")
+    else:
+        request = request_bytes(port, SUBMIT, {"i": {"complainant": {"name": "噪音", "phone": "13900139000"},
+                                                     "title": "Flood", "description": "Again and again"}},
+                                **{"X-Tenant": NOISY})
 
-        async def one() -> None:
-            while not stop.is_set():
-                if kind == "signed-in":
-                    response = await http.post(f"{url}/graphql", json={"query": LIST})
-                    key = "ok" if response.status_code == 200 and "errors" not in response.json() else "refused"
-                else:
-                    response = await http.post(f"{url}/graphql", json={"query": SUBMIT, "variables": {"i": {
-                        "complainant": {"name": "噪音", "phone": "13900139000"}, "title": "Flood",
-                        "description": "Again and again"}}})
-                    payload = (response.json().get("data") or {}).get("submitComplaint") or {}
-                    codes = [e["code"] for e in payload.get("userErrors") or []] or \
-                        [e.get("extensions", {}).get("code", "?") for e in response.json().get("errors") or []]
-                    fallback = f"HTTP {response.status_code}"
-                    key = "accepted" if payload.get("number") else (codes[0] if codes else fallback)
-                counts[key] = counts.get(key, 0) + 1
+    def answer(status: int, body: bytes, took: float) -> None:
+        data = orjson.loads(body) if body else {}
+        if kind == "signed-in":
+            key = "ok" if status == 200 and "errors" not in data else f"HTTP {status}"
+        else:
+            payload = (data.get("data") or {}).get("submitComplaint") or {}
+            codes = [e["code"] for e in payload.get("userErrors") or []] or \
+                [e.get("extensions", {}).get("code", "?") for e in data.get("errors") or []]
+            key = "accepted" if payload.get("number") else (codes[0] if codes else f"HTTP {status}")
+        counts[key] = counts.get(key, 0) + 1
 
-        await asyncio.gather(*(one() for _ in range(clients)))
+    await asyncio.gather(*(connection(port, request, stop.is_set, answer) for _ in range(clients)))
     return counts
 
 
@@ -134,17 +157,22 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
     try:
         server = lvb.start_server("api", "services.api.app:create_app", env, logdir, servers)
         await lvb.wait_ready(server)
-        url = f"http://127.0.0.1:{server.port}"
-        await quiet_load(url, tokens[QUIET], args.quiet_clients, time.perf_counter() + 3)  # warm-up
+        port = server.port
+        await quiet_load(port, tokens[QUIET], args.quiet_clients, time.perf_counter() + 3)  # warm-up
         results: dict[str, list[float]] = {}
         noisy: dict[str, dict[str, int]] = {}
+        usage: dict[str, dict[str, list[float]]] = {}
         for _ in range(args.rounds):
             for phase in ("alone", "public flood", "signed-in flood"):
                 stop = asyncio.Event()
                 flood = None if phase == "alone" else asyncio.create_task(noisy_load(
-                    url, phase.split()[0], tokens[NOISY], args.noisy_clients, stop))
-                latencies = await quiet_load(url, tokens[QUIET], args.quiet_clients,
-                                             time.perf_counter() + args.duration)
+                    port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop))
+                before = lvb._cpu_snapshot(server)
+                began = time.perf_counter()
+                latencies = await quiet_load(port, tokens[QUIET], args.quiet_clients, began + args.duration)
+                cpu = lvb._cpu_percent(before, lvb._cpu_snapshot(server), time.perf_counter() - began)
+                for key, value in cpu.items():
+                    usage.setdefault(phase, {}).setdefault(key, []).append(value)
                 stop.set()
                 if flood is not None:
                     for key, n in (await flood).items():
@@ -154,11 +182,14 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         base = pct(results["alone"], 0.99)
         print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints; noisy tenant: "
               f"{args.noisy_clients} connections; {args.rounds} x {args.duration:.0f} s per phase")
-        print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9}  noisy tenant's answers")
+        print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} "
+              f"{'cpu% server/pg/client/other':>28}  noisy tenant's answers")
         for phase, latencies in results.items():
             ratio = pct(latencies, 0.99) / base
+            cpu = "/".join(f"{sum(v) / len(v):.0f}" for k, v in usage[phase].items() if k != "client") + \
+                f" (client {sum(usage[phase]['client']) / len(usage[phase]['client']):.0f})"
             print(f"{phase:18} {len(latencies):8d} {pct(latencies, 0.5):8.1f} {pct(latencies, 0.99):8.1f} "
-                  f"{ratio:9.2f}  {noisy.get(phase, {})}")
+                  f"{ratio:9.2f} {cpu:>28}  {noisy.get(phase, {})}")
         budget = os.environ.get("COMPLAINTDESK_LIMIT_SUBMIT", "5/600")
         public = noisy.get("public flood", {})
         sent = sum(public.values())
