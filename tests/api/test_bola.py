@@ -18,6 +18,7 @@ and its wake-ups are compared before and after each field.
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from graphql import (
     GraphQLScalarType,
     get_named_type,
 )
+from graphql.pyutils import Undefined
 from helpers import rows
 from lifecycle import directory, ok, record
 
@@ -81,6 +83,7 @@ def _gid(type_name: str, value: Any) -> str:
     return base64.b64encode(f"{type_name}:{value}".encode()).decode()
 
 
+@functools.cache
 def _schema() -> Any:
     from services.api.schema import build_schema
 
@@ -148,19 +151,13 @@ def _fill(t: GraphQLInputType, owner: str, name: str, own: dict[str, str]) -> An
         return [_fill(t.of_type, owner, name, own)]
     if isinstance(t, GraphQLInputObjectType):
         return {n: _fill(f.type, t.name, n, own) for n, f in t.fields.items()
-                if isinstance(f.type, GraphQLNonNull) and f.default_value is _undefined()}
+                if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined}
     if isinstance(t, GraphQLEnumType):
         return next(iter(t.values))
     assert isinstance(t, GraphQLScalarType)
     if t.name == "ID":
         return own[ID_TYPES_BY_NAME[name]]
     return SCALARS[t.name]
-
-
-def _undefined() -> Any:
-    from graphql.pyutils import Undefined
-
-    return Undefined
 
 
 def _selection(t: Any, depth: int = 0) -> str:
@@ -172,7 +169,7 @@ def _selection(t: Any, depth: int = 0) -> str:
         return ""
     parts = ["__typename"]
     for name, field in named.fields.items():
-        if any(isinstance(a.type, GraphQLNonNull) and a.default_value is _undefined() for a in field.args.values()):
+        if any(isinstance(a.type, GraphQLNonNull) and a.default_value is Undefined for a in field.args.values()):
             continue
         inner = get_named_type(field.type)
         if isinstance(inner, GraphQLObjectType):
@@ -210,7 +207,7 @@ def _put(t: Any, rest: tuple[str, ...], value: Any, own: dict[str, str], owner: 
         return [value] if isinstance(t, GraphQLList) else value
     assert isinstance(t, GraphQLInputObjectType)
     filled = {n: _fill(f.type, t.name, n, own) for n, f in t.fields.items()
-              if n != rest[0] and isinstance(f.type, GraphQLNonNull) and f.default_value is _undefined()}
+              if n != rest[0] and isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined}
     filled[rest[0]] = _put(t.fields[rest[0]].type, rest[1:], value, own, t.name)
     return filled
 
