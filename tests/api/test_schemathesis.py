@@ -9,6 +9,10 @@ traceback, SQL, a driver's name, a file path, a schema name, a "Did you mean" su
 tenant, and every later case would be refused before reaching its resolver. Its input is fuzzed through the
 same coercion as any other's, and its refusals are covered by tests/api/authz.
 
+Beside the generated documents, a few hand-made inputs the generator seldom makes (NaN and infinite decimals, a
+lone surrogate, a misspelt enum value) go through the same checks; those that main still fails are marked xfail
+naming the branch that fixes them.
+
 Bounded for the suite: ``COMPLAINTDESK_FUZZ_EXAMPLES`` examples per operation (5; ``bench/fuzz_graphql.py`` runs
 the long version), derandomized so CI sees the same cases every time, no deadline (a slow answer is no failure).
 """
@@ -109,3 +113,35 @@ def test_generated_documents_get_clean_answers(case: Any, fuzz_api: dict[str, An
     check_answer(response.status_code, response.text)
     fuzz_api["answers"].append((case.operation.label, response.status_code, '"data":{' in response.text,
                                 float(response.elapsed)))
+
+
+# Inputs the generator seldom produces, each a hole known on main when this suite was written, sent through the
+# same checks. The lead removes each mark once the branch that fixes it is merged.
+RECORD_DOC = """mutation ($i: RecordComplaintInput!) { recordComplaint(input: $i) {
+  complaint { number } userErrors { field code message } } }"""
+HARDEN2 = "fixed in branch harden2: "
+
+
+def _record(**fields: Any) -> dict[str, Any]:
+    base = {"complainant": {"name": "张三", "phone": "13800138000"}, "title": "Kettle leaks",
+            "description": "It leaks.", "channel": "PHONE"}
+    return {"query": RECORD_DOC, "variables": {"i": {**base, **fields}}}
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(_record(amount="NaN"), id="nan-decimal",
+                 marks=pytest.mark.xfail(strict=False, reason=HARDEN2 + "NaN Decimal -> INTERNAL_SERVER_ERROR")),
+    pytest.param(_record(amount="Infinity"), id="infinite-decimal"),
+    pytest.param(_record(title="Kettle \ud800 leaks"), id="lone-surrogate",
+                 marks=pytest.mark.xfail(strict=False, reason=HARDEN2 + "lone surrogates -> INTERNAL_SERVER_ERROR")),
+    pytest.param(_record(channel="PHONEE"), id="enum-suggestion",
+                 marks=pytest.mark.xfail(strict=False, reason=HARDEN2 + 'name leaks ("Did you mean")')),
+])
+def test_inputs_the_generator_seldom_makes_get_clean_answers(body: dict[str, Any], fuzz_api: dict[str, Any]
+                                                             ) -> None:
+    import httpx
+
+    response = httpx.post(f"{fuzz_api['url']}/graphql", content=json.dumps(body),
+                          headers={"authorization": f"Bearer {fuzz_api['token']}",
+                                   "content-type": "application/json"}, timeout=30)
+    check_answer(response.status_code, response.text)
