@@ -81,6 +81,7 @@ def start_worker(redis_url: str, log: Path, **env: str) -> subprocess.Popen[byte
 
 
 def free_port() -> int:
+    """A loopback port nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -132,3 +133,33 @@ class Served:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+def start_api(log: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """`complaintdesk serve` on a loopback ``port`` (this run's database, keys and queues unless ``env`` says
+    otherwise), its output appended to ``log``. ``wait_ready`` waits for it."""
+    exe = Path(sys.executable).with_name("complaintdesk")
+    with log.open("ab") as out:
+        return subprocess.Popen([str(exe), "serve", "--port", str(port)], cwd=ROOT,
+                                env={**os.environ, "COMPLAINTDESK_LOG_LEVEL": "WARNING", **env},
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_ready(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> float:
+    """Wait until ``url``/healthz answers 200 (the process ``proc`` must not exit meanwhile); seconds waited."""
+    import time
+
+    import httpx
+
+    start = time.monotonic()
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return time.monotonic() - start
+        except httpx.TransportError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the API process exited with {proc.returncode}")
+        if time.monotonic() - start > timeout_s:
+            raise TimeoutError(f"{url} not ready in {timeout_s} s")
+        time.sleep(0.05)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,24 +12,18 @@ from typing import Any
 
 import httpx
 from conftest import GraphQLClient, access_token, add_staff
-from helpers import ROOT
+from helpers import ROOT, free_port
 
 from tenants.provision import create_tenant
 
 CAN_I = 'query { canI(action: "org.read") { allowed rule { role relation } } }'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_set_policies_reaches_another_api_process(gql: GraphQLClient) -> None:
     slug = f"reload-{uuid.uuid4().hex[:6]}"
     await create_tenant(slug, template="bank")
     await add_staff(slug)
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [str(os.path.join(os.path.dirname(sys.executable), "complaintdesk")), "serve", "--port", str(port)],

@@ -1,0 +1,245 @@
+"""A noisy tenant against a quiet one: is the noisy one throttled, and how far does the quiet one's p99 move?
+
+    .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--noisy-clients 8] [--rounds 2]
+
+One API process (`complaintdesk serve`'s app under uvicorn, one worker), two retail tenants in a database of the
+sitting's own: ``quiet`` (100 complaints; a signed-in user lists 20 of them in a loop, ``--quiet-clients``
+connections) and ``noisy``. Phases of ``--duration`` seconds, in the same sitting, repeated ``--rounds`` times
+in turn so that the machine's noise weighs on all alike:
+
+- **alone**: the quiet tenant's list, nobody else;
+- **public flood**: meanwhile the noisy tenant's ``submitComplaint`` (public, per tenant and client address:
+  ``COMPLAINTDESK_LIMIT_SUBMIT``, 5 per 10 minutes) from ``--noisy-clients`` connections as fast as they are
+  answered: far beyond 10x its budget; the answers are counted (accepted, ``RATE_LIMITED``);
+- **signed-in flood**: the noisy tenant's own signed-in user listing its complaints as fast as answered. There is
+  no per-tenant budget for signed-in requests (only the public operations are rate-limited), so this is not
+  throttled: the figure says what an unthrottled noisy tenant costs the quiet one.
+
+Prints, per phase, the quiet tenant's requests, p50 and p99 (ms), p99 against "alone" (the goal: under +10%),
+and the noisy tenant's answers. Needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``); drops its database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import list_vs_bare as lvb  # noqa: E402
+import orjson  # noqa: E402
+
+RUN_ID = uuid.uuid4().hex[:10]
+DB_NAME = f"cd_bench_noisy_{RUN_ID}"
+lvb.DB_NAME = DB_NAME  # its CPU snapshot counts this database's PostgreSQL backends
+QUIET, NOISY = "quiet", "noisy"
+LIST = "query { complaints(first: 20) { edges { node { id number status title owner { displayName } } } } }"
+SUBMIT = """mutation ($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
+  number userErrors { code } } }"""
+
+
+async def load_fixtures(count: int) -> dict[str, str]:
+    """Both tenants, a receiver in each, ``count`` complaints in the quiet one; a token per tenant."""
+    from services.core.audit.service import Actor
+    from services.core.auth.tokens import issue_access_token
+    from services.core.complaints.models import Channel
+    from services.core.complaints.service import ComplainantInput, ComplaintInput, record_complaint
+    from services.core.db import dispose_engine
+    from services.core.org.service import create_user
+    from services.core.tenancy import resolve_tenant, tenant_session
+    from tenants.provision import create_tenant, migrate_platform
+
+    await migrate_platform()
+    tokens = {}
+    for slug in (QUIET, NOISY):
+        await create_tenant(slug, template="retail")
+        tenant = await resolve_tenant(slug)
+        async with tenant_session(tenant) as session, session.begin():
+            user = await create_user(session, email="receiver@test.example", display_name="receiver",
+                                     roles=["receiver"])
+            actor = Actor(user_id=user.id, label="receiver@test.example")
+            start = datetime.now(UTC) - timedelta(hours=1)
+            for i in range(count if slug == QUIET else 20):
+                await record_complaint(session, actor=actor, now=start + timedelta(seconds=7 * i), owner_id=user.id,
+                                       data=ComplaintInput(
+                                           complainant=ComplainantInput(name=f"顾客 {i}", phone="13800138000"),
+                                           title=f"Kettle leaks #{i}", description="It leaks from the base.",
+                                           channel=Channel.PHONE))
+        tokens[slug] = issue_access_token(user_id=user.id, tenant=slug, roles=["receiver"], now=datetime.now(UTC),
+                                          ttl=timedelta(hours=2)).token
+    await dispose_engine()
+    return tokens
+
+
+def request_bytes(port: int, query: str, variables: dict[str, Any] | None, **headers: str) -> bytes:
+    """One keep-alive HTTP/1.1 request, built once and sent again and again (a light client: on two cores the
+    load client must not be what the tenants compete for)."""
+    body = orjson.dumps({"query": query, "variables": variables or {}})
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json\r\n{extra}Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def connection(port: int, request: bytes, done: Callable[[], bool], answer: Callable[[int, bytes, float], None]
+                     ) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while not done():
+            t0 = time.perf_counter()
+            writer.write(request)
+            status, body = await lvb._read_response(reader)
+            answer(status, body, time.perf_counter() - t0)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def quiet_load(port: int, token: str, clients: int, until: float) -> list[float]:
+    latencies: list[float] = []
+    request = request_bytes(port, LIST, None, Authorization=f"Bearer {token}")
+
+    def answer(status: int, body: bytes, took: float) -> None:
+        assert status == 200 and b'"errors"' not in body, body[:300]
+        latencies.append(took)
+
+    await asyncio.gather(*(connection(port, request, lambda: time.perf_counter() >= until, answer)
+                           for _ in range(clients)))
+    return latencies
+
+
+async def noisy_load(port: int, kind: str, token: str, clients: int, stop: asyncio.Event) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    if kind == "signed-in":
+        request = request_bytes(port, LIST, None, Authorization=f"Bearer {token}")
+    else:
+        request = request_bytes(port, SUBMIT, {"i": {"complainant": {"name": "噪音", "phone": "13900139000"},
+                                                     "title": "Flood", "description": "Again and again"}},
+                                **{"X-Tenant": NOISY})
+
+    def answer(status: int, body: bytes, took: float) -> None:
+        data = orjson.loads(body) if body else {}
+        if kind == "signed-in":
+            key = "ok" if status == 200 and "errors" not in data else f"HTTP {status}"
+        else:
+            payload = (data.get("data") or {}).get("submitComplaint") or {}
+            codes = [e["code"] for e in payload.get("userErrors") or []] or \
+                [e.get("extensions", {}).get("code", "?") for e in data.get("errors") or []]
+            key = "accepted" if payload.get("number") else (codes[0] if codes else f"HTTP {status}")
+        counts[key] = counts.get(key, 0) + 1
+
+    await asyncio.gather(*(connection(port, request, stop.is_set, answer) for _ in range(clients)))
+    return counts
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000
+
+
+async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -> None:
+    tokens = await load_fixtures(100)
+    servers: list[lvb.Server] = []
+    try:
+        server = lvb.start_server("api", "services.api.app:create_app", env, logdir, servers)
+        await lvb.wait_ready(server)
+        port = server.port
+        await quiet_load(port, tokens[QUIET], args.quiet_clients, time.perf_counter() + 3)  # warm-up
+        results: dict[str, list[float]] = {}
+        noisy: dict[str, dict[str, int]] = {}
+        usage: dict[str, dict[str, list[float]]] = {}
+        for _ in range(args.rounds):
+            for phase in ("alone", "public flood", "signed-in flood"):
+                stop = asyncio.Event()
+                flood = None if phase == "alone" else asyncio.create_task(noisy_load(
+                    port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop))
+                before = lvb._cpu_snapshot(server)
+                began = time.perf_counter()
+                latencies = await quiet_load(port, tokens[QUIET], args.quiet_clients, began + args.duration)
+                cpu = lvb._cpu_percent(before, lvb._cpu_snapshot(server), time.perf_counter() - began)
+                for key, value in cpu.items():
+                    usage.setdefault(phase, {}).setdefault(key, []).append(value)
+                stop.set()
+                if flood is not None:
+                    for key, n in (await flood).items():
+                        noisy.setdefault(phase, {})[key] = noisy.setdefault(phase, {}).get(key, 0) + n
+                results.setdefault(phase, []).extend(latencies)
+                await asyncio.sleep(1)
+        base = pct(results["alone"], 0.99)
+        print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints; noisy tenant: "
+              f"{args.noisy_clients} connections; {args.rounds} x {args.duration:.0f} s per phase")
+        print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} "
+              f"{'cpu% server/pg/client/other':>28}  noisy tenant's answers")
+        for phase, latencies in results.items():
+            ratio = pct(latencies, 0.99) / base
+            cpu = "/".join(f"{sum(v) / len(v):.0f}" for k, v in usage[phase].items() if k != "client") + \
+                f" (client {sum(usage[phase]['client']) / len(usage[phase]['client']):.0f})"
+            print(f"{phase:18} {len(latencies):8d} {pct(latencies, 0.5):8.1f} {pct(latencies, 0.99):8.1f} "
+                  f"{ratio:9.2f} {cpu:>28}  {noisy.get(phase, {})}")
+        budget = os.environ.get("COMPLAINTDESK_LIMIT_SUBMIT", "5/600")
+        public = noisy.get("public flood", {})
+        sent = sum(public.values())
+        print(f"public flood: {sent} submissions against a budget of {budget} per tenant and address "
+              f"({sent / max(1, int(budget.split('/')[0])):.0f}x); accepted {public.get('accepted', 0)}")
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase and round")
+    parser.add_argument("--quiet-clients", type=int, default=2)
+    parser.add_argument("--noisy-clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    server_url = lvb._plain_url(os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    from services.core.auth.tokens import generate_private_key_pem, reset_keyring
+    from services.core.config import reset_settings
+    from services.core.crypto.master import generate_master_key, reset_master_keys
+
+    os.environ.pop("COMPLAINTDESK_MASTER_KEY_FILE", None)
+    os.environ.update(DATABASE_URL=lvb._with_database(server_url, DB_NAME), REDIS_URL=redis_url,
+                      COMPLAINTDESK_QUEUE_NAMESPACE=f"cdbench-{RUN_ID}", COMPLAINTDESK_MASTER_KEY=generate_master_key(),
+                      COMPLAINTDESK_LOG_LEVEL="WARNING", COMPLAINTDESK_ENV="production",
+                      COMPLAINTDESK_JWT_SIGNING_KEY=generate_private_key_pem().decode())
+    reset_keyring()
+    reset_master_keys()
+    reset_settings()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    asyncio.run(lvb._admin(server_url, f'CREATE DATABASE "{DB_NAME}"'))
+    try:
+        with tempfile.TemporaryDirectory() as logdir:
+            asyncio.run(sitting(args, env, Path(logdir)))
+    except KeyboardInterrupt:
+        print("\ninterrupted: dropping the database", file=sys.stderr)
+        return 130
+    finally:
+        asyncio.run(lvb._admin(server_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        with contextlib.suppress(Exception):
+            asyncio.run(lvb._cleanup_redis(redis_url, f"cdbench-{RUN_ID}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
