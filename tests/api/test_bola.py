@@ -39,7 +39,7 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 from helpers import rows
-from lifecycle import directory, ok, record
+from lifecycle import EXTEND, REQUEST_EXTENSION, directory, ok, record
 
 from services.core.diagnostics.service import request_worker_check
 from services.core.outbox.service import dispatch_due, notify
@@ -52,7 +52,8 @@ ADMIN = "admin@test.example"
 # does not tell. A new ID argument fails `test_every_id_argument_is_typed` until it is added here.
 ID_TYPES_BY_NAME = {
     "complaintId": "Complaint", "repeatOfId": "Complaint",
-    "userId": "User", "ownerId": "User", "investigatorId": "User", "newOwnerId": "User",
+    "userId": "User", "ownerId": "User", "investigatorId": "User", "newOwnerId": "User", "reviewerId": "User",
+    "requestId": "DeadlineExtensionRequest",
     "orgUnitId": "OrgUnit", "departmentId": "OrgUnit", "storeId": "OrgUnit", "parentId": "OrgUnit",
     "categoryId": "Category",
     "externalBodyId": "ExternalBody",
@@ -272,6 +273,18 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
                 "Notification": _gid("Notification", note[0].id), "OutboxItem": _gid("OutboxItem", failed[0].id),
                 "WorkerCheck": str(check.id),
             }
+        # an extension request: the bank's second extension needs one (retail's profile has none, so alpha's
+        # stand-in is a random ID, and node() answers alike for it: OWN_LIKE_RANDOM)
+        bank = await record(gql, TENANT_B, title="BOLA extension")
+        extended = (await gql(EXTEND, {"input": {"complaintId": bank["id"], "reason": "Records", "complex": True}},
+                              tenant=TENANT_B))["extendDeadline"]
+        assert extended["userErrors"] == []
+        asked = (await gql(REQUEST_EXTENSION, {"input": {"complaintId": bank["id"], "reason": "Court",
+                                                         "complex": True}},
+                           tenant=TENANT_B))["requestDeadlineExtension"]
+        assert asked["userErrors"] == []
+        found[TENANT_B]["DeadlineExtensionRequest"] = asked["extensionRequest"]["id"]
+        found[TENANT_A]["DeadlineExtensionRequest"] = _gid("DeadlineExtensionRequest", uuid.uuid4())
         # alpha's complaints in the states where a step looks its other IDs up
         investigating = await record(gql, TENANT_A, title="BOLA investigating")
         await ok(gql, "startInvestigation", TENANT_A, DEFAULT_USER, complaintId=investigating["id"])
@@ -325,6 +338,8 @@ OWN_LIKE_RANDOM = {
     "complaints.filter.categoryId (Category)",
     # not Node types: node() answers null for them whoever owns them
     "node.id (Notification)", "node.id (ExternalBody)",
+    # alpha (retail) holds no extension request: its filler is a random ID
+    "node.id (DeadlineExtensionRequest)",
 }
 
 MALFORMED = ["not an id", base64.b64encode(b"Complaint:not-a-uuid").decode(), "", "Q29tcGxhaW50"]

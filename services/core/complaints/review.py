@@ -55,10 +55,10 @@ async def assign_reviewer(
 ) -> Review:
     """Name the reviewer: an active user who did not handle the case (four eyes); may be changed until the
     review is answered."""
-    complaint = await begin(session, "assign_reviewer", complaint_id, actor=actor, now=now)
-    reviewer = await session.get(User, reviewer_id)
+    reviewer = await session.get(User, reviewer_id)  # an unknown reviewer is that, whatever the case's state
     if reviewer is None or not reviewer.active:
         raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["reviewerId"])
+    complaint = await begin(session, "assign_reviewer", complaint_id, actor=actor, now=now)
     if reviewer_id in (await handlers_of(session, [complaint.id]))[complaint.id]:
         raise DomainError(ErrorCode.SEPARATION_OF_DUTIES,
                           "four eyes: whoever handled a case may not review it", ["reviewerId"])
