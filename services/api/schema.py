@@ -36,7 +36,7 @@ from services.api.escalation.schema import EscalationMutations, EscalationQuerie
 from services.api.execution import FastExecutor
 from services.api.keys import KeyMutations, KeyQueries
 from services.api.nodes import Node
-from services.api.notifications.schema import NotificationMutations, NotificationQueries
+from services.api.notifications.schema import NotificationMutations, NotificationQueries, PreferenceMutations
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
@@ -73,7 +73,7 @@ NODE_TYPES: dict[str, Any] = {
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
-               OutboxMutations):
+               OutboxMutations, PreferenceMutations):
     pass
 
 

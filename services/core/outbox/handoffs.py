@@ -29,9 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import authz
-from services.core.audit.service import Actor
+from services.core.audit.service import Actor, record_event
 from services.core.complaints.models import Complaint, ComplaintStatus, Review
 from services.core.deadlines.models import DeadlineExtensionRequest
+from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import User
 from services.core.outbox.service import enqueue_many, notification_effects
 from services.core.tenancy import current_tenant_or_none
@@ -191,3 +192,25 @@ async def after_step(
             complaint_id=complaint.id, email=prefs[user_id] == NotificationPreference.EMAIL)
     new = await enqueue_many(session, effects, now=now)
     return sum(1 for e in effects if e.key in new and ":notify:" in e.key)
+
+
+async def get_preference(session: AsyncSession, user_id: uuid.UUID) -> NotificationPreference:
+    found = await session.scalar(select(User.notification_preference).where(User.id == user_id))
+    return NotificationPreference(found or NotificationPreference.IN_APP)
+
+
+async def set_preference(session: AsyncSession, *, actor: Actor, now: datetime,
+                         preference: NotificationPreference) -> NotificationPreference:
+    """The signed-in user's own preference (one audit event when it changes)."""
+    if actor.user_id is None:
+        raise DomainError(ErrorCode.REQUIRED, "a preference belongs to a user")
+    user = await session.get(User, actor.user_id, with_for_update=True)
+    if user is None or not user.active:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found")
+    if user.notification_preference != preference.value:
+        before = user.notification_preference
+        user.notification_preference = preference.value
+        await record_event(session, actor=actor, action="update_my_preferences", subject_type="User",
+                           subject_id=user.id, now=now,
+                           changes={"notificationPreference": {"from": before, "to": preference.value}})
+    return preference
