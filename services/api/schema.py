@@ -36,7 +36,12 @@ from services.api.escalation.schema import EscalationMutations, EscalationQuerie
 from services.api.execution import FastExecutor
 from services.api.keys import KeyMutations, KeyQueries
 from services.api.nodes import Node
-from services.api.notifications.schema import NotificationMutations, NotificationQueries, PreferenceMutations
+from services.api.notifications.schema import (
+    NotificationMutations,
+    NotificationQueries,
+    NotificationSubscriptions,
+    PreferenceMutations,
+)
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
@@ -75,6 +80,11 @@ class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
                OutboxMutations, PreferenceMutations):
     pass
+
+
+@strawberry.type
+class Subscription(NotificationSubscriptions):
+    """Live feeds over graphql-transport-ws (services/api/app.py authenticates the connection)."""
 
 
 class ComplaintdeskSchema(strawberry.Schema):
@@ -121,6 +131,7 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
     schema = ComplaintdeskSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         execution_context_class=FastExecutor,  # plain attribute fields completed without the per-field machinery
         # no "Did you mean" outside development (services/api/quiet.py); scalars with fixed coercion messages

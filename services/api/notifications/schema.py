@@ -3,7 +3,10 @@ preference (``updateMyPreferences``; read as ``me { notificationPreference }``).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
 from datetime import datetime
 
 import strawberry
@@ -20,6 +23,9 @@ from services.core.outbox import handoffs
 from services.core.outbox import notifications as svc
 from services.core.outbox.handoffs import NotificationPreference
 from services.core.outbox.models import Notification as NotificationModel
+from services.core.tenancy import tenant_session
+
+FEED_POLL_S = 1.0  # how often a live feed looks for new notifications (one short query each time)
 
 
 def _cursor(n: NotificationModel) -> str:
@@ -158,3 +164,28 @@ class PreferenceMutations:
         except DomainError as exc:
             return UpdateMyPreferencesPayload(user_errors=[user_error(exc)])
         return UpdateMyPreferencesPayload(notification_preference=chosen)
+
+
+@strawberry.type
+class NotificationSubscriptions:
+    @strawberry.subscription(description="Your new notifications as they are delivered (graphql-transport-ws on "
+                                         "/graphql; the access token in connection_init's Authorization)")
+    async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        tenant = ctx.tenant
+        feed = svc.Feed(user_id=viewer.id)
+        while True:
+            async with tenant_session(tenant) as session:  # a short session per look: nothing held in between
+                found = await feed.poll(session)
+                fresh = [Notification.from_model(n) for n in found] if found is not None else None
+            if fresh is None:  # the viewer was deactivated: the feed ends
+                return
+            for note in fresh:
+                # the fields of each event (its complaint) read on a session of their own, closed after it
+                async with AsyncExitStack() as stack:
+                    ctx.exit_stack = stack
+                    ctx.forget_session()
+                    yield note
+                ctx.forget_session()
+            await asyncio.sleep(FEED_POLL_S)
