@@ -126,7 +126,11 @@ def link_for(complaint_global_id: str | None) -> dict[str, str] | None:
 async def _with_permission(session: AsyncSession, complaint_id: uuid.UUID, action: authz.Action) -> list[uuid.UUID]:
     tenant = current_tenant_or_none()
     name = tenant.slug if tenant is not None else str(session.sync_session.info.get("tenant_schema", "tenant"))
-    candidates = (await session.scalars(select(User.id).where(User.active.is_(True), User.roles != [])
+    granting = sorted({r.role for r in await authz.load_rules(session) if r.action == action.value
+                       and r.effect == "allow"})  # only their holders can be allowed: ask the enforcer about those
+    if not granting:
+        return []
+    candidates = (await session.scalars(select(User.id).where(User.active.is_(True), User.roles.overlap(granting))
                                         .order_by(User.email))).all()
     out: list[uuid.UUID] = []
     for user_id in candidates:
