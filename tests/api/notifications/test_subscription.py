@@ -111,3 +111,11 @@ async def test_a_bad_or_missing_token_is_refused(server: str, authorization: str
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_the_feed_is_not_served_over_http(gql: GraphQLClient) -> None:
+    response = await gql.post(FEED, tenant=await tenant_of("retail", "live"), user=HANDLER,
+                              headers={"accept": "application/graphql-response+json"})
+    body = response.json()
+    assert response.status_code == 400 and "data" not in body, body
+    assert "subscription" in body["errors"][0]["message"].lower()
