@@ -161,7 +161,8 @@ class GraphQLApp(GraphQL[Context, None]):
         """Strawberry's, with its operation errors answered as GraphQL request errors instead of plain 400s."""
         if error := http.operation_request_error(request_data, max_tokens=MAX_TOKENS):
             return PreExecutionError(data=None, errors=[error])
-        allowed = OperationType.from_http(request_adapter.method)
+        # subscriptions only over WebSockets (graphql-transport-ws): over HTTP a request error
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         if not self.allow_queries_via_get and request_adapter.method == "GET":
             allowed = allowed - {OperationType.QUERY}
         try:

@@ -24,10 +24,10 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("users", sa.Column("notification_preference", sa.String(16), nullable=False,
                                      server_default="IN_APP"))
-    op.create_check_constraint("ck_users_notification_preference", "users",
+    op.create_check_constraint("notification_preference", "users",  # named ck_users_notification_preference
                                "notification_preference IN ('IN_APP', 'EMAIL', 'DIGEST')")
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_users_notification_preference", "users", type_="check")
+    op.drop_constraint("notification_preference", "users", type_="check")
     op.drop_column("users", "notification_preference")
