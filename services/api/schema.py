@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import strawberry
@@ -19,7 +19,9 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from services.api.auth.mutations import AuthMutations, OperatorMutations
 from services.api.auth.queries import AuthQueries
@@ -95,6 +97,17 @@ class ComplaintdeskSchema(strawberry.Schema):
         """Execution's arguments: graphql-core coerces variable values there, with or without suggestions."""
         kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
         return {**kwargs, "hide_suggestions": self.hide_suggestions}
+
+    async def stream(
+        self, query: str | None, variable_values: dict[str, Any] | None = None, context_value: Any | None = None,
+        root_value: Any | None = None, operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        """The WebSocket transport's entry: subscriptions only (queries and mutations go over HTTP, where the edge,
+        the throttles and the per-request session apply); anything else is a request error on that operation."""
+        return await super().stream(query, variable_values, context_value, root_value, operation_name,
+                                    operation_extensions, allowed_operation_types={OperationType.SUBSCRIPTION})
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -113,6 +113,21 @@ async def test_a_bad_or_missing_token_is_refused(server: str, authorization: str
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
+async def test_only_subscriptions_go_over_the_socket(server: str) -> None:
+    """Queries and mutations stay on HTTP (the edge's throttles, a session per request)."""
+    t = await tenant_of("retail", "live")
+    ws = await connect(server, subprotocols=[PROTOCOL])  # type: ignore[list-item]
+    try:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {await access_token(t, HANDLER)}"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "q", "type": "subscribe", "payload": {"query": "{ me { email } }"}}))
+        got = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert got == {"id": "q", "type": "error", "payload": [{"message": "queries are not allowed"}]}
+    finally:
+        await ws.close()
+
+
 async def test_the_feed_is_not_served_over_http(gql: GraphQLClient) -> None:
     response = await gql.post(FEED, tenant=await tenant_of("retail", "live"), user=HANDLER,
                               headers={"accept": "application/graphql-response+json"})
