@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -19,13 +20,14 @@ from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import MissingQueryError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -33,8 +35,9 @@ from strawberry.types.unset import UNSET, UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.api import http, idempotency
+from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.context import Context
-from services.api.edge import BodySizeLimitMiddleware, RequestIdMiddleware, TenantMiddleware
+from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError
 from services.api.schema import MAX_TOKENS, build_schema
 from services.core.clock import Clock, system_clock
@@ -177,7 +180,8 @@ class GraphQLApp(GraphQL[Context, None]):
         """Strawberry's, with its operation errors answered as GraphQL request errors instead of plain 400s."""
         if error := http.operation_request_error(request_data, max_tokens=MAX_TOKENS):
             return PreExecutionError(data=None, errors=[error])
-        allowed = OperationType.from_http(request_adapter.method)
+        # subscriptions only over WebSockets (graphql-transport-ws): over HTTP a request error
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         if not self.allow_queries_via_get and request_adapter.method == "GET":
             allowed = allowed - {OperationType.QUERY}
         try:
@@ -214,7 +218,38 @@ class GraphQLApp(GraphQL[Context, None]):
         response.headers.add_vary_header("Accept")
         return response
 
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a graphql-transport-ws connection exactly as the edge does an HTTP request (the same
+        ``edge.authenticate``): the access token from connection_init's ``Authorization`` (else the upgrade
+        request's header). No token, a bad one or no active staff user: the connection closes with 4403."""
+        params = context.connection_params or {}
+        scope = dict(context.request.scope)
+        given = params.get("Authorization", params.get("authorization"))
+        if given is not None:
+            if not isinstance(given, str):
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+            scope["headers"] = [(k, v) for k, v in scope.get("headers", ()) if k != b"authorization"] + [
+                (b"authorization", given.encode("latin-1", "replace"))]
+        try:
+            tenant, principal = await authenticate(scope)
+        except Refused as refused:
+            raise ConnectionRejectionError({"code": refused.code}) from None
+        if tenant is None or not isinstance(principal, StaffPrincipal | ExternalPrincipal):
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        context.tenant_ref, context.principal = tenant, principal
+        async with contextlib.AsyncExitStack() as stack:  # the look-up's session ends here, not with the socket
+            context.exit_stack = stack
+            viewer = await context.viewer()
+        context.forget_session()
+        if viewer is None:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        return cast(UnsetType, UNSET)
+
     async def get_context(self, request: Request, response: Response | Any) -> Context:  # type: ignore[override]
+        if isinstance(request, WebSocket):  # authenticated by on_ws_connect (the edge middleware sees only HTTP)
+            return Context(request=cast(Request, request), response=None, request_id=uuid.uuid4().hex,
+                           exit_stack=contextlib.AsyncExitStack(),
+                           clock=getattr(request.app.state, "clock", system_clock), redis=self.redis)
         state = request.scope.get("state", {})
         if "exit_stack" not in state:  # the edge middleware authenticates and holds the request's resources
             raise RequestError("the request did not pass the edge", "INTERNAL_SERVER_ERROR")
@@ -267,6 +302,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         graphql_ide="graphiql" if settings.development else None,
         allow_queries_via_get=True,
         multipart_uploads_enabled=False,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
     )
     graphql.redis = redis_client
 
@@ -293,6 +329,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
         ],
         middleware=[
             # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy

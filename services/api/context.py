@@ -77,6 +77,7 @@ class Context:
     _operator_resolved: bool = False
     # the request's Idempotency-Key reservation (services/api/idempotency.py): marked in every write transaction
     idempotency_reservation: uuid.UUID | None = None
+    connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
 
     @property
     def tenant(self) -> TenantRef:
@@ -110,6 +111,11 @@ class Context:
         from services.api.authz import complaint_access
 
         return Loaders(self.db, lambda: complaint_access(self))
+
+    def forget_session(self) -> None:
+        """A WebSocket's context outlives its sessions: the next read opens a new one (on the current stack)."""
+        self._session = None
+        self.reset_loaders()
 
     def reset_loaders(self) -> None:
         """Forget cached loads and access filters (after a mutation changed what they hold)."""

@@ -209,6 +209,9 @@ class _Refused(Exception):
         self.status, self.message, self.code, self.headers = status, message, code, headers
 
 
+Refused = _Refused  # what ``authenticate`` raises (the WebSocket handshake of services/api/app.py uses it too)
+
+
 def _unauthorized(message: str, error: str = "invalid_token") -> _Refused:
     challenge = f'Bearer error="{error}"'.encode()
     return _Refused(401, message, "UNAUTHENTICATED", [(b"www-authenticate", challenge)])

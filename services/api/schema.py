@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import strawberry
@@ -19,7 +19,9 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from services.api.auth.mutations import AuthMutations, OperatorMutations
 from services.api.auth.queries import AuthQueries
@@ -36,7 +38,12 @@ from services.api.escalation.schema import EscalationMutations, EscalationQuerie
 from services.api.execution import FastExecutor
 from services.api.keys import KeyMutations, KeyQueries
 from services.api.nodes import Node
-from services.api.notifications.schema import NotificationMutations, NotificationQueries
+from services.api.notifications.schema import (
+    NotificationMutations,
+    NotificationQueries,
+    NotificationSubscriptions,
+    PreferenceMutations,
+)
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
@@ -74,8 +81,13 @@ NODE_TYPES: dict[str, Any] = {
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
-               OutboxMutations):
+               OutboxMutations, PreferenceMutations):
     pass
+
+
+@strawberry.type
+class Subscription(NotificationSubscriptions):
+    """Live feeds over graphql-transport-ws (services/api/app.py authenticates the connection)."""
 
 
 class ComplaintdeskSchema(strawberry.Schema):
@@ -86,6 +98,17 @@ class ComplaintdeskSchema(strawberry.Schema):
         """Execution's arguments: graphql-core coerces variable values there, with or without suggestions."""
         kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
         return {**kwargs, "hide_suggestions": self.hide_suggestions}
+
+    async def stream(
+        self, query: str | None, variable_values: dict[str, Any] | None = None, context_value: Any | None = None,
+        root_value: Any | None = None, operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        """The WebSocket transport's entry: subscriptions only (queries and mutations go over HTTP, where the edge,
+        the throttles and the per-request session apply); anything else is a request error on that operation."""
+        return await super().stream(query, variable_values, context_value, root_value, operation_name,
+                                    operation_extensions, allowed_operation_types={OperationType.SUBSCRIPTION})
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -117,6 +140,7 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
     schema = ComplaintdeskSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         execution_context_class=FastExecutor,  # plain attribute fields completed without the per-field machinery
         # no "Did you mean" outside development (services/api/quiet.py); scalars with fixed coercion messages

@@ -72,6 +72,7 @@ def serve(host: str, port: int) -> None:
         "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
         proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
         server_header=False,
+        ws="websockets-sansio",  # the subscriptions' WebSocket transport (graphql-transport-ws on /graphql)
     )
 
 

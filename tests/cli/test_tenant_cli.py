@@ -120,7 +120,8 @@ async def test_one_failing_tenant_is_rolled_back_and_others_migrate() -> None:
 
     async with raw() as conn:
         await conn.execute(text("DROP TABLE " + ", ".join(f"tenant_broken_one.{t}" for t in later_tables)))
-        await conn.execute(text("ALTER TABLE tenant_broken_one.users DROP COLUMN password_hash"))
+        await conn.execute(text("ALTER TABLE tenant_broken_one.users DROP COLUMN password_hash"))  # t0003's
+        await conn.execute(text("ALTER TABLE tenant_broken_one.users DROP COLUMN notification_preference"))  # t0013b's
         await conn.execute(text("UPDATE tenant_broken_one.alembic_version SET version_num = 't0001'"))
         await conn.execute(text("CREATE TABLE tenant_broken_one.audit_events (id int)"))
         await conn.commit()

@@ -1,8 +1,12 @@
-"""In-app notifications of the signed-in user: ``notifications`` and ``markNotificationRead``."""
+"""In-app notifications of the signed-in user: ``notifications``, ``markNotificationRead``, and the hand-off
+preference (``updateMyPreferences``; read as ``me { notificationPreference }``)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
 from datetime import datetime
 
 import strawberry
@@ -15,8 +19,13 @@ from services.api.errors import RequestError, UserError, user_error
 from services.api.ids import decode_optional
 from services.api.nodes import global_id
 from services.core.errors import DomainError
+from services.core.outbox import handoffs
 from services.core.outbox import notifications as svc
+from services.core.outbox.handoffs import NotificationPreference
 from services.core.outbox.models import Notification as NotificationModel
+from services.core.tenancy import tenant_session
+
+FEED_POLL_S = 1.0  # how often a live feed looks for new notifications (one short query each time)
 
 
 def _cursor(n: NotificationModel) -> str:
@@ -25,6 +34,14 @@ def _cursor(n: NotificationModel) -> str:
 
 def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     return parse_time_id_cursor("n", cursor)
+
+
+@strawberry.type(description="Where an SPA routes a notification: route 'complaint' with the Complaint's global id; "
+                             "path is the same as /complaints/<id>")
+class NotificationLink:
+    route: str
+    id: strawberry.ID
+    path: str
 
 
 @strawberry.type(description="An in-app notification for you (a breach, an escalation, a failed delivery, ...)")
@@ -41,6 +58,14 @@ class Notification:
     def from_model(cls, n: NotificationModel) -> Notification:
         return cls(id=global_id("Notification", n.id), kind=n.kind, title=n.title, body=n.body,
                    created_at=n.created_at, read_at=n.read_at, complaint_id=n.complaint_id)
+
+    @strawberry.field(description="Where an SPA opens it (null when it is about no complaint)")
+    def link(self) -> NotificationLink | None:
+        if self.complaint_id is None:
+            return None
+        target = handoffs.link_for(global_id("Complaint", self.complaint_id))
+        assert target is not None
+        return NotificationLink(route=target["route"], id=strawberry.ID(target["id"]), path=target["path"])
 
     @strawberry.field(description="The complaint it is about, if you may still read it")
     async def complaint(self, info: Info) -> ComplaintType | None:
@@ -113,3 +138,54 @@ class NotificationMutations:
             return MarkNotificationReadPayload(user_errors=[user_error(exc)])
         return MarkNotificationReadPayload(notification=Notification.from_model(note) if note else None,
                                            unread_count=unread)
+
+
+@strawberry.input(description="Your own preferences")
+class UpdateMyPreferencesInput:
+    notifications: NotificationPreference
+
+
+@strawberry.type
+class UpdateMyPreferencesPayload:
+    notification_preference: NotificationPreference | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PreferenceMutations:
+    @strawberry.mutation(description="How you hear of work handed to you: IN_APP, EMAIL or DIGEST")
+    async def update_my_preferences(self, info: Info, input: UpdateMyPreferencesInput) -> UpdateMyPreferencesPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                chosen = await handoffs.set_preference(session, actor=viewer.actor, now=ctx.now(),
+                                                       preference=input.notifications)
+        except DomainError as exc:
+            return UpdateMyPreferencesPayload(user_errors=[user_error(exc)])
+        return UpdateMyPreferencesPayload(notification_preference=chosen)
+
+
+@strawberry.type
+class NotificationSubscriptions:
+    @strawberry.subscription(description="Your new notifications as they are delivered (graphql-transport-ws on "
+                                         "/graphql; the access token in connection_init's Authorization)")
+    async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        tenant = ctx.tenant
+        feed = svc.Feed(user_id=viewer.id)
+        while True:
+            async with tenant_session(tenant) as session:  # a short session per look: nothing held in between
+                found = await feed.poll(session)
+                fresh = [Notification.from_model(n) for n in found] if found is not None else None
+            if fresh is None:  # the viewer was deactivated: the feed ends
+                return
+            for note in fresh:
+                # the fields of each event (its complaint) read on a session of their own, closed after it
+                async with AsyncExitStack() as stack:
+                    ctx.exit_stack = stack
+                    ctx.forget_session()
+                    yield note
+                ctx.forget_session()
+            await asyncio.sleep(FEED_POLL_S)

@@ -10,6 +10,12 @@ import strawberry
 from services.api.context import Info
 from services.api.nodes import Node, global_id
 from services.core.org import models
+from services.core.outbox import handoffs
+from services.core.outbox.handoffs import NotificationPreference
+
+strawberry.enum(NotificationPreference, name="NotificationPreference",
+                description="IN_APP (default); EMAIL: in-app and an e-mail; DIGEST: in-app (the daily e-mail is not "
+                            "built yet)")
 
 # Register the core enums as GraphQL enums (the same classes: values pass straight through).
 strawberry.enum(models.OrgUnitKind, name="OrgUnitKind")
@@ -97,6 +103,14 @@ class UserType(Node):
     @strawberry.field
     async def org_unit(self, info: Info) -> OrgUnitType | None:
         return await load_org_unit(info, self.org_unit_id)
+
+    @strawberry.field(description="How you hear of work handed to you (your own only: null for anyone else)")
+    async def notification_preference(self, info: Info) -> NotificationPreference | None:
+        viewer = await info.context.viewer()
+        if viewer is None or global_id("User", viewer.id) != self.id:
+            return None
+        async with info.context.db() as session:
+            return await handoffs.get_preference(session, viewer.id)
 
     @classmethod
     async def resolve_nodes(

@@ -24,7 +24,6 @@ from services.core.deadlines.models import CustomerNotice
 from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.service import after_final_answer
 from services.core.org.models import User
-from services.core.outbox.service import notify
 
 S = ComplaintStatus
 MAX_TEXT = 5_000
@@ -44,9 +43,6 @@ async def request_review(
     await session.flush()
     await record_step(session, complaint, actor=actor, action="request_review", now=now, before=before,
                       changes={"reviewId": review.id, "source": source.value})
-    await notify(session, user_ids=[complaint.owner_id], key=f"review:{review.id}:requested", kind="REVIEW_REQUESTED",
-                 title=f"Complaint {complaint.number}: the customer asks for a review of the decision",
-                 complaint_id=complaint.id, now=now)
     return review
 
 
@@ -71,9 +67,6 @@ async def assign_reviewer(
     complaint.updated_at = now
     await record_step(session, complaint, actor=actor, action="assign_reviewer", now=now, before=complaint.status,
                       changes={"reviewId": review.id, "reviewerId": reviewer_id})
-    await notify(session, user_ids=[reviewer_id], key=f"review:{review.id}:assigned", kind="REVIEW_ASSIGNED",
-                 title=f"Complaint {complaint.number}: a review is assigned to you", complaint_id=complaint.id,
-                 now=now)
     return review
 
 

@@ -50,7 +50,6 @@ from services.core.complaints.steps import begin, current_form, move, record_ste
 from services.core.crypto.fields import blind_index, keyring_of
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
-from services.core.outbox.service import notify
 
 S = ComplaintStatus
 OPEN_STATUSES = lifecycle.OPEN
@@ -591,19 +590,14 @@ async def complete_implementation(
     return complaint
 
 
-async def _return_survey(session: AsyncSession, complaint: Complaint, survey: SatisfactionSurvey,
-                         now: datetime) -> None:
-    """Seed I step 7: the survey goes back to the responsible department (recorded, its people told)."""
+async def _return_survey(complaint: Complaint, survey: SatisfactionSurvey, now: datetime) -> None:
+    """Seed I step 7: the survey goes back to the responsible department (recorded here; its people are told by
+    the hand-off rules, ``outbox.handoffs``)."""
     department = complaint.responsible_department_id
     if department is None:
         return
     survey.returned_to_department_id = department
     survey.returned_at = now
-    people = (await session.scalars(select(User.id).where(User.org_unit_id == department,
-                                                          User.active.is_(True)))).all()
-    await notify(session, user_ids=people, key=f"survey:{survey.id}:returned", kind="SURVEY_RETURNED",
-                 title=f"Complaint {complaint.number}: the customer's satisfaction survey ({survey.rating})",
-                 complaint_id=complaint.id, now=now)
 
 
 async def record_follow_up(
@@ -621,7 +615,7 @@ async def record_follow_up(
     before = move(complaint, S.CLOSED if rating.closes else S.REOPENED, now)
     await session.flush()
     if rating.closes:
-        await _return_survey(session, complaint, survey, now)
+        await _return_survey(complaint, survey, now)
     await record_step(session, complaint, actor=actor, action="record_follow_up", now=now, before=before,
                       changes={"rating": rating.value, "source": source.value,
                                "returnedTo": survey.returned_to_department_id})

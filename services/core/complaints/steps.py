@@ -35,6 +35,7 @@ from services.core.deadlines import service as deadlines
 from services.core.deadlines.models import Deadline, DeadlineExtensionRequest, ExtensionRequestState
 from services.core.deadlines.rules import DeadlineKind
 from services.core.errors import DomainError, ErrorCode
+from services.core.outbox import handoffs
 
 S = ComplaintStatus
 
@@ -158,11 +159,14 @@ async def record_step(
     changes: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> None:
-    """The step's audit event, then its deadlines (started, met, paused, resumed), in the step's transaction."""
-    await record_event(
+    """The step's audit event, then its deadlines (started, met, paused, resumed) and its hand-off notifications
+    (``outbox.handoffs.RULES``), in the step's transaction."""
+    event = await record_event(
         session, actor=actor, action=action, subject_type="Complaint", subject_id=complaint.id, now=now,
         from_status=before, to_status=complaint.status, changes=changes or {}, note=note,
     )
     await deadlines.on_step(session, complaint, action=action, before=before, now=now)
     if complaint.appraisal_started_at is not None:  # a case that ends ends its external appraisal too
         await appraisals.end_with_case(session, complaint, actor=actor, now=now, action=action)
+    await handoffs.after_step(session, complaint, action=action, actor=actor, ref=f"event-{event.seq}", now=now,
+                              before=before, changes=changes)

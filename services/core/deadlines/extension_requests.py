@@ -6,10 +6,11 @@ rule says that extension ``requires_approval`` (any other one is granted at once
 at most one pending per deadline. ``approve_extension`` grants it exactly as a direct extension would
 (``service.apply_extension``: the period, the plan, the ``DeadlineExtension`` naming requester and approver, the
 customer notice with the request's reason); ``reject_extension`` records why not. Whoever asked never decides
-(``service.may_decide_extension``: a core rule, whatever their roles or the tenant's policy). The requester is
-notified in-app of the decision. Each change writes one audit event in the caller's transaction; refusals raise
-``DomainError`` and change nothing. Who may request (``complaint.extend_deadline``) and decide
-(``complaint.approve_deadline_extension``) is the caller's authorization, as for every step.
+(``service.may_decide_extension``: a core rule, whatever their roles or the tenant's policy). The approvers are
+told of a new request, the requester of the decision (``outbox.handoffs``). Each change writes one audit event in
+the caller's transaction; refusals raise ``DomainError`` and change nothing. Who may request
+(``complaint.extend_deadline``) and decide (``complaint.approve_deadline_extension``) is the caller's
+authorization, as for every step.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from services.core.deadlines.service import (
     next_extension,
 )
 from services.core.errors import DomainError, ErrorCode
-from services.core.outbox.service import notify
+from services.core.outbox import handoffs
 
 State = ExtensionRequestState
 MAX_NOTE = 2_000
@@ -101,13 +102,15 @@ async def request_extension(
     session.add(request)
     nxt.complaint.updated_at = now
     await session.flush()
-    await record_event(
+    event = await record_event(
         session, actor=actor, action="request_deadline_extension", subject_type="Complaint",
         subject_id=nxt.complaint.id, now=now, from_status=nxt.complaint.status, to_status=nxt.complaint.status,
         changes={"requestId": request.id, "kind": request.kind, "extension": request.extension_number,
                  "addDays": request.add_days, "complex": complex_case},
         note=why,
     )
+    await handoffs.after_step(session, nxt.complaint, action="request_deadline_extension", actor=actor,
+                              ref=f"event-{event.seq}", now=now, changes={"requestId": request.id})
     return request
 
 
@@ -165,11 +168,8 @@ async def approve_extension(
     request.decided_by, request.decided_at, request.decision_note = actor.user_id, now, remark
     request.extension_id = extended.extension.id
     await session.flush()
-    await notify(session, user_ids=[request.requested_by], key=f"extension-request:{request.id}:decided",
-                 kind="DEADLINE_EXTENSION_APPROVED",
-                 title=f"Complaint {complaint.number}: the {request.kind} deadline extension you asked for was "
-                       f"approved (due {extended.deadline.due_at.isoformat()})",
-                 body=remark, complaint_id=complaint.id, now=now)
+    await handoffs.after_step(session, complaint, action="approve_deadline_extension", actor=actor,
+                              ref=f"extension-request:{request.id}:decided", now=now, changes={"requestId": request.id})
     return Decided(request, extended)
 
 
@@ -191,11 +191,8 @@ async def reject_extension(
                  "requestedBy": request.requested_by},
         note=why,
     )
-    await notify(session, user_ids=[request.requested_by], key=f"extension-request:{request.id}:decided",
-                 kind="DEADLINE_EXTENSION_REJECTED",
-                 title=f"Complaint {complaint.number}: the {request.kind} deadline extension you asked for was "
-                       "rejected",
-                 body=why, complaint_id=complaint.id, now=now)
+    await handoffs.after_step(session, complaint, action="reject_deadline_extension", actor=actor,
+                              ref=f"extension-request:{request.id}:decided", now=now, changes={"requestId": request.id})
     return Decided(request, None)
 
 

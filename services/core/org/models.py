@@ -48,6 +48,8 @@ class User(TenantBase):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # NotificationPreference: IN_APP, EMAIL or DIGEST (services/core/notifications/handoffs.py)
+    notification_preference: Mapped[str] = mapped_column(String(16), server_default=text("'IN_APP'"))
 
 
 class CategoryCause(enum.StrEnum):

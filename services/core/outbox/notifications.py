@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.errors import DomainError, ErrorCode
+from services.core.org.models import User
 from services.core.outbox.models import Notification
 
 MAX_PAGE = 100
@@ -54,3 +56,45 @@ async def mark_read(
     if note.read_at is None:
         note.read_at = now
     return note
+
+
+FEED_WINDOW = timedelta(minutes=5)  # how late a delivery may commit and still be seen by a live feed
+FEED_BATCH = 100
+
+
+@dataclass
+class Feed:
+    """A live feed of one user's new notifications (the ``notificationReceived`` subscription): each ``poll`` runs
+    on a short session of its own and returns the rows delivered since the last one, each once. Rows count as new
+    from ``start`` on; a delivery that commits up to ``FEED_WINDOW`` after its ``created_at`` is still seen."""
+
+    user_id: uuid.UUID
+    seen: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    floor: datetime | None = None
+
+    async def start(self, session: AsyncSession) -> None:
+        now = await session.scalar(select(func.now()))
+        assert now is not None
+        self.floor = now - FEED_WINDOW
+        self.seen = {i: at for i, at in (await session.execute(select(Notification.id, Notification.created_at).where(
+            Notification.user_id == self.user_id, Notification.created_at > self.floor)))}
+
+    async def poll(self, session: AsyncSession) -> list[Notification] | None:
+        """The new rows, oldest first; None once the user is no longer active (the feed ends)."""
+        if self.floor is None:
+            await self.start(session)
+        assert self.floor is not None
+        if not await session.scalar(select(User.active).where(User.id == self.user_id)):
+            return None
+        query = select(Notification).where(Notification.user_id == self.user_id, Notification.created_at > self.floor)
+        if self.seen:
+            query = query.where(Notification.id.not_in(list(self.seen)))
+        found = list((await session.scalars(
+            query.order_by(Notification.created_at, Notification.id).limit(FEED_BATCH))).all())
+        for n in found:
+            self.seen[n.id] = n.created_at
+        if self.seen:
+            newest = max(self.seen.values())
+            self.floor = max(self.floor, newest - FEED_WINDOW)
+            self.seen = {i: at for i, at in self.seen.items() if at > self.floor}
+        return found

@@ -153,8 +153,9 @@ async def test_retail_walk_to_closure_returns_the_survey_and_archives(gql: Graph
     survey = await rows(f'SELECT returned_to_department_id, returned_at FROM "{schema(t)}".satisfaction_surveys')
     assert [str(s.returned_to_department_id) for s in survey] == [_uuid(units["PROD"])]
     assert survey[0].returned_at is not None
-    told = await rows(f'SELECT target FROM "{schema(t)}".outbox WHERE idempotency_key LIKE :k ORDER BY target',
-                      k="survey:%:returned:%")
+    told = await rows(f'SELECT target FROM "{schema(t)}".outbox o JOIN "{schema(t)}".audit_events e '
+                      "ON o.idempotency_key LIKE 'handoff:event-' || e.seq || ':notify:%' "
+                      "WHERE e.action = 'record_follow_up' ORDER BY target")
     production = [u.id for u in await rows(f'SELECT id FROM "{schema(t)}".users WHERE org_unit_id = :u AND active',
                                             u=uuid.UUID(_uuid(units["PROD"])))]
     assert sorted(r.target for r in told) == sorted(f"user:{u}" for u in production) and production

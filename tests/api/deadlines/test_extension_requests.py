@@ -220,8 +220,8 @@ async def test_requested_by_the_desk_approved_by_someone_else(gql: GraphQLClient
             ("DEADLINE_EXTENDED", "A complex case: several accounts", date(2026, 10, 22)),
             ("DEADLINE_EXTENDED", BEYOND, date(2026, 11, 23))]
     requester_id = await user_id(requester)
-    assert await outbox_keys(cid, "extension-request:%") == [
-        f"extension-request:{raw_id(rid)}:decided:notify:{requester_id}"]
+    assert await outbox_keys(cid, "handoff:extension-request:%") == [
+        f"handoff:extension-request:{raw_id(rid)}:decided:notify:{requester_id}"]
     # the audit trail: the request and the approval, each by its own actor
     events = await rows(f'SELECT action, actor_id FROM "{schema(TENANT_B)}".audit_events WHERE subject_id = :c '
                         "AND action LIKE '%deadline_extension' ORDER BY seq", c=raw_id(cid))
@@ -277,8 +277,8 @@ async def test_a_rejected_request_leaves_the_deadline_and_may_be_asked_again(
     assert (event.action, event.actor_id) == ("reject_deadline_extension", await user_id(APPROVER))
     assert event.changes["requestId"] == str(raw_id(rid)) and event.changes["extension"] == 2
     # the requester is told, in-app
-    assert await outbox_keys(cid, "extension-request:%") == [
-        f"extension-request:{raw_id(rid)}:decided:notify:{await user_id(DESK)}"]
+    assert await outbox_keys(cid, "handoff:extension-request:%") == [
+        f"handoff:extension-request:{raw_id(rid)}:decided:notify:{await user_id(DESK)}"]
     decision = await decision_deadline(gql, cid)
     assert due_on(decision["dueAt"]) == date(2026, 10, 22) and decision["extensionCount"] == 1
 
