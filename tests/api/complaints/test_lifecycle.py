@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
-from helpers import rows, scalar
-from lifecycle import directory, ok, record, step
+from helpers import scalar
+from lifecycle import HISTORY, directory, ok, record, snapshot, step
 
 RECEIVER = "receiver@test.example"
 INVESTIGATOR = "investigator@test.example"
@@ -17,38 +17,6 @@ APPROVER = "approver@test.example"
 
 # the responsible department per template
 DEPARTMENT = {TENANT_A: "PROD", TENANT_B: "CARD"}
-
-HISTORY = """
-query ($id: ID!, $first: Int, $after: String, $last: Int) {
-  complaint(id: $id) {
-    history(first: $first, after: $after, last: $last) {
-      totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
-      edges { cursor node { seq action fromStatus toStatus actor changes } }
-    }
-  }
-}
-"""
-
-
-def schema_of(tenant: str) -> str:
-    return f"tenant_{tenant}"
-
-
-async def snapshot(tenant: str, complaint_id: str) -> tuple[Any, ...]:
-    """What a refused step must leave exactly as it was."""
-    import base64
-
-    raw_id = base64.b64decode(complaint_id).decode().split(":", 1)[1]
-    s = schema_of(tenant)
-    return (
-        await rows(f"SELECT status, owner_id, updated_at, litigation, closed_at FROM {s}.complaints WHERE id = :i",
-                   i=raw_id),
-        await scalar(f"SELECT count(*) FROM {s}.audit_events"),
-        await scalar(f"SELECT count(*) FROM {s}.handling_forms WHERE complaint_id = :i", i=raw_id),
-        await scalar(f"SELECT count(*) FROM {s}.customer_messages WHERE complaint_id = :i", i=raw_id),
-        await scalar(f"SELECT count(*) FROM {s}.customer_opinions WHERE complaint_id = :i", i=raw_id),
-        await scalar(f"SELECT count(*) FROM {s}.transfer_slips WHERE complaint_id = :i", i=raw_id),
-    )
 
 
 async def drive_to_approved(gql: GraphQLClient, tenant: str) -> dict[str, Any]:
