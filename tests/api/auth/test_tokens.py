@@ -21,7 +21,7 @@ from helpers import raw, rows, scalar
 from sqlalchemy import text
 
 from services.core.auth import tokens
-from services.core.tenancy import TenantStatus
+from services.core.tenancy import TenantStatus, schema_for
 from tenants.provision import create_tenant, set_status
 
 ClientAt = Callable[..., AbstractAsyncContextManager[GraphQLClient]]
@@ -117,7 +117,7 @@ async def test_bad_refresh_tokens_are_refused(gql: GraphQLClient, client_at: Cli
 
 
 async def test_refresh_refused_for_an_expired_token_an_inactive_user_or_a_suspended_tenant(
-    gql: GraphQLClient, client_at: ClientAt
+    gql: GraphQLClient, client_at: ClientAt, own_slug: Callable[[str], str]
 ) -> None:
     staff = await create_staff(gql)
     async with client_at() as c:
@@ -135,16 +135,17 @@ async def test_refresh_refused_for_an_expired_token_an_inactive_user_or_a_suspen
         # refused for an inactive user, the sign-in stays revoked
         assert (await _refresh(c, session["refreshToken"]))["userErrors"] == REFRESH_REFUSED
 
-    await create_tenant("auth-refresh", template="retail")
-    await add_staff("auth-refresh")
-    member = await create_staff(gql, tenant="auth-refresh", roles=("tenant_admin",))
+    slug = own_slug("auth-refresh")
+    await create_tenant(slug, template="retail")
+    await add_staff(slug)
+    member = await create_staff(gql, tenant=slug, roles=("tenant_admin",))
     async with client_at() as c:
-        session = await login(c, "auth-refresh", member.email, PASSWORD)
-        await set_status("auth-refresh", TenantStatus.SUSPENDED)
+        session = await login(c, slug, member.email, PASSWORD)
+        await set_status(slug, TenantStatus.SUSPENDED)
         assert (await _refresh(c, session["refreshToken"]))["userErrors"] == REFRESH_REFUSED
-        assert (await login(c, "auth-refresh", member.email, PASSWORD))["userErrors"][0]["code"] == (
+        assert (await login(c, slug, member.email, PASSWORD))["userErrors"][0]["code"] == (
             "INVALID_CREDENTIALS")
-        await set_status("auth-refresh", TenantStatus.ACTIVE)
+        await set_status(slug, TenantStatus.ACTIVE)
         assert (await _refresh(c, session["refreshToken"]))["userErrors"] == []
 
 
@@ -429,20 +430,20 @@ async def test_roles_come_from_the_database_not_the_token(gql: GraphQLClient) ->
     assert [e["extensions"]["code"] for e in providers["errors"]] == ["FORBIDDEN"]
 
 
-async def test_a_suspended_tenants_token_is_403(gql: GraphQLClient) -> None:
-    await create_tenant("auth-paused", template="retail")
-    token = tokens.issue_access_token(user_id=uuid.uuid4(), tenant="auth-paused", roles=[],
-                                      now=datetime.now(UTC)).token
+async def test_a_suspended_tenants_token_is_403(gql: GraphQLClient, own_slug: Callable[[str], str]) -> None:
+    slug = own_slug("auth-paused")
+    await create_tenant(slug, template="retail")
+    token = tokens.issue_access_token(user_id=uuid.uuid4(), tenant=slug, roles=[], now=datetime.now(UTC)).token
     assert (await bearer(gql, token, ME)).status_code == 200
-    await set_status("auth-paused", TenantStatus.SUSPENDED)
+    await set_status(slug, TenantStatus.SUSPENDED)
     try:
         for query in (ME, 'mutation { createOrgUnit(input: {name: "x", kind: STORE}) { orgUnit { id } } }'):
             response = await bearer(gql, token, query)
             assert response.status_code == 403
             assert response.json()["errors"][0]["extensions"]["code"] == "TENANT_SUSPENDED"
-        assert await scalar("SELECT count(*) FROM tenant_auth_paused.org_units WHERE name = 'x'") == 0
+        assert await scalar(f"SELECT count(*) FROM {schema_for(slug)}.org_units WHERE name = 'x'") == 0
     finally:
-        await set_status("auth-paused", TenantStatus.ACTIVE)
+        await set_status(slug, TenantStatus.ACTIVE)
     # a token for a tenant that does not exist
     unknown = tokens.issue_access_token(user_id=uuid.uuid4(), tenant="gone-co", roles=[], now=datetime.now(UTC))
     response = await bearer(gql, unknown.token, ME)
