@@ -122,3 +122,12 @@ async def snapshot(tenant: str, complaint_id: str) -> tuple[Any, ...]:
         await scalar(f"SELECT count(*) FROM {s}.transfer_slips WHERE complaint_id = :i", i=raw_id),
         await scalar(f"SELECT count(*) FROM {s}.satisfaction_surveys WHERE complaint_id = :i", i=raw_id),
     )
+
+
+async def id_by_number(tenant: str, number: str, owner: str | None = None) -> str | None:
+    """The global ID of ``tenant``'s own complaint numbered ``number`` (owned by ``owner``, when given), read from
+    the database: what ``complaintByNumber`` must answer there, to a user who sees any (or only their own) case."""
+    raw_id = await scalar(f"SELECT c.id FROM {schema_of(tenant)}.complaints c JOIN {schema_of(tenant)}.users u "
+                          "ON u.id = c.owner_id WHERE c.number = :n AND (CAST(:o AS text) IS NULL OR u.email = :o)",
+                          n=number, o=owner)
+    return None if raw_id is None else base64.b64encode(f"Complaint:{raw_id}".encode()).decode()

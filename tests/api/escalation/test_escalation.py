@@ -150,11 +150,12 @@ async def test_escalation_by_hand_one_per_step_with_dossier_and_receipt(
     gql: GraphQLClient, bank: str, receiver: WebhookReceiver
 ) -> None:
     cid = await _unfounded(gql, bank)
-    # not allowed for a receiver; nothing changes
+    # not allowed for a receiver, even the owner (who sees the case); nothing changes
     before = await _counts(bank)
     data = await gql(ESCALATE, {"input": {"complaintId": cid, "reason": "Customer re-complains"}}, tenant=bank,
                      user=RECEIVER)
-    assert data["escalateComplaint"]["userErrors"][0]["code"] in ("NOT_ALLOWED", "NOT_FOUND")
+    assert [e["code"] for e in data["escalateComplaint"]["userErrors"]] == ["NOT_ALLOWED"]
+    assert data["escalateComplaint"]["escalation"] is None
     assert await _counts(bank) == before
     first = (await gql(ESCALATE, {"input": {"complaintId": cid, "reason": "Customer re-complains", "step": 1}},
                        tenant=bank, user=DESK))["escalateComplaint"]
@@ -270,7 +271,8 @@ async def test_routing_recorded_and_refusals_change_nothing(gql: GraphQLClient, 
     before = await _counts(bank)
     refused = await gql(ROUTE, {"input": {"complaintId": c["id"], "externalBodyId": listed["Price Bureau"],
                                           "mode": "CUSTOMER_TOLD"}}, tenant=bank, user="receiver2@test.example")
-    assert refused["routeComplaint"]["userErrors"][0]["code"] in ("NOT_FOUND", "NOT_ALLOWED")
+    # another receiver: not the owner, so the case is not even visible to them
+    assert [e["code"] for e in refused["routeComplaint"]["userErrors"]] == ["NOT_FOUND"]
     assert await _counts(bank) == before
     data = (await gql(ROUTE, {"input": {"complaintId": c["id"], "externalBodyId": listed["Price Bureau"],
                                         "mode": "CUSTOMER_TOLD", "note": "Told to call the price bureau 12358"}},
