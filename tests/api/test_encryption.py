@@ -248,8 +248,10 @@ async def test_erasing_a_complainant_keeps_the_case_and_its_statistics(gql: Grap
     assert await scalar(f"SELECT count(*) FROM \"tenant_{TENANT_A}\".audit_events WHERE action = 'erase_complainant' "
                         "AND subject_id = :id", id=_uuid(case["id"])) == 1
     # twice: refused, nothing changes
+    trail = await scalar(f'SELECT count(*) FROM "tenant_{TENANT_A}".audit_events')
     again = (await gql(ERASE, {"input": {"complaintId": case["id"], "reason": "again"}}))["eraseComplainant"]
     assert [e["code"] for e in again["userErrors"]] == ["ILLEGAL_TRANSITION"]
+    assert await scalar(f'SELECT count(*) FROM "tenant_{TENANT_A}".audit_events') == trail
     # with includeMatches, the other record with the same phone goes too
     matched = (await gql(ERASE, {"input": {"complaintId": twin["id"], "reason": "asked", "includeMatches": True}}
                          ))["eraseComplainant"]

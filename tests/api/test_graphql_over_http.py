@@ -228,9 +228,11 @@ async def test_success_is_200_with_data(client: httpx.AsyncClient) -> None:
 
 
 async def test_user_errors_in_a_payload_are_200(client: httpx.AsyncClient) -> None:
+    before = await scalar("SELECT count(*) FROM tenant_alpha.org_units")
     response = await post(client, {"query": CREATE, "variables": {"input": {"name": "  ", "kind": "STORE"}}})
     assert response.status_code == 200
     assert response.json()["data"]["createOrgUnit"]["userErrors"] == [{"code": "REQUIRED"}]
+    assert await scalar("SELECT count(*) FROM tenant_alpha.org_units") == before
 
 
 @pytest.fixture

@@ -160,6 +160,8 @@ async def test_throttle_per_client_address(gql: GraphQLClient, client_at: Client
         refused = await login(c, TENANT_A, staff.email, PASSWORD)
         assert [e["code"] for e in refused["userErrors"]] == ["RATE_LIMITED"]
         assert refused["accessToken"] is None
+        assert await scalar("SELECT count(*) FROM tenant_alpha.refresh_tokens t JOIN tenant_alpha.users u "
+                            "ON u.id = t.user_id WHERE u.email = :e", e=staff.email) == 0  # no sign-in began
         # tenants are counted apart
         twin = await create_staff(gql, tenant=TENANT_B)
         assert (await login(c, TENANT_B, twin.email, PASSWORD))["userErrors"] == []
@@ -199,11 +201,13 @@ async def test_set_password(gql: GraphQLClient, client_at: ClientAt) -> None:
         assert denied.json()["data"]["setPassword"]["userErrors"] == [
             {"field": None, "message": "you may not do org.manage", "code": "NOT_ALLOWED"}]
         assert await _hash(other) == before
+        own = await _hash(staff)
         no_current = await bearer(c, token, SET_PASSWORD, {"input": {"userId": staff.id, "password": "new pass 123"}})
         assert [e["code"] for e in no_current.json()["data"]["setPassword"]["userErrors"]] == ["REQUIRED"]
         wrong = await bearer(c, token, SET_PASSWORD, {"input": {"userId": staff.id, "password": "new pass 123",
                                                                 "currentPassword": "not it at all"}})
         assert [e["code"] for e in wrong.json()["data"]["setPassword"]["userErrors"]] == ["INVALID_CREDENTIALS"]
+        assert await _hash(staff) == own  # neither refusal changed it
         changed = await bearer(c, token, SET_PASSWORD, {"input": {"userId": staff.id, "password": "new pass 123",
                                                                   "currentPassword": PASSWORD}})
         assert changed.json()["data"]["setPassword"] == {"user": {"email": staff.email}, "userErrors": []}

@@ -280,11 +280,13 @@ async def test_evidence_is_hashed_and_audited(gql: GraphQLClient) -> None:
                         "uploadedBy": {"email": INVESTIGATOR}}
     history = (await gql(HISTORY, {"id": c["id"], "last": 1}, tenant=TENANT_A))["complaint"]["history"]
     assert history["edges"][0]["node"]["changes"]["sha256"] == evidence["sha256"]
+    before = (await snapshot(TENANT_A, c["id"]), await scalar("SELECT count(*) FROM tenant_alpha.evidence"))
     bad = await gql(
         """mutation ($input: AttachEvidenceInput!) { attachEvidence(input: $input) { userErrors { code field } } }""",
         {"input": {"complaintId": c["id"], "filename": "x", "contentType": "text/plain", "contentBase64": "!!"}},
     )
     assert bad["attachEvidence"]["userErrors"] == [{"code": "INVALID", "field": ["contentBase64"]}]
+    assert (await snapshot(TENANT_A, c["id"]), await scalar("SELECT count(*) FROM tenant_alpha.evidence")) == before
 
 
 @pytest.mark.parametrize(

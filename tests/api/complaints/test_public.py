@@ -493,8 +493,10 @@ async def test_customer_agrees_then_rates_and_the_case_closes(
         assert await staff_step(gql, "completeImplementation", cid) == "FOLLOW_UP"
         tracked = await track(p, number, code)
         assert tracked is not None and tracked["canRateSatisfaction"] is True and tracked["canGiveOpinion"] is False
+        implementing = await snapshot(number)
         late = await answer(p, OPINION, number=number, accessCode=code, agreed=True)
         assert codes(late) == ["ILLEGAL_TRANSITION"]
+        assert await snapshot(number) == implementing
 
     async with public() as p:
         rated = await answer(p, SURVEY, number=number, accessCode=code.lower(), rating="VERY_SATISFIED",
@@ -641,8 +643,10 @@ async def test_sixth_submission_from_one_address_is_rate_limited(
 async def test_number_with_a_nul_is_just_not_found(
     public: Callable[..., AbstractAsyncContextManager[GraphQLClient]],
 ) -> None:
+    before = (await counts(), await scalar(f'SELECT count(*) FROM "{schema_of(TENANT_A)}".customer_opinions'))
     async with public() as p:
         response = await p.post(TRACK_MIN, {"number": "2501\x00", "accessCode": "ABCDEFGHJKLM"}, user=None)
         assert response.content == b'{"data":{"trackComplaint":null}}'
         refused = await answer(p, OPINION, number="2501\x00", accessCode="ABCDEFGHJKLM", agreed=True)
         assert codes(refused) == ["NOT_FOUND"]
+    assert (await counts(), await scalar(f'SELECT count(*) FROM "{schema_of(TENANT_A)}".customer_opinions')) == before

@@ -19,7 +19,7 @@ from lifecycle import directory, ok, record
 from receiver import WebhookReceiver, verify
 
 from services.core.outbox.service import dispatch_due
-from services.core.tenancy import TenantStatus, resolve_tenant, tenant_session
+from services.core.tenancy import TenantStatus, resolve_tenant, schema_for, tenant_session
 from tenants.provision import create_tenant, delete_tenant, set_status
 
 ADMIN, DESK, RECEIVER = "admin@test.example", "desk@test.example", "receiver@test.example"
@@ -141,9 +141,14 @@ async def test_directory_admin_only_validated_and_isolated(gql: GraphQLClient, b
     data = await gql(ESCALATE, {"input": foreign}, tenant=retail, user=DESK)
     assert [(e["field"], e["code"]) for e in data["escalateComplaint"]["userErrors"]] == [(["externalBodyId"],
                                                                                            "NOT_FOUND")]
+    bodies_before = await scalar(f"SELECT array_agg(name || ':' || kind ORDER BY name) FROM {schema_for(bank)}"
+                                 ".external_bodies")
     got = await gql(UPSERT, {"input": {"id": ids["Price Bureau"], "name": "Hijack", "kind": "OTHER"}}, tenant=retail,
                     user=ADMIN)
-    assert got["upsertExternalBody"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert [e["code"] for e in got["upsertExternalBody"]["userErrors"]] == ["NOT_FOUND"]
+    assert await scalar(f"SELECT count(*) FROM {schema_for(retail)}.external_bodies") == 0
+    assert await scalar(f"SELECT array_agg(name || ':' || kind ORDER BY name) FROM {schema_for(bank)}"
+                        ".external_bodies") == bodies_before
 
 
 async def test_escalation_by_hand_one_per_step_with_dossier_and_receipt(
@@ -212,7 +217,9 @@ async def test_escalation_by_hand_one_per_step_with_dossier_and_receipt(
     escalated = [n["node"] for n in notes["edges"] if n["node"]["kind"] == "ESCALATED"]
     assert len(escalated) == 2 and escalated[0]["complaint"]["number"]
     foreign = await gql(MARK, {"input": {"notificationId": escalated[0]["id"]}}, tenant=bank, user=DESK)
-    assert foreign["markNotificationRead"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert foreign["markNotificationRead"]["userErrors"] == [{"field": ["notificationId"], "code": "NOT_FOUND"}]
+    assert await scalar(f"SELECT read_at FROM {schema_for(bank)}.notifications WHERE id = :i",
+                        i=raw_id(escalated[0]["id"])) is None  # still unread
     marked = (await gql(MARK, {"input": {"notificationId": escalated[0]["id"]}}, tenant=bank, user=RECEIVER))
     assert marked["markNotificationRead"]["notification"]["readAt"]
     assert marked["markNotificationRead"]["unreadCount"] == notes["unreadCount"] - 1
