@@ -95,6 +95,13 @@ async def _bodies(gql: GraphQLClient, tenant: str, url: str) -> dict[str, str]:
     return out
 
 
+async def _ensure_bodies(gql: GraphQLClient, tenant: str, url: str) -> dict[str, str]:
+    """The three bodies of ``_bodies`` in ``tenant``, made now unless an earlier test of the module made them: each
+    test that needs them stands alone, in any order."""
+    listed = {b["name"]: b["id"] for b in (await gql(BODIES, tenant=tenant, user=DESK))["externalBodies"]}
+    return listed or await _bodies(gql, tenant, url)
+
+
 async def _dispatch(tenant: str) -> None:
     ref = await resolve_tenant(tenant)
     async with tenant_session(ref) as session:
@@ -118,7 +125,7 @@ async def _unfounded(gql: GraphQLClient, tenant: str) -> str:
 
 async def test_directory_admin_only_validated_and_isolated(gql: GraphQLClient, bank: str, retail: str,
                                                           receiver: WebhookReceiver) -> None:
-    ids = await _bodies(gql, bank, receiver.url)
+    ids = await _ensure_bodies(gql, bank, receiver.url)
     listed = (await gql(BODIES, tenant=bank, user=DESK))["externalBodies"]
     assert [b["name"] for b in listed] == ["Banking Association", "Financial Regulator", "Price Bureau"]
     assert [b["name"] for b in (await gql(BODIES, {"h": "PRICING"}, tenant=bank, user=DESK))["externalBodies"]] == [
@@ -154,6 +161,7 @@ async def test_directory_admin_only_validated_and_isolated(gql: GraphQLClient, b
 async def test_escalation_by_hand_one_per_step_with_dossier_and_receipt(
     gql: GraphQLClient, bank: str, receiver: WebhookReceiver
 ) -> None:
+    await _ensure_bodies(gql, bank, receiver.url)
     cid = await _unfounded(gql, bank)
     # not allowed for a receiver, even the owner (who sees the case); nothing changes
     before = await _counts(bank)
@@ -245,8 +253,7 @@ async def test_automatic_escalation_on_final_dissatisfaction_once(
     from services.core.audit.service import Actor
     from services.core.escalation.service import on_final_dissatisfaction
 
-    if not (await gql(BODIES, tenant=bank, user=DESK))["externalBodies"]:
-        await _bodies(gql, bank, receiver.url)
+    await _ensure_bodies(gql, bank, receiver.url)
     cid = await _to_follow_up(gql, bank, "CARD")
     c = await ok(gql, "recordFollowUp", bank, RECEIVER, complaintId=cid, rating="DISSATISFIED")
     assert c["status"] == "ESCALATED"
@@ -271,9 +278,7 @@ async def test_automatic_escalation_on_final_dissatisfaction_once(
 
 async def test_routing_recorded_and_refusals_change_nothing(gql: GraphQLClient, bank: str,
                                                            receiver: WebhookReceiver) -> None:
-    listed = {b["name"]: b["id"] for b in (await gql(BODIES, tenant=bank, user=DESK))["externalBodies"]}
-    if not listed:
-        listed = await _bodies(gql, bank, receiver.url)
+    listed = await _ensure_bodies(gql, bank, receiver.url)
     c = await record(gql, bank, title="Hospital overcharged me")
     before = await _counts(bank)
     refused = await gql(ROUTE, {"input": {"complaintId": c["id"], "externalBodyId": listed["Price Bureau"],
