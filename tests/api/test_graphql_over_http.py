@@ -113,7 +113,7 @@ async def test_accept_negotiation(client: httpx.AsyncClient, accept: str | None,
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == f"{expected}; charset=utf-8"
     assert "accept" in response.headers["vary"].lower()
-    assert isinstance((response.json()["data"] or {}).get("orgUnits"), list), response.text
+    assert "errors" not in response.json() and isinstance(response.json()["data"]["orgUnits"], list), response.text
 
 
 @pytest.mark.parametrize(
