@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,24 +183,50 @@ async def add_staff(slug: str) -> None:
                               org_unit_id=units.get(unit_by_template[tenant.template]))
 
 
+def unique_slug(prefix: str) -> str:
+    """A tenant slug no other test (nor a second run of this one) uses: ``<prefix>-<random>``."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
 async def new_tenant(prefix: str, template: str = "retail") -> Any:
-    """A tenant of its own for one test (``<prefix>-<random>``), with the STAFF users; returns its TenantRef."""
+    """A tenant of its own for one test (``unique_slug(prefix)``), with the STAFF users; returns its TenantRef."""
     from services.core.tenancy import resolve_tenant
     from tenants.provision import create_tenant
 
-    slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    slug = unique_slug(prefix)
     await create_tenant(slug, template=template)
     await add_staff(slug)
     return await resolve_tenant(slug)
 
 
 async def drop_tenant(tenant: Any) -> None:
-    """Suspend and delete a test's own tenant (schema dropped, keys destroyed)."""
+    """Suspend and delete a test's own tenant (schema dropped, keys destroyed); ``tenant``: a TenantRef or a slug.
+    A tenant the test left broken or suspended goes too, so no later test meets it."""
+    from helpers import scalar
+
     from services.core.tenancy import TenantStatus
     from tenants.provision import delete_tenant, set_status
 
-    await set_status(tenant.slug, TenantStatus.SUSPENDED)
-    await delete_tenant(tenant.slug)
+    slug = tenant if isinstance(tenant, str) else tenant.slug
+    if not await scalar("SELECT count(*) FROM public.tenants WHERE slug = :s", s=slug):
+        return  # never created (the test failed before), or the test deleted it itself
+    await set_status(slug, TenantStatus.SUSPENDED)
+    await delete_tenant(slug)
+
+
+@pytest.fixture
+async def own_slug(tenants: tuple[str, str]) -> AsyncIterator[Callable[[str], str]]:
+    """``own_slug(prefix)``: a unique slug for a tenant the test creates itself (by the CLI, or in a broken way);
+    whatever tenant of those slugs exists when the test ends is dropped, so none is left behind."""
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        made.append(unique_slug(prefix))
+        return made[-1]
+
+    yield make
+    for slug in made:
+        await drop_tenant(slug)
 
 
 @pytest.fixture(scope="session")

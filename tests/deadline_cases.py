@@ -1,4 +1,5 @@
-"""What the deadline tests share: China's time zone and calendar, moments in it, and a tenant per case.
+"""What the deadline tests share: China's time zone, moments in it, and a tenant per case (expected dates are
+counted by hand in the tests, never with the planner's calendar module).
 
 The ``clock`` fixture (tests/conftest.py) freezes the API's clock; tests move it by setting ``clock.at``.
 """
@@ -11,11 +12,9 @@ from zoneinfo import ZoneInfo
 
 from conftest import add_staff
 
-from services.core.calendars import calendar_for
 from services.core.tenancy import schema_for as schema
 
 SH = ZoneInfo("Asia/Shanghai")
-CN = calendar_for("CN", tz=SH)  # the tenants' calendar: CN, working hours end 17:30, no overrides
 
 _TENANTS: dict[str, str] = {}
 
@@ -37,4 +36,4 @@ async def tenant_of(template: str, key: str) -> str:
     return _TENANTS[name]
 
 
-__all__ = ["CN", "SH", "at", "schema", "tenant_of"]
+__all__ = ["SH", "at", "schema", "tenant_of"]

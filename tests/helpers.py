@@ -163,3 +163,33 @@ def wait_ready(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] 
         if time.monotonic() - start > timeout_s:
             raise TimeoutError(f"{url} not ready in {timeout_s} s")
         time.sleep(0.05)
+
+
+async def server_pg_dump() -> Path:
+    """The ``pg_dump`` of the test server's own major version: the one shipped with the embedded server (pgserver),
+    the machine's ``/usr/lib/postgresql/<major>/bin``, or the one on PATH, whichever matches. None matching fails
+    the test: a scan that silently skips proves nothing."""
+    import re
+    import shutil
+
+    import pgserver
+
+    major = int(await scalar("SHOW server_version_num")) // 10000
+    candidates = [Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump",
+                  Path(f"/usr/lib/postgresql/{major}/bin/pg_dump")]
+    on_path = shutil.which("pg_dump")
+    if on_path:
+        candidates.append(Path(on_path))
+    seen = []
+    for candidate in candidates:
+        if not candidate.is_file():
+            continue
+        version = subprocess.run([str(candidate), "--version"], capture_output=True, text=True, timeout=30,
+                                 check=False).stdout
+        found = re.search(r"\) (\d+)", version)
+        seen.append(f"{candidate}: {version.strip()}")
+        if found and int(found.group(1)) == major:
+            return candidate
+    import pytest
+
+    pytest.fail(f"no pg_dump of the server's major version {major}; found: {seen or 'none'}")

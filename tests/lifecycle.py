@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from conftest import GraphQLClient
+from helpers import rows, scalar
 
 FIELDS = """
   id number status owner { email } responsibleDepartment { code } litigation closedAt resolvedOnTheSpot
@@ -32,6 +34,16 @@ mutation ($input: ApproveDeadlineExtensionInput!) {{
 REJECT_EXTENSION = f"""
 mutation ($input: RejectDeadlineExtensionInput!) {{
   rejectDeadlineExtension(input: $input) {{ {EXTENSION_REQUEST} }} }}
+"""
+HISTORY = """
+query ($id: ID!, $first: Int, $after: String, $last: Int) {
+  complaint(id: $id) {
+    history(first: $first, after: $after, last: $last) {
+      totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+      edges { cursor node { seq action fromStatus toStatus actor changes } }
+    }
+  }
+}
 """
 RECORD = f"""
 mutation ($input: RecordComplaintInput!) {{
@@ -108,3 +120,34 @@ async def ok(gql: GraphQLClient, name: str, tenant: str, user: str, **input_: An
     assert payload["userErrors"] == [], (name, payload["userErrors"])
     complaint: dict[str, Any] = payload["complaint"]
     return complaint
+
+
+def schema_of(tenant: str) -> str:
+    return f"tenant_{tenant}"
+
+
+async def snapshot(tenant: str, complaint_id: str) -> tuple[Any, ...]:
+    """What a refused step must leave exactly as it was: the complaint's row, its forms, the tenant's audit trail."""
+    raw_id = base64.b64decode(complaint_id).decode().split(":", 1)[1]
+    s = schema_of(tenant)
+    return (
+        await rows(f"SELECT status, owner_id, updated_at, litigation, closed_at, responsible_department_id, "
+                   f"resolution FROM {s}.complaints WHERE id = :i", i=raw_id),
+        await scalar(f"SELECT count(*) FROM {s}.audit_events"),
+        await rows(f"SELECT version, status, decided_by FROM {s}.handling_forms WHERE complaint_id = :i "
+                   "ORDER BY version", i=raw_id),
+        await rows(f"SELECT valid, submitted_at FROM {s}.investigations WHERE complaint_id = :i", i=raw_id),
+        await scalar(f"SELECT count(*) FROM {s}.customer_messages WHERE complaint_id = :i", i=raw_id),
+        await scalar(f"SELECT count(*) FROM {s}.customer_opinions WHERE complaint_id = :i", i=raw_id),
+        await scalar(f"SELECT count(*) FROM {s}.transfer_slips WHERE complaint_id = :i", i=raw_id),
+        await scalar(f"SELECT count(*) FROM {s}.satisfaction_surveys WHERE complaint_id = :i", i=raw_id),
+    )
+
+
+async def id_by_number(tenant: str, number: str, owner: str | None = None) -> str | None:
+    """The global ID of ``tenant``'s own complaint numbered ``number`` (owned by ``owner``, when given), read from
+    the database: what ``complaintByNumber`` must answer there, to a user who sees any (or only their own) case."""
+    raw_id = await scalar(f"SELECT c.id FROM {schema_of(tenant)}.complaints c JOIN {schema_of(tenant)}.users u "
+                          "ON u.id = c.owner_id WHERE c.number = :n AND (CAST(:o AS text) IS NULL OR u.email = :o)",
+                          n=number, o=owner)
+    return None if raw_id is None else base64.b64encode(f"Complaint:{raw_id}".encode()).decode()

@@ -22,14 +22,19 @@ class Received:
 
 
 class WebhookReceiver:
-    """``fail_times``: answer 503 to the first N requests of each Idempotency-Key; ``delay``: seconds per request.
-    Dedupes by key as a receiver should: ``accepted`` holds each key once."""
+    """``fail_times``: answer 503 to the first N requests of each Idempotency-Key; ``delay``: seconds per request;
+    ``hold_after``: requests after the first N wait, unanswered, until ``release()`` (a sender stopped at a known
+    point: ``holding()`` says how many wait). Dedupes by key as a receiver should: ``accepted`` holds each key once."""
 
-    def __init__(self, *, fail_times: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, *, fail_times: int = 0, delay: float = 0.0, hold_after: int | None = None) -> None:
         self.fail_times = fail_times
         self.delay = delay
         self.requests: list[Received] = []  # answered requests
         self.arrivals = 0  # requests that arrived (some may still be waiting out ``delay``)
+        self.hold_after = hold_after
+        self._arrived = 0
+        self._holding = 0
+        self._released = threading.Event()
         self.accepted: dict[str, bytes] = {}
         self._lock = threading.Lock()
         receiver = self
@@ -40,6 +45,11 @@ class WebhookReceiver:
                 key = self.headers.get("Idempotency-Key") or ""
                 with receiver._lock:
                     receiver.arrivals += 1
+                    arrived, receiver._arrived = receiver._arrived, receiver._arrived + 1
+                    hold = receiver.hold_after is not None and arrived >= receiver.hold_after
+                    receiver._holding += hold
+                if hold:
+                    receiver._released.wait()
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver._lock:
@@ -77,6 +87,7 @@ class WebhookReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
@@ -84,6 +95,17 @@ class WebhookReceiver:
     def count(self) -> int:
         with self._lock:
             return len(self.requests)
+
+    def holding(self) -> int:
+        """Requests held so far (see ``hold_after``)."""
+        with self._lock:
+            return self._holding
+
+    def release(self) -> None:
+        """Answer the held requests, and hold none from now on."""
+        with self._lock:
+            self.hold_after = None
+        self._released.set()
 
 
 def verify(secret: str, body: bytes, header: str | None) -> bool:

@@ -115,7 +115,7 @@ async def test_accept_negotiation(client: httpx.AsyncClient, accept: str | None,
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == f"{expected}; charset=utf-8"
     assert "accept" in response.headers["vary"].lower()
-    assert isinstance((response.json()["data"] or {}).get("orgUnits"), list), response.text
+    assert "errors" not in response.json() and isinstance(response.json()["data"]["orgUnits"], list), response.text
 
 
 @pytest.mark.parametrize(
@@ -230,9 +230,11 @@ async def test_success_is_200_with_data(client: httpx.AsyncClient) -> None:
 
 
 async def test_user_errors_in_a_payload_are_200(client: httpx.AsyncClient) -> None:
+    before = await scalar("SELECT count(*) FROM tenant_alpha.org_units")
     response = await post(client, {"query": CREATE, "variables": {"input": {"name": "  ", "kind": "STORE"}}})
     assert response.status_code == 200
     assert response.json()["data"]["createOrgUnit"]["userErrors"] == [{"code": "REQUIRED"}]
+    assert await scalar("SELECT count(*) FROM tenant_alpha.org_units") == before
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 
 import pytest
 from conftest import GraphQLClient, add_staff
-from helpers import raw, run_cli, scalar
+from helpers import raw, rows, run_cli, scalar
 from lifecycle import ok, record
 from sqlalchemy import text
 
@@ -21,8 +21,9 @@ VERIFY = "{ auditVerification { ok checked firstBrokenSeq reason } }"
 
 
 @pytest.fixture
-async def audited(gql: GraphQLClient) -> str:
-    slug = f"audited-{uuid.uuid4().hex[:8]}"
+async def audited(gql: GraphQLClient, own_slug: Callable[[str], str]) -> str:
+    """A tenant of the test's own with six events on its chain; dropped when the test ends (it may be tampered)."""
+    slug = own_slug("audited")
     await create_tenant(slug, template="retail")
     await add_staff(slug)
     for _ in range(3):
@@ -32,8 +33,9 @@ async def audited(gql: GraphQLClient) -> str:
 
 
 async def test_intact_chain_verifies(gql: GraphQLClient, audited: str) -> None:
-    events = await scalar(f"SELECT count(*) FROM {_schema(audited)}.audit_events")
-    assert events >= 6  # the policy set-up, then 3 x (record, start investigation)
+    actions = await rows(f"SELECT action FROM {_schema(audited)}.audit_events ORDER BY seq")
+    assert [a.action for a in actions] == ["set_policies", *["record_complaint", "start_investigation"] * 3]
+    events = len(actions)
     result = (await gql(VERIFY, tenant=audited))["auditVerification"]
     assert result == {"ok": True, "checked": events, "firstBrokenSeq": None, "reason": None}
     cli = run_cli("audit", "verify", "--tenant", audited)
@@ -78,4 +80,4 @@ async def test_a_rehashed_forgery_breaks_the_next_link(gql: GraphQLClient, audit
     result = (await gql(VERIFY, tenant=audited))["auditVerification"]
     assert result == {"ok": False, "checked": 2, "firstBrokenSeq": 3,
                       "reason": "link to the previous event is broken"}
-    assert await scalar(f"SELECT count(*) FROM {_schema(audited)}.audit_events") >= 6
+    assert await scalar(f"SELECT count(*) FROM {_schema(audited)}.audit_events") == 7  # edited, none removed

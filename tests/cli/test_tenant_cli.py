@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from helpers import rows, run_cli, scalar
 
+from services.core.tenancy import schema_for
 from tenants.migrate import tenant_head
 
 pytestmark = pytest.mark.usefixtures("tenants")
@@ -21,17 +23,19 @@ async def _registry_count() -> int:
     return int(await scalar("SELECT count(*) FROM public.tenants"))
 
 
-async def test_create_list_suspend_resume() -> None:
-    created = run_cli("tenant", "create", "cli-shop", "--name", "CLI Shop", "--template", "bank")
+async def test_create_list_suspend_resume(own_slug: Callable[[str], str]) -> None:
+    slug = own_slug("cli-shop")
+    schema = schema_for(slug)
+    created = run_cli("tenant", "create", slug, "--name", "CLI Shop", "--template", "bank")
     assert created.returncode == 0, created.stderr
-    assert f"created tenant cli-shop (bank) in schema tenant_cli_shop at {HEAD}" in created.stdout
-    assert await _schema_exists("tenant_cli_shop")
+    assert f"created tenant {slug} (bank) in schema {schema} at {HEAD}" in created.stdout
+    assert await _schema_exists(schema)
     # the template's org units were seeded in the same transaction
-    assert await scalar("SELECT count(*) FROM tenant_cli_shop.org_units WHERE code = 'CP'") == 1
+    assert await scalar(f"SELECT count(*) FROM {schema}.org_units WHERE code = 'CP'") == 1
 
     listed = run_cli("tenant", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    entry = {t["slug"]: t for t in json.loads(listed.stdout)}["cli-shop"]
+    entry = {t["slug"]: t for t in json.loads(listed.stdout)}[slug]
     assert entry["display_name"] == "CLI Shop"
     assert entry["status"] == "active"
     assert entry["template"] == "bank"
@@ -42,15 +46,15 @@ async def test_create_list_suspend_resume() -> None:
     assert table.returncode == 0
     assert table.stdout.splitlines()[0].split()[:4] == ["SLUG", "STATUS", "TEMPLATE", "REVISION"]
 
-    suspended = run_cli("tenant", "suspend", "cli-shop")
+    suspended = run_cli("tenant", "suspend", slug)
     assert suspended.returncode == 0 and "is now suspended" in suspended.stdout
-    again = run_cli("tenant", "suspend", "cli-shop")
+    again = run_cli("tenant", "suspend", slug)
     assert again.returncode == 0 and "was already suspended" in again.stdout
-    assert await scalar("SELECT status FROM public.tenants WHERE slug = 'cli-shop'") == "suspended"
+    assert await scalar("SELECT status FROM public.tenants WHERE slug = :s", s=slug) == "suspended"
 
-    resumed = run_cli("tenant", "resume", "cli-shop")
+    resumed = run_cli("tenant", "resume", slug)
     assert resumed.returncode == 0 and "is now active" in resumed.stdout
-    assert await scalar("SELECT status FROM public.tenants WHERE slug = 'cli-shop'") == "active"
+    assert await scalar("SELECT status FROM public.tenants WHERE slug = :s", s=slug) == "active"
 
 
 @pytest.mark.parametrize(
@@ -78,13 +82,14 @@ async def test_duplicate_slug_refused_and_nothing_changed() -> None:
     assert await scalar("SELECT count(*) FROM tenant_alpha.org_units WHERE code = 'CP'") == 0
 
 
-async def test_unknown_template_refused() -> None:
+async def test_unknown_template_refused(own_slug: Callable[[str], str]) -> None:
+    slug = own_slug("tmpl")
     before = await _registry_count()
-    result = run_cli("tenant", "create", "tmpl-test", "--template", "hospital")
+    result = run_cli("tenant", "create", slug, "--template", "hospital")
     assert result.returncode == 1
     assert "[TEMPLATE_UNKNOWN]" in result.stderr
     assert await _registry_count() == before
-    assert not await _schema_exists("tenant_tmpl_test")
+    assert not await _schema_exists(schema_for(slug))
 
 
 async def test_suspend_unknown_tenant() -> None:
@@ -105,12 +110,14 @@ async def test_migrate_twice_is_idempotent() -> None:
     assert all(line.startswith(("platform", "[", f"{count} tenant")) for line in second.stdout.splitlines())
 
 
-async def test_one_failing_tenant_is_rolled_back_and_others_migrate() -> None:
-    created = run_cli("tenant", "create", "broken-one")
+async def test_one_failing_tenant_is_rolled_back_and_others_migrate(own_slug: Callable[[str], str]) -> None:
+    slug = own_slug("broken")  # dropped when the test ends, broken or repaired
+    schema = schema_for(slug)
+    created = run_cli("tenant", "create", slug)
     assert created.returncode == 0, created.stderr
     t0001_tables = ["alembic_version", "org_units", "users", "worker_checks"]
     later_tables = [t[0] for t in await rows(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'tenant_broken_one' ORDER BY 1")
+        "SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY 1", s=schema)
         if t[0] not in t0001_tables]
     assert "audit_events" in later_tables
     # Sabotage: take the schema back to t0001 and leave a table in the way of t0002's last step, so
@@ -119,32 +126,33 @@ async def test_one_failing_tenant_is_rolled_back_and_others_migrate() -> None:
     from sqlalchemy import text
 
     async with raw() as conn:
-        await conn.execute(text("DROP TABLE " + ", ".join(f"tenant_broken_one.{t}" for t in later_tables)))
-        await conn.execute(text("ALTER TABLE tenant_broken_one.users DROP COLUMN password_hash"))  # t0003's
-        await conn.execute(text("ALTER TABLE tenant_broken_one.users DROP COLUMN notification_preference"))  # t0013b's
-        await conn.execute(text("UPDATE tenant_broken_one.alembic_version SET version_num = 't0001'"))
-        await conn.execute(text("CREATE TABLE tenant_broken_one.audit_events (id int)"))
+        await conn.execute(text("DROP TABLE " + ", ".join(f"{schema}.{t}" for t in later_tables)))
+        await conn.execute(text(f"ALTER TABLE {schema}.users DROP COLUMN password_hash"))  # t0003's
+        await conn.execute(text(f"ALTER TABLE {schema}.users DROP COLUMN notification_preference"))  # t0013b's
+        await conn.execute(text(f"UPDATE {schema}.alembic_version SET version_num = 't0001'"))
+        await conn.execute(text(f"CREATE TABLE {schema}.audit_events (id int)"))
         await conn.commit()
 
     result = run_cli("migrate")
     assert result.returncode == 1
-    assert "broken-one: FAILED" in result.stderr
+    assert f"{slug}: FAILED" in result.stderr
     assert "rolled back" in result.stderr
     assert f"alpha: up to date ({HEAD})" in result.stdout
     assert f"beta: up to date ({HEAD})" in result.stdout
-    assert "1 failed" in result.stdout
+    count = await _registry_count()
+    assert f"{count} tenant(s): {count - 1} ok, 1 failed" in result.stdout  # only this one
     # nothing of the failed run stayed behind in that schema
-    tables = await rows("SELECT tablename FROM pg_tables WHERE schemaname = 'tenant_broken_one' ORDER BY 1")
+    tables = await rows("SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY 1", s=schema)
     assert [t[0] for t in tables] == sorted([*t0001_tables, "audit_events"])
-    assert await scalar("SELECT version_num FROM tenant_broken_one.alembic_version") == "t0001"
+    assert await scalar(f"SELECT version_num FROM {schema}.alembic_version") == "t0001"
 
     # repaired, the next migrate completes it
     async with raw() as conn:
-        await conn.execute(text("DROP TABLE tenant_broken_one.audit_events"))
+        await conn.execute(text(f"DROP TABLE {schema}.audit_events"))
         await conn.commit()
     fixed = run_cli("migrate")
     assert fixed.returncode == 0, fixed.stderr
-    assert f"broken-one: t0001 -> {HEAD}" in fixed.stdout
-    assert await scalar("SELECT schema_revision FROM public.tenants WHERE slug = 'broken-one'") == HEAD
-    tables = await rows("SELECT tablename FROM pg_tables WHERE schemaname = 'tenant_broken_one' ORDER BY 1")
+    assert f"{slug}: t0001 -> {HEAD}" in fixed.stdout
+    assert await scalar("SELECT schema_revision FROM public.tenants WHERE slug = :s", s=slug) == HEAD
+    tables = await rows("SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY 1", s=schema)
     assert [t[0] for t in tables] == sorted([*t0001_tables, *later_tables])

@@ -185,26 +185,31 @@ async def _wait(predicate: Any, timeout: float, what: str) -> None:
 async def test_worker_killed_mid_batch_then_restarted_handles_every_item_once(
     tenant: TenantRef, own_redis: str
 ) -> None:
+    """The receiver holds every webhook request after the 130th unanswered: the worker is killed while it waits on
+    them, mid-batch, however fast the machine. Every wait is on a condition and bounded (60 + 90 s)."""
     now = datetime.now(UTC)
-    with WebhookReceiver() as receiver:
+    with WebhookReceiver(hold_after=130) as receiver:
         body_id = await _body(tenant, receiver.url)
         await _fill(tenant, notifications=500, webhooks=500, body_id=body_id, now=now)
         started = time.monotonic()
         worker = _start_worker(own_redis)
         try:
-            async def mid_batch() -> bool:
-                return receiver.count() >= 130  # two batches of 100 (about half webhooks) in
+            async def held() -> bool:
+                # two batches of 100 (about half webhooks) in, the first 130 requests answered, the next waiting
+                return receiver.holding() > 0 and receiver.count() == 130
 
-            await _wait(mid_batch, 60, "the first worker to be busy")
+            await _wait(held, 60, "the first worker to wait on a held request")
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait(10)
             killed_at = time.monotonic() - started
             sent_at_kill = (await _states(tenant)).get("sent", 0)
             requests_at_kill = receiver.count()
-            assert sent_at_kill < 1000, "the worker finished before it was killed"
+            assert requests_at_kill == 130  # answered: the first 130, no more
+            assert sent_at_kill < 1000
         finally:
             if worker.poll() is None:
                 worker.kill()
+        receiver.release()
         worker = _start_worker(own_redis)
         try:
             async def all_sent() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -68,6 +69,9 @@ def _foreign_broker() -> RedisBroker:
     return broker
 
 
+SUSPENDED = "<a suspended tenant>"
+
+
 def _dead_letters(broker: RedisBroker) -> int:
     return int(broker.client.zcard(f"{broker.namespace}:default.XQ"))
 
@@ -79,15 +83,17 @@ def _dead_letters(broker: RedisBroker) -> int:
         ({"tenant": None}, "TENANT_REQUIRED"),
         ({"tenant": "../public"}, "TENANT_INVALID"),
         ({"tenant": "nowhere-co"}, "TENANT_NOT_FOUND"),
-        ({"tenant": "frozen-co"}, "TENANT_SUSPENDED"),
+        ({"tenant": SUSPENDED}, "TENANT_SUSPENDED"),
     ],
 )
 async def test_worker_refuses_messages_without_a_valid_tenant(
-    gql: GraphQLClient, worker: Any, caplog: pytest.LogCaptureFixture, options: dict[str, Any], code: str
+    gql: GraphQLClient, worker: Any, caplog: pytest.LogCaptureFixture, options: dict[str, Any], code: str,
+    own_slug: Callable[[str], str],
 ) -> None:
-    if options.get("tenant") == "frozen-co":
-        await create_tenant("frozen-co")
-        await set_status("frozen-co", TenantStatus.SUSPENDED)
+    if options.get("tenant") == SUSPENDED:  # a tenant of this test's own, suspended (dropped when the test ends)
+        options = {"tenant": own_slug("frozen")}
+        await create_tenant(options["tenant"])
+        await set_status(options["tenant"], TenantStatus.SUSPENDED)
     # a real pending check in tenant A: a refused message must not touch it (or any default schema)
     check_id = (await gql(REQUEST, tenant=TENANT_A))["requestWorkerCheck"]["workerCheck"]["id"]
     drain()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -61,7 +62,7 @@ async def test_login_returns_a_signed_token_pair(gql: GraphQLClient, client_at: 
     refresh = payload["refreshToken"]
     assert refresh.startswith(f"{TENANT_A}.")
     stored = await rows("SELECT token_hash FROM tenant_alpha.refresh_tokens WHERE user_id = :u", u=user_id)
-    assert [r.token_hash for r in stored] == [auth_service.hash_refresh_token(refresh)]
+    assert [r.token_hash for r in stored] == [hashlib.sha256(refresh.encode()).hexdigest()]
     assert await scalar("SELECT count(*) FROM tenant_alpha.refresh_tokens WHERE token_hash = :t", t=refresh) == 0
     password_hash = await scalar("SELECT password_hash FROM tenant_alpha.users WHERE email = :e", e=staff.email)
     assert password_hash.startswith("$argon2id$") and PASSWORD not in password_hash
@@ -162,6 +163,8 @@ async def test_throttle_per_client_address(gql: GraphQLClient, client_at: Client
         assert [e["code"] for e in refused["userErrors"]] == ["RATE_LIMITED"]
         assert refused["accessToken"] is None
         assert response.status_code == 200 and 800 < int(response.headers["retry-after"]) <= 900
+        assert await scalar("SELECT count(*) FROM tenant_alpha.refresh_tokens t JOIN tenant_alpha.users u "
+                            "ON u.id = t.user_id WHERE u.email = :e", e=staff.email) == 0  # no sign-in began
         # tenants are counted apart
         twin = await create_staff(gql, tenant=TENANT_B)
         assert (await login(c, TENANT_B, twin.email, PASSWORD))["userErrors"] == []
@@ -201,11 +204,13 @@ async def test_set_password(gql: GraphQLClient, client_at: ClientAt) -> None:
         assert denied.json()["data"]["setPassword"]["userErrors"] == [
             {"field": None, "message": "you may not do org.manage", "code": "NOT_ALLOWED"}]
         assert await _hash(other) == before
+        own = await _hash(staff)
         no_current = await bearer(c, token, SET_PASSWORD, {"input": {"userId": staff.id, "password": "new pass 123"}})
         assert [e["code"] for e in no_current.json()["data"]["setPassword"]["userErrors"]] == ["REQUIRED"]
         wrong = await bearer(c, token, SET_PASSWORD, {"input": {"userId": staff.id, "password": "new pass 123",
                                                                 "currentPassword": "not it at all"}})
         assert [e["code"] for e in wrong.json()["data"]["setPassword"]["userErrors"]] == ["INVALID_CREDENTIALS"]
+        assert await _hash(staff) == own  # neither refusal changed it
         changed = await bearer(c, token, SET_PASSWORD, {"input": {"userId": staff.id, "password": "new pass 123",
                                                                   "currentPassword": PASSWORD}})
         assert changed.json()["data"]["setPassword"] == {"user": {"email": staff.email}, "userErrors": []}

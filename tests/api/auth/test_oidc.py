@@ -16,7 +16,7 @@ from api.auth.authkit import ADMIN, ME, bearer, create_staff
 from conftest import TENANT_A, TENANT_B, GraphQLClient, access_token
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from helpers import raw
+from helpers import raw, scalar
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy import text
 
@@ -248,6 +248,7 @@ async def test_identity_providers_are_for_tenant_admins_and_checked(gql: GraphQL
     denied = await gql(UPSERT, {"input": {"issuer": issuer, "audience": AUDIENCE,
                                           "jwks": {"keys": [jwk(key, "k", "RS256")]}}}, user=receiver)
     assert [e["code"] for e in denied["upsertIdentityProvider"]["userErrors"]] == ["NOT_ALLOWED"]
+    assert await scalar("SELECT count(*) FROM tenant_alpha.identity_providers WHERE issuer = :i", i=issuer) == 0
     listing = await gql.post("{ identityProviders { issuer } }", user=receiver)
     assert [e["extensions"]["code"] for e in listing.json()["errors"]] == ["FORBIDDEN"]
 
@@ -279,8 +280,8 @@ async def test_identity_providers_are_for_tenant_admins_and_checked(gql: GraphQL
     assert updated["identityProvider"]["id"] == created["identityProvider"]["id"]
     assert updated["identityProvider"]["audience"] == "other"
     listed = await gql("{ identityProviders { id issuer jwksUri } }", user=ADMIN)
-    assert {"id": created["identityProvider"]["id"], "issuer": issuer, "jwksUri": "https://idp.example/jwks2"} in (
-        listed["identityProviders"])
+    assert [p for p in listed["identityProviders"] if p["issuer"] == issuer] == [  # one, updated in place
+        {"id": created["identityProvider"]["id"], "issuer": issuer, "jwksUri": "https://idp.example/jwks2"}]
     node = "query ($id: ID!) { node(id: $id) { id } }"
     provider_id = created["identityProvider"]["id"]
     assert (await gql(node, {"id": provider_id}, user=ADMIN))["node"] == {"id": provider_id}

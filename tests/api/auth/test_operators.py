@@ -127,8 +127,10 @@ async def test_operator_flows(gql: GraphQLClient, client_at: ClientAt) -> None:
     resumed = (await bearer(gql, token, RESUME, {"slug": slug})).json()["data"]["resumeTenant"]
     assert resumed["tenant"]["status"] == "ACTIVE"
     assert (await gql.post("{ complaintProcedure { summary } }", tenant=slug, user=None)).status_code == 200
+    registry = await scalar("SELECT array_agg(slug || ':' || status ORDER BY slug) FROM public.tenants")
     missing = (await bearer(gql, token, SUSPEND, {"slug": "no-such-co"})).json()["data"]["suspendTenant"]
     assert [e["code"] for e in missing["userErrors"]] == ["NOT_FOUND"]
+    assert await scalar("SELECT array_agg(slug || ':' || status ORDER BY slug) FROM public.tenants") == registry
 
     # an operator who is no longer active: the token stops working at once
     await _sql("UPDATE public.operators SET active = false WHERE name = :n", n=name)

@@ -19,7 +19,7 @@ from lifecycle import directory, ok, record
 from receiver import WebhookReceiver, verify
 
 from services.core.outbox.service import dispatch_due
-from services.core.tenancy import TenantStatus, resolve_tenant, tenant_session
+from services.core.tenancy import TenantStatus, resolve_tenant, schema_for, tenant_session
 from tenants.provision import create_tenant, delete_tenant, set_status
 from tenants.templates import BANK, RETAIL
 
@@ -96,6 +96,13 @@ async def _bodies(gql: GraphQLClient, tenant: str, url: str) -> dict[str, str]:
     return out
 
 
+async def _ensure_bodies(gql: GraphQLClient, tenant: str, url: str) -> dict[str, str]:
+    """The three bodies of ``_bodies`` in ``tenant``, made now unless an earlier test of the module made them: each
+    test that needs them stands alone, in any order."""
+    listed = {b["name"]: b["id"] for b in (await gql(BODIES, tenant=tenant, user=DESK))["externalBodies"]}
+    return listed or await _bodies(gql, tenant, url)
+
+
 async def _dispatch(tenant: str) -> None:
     ref = await resolve_tenant(tenant)
     async with tenant_session(ref) as session:
@@ -119,7 +126,7 @@ async def _unfounded(gql: GraphQLClient, tenant: str) -> str:
 
 async def test_directory_admin_only_validated_and_isolated(gql: GraphQLClient, bank: str, retail: str,
                                                           receiver: WebhookReceiver) -> None:
-    ids = await _bodies(gql, bank, receiver.url)
+    ids = await _ensure_bodies(gql, bank, receiver.url)
     listed = (await gql(BODIES, tenant=bank, user=DESK))["externalBodies"]
     # besides the template's entries to complete (inactive: never chosen, test_onboarding.py)
     to_complete = {b.name for b in BANK.external_bodies}
@@ -147,20 +154,27 @@ async def test_directory_admin_only_validated_and_isolated(gql: GraphQLClient, b
     data = await gql(ESCALATE, {"input": foreign}, tenant=retail, user=DESK)
     assert [(e["field"], e["code"]) for e in data["escalateComplaint"]["userErrors"]] == [(["externalBodyId"],
                                                                                            "NOT_FOUND")]
+    bodies_before = await scalar(f"SELECT array_agg(name || ':' || kind ORDER BY name) FROM {schema_for(bank)}"
+                                 ".external_bodies")
     got = await gql(UPSERT, {"input": {"id": ids["Price Bureau"], "name": "Hijack", "kind": "OTHER"}}, tenant=retail,
                     user=ADMIN)
-    assert got["upsertExternalBody"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert [e["code"] for e in got["upsertExternalBody"]["userErrors"]] == ["NOT_FOUND"]
+    assert await scalar(f"SELECT count(*) FROM {schema_for(retail)}.external_bodies") == 0
+    assert await scalar(f"SELECT array_agg(name || ':' || kind ORDER BY name) FROM {schema_for(bank)}"
+                        ".external_bodies") == bodies_before
 
 
 async def test_escalation_by_hand_one_per_step_with_dossier_and_receipt(
     gql: GraphQLClient, bank: str, receiver: WebhookReceiver
 ) -> None:
+    await _ensure_bodies(gql, bank, receiver.url)
     cid = await _unfounded(gql, bank)
-    # not allowed for a receiver; nothing changes
+    # not allowed for a receiver, even the owner (who sees the case); nothing changes
     before = await _counts(bank)
     data = await gql(ESCALATE, {"input": {"complaintId": cid, "reason": "Customer re-complains"}}, tenant=bank,
                      user=RECEIVER)
-    assert data["escalateComplaint"]["userErrors"][0]["code"] in ("NOT_ALLOWED", "NOT_FOUND")
+    assert [e["code"] for e in data["escalateComplaint"]["userErrors"]] == ["NOT_ALLOWED"]
+    assert data["escalateComplaint"]["escalation"] is None
     assert await _counts(bank) == before
     first = (await gql(ESCALATE, {"input": {"complaintId": cid, "reason": "Customer re-complains", "step": 1}},
                        tenant=bank, user=DESK))["escalateComplaint"]
@@ -214,10 +228,14 @@ async def test_escalation_by_hand_one_per_step_with_dossier_and_receipt(
 
     # the owner was told (in-app), and marks it read; another user cannot touch it
     notes = (await gql(NOTES, {"u": True}, tenant=bank, user=RECEIVER))["notifications"]
-    escalated = [n["node"] for n in notes["edges"] if n["node"]["kind"] == "ESCALATED"]
-    assert len(escalated) == 2 and escalated[0]["complaint"]["number"]
+    number = await scalar(f"SELECT number FROM {schema_for(bank)}.complaints WHERE id = :i", i=raw_id(cid))
+    escalated = [n["node"] for n in notes["edges"]  # this case's (the module's other tests escalate cases too)
+                 if n["node"]["kind"] == "ESCALATED" and n["node"]["complaint"]["number"] == number]
+    assert len(escalated) == 2  # one per step
     foreign = await gql(MARK, {"input": {"notificationId": escalated[0]["id"]}}, tenant=bank, user=DESK)
-    assert foreign["markNotificationRead"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert foreign["markNotificationRead"]["userErrors"] == [{"field": ["notificationId"], "code": "NOT_FOUND"}]
+    assert await scalar(f"SELECT read_at FROM {schema_for(bank)}.notifications WHERE id = :i",
+                        i=raw_id(escalated[0]["id"])) is None  # still unread
     marked = (await gql(MARK, {"input": {"notificationId": escalated[0]["id"]}}, tenant=bank, user=RECEIVER))
     assert marked["markNotificationRead"]["notification"]["readAt"]
     assert marked["markNotificationRead"]["unreadCount"] == notes["unreadCount"] - 1
@@ -243,8 +261,7 @@ async def test_automatic_escalation_on_final_dissatisfaction_once(
     from services.core.audit.service import Actor
     from services.core.escalation.service import on_final_dissatisfaction
 
-    if not (await gql(BODIES, tenant=bank, user=DESK))["externalBodies"]:
-        await _bodies(gql, bank, receiver.url)
+    await _ensure_bodies(gql, bank, receiver.url)
     cid = await _to_follow_up(gql, bank, "CARD")
     c = await ok(gql, "recordFollowUp", bank, RECEIVER, complaintId=cid, rating="DISSATISFIED")
     assert c["status"] == "ESCALATED"
@@ -269,14 +286,13 @@ async def test_automatic_escalation_on_final_dissatisfaction_once(
 
 async def test_routing_recorded_and_refusals_change_nothing(gql: GraphQLClient, bank: str,
                                                            receiver: WebhookReceiver) -> None:
-    listed = {b["name"]: b["id"] for b in (await gql(BODIES, tenant=bank, user=DESK))["externalBodies"]}
-    if not listed:
-        listed = await _bodies(gql, bank, receiver.url)
+    listed = await _ensure_bodies(gql, bank, receiver.url)
     c = await record(gql, bank, title="Hospital overcharged me")
     before = await _counts(bank)
     refused = await gql(ROUTE, {"input": {"complaintId": c["id"], "externalBodyId": listed["Price Bureau"],
                                           "mode": "CUSTOMER_TOLD"}}, tenant=bank, user="receiver2@test.example")
-    assert refused["routeComplaint"]["userErrors"][0]["code"] in ("NOT_FOUND", "NOT_ALLOWED")
+    # another receiver: not the owner, so the case is not even visible to them
+    assert [e["code"] for e in refused["routeComplaint"]["userErrors"]] == ["NOT_FOUND"]
     assert await _counts(bank) == before
     data = (await gql(ROUTE, {"input": {"complaintId": c["id"], "externalBodyId": listed["Price Bureau"],
                                         "mode": "CUSTOMER_TOLD", "note": "Told to call the price bureau 12358"}},
