@@ -72,8 +72,18 @@ class MaskUnexpectedErrors(MaskErrors):
     def __init__(self, should_mask_error: Callable[[GraphQLError], bool] = is_unexpected) -> None:
         super().__init__(should_mask_error=should_mask_error, error_message=INTERNAL_MESSAGE)
 
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """As Strawberry's, and when one error of the response is a dependency outage, the response's other
+        unexpected errors are its effects (a connection lost under several resolvers at once fails them in ways
+        the driver does not always name): all answer ``SERVICE_UNAVAILABLE``, so the client retries."""
+        self._outage = any(self.should_mask_error(e) and e.original_error is not None
+                           and unavailable_cause(e.original_error) is not None for e in errors)
+        return super()._process_errors(errors)
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         message, code = masked(error.original_error)
+        if getattr(self, "_outage", False):
+            message, code = UNAVAILABLE_MESSAGE, UNAVAILABLE
         extensions: dict[str, Any] = {"code": code}
         request_id = request_id_var.get()
         if request_id:

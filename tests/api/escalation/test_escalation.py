@@ -100,7 +100,10 @@ async def _ensure_bodies(gql: GraphQLClient, tenant: str, url: str) -> dict[str,
     """The three bodies of ``_bodies`` in ``tenant``, made now unless an earlier test of the module made them: each
     test that needs them stands alone, in any order."""
     listed = {b["name"]: b["id"] for b in (await gql(BODIES, tenant=tenant, user=DESK))["externalBodies"]}
-    return listed or await _bodies(gql, tenant, url)
+    mine = ("Banking Association", "Financial Regulator", "Price Bureau")  # (the template seeds others, inactive)
+    if all(name in listed for name in mine):
+        return {name: listed[name] for name in mine}
+    return await _bodies(gql, tenant, url)
 
 
 async def _dispatch(tenant: str) -> None:
@@ -159,7 +162,7 @@ async def test_directory_admin_only_validated_and_isolated(gql: GraphQLClient, b
     got = await gql(UPSERT, {"input": {"id": ids["Price Bureau"], "name": "Hijack", "kind": "OTHER"}}, tenant=retail,
                     user=ADMIN)
     assert [e["code"] for e in got["upsertExternalBody"]["userErrors"]] == ["NOT_FOUND"]
-    assert await scalar(f"SELECT count(*) FROM {schema_for(retail)}.external_bodies") == 0
+    assert await scalar(f"SELECT count(*) FROM {schema_for(retail)}.external_bodies") == len(RETAIL.external_bodies)
     assert await scalar(f"SELECT array_agg(name || ':' || kind ORDER BY name) FROM {schema_for(bank)}"
                         ".external_bodies") == bodies_before
 
