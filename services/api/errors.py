@@ -76,14 +76,16 @@ class MaskUnexpectedErrors(MaskErrors):
         """As Strawberry's, and when one error of the response is a dependency outage, the response's other
         unexpected errors are its effects (a connection lost under several resolvers at once fails them in ways
         the driver does not always name): all answer ``SERVICE_UNAVAILABLE``, so the client retries."""
-        self._outage = any(self.should_mask_error(e) and e.original_error is not None
-                           and unavailable_cause(e.original_error) is not None for e in errors)
-        return super()._process_errors(errors)
+        masking = [self.should_mask_error(e) for e in errors]
+        outage = any(m and e.original_error is not None and unavailable_cause(e.original_error) is not None
+                     for m, e in zip(masking, errors, strict=True))
+        return [self._masked(e, outage=outage) if m else e for m, e in zip(masking, errors, strict=True)]
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        message, code = masked(error.original_error)
-        if getattr(self, "_outage", False):
-            message, code = UNAVAILABLE_MESSAGE, UNAVAILABLE
+        return self._masked(error, outage=False)
+
+    def _masked(self, error: GraphQLError, *, outage: bool) -> GraphQLError:
+        message, code = (UNAVAILABLE_MESSAGE, UNAVAILABLE) if outage else masked(error.original_error)
         extensions: dict[str, Any] = {"code": code}
         request_id = request_id_var.get()
         if request_id:

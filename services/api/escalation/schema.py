@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -185,35 +187,31 @@ class EscalationMutations:
 
     @strawberry.mutation(description="Route a complaint to another authority, or record that the customer was told")
     async def route_complaint(self, info: Info, input: RouteComplaintInput) -> RouteComplaintPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            cid = decode_id(input.complaint_id, "Complaint", "complaintId")
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.ROUTE, cid)
-                body_id: uuid.UUID = decode_id(input.external_body_id, "ExternalBody", "externalBodyId")
-                routing = await svc.route_complaint(
-                    session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, body_id=body_id, mode=input.mode,
-                    note=input.note,
-                )
-        except DomainError as exc:
-            return RouteComplaintPayload(user_errors=[user_error(exc)])
-        if input.mode == models.RoutingMode.ROUTED:
+        payload = await _routing(info, input.complaint_id, input.external_body_id, svc.route_complaint,
+                                 mode=input.mode, note=input.note)
+        if payload.routing is not None and input.mode == models.RoutingMode.ROUTED:
             await kick_outbox()
-        return RouteComplaintPayload(complaint=await _reload(ctx, cid), routing=Routing.from_model(routing))
+        return payload
 
     @strawberry.mutation(description="Seed II: the matter belongs to another authority: the case ends as REFERRED "
                          "and the customer is told which body and how to reach it")
     async def refer_complaint(self, info: Info, input: ReferComplaintInput) -> RouteComplaintPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            cid = decode_id(input.complaint_id, "Complaint", "complaintId")
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.ROUTE, cid)
-                body_id: uuid.UUID = decode_id(input.external_body_id, "ExternalBody", "externalBodyId")
-                routing = await svc.refer_complaint(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid,
-                                                    body_id=body_id, note=input.note)
-        except DomainError as exc:
-            return RouteComplaintPayload(user_errors=[user_error(exc)])
-        return RouteComplaintPayload(complaint=await _reload(ctx, cid), routing=Routing.from_model(routing))
+        return await _routing(info, input.complaint_id, input.external_body_id, svc.refer_complaint,
+                              note=input.note)
+
+
+async def _routing(info: Info, complaint_id: relay.GlobalID, external_body_id: relay.GlobalID,
+                   step: Callable[..., Awaitable[Any]], **form: Any) -> RouteComplaintPayload:
+    """Route or refer (``complaint.route``): the complaint, then the body, in one transaction."""
+    ctx = info.context
+    viewer = await ctx.require_viewer()
+    try:
+        cid = decode_id(complaint_id, "Complaint", "complaintId")
+        async with ctx.transaction() as session:
+            await require(ctx, session, Action.ROUTE, cid)
+            body_id: uuid.UUID = decode_id(external_body_id, "ExternalBody", "externalBodyId")
+            routing = await step(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, body_id=body_id,
+                                 **form)
+    except DomainError as exc:
+        return RouteComplaintPayload(user_errors=[user_error(exc)])
+    return RouteComplaintPayload(complaint=await _reload(ctx, cid), routing=Routing.from_model(routing))

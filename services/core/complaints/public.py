@@ -7,14 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.complaints import lifecycle
 from services.core.complaints.models import Complaint, ComplaintStatus, Review
-from services.core.complaints.steps import current_review, load_facts
-from services.core.deadlines.models import Deadline
-from services.core.deadlines.rules import DeadlineKind
+from services.core.complaints.steps import current_review, load_facts, review_window_until
 from services.core.escalation.models import ExternalBody
 from services.core.escalation.service import guided, recomplaint_bodies, referral_of
 
@@ -35,11 +32,7 @@ async def public_case(session: AsyncSession, complaint: Complaint, now: datetime
     can_opinion = (status != ComplaintStatus.APPROVED  # the owner relays the approved answer first
                    and lifecycle.refusal("record_customer_opinion", facts, None) is None)
     can_review = lifecycle.refusal("request_review", facts, None) is None
-    until = None
-    if can_review:
-        until = await session.scalar(select(Deadline.due_at).where(
-            Deadline.complaint_id == complaint.id, Deadline.kind == DeadlineKind.REVIEW_REQUEST.value,
-            Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None)).order_by(Deadline.due_at.desc()).limit(1))
+    until = await review_window_until(session, complaint.id, now) if can_review else None
     further = await recomplaint_bodies(session) if complaint.id in await guided(session, [complaint.id]) else []
     return PublicCase(
         can_give_opinion=can_opinion,

@@ -80,12 +80,18 @@ async def handlers_of(session: AsyncSession, complaint_ids: Sequence[uuid.UUID])
     return found
 
 
-async def review_window_open(session: AsyncSession, complaint_id: uuid.UUID, now: datetime) -> bool:
-    """The customer may still ask for a review of the decision (an open, unlapsed REVIEW_REQUEST window)."""
-    found = await session.scalar(select(Deadline.id).where(
+async def review_window_until(session: AsyncSession, complaint_id: uuid.UUID, now: datetime) -> datetime | None:
+    """Until when the customer may still ask for a review of the decision (the open, unlapsed REVIEW_REQUEST
+    window's due time), or None."""
+    found: datetime | None = await session.scalar(select(Deadline.due_at).where(
         Deadline.complaint_id == complaint_id, Deadline.kind == DeadlineKind.REVIEW_REQUEST.value,
-        Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None), Deadline.due_at > now).limit(1))
-    return found is not None
+        Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None), Deadline.due_at > now
+    ).order_by(Deadline.due_at.desc()).limit(1))
+    return found
+
+
+async def review_window_open(session: AsyncSession, complaint_id: uuid.UUID, now: datetime) -> bool:
+    return await review_window_until(session, complaint_id, now) is not None
 
 
 async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime, *, handlers: bool = True) -> Facts:

@@ -373,12 +373,6 @@ class EscalationSettings:
     after_final_answer: tuple[AfterFinalAnswer, ...] = (AfterFinalAnswer.GUIDE,)
 
 
-async def auto_escalate_enabled(session: AsyncSession) -> bool:
-    flag = await session.scalar(select(TenantSettings.auto_escalate_on_final_dissatisfaction)
-                                .where(TenantSettings.id == 1))
-    return bool(flag)
-
-
 def _after(values: Sequence[str] | None) -> tuple[AfterFinalAnswer, ...]:
     return tuple(a for a in AfterFinalAnswer if a.value in (values or ()))
 

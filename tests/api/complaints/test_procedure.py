@@ -7,13 +7,12 @@ the test's own (``tenant_of``), so directories and settings never leak between t
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from conftest import STAFF, TENANT_A, TENANT_B, GraphQLClient
 from deadline_cases import SH, at, schema, tenant_of
-from helpers import rows, scalar
+from helpers import raw_id, rows, scalar
 from lifecycle import APPROVE_EXTENSION, EXTEND, REQUEST_EXTENSION, directory, ok, record, step
 
 from services.core.clock import FixedClock
@@ -80,13 +79,7 @@ async def case(gql: GraphQLClient, t: str, cid: str, user: str = ADMIN) -> dict[
 
 async def audit_count(t: str, cid: str) -> int:
     return int(await scalar(f'SELECT count(*) FROM "{schema(t)}".audit_events WHERE subject_id = :c',
-                            c=uuid.UUID(_uuid(cid))))
-
-
-def _uuid(global_id: str) -> str:
-    import base64
-
-    return base64.b64decode(global_id).decode().split(":", 1)[1]
+                            c=raw_id(cid)))
 
 
 async def refused(gql: GraphQLClient, name: str, t: str, user: str, code: str, cid: str, **input_: Any) -> None:
@@ -151,13 +144,13 @@ async def test_retail_walk_to_closure_returns_the_survey_and_archives(gql: Graph
     assert closed["status"] == "CLOSED"
     # 7 the survey goes back to the responsible department (recorded, its people told) and the case is archived
     survey = await rows(f'SELECT returned_to_department_id, returned_at FROM "{schema(t)}".satisfaction_surveys')
-    assert [str(s.returned_to_department_id) for s in survey] == [_uuid(units["PROD"])]
+    assert [str(s.returned_to_department_id) for s in survey] == [str(raw_id(units["PROD"]))]
     assert survey[0].returned_at is not None
     told = await rows(f'SELECT target FROM "{schema(t)}".outbox o JOIN "{schema(t)}".audit_events e '
                       "ON o.idempotency_key LIKE 'handoff:event-' || e.seq || ':notify:%' "
                       "WHERE e.action = 'record_follow_up' ORDER BY target")
     production = [u.id for u in await rows(f'SELECT id FROM "{schema(t)}".users WHERE org_unit_id = :u AND active',
-                                            u=uuid.UUID(_uuid(units["PROD"])))]
+                                            u=raw_id(units["PROD"]))]
     assert sorted(r.target for r in told) == sorted(f"user:{u}" for u in production) and production
     after = await case(gql, t, cid)
     assert after["archived"] is True
@@ -413,7 +406,7 @@ async def test_referral_ends_the_case_as_referred(gql: GraphQLClient, clock: Fix
     assert tracked["referredTo"] == {"name": "卫生健康委员会 Health Commission", "kind": "HEALTH_ADMINISTRATION",
                                      "contact": "12320"}
     notice = await rows(f'SELECT kind FROM "{schema(t)}".customer_notices WHERE complaint_id = :c',
-                        c=uuid.UUID(_uuid(cid)))
+                        c=raw_id(cid))
     assert [n.kind for n in notice] == ["REFERRED"]
     await refused(gql, "withdrawComplaint", t, RECEIVER, "ILLEGAL_TRANSITION", cid)
     # counted apart from withdrawn ones
