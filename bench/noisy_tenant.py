@@ -1,6 +1,6 @@
 """A noisy tenant against a quiet one: is the noisy one throttled, and how far does the quiet one's p99 move?
 
-    .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--noisy-clients 8] [--rounds 2]
+    .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--noisy-clients 16] [--rounds 2]
         [--noisy-budget 10/20]
 
 One API process (`complaintdesk serve`'s app under uvicorn, one worker), two retail tenants in a database of the
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase and round")
     parser.add_argument("--quiet-clients", type=int, default=2)
-    parser.add_argument("--noisy-clients", type=int, default=8)
+    parser.add_argument("--noisy-clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--noisy-budget", default="10/20",
                         help="the noisy tenant's request budget, RATE/BURST (as `complaintdesk tenant budget`)")

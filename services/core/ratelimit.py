@@ -118,7 +118,7 @@ def env_budget(name: str, default: str) -> Budget:
 # (``complaintdesk tenant budget``). And per tenant and client address, for requests without a staff token (the
 # public page's operations, sign-in), so that one address cannot spend what the tenant's customers need.
 TENANT_BUDGET_DEFAULT = "200/400"
-PUBLIC_BUDGET_DEFAULT = "10/30"
+PUBLIC_BUDGET_DEFAULT = "5/20"
 
 
 def default_tenant_budget() -> Budget:
