@@ -384,9 +384,10 @@ def tenant_list(as_json: bool) -> None:
     if not rows:
         click.echo("no tenants")
         return
-    header = ("SLUG", "STATUS", "TEMPLATE", "REVISION", "CREATED", "NAME")
+    header = ("SLUG", "STATUS", "TEMPLATE", "REVISION", "BUDGET", "CREATED", "NAME")
     table = [header] + [
-        (r.slug, r.status, r.template, r.schema_revision or "-", r.created_at, r.display_name) for r in rows
+        (r.slug, r.status, r.template, r.schema_revision or "-", r.request_budget or "default", r.created_at,
+         r.display_name) for r in rows
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
     for row in table:
@@ -414,6 +415,30 @@ def tenant_suspend(slug: str) -> None:
 def tenant_resume(slug: str) -> None:
     """Resume a suspended tenant."""
     _set_status(slug, "active")
+
+
+@tenant.command("budget")
+@click.argument("slug")
+@click.argument("budget", required=False)
+@click.option("--default", "use_default", is_flag=True, help="back to the platform's COMPLAINTDESK_TENANT_BUDGET")
+def tenant_budget(slug: str, budget: str | None, use_default: bool) -> None:
+    """Show or set a tenant's request budget: RATE/BURST, requests a second that one API process serves it
+    (e.g. 50/100); beyond it the API answers 429 RATE_LIMITED with Retry-After before any other work."""
+    from services.core.ratelimit import default_tenant_budget
+    from tenants.provision import get_tenant, migrate_platform, set_request_budget
+
+    if budget is not None and use_default:
+        raise click.UsageError("give a BUDGET or --default, not both")
+
+    async def go() -> Any:
+        await migrate_platform()
+        if budget is None and not use_default:
+            return await get_tenant(slug)
+        return await set_request_budget(slug, None if use_default else budget)
+
+    info = _run(go)
+    shown = info.request_budget or f"{default_tenant_budget()} (the platform's default)"
+    click.echo(f"tenant {info.slug}: request budget {shown} requests a second per API process (rate/burst)")
 
 
 @tenant.command("delete")
