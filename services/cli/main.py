@@ -70,6 +70,7 @@ def serve(host: str, port: int) -> None:
     _tune_gc()
     uvicorn.run(
         "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
+        loop="uvloop", http="httptools",  # uvicorn's fast event loop and HTTP parser (its standard extras)
         proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
         server_header=False,
         ws="websockets-sansio",  # the subscriptions' WebSocket transport (graphql-transport-ws on /graphql)
