@@ -57,6 +57,7 @@ class TenantInfo:
     schema_revision: str | None
     created_at: str
     request_budget: str | None = None  # "RATE/BURST"; None: the platform's default
+    registered_documents_only: bool = False
 
 
 def _info(row: Any) -> TenantInfo:
@@ -70,6 +71,7 @@ def _info(row: Any) -> TenantInfo:
         schema_revision=row.schema_revision,
         created_at=row.created_at.isoformat(timespec="seconds"),
         request_budget=row.request_budget,
+        registered_documents_only=row.registered_documents_only,
     )
 
 
@@ -217,6 +219,21 @@ async def set_request_budget(slug: str, budget: str | None) -> TenantInfo:
         if row is None:
             raise TenantNotFound(f"unknown tenant {slug!r}")
         row.request_budget = normalized
+        await session.flush()
+        await session.refresh(row)
+        info = _info(row)
+    forget_tenant(slug)
+    return info
+
+
+async def set_registered_documents_only(slug: str, only: bool) -> TenantInfo:
+    """Accept only the registered documents (trusted documents) for the tenant, or any document again."""
+    validate_slug(slug)
+    async with AsyncSession(get_engine()) as session, session.begin():
+        row = await session.get(Tenant, slug, with_for_update=True)
+        if row is None:
+            raise TenantNotFound(f"unknown tenant {slug!r}")
+        row.registered_documents_only = only
         await session.flush()
         await session.refresh(row)
         info = _info(row)

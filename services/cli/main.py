@@ -442,6 +442,25 @@ def tenant_budget(slug: str, budget: str | None, use_default: bool) -> None:
     click.echo(f"tenant {info.slug}: request budget {shown} requests a second per API process (rate/burst)")
 
 
+@tenant.command("documents")
+@click.argument("slug")
+@click.option("--registered-only/--any", "registered_only", default=None,
+              help="accept only the registered documents (the SPAs' operations, by their SHA-256), or any document")
+def tenant_documents(slug: str, registered_only: bool | None) -> None:
+    """Show or set which GraphQL documents a tenant accepts (trusted documents)."""
+    from tenants.provision import get_tenant, migrate_platform, set_registered_documents_only
+
+    async def go() -> Any:
+        await migrate_platform()
+        if registered_only is None:
+            return await get_tenant(slug)
+        return await set_registered_documents_only(slug, registered_only)
+
+    info = _run(go)
+    which = "registered documents only" if info.registered_documents_only else "any document"
+    click.echo(f"tenant {info.slug} accepts {which}")
+
+
 @tenant.command("delete")
 @click.argument("slug")
 @click.option("--yes", is_flag=True, help="do not ask (the tenant must be suspended first)")
@@ -670,10 +689,13 @@ def retention_run(slugs: tuple[str, ...]) -> None:
               default=Path("frontend-schema/schema.graphql"), show_default=True)
 @click.option("--check", is_flag=True, help="exit 1 if the file differs from the code instead of writing it")
 def export_schema(output: Path, check: bool) -> None:
-    """Write the GraphQL SDL that SPA developers build against."""
+    """Write the GraphQL SDL that SPA developers build against, and the registered documents' manifest
+    (frontend-schema/persisted-documents.json: the operations of frontend-schema/operations by SHA-256)."""
+    from services.api.documents import MANIFEST, manifest_text
     from services.api.sdl import export_sdl
 
     _write_or_check(output, export_sdl(), "export-schema", check=check)
+    _write_or_check(MANIFEST, manifest_text(), "export-schema", check=check)  # the registered documents
 
 
 def _write_or_check(output: Path, text_: str, command: str, *, check: bool) -> None:
