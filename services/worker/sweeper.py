@@ -6,9 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
+from services.core.clock import system_clock
 from services.core.db import dispose_engine
 from services.core.outbox.sweeper import sweep_all
+from services.core.reporting.service import sweep_all_jobs
+
+JOBS_EVERY_S = 15.0  # how often a worker looks for reports due or stranded (scheduled, lost message, dead worker)
 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
 
@@ -23,8 +28,17 @@ class SweeperThread(threading.Thread):
         asyncio.run(self._main())
 
     async def _main(self) -> None:
+        from services.worker.actors.reports import dispatch
+
+        jobs_at = 0.0
         try:
             while not self._stop_event.is_set():
+                if time.monotonic() - jobs_at >= JOBS_EVERY_S:
+                    jobs_at = time.monotonic()
+                    try:
+                        await sweep_all_jobs(now=system_clock.now, dispatch=dispatch)
+                    except Exception:
+                        logger.exception("report jobs sweep failed")
                 try:
                     result = await sweep_all()
                     if result.tenants or result.errors or result.erased:
