@@ -84,6 +84,9 @@ class Action(enum.StrEnum):
     ROUTE = "complaint.route"
     EXTERNAL_BODY_READ = "external_body.read"
     EXTERNAL_BODY_MANAGE = "external_body.manage"
+    STATISTICS_READ = "statistics.read"
+    CLASSIFICATION_MANAGE = "classification.manage"
+    CLASSIFY = "complaint.classify"
 
 
 class Relation(enum.StrEnum):
