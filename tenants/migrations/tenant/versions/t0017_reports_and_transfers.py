@@ -14,7 +14,7 @@
   where missing (policies/<template>.csv holds them too).
 
 Revision ID: t0017
-Revises: t0013b
+Revises: t0016
 Create Date: 2026-12-07
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision = "t0017"
-down_revision = "t0013b"
+down_revision = "t0016"
 branch_labels = None
 depends_on = None
 
@@ -41,8 +41,7 @@ _COMMON = [
     *[(r, "data.import", "any", "allow") for r in _IMPORTERS],
 ]
 NEW_RULES: dict[str, list[tuple[str, str, str, str]]] = {
-    "retail": [*_COMMON, ("store_manager", "report.read", "any", "allow"),
-               ("store_manager", "data.export", "any", "allow")],
+    "retail": [*_COMMON, ("store_manager", "data.export", "any", "allow")],
     "bank": [*_COMMON, ("regulator_liaison", "report.read", "any", "allow"),
              ("regulator_liaison", "report.generate", "any", "allow")],
 }

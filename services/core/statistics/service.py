@@ -1,0 +1,307 @@
+"""Complaint statistics (issue 15 point 2; seed III items 7-8, seed IV 三.4): one SQL statement over
+``complaint_facts``, grouped by any of the dimensions, scoped to what the viewer may read.
+
+The measures, per group (``Measures``):
+
+- ``received``: complaints received in the period (``received_at`` in the tenant's time zone);
+- ``verified``: of those, found valid by the investigation (投诉成立);
+- ``final_answer``: given a final answer: the case reached CLOSED at least once (resolved on the spot, the
+  customer satisfied or agreeing with the opinion, a review upheld); it stays counted after a reopen;
+- ``referred``: referred to the competent authority (REFERRED); ``litigation``: turned into litigation;
+  ``re_complaints``: re-complaints on an earlier case (``repeatOf``); ``escalated``: escalated to an external
+  body at least once;
+- ``closed_in_time`` / ``breached``: answered finally with no deadline of the company's breached / with a
+  deadline of the company's breached (answered or not);
+- ``satisfaction``: the latest satisfaction survey's rating, counted per rating;
+- ``median_handling_days`` / ``p90_handling_days``: working days (the tenant's calendar) from receipt to the
+  first final answer, over the cases answered (``percentile_cont``).
+
+What the viewer may see is the complaints list's own predicate (``authz.complaint_access``): a store manager
+counts their store only. ``viewer=None`` counts the whole tenant (the worker's scheduled reports).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import True_
+
+from services.core import authz
+from services.core.classification.models import ClassificationCode
+from services.core.complaints.models import Complaint, Satisfaction
+from services.core.errors import DomainError, ErrorCode
+from services.core.org.models import Category, OrgUnit, TenantSettings, User
+from services.core.statistics.models import ComplaintFacts as F
+
+
+class GroupBy(enum.StrEnum):
+    MONTH = "MONTH"
+    QUARTER = "QUARTER"
+    DEPARTMENT = "DEPARTMENT"
+    """the responsible department"""
+    STORE = "STORE"
+    OWNER = "OWNER"
+    CATEGORY = "CATEGORY"
+    QUALITY = "QUALITY"
+    """quality / non-quality (``Complaint.cause``)"""
+    CHANNEL = "CHANNEL"
+    """how the complaint arrived (``Complaint.channel``)"""
+    BUSINESS_TYPE = "BUSINESS_TYPE"
+    CAUSE = "CAUSE"
+    BUSINESS_CHANNEL = "BUSINESS_CHANNEL"
+    AREA = "AREA"
+
+
+MAX_GROUPS = 3
+MAX_PERIOD_DAYS = 3 * 366 + 1
+
+_KEY_COLUMNS: dict[GroupBy, Any] = {
+    GroupBy.DEPARTMENT: F.department_id, GroupBy.STORE: F.store_id, GroupBy.OWNER: F.owner_id,
+    GroupBy.CATEGORY: F.category_id, GroupBy.QUALITY: F.cause, GroupBy.CHANNEL: F.channel,
+    GroupBy.BUSINESS_TYPE: F.business_type_id, GroupBy.CAUSE: F.cause_code_id,
+    GroupBy.BUSINESS_CHANNEL: F.business_channel_id, GroupBy.AREA: F.area_id,
+}
+_CODE_GROUPS = frozenset({GroupBy.BUSINESS_TYPE, GroupBy.CAUSE, GroupBy.BUSINESS_CHANNEL, GroupBy.AREA})
+_UNIT_GROUPS = frozenset({GroupBy.DEPARTMENT, GroupBy.STORE})
+
+
+@dataclass(frozen=True)
+class StatisticsFilter:
+    """All given conditions must hold."""
+
+    store_id: uuid.UUID | None = None
+    department_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    category_id: uuid.UUID | None = None
+    channel: str | None = None
+    quality: str | None = None
+    code_ids: Sequence[uuid.UUID] = ()
+    """classification codes the complaint carries (each of them, whatever its dimension)"""
+    litigation: bool | None = None
+    repeat: bool | None = None
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    group: str
+    """a ``GroupBy`` value"""
+    value: str | None
+    """the id (units, users, categories, codes), the enum value, ``YYYY-MM`` or ``YYYY-Qn``; None: not set"""
+    code: str | None = None
+    """a classification code's or category's code, a unit's code"""
+    label: str | None = None
+    """the name to show (zh-CN where the list has both)"""
+    label_en: str | None = None
+
+
+@dataclass(frozen=True)
+class Measures:
+    received: int
+    verified: int
+    final_answer: int
+    referred: int
+    litigation: int
+    re_complaints: int
+    escalated: int
+    closed_in_time: int
+    breached: int
+    satisfaction: dict[str, int]
+    """rating (``Satisfaction`` value) -> complaints whose latest survey gave it; every rating present"""
+    median_handling_days: float | None
+    p90_handling_days: float | None
+
+
+@dataclass(frozen=True)
+class Row:
+    keys: list[GroupKey]
+    measures: Measures
+
+
+@dataclass(frozen=True)
+class Result:
+    period_from: date
+    period_to: date
+    """inclusive, in ``timezone``"""
+    timezone: str
+    group_by: list[str]
+    rows: list[Row] = field(default_factory=list)
+
+
+def _measures() -> list[Any]:
+    return [
+        func.count().label("received"),
+        func.count().filter(F.valid.is_(True)).label("verified"),
+        func.count().filter(F.final_answer.is_(True)).label("final_answer"),
+        func.count().filter(F.referred.is_(True)).label("referred"),
+        func.count().filter(F.litigation.is_(True)).label("litigation"),
+        func.count().filter(F.repeat.is_(True)).label("re_complaints"),
+        func.count().filter(F.escalated.is_(True)).label("escalated"),
+        func.count().filter(F.final_answer.is_(True), F.breached.is_(False)).label("closed_in_time"),
+        func.count().filter(F.breached.is_(True)).label("breached"),
+        *[func.count().filter(F.satisfaction == s.value).label(f"s_{s.value}") for s in Satisfaction],
+        func.percentile_cont(0.5).within_group(F.handling_days).label("median"),
+        func.percentile_cont(0.9).within_group(F.handling_days).label("p90"),
+    ]
+
+
+def _check(period_from: date, period_to: date, group_by: Sequence[str]) -> list[GroupBy]:
+    if period_to < period_from:
+        raise DomainError(ErrorCode.INVALID, "the period ends before it begins", ["period", "to"])
+    if (period_to - period_from).days >= MAX_PERIOD_DAYS or period_from.year < 1970 or period_to.year > 2999:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "a period covers at most three years", ["period", "to"])
+    if len(group_by) > MAX_GROUPS:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"group by at most {MAX_GROUPS} dimensions", ["groupBy"])
+    groups: list[GroupBy] = []
+    for g in group_by:
+        try:
+            group = GroupBy(g)
+        except ValueError:
+            raise DomainError(ErrorCode.INVALID, f"unknown grouping {g!r}", ["groupBy"]) from None
+        if group in groups:
+            raise DomainError(ErrorCode.INVALID, f"{g} given twice", ["groupBy"])
+        groups.append(group)
+    return groups
+
+
+def _where(query: Select[Any], f: StatisticsFilter) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in ((F.store_id, f.store_id), (F.department_id, f.department_id), (F.owner_id, f.owner_id),
+                          (F.category_id, f.category_id), (F.channel, f.channel), (F.cause, f.quality)):
+        if value is not None:
+            conditions.append(column == value)
+    for code in f.code_ids:
+        conditions.append((F.business_type_id == code) | (F.cause_code_id == code)
+                          | (F.business_channel_id == code) | (F.area_id == code))
+    if f.litigation is not None:
+        conditions.append(F.litigation.is_(f.litigation))
+    if f.repeat is not None:
+        conditions.append(F.repeat.is_(f.repeat))
+    return query.where(and_(*conditions)) if conditions else query
+
+
+async def timezone_of(session: AsyncSession) -> str:
+    return str(await session.scalar(select(TenantSettings.timezone).where(TenantSettings.id == 1))
+               or "Asia/Shanghai")
+
+
+def statement(
+    *, tz: str, period_from: date, period_to: date, groups: Sequence[GroupBy], filter: StatisticsFilter,
+    read: ColumnElement[bool] | None = None,
+) -> Select[Any]:
+    """The one SELECT (also what ``bench/statistics.py`` EXPLAINs)."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(period_from, time(0), zone)
+    end = datetime.combine(period_to + timedelta(days=1), time(0), zone)
+    local = func.timezone(tz, F.received_at)
+    keys: list[Any] = []
+    for g in groups:
+        if g == GroupBy.MONTH:
+            keys.append(func.to_char(local, "YYYY-MM").label(g.value))
+        elif g == GroupBy.QUARTER:
+            keys.append(func.to_char(local, 'YYYY-"Q"Q').label(g.value))
+        else:
+            keys.append(_KEY_COLUMNS[g].label(g.value))
+    query = select(*keys, *_measures()).select_from(F).where(F.received_at >= start, F.received_at < end)
+    if read is not None and not isinstance(read, True_):
+        query = query.join(Complaint, Complaint.id == F.complaint_id).where(read)
+    query = _where(query, filter)
+    if keys:
+        positions = list(range(1, len(keys) + 1))
+        query = query.group_by(*positions).order_by(*positions)  # type: ignore[arg-type]
+    return query
+
+
+async def _labels(session: AsyncSession, groups: Sequence[GroupBy], rows: Sequence[Any]
+                  ) -> dict[tuple[GroupBy, Any], tuple[str | None, str | None, str | None]]:
+    """(code, label, label_en) of every id among the rows' keys: one statement per kind of key."""
+    wanted: dict[str, set[Any]] = {"code": set(), "unit": set(), "user": set(), "category": set()}
+    for i, g in enumerate(groups):
+        kind = ("code" if g in _CODE_GROUPS else "unit" if g in _UNIT_GROUPS else "user" if g == GroupBy.OWNER
+                else "category" if g == GroupBy.CATEGORY else None)
+        if kind is not None:
+            wanted[kind] |= {r[i] for r in rows if r[i] is not None}
+    found: dict[Any, tuple[str | None, str | None, str | None]] = {}
+    if wanted["code"]:
+        for ident, code, zh, en in (await session.execute(select(
+                ClassificationCode.id, ClassificationCode.code, ClassificationCode.name_zh, ClassificationCode.name_en
+        ).where(ClassificationCode.id.in_(wanted["code"])))).all():
+            found[ident] = (code, zh, en)
+    if wanted["unit"]:
+        for ident, unit_code, name in (await session.execute(select(OrgUnit.id, OrgUnit.code, OrgUnit.name).where(
+                OrgUnit.id.in_(wanted["unit"])))).all():
+            found[ident] = (unit_code, name, name)
+    if wanted["user"]:
+        for ident, name in (await session.execute(select(User.id, User.display_name).where(
+                User.id.in_(wanted["user"])))).all():
+            found[ident] = (None, name, name)
+    if wanted["category"]:
+        for ident, code, name in (await session.execute(select(Category.id, Category.code, Category.name).where(
+                Category.id.in_(wanted["category"])))).all():
+            found[ident] = (code, name, name)
+    return {(g, r[i]): found.get(r[i], (None, None, None)) for i, g in enumerate(groups) for r in rows}
+
+
+def _value(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+async def compute(
+    session: AsyncSession,
+    tenant: str,
+    viewer: authz.Subject | None,
+    *,
+    period_from: date,
+    period_to: date,
+    group_by: Sequence[str] = (),
+    filter: StatisticsFilter | None = None,
+) -> Result:
+    """The statistics of ``tenant`` (the session's tenant) received from ``period_from`` to ``period_to``
+    (inclusive, the tenant's time zone), one ``Row`` per group of ``group_by`` (``GroupBy`` values, at most 3;
+    none: one row of totals, also when nothing was received), in the groups' order.
+
+    ``viewer``: counts only what they may read (the complaints list's predicate) and needs ``statistics.read``
+    (else ``DomainError(NOT_ALLOWED)``); None counts the whole tenant (the system's own reports).
+    Refusals: ``INVALID`` (a period ending before it begins, an unknown or repeated grouping), ``OUT_OF_RANGE``
+    (more than three years, more than three groupings).
+    """
+    groups = _check(period_from, period_to, group_by)
+    read: ColumnElement[bool] | None = None
+    if viewer is not None:
+        if viewer.tenant != tenant:
+            raise DomainError(ErrorCode.NOT_ALLOWED, "not a user of this tenant")
+        await authz.require(session, viewer, authz.Action.STATISTICS_READ)
+        read = (await authz.complaint_access(session, viewer)).read
+    tz = await timezone_of(session)
+    query = statement(tz=tz, period_from=period_from, period_to=period_to, groups=groups,
+                      filter=filter or StatisticsFilter(), read=read)
+    rows = (await session.execute(query)).all()
+    labels = await _labels(session, groups, rows)
+    out: list[Row] = []
+    n = len(groups)
+    for r in rows:
+        keys = []
+        for i, g in enumerate(groups):
+            code, label, label_en = labels.get((g, r[i]), (None, None, None))
+            if g in (GroupBy.MONTH, GroupBy.QUARTER, GroupBy.QUALITY, GroupBy.CHANNEL):
+                label = label_en = r[i]
+            keys.append(GroupKey(g.value, _value(r[i]), code, label, label_en))
+        m = r[n:]
+        ratings = {s.value: int(m[9 + j]) for j, s in enumerate(Satisfaction)}
+        median, p90 = m[9 + len(ratings)], m[10 + len(ratings)]
+        out.append(Row(keys, Measures(
+            received=int(m[0]), verified=int(m[1]), final_answer=int(m[2]), referred=int(m[3]),
+            litigation=int(m[4]), re_complaints=int(m[5]), escalated=int(m[6]), closed_in_time=int(m[7]),
+            breached=int(m[8]), satisfaction=ratings,
+            median_handling_days=None if median is None else float(median),
+            p90_handling_days=None if p90 is None else float(p90),
+        )))
+    return Result(period_from=period_from, period_to=period_to, timezone=tz, group_by=[g.value for g in groups],
+                  rows=out)
