@@ -35,6 +35,7 @@ strawberry.enum(models.ReportKind, name="ReportKind",
 strawberry.enum(models.JobState, name="JobState", description="PENDING, RUNNING, COMPLETED or FAILED")
 strawberry.enum(models.FileFormat, name="FileFormat")
 strawberry.enum(models.TransferKind, name="DataTransferKind")
+strawberry.enum(models.Cadence, name="ReportCadence", description="NONE, MONTHLY or QUARTERLY")
 
 
 @strawberry.enum(description="The format of an export or an import")
@@ -330,8 +331,29 @@ class ReportQueries:
         return DataTransferType.from_model(found) if found is not None else None
 
 
+@strawberry.input
+class SetReportCadenceInput:
+    cadence: models.Cadence
+
+
+@strawberry.type
+class SetReportCadencePayload:
+    cadence: models.Cadence | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class ReportMutations:
+    @strawberry.mutation(description="How often the worker makes the periodic management report (org.manage)")
+    async def set_report_cadence(self, info: Info, input: SetReportCadenceInput) -> SetReportCadencePayload:
+        subject = await subject_of(info.context)
+        try:
+            async with info.context.transaction() as session:
+                cadence = await reports.set_cadence(session, subject=subject, cadence=input.cadence)
+        except DomainError as exc:
+            return SetReportCadencePayload(user_errors=[user_error(exc)])
+        return SetReportCadencePayload(cadence=cadence)
+
     @strawberry.mutation(description="Ask the worker for a report over a period (report.generate)")
     async def generate_report(self, info: Info, input: GenerateReportInput) -> GenerateReportPayload:
         subject = await subject_of(info.context)

@@ -95,6 +95,14 @@ async def get_report(session: AsyncSession, report_id: uuid.UUID) -> Report | No
 # ------------------------------------------------------------------ scheduling
 
 
+async def set_cadence(session: AsyncSession, *, subject: authz.Subject, cadence: Cadence) -> Cadence:
+    """How often the management report is made (tenant admins: ``org.manage``)."""
+    await authz.require(session, subject, authz.Action.ORG_MANAGE)
+    await session.execute(update(TenantSettings).where(TenantSettings.id == 1)
+                          .values(management_report_cadence=cadence.value))
+    return cadence
+
+
 def _month_start(d: date, back: int) -> date:
     months = d.year * 12 + d.month - 1 - back
     return date(months // 12, months % 12 + 1, 1)
