@@ -10,7 +10,7 @@ import io
 import json
 import threading
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -134,7 +134,7 @@ async def test_report_files_carry_the_figures_and_a_completed_report_never_chang
                       f'DELETE FROM "{schema}".reports WHERE id = :i',
                       f'UPDATE "{schema}".report_files SET filename = \'x.csv\' WHERE report_id = :i',
                       f'DELETE FROM "{schema}".report_files WHERE report_id = :i'):
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="cannot be changed|completed report"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match=r"cannot be changed|completed report"):
             await execute(statement, i=report_id)
     again = (await gql(GET, {"id": payload["report"]["id"]}, tenant=slug, user=MANAGER))["report"]
     assert (again["figures"], again["contentHash"]) == (figures, report["contentHash"])
@@ -184,7 +184,7 @@ async def test_semi_annual_summary_runs_itself_once_on_1_december_with_two_worke
             gate.wait()
             try:
                 asyncio.run(one_pass(at))
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 failures.append(exc)
 
         threads = [threading.Thread(target=run) for _ in range(2)]

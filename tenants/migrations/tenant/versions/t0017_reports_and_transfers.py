@@ -61,6 +61,8 @@ END $$
 """
 _IMMUTABLE_FILES = """
 CREATE FUNCTION report_files_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    report_state text;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         IF (NEW.id, NEW.report_id, NEW.transfer_id, NEW.purpose, NEW.format, NEW.filename, NEW.content_type,
@@ -72,9 +74,13 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
-    IF OLD.report_id IS NOT NULL
-       AND EXISTS (SELECT 1 FROM reports WHERE id = OLD.report_id AND state = 'COMPLETED') THEN
-        RAISE EXCEPTION 'file % belongs to a completed report', OLD.id USING ERRCODE = 'restrict_violation';
+    IF OLD.report_id IS NOT NULL THEN
+        -- the trigger's own schema (the tenant's), whatever the caller's search_path
+        EXECUTE format('SELECT state FROM %I.reports WHERE id = $1', TG_TABLE_SCHEMA) INTO report_state
+            USING OLD.report_id;
+        IF report_state = 'COMPLETED' THEN
+            RAISE EXCEPTION 'file % belongs to a completed report', OLD.id USING ERRCODE = 'restrict_violation';
+        END IF;
     END IF;
     RETURN OLD;
 END $$
