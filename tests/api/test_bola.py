@@ -21,7 +21,7 @@ import base64
 import functools
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -41,8 +41,12 @@ from graphql.pyutils import Undefined
 from helpers import rows
 from lifecycle import EXTEND, REQUEST_EXTENSION, directory, ok, record
 
+from services.core import authz
 from services.core.diagnostics.service import request_worker_check
 from services.core.outbox.service import dispatch_due, notify
+from services.core.reporting.models import FileFormat, ReportKind, TransferKind
+from services.core.reporting.service import request_report
+from services.core.reporting.transfers import request_transfer
 from services.core.tenancy import resolve_tenant, tenant_session
 
 RECEIVER = "receiver@test.example"
@@ -65,6 +69,8 @@ ID_TYPES_BY_PATH = {
     "keyRotation.id": "KeyRotation",
     "upsertExternalBody.input.id": "ExternalBody",
     "retryOutboxItems.input.ids": "OutboxItem",
+    "report.id": "Report",
+    "dataTransfer.id": "DataTransfer",
     "node.id": "*",  # any type: every kind of beta object is tried
 }
 # Types whose IDs are raw UUIDs rather than Relay global IDs.
@@ -273,6 +279,16 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
                 "Notification": _gid("Notification", note[0].id), "OutboxItem": _gid("OutboxItem", failed[0].id),
                 "WorkerCheck": str(check.id),
             }
+            # a report and an export of the all-rights user (recorded, not sent: no worker runs here)
+            subject = authz.Subject(user_id=uuid.UUID(base64.b64decode(users[DEFAULT_USER]).decode().split(":")[1]),
+                                    tenant=tenant)
+            async with tenant_session(ref) as session, session.begin():
+                report = await request_report(session, subject=subject, kind=ReportKind.MANAGEMENT,
+                                              period_from=date(2026, 1, 1), period_to=date(2026, 3, 31), now=now)
+                transfer = await request_transfer(session, subject=subject, kind=TransferKind.EXPORT_ORG_UNITS,
+                                                  fmt=FileFormat.CSV, now=now)
+            found[tenant]["Report"] = _gid("Report", report.id)
+            found[tenant]["DataTransfer"] = _gid("DataTransfer", transfer.id)
         # an extension request: the bank's second extension needs one (retail's profile has none, so alpha's
         # stand-in is a random ID, and node() answers alike for it: OWN_LIKE_RANDOM)
         bank = await record(gql, TENANT_B, title="BOLA extension")
