@@ -268,7 +268,8 @@ async def _transfer(info: Info, kind: models.TransferKind, fmt: TableFormat, *,
 
 def _decode_upload(input: ImportInput) -> bytes:
     if len(input.content_base64) > MAX_IMPORT_BYTES * 4 // 3 + 4:
-        raise DomainError(ErrorCode.TOO_LONG, "the file is larger than 5 MB", ["input", "contentBase64"])
+        raise DomainError(ErrorCode.TOO_LONG, f"the file is larger than {MAX_IMPORT_BYTES // 1000} KB",
+                          ["input", "contentBase64"])
     try:
         return base64.b64decode(input.content_base64, validate=True)
     except (binascii.Error, ValueError):

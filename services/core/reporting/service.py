@@ -18,12 +18,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -239,6 +239,22 @@ async def open_download(session: AsyncSession, claim: links.DownloadClaim, *, te
 # ------------------------------------------------------------------ the sweeper's part
 
 
+EXPORT_KEPT = timedelta(days=7)
+
+
+async def forget_old_files(session: AsyncSession, *, now: datetime) -> int:
+    """Exports carry personal data that erasing a complainant does not reach: their files are deleted
+    ``EXPORT_KEPT`` after the export finished, and an import's uploaded file once the import is done or failed
+    (the transfer row with its counts and row errors stays). Reports' files are kept (figures only)."""
+    ended = (select(DataTransfer.id).where(DataTransfer.state.in_([JobState.COMPLETED.value, JobState.FAILED.value]))
+             .scalar_subquery())
+    old = (select(DataTransfer.id).where(DataTransfer.completed_at < now - EXPORT_KEPT).scalar_subquery())
+    gone = await session.execute(delete(ReportFile).where(ReportFile.transfer_id.is_not(None), or_(
+        and_(ReportFile.purpose == "INPUT", ReportFile.transfer_id.in_(ended)),
+        and_(ReportFile.purpose == "OUTPUT", ReportFile.transfer_id.in_(old)))))
+    return int(gone.rowcount)  # type: ignore[attr-defined]
+
+
 Dispatch = Callable[[str, str, uuid.UUID], None]
 """Sends a job to the worker's queue: (``report`` or ``transfer``, tenant slug, id)."""
 
@@ -249,6 +265,7 @@ async def sweep_jobs(tenant: TenantRef, *, now: Any, schedule: bool = True,
     whose worker died (``jobs.stale``) and the reports just scheduled: to ``dispatch`` (the worker's queue), or
     run here when there is none. The ids handed on: (reports, transfers)."""
     async with tenant_session(tenant) as session, session.begin():
+        await forget_old_files(session, now=now())
         scheduled = await schedule_due(session, now=now()) if schedule else []
         reports = list(dict.fromkeys([*scheduled, *await jobs.stale(session, Report, now=now())]))
         transfers = await jobs.stale(session, DataTransfer, now=now())

@@ -10,7 +10,7 @@ import io
 import json
 import threading
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -257,3 +257,46 @@ async def test_regulator_return_counts_by_the_jrt_0169_codes(gql: GraphQLClient,
         assert sum(r["measures"]["received"] for r in table["rows"]) == 2
     finally:
         await drop_tenant(own)
+
+
+async def test_a_report_whose_message_was_lost_or_whose_worker_died_is_made_by_the_sweep(
+        gql: GraphQLClient, tenant: Any) -> None:
+    """No worker and no message: the rows alone carry the jobs. A PENDING report older than the grace period and a
+    RUNNING one whose lease ran out (its worker died) are both made by the next sweep, each once."""
+    from services.core import authz
+    from services.core.reporting.models import ReportKind
+    from services.core.reporting.service import request_report
+    from services.core.tenancy import tenant_session
+
+    slug = tenant.slug
+    schema = await scalar("SELECT schema_name FROM public.tenants WHERE slug = :s", s=slug)
+    manager = await scalar(f"""SELECT id FROM "{schema}".users WHERE email = '{MANAGER}'""")
+    at = datetime(2026, 10, 10, 10, tzinfo=SHANGHAI)
+    async with tenant_session(tenant) as session, session.begin():
+        lost = await request_report(session, subject=authz.Subject(user_id=manager, tenant=slug),
+                                    kind=ReportKind.ANNUAL_MECHANISM, period_from=datetime(2025, 1, 1).date(),
+                                    period_to=datetime(2025, 12, 31).date(), now=at)
+        dead = await request_report(session, subject=authz.Subject(user_id=manager, tenant=slug),
+                                    kind=ReportKind.MANAGEMENT, period_from=datetime(2026, 7, 1).date(),
+                                    period_to=datetime(2026, 9, 30).date(), now=at)
+    await execute(f"""UPDATE "{schema}".reports SET state = 'RUNNING', attempts = 1, progress = 40,
+                      lease_until = :until WHERE id = :i""", i=dead.id, until=at + timedelta(minutes=10))
+
+    # within the grace period and the lease: nothing is taken over
+    reports_run, _ = await sweep_jobs(tenant, now=FixedClock(at + timedelta(seconds=5)).now, schedule=False)
+    assert reports_run == []
+    # later: both are made here (no dispatch: run in the sweeping process)
+    reports_run, _ = await sweep_jobs(tenant, now=FixedClock(at + timedelta(minutes=11)).now, schedule=False)
+    assert sorted(reports_run) == sorted([lost.id, dead.id])
+    done = {r.id: (r.state, r.attempts, r.progress) for r in await execute_rows(
+        f'SELECT id, state, attempts, progress FROM "{schema}".reports')}
+    assert done == {lost.id: ("COMPLETED", 1, 100), dead.id: ("COMPLETED", 2, 100)}
+    reports_run, _ = await sweep_jobs(tenant, now=FixedClock(at + timedelta(minutes=30)).now, schedule=False)
+    assert reports_run == []
+    assert await scalar(f'SELECT count(*) FROM "{schema}".report_files') == 6
+
+
+async def execute_rows(sql: str) -> list[Any]:
+    from helpers import rows
+
+    return await rows(sql)

@@ -193,3 +193,41 @@ async def test_export_links_are_refused_across_tenants_to_others_edited_and_expi
     assert (await client.get(fresh)).status_code == 200
     clock.at = clock.at + timedelta(minutes=6)
     assert (await client.get(fresh)).status_code == 404
+
+
+@pytest.mark.usefixtures("worker")
+async def test_uploaded_files_go_when_the_import_ends_and_export_files_after_a_week(gql: GraphQLClient,
+                                                                                   client: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.core.clock import FixedClock
+    from services.core.reporting.service import sweep_jobs
+    from services.core.tenancy import resolve_tenant
+
+    tag = str(await scalar("SELECT substr(md5(random()::text), 1, 8)")).upper()
+    body = f"code,name,kind\n{tag}-X,仓库,DEPARTMENT\n".encode()
+    imported = await finished(gql, (await gql(IMPORT_UNITS, {"input": {"format": "CSV", "contentBase64": b64(body)}},
+                                              user=ADMIN))["importOrgUnits"], TENANT_A, ADMIN)
+    exported = await finished(gql, (await gql(EXPORT_UNITS, {"input": {"format": "XLSX"}},
+                                              user=ADMIN))["exportOrgUnits"], TENANT_A, ADMIN)
+    assert imported["state"] == exported["state"] == "COMPLETED"
+    ids = {"i": raw(imported["id"]), "e": raw(exported["id"])}
+    count = """SELECT count(*) FROM "tenant_alpha".report_files WHERE transfer_id = :t"""
+    assert (await scalar(count, t=ids["i"]), await scalar(count, t=ids["e"])) == (1, 1)
+    alpha = await resolve_tenant(TENANT_A)
+    await sweep_jobs(alpha, now=FixedClock(datetime.now(UTC)).now, schedule=False)
+    assert (await scalar(count, t=ids["i"]), await scalar(count, t=ids["e"])) == (0, 1)
+    url = exported["files"][0]["url"]
+    assert (await client.get(url)).status_code == 200
+    await sweep_jobs(alpha, now=FixedClock(datetime.now(UTC) + timedelta(days=8)).now, schedule=False)
+    assert await scalar(count, t=ids["e"]) == 0
+    assert (await client.get(url)).status_code == 404
+    # the transfer itself stays, with its counts
+    again = (await gql(GET_TRANSFER, {"id": exported["id"]}, user=ADMIN))["dataTransfer"]
+    assert (again["state"], again["files"]) == ("COMPLETED", [])
+
+
+def raw(global_id: str) -> Any:
+    import uuid
+
+    return uuid.UUID(base64.b64decode(global_id).decode().split(":", 1)[1])
