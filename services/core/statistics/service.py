@@ -30,7 +30,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import True_
 
@@ -214,8 +214,8 @@ def statement(
         query = query.join(Complaint, Complaint.id == F.complaint_id).where(read)
     query = _where(query, filter)
     if keys:
-        positions = list(range(1, len(keys) + 1))
-        query = query.group_by(*positions).order_by(*positions)  # type: ignore[arg-type]
+        positions = [literal_column(str(i)) for i in range(1, len(keys) + 1)]  # the keys by position: bound
+        query = query.group_by(*positions).order_by(*[p.asc().nulls_last() for p in positions])  # parameters differ
     return query
 
 
