@@ -214,8 +214,9 @@ def statement(
         query = query.join(Complaint, Complaint.id == F.complaint_id).where(read)
     query = _where(query, filter)
     if keys:
-        positions = [literal_column(str(i)) for i in range(1, len(keys) + 1)]  # the keys by position: bound
-        query = query.group_by(*positions).order_by(*[p.asc().nulls_last() for p in positions])  # parameters differ
+        # the keys by position: the same expression in GROUP BY would bind its parameters (the zone) again
+        positions: list[ColumnElement[Any]] = [literal_column(str(i)) for i in range(1, len(keys) + 1)]
+        query = query.group_by(*positions).order_by(*[p.asc().nulls_last() for p in positions])
     return query
 
 
