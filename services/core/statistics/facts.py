@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, select, update
+from sqlalchemy import Boolean, and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,47 +34,59 @@ def handling_days(calendar: WorkingCalendar, received_at: datetime, answered_at:
     return Decimal(calendar.count_working_days(received_at, answered_at).days)
 
 
-async def refresh(
-    session: AsyncSession, complaint: Complaint, *, now: datetime,
-    calendar: Callable[[], Awaitable[WorkingCalendar]],
-) -> None:
-    """Upsert ``complaint``'s facts (flushed state) in the caller's transaction. ``calendar`` is asked only when
-    the case is CLOSED (its handling time is counted then, the first time)."""
-    answered = complaint.status == ComplaintStatus.CLOSED
-    days = (handling_days(await calendar(), complaint.created_at, now) if answered else None)
+COLUMNS = ("complaint_id", "received_at", "store_id", "department_id", "owner_id", "category_id", "cause", "channel",
+           "business_type_id", "cause_code_id", "business_channel_id", "area_id", "status", "valid", "final_answer",
+           "referred", "litigation", "repeat", "escalated", "breached", "satisfaction", "final_answer_at",
+           "handling_days")
+
+
+def _build_refresh() -> Any:
+    answered = bindparam("answered", type_=Boolean())
     source = (
         select(
             Complaint.id, Complaint.created_at, Complaint.store_id, Complaint.responsible_department_id,
             Complaint.owner_id, Complaint.category_id, Complaint.cause, Complaint.channel, Complaint.business_type_id,
             Complaint.cause_code_id, Complaint.business_channel_id, Complaint.area_id, Complaint.status,
-            Investigation.valid, literal(answered), Complaint.status == ComplaintStatus.REFERRED.value,
+            Investigation.valid, answered, Complaint.status == ComplaintStatus.REFERRED.value,
             Complaint.litigation, Complaint.repeat_of_id.is_not(None),
             Complaint.status == ComplaintStatus.ESCALATED.value, _BREACHED, _LATEST_RATING,
-            literal(now if answered else None, ComplaintFacts.final_answer_at.type),
-            literal(days, ComplaintFacts.handling_days.type),
+            bindparam("answered_at", type_=ComplaintFacts.final_answer_at.type),
+            bindparam("days", type_=ComplaintFacts.handling_days.type),
         )
         .select_from(Complaint)
         .outerjoin(Investigation, Investigation.complaint_id == Complaint.id)
-        .where(Complaint.id == complaint.id)
+        .where(Complaint.id == bindparam("complaint_id"))
     )
-    columns = ["complaint_id", "received_at", "store_id", "department_id", "owner_id", "category_id", "cause",
-               "channel", "business_type_id", "cause_code_id", "business_channel_id", "area_id", "status", "valid",
-               "final_answer", "referred", "litigation", "repeat", "escalated", "breached", "satisfaction",
-               "final_answer_at", "handling_days"]
-    statement = insert(ComplaintFacts).from_select(columns, source)
+    statement = insert(ComplaintFacts).from_select(list(COLUMNS), source)
     kept = statement.excluded
     table = ComplaintFacts.__table__
-    sticky = {
+    sticky = {  # what happened once stays counted
         "final_answer": table.c.final_answer | kept.final_answer,
         "escalated": table.c.escalated | kept.escalated,
         "final_answer_at": func.coalesce(table.c.final_answer_at, kept.final_answer_at),
         "handling_days": func.coalesce(table.c.handling_days, kept.handling_days),
     }
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[table.c.complaint_id],
-        set_={**{c: getattr(kept, c) for c in columns[1:] if c not in sticky}, **sticky},
+        set_={**{c: getattr(kept, c) for c in COLUMNS[1:] if c not in sticky}, **sticky},
     )
-    await session.execute(statement)
+
+
+_REFRESH = _build_refresh()
+"""Built once: every step runs it (its cache key is computed once, on this object)."""
+
+
+async def refresh(
+    session: AsyncSession, complaint: Complaint, *, now: datetime,
+    calendar: Callable[[], Awaitable[WorkingCalendar]],
+) -> None:
+    """Upsert ``complaint``'s facts (its flushed state) in the caller's transaction: one statement. ``calendar``
+    is asked only when the case is CLOSED (its handling time is counted then; the first time is kept)."""
+    answered = complaint.status == ComplaintStatus.CLOSED
+    days = handling_days(await calendar(), complaint.created_at, now) if answered else None
+    connection = await session.connection()  # Core execution: a parameter dict is not an ORM bulk insert here
+    await connection.execute(_REFRESH, {"complaint_id": complaint.id, "answered": answered,
+                                        "answered_at": now if answered else None, "days": days})
 
 
 async def mark_breached(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> None:
