@@ -13,7 +13,8 @@ from services.core.db import dispose_engine
 from services.core.outbox.sweeper import sweep_all
 from services.core.reporting.service import sweep_all_jobs
 
-JOBS_EVERY_S = 15.0  # how often a worker looks for reports due or stranded (scheduled, lost message, dead worker)
+JOBS_EVERY_S = 15.0  # how often a worker looks for stranded reports and transfers (lost message, dead worker)
+SCHEDULE_EVERY_S = 600.0  # how often it checks every tenant's report schedule (the schedule is by day)
 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
 
@@ -30,13 +31,15 @@ class SweeperThread(threading.Thread):
     async def _main(self) -> None:
         from services.worker.actors.reports import dispatch
 
-        jobs_at = 0.0
+        jobs_at = scheduled_at = -SCHEDULE_EVERY_S
         try:
             while not self._stop_event.is_set():
                 if time.monotonic() - jobs_at >= JOBS_EVERY_S:
                     jobs_at = time.monotonic()
+                    schedule = jobs_at - scheduled_at >= SCHEDULE_EVERY_S
+                    scheduled_at = jobs_at if schedule else scheduled_at
                     try:
-                        await sweep_all_jobs(now=system_clock.now, dispatch=dispatch)
+                        await sweep_all_jobs(now=system_clock.now, dispatch=dispatch, schedule=schedule)
                     except Exception:
                         logger.exception("report jobs sweep failed")
                 try:

@@ -282,6 +282,14 @@ async def test_a_report_whose_message_was_lost_or_whose_worker_died_is_made_by_t
     await execute(f"""UPDATE "{schema}".reports SET state = 'RUNNING', attempts = 1, progress = 40,
                       lease_until = :until WHERE id = :i""", i=dead.id, until=at + timedelta(minutes=10))
 
+    # the tenant's wake-ups tell the sweeper when to look (and no tenant is visited before)
+    from services.core.reporting.service import tenants_with_jobs_due
+
+    wakes = f"""SELECT row_id, at FROM public.sweep_wakeups WHERE schema_name = '{schema}' AND source = 'reports'"""
+    assert {(r.row_id, r.at) for r in await execute_rows(wakes)} == {
+        (lost.id, at + timedelta(seconds=30)), (dead.id, at + timedelta(minutes=10))}
+    assert slug not in {t.slug for t in await tenants_with_jobs_due(at + timedelta(seconds=29))}
+    assert slug in {t.slug for t in await tenants_with_jobs_due(at + timedelta(seconds=31))}
     # within the grace period and the lease: nothing is taken over
     reports_run, _ = await sweep_jobs(tenant, now=FixedClock(at + timedelta(seconds=5)).now, schedule=False)
     assert reports_run == []
@@ -294,6 +302,7 @@ async def test_a_report_whose_message_was_lost_or_whose_worker_died_is_made_by_t
     reports_run, _ = await sweep_jobs(tenant, now=FixedClock(at + timedelta(minutes=30)).now, schedule=False)
     assert reports_run == []
     assert await scalar(f'SELECT count(*) FROM "{schema}".report_files') == 6
+    assert await execute_rows(wakes) == []
 
 
 async def execute_rows(sql: str) -> list[Any]:

@@ -9,6 +9,8 @@
 - ``report_files``: the files of a report or a transfer (CSV, XLSX, PDF; an import's uploaded file), sealed with
   the tenant's data key, with the SHA-256 of their plain bytes. Only ``content`` may change (a data-key rotation
   re-seals it); a completed report's files are never deleted (trigger ``report_files_immutable``).
+- Triggers ``sweep_wakeup`` on ``reports`` and ``data_transfers`` keep ``public.sweep_wakeups`` (sources
+  ``reports``, ``data_transfers``): a PENDING row 30 s after it was made, a RUNNING one when its lease runs out.
 - ``tenant_settings.management_report_cadence``: NONE, MONTHLY or QUARTERLY (periodic management reports).
 - The default policy rules of ``report.read``, ``report.generate``, ``data.export`` and ``data.import``, added
   where missing (policies/<template>.csv holds them too).
@@ -83,6 +85,36 @@ BEGIN
         END IF;
     END IF;
     RETURN OLD;
+END $$
+"""
+
+
+_JOBS_WAKEUP = """
+CREATE FUNCTION jobs_wakeup() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    was timestamptz;
+    now_at timestamptz;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        was := CASE OLD.state WHEN 'PENDING' THEN OLD.created_at + interval '30 seconds'
+                              WHEN 'RUNNING' THEN OLD.lease_until END;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        now_at := CASE NEW.state WHEN 'PENDING' THEN NEW.created_at + interval '30 seconds'
+                                 WHEN 'RUNNING' THEN NEW.lease_until END;
+    END IF;
+    IF was IS NOT DISTINCT FROM now_at THEN
+        RETURN NULL;
+    END IF;
+    IF now_at IS NULL THEN
+        DELETE FROM public.sweep_wakeups WHERE schema_name = TG_TABLE_SCHEMA::text COLLATE "default"
+            AND source = TG_TABLE_NAME::text COLLATE "default" AND row_id = OLD.id;
+    ELSE
+        INSERT INTO public.sweep_wakeups (schema_name, source, row_id, at)
+        VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, NEW.id, now_at)
+        ON CONFLICT (schema_name, source, row_id) DO UPDATE SET at = EXCLUDED.at;
+    END IF;
+    RETURN NULL;
 END $$
 """
 
@@ -172,6 +204,12 @@ def upgrade() -> None:
     op.execute(_IMMUTABLE_FILES)
     op.execute("CREATE TRIGGER report_files_immutable BEFORE UPDATE OR DELETE ON report_files "
                "FOR EACH ROW EXECUTE FUNCTION report_files_immutable()")
+    # when a job needs the sweeper (a PENDING row whose message may be lost, a RUNNING one whose lease runs out):
+    # kept in public.sweep_wakeups like the deadlines and the outbox, so the sweeper visits only those tenants
+    op.execute(_JOBS_WAKEUP)
+    for table in ("reports", "data_transfers"):
+        op.execute(f"CREATE TRIGGER sweep_wakeup AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                   "FOR EACH ROW EXECUTE FUNCTION jobs_wakeup()")
     op.add_column("tenant_settings", sa.Column("management_report_cadence", sa.String(16), nullable=False,
                                                server_default=sa.text("'QUARTERLY'")))
     op.create_check_constraint("management_report_cadence", "tenant_settings",
@@ -205,6 +243,11 @@ def downgrade() -> None:
         op.execute("UPDATE policy_state SET version = version + 1, updated_at = now()")
     op.drop_constraint("management_report_cadence", "tenant_settings", type_="check")
     op.drop_column("tenant_settings", "management_report_cadence")
+    for table in ("reports", "data_transfers"):
+        op.execute(f"DROP TRIGGER sweep_wakeup ON {table}")
+        op.execute(f"DELETE FROM public.sweep_wakeups WHERE schema_name = current_schema() "  # noqa: S608
+                   f"AND source = '{table}'")
+    op.execute("DROP FUNCTION jobs_wakeup()")
     op.execute("DROP TRIGGER report_files_immutable ON report_files")
     op.execute("DROP TRIGGER reports_immutable ON reports")
     op.drop_table("report_files")
