@@ -136,6 +136,9 @@ async def test_report_files_carry_the_figures_and_a_completed_report_never_chang
                       f'DELETE FROM "{schema}".report_files WHERE report_id = :i'):
         with pytest.raises(sqlalchemy.exc.DBAPIError, match=r"cannot be changed|completed report"):
             await execute(statement, i=report_id)
+    # a data-key rotation may re-seal the bytes (the same plain content, checked by its SHA-256 on download)
+    assert await execute(f'UPDATE "{schema}".report_files SET content = content WHERE report_id = :i',
+                         i=report_id) == 3
     again = (await gql(GET, {"id": payload["report"]["id"]}, tenant=slug, user=MANAGER))["report"]
     assert (again["figures"], again["contentHash"]) == (figures, report["contentHash"])
     assert sorted(f["sha256"] for f in again["files"]) == sorted(f["sha256"] for f in files.values())

@@ -65,8 +65,10 @@ async def test_complaint_export_is_masked_by_the_viewers_rights_in_csv_and_xlsx(
     made = [await record(gql, TENANT_A, title=title, complainant={"name": "王小明", "phone": "13912345678"})
             for _ in range(3)]
     await record(gql, TENANT_B, title=title, complainant={"name": "王小明", "phone": "13912345678"})
+    formula = await record(gql, TENANT_A, title=f"=HYPERLINK(\"http://evil.example\",\"{title}\")")
     numbers = sorted(c["number"] for c in made)
     seen: dict[str, list[dict[str, Any]]] = {}
+    everything: dict[str, list[dict[str, Any]]] = {}
     for user, fmt in ((DESK, "CSV"), (ADMIN, "XLSX")):
         payload = (await gql(EXPORT_COMPLAINTS, {"input": {"format": fmt}}, user=user))["exportComplaints"]
         transfer = await finished(gql, payload, TENANT_A, user)
@@ -78,11 +80,15 @@ async def test_complaint_export_is_masked_by_the_viewers_rights_in_csv_and_xlsx(
         table = csv_rows(response.content) if fmt == "CSV" else xlsx_rows(response.content)
         assert transfer["rowsTotal"] == len(table)
         seen[user] = [r for r in table if r["title"] == title]
+        everything[user] = table
     # the desk may see who complained (complaint.read_identity), the tenant admin may not: masked
     assert sorted(r["number"] for r in seen[DESK]) == numbers
     assert {(r["complainant_name"], r["complainant_phone"]) for r in seen[DESK]} == {("王小明", "13912345678")}
     assert sorted(r["number"] for r in seen[ADMIN]) == numbers
     assert {(r["complainant_name"], r["complainant_phone"]) for r in seen[ADMIN]} == {("王**", "139****5678")}
+    # a cell a spreadsheet would run as a formula is written as text
+    assert [r["title"] for r in everything[DESK] if r["number"] == formula["number"]] == [
+        f"'=HYPERLINK(\"http://evil.example\",\"{title}\")"]
 
 
 @pytest.mark.usefixtures("worker")
