@@ -276,9 +276,11 @@ def upgrade() -> None:
         if role not in roles:
             continue
         added += bind.execute(sa.text(
-            "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4) SELECT 'p', :r, '*', :a, :rel, :e "
-            "WHERE NOT EXISTS (SELECT 1 FROM policy_rules WHERE ptype = 'p' AND v0 = :r AND v2 = :a AND v3 = :rel "
-            "AND v4 = :e)"), {"r": role, "a": action, "rel": relation, "e": effect}).rowcount
+            "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4) SELECT 'p', r, '*', a, rel, e "
+            "FROM (SELECT CAST(:r AS varchar) AS r, CAST(:a AS varchar) AS a, CAST(:rel AS varchar) AS rel, "
+            "CAST(:e AS varchar) AS e) x WHERE NOT EXISTS (SELECT 1 FROM policy_rules p WHERE p.ptype = 'p' "
+            "AND p.v0 = x.r AND p.v2 = x.a AND p.v3 = x.rel AND p.v4 = x.e)"),
+            {"r": role, "a": action, "rel": relation, "e": effect}).rowcount
     if added:
         op.execute("UPDATE policy_state SET version = version + 1, updated_at = now()")
 
