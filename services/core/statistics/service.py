@@ -211,11 +211,12 @@ def statement(
     zone = ZoneInfo(tz)
     start = datetime.combine(period_from, time(0), zone)
     end = datetime.combine(period_to + timedelta(days=1), time(0), zone)
-    local = func.timezone(tz, F.received_at)
     keys: list[Any] = []
     for i, g in enumerate(groups):
-        if g in (GroupBy.MONTH, GroupBy.QUARTER):
-            keys.append(func.date_trunc("month" if g == GroupBy.MONTH else "quarter", local).label(f"k{i}"))
+        if g == GroupBy.MONTH:
+            keys.append(F.received_month.label(f"k{i}"))
+        elif g == GroupBy.QUARTER:
+            keys.append(func.date_trunc("quarter", F.received_month).label(f"k{i}"))
         else:
             keys.append(_KEY_COLUMNS[g].label(f"k{i}"))
     counts = [(func.count() if c is None else func.count().filter(c)).label(name) for name, c in _COUNTS]
