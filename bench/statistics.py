@@ -111,10 +111,11 @@ FROM generate_series(1, :n) AS g, src, units, stores, depts, people, cats, cause
 """
 
 FACTS = """
-INSERT INTO complaint_facts (complaint_id, received_at, store_id, department_id, owner_id, category_id, cause,
-    channel, business_type_id, cause_code_id, business_channel_id, area_id, status, valid, final_answer, referred,
-    litigation, repeat, escalated, breached, satisfaction, final_answer_at, handling_days)
-SELECT c.id, c.created_at, c.store_id, c.responsible_department_id, c.owner_id, c.category_id, c.cause, c.channel,
+INSERT INTO complaint_facts (complaint_id, received_at, received_month, store_id, department_id, owner_id,
+    category_id, cause, channel, business_type_id, cause_code_id, business_channel_id, area_id, status, valid,
+    final_answer, referred, litigation, repeat, escalated, breached, satisfaction, final_answer_at, handling_days)
+SELECT c.id, c.created_at, date_trunc('month', c.created_at AT TIME ZONE 'Asia/Shanghai')::date, c.store_id,
+       c.responsible_department_id, c.owner_id, c.category_id, c.cause, c.channel,
        c.business_type_id, c.cause_code_id, c.business_channel_id, c.area_id, c.status,
        CASE WHEN c.status IN ('ASSIGNED', 'CLOSED', 'ESCALATED') THEN true
             WHEN c.status = 'UNFOUNDED' THEN false END,

@@ -21,7 +21,7 @@ import base64
 import functools
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,6 +62,8 @@ ID_TYPES_BY_NAME = {
     "categoryId": "Category",
     "externalBodyId": "ExternalBody",
     "notificationId": "Notification",
+    "businessTypeId": "ClassificationCode", "causeId": "ClassificationCode", "businessChannelId": "ClassificationCode",
+    "areaId": "ClassificationCode", "codeIds": "ClassificationCode",
 }
 ID_TYPES_BY_PATH = {
     "complaint.id": "Complaint",
@@ -130,6 +132,9 @@ def test_every_id_argument_is_typed() -> None:
 # Values for required non-ID input fields, so a request reaches the ID it probes (by "Input.field", else by type).
 FIELD_VALUES: dict[str, Any] = {
     "canI.action": "complaint.read",
+    # a year up to today: the probes' complaints (made now) are counted, so alpha's own IDs can answer otherwise
+    "StatisticsPeriod.from": (datetime.now(UTC) - timedelta(days=365)).date().isoformat(),
+    "StatisticsPeriod.to": (datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
     "CreateUserInput.email": "bola-probe@test.example",
     "SetPasswordInput.password": "a long enough password 1",
     "AttachEvidenceInput.contentBase64": base64.b64encode(b"evidence").decode(),
@@ -253,6 +258,8 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
         for tenant in (TENANT_A, TENANT_B):
             units, users = await directory(gql, tenant)
             cats = (await gql("query { categories { id } }", tenant=tenant))["categories"]
+            causes = (await gql("query { classificationCodes(dimension: CAUSE) { id } }",
+                                tenant=tenant))["classificationCodes"]
             body = (await gql(UPSERT_BODY, {"i": {"name": "BOLA Price Bureau", "kind": "PRICE_BUREAU"}},
                               tenant=tenant, user=ADMIN))["upsertExternalBody"]
             assert body["userErrors"] == []
@@ -276,6 +283,7 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
                 "Complaint": complaint["id"], "User": users[RECEIVER], "OrgUnit": units["QA" if tenant == TENANT_A
                                                                                      else "OPS"],
                 "Category": cats[0]["id"], "ExternalBody": body["externalBody"]["id"],
+                "ClassificationCode": causes[0]["id"],
                 "Notification": _gid("Notification", note[0].id), "OutboxItem": _gid("OutboxItem", failed[0].id),
                 "WorkerCheck": str(check.id),
             }

@@ -13,17 +13,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, and_, bindparam, exists, func, select, update
+from sqlalchemy import Boolean, Date, and_, bindparam, cast, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendars import WorkingCalendar
 from services.core.complaints.models import Complaint, ComplaintStatus, Investigation, SatisfactionSurvey
 from services.core.deadlines.models import Deadline
+from services.core.org.models import TenantSettings
 from services.core.statistics.models import ComplaintFacts
 
 _BREACHED = exists().where(Deadline.complaint_id == Complaint.id, Deadline.party == "COMPANY",
                            Deadline.breached_at.is_not(None))
+_TIMEZONE = func.coalesce(select(TenantSettings.timezone).where(TenantSettings.id == 1).scalar_subquery(),
+                          "Asia/Shanghai")
 _LATEST_RATING = (select(SatisfactionSurvey.rating).where(SatisfactionSurvey.complaint_id == Complaint.id)
                   .order_by(SatisfactionSurvey.recorded_at.desc(), SatisfactionSurvey.id).limit(1)
                   .scalar_subquery())
@@ -34,7 +37,8 @@ def handling_days(calendar: WorkingCalendar, received_at: datetime, answered_at:
     return Decimal(calendar.count_working_days(received_at, answered_at).days)
 
 
-COLUMNS = ("complaint_id", "received_at", "store_id", "department_id", "owner_id", "category_id", "cause", "channel",
+COLUMNS = ("complaint_id", "received_at", "received_month", "store_id", "department_id", "owner_id", "category_id",
+           "cause", "channel",
            "business_type_id", "cause_code_id", "business_channel_id", "area_id", "status", "valid", "final_answer",
            "referred", "litigation", "repeat", "escalated", "breached", "satisfaction", "final_answer_at",
            "handling_days")
@@ -44,7 +48,9 @@ def _build_refresh() -> Any:
     answered = bindparam("answered", type_=Boolean())
     source = (
         select(
-            Complaint.id, Complaint.created_at, Complaint.store_id, Complaint.responsible_department_id,
+            Complaint.id, Complaint.created_at,
+            cast(func.date_trunc("month", func.timezone(_TIMEZONE, Complaint.created_at)), Date),
+            Complaint.store_id, Complaint.responsible_department_id,
             Complaint.owner_id, Complaint.category_id, Complaint.cause, Complaint.channel, Complaint.business_type_id,
             Complaint.cause_code_id, Complaint.business_channel_id, Complaint.area_id, Complaint.status,
             Investigation.valid, answered, Complaint.status == ComplaintStatus.REFERRED.value,

@@ -5,10 +5,10 @@ The statistics read this table (and ``complaints`` only for the viewer's scope),
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Numeric, String
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Numeric, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +28,8 @@ class ComplaintFacts(TenantBase):
     complaint_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_month: Mapped[date] = mapped_column(Date)
+    """the first day of the month of receipt in the tenant's time zone (grouped on as it is)"""
     store_id: Mapped[uuid.UUID | None] = _ref()
     department_id: Mapped[uuid.UUID | None] = _ref()
     owner_id: Mapped[uuid.UUID | None] = _ref()

@@ -147,10 +147,11 @@ NEW_RULES: dict[str, list[tuple[str, str, str, str]]] = {
 """The rules this revision introduced (frozen here; policies/<template>.csv holds them too)."""
 
 _FACTS_BACKFILL = """
-INSERT INTO complaint_facts (complaint_id, received_at, store_id, department_id, owner_id, category_id, cause,
+INSERT INTO complaint_facts (complaint_id, received_at, received_month, store_id, department_id, owner_id, category_id, cause,
     channel, business_type_id, cause_code_id, business_channel_id, area_id, status, valid, final_answer, referred,
     litigation, repeat, escalated, breached, satisfaction, final_answer_at, handling_days)
-SELECT c.id, c.created_at, c.store_id, c.responsible_department_id, c.owner_id, c.category_id, c.cause,
+SELECT c.id, c.created_at, date_trunc('month', c.created_at AT TIME ZONE tz.name)::date, c.store_id,
+    c.responsible_department_id, c.owner_id, c.category_id, c.cause,
     c.channel, c.business_type_id, c.cause_code_id, c.business_channel_id, c.area_id, c.status, i.valid,
     closed.at IS NOT NULL, c.status = 'REFERRED', c.litigation, c.repeat_of_id IS NOT NULL,
     c.status = 'ESCALATED' OR EXISTS (SELECT 1 FROM audit_events e WHERE e.subject_id = c.id
@@ -239,6 +240,7 @@ def upgrade() -> None:
         "complaint_facts",
         sa.Column("complaint_id", UUID(as_uuid=True), primary_key=True),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_month", sa.Date(), nullable=False),
         sa.Column("store_id", UUID(as_uuid=True), nullable=True),
         sa.Column("department_id", UUID(as_uuid=True), nullable=True),
         sa.Column("owner_id", UUID(as_uuid=True), nullable=True),
@@ -276,9 +278,11 @@ def upgrade() -> None:
         if role not in roles:
             continue
         added += bind.execute(sa.text(
-            "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4) SELECT 'p', :r, '*', :a, :rel, :e "
-            "WHERE NOT EXISTS (SELECT 1 FROM policy_rules WHERE ptype = 'p' AND v0 = :r AND v2 = :a AND v3 = :rel "
-            "AND v4 = :e)"), {"r": role, "a": action, "rel": relation, "e": effect}).rowcount
+            "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4) SELECT 'p', r, '*', a, rel, e "
+            "FROM (SELECT CAST(:r AS varchar) AS r, CAST(:a AS varchar) AS a, CAST(:rel AS varchar) AS rel, "
+            "CAST(:e AS varchar) AS e) x WHERE NOT EXISTS (SELECT 1 FROM policy_rules p WHERE p.ptype = 'p' "
+            "AND p.v0 = x.r AND p.v2 = x.a AND p.v3 = x.rel AND p.v4 = x.e)"),
+            {"r": role, "a": action, "rel": relation, "e": effect}).rowcount
     if added:
         op.execute("UPDATE policy_state SET version = version + 1, updated_at = now()")
 
