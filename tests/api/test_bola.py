@@ -361,7 +361,7 @@ OWN_LIKE_RANDOM = {
     "complaints.filter.storeId (OrgUnit)", "complaints.filter.departmentId (OrgUnit)",
     "complaints.filter.categoryId (Category)",
     # not Node types: node() answers null for them whoever owns them
-    "node.id (Notification)", "node.id (ExternalBody)",
+    "node.id (Notification)", "node.id (ExternalBody)", "node.id (DataTransfer)",
     # alpha (retail) holds no extension request: its filler is a random ID
     "node.id (DeadlineExtensionRequest)",
 }
