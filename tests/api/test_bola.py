@@ -360,6 +360,9 @@ OWN_LIKE_RANDOM = {
     # still runs on the probe (beta's complaints carry those IDs, so a leak would show them)
     "complaints.filter.storeId (OrgUnit)", "complaints.filter.departmentId (OrgUnit)",
     "complaints.filter.categoryId (Category)",
+    # the same for the statistics' filters (and no complaint of alpha carries the filler classification code)
+    "statistics.filter.storeId (OrgUnit)", "statistics.filter.departmentId (OrgUnit)",
+    "statistics.filter.categoryId (Category)", "statistics.filter.codeIds (ClassificationCode)",
     # not Node types: node() answers null for them whoever owns them
     "node.id (Notification)", "node.id (ExternalBody)", "node.id (DataTransfer)",
     # alpha (retail) holds no extension request: its filler is a random ID
