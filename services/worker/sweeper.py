@@ -15,6 +15,7 @@ from services.core.reporting.service import sweep_all_jobs
 
 JOBS_EVERY_S = 15.0  # how often a worker looks for stranded reports and transfers (lost message, dead worker)
 SCHEDULE_EVERY_S = 600.0  # how often it checks every tenant's report schedule (the schedule is by day)
+SCHEDULE_FIRST_AFTER_S = 60.0  # the first check a minute after start (a worker restarting in a loop schedules nothing)
 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
 
@@ -31,7 +32,8 @@ class SweeperThread(threading.Thread):
     async def _main(self) -> None:
         from services.worker.actors.reports import dispatch
 
-        jobs_at = scheduled_at = -SCHEDULE_EVERY_S
+        jobs_at = -JOBS_EVERY_S
+        scheduled_at = time.monotonic() - SCHEDULE_EVERY_S + SCHEDULE_FIRST_AFTER_S
         try:
             while not self._stop_event.is_set():
                 if time.monotonic() - jobs_at >= JOBS_EVERY_S:
