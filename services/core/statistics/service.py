@@ -30,9 +30,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, select
+from sqlalchemy import Column, ColumnElement, Select, and_, case, func, literal_column, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import True_
 
 from services.core import authz
@@ -192,6 +193,33 @@ async def timezone_of(session: AsyncSession) -> str:
                or "Asia/Shanghai")
 
 
+_ON_FACTS = {"id": "complaint_id", "created_at": "received_at", "store_id": "store_id",
+             "responsible_department_id": "department_id", "owner_id": "owner_id", "category_id": "category_id",
+             "cause": "cause", "channel": "channel", "status": "status", "litigation": "litigation",
+             **{c: c for c in ("business_type_id", "cause_code_id", "business_channel_id", "area_id")}}
+"""The complaints' columns that ``complaint_facts`` carries (kept in step by every step)."""
+
+
+def _on_facts(read: ColumnElement[bool]) -> ColumnElement[bool] | None:
+    """The viewer's predicate said of the facts row instead of the complaint (so ``complaints`` is not joined and
+    the facts' own indexes serve it), or None when it reads a column of the complaint the facts do not carry."""
+    complaints = Complaint.__table__
+    facts = F.__table__
+    missing: list[str] = []
+
+    def replace(element: Any, **_: Any) -> Any:
+        if isinstance(element, Column) and element.table is complaints:
+            name = _ON_FACTS.get(element.key)
+            if name is None:
+                missing.append(element.key)
+                return None
+            return facts.c[name]
+        return None
+
+    adapted = visitors.replacement_traverse(read, {}, replace)
+    return None if missing else adapted
+
+
 def _everything(read: ColumnElement[bool]) -> bool:
     """The viewer may read every complaint (an ``any`` rule): then ``complaints`` need not be joined at all."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -223,7 +251,11 @@ def statement(
     inner: Select[Any] = select(*keys, F.handling_days.label("d"), *counts).select_from(F).where(
         F.received_at >= start, F.received_at < end)
     if read is not None and not _everything(read):
-        inner = inner.join(Complaint, Complaint.id == F.complaint_id).where(read)
+        on_facts = _on_facts(read)
+        if on_facts is not None:
+            inner = inner.where(on_facts)
+        else:
+            inner = inner.join(Complaint, Complaint.id == F.complaint_id).where(read)
     inner = _where(inner, filter)
     # by position: the same expression again in GROUP BY would bind its parameters (the zone) a second time
     positions: list[Any] = [literal_column(str(i)) for i in range(1, len(keys) + 2)]
