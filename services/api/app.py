@@ -39,6 +39,7 @@ from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError
+from services.api.reports.download import serve_download
 from services.api.schema import MAX_TOKENS, build_schema
 from services.core.clock import Clock, system_clock
 from services.core.config import Settings, get_settings
@@ -326,6 +327,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
 
+    async def download(request: Request) -> Response:
+        return await serve_download(request, request.path_params["token"], request.app.state.clock)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tune_gc()
@@ -338,6 +342,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/files/{token}", download, methods=["GET"]),  # signed report and export links (reports/)
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
         ],
         middleware=[

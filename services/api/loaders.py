@@ -15,6 +15,7 @@ from strawberry.dataloader import DataLoader
 from services.core.audit import service as audit
 from services.core.audit.models import AuditEvent
 from services.core.authz import UNRESTRICTED, ComplaintAccess
+from services.core.classification import service as classification
 from services.core.complaints import queries as q
 from services.core.deadlines import appraisal, extension_requests
 from services.core.deadlines import service as deadlines
@@ -70,6 +71,10 @@ class Loaders:
     @cached_property
     def org_unit_by_id(self) -> DataLoader[uuid.UUID, q.UnitRef | None]:
         return self._batch(q.units_by_id)
+
+    @cached_property
+    def classification_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(classification.classifications_for, dict)
 
     @cached_property
     def investigation_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:

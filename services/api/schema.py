@@ -26,6 +26,8 @@ from strawberry.types.graphql import OperationType
 from services.api.auth.mutations import AuthMutations, OperatorMutations
 from services.api.auth.queries import AuthQueries
 from services.api.auth.types import IdentityProviderType
+from services.api.classification.schema import ClassificationMutations, ClassificationQueries
+from services.api.classification.types import ClassificationCodeType
 from services.api.complaints.mutations import ComplaintMutations
 from services.api.complaints.queries import ComplaintQueries
 from services.api.complaints.types import ComplaintType
@@ -50,6 +52,8 @@ from services.api.org.types import CategoryType, OrgUnitType, UserType
 from services.api.outbox.schema import OutboxItemType, OutboxMutations, OutboxQueries
 from services.api.policies import PolicyMutations, PolicyQueries
 from services.api.quiet import SCALARS, Validate
+from services.api.reports.schema import ReportMutations, ReportQueries, ReportType
+from services.api.statistics.schema import StatisticsQueries
 from services.core.logs import failures
 
 logger = logging.getLogger("complaintdesk.api.errors")
@@ -61,7 +65,8 @@ MAX_TOKENS = 2_000
 
 @strawberry.type
 class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
-            DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries):
+            DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries, ClassificationQueries,
+            StatisticsQueries, ReportQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -74,14 +79,15 @@ class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, Diagnostic
 NODE_TYPES: dict[str, Any] = {
     "Complaint": ComplaintType, "OrgUnit": OrgUnitType, "User": UserType, "Category": CategoryType,
     "IdentityProvider": IdentityProviderType, "OutboxItem": OutboxItemType,
-    "DeadlineExtensionRequest": DeadlineExtensionRequestType,
+    "DeadlineExtensionRequest": DeadlineExtensionRequestType, "ClassificationCode": ClassificationCodeType,
+    "Report": ReportType,
 }
 
 
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
-               OutboxMutations, PreferenceMutations):
+               OutboxMutations, PreferenceMutations, ClassificationMutations, ReportMutations):
     pass
 
 

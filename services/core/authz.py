@@ -84,6 +84,13 @@ class Action(enum.StrEnum):
     ROUTE = "complaint.route"
     EXTERNAL_BODY_READ = "external_body.read"
     EXTERNAL_BODY_MANAGE = "external_body.manage"
+    STATISTICS_READ = "statistics.read"
+    CLASSIFICATION_MANAGE = "classification.manage"
+    CLASSIFY = "complaint.classify"
+    REPORT_READ = "report.read"
+    REPORT_GENERATE = "report.generate"
+    DATA_EXPORT = "data.export"
+    DATA_IMPORT = "data.import"
 
 
 class Relation(enum.StrEnum):

@@ -6,9 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
+from services.core.clock import system_clock
 from services.core.db import dispose_engine
 from services.core.outbox.sweeper import sweep_all
+from services.core.reporting.service import sweep_all_jobs
+
+JOBS_EVERY_S = 15.0  # how often a worker looks for stranded reports and transfers (lost message, dead worker)
+SCHEDULE_EVERY_S = 600.0  # how often it checks every tenant's report schedule (the schedule is by day)
+SCHEDULE_FIRST_AFTER_S = 60.0  # the first check a minute after start (a worker restarting in a loop schedules nothing)
 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
 
@@ -23,8 +30,20 @@ class SweeperThread(threading.Thread):
         asyncio.run(self._main())
 
     async def _main(self) -> None:
+        from services.worker.actors.reports import dispatch
+
+        jobs_at = -JOBS_EVERY_S
+        scheduled_at = time.monotonic() - SCHEDULE_EVERY_S + SCHEDULE_FIRST_AFTER_S
         try:
             while not self._stop_event.is_set():
+                if time.monotonic() - jobs_at >= JOBS_EVERY_S:
+                    jobs_at = time.monotonic()
+                    schedule = jobs_at - scheduled_at >= SCHEDULE_EVERY_S
+                    scheduled_at = jobs_at if schedule else scheduled_at
+                    try:
+                        await sweep_all_jobs(now=system_clock.now, dispatch=dispatch, schedule=schedule)
+                    except Exception:
+                        logger.exception("report jobs sweep failed")
                 try:
                     result = await sweep_all()
                     if result.tenants or result.errors or result.erased:

@@ -21,7 +21,7 @@ import base64
 import functools
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,8 +41,12 @@ from graphql.pyutils import Undefined
 from helpers import rows
 from lifecycle import EXTEND, REQUEST_EXTENSION, directory, ok, record
 
+from services.core import authz
 from services.core.diagnostics.service import request_worker_check
 from services.core.outbox.service import dispatch_due, notify
+from services.core.reporting.models import FileFormat, ReportKind, TransferKind
+from services.core.reporting.service import request_report
+from services.core.reporting.transfers import request_transfer
 from services.core.tenancy import resolve_tenant, tenant_session
 
 RECEIVER = "receiver@test.example"
@@ -58,6 +62,8 @@ ID_TYPES_BY_NAME = {
     "categoryId": "Category",
     "externalBodyId": "ExternalBody",
     "notificationId": "Notification",
+    "businessTypeId": "ClassificationCode", "causeId": "ClassificationCode", "businessChannelId": "ClassificationCode",
+    "areaId": "ClassificationCode", "codeIds": "ClassificationCode",
 }
 ID_TYPES_BY_PATH = {
     "complaint.id": "Complaint",
@@ -65,6 +71,8 @@ ID_TYPES_BY_PATH = {
     "keyRotation.id": "KeyRotation",
     "upsertExternalBody.input.id": "ExternalBody",
     "retryOutboxItems.input.ids": "OutboxItem",
+    "report.id": "Report",
+    "dataTransfer.id": "DataTransfer",
     "node.id": "*",  # any type: every kind of beta object is tried
 }
 # Types whose IDs are raw UUIDs rather than Relay global IDs.
@@ -124,6 +132,9 @@ def test_every_id_argument_is_typed() -> None:
 # Values for required non-ID input fields, so a request reaches the ID it probes (by "Input.field", else by type).
 FIELD_VALUES: dict[str, Any] = {
     "canI.action": "complaint.read",
+    # a year up to today: the probes' complaints (made now) are counted, so alpha's own IDs can answer otherwise
+    "StatisticsPeriod.from": (datetime.now(UTC) - timedelta(days=365)).date().isoformat(),
+    "StatisticsPeriod.to": (datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
     "CreateUserInput.email": "bola-probe@test.example",
     "SetPasswordInput.password": "a long enough password 1",
     "AttachEvidenceInput.contentBase64": base64.b64encode(b"evidence").decode(),
@@ -247,6 +258,8 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
         for tenant in (TENANT_A, TENANT_B):
             units, users = await directory(gql, tenant)
             cats = (await gql("query { categories { id } }", tenant=tenant))["categories"]
+            causes = (await gql("query { classificationCodes(dimension: CAUSE) { id } }",
+                                tenant=tenant))["classificationCodes"]
             body = (await gql(UPSERT_BODY, {"i": {"name": "BOLA Price Bureau", "kind": "PRICE_BUREAU"}},
                               tenant=tenant, user=ADMIN))["upsertExternalBody"]
             assert body["userErrors"] == []
@@ -270,9 +283,20 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
                 "Complaint": complaint["id"], "User": users[RECEIVER], "OrgUnit": units["QA" if tenant == TENANT_A
                                                                                      else "OPS"],
                 "Category": cats[0]["id"], "ExternalBody": body["externalBody"]["id"],
+                "ClassificationCode": causes[0]["id"],
                 "Notification": _gid("Notification", note[0].id), "OutboxItem": _gid("OutboxItem", failed[0].id),
                 "WorkerCheck": str(check.id),
             }
+            # a report and an export of the all-rights user (recorded, not sent: no worker runs here)
+            subject = authz.Subject(user_id=uuid.UUID(base64.b64decode(users[DEFAULT_USER]).decode().split(":")[1]),
+                                    tenant=tenant)
+            async with tenant_session(ref) as session, session.begin():
+                report = await request_report(session, subject=subject, kind=ReportKind.MANAGEMENT,
+                                              period_from=date(2026, 1, 1), period_to=date(2026, 3, 31), now=now)
+                transfer = await request_transfer(session, subject=subject, kind=TransferKind.EXPORT_ORG_UNITS,
+                                                  fmt=FileFormat.CSV, now=now)
+            found[tenant]["Report"] = _gid("Report", report.id)
+            found[tenant]["DataTransfer"] = _gid("DataTransfer", transfer.id)
         # an extension request: the bank's second extension needs one (retail's profile has none, so alpha's
         # stand-in is a random ID, and node() answers alike for it: OWN_LIKE_RANDOM)
         bank = await record(gql, TENANT_B, title="BOLA extension")
@@ -336,8 +360,11 @@ OWN_LIKE_RANDOM = {
     # still runs on the probe (beta's complaints carry those IDs, so a leak would show them)
     "complaints.filter.storeId (OrgUnit)", "complaints.filter.departmentId (OrgUnit)",
     "complaints.filter.categoryId (Category)",
+    # the same for the statistics' filters (and no complaint of alpha carries the filler classification code)
+    "statistics.filter.storeId (OrgUnit)", "statistics.filter.departmentId (OrgUnit)",
+    "statistics.filter.categoryId (Category)", "statistics.filter.codeIds (ClassificationCode)",
     # not Node types: node() answers null for them whoever owns them
-    "node.id (Notification)", "node.id (ExternalBody)",
+    "node.id (Notification)", "node.id (ExternalBody)", "node.id (DataTransfer)",
     # alpha (retail) holds no extension request: its filler is a random ID
     "node.id (DeadlineExtensionRequest)",
 }

@@ -61,6 +61,8 @@ SCREENS: dict[str, set[str]] = {
         "importCalendarYear",
     },
     "notifications": {"notifications", "markNotificationRead"},
+    "reports": {"reports", "report", "generateReport", "setReportCadence", "exportComplaints", "exportOrgUnits",
+                "exportUsers", "importOrgUnits", "importUsers", "dataTransfer"},
     "signin": {"login", "refreshToken", "logout", "setPassword", "redeemPasswordToken"},
     "public": {
         "submitComplaint", "trackComplaint", "complaintProcedure", "submitCustomerOpinion",

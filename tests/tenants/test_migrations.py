@@ -12,13 +12,16 @@ from sqlalchemy import Column, Integer, MetaData, text
 
 import services.core.audit.models
 import services.core.auth.models
+import services.core.classification.models
 import services.core.complaints.models
 import services.core.deadlines.models
 import services.core.diagnostics.models
 import services.core.escalation.models
 import services.core.idempotency.models
 import services.core.org.models
-import services.core.outbox.models  # noqa: F401  (declares the tables)
+import services.core.outbox.models
+import services.core.reporting.models
+import services.core.statistics.models  # noqa: F401  (declares the tables)
 from services.core.db import TenantBase
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
 from services.api.authz import require
+from services.api.classification.types import ClassificationInput, decode_classification
 from services.api.complaints.types import ComplaintType, EvidenceFile
 from services.api.context import Context, Info
 from services.api.errors import UserError, user_error
@@ -66,6 +67,8 @@ class RecordComplaintInput:
     repeat_of_id: relay.GlobalID | None = strawberry.field(
         default=None, description="the earlier complaint on the same matter (二次投诉)"
     )
+    classification: ClassificationInput | None = strawberry.field(
+        default=None, description="a code per dimension of the tenant's lists (classificationCodes)")
 
 
 @strawberry.type
@@ -97,6 +100,7 @@ def _complaint_input(i: RecordComplaintInput) -> svc.ComplaintInput:
         defective_quantity=i.defective_quantity,
         amount=i.amount,
         repeat_of_id=decode_optional(i.repeat_of_id, "Complaint", "repeatOfId"),
+        classification=decode_classification(i.classification) or None,  # type: ignore[arg-type]
     )
 
 

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from services.api.authz import subject_of
+from services.api.classification.types import ComplaintClassification
 from services.api.context import Info
 from services.api.deadlines.types import Deadline, DeadlineExtensionRequestType, ExternalAppraisal
 from services.api.escalation.types import Escalation, Routing
@@ -390,6 +391,11 @@ class ComplaintType(Node):
                       "a reopen, an escalation or the litigation flag")
     def archived(self) -> bool:
         return self.status == models.ComplaintStatus.CLOSED
+
+    @strawberry.field(description="The classification: a code per dimension of the tenant's lists")
+    async def classification(self, info: Info) -> ComplaintClassification:
+        return ComplaintClassification.from_codes(
+            await info.context.loaders.classification_by_complaint_id.load(self.uuid))
 
     @strawberry.field(description="The latest review request (复核) and its answer")
     async def review(self, info: Info) -> Review | None:

@@ -316,6 +316,8 @@ _STEPS: tuple[Step, ...] = (
          label="Attach evidence", label_zh="上传证据"),
     Step("mark_litigation", "markLitigation", "complaint.mark_litigation", ALL - TERMINAL, (),
          "MarkLitigationInput", label="Mark litigation", label_zh="标记诉讼"),
+    Step("classify_complaint", "classifyComplaint", "complaint.classify", ALL - TERMINAL, (),
+         "ClassifyComplaintInput", label="Classify (business type, cause, channel, area)", label_zh="分类"),
     Step("transfer_ownership", "transferOwnership", "complaint.transfer_ownership", OPEN, (),
          "TransferOwnershipInput", label="Transfer ownership", label_zh="转移负责人"),
     Step("extend_deadline", "extendDeadline", "complaint.extend_deadline", OPEN, (), "ExtendDeadlineInput",

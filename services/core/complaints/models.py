@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.classification import models as _classification  # noqa: F401  (the codes' table, for the FKs)
 from services.core.crypto.fields import encrypted
 from services.core.db import TenantBase
 
@@ -200,6 +201,15 @@ class Complaint(TenantBase):
     responsible_department_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT"), nullable=True, index=True
     )
+    # the classification (issue 15): one code of the tenant's list per dimension (classification.models)
+    business_type_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("classification_codes.id", ondelete="RESTRICT"), nullable=True)
+    cause_code_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("classification_codes.id", ondelete="RESTRICT"), nullable=True)
+    business_channel_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("classification_codes.id", ondelete="RESTRICT"), nullable=True)
+    area_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("classification_codes.id", ondelete="RESTRICT"), nullable=True)
     order_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     material_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import validation as v
 from services.core.audit.service import Actor
+from services.core.classification import service as classification
+from services.core.classification.models import ClassificationDimension
 from services.core.complaints import lifecycle
 from services.core.complaints.models import (
     Channel,
@@ -87,6 +89,8 @@ class ComplaintInput:
     defective_quantity: int | None = None
     amount: Decimal | None = None
     repeat_of_id: uuid.UUID | None = None
+    classification: Mapping[ClassificationDimension, uuid.UUID | None] | None = None
+    """a code per dimension of the tenant's lists (``classification.service``)"""
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,7 @@ async def record_complaint(
     owner = owner_id or actor.user_id
     if owner is None:
         raise DomainError(ErrorCode.REQUIRED, "a complaint needs an owner")
+    codes = await classification.check_codes(session, data.classification) if data.classification else {}
 
     ring = keyring_of(session)
     complainant = Complainant(
@@ -245,6 +250,7 @@ async def record_complaint(
         created_at=now,
         updated_at=now,
     )
+    classified = classification.apply(complaint, codes)
     session.add(complaint)
     await session.flush()
     await record_step(
@@ -252,7 +258,7 @@ async def record_complaint(
         changes={
             "number": complaint.number, "channel": complaint.channel, "scope": complaint.scope,
             "categoryId": complaint.category_id, "storeId": complaint.store_id, "ownerId": owner,
-            "repeatOfId": complaint.repeat_of_id, "amount": amount,
+            "repeatOfId": complaint.repeat_of_id, "amount": amount, **({"codes": classified} if classified else {}),
             "fields": sorted(k for k, val in {
                 "complainant.phone": phone, "complainant.email": email, "complainant.idNumber": id_number,
                 "complainant.address": address, "orderNumber": order_number, "materialNumber": material_number,

@@ -36,6 +36,7 @@ from services.core.deadlines.models import Deadline, DeadlineExtensionRequest, E
 from services.core.deadlines.rules import DeadlineKind
 from services.core.errors import DomainError, ErrorCode
 from services.core.outbox import handoffs
+from services.core.statistics import facts
 
 S = ComplaintStatus
 
@@ -165,8 +166,8 @@ async def record_step(
     changes: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> None:
-    """The step's audit event, then its deadlines (started, met, paused, resumed) and its hand-off notifications
-    (``outbox.handoffs.RULES``), in the step's transaction."""
+    """The step's audit event, then its deadlines (started, met, paused, resumed), its hand-off notifications
+    (``outbox.handoffs.RULES``) and the statistics' facts (``statistics.facts``), in the step's transaction."""
     event = await record_event(
         session, actor=actor, action=action, subject_type="Complaint", subject_id=complaint.id, now=now,
         from_status=before, to_status=complaint.status, changes=changes or {}, note=note,
@@ -176,3 +177,5 @@ async def record_step(
         await appraisals.end_with_case(session, complaint, actor=actor, now=now, action=action)
     await handoffs.after_step(session, complaint, action=action, actor=actor, ref=f"event-{event.seq}", now=now,
                               before=before, changes=changes)
+    await session.flush()
+    await facts.refresh(session, complaint, now=now, calendar=deadlines.lazy_calendar(session))

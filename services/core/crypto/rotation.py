@@ -46,7 +46,8 @@ import services.core.complaints.models
 import services.core.deadlines.models
 import services.core.escalation.models
 import services.core.idempotency.models
-import services.core.outbox.models  # noqa: F401 - (with the above) registers every sealed column for rotation
+import services.core.outbox.models
+import services.core.reporting.models  # noqa: F401 - (with the above) registers every sealed column for rotation
 from services.core.crypto.fields import (
     DecryptionError,
     aad,

@@ -45,6 +45,7 @@ from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
 from services.core.deadlines.service import overdue_clause
 from services.core.outbox.service import Effect, enqueue_many, notification_effects, supervisors_of_many
+from services.core.statistics import facts
 
 CUSTOMER_FACING = frozenset({DeadlineKind.CUSTOMER_REPLY.value, DeadlineKind.DECISION.value,
                              DeadlineKind.RESOLUTION.value, DeadlineKind.REVIEW.value})
@@ -156,6 +157,7 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         if d.kind in ESCALATES:
             escalate.append((d.complaint_id, d.id))
     await record_events(session, events, now=now, locked=True)  # flushes the deadlines and notices too
+    await facts.mark_breached(session, [d.complaint_id for d, *_ in found if d.party == "COMPANY"])
     return escalate
 
 

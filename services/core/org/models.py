@@ -104,6 +104,8 @@ class TenantSettings(TenantBase):
     # there is no review, a final dissatisfaction): GUIDE tells the customer where to re-complain, FORWARD
     # sends the dossier to the next external body (seed III item 12; bank: both, retail: GUIDE)
     after_final_answer: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[\"GUIDE\"]'::jsonb"))
+    # how often the worker makes the periodic management report (seed III item 8): NONE, MONTHLY or QUARTERLY
+    management_report_cadence: Mapped[str] = mapped_column(String(16), server_default=text("'QUARTERLY'"))
 
 
 class Role(TenantBase):
