@@ -23,6 +23,7 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from services.api.accountability.schema import AccountabilityMutations, AccountabilityQueries
 from services.api.auth.mutations import AuthMutations, OperatorMutations
 from services.api.auth.queries import AuthQueries
 from services.api.auth.types import IdentityProviderType
@@ -61,7 +62,7 @@ MAX_TOKENS = 2_000
 
 @strawberry.type
 class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
-            DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries):
+            DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries, AccountabilityQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -81,7 +82,7 @@ NODE_TYPES: dict[str, Any] = {
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
-               OutboxMutations, PreferenceMutations):
+               OutboxMutations, PreferenceMutations, AccountabilityMutations):
     pass
 
 

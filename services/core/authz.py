@@ -84,6 +84,14 @@ class Action(enum.StrEnum):
     ROUTE = "complaint.route"
     EXTERNAL_BODY_READ = "external_body.read"
     EXTERNAL_BODY_MANAGE = "external_body.manage"
+    PROPOSE_RESPONSIBILITY = "complaint.propose_responsibility"
+    DECIDE_RESPONSIBILITY = "complaint.decide_responsibility"
+    PENALTY_READ = "penalty.read"
+    PENALTY_PROPOSE = "penalty.propose"
+    PENALTY_DECIDE = "penalty.decide"
+    REVIEW_PLAN_MANAGE = "review_plan.manage"
+    REVIEW_PLAN_READ = "review_plan.read"
+    REVIEW_PLAN_RECORD = "review_plan.record_finding"
 
 
 class Relation(enum.StrEnum):

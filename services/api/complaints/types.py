@@ -12,6 +12,7 @@ from typing import Any, Self
 import strawberry
 from strawberry.scalars import JSON
 
+from services.api.accountability.types import ResponsibilityType
 from services.api.authz import subject_of
 from services.api.context import Info
 from services.api.deadlines.types import Deadline, DeadlineExtensionRequestType, ExternalAppraisal
@@ -442,6 +443,12 @@ class ComplaintType(Node):
     @strawberry.field(description="Where the complaint was routed, or the customer told to go (seed II)")
     async def routings(self, info: Info) -> list[Routing]:
         return [Routing.from_model(r) for r in await info.context.loaders.routings_by_complaint_id.load(self.uuid)]
+
+    @strawberry.field(description="责任归属: the newest responsibility attribution (proposed, or decided by the "
+                      "general manager); null before any")
+    async def responsibility(self, info: Info) -> ResponsibilityType | None:
+        r = await info.context.loaders.responsibility_by_complaint_id.load(self.uuid)
+        return ResponsibilityType.from_model(r) if r is not None else None
 
     @strawberry.field(description="The earlier complaint this one repeats (二次投诉)")
     async def repeat_of(self, info: Info) -> ComplaintType | None:

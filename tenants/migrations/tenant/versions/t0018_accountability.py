@@ -1,0 +1,189 @@
+"""accountability: responsibility attribution, penalties, periodic independent review (issue 16)
+
+- ``responsibilities``: every attribution proposed on a case (level, cause, unit / person / outside party, reason
+  sealed), PROPOSED until the general manager APPROVES or REJECTS it (who, when, note sealed).
+- ``penalties``: a unit or a person (the name as it stood, sealed), kind, amount, reason (sealed), serious or
+  not, PROPOSED (serious: waits for the GM) / EFFECTIVE / REJECTED, published when the GM approved it.
+- ``review_plans``, ``review_plan_cases`` (the sample, drawn once), ``review_findings`` (one per case and plan,
+  note sealed), ``improvement_actions`` (owner, due date, description sealed).
+- The default policy rules of the new actions, added where missing (frozen below; policies/<template>.csv holds
+  them too).
+
+Downgrade drops the tables (the records are lost) and the rules this revision added.
+
+Revision ID: t0018
+Revises: t0013b
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import UUID
+
+revision = "t0018"
+down_revision = "t0013b"
+branch_labels = None
+depends_on = None
+
+_COMMON = [
+    ("complaint_desk", "complaint.propose_responsibility", "any", "allow"),
+    ("general_manager", "complaint.decide_responsibility", "any", "allow"),
+    ("complaint_desk", "penalty.read", "any", "allow"),
+    ("general_manager", "penalty.read", "any", "allow"),
+    ("complaint_desk", "penalty.propose", "any", "allow"),
+    ("general_manager", "penalty.decide", "any", "allow"),
+    ("general_manager", "review_plan.manage", "any", "allow"),
+    ("reviewer", "review_plan.manage", "any", "allow"),
+    ("general_manager", "review_plan.read", "any", "allow"),
+    ("reviewer", "review_plan.read", "any", "allow"),
+    ("report_reader", "review_plan.read", "any", "allow"),
+    ("reviewer", "review_plan.record_finding", "any", "allow"),
+]
+NEW_RULES = {
+    "retail": _COMMON,
+    "bank": [*_COMMON, ("regulator_liaison", "review_plan.read", "any", "allow")],
+}
+"""The rules this revision introduced (frozen here; policies/<template>.csv holds them too)."""
+
+
+def _id() -> sa.Column:  # type: ignore[type-arg]
+    return sa.Column("id", UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()"))
+
+
+def _fk(table: str, column: str, target: str, ondelete: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
+    return sa.Column(column, UUID(as_uuid=True),
+                     sa.ForeignKey(f"{target}.id", ondelete=ondelete, name=f"fk_{table}_{column}_{target}"),
+                     nullable=nullable)
+
+
+def upgrade() -> None:
+    t = "responsibilities"
+    op.create_table(
+        t, _id(),
+        _fk(t, "complaint_id", "complaints", "CASCADE"),
+        sa.Column("level", sa.String(24), nullable=False),
+        sa.Column("cause", sa.String(16), nullable=False),
+        _fk(t, "org_unit_id", "org_units", "RESTRICT", nullable=True),
+        _fk(t, "person_id", "users", "RESTRICT", nullable=True),
+        sa.Column("outside_party", sa.LargeBinary(), nullable=True),  # sealed
+        sa.Column("reason", sa.LargeBinary(), nullable=False),  # sealed
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("proposed_by", UUID(as_uuid=True), nullable=False),
+        sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", UUID(as_uuid=True), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("decision_note", sa.LargeBinary(), nullable=True),  # sealed
+        sa.CheckConstraint("state IN ('PROPOSED', 'APPROVED', 'REJECTED')", name="state"),
+    )
+    op.create_index("ix_responsibilities_complaint_id", t, ["complaint_id"])
+    op.create_index("ix_responsibilities_org_unit_id", t, ["org_unit_id"])
+
+    t = "penalties"
+    op.create_table(
+        t, _id(),
+        _fk(t, "complaint_id", "complaints", "SET NULL", nullable=True),
+        sa.Column("target", sa.String(8), nullable=False),
+        _fk(t, "org_unit_id", "org_units", "RESTRICT", nullable=True),
+        _fk(t, "person_id", "users", "RESTRICT", nullable=True),
+        sa.Column("person_name", sa.LargeBinary(), nullable=True),  # sealed
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("amount", sa.Numeric(14, 2), nullable=True),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),  # sealed
+        sa.Column("serious", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(24), nullable=False, server_default=sa.text("'DESK'")),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("proposed_by", UUID(as_uuid=True), nullable=True),
+        sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", UUID(as_uuid=True), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("decision_note", sa.LargeBinary(), nullable=True),  # sealed
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("state IN ('PROPOSED', 'EFFECTIVE', 'REJECTED')", name="state"),
+        sa.CheckConstraint("(target = 'UNIT') = (org_unit_id IS NOT NULL AND person_id IS NULL)", name="target"),
+    )
+    for column in ("complaint_id", "org_unit_id", "person_id"):
+        op.create_index(f"ix_penalties_{column}", t, [column])
+
+    t = "review_plans"
+    op.create_table(
+        t, _id(),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("period_from", sa.Date(), nullable=False),
+        sa.Column("period_to", sa.Date(), nullable=False),
+        sa.Column("sample_rule", sa.String(16), nullable=False),
+        sa.Column("sample_percent", sa.Integer(), nullable=True),
+        _fk(t, "department_id", "org_units", "RESTRICT"),
+        sa.Column("created_by", UUID(as_uuid=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("sample_rule IN ('ALL_BREACHED', 'RANDOM_PERCENT', 'ALL_ESCALATED')", name="sample_rule"),
+    )
+    op.create_index("ix_review_plans_department_id", t, ["department_id"])
+
+    t = "review_plan_cases"
+    op.create_table(
+        t,
+        sa.Column("plan_id", UUID(as_uuid=True),
+                  sa.ForeignKey("review_plans.id", ondelete="CASCADE", name=f"fk_{t}_plan_id_review_plans"),
+                  primary_key=True),
+        sa.Column("complaint_id", UUID(as_uuid=True),
+                  sa.ForeignKey("complaints.id", ondelete="CASCADE", name=f"fk_{t}_complaint_id_complaints"),
+                  primary_key=True),
+    )
+
+    t = "review_findings"
+    op.create_table(
+        t, _id(),
+        _fk(t, "plan_id", "review_plans", "CASCADE"),
+        _fk(t, "complaint_id", "complaints", "CASCADE"),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("note", sa.LargeBinary(), nullable=False),  # sealed
+        sa.Column("reviewer_id", UUID(as_uuid=True), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("plan_id", "complaint_id", name="uq_review_findings_plan_id"),
+        sa.CheckConstraint("outcome IN ('CONFORMING', 'NONCONFORMING')", name="outcome"),
+    )
+    op.create_index("ix_review_findings_complaint_id", t, ["complaint_id"])
+
+    t = "improvement_actions"
+    op.create_table(
+        t, _id(),
+        _fk(t, "plan_id", "review_plans", "CASCADE"),
+        _fk(t, "finding_id", "review_findings", "CASCADE", nullable=True),
+        sa.Column("description", sa.LargeBinary(), nullable=False),  # sealed
+        _fk(t, "owner_id", "users", "RESTRICT"),
+        sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column("created_by", UUID(as_uuid=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_improvement_actions_plan_id", t, ["plan_id"])
+
+    bind = op.get_bind()
+    template = bind.execute(
+        sa.text("SELECT template FROM public.tenants WHERE schema_name = current_schema()")
+    ).scalar()
+    roles = set(bind.execute(sa.text("SELECT name FROM roles")).scalars())
+    added = 0
+    for role, action, relation, effect in NEW_RULES.get(template or "", []):
+        if role not in roles:
+            continue
+        added += bind.execute(sa.text(
+            "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4) SELECT 'p', :r, '*', :a, :rel, :e "
+            "WHERE NOT EXISTS (SELECT 1 FROM policy_rules WHERE ptype = 'p' AND v0 = :r AND v2 = :a AND v3 = :rel "
+            "AND v4 = :e)"), {"r": role, "a": action, "rel": relation, "e": effect}).rowcount
+    if added:
+        op.execute("UPDATE policy_state SET version = version + 1, updated_at = now()")
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    actions = sorted({a for rules in NEW_RULES.values() for _, a, _, _ in rules})
+    removed = bind.execute(sa.text("DELETE FROM policy_rules WHERE ptype = 'p' AND v2 = ANY(:a)"),
+                           {"a": actions}).rowcount
+    if removed:
+        op.execute("UPDATE policy_state SET version = version + 1, updated_at = now()")
+    for table in ("improvement_actions", "review_findings", "review_plan_cases", "review_plans", "penalties",
+                  "responsibilities"):
+        op.drop_table(table)
