@@ -121,6 +121,11 @@ class Responsibility(TenantBase):
     decision_note = encrypted("_decision_note")
 
 
+RESPONSIBILITY_NEWEST_FIRST = (
+    Responsibility.proposed_at.desc(), Responsibility.decided_at.desc().nulls_first(), Responsibility.id)
+"""The case's attribution first: the newest proposal (a pending one, under a frozen clock too)."""
+
+
 class Penalty(TenantBase):
     """处分及罚扣: a unit or a person, the kind, the amount, the reason. Proposed by the desk; a serious one needs
     the general manager's approval and is then published (the GM office's notice)."""

@@ -26,7 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import validation as v
-from services.core.accountability.models import DecisionState, Responsibility, ResponsibilityCause, ResponsibleLevel
+from services.core.accountability.models import (
+    RESPONSIBILITY_NEWEST_FIRST,
+    DecisionState,
+    Responsibility,
+    ResponsibilityCause,
+    ResponsibleLevel,
+)
 from services.core.audit.service import Actor
 from services.core.complaints.steps import begin, record_step
 from services.core.errors import DomainError, ErrorCode
@@ -132,7 +138,7 @@ async def decide_responsibility(
 async def current(session: AsyncSession, complaint_id: uuid.UUID) -> Responsibility | None:
     found: Responsibility | None = (await session.scalars(
         select(Responsibility).where(Responsibility.complaint_id == complaint_id)
-        .order_by(Responsibility.proposed_at.desc()).limit(1))).first()
+        .order_by(*RESPONSIBILITY_NEWEST_FIRST).limit(1))).first()
     return found
 
 
@@ -143,6 +149,8 @@ async def current_for(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]
         return {}
     rows = (await session.scalars(
         select(Responsibility).where(Responsibility.complaint_id.in_(list(complaint_ids)))
-        .distinct(Responsibility.complaint_id)
-        .order_by(Responsibility.complaint_id, Responsibility.proposed_at.desc()))).all()
-    return {r.complaint_id: r for r in rows}
+        .order_by(*RESPONSIBILITY_NEWEST_FIRST))).all()
+    found: dict[uuid.UUID, Responsibility] = {}
+    for r in rows:
+        found.setdefault(r.complaint_id, r)
+    return found

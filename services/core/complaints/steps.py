@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.accountability.models import Responsibility
+from services.core.accountability.models import RESPONSIBILITY_NEWEST_FIRST, Responsibility
 from services.core.audit.models import AuditEvent
 from services.core.audit.service import Actor, record_event
 from services.core.complaints import lifecycle
@@ -116,7 +116,7 @@ async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime,
         DeadlineExtensionRequest.state == ExtensionRequestState.PENDING.value))).all())
     attribution = (await session.execute(
         select(Responsibility.state, Responsibility.proposed_by).where(Responsibility.complaint_id == cid)
-        .order_by(Responsibility.proposed_at.desc()).limit(1))).first()
+        .order_by(*RESPONSIBILITY_NEWEST_FIRST).limit(1))).first()
     return Facts(
         status=S(complaint.status),
         investigation_submitted=investigation is not None and investigation.submitted_at is not None,
