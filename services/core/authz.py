@@ -92,6 +92,12 @@ class Action(enum.StrEnum):
     REVIEW_PLAN_MANAGE = "review_plan.manage"
     REVIEW_PLAN_READ = "review_plan.read"
     REVIEW_PLAN_RECORD = "review_plan.record_finding"
+    CONFIRM_REPEAT = "complaint.confirm_repeat"
+    FLAG_MAJOR = "complaint.flag_major"
+    APPROVE_MAJOR_REPORT = "complaint.approve_major_report"
+    OPINION_BOOK_RECORD = "opinion_book.record"
+    OPINION_BOOK_READ = "opinion_book.read"
+    ACCOUNTABILITY_CONFIGURE = "accountability.configure"
 
 
 class Relation(enum.StrEnum):

@@ -29,9 +29,18 @@ from services.api.context import Info
 from services.api.errors import UserError, user_error
 from services.api.ids import decode_id, decode_optional
 from services.api.nodes import global_id
-from services.api.org.types import OrgUnitType, load_org_unit
+from services.api.org.types import OrgUnitType, UserType, load_org_unit, load_user
 from services.core import authz
-from services.core.accountability import models, penalties, responsibility, review_plans
+from services.core.accountability import (
+    major,
+    models,
+    opinion_book,
+    penalties,
+    repeats,
+    responsibility,
+    review_plans,
+    settings,
+)
 from services.core.authz import Action
 from services.core.errors import DomainError
 
@@ -186,6 +195,126 @@ class ReviewPlanPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+# ---------------------------------------------------------------- repeats, opinion books, major complaints
+
+
+@strawberry.input(description="二次投诉: confirm (the complaint repeats the earlier one) or dismiss the proposal")
+class ConfirmRepeatInput:
+    complaint_id: relay.GlobalID
+    confirm: bool
+
+
+@strawberry.input(description="What the major-complaint criteria read besides the case (null keeps a mark)")
+class MarkComplaintAttentionInput:
+    complaint_id: relay.GlobalID
+    group_complaint: bool | None = None
+    media_attention: bool | None = None
+
+
+@strawberry.input(description="The regulator liaison approves the major complaint's regulator notification draft")
+class ApproveMajorComplaintReportInput:
+    complaint_id: relay.GlobalID
+
+
+@strawberry.input(description="顾客意见簿: an entry of a store's opinion book")
+class RecordOpinionBookEntryInput:
+    store_id: relay.GlobalID
+    entry_date: date
+    text: str
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    complaint_id: relay.GlobalID | None = strawberry.field(default=None,
+                                                          description="the complaint recorded for it, if known")
+
+
+@strawberry.input
+class ReconcileOpinionBookEntryInput:
+    entry_id: relay.GlobalID
+    complaint_id: relay.GlobalID
+
+
+@strawberry.type(name="OpinionBookEntry")
+class OpinionBookEntryType:
+    id: strawberry.ID
+    entry_date: date
+    text: str
+    customer_name: str | None = strawberry.field(description="masked unless you may see complainants' identity")
+    customer_phone: str | None = strawberry.field(description="masked unless you may see complainants' identity")
+    recorded_at: datetime
+    reconciled_at: datetime | None
+    store_id: strawberry.Private[uuid.UUID]
+    complaint_uuid: strawberry.Private[uuid.UUID | None]
+    matched_uuid: strawberry.Private[uuid.UUID | None]
+    recorded_by_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, e: Any, *, identity: bool, matched: uuid.UUID | None = None) -> OpinionBookEntryType:
+        name, phone = e.customer_name, e.customer_phone
+        return cls(id=global_id("OpinionBookEntry", e.id), entry_date=e.entry_date, text=e.text_,
+                   customer_name=(name if identity else authz.mask_name(name)) if name else None,
+                   customer_phone=(phone if identity else authz.mask_phone(phone)) if phone else None,
+                   recorded_at=e.recorded_at, reconciled_at=e.reconciled_at, store_id=e.store_id,
+                   complaint_uuid=e.complaint_id, matched_uuid=matched, recorded_by_id=e.recorded_by)
+
+    @strawberry.field
+    async def store(self, info: Info) -> OrgUnitType | None:
+        return await load_org_unit(info, self.store_id)
+
+    @strawberry.field
+    async def recorded_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.recorded_by_id)
+
+    @strawberry.field(description="The complaint behind the entry: reconciled, or found by the customer's phone")
+    async def complaint(self, info: Info) -> ComplaintType | None:
+        return await load_complaint(info, self.complaint_uuid or self.matched_uuid)
+
+    @strawberry.field(description="Whether a complaint is behind the entry (whether or not you may read it)")
+    def has_complaint(self) -> bool:
+        return self.complaint_uuid is not None or self.matched_uuid is not None
+
+
+@strawberry.type
+class OpinionBookEntryPayload:
+    entry: OpinionBookEntryType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(name="AccountabilitySettings")
+class AccountabilitySettingsType:
+    repeat_window_days: int
+    major_amount_at_least: Decimal | None
+    major_on_group_complaint: bool
+    major_on_media_attention: bool
+    major_repeat_count_at_least: int | None
+    major_category_ids: list[strawberry.ID]
+
+    @classmethod
+    def from_model(cls, row: Any) -> AccountabilitySettingsType:
+        return cls(repeat_window_days=row.repeat_window_days, major_amount_at_least=row.major_amount_at_least,
+                   major_on_group_complaint=row.major_on_group_complaint,
+                   major_on_media_attention=row.major_on_media_attention,
+                   major_repeat_count_at_least=row.major_repeat_count_at_least,
+                   major_category_ids=[global_id("Category", c) for c in row.major_category_ids or []])
+
+
+@strawberry.input(description="null keeps a value; clearMajorAmount / clearMajorRepeatCount switch that criterion off")
+class UpdateAccountabilitySettingsInput:
+    repeat_window_days: int | None = None
+    major_amount_at_least: Decimal | None = None
+    clear_major_amount: bool = False
+    major_on_group_complaint: bool | None = None
+    major_on_media_attention: bool | None = None
+    major_repeat_count_at_least: int | None = None
+    clear_major_repeat_count: bool = False
+    major_category_ids: list[relay.GlobalID] | None = None
+
+
+@strawberry.type
+class AccountabilitySettingsPayload:
+    settings: AccountabilitySettingsType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 # ---------------------------------------------------------------- operations
 
 
@@ -225,6 +354,39 @@ class AccountabilityQueries:
         await require_query(info.context, Action.REVIEW_PLAN_READ)
         async with info.context.db() as session:
             return [ReviewPlanType.from_model(p) for p in await review_plans.plans(session)]
+
+
+    @strawberry.field(description="顾客意见簿: the stores' opinion-book entries by day; spotCheck: only those with no "
+                      "complaint behind them (not reconciled, and no complaint of the store by the customer's phone)")
+    async def opinion_book_entries(self, info: Info, store_id: relay.GlobalID | None = None,
+                                   date_from: date | None = None, date_to: date | None = None,
+                                   spot_check: bool = False) -> list[OpinionBookEntryType]:
+        await require_query(info.context, Action.OPINION_BOOK_READ)
+        try:
+            store = decode_optional(store_id, "OrgUnit", "storeId")
+        except DomainError:
+            return []
+        async with info.context.db() as session:
+            found = await opinion_book.entries(session, store_id=store, date_from=date_from, date_to=date_to,
+                                               unreconciled_only=spot_check)
+            matched = await opinion_book.matched_complaints(session, [e.id for e in found if e.complaint_id is None])
+            identity = await _may(info, session, Action.COMPLAINT_READ_IDENTITY)
+        return [OpinionBookEntryType.from_model(e, identity=identity, matched=matched.get(e.id)) for e in found]
+
+    @strawberry.field(description="The repeat window and the major-complaint criteria")
+    async def accountability_settings(self, info: Info) -> AccountabilitySettingsType:
+        await require_query(info.context, Action.ACCOUNTABILITY_CONFIGURE)
+        async with info.context.db() as session:
+            return AccountabilitySettingsType.from_model(await settings.get_settings(session))
+
+    @strawberry.field(description="重大投诉: the flagged complaints you may read, newest first (state: DRAFT waits "
+                      "for the regulator liaison)")
+    async def major_complaints(self, info: Info, state: models.MajorState | None = None) -> list[ComplaintType]:
+        await info.context.require_viewer()
+        async with info.context.db() as session:
+            found = await major.flagged(session, state)
+        loaded = [await load_complaint(info, m.complaint_id) for m in found]
+        return [c for c in loaded if c is not None]
 
 
 @strawberry.type
@@ -332,6 +494,88 @@ class AccountabilityMutations:
             return ReviewPlanPayload(user_errors=[user_error(exc)])
         return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan),
                                  improvement_action=ImprovementActionType.from_model(action))
+
+
+    @strawberry.mutation(description="二次投诉: the desk confirms or dismisses the repeat proposed on recording; a "
+                         "confirmed repeat of an unanswered complaint counts against its store and opens a penalty "
+                         "proposal")
+    async def confirm_repeat(self, info: Info, input: ConfirmRepeatInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.CONFIRM_REPEAT, repeats.confirm_repeat,
+                           confirm=input.confirm)
+
+    @strawberry.mutation(description="Mark a group complaint or media attention (the major-complaint criteria are "
+                         "checked again)")
+    async def mark_complaint_attention(self, info: Info, input: MarkComplaintAttentionInput) -> ComplaintPayload:
+        return await _step(info, input.complaint_id, Action.FLAG_MAJOR, major.mark_attention,
+                           group_complaint=input.group_complaint, media_attention=input.media_attention)
+
+    @strawberry.mutation(description="The regulator liaison approves a major complaint's regulator notification "
+                         "draft: it goes out through the outbox, once")
+    async def approve_major_complaint_report(self, info: Info, input: ApproveMajorComplaintReportInput
+                                             ) -> ComplaintPayload:
+        payload = await _step(info, input.complaint_id, Action.APPROVE_MAJOR_REPORT, major.approve_draft)
+        if payload.complaint is not None:
+            from services.api.escalation.schema import kick_outbox
+
+            await kick_outbox()
+        return payload
+
+    @strawberry.mutation(description="顾客意见簿: record an entry of a store's opinion book")
+    async def record_opinion_book_entry(self, info: Info, input: RecordOpinionBookEntryInput
+                                        ) -> OpinionBookEntryPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.OPINION_BOOK_RECORD)
+                entry = await opinion_book.record_entry(session, actor=viewer.actor, now=ctx.now(), data=(
+                    opinion_book.EntryInput(
+                        store_id=decode_id(input.store_id, "OrgUnit", "storeId"), entry_date=input.entry_date,
+                        text=input.text, customer_name=input.customer_name, customer_phone=input.customer_phone,
+                        complaint_id=decode_optional(input.complaint_id, "Complaint", "complaintId"))))
+                identity = await _may(info, session, Action.COMPLAINT_READ_IDENTITY)
+        except DomainError as exc:
+            return OpinionBookEntryPayload(user_errors=[user_error(exc)])
+        return OpinionBookEntryPayload(entry=OpinionBookEntryType.from_model(entry, identity=identity))
+
+    @strawberry.mutation(description="Reconcile an opinion-book entry with the complaint recorded for it")
+    async def reconcile_opinion_book_entry(self, info: Info, input: ReconcileOpinionBookEntryInput
+                                           ) -> OpinionBookEntryPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.OPINION_BOOK_RECORD)
+                entry = await opinion_book.reconcile_entry(
+                    session, actor=viewer.actor, now=ctx.now(),
+                    entry_id=decode_id(input.entry_id, "OpinionBookEntry", "entryId"),
+                    complaint_id=decode_id(input.complaint_id, "Complaint", "complaintId"))
+                identity = await _may(info, session, Action.COMPLAINT_READ_IDENTITY)
+        except DomainError as exc:
+            return OpinionBookEntryPayload(user_errors=[user_error(exc)])
+        return OpinionBookEntryPayload(entry=OpinionBookEntryType.from_model(entry, identity=identity))
+
+    @strawberry.mutation(description="Admin: the repeat window and the major-complaint criteria (audited)")
+    async def update_accountability_settings(self, info: Info, input: UpdateAccountabilitySettingsInput
+                                             ) -> AccountabilitySettingsPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                await require(ctx, session, Action.ACCOUNTABILITY_CONFIGURE)
+                row = await settings.update_settings(session, actor=viewer.actor, now=ctx.now(), data=(
+                    settings.SettingsInput(
+                        repeat_window_days=input.repeat_window_days,
+                        major_amount_at_least=input.major_amount_at_least, clear_major_amount=input.clear_major_amount,
+                        major_on_group_complaint=input.major_on_group_complaint,
+                        major_on_media_attention=input.major_on_media_attention,
+                        major_repeat_count_at_least=input.major_repeat_count_at_least,
+                        clear_major_repeat_count=input.clear_major_repeat_count,
+                        major_category_ids=None if input.major_category_ids is None else [
+                            decode_id(c, "Category", "majorCategoryIds") for c in input.major_category_ids])))
+        except DomainError as exc:
+            return AccountabilitySettingsPayload(user_errors=[user_error(exc)])
+        return AccountabilitySettingsPayload(settings=AccountabilitySettingsType.from_model(row))
 
 
 __all__ = ["AccountabilityMutations", "AccountabilityQueries"]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from services.api.context import Info
 from services.api.nodes import global_id
@@ -156,3 +157,62 @@ class ImprovementActionType:
     @strawberry.field
     async def owner(self, info: Info) -> UserType | None:
         return await load_user(info, self.owner_id)
+
+
+@strawberry.type(name="RepeatProposal", description="二次投诉: an earlier complaint by the same complainant on the "
+                 "same matter within the tenant's window, found on recording; confirmed or dismissed by the desk")
+class RepeatProposalType:
+    matched_on: str = strawberry.field(description="PHONE, EMAIL or ID_NUMBER (the blind index that matched)")
+    state: models.RepeatState
+    proposed_at: datetime
+    decided_at: datetime | None
+    left_unanswered: bool | None = strawberry.field(
+        description="confirmed: the earlier complaint had never been answered")
+    earlier_id: strawberry.Private[uuid.UUID]
+    store_id: strawberry.Private[uuid.UUID | None]
+    penalty_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, p: Any) -> RepeatProposalType:
+        return cls(matched_on=p.matched_on, state=models.RepeatState(p.state), proposed_at=p.proposed_at,
+                   decided_at=p.decided_at, left_unanswered=p.left_unanswered, earlier_id=p.earlier_id,
+                   store_id=p.store_id, penalty_id=p.penalty_id)
+
+    @strawberry.field(description="The earlier complaint, if you may read it")
+    async def earlier(self, info: Info) -> Annotated[
+            ComplaintType, strawberry.lazy("services.api.complaints.types")] | None:
+        from services.api.complaints.types import load_complaint
+
+        return await load_complaint(info, self.earlier_id)
+
+    @strawberry.field(description="The store the confirmed unanswered repeat counts against")
+    async def counted_against(self, info: Info) -> OrgUnitType | None:
+        return await load_org_unit(info, self.store_id)
+
+    @strawberry.field(name="penaltyId", description="The penalty proposal it opened (see penalties)")
+    def penalty(self) -> strawberry.ID | None:
+        return global_id("Penalty", self.penalty_id) if self.penalty_id else None
+
+
+@strawberry.type(name="MajorComplaint", description="重大投诉: flagged by the tenant's criteria; the regulator "
+                 "notification draft goes out once the regulator liaison approves it")
+class MajorComplaintType:
+    reasons: list[str] = strawberry.field(
+        description="AMOUNT, GROUP_COMPLAINT, MEDIA_ATTENTION, REPEAT_COUNT, CATEGORY")
+    state: models.MajorState
+    draft: JSON = strawberry.field(description="The regulator notification draft (the dossier without the "
+                                   "personal data the regulator is not entitled to)")
+    draft_sha256: str
+    flagged_at: datetime
+    approved_at: datetime | None
+    approved_by_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, m: Any) -> MajorComplaintType:
+        return cls(reasons=list(m.reasons), state=models.MajorState(m.state), draft=m.draft,
+                   draft_sha256=m.draft_sha256, flagged_at=m.flagged_at, approved_at=m.approved_at,
+                   approved_by_id=m.approved_by)
+
+    @strawberry.field
+    async def approved_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.approved_by_id)

@@ -18,10 +18,11 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.crypto.fields import encrypted
@@ -234,3 +235,120 @@ class ImprovementAction(TenantBase):
     created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RepeatState(enum.StrEnum):
+    PROPOSED = "PROPOSED"
+    CONFIRMED = "CONFIRMED"
+    DISMISSED = "DISMISSED"
+
+
+class AccountabilitySettings(TenantBase):
+    """One row (id 1; absent: the defaults): the repeat-complaint window and the major-complaint criteria."""
+
+    __tablename__ = "accountability_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    repeat_window_days: Mapped[int] = mapped_column(Integer, server_default=text("30"))
+    major_amount_at_least: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
+    major_on_group_complaint: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    major_on_media_attention: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    major_repeat_count_at_least: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    major_category_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)),
+                                                                 server_default=text("'{}'"))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RepeatProposal(TenantBase):
+    """二次投诉: a new complaint by the same complainant (blind index) within the tenant's window, proposed on
+    recording as a repeat of the earlier one; confirmed or dismissed by the desk. A confirmed repeat of a complaint
+    the store had left unanswered counts against that store (``store_id``) and opens a penalty proposal."""
+
+    __tablename__ = "repeat_proposals"
+    __table_args__ = (CheckConstraint("state IN ('PROPOSED', 'CONFIRMED', 'DISMISSED')", name="state"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), unique=True)
+    earlier_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    matched_on: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    left_unanswered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    store_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT"), nullable=True, index=True)
+    """the store the confirmed unanswered repeat counts against"""
+    penalty_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("penalties.id", ondelete="SET NULL"), nullable=True)
+
+
+class OpinionBookEntry(TenantBase):
+    """顾客意见簿: an entry a store copied from its opinion book; reconciled against the complaints (the complaint
+    recorded for it). The text and the customer's details are sealed; the phone has a blind index."""
+
+    __tablename__ = "opinion_book_entries"
+
+    id: Mapped[uuid.UUID] = _pk()
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("org_units.id", ondelete="RESTRICT"), index=True)
+    entry_date: Mapped[date] = mapped_column(Date)
+    _text: Mapped[bytes | None] = mapped_column("text", LargeBinary, nullable=False)
+    text_ = encrypted("_text")
+    _customer_name: Mapped[bytes | None] = mapped_column("customer_name", LargeBinary, nullable=True)
+    customer_name = encrypted("_customer_name")
+    _customer_phone: Mapped[bytes | None] = mapped_column("customer_phone", LargeBinary, nullable=True)
+    customer_phone = encrypted("_customer_phone")
+    phone_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    complaint_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="SET NULL"), nullable=True, index=True)
+    recorded_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reconciled_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class MajorState(enum.StrEnum):
+    DRAFT = "DRAFT"
+    """the regulator notification waits for the regulator liaison's approval"""
+    SENT = "SENT"
+    """approved, and handed to the outbox (delivered once)"""
+
+
+class ComplaintAttention(TenantBase):
+    """What the major-complaint criteria read besides the case itself: a group complaint, media attention."""
+
+    __tablename__ = "complaint_attention"
+
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), primary_key=True)
+    group_complaint: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    media_attention: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MajorComplaint(TenantBase):
+    """重大投诉 (seed III item 8): a complaint the tenant's criteria flag, with the regulator notification draft
+    (the dossier without the personal data the regulator is not entitled to), sent once after the regulator
+    liaison approves it."""
+
+    __tablename__ = "major_complaints"
+    __table_args__ = (CheckConstraint("state IN ('DRAFT', 'SENT')", name="state"),)
+
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE"), primary_key=True)
+    reasons: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    state: Mapped[str] = mapped_column(String(16))
+    external_body_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("external_bodies.id", ondelete="RESTRICT"), nullable=True)
+    _draft: Mapped[bytes | None] = mapped_column("draft", LargeBinary, nullable=False)
+    draft = encrypted("_draft", codec="json")
+    """the dossier (free text the customer wrote included): sealed"""
+    draft_sha256: Mapped[str] = mapped_column(String(64))
+    flagged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outbox_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)

@@ -94,6 +94,8 @@ class Facts:
     """who asked for each pending deadline extension request (one per deadline at most)"""
     responsibility: ResponsibilityFacts | None = None
     """the case's newest responsibility attribution (责任归属), if any"""
+    repeat_proposed: bool = False
+    """recording found an earlier complaint this one may repeat, not yet confirmed or dismissed"""
 
 
 Guard = Callable[[Facts], Refusal | None]
@@ -272,6 +274,10 @@ def _not_the_attributor(f: Facts, user_id: uuid.UUID) -> Refusal | None:
     return None
 
 
+def _repeat_proposed(f: Facts) -> Refusal | None:
+    return None if f.repeat_proposed else _illegal("no repeat proposal waits for a decision")
+
+
 # ---------------------------------------------------------------- the table
 
 E = Event
@@ -373,6 +379,11 @@ _STEPS: tuple[Step, ...] = (
     Step("decide_responsibility", "decideResponsibility", "complaint.decide_responsibility", ATTRIBUTABLE, (),
          "DecideResponsibilityInput", guard=_responsibility_pending, person=_not_the_attributor,
          label="Decide the responsibility", label_zh="判定责任归属"),
+    Step("confirm_repeat", "confirmRepeat", "complaint.confirm_repeat", ALL, (), "ConfirmRepeatInput",
+         guard=_repeat_proposed, label="Confirm or dismiss a repeat complaint", label_zh="确认二次投诉"),
+    Step("mark_attention", "markComplaintAttention", "complaint.flag_major", ALL - TERMINAL, (),
+         "MarkComplaintAttentionInput", label="Mark a group complaint or media attention",
+         label_zh="标记群体投诉/媒体关注"),
     Step("review_complaint", "reviewComplaint", "complaint.review", ALL, (), "ReviewComplaintInput",
          person=not_a_handler, label="Record an independent review", label_zh="独立检查回顾"),
 )

@@ -260,6 +260,11 @@ async def record_complaint(
             }.items() if val is not None),
         },
     )
+    # accountability (issue 16): a repeat of an earlier complaint is proposed; the major-complaint criteria checked
+    from services.core.accountability import major, repeats  # (major builds dossiers: escalation imports this)
+
+    await repeats.propose_on_recording(session, complaint, complainant, now)
+    await major.evaluate(session, complaint, actor=actor, now=now)
     return Recorded(complaint=complaint, access_code=access_code)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.accountability.models import RESPONSIBILITY_NEWEST_FIRST, Responsibility
+from services.core.accountability.models import RESPONSIBILITY_NEWEST_FIRST, RepeatProposal, Responsibility
 from services.core.audit.models import AuditEvent
 from services.core.audit.service import Actor, record_event
 from services.core.complaints import lifecycle
@@ -117,6 +117,8 @@ async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime,
     attribution = (await session.execute(
         select(Responsibility.state, Responsibility.proposed_by).where(Responsibility.complaint_id == cid)
         .order_by(*RESPONSIBILITY_NEWEST_FIRST).limit(1))).first()
+    repeat = await session.scalar(select(RepeatProposal.id).where(
+        RepeatProposal.complaint_id == cid, RepeatProposal.state == "PROPOSED"))
     return Facts(
         status=S(complaint.status),
         investigation_submitted=investigation is not None and investigation.submitted_at is not None,
@@ -129,6 +131,7 @@ async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime,
         extension_requesters=requesters,
         responsibility=ResponsibilityFacts(attribution.state == "PROPOSED", attribution.proposed_by)
         if attribution is not None else None,
+        repeat_proposed=repeat is not None,
     )
 
 

@@ -6,6 +6,11 @@
   not, PROPOSED (serious: waits for the GM) / EFFECTIVE / REJECTED, published when the GM approved it.
 - ``review_plans``, ``review_plan_cases`` (the sample, drawn once), ``review_findings`` (one per case and plan,
   note sealed), ``improvement_actions`` (owner, due date, description sealed).
+- ``accountability_settings`` (one row: the repeat window, the major-complaint criteria), ``repeat_proposals``
+  (a repeat proposed on recording, confirmed or dismissed; counted against a store; its penalty),
+  ``opinion_book_entries`` (text, customer name and phone sealed; phone blind index; the complaint behind it),
+  ``complaint_attention`` (group complaint, media attention), ``major_complaints`` (reasons, the regulator draft
+  sealed, sent once).
 - The default policy rules of the new actions, added where missing (frozen below; policies/<template>.csv holds
   them too).
 
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 revision = "t0018"
 down_revision = "t0013b"
@@ -40,10 +45,27 @@ _COMMON = [
     ("reviewer", "review_plan.read", "any", "allow"),
     ("report_reader", "review_plan.read", "any", "allow"),
     ("reviewer", "review_plan.record_finding", "any", "allow"),
+    ("complaint_desk", "complaint.confirm_repeat", "any", "allow"),
+    ("manager", "complaint.confirm_repeat", "any", "allow"),
+    ("complaint_desk", "complaint.flag_major", "any", "allow"),
+    ("manager", "complaint.flag_major", "any", "allow"),
+    ("receiver", "opinion_book.record", "any", "allow"),
+    ("complaint_desk", "opinion_book.record", "any", "allow"),
+    ("complaint_desk", "opinion_book.read", "any", "allow"),
+    ("manager", "opinion_book.read", "any", "allow"),
+    ("general_manager", "opinion_book.read", "any", "allow"),
+    ("reviewer", "opinion_book.read", "any", "allow"),
+    ("tenant_admin", "accountability.configure", "any", "allow"),
 ]
 NEW_RULES = {
-    "retail": _COMMON,
-    "bank": [*_COMMON, ("regulator_liaison", "review_plan.read", "any", "allow")],
+    "retail": [*_COMMON,
+               ("general_manager", "complaint.approve_major_report", "any", "allow"),
+               ("store_manager", "opinion_book.record", "any", "allow"),
+               ("store_manager", "opinion_book.read", "any", "allow")],
+    "bank": [*_COMMON,
+             ("regulator_liaison", "review_plan.read", "any", "allow"),
+             ("regulator_liaison", "complaint.flag_major", "any", "allow"),
+             ("regulator_liaison", "complaint.approve_major_report", "any", "allow")],
 }
 """The rules this revision introduced (frozen here; policies/<template>.csv holds them too)."""
 
@@ -160,6 +182,86 @@ def upgrade() -> None:
     )
     op.create_index("ix_improvement_actions_plan_id", t, ["plan_id"])
 
+    t = "accountability_settings"
+    op.create_table(
+        t,
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("repeat_window_days", sa.Integer(), nullable=False, server_default=sa.text("30")),
+        sa.Column("major_amount_at_least", sa.Numeric(14, 2), nullable=True),
+        sa.Column("major_on_group_complaint", sa.Boolean(), nullable=False, server_default=sa.text("true")),
+        sa.Column("major_on_media_attention", sa.Boolean(), nullable=False, server_default=sa.text("true")),
+        sa.Column("major_repeat_count_at_least", sa.Integer(), nullable=True),
+        sa.Column("major_category_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=sa.text("'{}'")),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    )
+
+    t = "repeat_proposals"
+    op.create_table(
+        t, _id(),
+        _fk(t, "complaint_id", "complaints", "CASCADE"),
+        _fk(t, "earlier_id", "complaints", "CASCADE"),
+        sa.Column("matched_on", sa.String(16), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", UUID(as_uuid=True), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("left_unanswered", sa.Boolean(), nullable=True),
+        _fk(t, "store_id", "org_units", "RESTRICT", nullable=True),
+        _fk(t, "penalty_id", "penalties", "SET NULL", nullable=True),
+        sa.UniqueConstraint("complaint_id", name="uq_repeat_proposals_complaint_id"),
+        sa.CheckConstraint("state IN ('PROPOSED', 'CONFIRMED', 'DISMISSED')", name="state"),
+    )
+    op.create_index("ix_repeat_proposals_earlier_id", t, ["earlier_id"])
+    op.create_index("ix_repeat_proposals_store_id", t, ["store_id"])
+
+    t = "opinion_book_entries"
+    op.create_table(
+        t, _id(),
+        _fk(t, "store_id", "org_units", "RESTRICT"),
+        sa.Column("entry_date", sa.Date(), nullable=False),
+        sa.Column("text", sa.LargeBinary(), nullable=False),  # sealed
+        sa.Column("customer_name", sa.LargeBinary(), nullable=True),  # sealed
+        sa.Column("customer_phone", sa.LargeBinary(), nullable=True),  # sealed
+        sa.Column("phone_key", sa.Text(), nullable=True),  # blind index
+        _fk(t, "complaint_id", "complaints", "SET NULL", nullable=True),
+        sa.Column("recorded_by", UUID(as_uuid=True), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reconciled_by", UUID(as_uuid=True), nullable=True),
+        sa.Column("reconciled_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    for column in ("store_id", "phone_key", "complaint_id"):
+        op.create_index(f"ix_{t}_{column}", t, [column])
+
+    t = "complaint_attention"
+    op.create_table(
+        t,
+        sa.Column("complaint_id", UUID(as_uuid=True),
+                  sa.ForeignKey("complaints.id", ondelete="CASCADE", name=f"fk_{t}_complaint_id_complaints"),
+                  primary_key=True),
+        sa.Column("group_complaint", sa.Boolean(), nullable=False, server_default=sa.text("false")),
+        sa.Column("media_attention", sa.Boolean(), nullable=False, server_default=sa.text("false")),
+        sa.Column("updated_by", UUID(as_uuid=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+    t = "major_complaints"
+    op.create_table(
+        t,
+        sa.Column("complaint_id", UUID(as_uuid=True),
+                  sa.ForeignKey("complaints.id", ondelete="CASCADE", name=f"fk_{t}_complaint_id_complaints"),
+                  primary_key=True),
+        sa.Column("reasons", ARRAY(sa.Text()), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        _fk(t, "external_body_id", "external_bodies", "RESTRICT", nullable=True),
+        sa.Column("draft", sa.LargeBinary(), nullable=False),  # sealed
+        sa.Column("draft_sha256", sa.String(64), nullable=False),
+        sa.Column("flagged_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("approved_by", UUID(as_uuid=True), nullable=True),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outbox_id", UUID(as_uuid=True), nullable=True),
+        sa.CheckConstraint("state IN ('DRAFT', 'SENT')", name="state"),
+    )
+
     bind = op.get_bind()
     template = bind.execute(
         sa.text("SELECT template FROM public.tenants WHERE schema_name = current_schema()")
@@ -184,6 +286,7 @@ def downgrade() -> None:
                            {"a": actions}).rowcount
     if removed:
         op.execute("UPDATE policy_state SET version = version + 1, updated_at = now()")
-    for table in ("improvement_actions", "review_findings", "review_plan_cases", "review_plans", "penalties",
+    for table in ("major_complaints", "complaint_attention", "opinion_book_entries", "repeat_proposals",
+                  "accountability_settings", "improvement_actions", "review_findings", "review_plan_cases", "review_plans", "penalties",
                   "responsibilities"):
         op.drop_table(table)
