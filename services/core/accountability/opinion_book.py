@@ -61,6 +61,8 @@ async def _complaint_of_store(session: AsyncSession, complaint_id: uuid.UUID, st
 
 
 async def record_entry(session: AsyncSession, *, actor: Actor, now: datetime, data: EntryInput) -> OpinionBookEntry:
+    if data.complaint_id is not None and await session.get(Complaint, data.complaint_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])  # (looked up first)
     store = await _store(session, actor, data.store_id)
     today = now.astimezone(await tenant_timezone(session)).date()
     entry_date = v.past_date(data.entry_date, "entryDate", today=today)

@@ -45,31 +45,32 @@ class PenaltyInput:
 async def propose_penalty(
     session: AsyncSession, *, actor: Actor, now: datetime, data: PenaltyInput, source: str = "DESK",
 ) -> Penalty:
+    # what it names is looked up first: an unknown unit, person or complaint is NOT_FOUND whatever else is wrong
+    if data.org_unit_id is not None and await session.get(OrgUnit, data.org_unit_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", ["orgUnitId"])
+    person = await session.get(User, data.person_id) if data.person_id is not None else None
+    if data.person_id is not None and person is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["personId"])
+    if data.complaint_id is not None and await session.get(Complaint, data.complaint_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
+    person_name = None
+    if data.target == PenaltyTarget.UNIT:
+        if data.org_unit_id is None:
+            raise DomainError(ErrorCode.REQUIRED, "a penalty on a unit names the unit", ["orgUnitId"])
+        if person is not None:
+            raise DomainError(ErrorCode.INVALID, "a penalty on a unit names no person", ["personId"])
+    else:
+        if person is None:
+            raise DomainError(ErrorCode.REQUIRED, "a penalty on a person names the person", ["personId"])
+        if data.org_unit_id is not None:
+            raise DomainError(ErrorCode.INVALID, "a penalty on a person names no unit", ["orgUnitId"])
+        person_name = person.display_name
     reason = v.required_text(data.reason, "reason", max_length=MAX_TEXT)
     amount = v.money(data.amount, "amount")
     if data.kind == PenaltyKind.FINE and not amount:
         raise DomainError(ErrorCode.REQUIRED, "a fine names its amount", ["amount"])
     if data.kind != PenaltyKind.FINE and amount:
         raise DomainError(ErrorCode.INVALID, "only a fine has an amount", ["amount"])
-    person_name = None
-    if data.target == PenaltyTarget.UNIT:
-        if data.org_unit_id is None:
-            raise DomainError(ErrorCode.REQUIRED, "a penalty on a unit names the unit", ["orgUnitId"])
-        if data.person_id is not None:
-            raise DomainError(ErrorCode.INVALID, "a penalty on a unit names no person", ["personId"])
-        if await session.get(OrgUnit, data.org_unit_id) is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", ["orgUnitId"])
-    else:
-        if data.person_id is None:
-            raise DomainError(ErrorCode.REQUIRED, "a penalty on a person names the person", ["personId"])
-        if data.org_unit_id is not None:
-            raise DomainError(ErrorCode.INVALID, "a penalty on a person names no unit", ["orgUnitId"])
-        person = await session.get(User, data.person_id)
-        if person is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["personId"])
-        person_name = person.display_name
-    if data.complaint_id is not None and await session.get(Complaint, data.complaint_id) is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
     penalty = Penalty(
         complaint_id=data.complaint_id, target=data.target.value, org_unit_id=data.org_unit_id,
         person_id=data.person_id, person_name=person_name, kind=data.kind.value, amount=amount, reason=reason,

@@ -59,13 +59,17 @@ class ResponsibilityInput:
 
 async def _check_target(session: AsyncSession, data: ResponsibilityInput) -> tuple[uuid.UUID | None,
                                                                                   uuid.UUID | None, str | None]:
-    """(unit, person, outside party) as the level wants them: exactly the one it names."""
+    """(unit, person, outside party) as the level wants them: exactly the one it names (what it names is looked
+    up first: an unknown unit or person is NOT_FOUND whatever else is wrong)."""
+    unit = await session.get(OrgUnit, data.org_unit_id) if data.org_unit_id is not None else None
+    if data.org_unit_id is not None and unit is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", ["orgUnitId"])
+    user = await session.get(User, data.person_id) if data.person_id is not None else None
+    if data.person_id is not None and user is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["personId"])
     if data.level in UNIT_KINDS:
-        if data.org_unit_id is None:
-            raise DomainError(ErrorCode.REQUIRED, f"a {data.level.value} attribution names the unit", ["orgUnitId"])
-        unit = await session.get(OrgUnit, data.org_unit_id)
         if unit is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", ["orgUnitId"])
+            raise DomainError(ErrorCode.REQUIRED, f"a {data.level.value} attribution names the unit", ["orgUnitId"])
         kinds = UNIT_KINDS[data.level]
         if unit.kind not in kinds:
             raise DomainError(ErrorCode.INVALID, f"a {data.level.value} attribution names a "
@@ -74,20 +78,17 @@ async def _check_target(session: AsyncSession, data: ResponsibilityInput) -> tup
                 OrgUnit.parent_id == unit.id, OrgUnit.kind == OrgUnitKind.PRODUCTION_TEAM.value).limit(1)) is None:
             raise DomainError(ErrorCode.INVALID, "FACTORY names a production department (one with teams)",
                               ["orgUnitId"])
-        if data.person_id is not None or data.outside_party:
+        if user is not None or data.outside_party:
             raise DomainError(ErrorCode.INVALID, "name the unit only", ["personId"])
         return unit.id, None, None
     if data.level == L.INDIVIDUAL:
-        if data.person_id is None:
-            raise DomainError(ErrorCode.REQUIRED, "an INDIVIDUAL attribution names the person", ["personId"])
-        user = await session.get(User, data.person_id)
         if user is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["personId"])
-        if data.org_unit_id is not None or data.outside_party:
+            raise DomainError(ErrorCode.REQUIRED, "an INDIVIDUAL attribution names the person", ["personId"])
+        if unit is not None or data.outside_party:
             raise DomainError(ErrorCode.INVALID, "name the person only", ["orgUnitId"])
         return user.org_unit_id, user.id, None
     party = v.required_text(data.outside_party, "outsideParty", max_length=200)
-    if data.org_unit_id is not None or data.person_id is not None:
+    if unit is not None or user is not None:
         raise DomainError(ErrorCode.INVALID, "name the outside party only", ["orgUnitId"])
     return None, None, party
 
@@ -96,9 +97,9 @@ async def propose_responsibility(
     session: AsyncSession, *, actor: Actor, now: datetime, complaint_id: uuid.UUID, data: ResponsibilityInput,
 ) -> Responsibility:
     """The desk's proposal (a valid complaint; none waiting for a decision already)."""
+    unit_id, person_id, party = await _check_target(session, data)
     complaint = await begin(session, "propose_responsibility", complaint_id, actor=actor, now=now)
     reason = v.required_text(data.reason, "reason", max_length=MAX_TEXT)
-    unit_id, person_id, party = await _check_target(session, data)
     if actor.user_id is None:
         raise DomainError(ErrorCode.REQUIRED, "a person proposes")
     found = Responsibility(

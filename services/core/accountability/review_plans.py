@@ -135,6 +135,10 @@ async def record_finding(
     outcome: FindingOutcome, note: str,
 ) -> ReviewFinding:
     plan = await _plan(session, plan_id)
+    sampled = await session.scalar(select(ReviewPlanCase.complaint_id).where(
+        ReviewPlanCase.plan_id == plan.id, ReviewPlanCase.complaint_id == complaint_id))
+    if sampled is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "the complaint is not in the plan's sample", ["complaintId"])
     text_ = v.required_text(note, "note", max_length=MAX_TEXT)
     if actor.user_id is None:
         raise DomainError(ErrorCode.REQUIRED, "a reviewer records findings")
@@ -142,10 +146,6 @@ async def record_finding(
     if member != plan.department_id:
         raise DomainError(ErrorCode.NOT_ALLOWED, "only a member of the plan's department records its findings",
                           ["planId"])
-    sampled = await session.scalar(select(ReviewPlanCase.complaint_id).where(
-        ReviewPlanCase.plan_id == plan.id, ReviewPlanCase.complaint_id == complaint_id))
-    if sampled is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "the complaint is not in the plan's sample", ["complaintId"])
     if actor.user_id in (await handlers_of(session, [complaint_id]))[complaint_id]:
         raise DomainError(ErrorCode.SEPARATION_OF_DUTIES, "four eyes: whoever handled a case may not review it",
                           ["complaintId"])
@@ -171,11 +171,11 @@ async def add_improvement_action(
     owner = await session.get(User, owner_id)
     if owner is None or not owner.active:
         raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["ownerId"])
-    if due_date < now.astimezone(await tenant_timezone(session)).date():
-        raise DomainError(ErrorCode.OUT_OF_RANGE, "the due date is past", ["dueDate"])
     if finding_id is not None and await session.scalar(select(ReviewFinding.id).where(
             ReviewFinding.id == finding_id, ReviewFinding.plan_id == plan.id)) is None:
         raise DomainError(ErrorCode.NOT_FOUND, "finding not found in this plan", ["findingId"])
+    if due_date < now.astimezone(await tenant_timezone(session)).date():
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "the due date is past", ["dueDate"])
     if actor.user_id is None:
         raise DomainError(ErrorCode.REQUIRED, "a person adds improvement actions")
     action = ImprovementAction(plan_id=plan.id, finding_id=finding_id, description=text_, owner_id=owner.id,
