@@ -77,3 +77,31 @@ async def count(tenant: str, table: str) -> int:
 
 def row_id(global_id: str) -> str:
     return str(raw_id(global_id))
+
+REPEAT = """repeatProposal { matchedOn state leftUnanswered penaltyId earlier { id } countedAgainst { code } }"""
+RECORD_WITH_REPEAT = f"""mutation ($input: RecordComplaintInput!) {{ recordComplaint(input: $input) {{
+  complaint {{ id number {REPEAT} repeatOf {{ id }} }} userErrors {{ code field message }} }} }}"""
+CONFIRM_REPEAT = f"""mutation ($input: ConfirmRepeatInput!) {{ confirmRepeat(input: $input) {{
+  complaint {{ id {REPEAT} repeatOf {{ id }} }} userErrors {{ code field message }} }} }}"""
+SETTINGS = """mutation ($input: UpdateAccountabilitySettingsInput!) { updateAccountabilitySettings(input: $input) {
+  settings { repeatWindowDays majorAmountAtLeast } userErrors { code field message } } }"""
+ENTRY = ("id entryDate text customerName customerPhone hasComplaint complaint { id } store { code } "
+         "recordedBy { email }")
+RECORD_ENTRY = f"""mutation ($input: RecordOpinionBookEntryInput!) {{ recordOpinionBookEntry(input: $input) {{
+  entry {{ {ENTRY} }} userErrors {{ code field message }} }} }}"""
+RECONCILE_ENTRY = f"""mutation ($input: ReconcileOpinionBookEntryInput!) {{ reconcileOpinionBookEntry(input: $input) {{
+  entry {{ {ENTRY} }} userErrors {{ code field message }} }} }}"""
+ENTRIES = f"""query ($storeId: ID, $spotCheck: Boolean!) {{
+  opinionBookEntries(storeId: $storeId, spotCheck: $spotCheck) {{ {ENTRY} }} }}"""
+MAJOR = "majorComplaint { reasons state draft draftSha256 approvedAt approvedBy { email } }"
+RECORD_MAJOR = f"""mutation ($input: RecordComplaintInput!) {{ recordComplaint(input: $input) {{
+  complaint {{ id number {MAJOR} }} userErrors {{ code field message }} }} }}"""
+MARK_ATTENTION = f"""mutation ($input: MarkComplaintAttentionInput!) {{ markComplaintAttention(input: $input) {{
+  complaint {{ id {MAJOR} }} userErrors {{ code field message }} }} }}"""
+APPROVE_MAJOR = f"""mutation ($input: ApproveMajorComplaintReportInput!) {{
+  approveMajorComplaintReport(input: $input) {{ complaint {{ id {MAJOR} }} userErrors {{ code field message }} }} }}"""
+
+
+def unique_phone() -> str:
+    """A mobile number no other test uses (the repeat detection reads the whole tenant)."""
+    return "139" + str(uuid.uuid4().int)[:8]
