@@ -173,8 +173,8 @@ class ReviewPlanType:
     async def cases(self, info: Info) -> list[ComplaintType]:
         async with info.context.db() as session:
             ids = await review_plans.sample_of(session, self.uuid)
-        found = [await load_complaint(info, i) for i in ids]
-        return [c for c in found if c is not None]
+        views = await info.context.loaders.complaint_by_id.load_many(ids)  # one statement for the page
+        return [ComplaintType.from_view(v) for v in views if v is not None]
 
     @strawberry.field
     async def findings(self, info: Info) -> list[ReviewFindingType]:
@@ -385,8 +385,8 @@ class AccountabilityQueries:
         await info.context.require_viewer()
         async with info.context.db() as session:
             found = await major.flagged(session, state)
-        loaded = [await load_complaint(info, m.complaint_id) for m in found]
-        return [c for c in loaded if c is not None]
+        views = await info.context.loaders.complaint_by_id.load_many([m.complaint_id for m in found])
+        return [ComplaintType.from_view(v) for v in views if v is not None]
 
 
 @strawberry.type
