@@ -145,3 +145,24 @@ async def test_all_escalated_samples_only_escalated_cases(gql: GraphQLClient, cl
         user=REVIEWER))["createReviewPlan"]
     assert payload["userErrors"] == []
     assert payload["reviewPlan"]["coverage"]["sampled"] == 0
+
+
+@pytest.mark.parametrize("tenant", [TENANT_A, TENANT_B])
+async def test_all_breached_samples_the_cases_with_a_breached_deadline(gql: GraphQLClient, clock: Any,
+                                                                       tenant: str) -> None:
+    from helpers import execute
+
+    day = datetime(2031, 5, 19 + (tenant == TENANT_B), 10, tzinfo=SH)
+    clock.at = day
+    units, _ = await directory(gql, tenant)
+    late = (await record(gql, tenant, RECEIVER, title="Late"))["id"]
+    await record(gql, tenant, RECEIVER, title="On time")
+    # the sweeper's record of a breach (tests/worker covers the sweeper itself), on one deadline of the late case
+    assert await execute(f"UPDATE tenant_{tenant}.deadlines SET breached_at = :at WHERE id = (SELECT id FROM "
+                         f"tenant_{tenant}.deadlines WHERE complaint_id = :c LIMIT 1)", at=day, c=row_id(late)) == 1
+    payload = (await gql(CREATE_PLAN, {"input": {
+        "name": "Breaches", "sampleRule": "ALL_BREACHED", "departmentId": units["AUDIT"],
+        "periodFrom": day.date().isoformat(), "periodTo": day.date().isoformat()}}, tenant=tenant,
+        user=REVIEWER))["createReviewPlan"]
+    assert payload["userErrors"] == []
+    assert [c["id"] for c in payload["reviewPlan"]["cases"]] == [late]
