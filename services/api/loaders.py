@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
+from services.core.accountability import major, repeats, responsibility
 from services.core.audit import service as audit
 from services.core.audit.models import AuditEvent
 from services.core.authz import UNRESTRICTED, ComplaintAccess
@@ -115,6 +116,18 @@ class Loaders:
     @cached_property
     def extension_requests_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._batch(extension_requests.requests_for, list)
+
+    @cached_property
+    def responsibility_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(responsibility.current_for)
+
+    @cached_property
+    def repeat_proposal_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(repeats.proposals_for)
+
+    @cached_property
+    def major_by_complaint_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._batch(major.majors_for)
 
     @cached_property
     def extension_request_by_id(self) -> DataLoader[uuid.UUID, Any]:

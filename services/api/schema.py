@@ -23,6 +23,7 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from services.api.accountability.schema import AccountabilityMutations, AccountabilityQueries
 from services.api.auth.mutations import AuthMutations, OperatorMutations
 from services.api.auth.queries import AuthQueries
 from services.api.auth.types import IdentityProviderType
@@ -65,8 +66,12 @@ MAX_TOKENS = 2_000
 
 @strawberry.type
 class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
+<<<<<<< HEAD
             DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries, ClassificationQueries,
             StatisticsQueries, ReportQueries):
+=======
+            DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries, AccountabilityQueries):
+>>>>>>> acc
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -87,7 +92,11 @@ NODE_TYPES: dict[str, Any] = {
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
+<<<<<<< HEAD
                OutboxMutations, PreferenceMutations, ClassificationMutations, ReportMutations):
+=======
+               OutboxMutations, PreferenceMutations, AccountabilityMutations):
+>>>>>>> acc
     pass
 
 

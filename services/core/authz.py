@@ -84,6 +84,7 @@ class Action(enum.StrEnum):
     ROUTE = "complaint.route"
     EXTERNAL_BODY_READ = "external_body.read"
     EXTERNAL_BODY_MANAGE = "external_body.manage"
+<<<<<<< HEAD
     STATISTICS_READ = "statistics.read"
     CLASSIFICATION_MANAGE = "classification.manage"
     CLASSIFY = "complaint.classify"
@@ -91,6 +92,22 @@ class Action(enum.StrEnum):
     REPORT_GENERATE = "report.generate"
     DATA_EXPORT = "data.export"
     DATA_IMPORT = "data.import"
+=======
+    PROPOSE_RESPONSIBILITY = "complaint.propose_responsibility"
+    DECIDE_RESPONSIBILITY = "complaint.decide_responsibility"
+    PENALTY_READ = "penalty.read"
+    PENALTY_PROPOSE = "penalty.propose"
+    PENALTY_DECIDE = "penalty.decide"
+    REVIEW_PLAN_MANAGE = "review_plan.manage"
+    REVIEW_PLAN_READ = "review_plan.read"
+    REVIEW_PLAN_RECORD = "review_plan.record_finding"
+    CONFIRM_REPEAT = "complaint.confirm_repeat"
+    FLAG_MAJOR = "complaint.flag_major"
+    APPROVE_MAJOR_REPORT = "complaint.approve_major_report"
+    OPINION_BOOK_RECORD = "opinion_book.record"
+    OPINION_BOOK_READ = "opinion_book.read"
+    ACCOUNTABILITY_CONFIGURE = "accountability.configure"
+>>>>>>> acc
 
 
 class Relation(enum.StrEnum):

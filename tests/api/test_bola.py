@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
@@ -64,6 +65,8 @@ ID_TYPES_BY_NAME = {
     "notificationId": "Notification",
     "businessTypeId": "ClassificationCode", "causeId": "ClassificationCode", "businessChannelId": "ClassificationCode",
     "areaId": "ClassificationCode", "codeIds": "ClassificationCode",
+    "personId": "User", "penaltyId": "Penalty", "planId": "ReviewPlan", "findingId": "ReviewFinding",
+    "entryId": "OpinionBookEntry", "majorCategoryIds": "Category",
 }
 ID_TYPES_BY_PATH = {
     "complaint.id": "Complaint",
@@ -279,7 +282,27 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
             failed = await rows(f"""SELECT id FROM "{ref.schema}".outbox WHERE state = 'failed'
                                     ORDER BY created_at DESC LIMIT 1""")
             assert note and failed
+            # accountability: a penalty on the complaint, a review plan with a finding, an opinion-book entry
+            store = units["ST-001" if tenant == TENANT_A else "BR-SH-01"]
+            penalty = (await gql(PROPOSE_PENALTY, {"i": {"target": "UNIT", "kind": "WARNING", "orgUnitId": store,
+                                                         "reason": "BOLA twin", "complaintId": complaint["id"]}},
+                                 tenant=tenant))["proposePenalty"]
+            assert penalty["userErrors"] == []
+            today = now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+            plan = (await gql(CREATE_PLAN, {"i": {"name": "BOLA twin", "periodFrom": today, "periodTo": today,
+                                                  "sampleRule": "RANDOM_PERCENT", "samplePercent": 100,
+                                                  "departmentId": units["AUDIT"]}}, tenant=tenant))["createReviewPlan"]
+            assert plan["userErrors"] == []
+            finding = (await gql(RECORD_FINDING, {"i": {"planId": plan["reviewPlan"]["id"], "complaintId":
+                                                        complaint["id"], "outcome": "CONFORMING", "note": "BOLA"}},
+                                 tenant=tenant, user="reviewer@test.example"))["recordReviewFinding"]
+            assert finding["userErrors"] == []
+            entry = (await gql(RECORD_ENTRY, {"i": {"storeId": store, "entryDate": today, "text": "BOLA twin"}},
+                               tenant=tenant))["recordOpinionBookEntry"]
+            assert entry["userErrors"] == []
             found[tenant] = {
+                "Penalty": penalty["penalty"]["id"], "ReviewPlan": plan["reviewPlan"]["id"],
+                "ReviewFinding": finding["finding"]["id"], "OpinionBookEntry": entry["entry"]["id"],
                 "Complaint": complaint["id"], "User": users[RECEIVER], "OrgUnit": units["QA" if tenant == TENANT_A
                                                                                      else "OPS"],
                 "Category": cats[0]["id"], "ExternalBody": body["externalBody"]["id"],
@@ -324,6 +347,14 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
         yield found
 
 
+PROPOSE_PENALTY = """mutation ($i: ProposePenaltyInput!) { proposePenalty(input: $i) {
+  penalty { id } userErrors { code } } }"""
+CREATE_PLAN = """mutation ($i: CreateReviewPlanInput!) { createReviewPlan(input: $i) {
+  reviewPlan { id } userErrors { code } } }"""
+RECORD_FINDING = """mutation ($i: RecordReviewFindingInput!) { recordReviewFinding(input: $i) {
+  finding { id } userErrors { code } } }"""
+RECORD_ENTRY = """mutation ($i: RecordOpinionBookEntryInput!) { recordOpinionBookEntry(input: $i) {
+  entry { id } userErrors { code } } }"""
 UPSERT_BODY = """mutation ($i: UpsertExternalBodyInput!) { upsertExternalBody(input: $i) {
   externalBody { id } userErrors { code } } }"""
 
@@ -367,6 +398,10 @@ OWN_LIKE_RANDOM = {
     "node.id (Notification)", "node.id (ExternalBody)", "node.id (DataTransfer)",
     # alpha (retail) holds no extension request: its filler is a random ID
     "node.id (DeadlineExtensionRequest)",
+    # accountability records are not Node types either
+    "node.id (Penalty)", "node.id (ReviewPlan)", "node.id (ReviewFinding)", "node.id (OpinionBookEntry)",
+    # the filler unit (QA) is no store: no opinion-book entries
+    "opinionBookEntries.storeId (OrgUnit)",
 }
 
 MALFORMED = ["not an id", base64.b64encode(b"Complaint:not-a-uuid").decode(), "", "Q29tcGxhaW50"]

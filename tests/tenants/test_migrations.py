@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from helpers import raw
 from sqlalchemy import Column, Integer, MetaData, text
 
+import services.core.accountability.models
 import services.core.audit.models
 import services.core.auth.models
 import services.core.classification.models

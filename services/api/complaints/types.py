@@ -12,6 +12,7 @@ from typing import Any, Self
 import strawberry
 from strawberry.scalars import JSON
 
+from services.api.accountability.types import MajorComplaintType, RepeatProposalType, ResponsibilityType
 from services.api.authz import subject_of
 from services.api.classification.types import ComplaintClassification
 from services.api.context import Info
@@ -448,6 +449,24 @@ class ComplaintType(Node):
     @strawberry.field(description="Where the complaint was routed, or the customer told to go (seed II)")
     async def routings(self, info: Info) -> list[Routing]:
         return [Routing.from_model(r) for r in await info.context.loaders.routings_by_complaint_id.load(self.uuid)]
+
+    @strawberry.field(description="责任归属: the newest responsibility attribution (proposed, or decided by the "
+                      "general manager); null before any")
+    async def responsibility(self, info: Info) -> ResponsibilityType | None:
+        r = await info.context.loaders.responsibility_by_complaint_id.load(self.uuid)
+        return ResponsibilityType.from_model(r) if r is not None else None
+
+    @strawberry.field(description="二次投诉: the earlier complaint recording found this one may repeat, and the "
+                      "desk's decision; null when none was found")
+    async def repeat_proposal(self, info: Info) -> RepeatProposalType | None:
+        p = await info.context.loaders.repeat_proposal_by_complaint_id.load(self.uuid)
+        return RepeatProposalType.from_model(p) if p is not None else None
+
+    @strawberry.field(description="重大投诉: set when the tenant's criteria flag the complaint, with the regulator "
+                      "notification draft")
+    async def major_complaint(self, info: Info) -> MajorComplaintType | None:
+        m = await info.context.loaders.major_by_complaint_id.load(self.uuid)
+        return MajorComplaintType.from_model(m) if m is not None else None
 
     @strawberry.field(description="The earlier complaint this one repeats (二次投诉)")
     async def repeat_of(self, info: Info) -> ComplaintType | None:

@@ -35,6 +35,8 @@ final answer (a review request, a reopen, an escalation)."""
 ALL = frozenset(S)
 DECIDED = frozenset({S.AWAITING_CUSTOMER, S.IMPLEMENTING, S.FOLLOW_UP, S.CLOSED, S.UNFOUNDED, S.REOPENED})
 """Where the customer may have been told a decision (the review window says whether they were)."""
+ATTRIBUTABLE = ALL - TERMINAL - {S.RECEIVED, S.INVESTIGATING, S.UNFOUNDED}
+"""Where responsibility for a valid complaint may be attributed (seed IV 七; the guard asks for a valid finding)."""
 
 HANDLING_ACTIONS = (
     "record_complaint", "resolve_on_the_spot", "start_investigation", "submit_investigation", "attach_evidence",
@@ -70,6 +72,13 @@ class ReviewFacts:
 
 
 @dataclass(frozen=True)
+class ResponsibilityFacts:
+    proposed: bool
+    """waiting for the general manager's decision"""
+    proposed_by: uuid.UUID
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the guards read about one case (``complaints.facts.load_facts``)."""
 
@@ -83,6 +92,10 @@ class Facts:
     on_appraisal: bool = False
     extension_requesters: tuple[uuid.UUID, ...] = ()
     """who asked for each pending deadline extension request (one per deadline at most)"""
+    responsibility: ResponsibilityFacts | None = None
+    """the case's newest responsibility attribution (责任归属), if any"""
+    repeat_proposed: bool = False
+    """recording found an earlier complaint this one may repeat, not yet confirmed or dismissed"""
 
 
 Guard = Callable[[Facts], Refusal | None]
@@ -240,6 +253,31 @@ def _on_appraisal(f: Facts) -> Refusal | None:
     return None if f.on_appraisal else _illegal("the complaint is not on external appraisal")
 
 
+def _found_valid(f: Facts) -> Refusal | None:
+    if not f.investigation_valid:
+        return _illegal("responsibility is attributed only once the investigation found the complaint valid")
+    if f.responsibility is not None and f.responsibility.proposed:
+        return _illegal("a responsibility attribution is waiting for the general manager's decision")
+    return None
+
+
+def _responsibility_pending(f: Facts) -> Refusal | None:
+    if f.responsibility is None or not f.responsibility.proposed:
+        return _illegal("no responsibility attribution is waiting for a decision")
+    return None
+
+
+def _not_the_attributor(f: Facts, user_id: uuid.UUID) -> Refusal | None:
+    if f.responsibility is not None and f.responsibility.proposed_by == user_id:
+        return Refusal(ErrorCode.SEPARATION_OF_DUTIES,
+                       "four eyes: whoever proposed the responsibility attribution may not decide it")
+    return None
+
+
+def _repeat_proposed(f: Facts) -> Refusal | None:
+    return None if f.repeat_proposed else _illegal("no repeat proposal waits for a decision")
+
+
 # ---------------------------------------------------------------- the table
 
 E = Event
@@ -337,6 +375,17 @@ _STEPS: tuple[Step, ...] = (
     Step("end_external_appraisal", "endExternalAppraisal", "complaint.extend_deadline", OPEN, (),
          "EndExternalAppraisalInput", guard=_on_appraisal, label="End the external appraisal",
          label_zh="结束外部鉴定"),
+    Step("propose_responsibility", "proposeResponsibility", "complaint.propose_responsibility", ATTRIBUTABLE, (),
+         "ProposeResponsibilityInput", guard=_found_valid, label="Propose the responsible unit",
+         label_zh="提出责任归属"),
+    Step("decide_responsibility", "decideResponsibility", "complaint.decide_responsibility", ATTRIBUTABLE, (),
+         "DecideResponsibilityInput", guard=_responsibility_pending, person=_not_the_attributor,
+         label="Decide the responsibility", label_zh="判定责任归属"),
+    Step("confirm_repeat", "confirmRepeat", "complaint.confirm_repeat", ALL, (), "ConfirmRepeatInput",
+         guard=_repeat_proposed, label="Confirm or dismiss a repeat complaint", label_zh="确认二次投诉"),
+    Step("mark_attention", "markComplaintAttention", "complaint.flag_major", ALL - TERMINAL, (),
+         "MarkComplaintAttentionInput", label="Mark a group complaint or media attention",
+         label_zh="标记群体投诉/媒体关注"),
     Step("review_complaint", "reviewComplaint", "complaint.review", ALL, (), "ReviewComplaintInput",
          person=not_a_handler, label="Record an independent review", label_zh="独立检查回顾"),
 )

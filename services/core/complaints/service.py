@@ -253,6 +253,11 @@ async def record_complaint(
     classified = classification.apply(complaint, codes)
     session.add(complaint)
     await session.flush()
+    # accountability (issue 16): a repeat of an earlier complaint is proposed. Before the audit event: the proposal's
+    # key-share lock on the earlier complaint may wait for a step on it, which must not wait for this audit lock.
+    from services.core.accountability import repeats
+
+    await repeats.propose_on_recording(session, complaint, complainant, now)
     await record_step(
         session, complaint, actor=actor, action="record_complaint", now=now, before=None,
         changes={
@@ -266,6 +271,10 @@ async def record_complaint(
             }.items() if val is not None),
         },
     )
+    # accountability (issue 16): the major-complaint criteria checked
+    from services.core.accountability import major  # (major builds dossiers: escalation imports this module)
+
+    await major.evaluate(session, complaint, actor=actor, now=now)
     return Recorded(complaint=complaint, access_code=access_code)
 
 

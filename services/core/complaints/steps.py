@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.accountability.models import RESPONSIBILITY_NEWEST_FIRST, RepeatProposal, Responsibility
 from services.core.audit.models import AuditEvent
 from services.core.audit.service import Actor, record_event
 from services.core.complaints import lifecycle
-from services.core.complaints.lifecycle import HANDLING_ACTIONS, Facts, FormFacts, ReviewFacts
+from services.core.complaints.lifecycle import HANDLING_ACTIONS, Facts, FormFacts, ResponsibilityFacts, ReviewFacts
 from services.core.complaints.models import (
     Complaint,
     ComplaintStatus,
@@ -114,6 +115,11 @@ async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime,
     requesters = tuple((await session.scalars(select(DeadlineExtensionRequest.requested_by).where(
         DeadlineExtensionRequest.complaint_id == cid,
         DeadlineExtensionRequest.state == ExtensionRequestState.PENDING.value))).all())
+    attribution = (await session.execute(
+        select(Responsibility.state, Responsibility.proposed_by).where(Responsibility.complaint_id == cid)
+        .order_by(*RESPONSIBILITY_NEWEST_FIRST).limit(1))).first()
+    repeat = await session.scalar(select(RepeatProposal.id).where(
+        RepeatProposal.complaint_id == cid, RepeatProposal.state == "PROPOSED"))
     return Facts(
         status=S(complaint.status),
         investigation_submitted=investigation is not None and investigation.submitted_at is not None,
@@ -124,6 +130,9 @@ async def load_facts(session: AsyncSession, complaint: Complaint, now: datetime,
         handlers=frozenset(handled),
         on_appraisal=complaint.appraisal_started_at is not None,
         extension_requesters=requesters,
+        responsibility=ResponsibilityFacts(attribution.state == "PROPOSED", attribution.proposed_by)
+        if attribution is not None else None,
+        repeat_proposed=repeat is not None,
     )
 
 
