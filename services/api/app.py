@@ -8,6 +8,7 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -36,6 +37,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.api import http, idempotency
 from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
+from services.api.console import ConsoleFiles, graphiql_page
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError
@@ -77,6 +79,11 @@ class GraphQLApp(GraphQL[Context, None]):
     """
 
     redis: Any = None  # set by create_app; handed to each request's Context
+    console_dir: Path | None = None  # the console's build, whose graphiql.html is the IDE page (development)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from local assets bundled by the console's build, never a CDN (development only)."""
+        return graphiql_page(self.console_dir)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -305,6 +312,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
     )
     graphql.redis = redis_client
+    graphql.console_dir = settings.console_dir
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -330,6 +338,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
+            Route("/{path:path}", ConsoleFiles(settings.console_dir)),  # the web console: static files, SPA routes
         ],
         middleware=[
             # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy
