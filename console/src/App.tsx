@@ -113,10 +113,10 @@ export function App() {
   }
   if (!session) {
     return (
-      <>
+      <Provider value={client}>
         <header className="top"><strong className="brand">{t("app.name")}</strong><LanguageSwitch /></header>
         <SignIn />
-      </>
+      </Provider>
     );
   }
   return (

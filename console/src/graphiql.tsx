@@ -3,6 +3,7 @@ import { createGraphiQLFetcher } from "@graphiql/toolkit";
 import { GraphiQL } from "graphiql";
 import { createRoot } from "react-dom/client";
 import "graphiql/style.css";
+import "./graphiql.css";
 
 const fetcher = createGraphiQLFetcher({
   url: "/graphql",

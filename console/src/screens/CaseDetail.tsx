@@ -54,7 +54,7 @@ export function CaseDetail({ id }: { id: string }) {
         {c.availableActions.length === 0 ? <p>{t("case.noActions")}</p> : (
           <div className="row wrap">
             {c.availableActions.map((a) => (
-              <button key={a.mutation} type="button" aria-pressed={open === a.mutation}
+              <button key={a.mutation} type="button" data-action={a.mutation} aria-pressed={open === a.mutation}
                 onClick={() => setOpen(open === a.mutation ? null : a.mutation)}>
                 {locale === "zh-CN" ? a.labelZh : a.label}
               </button>
@@ -109,6 +109,27 @@ export function CaseDetail({ id }: { id: string }) {
           </tbody>
         </table>
       </Section>
+
+      {c.investigation ? (
+        <Section title={t("case.investigation")}>
+          <Dl rows={[
+            [t("field.valid"), c.investigation.valid === null || c.investigation.valid === undefined ? "" : c.investigation.valid ? t("common.yes") : t("common.no")],
+            [t("field.findings"), c.investigation.findings],
+            [t("field.investigatorId"), c.investigation.investigator ? (c.investigation.investigator.displayName ?? c.investigation.investigator.email) : ""],
+            [t("case.submittedAt"), formatDateTime(c.investigation.submittedAt)],
+          ]} />
+        </Section>
+      ) : null}
+
+      {c.transferSlip ? (
+        <Section title={t("case.transferSlip")}>
+          <Dl rows={[
+            [t("field.departmentId"), c.transferSlip.department?.name],
+            [t("field.instructions"), c.transferSlip.instructions],
+            [t("case.sentAt"), formatDateTime(c.transferSlip.sentAt)],
+          ]} />
+        </Section>
+      ) : null}
 
       {c.handlingForm ? (
         <Section title={t("case.handlingForm")}>
