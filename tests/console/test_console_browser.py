@@ -90,7 +90,8 @@ def server() -> Iterator[Server]:
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as log:
         data_dir = Path(tmp) / "data"
         env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "REDIS_URL", "COMPLAINTDESK_ENV") and not k.startswith("COMPLAINTDESK_JWT_")}
+               if k not in ("DATABASE_URL", "REDIS_URL", "COMPLAINTDESK_ENV")
+               and not k.startswith("COMPLAINTDESK_JWT_")}
         proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("complaintdesk")), "up", "--port", str(port), "--data-dir",
              str(data_dir), "--dev"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
