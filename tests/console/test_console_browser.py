@@ -37,6 +37,9 @@ DIST = ROOT / "console" / "dist"
 AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("CONSOLE_ARTIFACTS", ROOT / "artifacts" / "console"))
 TENANT = "demo"
+# a 1x1 PNG, the evidence the investigator uploads
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8"
+                    "cfc0f01f0005000201a5d4a3e90000000049454e44ae426082")
 
 
 def _chromium() -> str | None:
@@ -179,13 +182,16 @@ class Visit:
         page.wait_for_selector("[data-testid=case-status]")
 
     def act(self, mutation: str, status: str, fill: dict[str, str] | None = None, check: tuple[str, ...] = (),
-            select: dict[str, str] | None = None, shows: str | None = None) -> None:
+            select: dict[str, str] | None = None, shows: str | None = None,
+            upload: dict[str, Any] | None = None) -> None:
         """Press the action's button, fill its form (fields by their ids), confirm; the form closes on success and
         the case, read again, has ``status`` (and shows the text ``shows``)."""
         from playwright.sync_api import expect
 
         page = self.page
         page.locator(f"button[data-action={mutation}]").click()
+        if upload:
+            page.locator("#f-file").set_input_files(upload)
         for field, value in (fill or {}).items():
             page.locator(f"#f-{field}").fill(value)
         for field in check:
@@ -273,6 +279,8 @@ def test_a_complaint_from_recording_to_approval_then_tracked_in_chinese(server: 
     staff.sign_in("inspector@demo.example")
     staff.open_case(number_text)
     staff.act("startInvestigation", "Investigating")
+    staff.act("attachEvidence", "Investigating", fill={"note": "Photo of the jug"}, shows="cracked-jug.png",
+              upload={"name": "cracked-jug.png", "mimeType": "image/png", "buffer": PNG})
     staff.act("submitInvestigation", "Investigating", fill={"findings": "Cracked jug: a transport damage."},
               check=("valid",), shows="Cracked jug: a transport damage.")
     staff.sign_out()
@@ -283,22 +291,28 @@ def test_a_complaint_from_recording_to_approval_then_tracked_in_chinese(server: 
     staff.act("assignResponsibleDepartment", "Assigned", select={"departmentId": r"\(PROD\)"})
     staff.sign_out()
 
-    # the department's handler proposes a solution
+    # the approver is signed in (another browser) while the department's handler proposes a solution
+    approver = Visit(browser, server, "en")
+    approver.sign_in("approver@demo.example")
+    approver.page.wait_for_load_state("networkidle")
     staff.sign_in("handler@demo.example")
     staff.open_case(number_text)
     staff.act("proposeSolution", "Solution proposed",
               fill={"solution": "Replace the blender.", "customerReply": "We will replace it."})
     staff.sign_out()
-
-    # the approver approves
-    staff.sign_in("approver@demo.example")
-    staff.open_case(number_text)
-    staff.shoot("case-detail")
-    staff.act("approveHandlingForm", "Approved")
-    timeline = page.locator(".timeline li")
-    assert timeline.count() >= 6  # recorded, and the five steps taken here
-    staff.sign_out()
     staff.close()
+
+    # the approver is told at once (notificationReceived over the WebSocket), opens the case and approves
+    toast = approver.page.locator(".toast")
+    toast.wait_for(timeout=30_000)
+    assert number_text in toast.inner_text() or "New notification" in toast.inner_text()
+    approver.open_case(number_text)
+    approver.shoot("case-detail")
+    approver.act("approveHandlingForm", "Approved")
+    timeline = approver.page.locator(".timeline li")
+    assert timeline.count() >= 7  # recorded, and the six steps taken here
+    approver.sign_out()
+    approver.close()
 
     # the API agrees
     token = server.token("approver@demo.example")
