@@ -64,3 +64,14 @@ describe("catalogs", () => {
     expect(translate("zh-CN", "inbox.count", { n: 3 })).toBe("共 3 件投诉");
   });
 });
+
+describe("dates", () => {
+  it("show in the tenant's time zone", async () => {
+    const { formatDateTime } = await import("./i18n");
+    // 2026-12-07T16:30Z is 00:30 the next day in Shanghai (UTC+8), 11:30 the same day in New York (UTC-5)
+    expect(formatDateTime("2026-12-07T16:30:00+00:00", "en", "Asia/Shanghai")).toBe("12/08/2026, 00:30");
+    expect(formatDateTime("2026-12-07T16:30:00+00:00", "zh-CN", "Asia/Shanghai")).toBe("2026/12/08 00:30");
+    expect(formatDateTime("2026-12-07T16:30:00+00:00", "en", "America/New_York")).toBe("12/07/2026, 11:30");
+    expect(formatDateTime(null)).toBe("");
+  });
+});

@@ -72,19 +72,16 @@ export function useI18n(): { locale: Locale; timeZone: string | null } {
   return { locale, timeZone };
 }
 
-/** A DateTime in the tenant's time zone (its offset's wall time until the zone is known). */
+/** A DateTime in the tenant's time zone (staff: its calendar's); the viewer's own zone where the API names none
+ * (the public pages). */
 export function formatDateTime(iso: string | null | undefined, loc: Locale = locale, tz: string | null = timeZone): string {
   if (!iso) return "";
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  if (tz) {
-    return new Intl.DateTimeFormat(loc, {
-      timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
-      hour12: false,
-    }).format(date);
-  }
-  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
-  return m ? `${m[1]} ${m[2]}` : iso;
+  return new Intl.DateTimeFormat(loc, {
+    ...(tz ? { timeZone: tz } : {}), year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", hourCycle: "h23",
+  }).format(date);
 }
 
 export function formatDate(isoDate: string | null | undefined): string {

@@ -2,8 +2,9 @@
 
 One `up` (embedded PostgreSQL and Redis, the demo tenant, development mode) serves the built console at `/`.
 Through the screens only: the receiver signs in and records a complaint, the investigator, the complaint desk, the
-responsible department's handler and the approver walk it to APPROVED with the buttons of `availableActions`, the
-customer sees it on the public tracking page in zh-CN, and the tenant admin edits an SLA profile. Screenshots of the
+responsible department's handler and the approver walk it to APPROVED with the buttons of `availableActions` (the
+approver told live), the customer sees it on the public tracking page in zh-CN, the staff take it on to CLOSED and
+the customer sees that too; the tenant admin edits an SLA profile. Screenshots of the
 main screens go to $CONSOLE_ARTIFACTS (default `artifacts/console/`, gitignored); axe-core runs on each of them and
 finds no serious or critical violation; no request leaves the origin; GraphiQL comes from local assets.
 
@@ -245,7 +246,7 @@ def test_static_files_caching_and_csp(server: Server) -> None:
     assert "https://" not in ide.headers["content-security-policy"]
 
 
-def test_a_complaint_from_recording_to_approval_then_tracked_in_chinese(server: Server, browser: Any) -> None:
+def test_a_complaint_from_recording_to_closure_tracked_in_chinese(server: Server, browser: Any) -> None:
     staff = Visit(browser, server, "en")
     page = staff.page
     staff.page.goto(server.base + "/")
@@ -339,6 +340,37 @@ def test_a_complaint_from_recording_to_approval_then_tracked_in_chinese(server: 
     cpage.locator("#track-code").fill("WRONG-CODE")
     cpage.get_by_role("button", name="查询").click()
     cpage.get_by_text("编号或查询码不正确。").wait_for()
+
+    # on to closure: the owner answers the customer and records the agreement, the department implements, the
+    # owner records the follow-up
+    closing = Visit(browser, server, "en")
+    closing.sign_in("receiver@demo.example")
+    closing.open_case(number_text)
+    closing.act("sendCustomerMessage", "Awaiting customer")
+    closing.act("recordCustomerOpinion", "Implementing", check=("agreed",))
+    closing.sign_out()
+    closing.sign_in("handler@demo.example")
+    closing.open_case(number_text)
+    closing.act("completeImplementation", "Follow-up")
+    closing.sign_out()
+    closing.sign_in("receiver@demo.example")
+    closing.open_case(number_text)
+    closing.act("recordFollowUp", "Closed", select={"rating": "^Satisfied$"})
+    assert closing.page.locator("button[data-action]").count() == 0 or closing.status() == "Closed"
+    closing.close()
+    found = server.gql("query ($n: String!) { complaintByNumber(number: $n) { status satisfactionSurvey { rating } } }",
+                       {"n": number_text}, server.token("receiver@demo.example"))
+    assert found["complaintByNumber"] == {"status": "CLOSED", "satisfactionSurvey": {"rating": "SATISFIED"}}
+
+    # the customer sees it closed, with the approved reply
+    cpage.locator("#track-code").fill(access_code)
+    cpage.get_by_role("button", name="查询").click()
+    customer_status = cpage.locator("[data-testid=tracking-status]")
+    customer_status.wait_for()
+    from playwright.sync_api import expect
+
+    expect(customer_status).to_have_text("已结案")
+    cpage.get_by_text("We will replace it.").wait_for()
     customer.close()
 
 
