@@ -38,7 +38,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.api import http, idempotency
 from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
-from services.api.console import ConsoleFiles, graphiql_page
+from services.api.console import ConsoleFiles, ConsoleRoute, graphiql_page
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError
@@ -351,7 +351,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
-            Route("/{path:path}", ConsoleFiles(settings.console_dir)),  # the web console: static files, SPA routes
+            # the web console: static files and the SPA's routes, on every path but the three above
+            ConsoleRoute(ConsoleFiles(settings.console_dir), api_paths=frozenset({"/healthz", "/readyz", "/graphql"})),
         ],
         middleware=[
             # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy

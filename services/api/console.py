@@ -17,6 +17,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 REPOSITORY_DIST = Path(__file__).resolve().parents[2] / "console" / "dist"
@@ -71,6 +72,20 @@ class ConsoleFiles:
         if not index.is_file():
             return PlainTextResponse(NOT_BUILT, status_code=503, headers=_headers(NO_CACHE))
         return FileResponse(index, media_type="text/html", headers=_headers(NO_CACHE))
+
+
+class ConsoleRoute(Route):
+    """Every path but the API's own: a request to ``/graphql`` (or ``/healthz``, ``/readyz``) with a method its route
+    does not take stays that route's 405, never the console's page."""
+
+    def __init__(self, app: ConsoleFiles, *, api_paths: frozenset[str]) -> None:
+        super().__init__("/{path:path}", app)
+        self.api_paths = api_paths
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and (scope["path"].rstrip("/") or "/") in self.api_paths:
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def graphiql_page(dist: Path | None = None) -> Response:

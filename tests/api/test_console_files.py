@@ -88,3 +88,27 @@ def test_graphiql_page_comes_from_the_build(dist: Path, tmp_path: Path) -> None:
     csp = page.headers["content-security-policy"]
     assert "script-src 'self';" in csp and "http" not in csp
     assert graphiql_page(tmp_path / "missing").status_code == 503
+
+
+async def test_the_api_paths_keep_their_own_answers(dist: Path) -> None:
+    """The console's route takes every path but the API's: PUT /graphql is still the API's 405."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from services.api.console import ConsoleRoute
+
+    async def api(request: object) -> PlainTextResponse:
+        return PlainTextResponse("api")
+
+    app = Starlette(routes=[Route("/graphql", api, methods=["GET", "POST"]), Route("/healthz", api, methods=["GET"]),
+                            ConsoleRoute(ConsoleFiles(dist), api_paths=frozenset({"/graphql", "/healthz"}))])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as c:
+        assert (await c.get("/graphql")).text == "api"
+        for method in ("PUT", "DELETE", "PATCH"):
+            response = await c.request(method, "/graphql")
+            assert response.status_code == 405, method
+            assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}  # the route's, not ours
+        assert (await c.post("/healthz")).status_code == 405
+        index = await c.get("/inbox")
+        assert index.status_code == 200 and index.text == INDEX
