@@ -400,3 +400,39 @@ def test_an_admin_edits_an_sla_profile(server: Server, browser: Any) -> None:
     page.wait_for_selector("main h1")
     admin.shoot("notifications")
     admin.close()
+
+
+def test_inbox_filters_ask_what_they_say(server: Server, browser: Any) -> None:
+    """Each filter of the inbox shows the count the API gives for that filter, asked here directly."""
+    from playwright.sync_api import expect
+
+    token = server.token("receiver@demo.example")
+    me = server.gql("{ me { id orgUnit { id } } }", token=token)["me"]
+
+    def count(filter_: dict[str, Any]) -> int:
+        data = server.gql("query ($f: ComplaintFilter) { complaints(filter: $f, first: 1) { totalCount } }",
+                          {"f": filter_}, token)
+        return int(data["complaints"]["totalCount"])
+
+    visit = Visit(browser, server, "en")
+    page = visit.page
+    visit.sign_in("receiver@demo.example")
+    shown = page.locator("main p[aria-live]")
+    expect(shown).to_have_text(f"{count({})} complaints")
+    page.get_by_label("Mine").check()
+    expect(shown).to_have_text(f"{count({'ownerId': me['id']})} complaints")
+    page.get_by_label("Mine").uncheck()
+    page.get_by_label("My department").check()
+    expect(shown).to_have_text(f"{count({'departmentId': me['orgUnit']['id']})} complaints")
+    page.get_by_label("My department").uncheck()
+    page.get_by_label("Due within (working days)").fill("2")
+    expect(shown).to_have_text(f"{count({'dueWithinWorkingDays': 2})} complaints")
+    page.get_by_label("Due within (working days)").fill("")
+    page.get_by_label("Overdue").check()
+    expect(shown).to_have_text(f"{count({'overdue': True})} complaints")
+    page.get_by_label("Overdue").uncheck()
+    page.get_by_label("Status").select_option("CLOSED")
+    expect(shown).to_have_text(f"{count({'status': ['CLOSED']})} complaints")
+    rows = page.locator("main tbody tr")
+    expect(rows).to_have_count(min(count({"status": ["CLOSED"]}), 25))
+    visit.close()
