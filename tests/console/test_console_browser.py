@@ -435,4 +435,10 @@ def test_inbox_filters_ask_what_they_say(server: Server, browser: Any) -> None:
     expect(shown).to_have_text(f"{count({'status': ['CLOSED']})} complaints")
     rows = page.locator("main tbody tr")
     expect(rows).to_have_count(min(count({"status": ["CLOSED"]}), 25))
+    # the language switch: the same screen in Chinese
+    page.get_by_label("Language").select_option("zh-CN")
+    expect(page.locator("main h1")).to_have_text("投诉收件箱")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    expect(shown).to_have_text(f"共 {count({'status': ['CLOSED']})} 件投诉")
+    visit.shoot("inbox-zh-CN")
     visit.close()
