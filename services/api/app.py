@@ -7,7 +7,8 @@ import contextlib
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -22,10 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -36,6 +38,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.api import documents, http, idempotency
 from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
+from services.api.console import ConsoleFiles, ConsoleRoute, graphiql_page
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError
@@ -65,7 +68,19 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
+class _TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages in text frames: orjson encodes to bytes, which Strawberry would send as binary
+    frames, and a browser's graphql-ws client parses only text (the web console's notifications)."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLApp(GraphQL[Context, None]):
+    websocket_adapter_class = _TextFrames
     def encode_json(self, data: object) -> bytes:
         """orjson: several times faster than json.dumps on a page of results (UTF-8, no escapes)."""
         return orjson.dumps(data)
@@ -78,6 +93,11 @@ class GraphQLApp(GraphQL[Context, None]):
     """
 
     redis: Any = None  # set by create_app; handed to each request's Context
+    console_dir: Path | None = None  # the console's build, whose graphiql.html is the IDE page (development)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from local assets bundled by the console's build, never a CDN (development only)."""
+        return graphiql_page(self.console_dir)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -315,6 +335,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
     )
     graphql.redis = redis_client
+    graphql.console_dir = settings.console_dir
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -344,6 +365,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/files/{token}", download, methods=["GET"]),  # signed report and export links (reports/)
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
+            # the web console: static files and the SPA's routes, on every path but the three above
+            ConsoleRoute(ConsoleFiles(settings.console_dir), api_paths=frozenset({"/healthz", "/readyz", "/graphql"})),
         ],
         middleware=[
             # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy

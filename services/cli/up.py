@@ -137,6 +137,8 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
             + (" (demo tenant created)" if created else " (existing data reused)"),
             "  mode:     " + ("development (GraphiQL, introspection and suggestions on)" if development else
                               f"{get_settings().environment} (use --dev for GraphiQL and introspection)"),
+            f"  console:  http://{host}:{port}/   (sign in: tenant {demo.slug}, a demo user below; customers: "
+            f"http://{host}:{port}/p/{demo.slug})",
             f"  GraphQL:  {url}" + ("   (GraphiQL in a browser)" if development else ""),
             f"  sign in:  mutation {{ login(input: {{tenant: \"{demo.slug}\", email: \"<e-mail>\", "
             f"password: \"<password>\"}}) {{ accessToken refreshToken }} }}",

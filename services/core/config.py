@@ -27,6 +27,8 @@ class Settings:
     # addresses and networks of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
     # (COMPLAINTDESK_TRUSTED_PROXIES); empty: the headers are ignored and the client is the connection's peer
     trusted_proxies: tuple[str, ...] = ()
+    # the built web console (console/dist; COMPLAINTDESK_CONSOLE_DIR), served at / (None: the repository's)
+    console_dir: Path | None = None
 
     @property
     def development(self) -> bool:
@@ -75,6 +77,8 @@ def load_settings() -> Settings:
         data_dir=Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk")).resolve(),
         queue_namespace=os.environ.get("COMPLAINTDESK_QUEUE_NAMESPACE", "complaintdesk"),
         trusted_proxies=parse_trusted_proxies(os.environ.get(TRUSTED_PROXIES, "")),
+        console_dir=Path(os.environ["COMPLAINTDESK_CONSOLE_DIR"]).resolve()
+        if os.environ.get("COMPLAINTDESK_CONSOLE_DIR", "").strip() else None,
     )
 
 
