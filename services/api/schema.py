@@ -66,12 +66,8 @@ MAX_TOKENS = 2_000
 
 @strawberry.type
 class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
-<<<<<<< HEAD
             DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries, ClassificationQueries,
-            StatisticsQueries, ReportQueries):
-=======
-            DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries, AccountabilityQueries):
->>>>>>> acc
+            StatisticsQueries, ReportQueries, AccountabilityQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -92,11 +88,8 @@ NODE_TYPES: dict[str, Any] = {
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
-<<<<<<< HEAD
-               OutboxMutations, PreferenceMutations, ClassificationMutations, ReportMutations):
-=======
-               OutboxMutations, PreferenceMutations, AccountabilityMutations):
->>>>>>> acc
+               OutboxMutations, PreferenceMutations, ClassificationMutations, ReportMutations,
+               AccountabilityMutations):
     pass
 
 

@@ -84,7 +84,6 @@ class Action(enum.StrEnum):
     ROUTE = "complaint.route"
     EXTERNAL_BODY_READ = "external_body.read"
     EXTERNAL_BODY_MANAGE = "external_body.manage"
-<<<<<<< HEAD
     STATISTICS_READ = "statistics.read"
     CLASSIFICATION_MANAGE = "classification.manage"
     CLASSIFY = "complaint.classify"
@@ -92,7 +91,6 @@ class Action(enum.StrEnum):
     REPORT_GENERATE = "report.generate"
     DATA_EXPORT = "data.export"
     DATA_IMPORT = "data.import"
-=======
     PROPOSE_RESPONSIBILITY = "complaint.propose_responsibility"
     DECIDE_RESPONSIBILITY = "complaint.decide_responsibility"
     PENALTY_READ = "penalty.read"
@@ -107,7 +105,6 @@ class Action(enum.StrEnum):
     OPINION_BOOK_RECORD = "opinion_book.record"
     OPINION_BOOK_READ = "opinion_book.read"
     ACCOUNTABILITY_CONFIGURE = "accountability.configure"
->>>>>>> acc
 
 
 class Relation(enum.StrEnum):

@@ -26,6 +26,7 @@ class ErrorCode(enum.StrEnum):
     SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
     POLICY_LOCKOUT = "POLICY_LOCKOUT"
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 (an error code)
+    TENANT_MISMATCH = "TENANT_MISMATCH"
 
 
 class DomainError(Exception):

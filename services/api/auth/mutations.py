@@ -48,7 +48,9 @@ from services.core.tenancy import TenantError, TenantStatus
 logger = logging.getLogger("complaintdesk.api.auth")
 
 
-def _pair(payload: type[LoginPayload], signed: auth_service.SignedIn) -> LoginPayload:
+def _pair(payload: type[LoginPayload], signed: auth_service.SignedIn, ctx: Context) -> LoginPayload:
+    if ctx.tenant_ref is None:  # the request named no tenant: the user's fields (orgUnit ...) are read in theirs
+        ctx.tenant_ref = signed.tenant
     return payload(
         access_token=signed.access.token,
         refresh_token=signed.refresh.token,
@@ -81,15 +83,19 @@ class AuthMutations:
     @strawberry.mutation(description="Sign in with the tenant, e-mail and password (no token or X-Tenant needed)")
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         ctx = info.context
+        tenant = input.tenant.strip().lower()
+        if ctx.tenant_ref is not None and ctx.tenant_ref.slug != tenant:  # the user's fields would be read there
+            return LoginPayload(user_errors=[user_error(DomainError(
+                ErrorCode.TENANT_MISMATCH, "the request names another tenant than the sign-in", ["tenant"]))])
         try:
             signed = await auth_service.login(
-                redis=ctx.redis, tenant=input.tenant.strip().lower(), email=input.email, password=input.password,
+                redis=ctx.redis, tenant=tenant, email=input.email, password=input.password,
                 client=ctx.client_ip, now=ctx.now(),
             )
         except DomainError as exc:
             ctx.throttled(exc.retry_after_s)
             return LoginPayload(user_errors=[user_error(exc)])
-        return _pair(LoginPayload, signed)
+        return _pair(LoginPayload, signed, ctx)
 
     @strawberry.mutation(description="Exchange a refresh token for a new pair; a used token revokes its sign-in")
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> RefreshTokenPayload:
@@ -100,7 +106,7 @@ class AuthMutations:
             )
         except DomainError as exc:
             return RefreshTokenPayload(user_errors=[user_error(exc)])
-        payload = _pair(RefreshTokenPayload, signed)
+        payload = _pair(RefreshTokenPayload, signed, ctx)
         assert isinstance(payload, RefreshTokenPayload)
         return payload
 

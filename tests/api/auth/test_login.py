@@ -246,3 +246,38 @@ async def _hash(staff: Staff) -> str | None:
     schema = "tenant_" + staff.tenant.replace("-", "_")
     value: str | None = await scalar(f'SELECT password_hash FROM "{schema}".users WHERE email = :e', e=staff.email)
     return value
+
+
+async def test_the_sign_in_screens_operation_reads_the_user_in_their_tenant(gql: GraphQLClient,
+                                                                             client_at: ClientAt) -> None:
+    """frontend-schema's Login asks for the user's org unit: answered from the tenant signed in to (the request
+    named none), and refused before anything when the request names another tenant."""
+    from helpers import ROOT
+
+    operations = ROOT / "frontend-schema" / "operations"
+    document = (operations / "signin" / "login.graphql").read_text(encoding="utf-8") + "\n" + \
+        (operations / "fragments.graphql").read_text(encoding="utf-8")
+    units = await gql("query { orgUnits { id code name } }", tenant=TENANT_A, user=ADMIN)
+    unit = next(u for u in units["orgUnits"] if u["code"])
+    email = f"u-{uuid.uuid4().hex[:12]}@test.example"
+    created = await gql(CREATE_USER, {"input": {"email": email, "displayName": "unit member", "roles": ["receiver"],
+                                                "password": PASSWORD, "orgUnitId": unit["id"]}},
+                        tenant=TENANT_A, user=ADMIN)
+    assert created["createUser"]["userErrors"] == []
+    user_id = str(uuid.UUID(base64.b64decode(created["createUser"]["user"]["id"]).decode().split(":", 1)[1]))
+    async with client_at() as c:
+        response = await c.post(document, {"input": {"tenant": TENANT_A, "email": email, "password": PASSWORD}},
+                                tenant=None, user=None)
+        assert response.status_code == 200 and "errors" not in response.json(), response.text
+        payload = response.json()["data"]["login"]
+        assert payload["userErrors"] == [] and payload["user"]["email"] == email
+        assert payload["user"]["orgUnit"]["id"] == unit["id"]
+
+        before = await scalar("SELECT count(*) FROM tenant_alpha.refresh_tokens WHERE user_id = :u", u=user_id)
+        mismatch = await c.post(document, {"input": {"tenant": TENANT_A, "email": email, "password": PASSWORD}},
+                                tenant=TENANT_B, user=None)
+        refused = mismatch.json()["data"]["login"]
+        assert refused["accessToken"] is None
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("TENANT_MISMATCH", "tenant")]
+        assert await scalar("SELECT count(*) FROM tenant_alpha.refresh_tokens WHERE user_id = :u",
+                            u=user_id) == before
