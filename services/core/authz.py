@@ -84,6 +84,8 @@ class Action(enum.StrEnum):
     ROUTE = "complaint.route"
     EXTERNAL_BODY_READ = "external_body.read"
     EXTERNAL_BODY_MANAGE = "external_body.manage"
+    UPDATE_CONTACT = "complaint.update_contact"
+    MANAGE_MESSAGE_TEMPLATES = "message_template.manage"
 
 
 class Relation(enum.StrEnum):

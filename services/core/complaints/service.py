@@ -49,6 +49,7 @@ from services.core.complaints.models import (
 from services.core.complaints.steps import begin, current_form, move, record_step
 from services.core.crypto.fields import blind_index, keyring_of
 from services.core.errors import DomainError, ErrorCode
+from services.core.messages.service import ContactInput, resolve_contact
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
 
 S = ComplaintStatus
@@ -87,6 +88,8 @@ class ComplaintInput:
     defective_quantity: int | None = None
     amount: Decimal | None = None
     repeat_of_id: uuid.UUID | None = None
+    contact: ContactInput | None = None
+    """the preferred contact (default: e-mail if given, else SMS to the phone)"""
 
 
 @dataclass(frozen=True)
@@ -211,10 +214,12 @@ async def record_complaint(
     owner = owner_id or actor.user_id
     if owner is None:
         raise DomainError(ErrorCode.REQUIRED, "a complaint needs an owner")
+    contact_channel, contact, contact_locale = resolve_contact(data.contact, phone=phone, email=email,
+                                                               address=address)
 
     ring = keyring_of(session)
     complainant = Complainant(
-        name=name, phone=phone, email=email, id_number=id_number, address=address,
+        name=name, phone=phone, email=email, id_number=id_number, address=address, contact=contact,
         phone_key=blind_index(ring, "phone", v.phone_key(phone)),
         email_key=blind_index(ring, "email", v.email_key(email)),
         id_number_key=blind_index(ring, "id_number", v.id_number_key(id_number)),
@@ -242,6 +247,8 @@ async def record_complaint(
         amount=amount,
         repeat_of_id=data.repeat_of_id,
         access_code_hash=hash_access_code(access_code),
+        contact_channel=contact_channel.value if contact_channel else None,
+        contact_locale=contact_locale,
         created_at=now,
         updated_at=now,
     )
@@ -258,7 +265,9 @@ async def record_complaint(
                 "complainant.address": address, "orderNumber": order_number, "materialNumber": material_number,
                 "quantity": quantity, "deliveryDate": delivery, "defectiveQuantity": defective,
             }.items() if val is not None),
+            "contactChannel": complaint.contact_channel, "contactLocale": contact_locale,
         },
+        message_params={"accessCode": access_code},  # sealed in the acknowledgement until it is sent
     )
     return Recorded(complaint=complaint, access_code=access_code)
 

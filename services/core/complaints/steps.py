@@ -35,6 +35,7 @@ from services.core.deadlines import service as deadlines
 from services.core.deadlines.models import Deadline, DeadlineExtensionRequest, ExtensionRequestState
 from services.core.deadlines.rules import DeadlineKind
 from services.core.errors import DomainError, ErrorCode
+from services.core.messages import service as customer_messages
 from services.core.outbox import handoffs
 
 S = ComplaintStatus
@@ -164,9 +165,11 @@ async def record_step(
     before: str | None,
     changes: dict[str, Any] | None = None,
     note: str | None = None,
+    message_params: dict[str, Any] | None = None,
 ) -> None:
-    """The step's audit event, then its deadlines (started, met, paused, resumed) and its hand-off notifications
-    (``outbox.handoffs.RULES``), in the step's transaction."""
+    """The step's audit event, then its deadlines (started, met, paused, resumed), its hand-off notifications
+    (``outbox.handoffs.RULES``) and its messages to the customer (``messages.service.RULES``; ``message_params``:
+    what a message needs that is not stored in plaintext, the access code), in the step's transaction."""
     event = await record_event(
         session, actor=actor, action=action, subject_type="Complaint", subject_id=complaint.id, now=now,
         from_status=before, to_status=complaint.status, changes=changes or {}, note=note,
@@ -176,3 +179,5 @@ async def record_step(
         await appraisals.end_with_case(session, complaint, actor=actor, now=now, action=action)
     await handoffs.after_step(session, complaint, action=action, actor=actor, ref=f"event-{event.seq}", now=now,
                               before=before, changes=changes)
+    await customer_messages.after_step(session, complaint, action=action, ref=f"event-{event.seq}", now=now,
+                                       changes=changes, params=message_params)
