@@ -102,23 +102,28 @@ class ContactInput:
 def resolve_contact(contact: ContactInput | None, *, phone: str | None, email: str | None, address: str | None,
                     field: str = "preferredContact") -> tuple[ContactChannel | None, str | None, str | None]:
     """(channel, address or number, locale). Without a choice: e-mail if there is one, else SMS to the phone, else
-    none (the owner is tasked)."""
+    none (the owner is tasked). A refusal names ``[field, "address"]`` (or ``"locale"``)."""
     if contact is None:
         if email:
             return ContactChannel.EMAIL, email, None
         if phone:
             return ContactChannel.SMS, phone, None
         return None, None, None
-    locale = check_locale(contact.locale, f"{field}.locale") if contact.locale is not None else None
+    try:
+        locale = check_locale(contact.locale) if contact.locale is not None else None
+    except DomainError as exc:
+        raise DomainError(exc.code, exc.message, [field, "locale"]) from None
     given = contact.address
-    where = f"{field}.address"
     value: str | None
-    if contact.channel == ContactChannel.EMAIL:
-        value = v.email(given, where) if given else email
-    elif contact.channel in (ContactChannel.SMS, ContactChannel.PHONE):
-        value = v.phone(given, where) if given else phone
-    else:
-        value = v.text(given, where, max_length=500) if given else address
+    try:
+        if contact.channel == ContactChannel.EMAIL:
+            value = v.email(given, "address") if given else email
+        elif contact.channel in (ContactChannel.SMS, ContactChannel.PHONE):
+            value = v.phone(given, "address") if given else phone
+        else:
+            value = v.text(given, "address", max_length=500) if given else address
+    except DomainError as exc:
+        raise DomainError(exc.code, exc.message, [field, "address"]) from None
     if not value:
         raise DomainError(ErrorCode.REQUIRED, f"a {contact.channel.value} contact needs an address or number",
                           [field, "address"])
@@ -146,7 +151,7 @@ async def update_contact(session: AsyncSession, *, actor: Actor, now: datetime, 
     if person is None or person.erased_at is not None:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the complainant was erased: there is no one to contact")
     channel, value, locale = resolve_contact(contact, phone=person.phone, email=person.email,
-                                             address=person.address, field="input")
+                                             address=person.address, field="contact")
     before = {"channel": complaint.contact_channel, "locale": complaint.contact_locale}
     complaint.contact_channel = channel.value if channel else None
     complaint.contact_locale = locale

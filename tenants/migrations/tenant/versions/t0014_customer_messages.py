@@ -49,9 +49,10 @@ def _template(bind: sa.engine.Connection) -> str | None:
 
 
 def _outbox_kinds(kinds: str) -> None:
-    """Replace the outbox's kind check (t0006 named it ck_outbox_kind)."""
-    op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS ck_outbox_kind")
-    op.execute(f"ALTER TABLE outbox ADD CONSTRAINT ck_outbox_kind CHECK (kind IN ({kinds}))")
+    """Replace the outbox's kind check (t0006's ``ck_outbox_kind``, named ck_outbox_ck_outbox_kind by the naming
+    convention); the same name again."""
+    op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS ck_outbox_ck_outbox_kind")
+    op.execute(f"ALTER TABLE outbox ADD CONSTRAINT ck_outbox_ck_outbox_kind CHECK (kind IN ({kinds}))")
 
 
 def upgrade() -> None:
