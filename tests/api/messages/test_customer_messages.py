@@ -100,7 +100,6 @@ async def _no_plaintext_anywhere(tenants: list[TenantRef], caplog: pytest.LogCap
     import redis
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    seen = 0
     for key in client.scan_iter(count=1000):
         kind = client.type(key).decode()
         parts: list[bytes] = [key]
@@ -116,7 +115,6 @@ async def _no_plaintext_anywhere(tenants: list[TenantRef], caplog: pytest.LogCap
         elif kind == "zset":
             parts += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
         blob = b"|".join(parts)
-        seen += 1
         for s in secrets:
             assert s.encode() not in blob, (key, s)
     client.close()
@@ -191,8 +189,8 @@ async def test_a_retail_case_tells_the_customer_each_allowed_message_once_by_ema
 
         from services.core.messages.models import OutgoingMessage
 
-        found = (await session.scalars(select(OutgoingMessage).where(OutgoingMessage.kind == "ACKNOWLEDGEMENT",
-                                                                     OutgoingMessage.complaint_id == raw_id(cid)))).one()
+        found = (await session.scalars(select(OutgoingMessage).where(
+            OutgoingMessage.kind == "ACKNOWLEDGEMENT", OutgoingMessage.complaint_id == raw_id(cid)))).one()
         assert not (found.params or {}).get("accessCode")
     # the other tenant's look-alike case has its own acknowledgement (by e-mail, its default), not these
     other_view = await _case(gql, bank.slug, other["id"])
