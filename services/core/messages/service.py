@@ -5,7 +5,8 @@ A rule is triggered by a complaint step (``step:<audit action>``: ``steps.record
 the step's transaction, after the hand-offs) or by a customer notice (``notice:<kind>``: the deadline sweep
 calls ``notice_effects`` for each notice it handles, in its transaction). Each message is one
 ``outgoing_messages`` row and, where the platform sends it (EMAIL, SMS), one outbox item of kind ``message``
-under the same idempotency key (``message:<ref>:<kind>``): a retried transaction or a second sweeper never
+under the same idempotency key (``message:<complaint id>:<ref>:<kind>``, or ``message:notice:<notice id>:<kind>``:
+unique across tenants too, since an SMS provider drops a repeated key): a retried transaction or a second sweeper never
 doubles it. The outbox item carries only the message's id; the body is rendered at delivery
 (``messages.delivery``) from the sealed fields, so no plaintext personal data is written to the outbox, Redis or
 a log. Where the customer wants post or a call, or there is no usable contact, the message is recorded as
@@ -205,7 +206,8 @@ async def after_step(session: AsyncSession, complaint: Complaint, *, action: str
         extra = dict(params or {})
         if rule.kind in (K.APPROVED_ANSWER, K.UNFOUNDED_OPINION) and facts.get("messageId"):
             extra["customerMessageId"] = str(facts["messageId"])
-        effects += await _plan(session, complaint, rule.kind, f"message:{ref}:{rule.kind.value}", now, extra)
+        effects += await _plan(session, complaint, rule.kind, f"message:{complaint.id}:{ref}:{rule.kind.value}", now,
+                               extra)
         planned += 1
     await session.flush()
     await enqueue_many(session, effects, now=now)
