@@ -146,11 +146,24 @@ def _check_one(text: str, kind: MessageKind, field: str, *, require: bool) -> No
                               [field])
 
 
+def _try_render(text: str, kind: MessageKind, field: str) -> None:
+    """Render with sample values: a filter the sandbox refuses, or one that fails on text, is refused now rather
+    than at delivery."""
+    sample: dict[str, Any] = {name: f"<{name}>" for name in PLACEHOLDERS[kind]}
+    sample["upheld"] = True
+    try:
+        render(text, sample)
+    except Exception as exc:
+        raise DomainError(ErrorCode.INVALID, f"{field} does not render: {type(exc).__name__}", [field]) from None
+
+
 def validate(kind: MessageKind, subject: str, body: str) -> tuple[str, str]:
     s = v.required_text(subject, "subject", max_length=MAX_SUBJECT)
     b = v.required_text(body, "body", max_length=MAX_BODY)
     _check_one(s, kind, "subject", require=False)
     _check_one(b, kind, "body", require=True)
+    _try_render(s, kind, "subject")
+    _try_render(b, kind, "body")
     return s, b
 
 
