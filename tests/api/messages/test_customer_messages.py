@@ -38,7 +38,7 @@ mutation ($input: UpdateComplaintContactInput!) { updateComplaintContact(input: 
 
 
 @pytest.fixture
-async def two() -> AsyncIterator[tuple[TenantRef, TenantRef]]:
+async def two(tenants: Any) -> AsyncIterator[tuple[TenantRef, TenantRef]]:
     retail = await new_tenant("msgr", "retail")
     bank = await new_tenant("msgb", "bank")
     try:

@@ -26,7 +26,7 @@ ADMIN = "admin@test.example"
 
 
 @pytest.fixture
-async def two() -> AsyncIterator[tuple[TenantRef, TenantRef]]:
+async def two(tenants: Any) -> AsyncIterator[tuple[TenantRef, TenantRef]]:
     retail = await new_tenant("tplr", "retail")
     bank = await new_tenant("tplb", "bank")
     try:
@@ -126,7 +126,7 @@ async def test_a_tenants_own_wording_is_sent_and_stays_its_own(gql: GraphQLClien
     ours = [m for m in to_ann if str(m["Subject"]) == f"Got it: {mine['number']}"]
     assert len(ours) == 1
     assert ours[0].get_content().strip() == f"Hi Ann Lee: complaint #{mine['number']}, code {mine['accessCode']}."
-    theirs = [m for m in to_ann if m is not ours[0]][0]
+    theirs = next(m for m in to_ann if m is not ours[0])
     assert "Dear Ann Lee, your complaint was received" in theirs.get_content()
     reset = (await gql(UPDATE, {"input": {"kind": "ACKNOWLEDGEMENT", "locale": "en", "reset": True}},
                        tenant=retail.slug, user=ADMIN))["updateMessageTemplate"]
