@@ -10,6 +10,7 @@ personal data) and the outbox payload is sealed like every other.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
@@ -43,7 +44,7 @@ async def send_digests(session: AsyncSession, *, now: datetime) -> int:
             select(Notification.user_id, Notification.title, Notification.created_at)
             .where(Notification.user_id.in_(users), Notification.created_at >= start, Notification.created_at < end)
             .order_by(Notification.user_id, Notification.created_at, Notification.id))).all()
-        titles: dict[object, list[tuple[str, datetime]]] = {}
+        titles: dict[uuid.UUID, list[tuple[str, datetime]]] = {}
         for user_id, title, at in found:
             titles.setdefault(user_id, []).append((title, at))
         effects = []
