@@ -180,4 +180,4 @@ async def record_step(
     await handoffs.after_step(session, complaint, action=action, actor=actor, ref=f"event-{event.seq}", now=now,
                               before=before, changes=changes)
     await customer_messages.after_step(session, complaint, action=action, ref=f"event-{event.seq}", now=now,
-                                       changes=changes, params=message_params)
+                                       changes=changes, params=message_params, actor_id=actor.user_id)

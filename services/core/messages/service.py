@@ -169,8 +169,9 @@ async def update_contact(session: AsyncSession, *, actor: Actor, now: datetime, 
 
 
 async def _plan(session: AsyncSession, complaint: Complaint, kind: MessageKind, key: str, now: datetime,
-                params: dict[str, Any]) -> list[Effect]:
-    """The message's row, and its outbox item (or the owner's task); nothing if the key was planned before."""
+                params: dict[str, Any], task: Callable[[], list[Effect]] | None = None) -> list[Effect]:
+    """The message's row, and its outbox item (or the owner's task: ``task()`` if given); nothing if the key was
+    planned before."""
     if await session.scalar(select(OutgoingMessage.id).where(OutgoingMessage.idempotency_key == key)):
         return []
     channel = ContactChannel(complaint.contact_channel) if complaint.contact_channel else None
@@ -184,6 +185,8 @@ async def _plan(session: AsyncSession, complaint: Complaint, kind: MessageKind, 
     if sent_by_us:
         return [Effect(OutboxKind.MESSAGE, key, {"messageId": str(message.id)}, f"complaint:{complaint.id}",
                        complaint.id)]
+    if task is not None:
+        return task()
     how = {ContactChannel.POST: "by post", ContactChannel.PHONE: "by phone"}.get(channel, "") if channel else ""
     title = (f"Complaint {complaint.number}: tell the customer {LABELS[kind]} {how}".rstrip() if channel
              else f"Complaint {complaint.number}: tell the customer {LABELS[kind]} (no usable contact)")
@@ -192,8 +195,11 @@ async def _plan(session: AsyncSession, complaint: Complaint, kind: MessageKind, 
 
 
 async def after_step(session: AsyncSession, complaint: Complaint, *, action: str, ref: str, now: datetime,
-                     changes: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> int:
-    """The messages ``RULES`` names for step ``action`` (in the step's transaction); how many were planned."""
+                     changes: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                     actor_id: uuid.UUID | None = None) -> int:
+    """The messages ``RULES`` names for step ``action`` (in the step's transaction); how many were planned. An
+    acknowledgement the platform cannot send, of a complaint its owner is recording (``actor_id``), is no task:
+    they give the number and access code (the mutation's answer) to the customer there and then."""
     rules = BY_TRIGGER.get(f"step:{action}")
     if not rules:
         return 0
@@ -206,8 +212,9 @@ async def after_step(session: AsyncSession, complaint: Complaint, *, action: str
         extra = dict(params or {})
         if rule.kind in (K.APPROVED_ANSWER, K.UNFOUNDED_OPINION) and facts.get("messageId"):
             extra["customerMessageId"] = str(facts["messageId"])
+        in_person = rule.kind == K.ACKNOWLEDGEMENT and actor_id is not None and actor_id == complaint.owner_id
         effects += await _plan(session, complaint, rule.kind, f"message:{complaint.id}:{ref}:{rule.kind.value}", now,
-                               extra)
+                               extra, (lambda: []) if in_person else None)
         planned += 1
     await session.flush()
     await enqueue_many(session, effects, now=now)
@@ -217,14 +224,15 @@ async def after_step(session: AsyncSession, complaint: Complaint, *, action: str
 async def notice_effects(session: AsyncSession, notice: Any, complaint: Complaint, now: datetime,
                          owner_task: Callable[[], list[Effect]]) -> list[Effect]:
     """A customer notice (a deadline extended or missed, where to re-complain): the message ``RULES`` names for its
-    kind, or, for a kind no rule names, ``owner_task()`` (the owner tells the customer, as before)."""
+    kind, or, for a kind no rule names or a customer the platform cannot reach, ``owner_task()`` (the owner tells
+    the customer, as before: the notice's own task, keyed ``notice:<id>``)."""
     rules = BY_TRIGGER.get(f"notice:{notice.kind}")
     if not rules:
         return owner_task()
     effects: list[Effect] = []
     for rule in rules:
         effects += await _plan(session, complaint, rule.kind, f"message:notice:{notice.id}:{rule.kind.value}", now,
-                               {"noticeId": str(notice.id)})
+                               {"noticeId": str(notice.id)}, owner_task)
     return effects
 
 

@@ -5,6 +5,7 @@ Redis or the logs; refusals change nothing. These tests commit for real: tenants
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -31,6 +32,8 @@ query ($id: ID!) { complaint(id: $id) {
   messages { template channel locale state attempts sentAt deliveredAt }
   history(first: 100) { edges { node { action changes } } } } }
 """
+SUBMIT = """mutation ($input: SubmitComplaintInput!) { submitComplaint(input: $input) {
+  number accessCode userErrors { field code message } } }"""
 UPDATE_CONTACT = """
 mutation ($input: UpdateComplaintContactInput!) { updateComplaintContact(input: $input) {
   complaint { preferredContact { channel address locale } } userErrors { field code message } } }
@@ -280,28 +283,41 @@ async def test_post_or_phone_is_a_task_for_the_owner_and_contact_changes_are_ref
         gql: GraphQLClient, two: tuple[TenantRef, TenantRef], channels: Any) -> None:
     retail, bank = two
     mail, sms = channels
-    case = await record(gql, retail.slug, user="receiver@test.example",
-                        **_person(preferredContact={"channel": "POST", "address": "上海市黄浦区南京东路1号"}))
+    # submitted online, to be answered by post: the owner (the tenant's first receiver) is tasked
+    submitted = (await gql(SUBMIT, {"input": {**_person(preferredContact={
+        "channel": "POST", "address": "上海市黄浦区南京东路1号"}), "title": "Late delivery",
+        "description": "Ordered online, never came."}}, tenant=retail.slug, user=None))["submitComplaint"]
+    assert submitted["userErrors"] == []
+    number = submitted["number"]
+    found = await rows(f'SELECT id FROM "{retail.schema}".complaints WHERE number = :n', n=number)
+    case = {"id": base64.b64encode(f"Complaint:{found[0].id}".encode()).decode(), "number": number}
+    # recorded by phone by its owner, who gives the number and code there and then: no task for that
+    by_phone = await record(gql, retail.slug, user="receiver@test.example",
+                            **_person(preferredContact={"channel": "PHONE"}))
     await _sweep(retail)
     view = await _case(gql, retail.slug, case["id"])
     assert [(m["template"], m["channel"], m["state"]) for m in view["messages"]] == [
         ("ACKNOWLEDGEMENT", "POST", "TASKED")]
-    task = await rows(f"""SELECT n.title FROM "{retail.schema}".notifications n JOIN "{retail.schema}".users u
-                          ON u.id = n.user_id WHERE u.email = 'receiver@test.example' AND n.kind = 'CUSTOMER_NOTICE'
-                          AND n.complaint_id = :c""", c=raw_id(case["id"]))
-    assert [r.title for r in task] == [f"Complaint {case['number']}: tell the customer the acknowledgement "
-                                       "(number and access code) by post"]
+    assert [(m["template"], m["channel"], m["state"]) for m in (await _case(gql, retail.slug, by_phone["id"]))[
+        "messages"]] == [("ACKNOWLEDGEMENT", "PHONE", "TASKED")]
+    task = await rows(f"""SELECT n.title, n.complaint_id, n.user_id FROM "{retail.schema}".notifications n
+                          WHERE n.kind = 'CUSTOMER_NOTICE'""")
+    owner = await scalar(f'SELECT owner_id FROM "{retail.schema}".complaints WHERE id = :c', c=found[0].id)
+    assert [(r.title, r.complaint_id, r.user_id) for r in task] == [(
+        f"Complaint {number}: tell the customer the acknowledgement (number and access code) by post", found[0].id,
+        owner)]
     assert [m for m in mail.received if EMAIL in m.rcpt_tos] == [] and sms.accepted == {}
     # an investigator may not change the contact; a malformed e-mail is refused; nothing changes either way
     before = await rows(f'SELECT contact_channel, contact_locale, updated_at FROM "{retail.schema}".complaints '
                         "WHERE id = :c", c=raw_id(case["id"]))
     events = await scalar(f'SELECT count(*) FROM "{retail.schema}".audit_events')
+    owner_email = await scalar(f'SELECT email FROM "{retail.schema}".users WHERE id = :u', u=owner)
     denied = (await gql(UPDATE_CONTACT, {"input": {"complaintId": case["id"], "contact": {"channel": "SMS"}}},
                         tenant=retail.slug, user="investigator@test.example"))["updateComplaintContact"]
     assert [e["code"] for e in denied["userErrors"]] == ["NOT_ALLOWED"]
     bad = (await gql(UPDATE_CONTACT, {"input": {"complaintId": case["id"], "contact": {
-        "channel": "EMAIL", "address": "not-an-address"}}}, tenant=retail.slug,
-        user="receiver@test.example"))["updateComplaintContact"]
+        "channel": "EMAIL", "address": "not-an-address"}}}, tenant=retail.slug, user=owner_email))[
+        "updateComplaintContact"]
     assert [(e["code"], e["field"]) for e in bad["userErrors"]] == [("INVALID", ["contact", "address"])]
     # the other tenant's user cannot reach it either
     foreign = await gql(UPDATE_CONTACT, {"input": {"complaintId": case["id"], "contact": {"channel": "SMS"}}},
@@ -312,6 +328,6 @@ async def test_post_or_phone_is_a_task_for_the_owner_and_contact_changes_are_ref
     assert await scalar(f'SELECT count(*) FROM "{retail.schema}".audit_events') == events
     # the owner switches the customer to SMS: the next message goes out by SMS
     changed = (await gql(UPDATE_CONTACT, {"input": {"complaintId": case["id"], "contact": {
-        "channel": "SMS", "locale": "en"}}}, tenant=retail.slug, user="receiver@test.example"))
+        "channel": "SMS", "locale": "en"}}}, tenant=retail.slug, user=owner_email))
     assert changed["updateComplaintContact"]["complaint"]["preferredContact"] == {
         "channel": "SMS", "address": PHONE, "locale": "en"}

@@ -109,9 +109,10 @@ def upgrade() -> None:
         if role not in roles:
             continue
         added += bind.execute(sa.text(
-            "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4) SELECT 'p', :r, '*', :a, :rel, :e "
-            "WHERE NOT EXISTS (SELECT 1 FROM policy_rules WHERE ptype = 'p' AND v0 = :r AND v2 = :a AND v3 = :rel "
-            "AND v4 = :e)"), {"r": role, "a": action, "rel": relation, "e": effect}).rowcount
+            "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4) SELECT 'p', CAST(:r AS text), '*', "
+            "CAST(:a AS text), CAST(:rel AS text), CAST(:e AS text) WHERE NOT EXISTS (SELECT 1 FROM policy_rules "
+            "WHERE ptype = 'p' AND v0 = CAST(:r AS text) AND v2 = CAST(:a AS text) AND v3 = CAST(:rel AS text) "
+            "AND v4 = CAST(:e AS text))"), {"r": role, "a": action, "rel": relation, "e": effect}).rowcount
     if added:
         op.execute("UPDATE policy_state SET version = version + 1, updated_at = now()")
 
