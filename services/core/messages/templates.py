@@ -122,6 +122,19 @@ def default_for(template: str | None, kind: MessageKind, locale: str) -> tuple[s
     return DEFAULTS.get(template or "retail", DEFAULTS["retail"])[locale][kind]
 
 
+# What a template may contain: text, placeholders, a few filters that cannot blow a text up, and {% if %} (a
+# loop, a macro, arithmetic or a call could make a message of any size, or take any time, to render)
+ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Filter, nodes.If,
+                 nodes.Not, nodes.And, nodes.Or, nodes.Compare, nodes.Operand, nodes.CondExpr)
+FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default")
+
+
+def _walk(node: nodes.Node) -> Any:
+    yield node
+    for child in node.iter_child_nodes():
+        yield from _walk(child)
+
+
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
@@ -134,6 +147,13 @@ def _check_one(text: str, kind: MessageKind, field: str, *, require: bool) -> No
     if any(True for _ in parsed.find_all((nodes.Getattr, nodes.Getitem, nodes.Call))):
         raise DomainError(ErrorCode.INVALID, f"{field} may only name placeholders (no attributes, items or calls)",
                           [field])
+    for node in _walk(parsed):
+        if not isinstance(node, ALLOWED_NODES):
+            raise DomainError(ErrorCode.INVALID, f"{field} may use placeholders, the filters {', '.join(FILTERS)} "
+                              f"and {{% if %}} only (not {type(node).__name__})", [field])
+        if isinstance(node, nodes.Filter) and node.name not in FILTERS:
+            raise DomainError(ErrorCode.INVALID, f"{field} uses the filter {node.name!r}: only "
+                              f"{', '.join(FILTERS)}", [field])
     used = meta.find_undeclared_variables(parsed)
     unknown = sorted(used - PLACEHOLDERS[kind])
     if unknown:

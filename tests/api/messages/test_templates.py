@@ -77,6 +77,9 @@ async def test_defaults_exist_for_both_templates_in_both_languages(gql: GraphQLC
     ("{{ number }} {{ access_code }} {{ cycler.__init__.__globals__ }}", "INVALID", ["body"]),
     ("{{ number }} {{ access_code|attr('__class__') }}", "INVALID", ["body"]),  # the sandbox refuses it
     ("{{ number }} {{ access_code", "INVALID", ["body"]),  # does not parse
+    ("{{ number }} {% for i in range(100000) %}{{ access_code }}{% endfor %}", "INVALID", ["body"]),  # loops
+    ("{{ number }} {{ access_code|center(100000000) }}", "INVALID", ["body"]),  # filters that blow it up
+    ("{{ number }} {{ access_code * 100000000 }}", "INVALID", ["body"]),  # arithmetic
     ("", "REQUIRED", ["body"]),
 ])
 async def test_a_bad_template_is_refused_and_nothing_changes(gql: GraphQLClient, alpha: TenantRef,
@@ -107,7 +110,8 @@ async def test_only_an_admin_edits_and_a_bad_locale_is_refused(gql: GraphQLClien
 async def test_a_tenants_own_wording_is_sent_and_stays_its_own(gql: GraphQLClient, two: tuple[TenantRef, TenantRef],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     retail, bank = two
-    body = "Hi {{ customer_name }}: complaint #{{ number }}, code {{ access_code|upper }}."
+    body = ("Hi {{ customer_name }}: complaint #{{ number }}, code {{ access_code|upper }}."
+            "{% if answer_days %}{% endif %}")
     got = (await gql(UPDATE, {"input": {"kind": "ACKNOWLEDGEMENT", "locale": "en", "subject": "Got it: {{ number }}",
                                         "body": body}}, tenant=retail.slug, user=ADMIN))["updateMessageTemplate"]
     assert got["userErrors"] == [] and got["template"]["isDefault"] is False
@@ -132,3 +136,14 @@ async def test_a_tenants_own_wording_is_sent_and_stays_its_own(gql: GraphQLClien
                        tenant=retail.slug, user=ADMIN))["updateMessageTemplate"]
     assert reset["userErrors"] == [] and reset["template"]["isDefault"] is True
     assert await scalar(f'SELECT count(*) FROM "{retail.schema}".message_templates') == 0
+
+
+def test_every_default_passes_the_checks_a_tenants_own_wording_must_pass() -> None:
+    from services.core.messages import templates
+    from services.core.messages.models import MessageKind
+
+    for template in ("retail", "bank"):
+        for kind in MessageKind:
+            for locale in ("zh-CN", "en"):
+                subject, body = templates.default_for(template, kind, locale)
+                assert templates.validate(kind, subject, body) == (subject, body)
