@@ -21,6 +21,7 @@ from services.core.complaints import queries as q
 from services.core.deadlines import appraisal, extension_requests
 from services.core.deadlines import service as deadlines
 from services.core.escalation import service as escalation
+from services.core.messages import service as customer_messages
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -104,6 +105,14 @@ class Loaders:
     @cached_property
     def messages_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._batch(q.messages_for, list)
+
+    @cached_property
+    def outgoing_messages_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(customer_messages.messages_for, list)
+
+    @cached_property
+    def contact_by_complaint_id(self) -> DataLoader[uuid.UUID, tuple[str | None, str | None]]:
+        return self._batch(customer_messages.contacts_for, lambda: (None, None))
 
     @cached_property
     def deadlines_by_complaint_id(self) -> DataLoader[uuid.UUID, list[Any]]:

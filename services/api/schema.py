@@ -40,6 +40,7 @@ from services.api.errors import MaskUnexpectedErrors, is_unexpected
 from services.api.escalation.schema import EscalationMutations, EscalationQueries
 from services.api.execution import FastExecutor
 from services.api.keys import KeyMutations, KeyQueries
+from services.api.messages.schema import MessageMutations, MessageQueries
 from services.api.nodes import Node
 from services.api.notifications.schema import (
     NotificationMutations,
@@ -67,7 +68,7 @@ MAX_TOKENS = 2_000
 @strawberry.type
 class Query(ComplaintQueries, OrgQueries, PolicyQueries, AuthQueries, DiagnosticsQueries, KeyQueries,
             DeadlineQueries, EscalationQueries, NotificationQueries, OutboxQueries, ClassificationQueries,
-            StatisticsQueries, ReportQueries, AccountabilityQueries):
+            StatisticsQueries, ReportQueries, AccountabilityQueries, MessageQueries):
     @strawberry.field(description="Any object of this tenant by its global ID, or null")
     async def node(self, info: Info, id: relay.GlobalID) -> Node | None:
         resolve = NODE_TYPES.get(id.type_name)
@@ -89,7 +90,7 @@ NODE_TYPES: dict[str, Any] = {
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
                OutboxMutations, PreferenceMutations, ClassificationMutations, ReportMutations,
-               AccountabilityMutations):
+               AccountabilityMutations, MessageMutations):
     pass
 
 

@@ -105,6 +105,8 @@ class Action(enum.StrEnum):
     OPINION_BOOK_RECORD = "opinion_book.record"
     OPINION_BOOK_READ = "opinion_book.read"
     ACCOUNTABILITY_CONFIGURE = "accountability.configure"
+    UPDATE_CONTACT = "complaint.update_contact"
+    MANAGE_MESSAGE_TEMPLATES = "message_template.manage"
 
 
 class Relation(enum.StrEnum):

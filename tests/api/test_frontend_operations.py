@@ -54,12 +54,14 @@ SCREENS: dict[str, set[str]] = {
         "reopenComplaint", "withdrawComplaint", "markLitigation", "transferOwnership", "escalateComplaint",
         "routeComplaint", "startExternalAppraisal", "endExternalAppraisal", "proposeResponsibility",
         "decideResponsibility", "confirmRepeat", "markComplaintAttention", "approveMajorComplaintReport",
+        "updateComplaintContact",
     },
     "admin": {
         "orgUnits", "users", "roles", "categories", "createOrgUnit", "createUser", "assignRole", "upsertCategory",
         "auditVerification", "me", "identityProviders", "upsertIdentityProvider", "externalBodies",
         "upsertExternalBody", "outboxItems", "retryOutboxItems", "escalationSettings", "updateEscalationSettings",
         "importCalendarYear", "accountabilitySettings", "updateAccountabilitySettings",
+        "messageTemplates", "updateMessageTemplate",
     },
     "accountability": {
         "penalties", "penaltyNotices", "proposePenalty", "decidePenalty", "reviewPlans", "createReviewPlan",

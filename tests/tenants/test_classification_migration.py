@@ -17,6 +17,8 @@ from tenants.migrate import upgrade_tenant_schema
 
 pytestmark = pytest.mark.usefixtures("tenants")
 
+PREVIOUS = "t0014"  # the revision t0016 follows
+
 
 async def _old_tenant(template: str, categories: list[tuple[str, str | None, str | None, str | None]]
                       ) -> tuple[str, str, dict[str, uuid.UUID]]:
@@ -30,7 +32,7 @@ async def _old_tenant(template: str, categories: list[tuple[str, str | None, str
                                 "VALUES (:s, 'Old', 'active', :t, :schema)"),
                            {"s": slug, "t": template, "schema": schema})
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        await upgrade_tenant_schema(conn, schema, target="t0013b")
+        await upgrade_tenant_schema(conn, schema, target=PREVIOUS)
         q = f'"{schema}"'
         # t0003 seeds the template's rules from today's policies/<template>.csv: a tenant made before t0016 had
         # none of its rules
@@ -101,7 +103,7 @@ async def test_bank_complaints_classified_from_their_categories_and_downgrade() 
         assert "statistics.read" in rules
         assert await scalar(f'SELECT version FROM "{schema}".policy_state WHERE id = 1') == version + 1
         async with get_engine().begin() as conn:
-            await conn.run_sync(lambda sync: _downgrade(sync, schema, "t0013b"))
+            await conn.run_sync(lambda sync: _downgrade(sync, schema, PREVIOUS))
         for table in ("complaint_facts", "classification_codes"):
             assert await rows("SELECT 1 FROM information_schema.tables WHERE table_schema = :s AND table_name = :t",
                               s=schema, t=table) == []

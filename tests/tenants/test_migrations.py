@@ -19,6 +19,7 @@ import services.core.deadlines.models
 import services.core.diagnostics.models
 import services.core.escalation.models
 import services.core.idempotency.models
+import services.core.messages.models
 import services.core.org.models
 import services.core.outbox.models
 import services.core.reporting.models

@@ -23,6 +23,7 @@ from services.api.complaints.types import ComplaintType, EvidenceFile
 from services.api.context import Context, Info
 from services.api.errors import UserError, user_error
 from services.api.ids import decode_id, decode_optional
+from services.api.messages.types import ContactInput
 from services.api.ratelimit import SUBMIT, RateLimited, hit
 from services.core.audit.service import Actor
 from services.core.authz import Action
@@ -30,6 +31,7 @@ from services.core.complaints import erasure, models, review
 from services.core.complaints import service as svc
 from services.core.complaints.queries import EvidenceMeta
 from services.core.errors import DomainError, ErrorCode
+from services.core.messages.service import ContactInput as ContactChoice
 from services.core.org.models import CategoryCause
 
 
@@ -69,6 +71,8 @@ class RecordComplaintInput:
     )
     classification: ClassificationInput | None = strawberry.field(
         default=None, description="a code per dimension of the tenant's lists (classificationCodes)")
+    preferred_contact: ContactInput | None = strawberry.field(
+        default=None, description="how the customer wants to hear from us (default: e-mail if given, else SMS)")
 
 
 @strawberry.type
@@ -101,7 +105,12 @@ def _complaint_input(i: RecordComplaintInput) -> svc.ComplaintInput:
         amount=i.amount,
         repeat_of_id=decode_optional(i.repeat_of_id, "Complaint", "repeatOfId"),
         classification=decode_classification(i.classification) or None,  # type: ignore[arg-type]
+        contact=_contact(i.preferred_contact),
     )
+
+
+def _contact(c: ContactInput | None) -> ContactChoice | None:
+    return None if c is None else ContactChoice(c.channel, c.address, c.locale)
 
 
 async def _reload(ctx: Context, complaint_id: uuid.UUID) -> ComplaintType | None:
@@ -314,6 +323,8 @@ class SubmitComplaintInput:
     scope: models.Scope = models.Scope.DOMESTIC
     order_number: str | None = None
     amount: Decimal | None = None
+    preferred_contact: ContactInput | None = strawberry.field(
+        default=None, description="how you want to hear from us (default: e-mail if given, else SMS)")
 
 
 @strawberry.type
@@ -619,6 +630,7 @@ class ComplaintMutations:
                 scope=input.scope,
                 order_number=input.order_number,
                 amount=input.amount,
+                contact=_contact(input.preferred_contact),
             )
             async with ctx.transaction() as session:
                 owner = await svc.intake_owner(session)

@@ -19,6 +19,7 @@ from services.api.context import Info
 from services.api.deadlines.types import Deadline, DeadlineExtensionRequestType, ExternalAppraisal
 from services.api.escalation.types import Escalation, Routing
 from services.api.loaders import HistoryKey
+from services.api.messages.types import ComplaintMessage, PreferredContact
 from services.api.nodes import Node, global_id
 from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org_unit, load_user, parse_uuid
 from services.core.audit.models import AuditEvent as AuditEventModel
@@ -32,6 +33,7 @@ from services.core.complaints.queries import (
     EvidenceMeta,
     Page,
 )
+from services.core.messages.models import ContactChannel
 from services.core.org.models import CategoryCause
 
 ERASED_NAME = "[erased]"
@@ -338,6 +340,28 @@ class ComplaintType(Node):
             created_at=c.created_at, updated_at=c.updated_at, closed_at=c.closed_at, repeat_of_id=c.repeat_of_id,
         )
 
+    @strawberry.field(description="How the customer wants to hear from us (null: no usable contact: the owner "
+                                  "tells them)")
+    async def preferred_contact(self, info: Info) -> PreferredContact | None:
+        channel, locale = await info.context.loaders.contact_by_complaint_id.load(self.uuid)
+        if channel is None:
+            return None
+        person = self.view.complainant
+        address = None if person.erased else person.values().get("contact")
+        visible = self.view.identity_visible
+        if address and not visible:
+            address = (mask_email(address) if channel == ContactChannel.EMAIL.value else
+                       mask_phone(address) if channel in (ContactChannel.SMS.value, ContactChannel.PHONE.value)
+                       else mask_address(address))
+        return PreferredContact(channel=ContactChannel(channel), address=address,
+                                locale=locale or await _tenant_locale(info), masked=not visible)
+
+    @strawberry.field(description="The messages to the customer (acknowledgement, answers, notices, survey) and "
+                                  "how each delivery went, oldest first")
+    async def messages(self, info: Info) -> list[ComplaintMessage]:
+        return [ComplaintMessage.from_model(m)
+                for m in await info.context.loaders.outgoing_messages_by_complaint_id.load(self.uuid)]
+
     @strawberry.field(description="The investigation (调查表), once started")
     async def investigation(self, info: Info) -> Investigation | None:
         i = await info.context.loaders.investigation_by_complaint_id.load(self.uuid)
@@ -514,6 +538,13 @@ class ComplaintType(Node):
         views = await info.context.loaders.complaint_by_id.load_many([p for p in parsed if p is not None])
         found = {v.id: v for v in views if v is not None}
         return [cls.from_view(found[p]) if p in found else None for p in parsed]  # type: ignore[misc]
+
+
+async def _tenant_locale(info: Info) -> str:
+    from services.core.messages.service import tenant_locale
+
+    async with info.context.db() as session:
+        return await tenant_locale(session)
 
 
 def _page_error(message: str) -> Exception:

@@ -127,7 +127,7 @@ def _user_fk(nullable: bool = False) -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="RESTRICT"), nullable=nullable)
 
 
-IDENTITY_FIELDS = ("name", "phone", "email", "id_number", "address")
+IDENTITY_FIELDS = ("name", "phone", "email", "id_number", "address", "contact")
 
 
 def _identity_field(key: str) -> property:
@@ -157,6 +157,7 @@ class Complainant(TenantBase):
     email = _identity_field("email")
     id_number = _identity_field("id_number")
     address = _identity_field("address")
+    contact = _identity_field("contact")  # the preferred contact's address or number (messages.models)
     # blind indexes: HMAC-SHA256 (tenant index key) over the normalised value
     phone_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     email_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
@@ -224,6 +225,11 @@ class Complaint(TenantBase):
     _resolution: Mapped[bytes | None] = _sealed("resolution")
     resolution = encrypted("_resolution")
     access_code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contact_channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    """How the customer wants to hear from us (``messages.models.ContactChannel``); the address or number itself
+    is the complainant's sealed ``contact`` (erased with them); null: no usable contact (tasks for the owner)."""
+    contact_locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    """The language of the messages to the customer (zh-CN or en); null: the tenant's default."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

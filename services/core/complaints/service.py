@@ -51,6 +51,7 @@ from services.core.complaints.models import (
 from services.core.complaints.steps import begin, current_form, move, record_step
 from services.core.crypto.fields import blind_index, keyring_of
 from services.core.errors import DomainError, ErrorCode
+from services.core.messages.service import ContactInput, resolve_contact
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
 
 S = ComplaintStatus
@@ -91,6 +92,8 @@ class ComplaintInput:
     repeat_of_id: uuid.UUID | None = None
     classification: Mapping[ClassificationDimension, uuid.UUID | None] | None = None
     """a code per dimension of the tenant's lists (``classification.service``)"""
+    contact: ContactInput | None = None
+    """the preferred contact (default: e-mail if given, else SMS to the phone)"""
 
 
 @dataclass(frozen=True)
@@ -216,10 +219,12 @@ async def record_complaint(
     if owner is None:
         raise DomainError(ErrorCode.REQUIRED, "a complaint needs an owner")
     codes = await classification.check_codes(session, data.classification) if data.classification else {}
+    contact_channel, contact, contact_locale = resolve_contact(data.contact, phone=phone, email=email,
+                                                               address=address)
 
     ring = keyring_of(session)
     complainant = Complainant(
-        name=name, phone=phone, email=email, id_number=id_number, address=address,
+        name=name, phone=phone, email=email, id_number=id_number, address=address, contact=contact,
         phone_key=blind_index(ring, "phone", v.phone_key(phone)),
         email_key=blind_index(ring, "email", v.email_key(email)),
         id_number_key=blind_index(ring, "id_number", v.id_number_key(id_number)),
@@ -247,6 +252,8 @@ async def record_complaint(
         amount=amount,
         repeat_of_id=data.repeat_of_id,
         access_code_hash=hash_access_code(access_code),
+        contact_channel=contact_channel.value if contact_channel else None,
+        contact_locale=contact_locale,
         created_at=now,
         updated_at=now,
     )
@@ -269,7 +276,9 @@ async def record_complaint(
                 "complainant.address": address, "orderNumber": order_number, "materialNumber": material_number,
                 "quantity": quantity, "deliveryDate": delivery, "defectiveQuantity": defective,
             }.items() if val is not None),
+            "contactChannel": complaint.contact_channel, "contactLocale": contact_locale,
         },
+        message_params={"accessCode": access_code},  # sealed in the acknowledgement until it is sent
     )
     # accountability (issue 16): the major-complaint criteria checked
     from services.core.accountability import major  # (major builds dossiers: escalation imports this module)

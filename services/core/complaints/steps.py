@@ -36,6 +36,7 @@ from services.core.deadlines import service as deadlines
 from services.core.deadlines.models import Deadline, DeadlineExtensionRequest, ExtensionRequestState
 from services.core.deadlines.rules import DeadlineKind
 from services.core.errors import DomainError, ErrorCode
+from services.core.messages import service as customer_messages
 from services.core.outbox import handoffs
 from services.core.statistics import facts
 
@@ -174,9 +175,12 @@ async def record_step(
     before: str | None,
     changes: dict[str, Any] | None = None,
     note: str | None = None,
+    message_params: dict[str, Any] | None = None,
 ) -> None:
     """The step's audit event, then its deadlines (started, met, paused, resumed), its hand-off notifications
-    (``outbox.handoffs.RULES``) and the statistics' facts (``statistics.facts``), in the step's transaction."""
+    (``outbox.handoffs.RULES``), the statistics' facts (``statistics.facts``) and its messages to the customer
+    (``messages.service.RULES``; ``message_params``: what a message needs that is not stored in plaintext, the
+    access code), in the step's transaction."""
     event = await record_event(
         session, actor=actor, action=action, subject_type="Complaint", subject_id=complaint.id, now=now,
         from_status=before, to_status=complaint.status, changes=changes or {}, note=note,
@@ -188,3 +192,5 @@ async def record_step(
                               before=before, changes=changes)
     await session.flush()
     await facts.refresh(session, complaint, now=now, calendar=deadlines.lazy_calendar(session))
+    await customer_messages.after_step(session, complaint, action=action, ref=f"event-{event.seq}", now=now,
+                                       changes=changes, params=message_params, actor_id=actor.user_id)

@@ -44,6 +44,7 @@ from services.core.complaints.models import Complaint
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
 from services.core.deadlines.service import overdue_clause
+from services.core.messages import service as customer_messages
 from services.core.outbox.service import Effect, enqueue_many, notification_effects, supervisors_of_many
 from services.core.statistics import facts
 
@@ -80,6 +81,17 @@ def _owner_task(notice: CustomerNotice, owner: uuid.UUID, number: str) -> list[E
         user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE",
         title=f"Complaint {number}: tell the customer {what}", body=notice.reason,
         complaint_id=notice.complaint_id, email=True)
+
+
+async def _notice_effects(session: AsyncSession, notice: CustomerNotice, complaint_id: uuid.UUID,
+                          owner: uuid.UUID, number: str, now: dt.datetime) -> list[Effect]:
+    """The customer is told by the platform where ``messages.service.RULES`` names the notice's kind (and they have
+    a usable contact); otherwise the owner is tasked to tell them."""
+    complaint = await session.get(Complaint, complaint_id)
+    if complaint is None:
+        return _owner_task(notice, owner, number)
+    return await customer_messages.notice_effects(session, notice, complaint, now,
+                                                  lambda: _owner_task(notice, owner, number))
 
 
 async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,
@@ -152,7 +164,7 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
             )
             session.add(notice)
             if owner is not None:
-                effects += _owner_task(notice, owner, number)
+                effects += await _notice_effects(session, notice, d.complaint_id, owner, number, now)
                 out.notices += 1
         if d.kind in ESCALATES:
             escalate.append((d.complaint_id, d.id))
@@ -175,7 +187,7 @@ async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: Dea
         notice.sent_at = now
         if owner is None:
             continue
-        effects += _owner_task(notice, owner, number)
+        effects += await _notice_effects(session, notice, notice.complaint_id, owner, number, now)
         out.notices += 1
 
 

@@ -39,8 +39,8 @@ from services.core.tenancy import current_tenant_or_none
 
 
 class NotificationPreference(enum.StrEnum):
-    """How a user hears of hand-offs. DIGEST is stored and shown; for now it is delivered like IN_APP (the daily
-    summary e-mail is not built)."""
+    """How a user hears of hand-offs: in-app only, in-app and an e-mail each, or in-app and one e-mail a day
+    summing up the day before (``outbox.digest``)."""
 
     IN_APP = "IN_APP"
     EMAIL = "EMAIL"

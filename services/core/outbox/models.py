@@ -19,6 +19,7 @@ class OutboxKind(enum.StrEnum):
     NOTIFICATION = "notification"
     WEBHOOK = "webhook"
     EMAIL = "email"
+    MESSAGE = "message"  # a message to the customer (messages.OutgoingMessage), rendered at delivery
 
 
 class OutboxState(enum.StrEnum):

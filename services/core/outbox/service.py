@@ -547,13 +547,22 @@ async def _dispatch(session: AsyncSession, *, now: datetime, started: float, lim
             .with_for_update(skip_locked=True, key_share=True)
         )).all())
         result.claimed = len(items)
-        external = [i.id for i in items if i.kind in (OutboxKind.WEBHOOK, OutboxKind.EMAIL)]
+        external = [i.id for i in items if i.kind in (OutboxKind.WEBHOOK, OutboxKind.EMAIL, OutboxKind.MESSAGE)]
         if external:  # committed before the sends: a dispatcher killed mid-send leaves its attempts counted
             await _mark_inflight(session, external, now)
         done = await _deliver_notifications(
             session, [i for i in items if i.kind == OutboxKind.NOTIFICATION], now)
         done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http, clock))
         done.update(await _deliver_emails(session, [i for i in items if i.kind == OutboxKind.EMAIL], now, clock))
+        messages = [i for i in items if i.kind == OutboxKind.MESSAGE]
+        if messages:  # to the customer: rendered at delivery (services.core.messages.delivery)
+            from services.core.messages import delivery as customer_messages
+
+            try:
+                done.update(await customer_messages.deliver(session, messages, now, clock, http))
+            except Exception as exc:  # a bug must not stop the batch (logged without the messages' content)
+                logger.error("customer messages raised %s", type(exc).__name__)
+                done.update({i.id: Delivery(ok=False, error=f"internal error: {type(exc).__name__}") for i in messages})
         tries: dict[uuid.UUID, int] = {}
         if external:
             tries = {item_id: n for item_id, n in (await session.execute(
@@ -593,6 +602,10 @@ async def _dispatch(session: AsyncSession, *, now: datetime, started: float, lim
                 result.retried += 1
         if changes:  # one statement for the batch (an UPDATE by primary key, executed for every row)
             await session.execute(update(OutboxItem), changes)
+        if messages:
+            by_id = {row["id"]: row for row in changes}
+            await customer_messages.record_results(
+                session, [(i, by_id[i.id], done[i.id]) for i in messages if i.id in done and i.id in by_id], now)
 
 
 async def _mark_inflight(session: AsyncSession, item_ids: list[uuid.UUID], now: datetime) -> None:

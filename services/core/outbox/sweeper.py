@@ -23,6 +23,7 @@ from services.core.clock import Clock, system_clock
 from services.core.complaints.erasure import erase_expired_in
 from services.core.db import platform_session
 from services.core.deadlines.sweep import DeadlineSweep, sweep_deadlines
+from services.core.outbox.digest import send_digests
 from services.core.outbox.models import SweepWakeup
 from services.core.outbox.service import DispatchResult, dispatch_due
 from services.core.tenancy import Tenant, TenantRef, TenantStatus, schema_for, tenant_session
@@ -30,6 +31,8 @@ from services.core.tenancy import Tenant, TenantRef, TenantStatus, schema_for, t
 logger = logging.getLogger("complaintdesk.outbox.sweep")
 
 
+DIGEST_EVERY_S = 3600.0  # each tenant's daily digests are looked for once an hour per process (sent within the hour)
+_digests_ran_at: float | None = None
 RETENTION_EVERY_S = 600.0  # every tenant's retention is checked once in this period per process
 RETENTION_SLICE = 25  # tenants whose retention a pass checks (round robin), so no pass waits on all of them
 CONCURRENCY = 4  # tenants swept at once (each on its own connection)
@@ -50,6 +53,7 @@ class SweepResult:
     skipped: int = 0
     errors: int = 0
     erased: int = 0
+    digests: int = 0  # daily digest e-mails enqueued
 
 
 async def active_tenants() -> list[TenantRef]:
@@ -134,11 +138,25 @@ async def _retention_tenants(retention: bool | None) -> list[TenantRef]:
     return [_retention_queue.popleft() for _ in range(min(RETENTION_SLICE, len(_retention_queue)))]
 
 
+async def _digest_tenants(digests: bool | None) -> list[TenantRef]:
+    """The tenants whose daily digests this pass looks for: True: all; None: all, at most every
+    ``DIGEST_EVERY_S`` per process; False: none."""
+    global _digests_ran_at
+    if digests is False:
+        return []
+    if digests is None and _digests_ran_at is not None and time.monotonic() - _digests_ran_at < DIGEST_EVERY_S:
+        return []
+    _digests_ran_at = time.monotonic()
+    return await active_tenants()
+
+
 async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention: bool | None = None,
-                    concurrency: int = CONCURRENCY) -> SweepResult:
+                    concurrency: int = CONCURRENCY, digests: bool | None = None) -> SweepResult:
     """One pass: every active tenant with work due (``due_tenants``), ``concurrency`` at a time; a failing
     tenant is logged and the others go on.
 
+    ``digests``: the daily digest e-mails (``outbox.digest``): True: every active tenant now; None (the worker):
+    at most every ``DIGEST_EVERY_S``; False: not at all.
     ``retention``: True: erase complainants past their tenant's retention period in every active tenant now;
     None (the worker): a slice of the tenants per pass, round robin, each tenant once per ``RETENTION_EVERY_S``;
     False: not at all.
@@ -150,6 +168,13 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         except Exception:
             out.errors += 1
             logger.exception("retention in tenant %s failed", tenant.slug)
+    for tenant in await _digest_tenants(digests):  # before the due tenants: their e-mails go out in this pass
+        try:
+            async with tenant_session(tenant) as session:
+                out.digests += await send_digests(session, now=clock.now())
+        except Exception:
+            out.errors += 1
+            logger.exception("digests of tenant %s failed", tenant.slug)
     due = await due_tenants(clock.now())
     out.tenants = len(due)
     gate = asyncio.Semaphore(max(1, concurrency))

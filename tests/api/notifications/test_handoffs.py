@@ -61,7 +61,9 @@ class Inbox:
     async def new(self) -> set[tuple[str, str]]:
         async with tenant_session(await resolve_tenant(self.slug)) as session:
             await dispatch_due(session, now=self.clock.now())
-        found = [r for r in await self.all() if r.id not in self.seen]
+        # hand-offs only: the tasks to tell the customer (CUSTOMER_NOTICE: messages the platform could not send
+        # here, no mail server being configured) are tests/api/messages' subject
+        found = [r for r in await self.all() if r.id not in self.seen and r.kind != "CUSTOMER_NOTICE"]
         self.seen |= {r.id for r in found}
         for r in found:  # the text names the complaint number and the step, no personal data
             assert r.title.startswith("Complaint ") and "张三" not in r.title and "138" not in r.title
@@ -80,7 +82,8 @@ def told(emails: set[str], kind: str) -> set[tuple[str, str]]:
 async def emails_to(slug: str) -> set[tuple[str, str]]:
     """(recipient, state) of the e-mails the outbox holds."""
     found = await rows(f'SELECT u.email, o.state FROM "{schema(slug)}".outbox o JOIN "{schema(slug)}".users u '
-                       "ON o.target = 'user:' || u.id WHERE o.kind = 'email'")
+                       "ON o.target = 'user:' || u.id WHERE o.kind = 'email' "
+                       "AND o.idempotency_key NOT LIKE 'message:%'")  # hand-offs (the customer's messages aside)
     return {(r.email, r.state) for r in found}
 
 
@@ -141,7 +144,8 @@ async def test_retail_hand_offs_land_with_exactly_the_people_the_table_names(gql
     assert mails == {(HANDLER, "skipped")}
     handler_notes = [r for r in await inbox.all() if r.email == HANDLER]
     assert len(handler_notes) == 3  # two slips and the survey
-    assert len(await rows(f'SELECT id FROM "{schema(t)}".outbox WHERE kind = \'email\'')) == 3
+    assert len(await rows(f'SELECT id FROM "{schema(t)}".outbox WHERE kind = \'email\' '
+                          "AND idempotency_key NOT LIKE 'message:%'")) == 3  # (the customer's messages aside)
 
     # read through GraphQL: the link an SPA routes to, the complaint, an exact unread count
     notes = (await gql(NOTES, {"unread": True}, tenant=t, user=REVIEWER_PROD))["notifications"]
