@@ -384,3 +384,31 @@ async def test_figures_recount_from_the_audit_trail(gql: GraphQLClient, fixture:
                     r["escalated"], r["litigation"]) == (a.received, a.re_complaints, a.verified, a.final_answer,
                                                          a.referred, a.escalated, a.litigation)
 
+
+
+async def test_every_relation_counts_what_the_complaints_list_shows(fixture: tuple[Built, Built]) -> None:
+    """The viewer's predicate is said of the facts rows (not joined to complaints): for each relation a rule can
+    name, the statistics count exactly the complaints the list counts with the same predicate."""
+    from services.core import authz
+    from services.core.complaints.queries import ComplaintFilter, count_complaints
+    from services.core.statistics import service as stats
+    from services.core.tenancy import resolve_tenant
+
+    for built in fixture:
+        tenant = await resolve_tenant(built.slug)
+        async with tenant_session(tenant) as session, session.begin():
+            users = {e: (i, u) for e, i, u in (await session.execute(select(User.email, User.id, User.org_unit_id)))}
+            for email in ("all@test.example", "all2@test.example", STORE_MANAGER):
+                user_id, unit = users[email]
+                for relation in ("owner", "handler", "handling_department", "responsible_department", "store",
+                                 "owner&approved", "!owner", "handler&!store"):
+                    read = authz.expression_clause(relation, user_id, unit)
+                    listed = await count_complaints(session, filter=ComplaintFilter(), read=read)
+                    rows_ = (await session.execute(stats.statement(
+                        tz="Asia/Shanghai", period_from=date(2000, 1, 1), period_to=date(2002, 12, 31), groups=[],
+                        filter=stats.StatisticsFilter(), read=read))).all()
+                    assert rows_[0][0] == 0  # nothing received then: the period bounds hold too
+                    counted = (await session.execute(stats.statement(
+                        tz="Asia/Shanghai", period_from=date(2026, 1, 1), period_to=date(2026, 12, 31), groups=[],
+                        filter=stats.StatisticsFilter(), read=read))).all()[0][0]
+                    assert counted == listed, (built.template, email, relation)
