@@ -241,7 +241,10 @@ async def app(tenants: tuple[str, str]) -> AsyncIterator[Any]:
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    # The suite's texts are written in English: its requests ask for en (tenants default to zh-CN); the i18n
+    # tests (tests/api/test_i18n.py) choose their languages themselves.
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers={"accept-language": "en"}) as c:
         yield c
 
 

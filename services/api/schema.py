@@ -27,6 +27,7 @@ from services.api.auth.mutations import AuthMutations, OperatorMutations
 from services.api.auth.queries import AuthQueries
 from services.api.auth.types import IdentityProviderType
 from services.api.complaints.mutations import ComplaintMutations
+from services.api.complaints.procedure import ProcedureMutations
 from services.api.complaints.queries import ComplaintQueries
 from services.api.complaints.types import ComplaintType
 from services.api.context import Info
@@ -81,7 +82,7 @@ NODE_TYPES: dict[str, Any] = {
 @strawberry.type
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
-               OutboxMutations, PreferenceMutations):
+               OutboxMutations, PreferenceMutations, ProcedureMutations):
     pass
 
 

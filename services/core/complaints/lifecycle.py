@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from services.core.complaints.models import ComplaintStatus, HandlingFormKind, HandlingFormStatus, ReviewState
 from services.core.deadlines.rules import Event
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 
 S = ComplaintStatus
 TERMINAL = frozenset({S.WITHDRAWN, S.REFERRED})
@@ -168,7 +169,8 @@ def _approved_to_send(f: Facts) -> Refusal | None:
     if form is None or form.status != HandlingFormStatus.APPROVED:
         what = "investigation opinion" if kind == HandlingFormKind.OPINION else "handling form"
         return Refusal(ErrorCode.APPROVAL_REQUIRED,
-                       f"nothing may be promised to the customer before the {what} is approved in writing")
+                       msg("nothing may be promised to the customer before the {what} is approved in writing",
+                               what=what))
     return None
 
 
@@ -355,7 +357,7 @@ def refusal(name: str, facts: Facts, user_id: uuid.UUID | None) -> Refusal | Non
     """Why the step cannot happen now (status, then the case's condition, then four eyes), or None."""
     s = STEPS[name]
     if facts.status not in s.sources:
-        return _illegal(f"cannot {verb(name)}: the complaint is {facts.status}")
+        return _illegal(msg("cannot {action}: the complaint is {status}", action=verb(name), status=facts.status))
     if s.guard is not None and (found := s.guard(facts)) is not None:
         return found
     if s.person is not None and user_id is not None and (found := s.person(facts, user_id)) is not None:

@@ -36,6 +36,7 @@ from services.core.deadlines.service import (
     next_extension,
 )
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.outbox import handoffs
 
 State = ExtensionRequestState
@@ -86,14 +87,15 @@ async def request_extension(
                                doing="request a deadline extension")
     if not nxt.requires_approval:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"extension {nxt.number} of the {kind.value} deadline needs no approval: extend it directly "
-                          "(extendDeadline)", ["kind"])
+                          msg("extension {number} of the {kind} deadline needs no approval: extend it directly "
+                              "(extendDeadline)", number=nxt.number, kind=kind.value), ["kind"])
     pending = await session.scalar(select(DeadlineExtensionRequest.id).where(
         DeadlineExtensionRequest.deadline_id == nxt.deadline.id,
         DeadlineExtensionRequest.state == State.PENDING.value))
     if pending is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"the {kind.value} deadline has a pending extension request already: "
-                          "it must be approved or rejected first", ["kind"])
+        raise DomainError(
+            ErrorCode.DUPLICATE, msg("the {kind} deadline has a pending extension request already: it must be "
+                                                     "approved or rejected first", kind=kind.value), ["kind"])
     request = DeadlineExtensionRequest(
         complaint_id=nxt.complaint.id, deadline_id=nxt.deadline.id, kind=nxt.deadline.kind,
         extension_number=nxt.number, add_days=nxt.add_days, reason=why, complex=complex_case,
@@ -131,7 +133,8 @@ async def _pending(session: AsyncSession, request_id: uuid.UUID, actor: Actor,
         raise DomainError(ErrorCode.NOT_FOUND, "extension request not found", ["requestId"])
     if request.state != State.PENDING.value:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"cannot {verb} the request: it was {request.state.lower()} already", ["requestId"])
+                          msg("cannot {verb} the request: it was {state} already", verb=verb,
+                              state=request.state.lower()), ["requestId"])
     refused = may_decide_extension(request, actor.user_id)
     if refused is not None:
         raise DomainError(ErrorCode.SEPARATION_OF_DUTIES, refused, ["requestId"])
@@ -154,7 +157,8 @@ async def approve_extension(
         if exc.code == ErrorCode.ILLEGAL_TRANSITION:
             raise
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"the request can no longer be granted ({exc.message}): reject it", ["requestId"]) from None
+                          msg("the request can no longer be granted ({reason}): reject it", reason=exc.message),
+                          ["requestId"]) from None
     if nxt.deadline.id != request.deadline_id or nxt.number != request.extension_number:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
                           "the deadline changed since the request (met, or extended otherwise): reject it",

@@ -46,6 +46,7 @@ from services.core.crypto.fields import aad, seal, writable_keyring
 from services.core.db import open_tenant_session
 from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import Escalation, EscalationState, ExternalBody
+from services.core.i18n import msg
 from services.core.org.models import OrgUnit, User
 from services.core.outbox.models import Notification, OutboxInflight, OutboxItem, OutboxKind, OutboxState
 
@@ -371,12 +372,12 @@ class MailServer:
 
 def _send_mail(server: MailServer, sender: str, to: str, subject: str, text_: str, message_id: str,
                date: datetime) -> None:
-    msg = email.message.EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
-    msg["Date"] = email.utils.format_datetime(date)  # required by RFC 5322; the attempt's time
-    msg["Message-ID"] = message_id  # from the idempotency key: a resent copy carries the same id
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
-    msg.set_content(text_)
+    mail = email.message.EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, to, subject
+    mail["Date"] = email.utils.format_datetime(date)  # required by RFC 5322; the attempt's time
+    mail["Message-ID"] = message_id  # from the idempotency key: a resent copy carries the same id
+    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
+    mail.set_content(text_)
     timeout = float(os.environ.get(SMTP_TIMEOUT_ENV, "10"))
     smtp: smtplib.SMTP = (smtplib.SMTP_SSL(server.host, server.port, timeout=timeout,
                                            context=ssl.create_default_context())
@@ -387,7 +388,7 @@ def _send_mail(server: MailServer, sender: str, to: str, subject: str, text_: st
             smtp.starttls(context=ssl.create_default_context())
         if server.username is not None:
             smtp.login(server.username, server.password or "")
-        smtp.send_message(msg)
+        smtp.send_message(mail)
 
 
 def _mail_failure(exc: Exception, server: MailServer, to: str) -> Delivery:
@@ -616,7 +617,8 @@ async def retry_failed(
     if not item_ids:
         raise DomainError(ErrorCode.REQUIRED, "name at least one failed item", ["ids"])
     if len(item_ids) > MAX_RETRY:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"at most {MAX_RETRY} items at once", ["ids"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("at most {max_retry} items at once", max_retry=MAX_RETRY), ["ids"])
     wanted = list(dict.fromkeys(item_ids))
     found = (await session.execute(  # locked: a dispatcher or another retry waits for this transaction
         select(OutboxItem.id, OutboxItem.state).where(OutboxItem.id.in_(wanted)).order_by(OutboxItem.id)
@@ -628,7 +630,8 @@ async def retry_failed(
             raise DomainError(ErrorCode.NOT_FOUND, "outbox item not found", ["ids", str(index)])
         if state != OutboxState.FAILED.value:
             raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                              f"the outbox item is {state}: only failed items can be retried", ["ids", str(index)])
+                              msg("the outbox item is {state}: only failed items can be retried", state=state),
+                              ["ids", str(index)])
     await session.execute(update(OutboxItem).where(OutboxItem.id.in_(wanted))
                           .values(state=OutboxState.PENDING.value, next_attempt_at=now, attempts=0))
     await record_event(session, actor=actor, action="retry_outbox_items", subject_type="OutboxItem",
