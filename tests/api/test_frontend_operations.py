@@ -58,7 +58,7 @@ SCREENS: dict[str, set[str]] = {
         "orgUnits", "users", "roles", "categories", "createOrgUnit", "createUser", "assignRole", "upsertCategory",
         "auditVerification", "me", "identityProviders", "upsertIdentityProvider", "externalBodies",
         "upsertExternalBody", "outboxItems", "retryOutboxItems", "escalationSettings", "updateEscalationSettings",
-        "importCalendarYear",
+        "importCalendarYear", "updateComplaintProcedure", "updateTenantLocale",
     },
     "notifications": {"notifications", "markNotificationRead"},
     "signin": {"login", "refreshToken", "logout", "setPassword", "redeemPasswordToken"},

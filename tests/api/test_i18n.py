@@ -13,8 +13,9 @@ from typing import Any
 
 from conftest import GraphQLClient
 from deadline_cases import SH, at, schema, tenant_of
+from helpers import raw_id as raw
 from helpers import rows, scalar
-from lifecycle import RECORD, complaint_input, directory, ok, record
+from lifecycle import RECORD, complaint_input, directory, ok, record, step_mutation
 
 from services.core.clock import FixedClock
 from services.core.outbox.service import dispatch_due
@@ -96,6 +97,15 @@ async def test_the_same_case_reads_in_zh_cn_and_en(gql: GraphQLClient, clock: Fi
     assert await refused_title(gql, t, language="en") == EN_TOO_LONG
     assert await refused_title(gql, t, language="zh-CN") == ZH_TOO_LONG
     assert await scalar(f'SELECT count(*) FROM "{schema(t)}".complaints') == count  # nothing recorded
+    # a step the lifecycle does not allow now: the step and the status named in the reader's language
+    approve = step_mutation("approveHandlingForm", "DecideHandlingFormInput")
+    for language, message in (("en", "cannot approve handling form: the complaint is RECEIVED"),
+                              ("zh-CN", "不能批准处理表:投诉状态为已受理")):
+        data = await ask(gql, approve, {"input": {"complaintId": c["id"]}}, tenant=t, user="all@test.example",
+                         language=language)
+        assert data["approveHandlingForm"]["complaint"] is None
+        assert data["approveHandlingForm"]["userErrors"] == [
+            {"field": None, "code": "ILLEGAL_TRANSITION", "message": message}]
 
     # the status and deadline labels
     en = (await ask(gql, CASE, {"id": c["id"]}, tenant=t, language="en"))["complaint"]
@@ -327,3 +337,32 @@ async def test_the_right_reaches_existing_tenants_by_the_migration() -> None:
         t = await tenant_of(template, "i18n-rule")
         found = await rows(f'SELECT v0 FROM "{schema(t)}".policy_rules WHERE v2 = \'procedure.manage\'')
         assert "tenant_admin" in {r.v0 for r in found}  # (and the suite's all-rights test role)
+
+
+async def test_other_notices_are_written_in_each_recipients_language(gql: GraphQLClient, clock: FixedClock) -> None:
+    """The outbox writes any marked notification (a breach, an escalation, a failed delivery) in its recipient's
+    language: the same notice to two people, one who chose en, one who did not (the tenant's default, zh-CN)."""
+    from datetime import UTC, datetime
+
+    from services.core.i18n import Both, When, msg
+    from services.core.outbox.service import notify
+
+    t = await tenant_of("bank", "i18n-notices")
+    assert (await ask(gql, PREFER, {"input": {"locale": "en"}}, tenant=t, user=HANDLER,
+                      language="zh-CN"))["updateMyPreferences"]["userErrors"] == []
+    _, users = await directory(gql, t)
+    title = msg("Complaint {number}: the {deadline} deadline passed ({due})", number="2611000009",
+                deadline=Both("DECISION", "处理决定"),
+                due=When(datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC), SH))
+    async with tenant_session(await resolve_tenant(t)) as session, session.begin():
+        await notify(session, user_ids=[raw(users[HANDLER]), raw(users[RECEIVER])], key="test:i18n-notice",
+                     kind="DEADLINE_BREACHED", title=title, now=clock.now())
+    async with tenant_session(await resolve_tenant(t)) as session:
+        await dispatch_due(session, now=clock.now())
+    found = {r.email: r.title for r in await rows(
+        f'SELECT u.email, n.title FROM "{schema(t)}".notifications n JOIN "{schema(t)}".users u ON u.id = n.user_id '
+        "WHERE n.kind = 'DEADLINE_BREACHED'")}
+    assert {k: v.replace("\u202f", " ") for k, v in found.items()} == {
+        HANDLER: "Complaint 2611000009: the DECISION deadline passed (Nov 30, 2026, 11:59:59 PM)",
+        RECEIVER: "投诉2611000009:处理决定期限已逾期(2026年11月30日 23:59:59)",
+    }

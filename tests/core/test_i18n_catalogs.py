@@ -81,3 +81,15 @@ def test_values_are_filled_in_after_translation() -> None:
     assert i18n.translate(refusal, "zh-CN") == "title超过200个字符"
     assert i18n.translate(refusal, "en") == "title is longer than 200 characters"
     assert i18n.translate("a value the user wrote", "zh-CN") == "a value the user wrote"  # unknown: as it is
+
+
+def test_a_moment_in_a_message_follows_the_zone_and_the_locale() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    due = i18n.msg("Complaint {number}: the {deadline} deadline passed ({due})", number="2611000001",
+                   deadline=i18n.Both("RESOLUTION", "处理完毕"),
+                   due=i18n.When(datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC), ZoneInfo("Asia/Shanghai")))
+    assert i18n.translate(due, "zh-CN") == "投诉2611000001:处理完毕期限已逾期(2026年11月30日 23:59:59)"
+    assert i18n.translate(due, "en").replace("\u202f", " ") == \
+        "Complaint 2611000001: the RESOLUTION deadline passed (Nov 30, 2026, 11:59:59 PM)"

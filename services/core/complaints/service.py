@@ -559,7 +559,7 @@ async def record_customer_opinion(
     if source == Source.CUSTOMER and complaint.status == S.APPROVED:  # not yet told: the owner relays it first
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
                           msg("cannot record the customer's opinion: the complaint is {status}",
-                                  status=complaint.status))
+                              status=lifecycle.status_text(complaint.status)))
     form = await approved_form(session, complaint.id)
     assert form is not None  # APPROVED, AWAITING_CUSTOMER and a sent opinion all follow an approval
     session.add(CustomerOpinion(

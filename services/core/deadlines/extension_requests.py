@@ -84,7 +84,7 @@ async def request_extension(
     extend it directly) and a deadline that has a pending request already (DUPLICATE)."""
     why = v.required_text(reason, "reason", max_length=MAX_REASON)
     nxt = await next_extension(session, complaint_id=complaint_id, kind=kind, complex_case=complex_case,
-                               doing="request a deadline extension")
+                               doing=msg("request a deadline extension"))
     if not nxt.requires_approval:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
                           msg("extension {number} of the {kind} deadline needs no approval: extend it directly "
@@ -152,7 +152,7 @@ async def approve_extension(
     remark = v.text(note, "note", max_length=MAX_NOTE)
     try:
         nxt = await next_extension(session, complaint_id=complaint.id, kind=DeadlineKind(request.kind),
-                                   complex_case=request.complex, doing="approve a deadline extension")
+                                   complex_case=request.complex, doing=msg("approve a deadline extension"))
     except DomainError as exc:
         if exc.code == ErrorCode.ILLEGAL_TRANSITION:
             raise

@@ -394,7 +394,7 @@ class NextExtension:
 
 
 async def next_extension(session: AsyncSession, *, complaint_id: uuid.UUID, kind: DeadlineKind,
-                         complex_case: bool, doing: str = "extend a deadline") -> NextExtension:
+                         complex_case: bool, doing: str | None = None) -> NextExtension:
     """Lock the complaint and its open deadline of ``kind`` and return the rule's next extension, or refuse: an
     ended case (ILLEGAL_TRANSITION), no such open deadline (NOT_FOUND), a rule without extensions (NOT_ALLOWED),
     none left (OUT_OF_RANGE), one only for a complex case when ``complex_case`` is false (INVALID)."""
@@ -402,8 +402,9 @@ async def next_extension(session: AsyncSession, *, complaint_id: uuid.UUID, kind
     if complaint is None:
         raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
     if complaint.status not in lifecycle.OPEN:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, msg("cannot {doing}: the complaint is {status}", doing=doing,
-                                                                  status=complaint.status))
+        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, msg("cannot {doing}: the complaint is {status}",
+                                                            doing=doing or msg("extend a deadline"),
+                                                            status=lifecycle.status_text(complaint.status)))
     d = next((x for x in await open_deadlines(session, complaint.id) if x.kind == kind.value), None)
     if d is None:
         raise DomainError(ErrorCode.NOT_FOUND, msg("the complaint has no open {kind} deadline", kind=kind.value),

@@ -356,7 +356,8 @@ async def escalate_complaint(
                           "personalDataIncluded": escalation.personal_data_included},
                  note=why)
     await notify(session, user_ids=[complaint.owner_id], key=f"{key}:owner", kind="ESCALATED",
-                 title=f"Complaint {complaint.number} escalated to {body.name}", complaint_id=complaint.id, now=now)
+                 title=msg("Complaint {number} escalated to {body}", number=complaint.number, body=body.name),
+                 complaint_id=complaint.id, now=now)
     return escalation
 
 
@@ -459,7 +460,7 @@ async def _escalate_automatically(
         owner = await session.scalar(select(Complaint.owner_id).where(Complaint.id == complaint_id))
         if owner is not None:
             await notify(session, user_ids=[owner], key=f"auto-escalation-refused:{ref}",
-                         kind="ESCALATION_NOT_POSSIBLE", title="Automatic escalation was not possible",
+                         kind="ESCALATION_NOT_POSSIBLE", title=msg("Automatic escalation was not possible"),
                          body=exc.message, complaint_id=complaint_id, now=now)
         return None
 

@@ -55,6 +55,32 @@ def msg(msgid: str, **params: Any) -> Msg:
     return Msg(msgid, params)
 
 
+class When:
+    """A moment put into a message: written in the tenant's time zone ``tz`` and the reader's locale's format
+    (Babel's CLDR medium format); English where no locale is known (``str``, logs)."""
+
+    def __init__(self, moment: datetime, tz: ZoneInfo) -> None:
+        self.moment, self.tz = moment, tz
+
+    def __format__(self, spec: str) -> str:
+        return format_datetime(self.moment, "en", self.tz)
+
+    def __str__(self) -> str:
+        return format(self)
+
+
+class Both(str):
+    """A value put into a message that carries its own zh-CN text (a lifecycle step's name, a status's label):
+    ``str(self)`` is the English, ``translate`` picks the reader's."""
+
+    zh: str
+
+    def __new__(cls, en: str, zh: str) -> Both:
+        made = super().__new__(cls, en)
+        made.zh = zh
+        return made
+
+
 def catalog_code(locale: str) -> str:
     """``zh-CN`` -> ``zh_CN`` (the directory and Babel's name)."""
     return locale.replace("-", "_")
@@ -136,8 +162,12 @@ def gettext_(locale: str, text: str) -> str:
 def translate(text: str, locale: str) -> str:
     """``text`` in ``locale``: a ``Msg`` translated then filled in, any other marked text translated (an
     unknown text, e.g. a value the user wrote, is returned as it is)."""
+    if isinstance(text, Both):
+        return text.zh if normalize(locale) == "zh-CN" and text.zh else str(text)
     if isinstance(text, Msg):
-        params = {k: translate(v, locale) if isinstance(v, Msg) else v for k, v in text.params.items()}
+        params = {k: translate(v, locale) if isinstance(v, Msg | Both)
+                  else format_datetime(v.moment, locale, v.tz) if isinstance(v, When) else v
+                  for k, v in text.params.items()}
         try:
             return gettext_(locale, text.msgid).format(**params)
         except (KeyError, IndexError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,11 @@ from services.core.org.models import TenantSettings, User
 async def tenant_locale(session: AsyncSession) -> str:
     found = await session.scalar(select(TenantSettings.locale).where(TenantSettings.id == 1))
     return normalize(found) or DEFAULT_LOCALE
+
+
+async def tenant_zone(session: AsyncSession) -> ZoneInfo:
+    found = await session.scalar(select(TenantSettings.timezone).where(TenantSettings.id == 1))
+    return ZoneInfo(found or "Asia/Shanghai")
 
 
 async def user_locales(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
