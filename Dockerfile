@@ -20,7 +20,9 @@ WORKDIR /src
 # Everything the package build needs; .dockerignore keeps tests, venvs, VCS data and secrets out.
 COPY . .
 
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+RUN python -m pip install "$(grep -o 'babel==[0-9.]*' pyproject.toml)" \
+    && python -m services.core.i18n.compile \
+    && python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install /wheels/complaintdesk-*.whl \
     && /opt/venv/bin/complaintdesk --version

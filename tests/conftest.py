@@ -290,9 +290,13 @@ class GraphQLClient:
         self.http = http
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, *,
-                   tenant: str | None = TENANT_A, headers: dict[str, str] | None = None,
+                   tenant: str | None = TENANT_A, headers: dict[str, str | None] | None = None,
                    user: str | None = DEFAULT_USER) -> httpx.Response:
-        h = {"content-type": "application/json", **(headers or {})}
+        # The suite's texts are written in English: it asks for en (tenants default to zh-CN) unless a test names
+        # its own language (None: no Accept-Language at all, the tenant's default decides).
+        given = {k.lower(): v for k, v in (headers or {}).items()}
+        h = {k: v for k, v in {"content-type": "application/json", "accept-language": "en", **given}.items()
+             if v is not None}
         token = None
         if user is not None and tenant is not None and "authorization" not in h:
             token = await access_token(tenant, user)

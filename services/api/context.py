@@ -29,6 +29,7 @@ from strawberry.types import Info as _Info
 from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
 from services.api.errors import RequestError
 from services.api.loaders import Loaders
+from services.core import i18n
 from services.core.audit.service import Actor
 from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
@@ -36,10 +37,12 @@ from services.core.clock import Clock, system_clock
 from services.core.db import session_slots
 from services.core.errors import DomainError, ErrorCode
 from services.core.faults import unstorable_text
+from services.core.i18n import N_
+from services.core.i18n.tenant import tenant_locale
 from services.core.idempotency import service as idempotency_service
 from services.core.tenancy import TenantRef, tenant_session
 
-UNSTORABLE_MESSAGE = "a value contains a character that cannot be stored (U+0000)"
+UNSTORABLE_MESSAGE = N_("a value contains a character that cannot be stored (U+0000)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Viewer:
     email: str
     roles: tuple[str, ...]
     org_unit_id: Any = None
+    locale: str | None = None  # their own choice (updateMyPreferences), if any
 
     @property
     def actor(self) -> Actor:
@@ -78,6 +82,7 @@ class Context:
     # the request's Idempotency-Key reservation (services/api/idempotency.py): marked in every write transaction
     idempotency_reservation: uuid.UUID | None = None
     connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
+    _locale: str | None = None
 
     @property
     def tenant(self) -> TenantRef:
@@ -169,10 +174,34 @@ class Context:
                             user = await auth_service.active_user(session, email=principal.email)
                     if user is not None:
                         self._viewer = Viewer(id=user.id, email=user.email, roles=user.roles,
-                                              org_unit_id=user.org_unit_id)
+                                              org_unit_id=user.org_unit_id, locale=user.locale)
                         self.policy_version = user.policy_version
                 self._viewer_resolved = True
         return self._viewer
+
+    async def locale(self) -> str:
+        """The language this request's texts are in: the signed-in user's preference, else the request's
+        ``Accept-Language``, else the tenant's default (zh-CN unless the tenant chose otherwise)."""
+        if self._locale is None:
+            viewer = await self.viewer() if self.tenant_ref is not None else None
+            preference = viewer.locale if viewer is not None else None
+            accept = self.request.headers.get("accept-language") if self.request is not None else None
+            tenant_default = None
+            if i18n.normalize(preference) is None and i18n.from_accept_language(accept) is None \
+                    and self.tenant_ref is not None:
+                async with self.db() as session:
+                    tenant_default = await tenant_locale(session)
+            self._locale = i18n.choose(preference, accept, tenant_default)
+        return self._locale
+
+    def forget_locale(self) -> None:
+        """The viewer changed their language: read it again."""
+        self._locale = None
+        self._viewer_resolved = False
+
+    async def translate(self, text: str) -> str:
+        """A marked text (a message id or ``msg(...)``) in this request's language."""
+        return i18n.translate(text, await self.locale())
 
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()

@@ -13,6 +13,7 @@ from strawberry.relay.types import GlobalIDValueError
 
 from services.core.errors import DomainError, ErrorCode
 from services.core.faults import UNAVAILABLE_MESSAGE, unavailable_cause
+from services.core.i18n import translate
 from services.core.logs import request_id_var
 
 logger = logging.getLogger("complaintdesk.api")
@@ -36,8 +37,17 @@ def masked(original: BaseException | None) -> tuple[str, str]:
 @strawberry.type(description="A business-rule or validation refusal; nothing was changed.")
 class UserError:
     field: list[str] | None = strawberry.field(description="Path to the input field at fault, if any")
-    message: str
+    text: strawberry.Private[str]
     code: ErrorCode
+
+    def __init__(self, *, field: list[str] | None, message: str, code: ErrorCode) -> None:
+        self.field = field
+        self.text = message
+        self.code = code
+
+    @strawberry.field(description="For a person, in the reader's locale (the code is the same in every language)")
+    async def message(self, info: strawberry.Info) -> str:
+        return translate(self.text, await info.context.locale())
 
 
 def user_error(exc: DomainError) -> UserError:

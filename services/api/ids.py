@@ -7,6 +7,7 @@ import uuid
 from strawberry import relay
 
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 
 
 def decode_id(global_id: relay.GlobalID, type_name: str, field: str) -> uuid.UUID:
@@ -16,7 +17,7 @@ def decode_id(global_id: relay.GlobalID, type_name: str, field: str) -> uuid.UUI
             return uuid.UUID(global_id.node_id)
         except ValueError:
             pass
-    raise DomainError(ErrorCode.NOT_FOUND, f"{type_name[0].lower() + type_name[1:]} not found", [field])
+    raise DomainError(ErrorCode.NOT_FOUND, msg("{name} not found", name=type_name[0].lower() + type_name[1:]), [field])
 
 
 def decode_optional(global_id: relay.GlobalID | None, type_name: str, field: str) -> uuid.UUID | None:

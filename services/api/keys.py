@@ -15,6 +15,7 @@ from services.api.errors import UserError, user_error
 from services.core.crypto.keys import rewrap_all
 from services.core.crypto.rotation import RotationInfo, get_rotation, list_rotations, start_data_rotation
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import N_
 from services.core.tenancy import InvalidTenantSlug, TenantError
 
 logger = logging.getLogger("complaintdesk.api.keys")
@@ -90,7 +91,8 @@ class KeyMutations:
             logger.info("operator %s rotated the master key: %d keys re-wrapped", operator.name, count)
             return RotateKeysPayload(rewrapped_keys=count)
         if not input.tenant:
-            return RotateKeysPayload(user_errors=[UserError(field=["tenant"], message="a tenant is required for DATA",
+            return RotateKeysPayload(user_errors=[UserError(
+                field=["tenant"], message=N_("a tenant is required for DATA"),
                                                             code=ErrorCode.REQUIRED)])
         try:
             rotation, created = await start_data_rotation(input.tenant, started_by=operator.name)

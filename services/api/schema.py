@@ -30,6 +30,7 @@ from services.api.auth.types import IdentityProviderType
 from services.api.classification.schema import ClassificationMutations, ClassificationQueries
 from services.api.classification.types import ClassificationCodeType
 from services.api.complaints.mutations import ComplaintMutations
+from services.api.complaints.procedure import ProcedureMutations
 from services.api.complaints.queries import ComplaintQueries
 from services.api.complaints.types import ComplaintType
 from services.api.context import Info
@@ -90,7 +91,7 @@ NODE_TYPES: dict[str, Any] = {
 class Mutation(ComplaintMutations, OrgMutations, PolicyMutations, AuthMutations, OperatorMutations,
                DiagnosticsMutations, KeyMutations, DeadlineMutations, EscalationMutations, NotificationMutations,
                OutboxMutations, PreferenceMutations, ClassificationMutations, ReportMutations,
-               AccountabilityMutations, MessageMutations):
+               AccountabilityMutations, MessageMutations, ProcedureMutations):
     pass
 
 

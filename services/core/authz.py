@@ -42,6 +42,7 @@ from services.core.auth.models import PolicyRule, PolicyState, PolicyVersion
 from services.core.complaints.lifecycle import HANDLING_ACTIONS
 from services.core.complaints.models import Complaint, HandlingForm, HandlingFormStatus, Investigation
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import OrgUnit, Role, User
 from services.core.validation import phone_key
 
@@ -107,6 +108,7 @@ class Action(enum.StrEnum):
     ACCOUNTABILITY_CONFIGURE = "accountability.configure"
     UPDATE_CONTACT = "complaint.update_contact"
     MANAGE_MESSAGE_TEMPLATES = "message_template.manage"
+    PROCEDURE_MANAGE = "procedure.manage"
 
 
 class Relation(enum.StrEnum):
@@ -469,11 +471,13 @@ async def require(
     verb = (action.value.split(".", 1)[1].replace("_", " ") if action.value.startswith("complaint.")
             else f"do {action.value}")
     if decision.rule is not None:
-        raise DomainError(ErrorCode.NOT_ALLOWED, f"you may not {verb}: a rule denies it where {decision.rule.relation}")
+        raise DomainError(
+            ErrorCode.NOT_ALLOWED, msg("you may not {verb}: a rule denies it where {relation}",
+                verb=verb, relation=decision.rule.relation))
     cached = await _enforcer(session, subject.tenant)
     conditions = sorted({p[3] for p in _lines_for(cached, subject, action.value) if p[4] == "allow"})
     where = f" (allowed only where {' or '.join(conditions)})" if conditions else ""
-    raise DomainError(ErrorCode.NOT_ALLOWED, f"you may not {verb}{where}")
+    raise DomainError(ErrorCode.NOT_ALLOWED, msg("you may not {verb}{where}", verb=verb, where=where))
 
 
 def _lines_for(cached: _Cached, subject: Subject, action: str) -> list[Sequence[str]]:
@@ -608,8 +612,8 @@ async def check_lockout(
         needed = " or ".join(f"{a} ({what})" for a, what in GUARDED_ACTIONS.items() if what in lost)
         raise DomainError(
             ErrorCode.POLICY_LOCKOUT,
-            f"refused: after this change no active user could {' or '.join(lost)}; keep {needed} for at least one "
-            "active user's role", list(field),
+            msg("refused: after this change no active user could {lost}; keep {needed} for at least one "
+                "active user's role", lost=" or ".join(lost), needed=needed), list(field),
         )
 
 
@@ -628,11 +632,12 @@ def _check_loadable(rules: Sequence[Rule], roles: Iterable[str]) -> None:
     problems = validate_rules(rules, roles)
     if problems:
         index, field, reason = problems[0]
-        raise DomainError(ErrorCode.INVALID, f"rule {index + 1}: {reason}", ["rules", str(index), field])
+        raise DomainError(
+            ErrorCode.INVALID, msg("rule {row}: {reason}", row=index + 1, reason=reason), ["rules", str(index), field])
     try:
         build_enforcer("check", rules, [])
     except Exception as exc:  # whatever Casbin refuses, refuse here too
-        raise DomainError(ErrorCode.INVALID, f"the rules cannot be loaded: {exc}", ["rules"]) from None
+        raise DomainError(ErrorCode.INVALID, msg("the rules cannot be loaded: {exc}", exc=exc), ["rules"]) from None
 
 
 async def _replace_rules(
@@ -678,7 +683,8 @@ async def restore_rules(session: AsyncSession, *, actor: Actor, now: datetime, v
     await lock_policies(session)
     kept = await session.get(PolicyVersion, version)
     if kept is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"there is no policy version {version}", ["version"])
+        raise DomainError(
+            ErrorCode.NOT_FOUND, msg("there is no policy version {version}", version=version), ["version"])
     rules = [Rule(*line) for line in kept.rules]
     _check_loadable(rules, [r.name for r in (await session.scalars(select(Role))).all()])
     await check_lockout(session, rules=rules, field=["version"])
@@ -726,7 +732,9 @@ async def list_versions(session: AsyncSession, *, first: int = 20, before: int |
                         ) -> tuple[list[PolicyVersion], bool]:
     """Policy versions, newest first: (page, has_next_page). ``before``: the number of the last one seen."""
     if not 1 <= first <= MAX_VERSIONS_PAGE:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"first must be between 1 and {MAX_VERSIONS_PAGE}", ["first"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("first must be between 1 and {max_versions_page}",
+                max_versions_page=MAX_VERSIONS_PAGE), ["first"])
     query = select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(first + 1)
     if before is not None:
         query = query.where(PolicyVersion.version < before)

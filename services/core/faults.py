@@ -16,7 +16,9 @@ import asyncpg
 import redis.exceptions
 import sqlalchemy.exc
 
-UNAVAILABLE_MESSAGE = "the service is temporarily unavailable"
+from services.core.i18n import N_
+
+UNAVAILABLE_MESSAGE = N_("the service is temporarily unavailable")
 RETRY_AFTER_S = 5
 
 # SQLSTATEs of a server that cannot serve now: class 08 (connection exceptions), admin/crash shutdown, "cannot

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,22}[0-9]$")
@@ -18,13 +19,15 @@ def text(value: str | None, field: str, *, max_length: int, required: bool = Fal
     """Trimmed text or None; refuses control characters and over-long values."""
     if value is None or not value.strip():
         if required:
-            raise DomainError(ErrorCode.REQUIRED, f"{field} is required", [field])
+            raise DomainError(ErrorCode.REQUIRED, msg("{field} is required", field=field), [field])
         return None
     cleaned = value.strip()
     if len(cleaned) > max_length:
-        raise DomainError(ErrorCode.TOO_LONG, f"{field} is longer than {max_length} characters", [field])
+        raise DomainError(
+            ErrorCode.TOO_LONG, msg("{field} is longer than {max_length} characters",
+                field=field, max_length=max_length), [field])
     if _CONTROL.search(cleaned):
-        raise DomainError(ErrorCode.INVALID, f"{field} contains control characters", [field])
+        raise DomainError(ErrorCode.INVALID, msg("{field} contains control characters", field=field), [field])
     return cleaned
 
 
@@ -39,7 +42,7 @@ def email(value: str | None, field: str) -> str | None:
     if cleaned is None:
         return None
     if not _EMAIL.fullmatch(cleaned):
-        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid e-mail address", [field])
+        raise DomainError(ErrorCode.INVALID, msg("{field} is not a valid e-mail address", field=field), [field])
     return cleaned.lower()
 
 
@@ -48,7 +51,7 @@ def phone(value: str | None, field: str) -> str | None:
     if cleaned is None:
         return None
     if not _PHONE.fullmatch(cleaned) or sum(c.isdigit() for c in cleaned) < 5:
-        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid phone number", [field])
+        raise DomainError(ErrorCode.INVALID, msg("{field} is not a valid phone number", field=field), [field])
     return cleaned
 
 
@@ -69,7 +72,8 @@ def id_number(value: str | None, field: str) -> str | None:
         return None
     compact = cleaned.replace(" ", "")
     if not _ID_NUMBER.fullmatch(compact):
-        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid identity document number", [field])
+        raise DomainError(
+            ErrorCode.INVALID, msg("{field} is not a valid identity document number", field=field), [field])
     return compact.upper()
 
 
@@ -86,7 +90,9 @@ def non_negative_int(value: int | None, field: str, *, maximum: int = 1_000_000_
     if value is None:
         return None
     if value < 0 or value > maximum:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{field} must be between 0 and {maximum}", [field])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("{field} must be between 0 and {maximum}",
+                field=field, maximum=maximum), [field])
     return value
 
 
@@ -96,9 +102,10 @@ def money(value: Decimal | None, field: str) -> Decimal | None:
     try:
         quantized = Decimal(value).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
-        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid amount", [field]) from None
+        raise DomainError(ErrorCode.INVALID, msg("{field} is not a valid amount", field=field), [field]) from None
     if quantized < 0 or quantized >= Decimal("1000000000000"):
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{field} must be between 0 and 999999999999.99", [field])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("{field} must be between 0 and 999999999999.99", field=field), [field])
     return quantized
 
 
@@ -106,5 +113,6 @@ def past_date(value: date | None, field: str, *, today: date) -> date | None:
     if value is None:
         return None
     if value.year < 1990 or value > today:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{field} must be a date between 1990 and today", [field])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("{field} must be a date between 1990 and today", field=field), [field])
     return value

@@ -120,11 +120,13 @@ async def test_request_id_is_echoed_or_made(gql: GraphQLClient) -> None:
 
 async def test_tenant_from_the_host_name_when_no_header(client: Any) -> None:
     query = {"query": "{ complaintProcedure { summary } }"}
-    by_host = await client.post("/graphql", json=query, headers={"host": "beta.complaints.example.com"})
+    by_host = await client.post("/graphql", json=query, headers={"host": "beta.complaints.example.com",
+                                                                 "accept-language": "en"})
     assert by_host.status_code == 200
     assert "15 days of receipt" in by_host.json()["data"]["complaintProcedure"]["summary"]  # the bank template
     header_wins = await client.post("/graphql", json=query,
-                                    headers={"host": "beta.complaints.example.com", "x-tenant": "alpha"})
+                                    headers={"host": "beta.complaints.example.com", "x-tenant": "alpha",
+                                             "accept-language": "en"})
     assert "5 working days" in header_wins.json()["data"]["complaintProcedure"]["summary"]
     # fewer than three labels, or an IP address, names no tenant; else the first label, validated like any slug
     for host, status, code in (("localhost", 400, "TENANT_REQUIRED"), ("example.com", 400, "TENANT_REQUIRED"),

@@ -61,7 +61,7 @@ SCREENS: dict[str, set[str]] = {
         "auditVerification", "me", "identityProviders", "upsertIdentityProvider", "externalBodies",
         "upsertExternalBody", "outboxItems", "retryOutboxItems", "escalationSettings", "updateEscalationSettings",
         "importCalendarYear", "accountabilitySettings", "updateAccountabilitySettings",
-        "messageTemplates", "updateMessageTemplate",
+        "messageTemplates", "updateMessageTemplate", "updateComplaintProcedure", "updateTenantLocale",
     },
     "accountability": {
         "penalties", "penaltyNotices", "proposePenalty", "decidePenalty", "reviewPlans", "createReviewPlan",

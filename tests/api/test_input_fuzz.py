@@ -239,7 +239,7 @@ mutation ($input: RecordComplaintInput!) { recordComplaint(input: $input) { comp
 
 async def _post_raw(client: httpx.AsyncClient, body: str, token: str) -> httpx.Response:
     return await client.post("/graphql", content=body, headers={
-        "content-type": "application/json", "authorization": f"Bearer {token}"})
+        "content-type": "application/json", "authorization": f"Bearer {token}", "accept-language": "en"})
 
 
 async def test_bad_numbers_and_strings_are_request_errors(client: httpx.AsyncClient, tenants: Any) -> None:

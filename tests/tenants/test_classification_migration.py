@@ -17,7 +17,7 @@ from tenants.migrate import upgrade_tenant_schema
 
 pytestmark = pytest.mark.usefixtures("tenants")
 
-PREVIOUS = "t0014"  # the revision t0016 follows
+PREVIOUS = "t0015"  # the revision t0016 follows
 
 
 async def _old_tenant(template: str, categories: list[tuple[str, str | None, str | None, str | None]]

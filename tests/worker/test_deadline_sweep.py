@@ -181,7 +181,7 @@ async def test_extension_notice_becomes_one_owner_task(gql: GraphQLClient, bank:
     await sweep_tenant(bank, clock=FixedClock(now + timedelta(seconds=5)))
     got = await rows(f'SELECT user_id, kind, title FROM "{bank.schema}".notifications')
     assert [(r.user_id, r.kind) for r in got] == [(owner, "CUSTOMER_NOTICE")]
-    assert "extended" in got[0].title
+    assert "期限已延长至" in got[0].title  # in the owner's language: the tenant's default, zh-CN
 
 
 async def test_review_breach_escalates_once(gql: GraphQLClient, bank: TenantRef) -> None:

@@ -18,6 +18,7 @@ from services.api.context import Info
 from services.api.errors import RequestError
 from services.api.ids import decode_optional
 from services.api.ratelimit import TRACK, RateLimited, hit
+from services.core import i18n
 from services.core.audit import service as audit
 from services.core.authz import Action
 from services.core.complaints import models
@@ -29,6 +30,7 @@ from services.core.deadlines import service as deadlines
 from services.core.deadlines import tracking as deadline_tracking
 from services.core.errors import DomainError
 from services.core.escalation.models import ExternalBodyKind
+from services.core.escalation.service import recomplaint_bodies
 
 
 @strawberry.input(description="Filters; all given conditions must hold")
@@ -91,11 +93,50 @@ class ProcedureStep:
     expected_time: str
 
 
-@strawberry.type(description="How complaints are handled here: steps, channels and expected times")
+@strawberry.type(description="A way to complain, and how to reach it (in the reader's locale)")
+class ProcedureChannel:
+    channel: models.Channel
+    contact: str | None
+
+
+@strawberry.type(description="A time the customer may expect (in the reader's locale)")
+class ProcedureExpectedTime:
+    key: str
+    label: str
+    time: str
+
+
+@strawberry.type(description="How complaints are handled here: steps, channels and expected times, in the reader's "
+                             "locale (zh-CN or en); the tenant edits it (updateComplaintProcedure)")
 class ComplaintProcedure:
+    locale: str = strawberry.field(description="the language of the texts (zh-CN or en)")
     summary: str
     steps: list[ProcedureStep]
     channels: list[models.Channel]
+    channel_contacts: list[ProcedureChannel] = strawberry.field(
+        description="each channel with how to reach it")
+    hotline: str | None
+    address: str | None
+    web: str | None
+    expected_times: list[ProcedureExpectedTime]
+    further_complaint_text: str = strawberry.field(description="what the customer is told about re-complaining")
+    further_complaint: list[PublicBody] = strawberry.field(
+        description="where a customer not satisfied may complain further (the association, the regulator): the "
+        "tenant's external bodies with an escalation level, in order")
+
+
+def procedure_view(p: proc.Procedure, bodies: list[Any]) -> ComplaintProcedure:
+    return ComplaintProcedure(
+        locale=p.locale, summary=p.summary,
+        steps=[ProcedureStep(key=s.key, name=s.name, description=s.description, expected_time=s.expected_time)
+               for s in p.steps],
+        channels=[c.channel for c in p.channels],
+        channel_contacts=[ProcedureChannel(channel=c.channel, contact=c.contact) for c in p.channels],
+        hotline=p.hotline, address=p.address, web=p.web,
+        expected_times=[ProcedureExpectedTime(key=t.key, label=t.label, time=t.time) for t in p.expected_times],
+        further_complaint_text=p.further_complaint,
+        further_complaint=[_public_body(b) for b in bodies],
+    )
 
 
 @strawberry.type(description="An extension of an expected date: the new date and why (never who decided)")
@@ -107,8 +148,9 @@ class ExpectedDateExtension:
 
 @strawberry.type
 class ExpectedDate:
-    label: str
+    label: str = strawberry.field(description="in the reader's locale")
     due_on: date
+    due_on_text: str = strawberry.field(description="the date as a person reads it, in the reader's locale")
     provisional: bool = strawberry.field(
         description="the date reaches into a year the tenant's holiday calendar does not cover yet (counted on "
         "weekends alone until it does), or, for a case recorded before deadlines were planned, an estimate"
@@ -121,8 +163,11 @@ class ExpectedDate:
 class ComplaintTracking:
     number: str
     status: models.ComplaintStatus
-    next_step: str
+    status_label: str = strawberry.field(description="the status in the reader's locale")
+    next_step: str = strawberry.field(description="what happens next, in the reader's locale")
     received_at: datetime
+    received_at_text: str = strawberry.field(
+        description="when it was received, in the tenant's time zone and the reader's locale")
     closed_at: datetime | None
     expected_dates: list[ExpectedDate] = strawberry.field(
         description="the open deadlines the customer waits on (first answer, decision, resolution, review "
@@ -265,13 +310,17 @@ class ComplaintQueries:
                 answered_at=review.answered_at)
         messages = await ctx.loaders.messages_by_complaint_id.load(complaint.id)
         status = models.ComplaintStatus(complaint.status)
+        locale = await ctx.locale()
         return ComplaintTracking(
             number=complaint.number,
             status=status,
-            next_step=proc.next_step(status),
+            status_label=i18n.translate(proc.status_label(status), locale),
+            next_step=i18n.translate(proc.next_step(status), locale),
             received_at=complaint.created_at,
+            received_at_text=i18n.format_datetime(complaint.created_at, locale, tz),
             closed_at=complaint.closed_at,
-            expected_dates=[ExpectedDate(label=d.label, due_on=d.due_on, provisional=d.provisional,
+            expected_dates=[ExpectedDate(label=i18n.translate(d.label, locale), due_on=d.due_on,
+                                         due_on_text=i18n.format_date(d.due_on, locale), provisional=d.provisional,
                                          extensions=[ExpectedDateExtension(new_due_on=e.new_due_on,
                                                                            added_days=e.added_days, reason=e.reason)
                                                      for e in d.extensions])
@@ -286,12 +335,12 @@ class ComplaintQueries:
             further_complaint=[_public_body(b) for b in case.further_complaint],
         )
 
-    @strawberry.field(description="Public: the procedure, channels and expected times")
-    def complaint_procedure(self, info: Info) -> ComplaintProcedure:
-        p = proc.procedure_for(info.context.tenant.template)
-        return ComplaintProcedure(
-            summary=p.summary,
-            steps=[ProcedureStep(key=s.key, name=s.name, description=s.description, expected_time=s.expected_time)
-                   for s in p.steps],
-            channels=list(p.channels),
-        )
+    @strawberry.field(description="Public: the procedure, channels and contacts, expected times and where to "
+                                  "re-complain, in the reader's locale (Accept-Language, else the tenant's default)")
+    async def complaint_procedure(self, info: Info) -> ComplaintProcedure:
+        ctx = info.context
+        locale = await ctx.locale()
+        async with ctx.db() as session:
+            content = await proc.content_of(session, ctx.tenant.template)
+            bodies = await recomplaint_bodies(session)
+        return procedure_view(proc.render(content, locale), bodies)

@@ -24,7 +24,7 @@ from services.api.nodes import Node, global_id
 from services.api.org.types import CategoryType, OrgUnitType, UserType, load_org_unit, load_user, parse_uuid
 from services.core.audit.models import AuditEvent as AuditEventModel
 from services.core.authz import mask_address, mask_email, mask_id_number, mask_name, mask_phone
-from services.core.complaints import actions, models
+from services.core.complaints import actions, models, procedure
 from services.core.complaints.queries import (
     MAX_PAGE,
     ComplainantView,
@@ -301,6 +301,10 @@ class ComplaintType(Node):
     repeat_of_id: strawberry.Private[uuid.UUID | None]
     uuid: strawberry.Private[uuid.UUID]
     view: strawberry.Private[ComplaintView]
+
+    @strawberry.field(description="The status for a person, in the reader's locale (zh-CN or en)")
+    async def status_label(self, info: Info) -> str:
+        return await info.context.translate(procedure.status_label(self.status))
     # sealed fields: read from ``view`` (decrypted) only when a query selects them; see _lazy_fields below
     description: str = ""
     complainant: Complainant = strawberry.field(

@@ -15,7 +15,7 @@ from services.api.org.types import UserType, load_user, parse_uuid
 from services.core.calendars import DayKind, ReceiptRule
 from services.core.calendars.schedule import ScheduleFormat
 from services.core.complaints.models import ComplaintStatus
-from services.core.deadlines import models
+from services.core.deadlines import models, tracking
 from services.core.deadlines import rules as r
 from services.core.deadlines import service as svc
 
@@ -98,6 +98,10 @@ class Deadline:
     met_at: datetime | None
     cancelled_at: datetime | None = strawberry.field(description="the complaint was withdrawn")
     id_: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The kind for a person, in the reader's locale (zh-CN or en)")
+    async def kind_label(self, info: Info) -> str:
+        return await info.context.translate(tracking.KIND_LABELS[self.kind.value])
     row: strawberry.Private[models.Deadline]
 
     @classmethod

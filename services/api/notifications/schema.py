@@ -18,7 +18,8 @@ from services.api.cursors import parse_time_id_cursor, time_id_cursor
 from services.api.errors import RequestError, UserError, user_error
 from services.api.ids import decode_optional
 from services.api.nodes import global_id
-from services.core.errors import DomainError
+from services.core.errors import DomainError, ErrorCode
+from services.core.i18n.tenant import set_user_locale
 from services.core.outbox import handoffs
 from services.core.outbox import notifications as svc
 from services.core.outbox.handoffs import NotificationPreference
@@ -140,30 +141,41 @@ class NotificationMutations:
                                            unread_count=unread)
 
 
-@strawberry.input(description="Your own preferences")
+@strawberry.input(description="Your own preferences: give one or both")
 class UpdateMyPreferencesInput:
-    notifications: NotificationPreference
+    notifications: NotificationPreference | None = strawberry.field(
+        default=None, description="how you hear of work handed to you: IN_APP, EMAIL or DIGEST")
+    locale: str | None = strawberry.field(default=None, description="the language you read: zh-CN or en")
 
 
 @strawberry.type
 class UpdateMyPreferencesPayload:
     notification_preference: NotificationPreference | None = None
+    locale: str | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class PreferenceMutations:
-    @strawberry.mutation(description="How you hear of work handed to you: IN_APP, EMAIL or DIGEST")
+    @strawberry.mutation(description="Your preferences: how you hear of work handed to you (IN_APP, EMAIL or "
+                                     "DIGEST) and the language you read (zh-CN or en)")
     async def update_my_preferences(self, info: Info, input: UpdateMyPreferencesInput) -> UpdateMyPreferencesPayload:
         ctx = info.context
         viewer = await ctx.require_viewer()
         try:
             async with ctx.transaction() as session:
-                chosen = await handoffs.set_preference(session, actor=viewer.actor, now=ctx.now(),
-                                                       preference=input.notifications)
+                if input.notifications is None and input.locale is None:
+                    raise DomainError(ErrorCode.REQUIRED, "nothing to change", ["input"])
+                chosen = (await handoffs.set_preference(session, actor=viewer.actor, now=ctx.now(),
+                                                        preference=input.notifications)
+                          if input.notifications is not None else await handoffs.get_preference(session, viewer.id))
+                locale = (await set_user_locale(session, actor=viewer.actor, now=ctx.now(), locale=input.locale)
+                          if input.locale is not None else viewer.locale)
         except DomainError as exc:
             return UpdateMyPreferencesPayload(user_errors=[user_error(exc)])
-        return UpdateMyPreferencesPayload(notification_preference=chosen)
+        if input.locale is not None:
+            ctx.forget_locale()  # this response's texts are in the language just chosen
+        return UpdateMyPreferencesPayload(notification_preference=chosen, locale=locale)
 
 
 @strawberry.type

@@ -112,6 +112,22 @@ class UserType(Node):
         async with info.context.db() as session:
             return await handoffs.get_preference(session, viewer.id)
 
+    @strawberry.field(description="The language you read (your own only: null for anyone else): your choice "
+                                  "(updateMyPreferences), else your request's Accept-Language, else the tenant's "
+                                  "default; zh-CN or en")
+    async def locale(self, info: Info) -> str | None:
+        viewer = await info.context.viewer()
+        if viewer is None or global_id("User", viewer.id) != self.id:
+            return None
+        return await info.context.locale()
+
+    @strawberry.field(description="The language you chose (your own only; null: none chosen, or anyone else)")
+    async def preferred_locale(self, info: Info) -> str | None:
+        viewer = await info.context.viewer()
+        if viewer is None or global_id("User", viewer.id) != self.id:
+            return None
+        return viewer.locale
+
     @classmethod
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False

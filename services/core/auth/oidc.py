@@ -34,6 +34,7 @@ from services.core.auth.models import IdentityProvider
 from services.core.auth.tokens import ISSUER as OUR_ISSUER
 from services.core.auth.tokens import MAX_TOKEN_LENGTH, ExpiredToken, InvalidToken, peek_issuer
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 
 logger = logging.getLogger("complaintdesk.auth.oidc")
 
@@ -240,11 +241,14 @@ def _check_jwks_uri(uri: str) -> str:
 def _text(value: str, field_name: str, limit: int) -> str:
     cleaned = value.strip()
     if not cleaned:
-        raise DomainError(ErrorCode.REQUIRED, f"{field_name} is required", [field_name])
+        raise DomainError(ErrorCode.REQUIRED, msg("{field_name} is required", field_name=field_name), [field_name])
     if len(cleaned) > limit:
-        raise DomainError(ErrorCode.TOO_LONG, f"{field_name} is longer than {limit} characters", [field_name])
+        raise DomainError(
+            ErrorCode.TOO_LONG, msg("{field_name} is longer than {limit} characters",
+                field_name=field_name, limit=limit), [field_name])
     if any(c.isspace() for c in cleaned):
-        raise DomainError(ErrorCode.INVALID, f"{field_name} must not contain spaces", [field_name])
+        raise DomainError(
+            ErrorCode.INVALID, msg("{field_name} must not contain spaces", field_name=field_name), [field_name])
     return cleaned
 
 
@@ -261,7 +265,9 @@ async def upsert_identity_provider(
     """Register the issuer, or update it in place (the issuer is the key)."""
     issuer = _text(issuer, "issuer", 500)
     if issuer == OUR_ISSUER:
-        raise DomainError(ErrorCode.INVALID, f"{OUR_ISSUER!r} is the platform's own issuer", ["issuer"])
+        raise DomainError(
+            ErrorCode.INVALID, msg("{our_issuer} is the platform's own issuer",
+                our_issuer=repr(OUR_ISSUER)), ["issuer"])
     audience = _text(audience, "audience", 500)
     if not _CLAIM.fullmatch(email_claim):
         raise DomainError(ErrorCode.INVALID, "emailClaim must be a claim name", ["emailClaim"])

@@ -20,10 +20,11 @@ from services.core.auth.service import Throttle, invalid_credentials
 from services.core.auth.tokens import OPERATOR_NAME, IssuedToken, issue_operator_token
 from services.core.db import platform_session
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import N_, msg
 
 logger = logging.getLogger("complaintdesk.auth.operators")
 
-INVALID_OPERATOR_MESSAGE = "name or password is wrong"
+INVALID_OPERATOR_MESSAGE = N_("name or password is wrong")
 
 
 def validate_operator_name(name: str) -> str:
@@ -44,11 +45,11 @@ async def create_operator(name: str, password: str) -> Operator:
         try:
             async with session.begin():
                 if await session.get(Operator, name) is not None:
-                    raise DomainError(ErrorCode.DUPLICATE, f"operator {name!r} exists", ["name"])
+                    raise DomainError(ErrorCode.DUPLICATE, msg("operator {name} exists", name=repr(name)), ["name"])
                 operator = Operator(name=name, password_hash=password_hash, active=True)
                 session.add(operator)
         except IntegrityError:
-            raise DomainError(ErrorCode.DUPLICATE, f"operator {name!r} exists", ["name"]) from None
+            raise DomainError(ErrorCode.DUPLICATE, msg("operator {name} exists", name=repr(name)), ["name"]) from None
     return operator
 
 
@@ -64,7 +65,7 @@ async def set_operator_password(name: str, password: str, *, create: bool = Fals
         operator = await session.get(Operator, name, with_for_update=True)
         if operator is None:
             if not create:
-                raise DomainError(ErrorCode.NOT_FOUND, f"operator {name!r} not found", ["name"])
+                raise DomainError(ErrorCode.NOT_FOUND, msg("operator {name} not found", name=repr(name)), ["name"])
             session.add(Operator(name=name, password_hash=password_hash, active=True))
             return True
         operator.password_hash = password_hash

@@ -35,6 +35,7 @@ from services.core.auth.passwords import hash_password_async, validate_password
 from services.core.auth.service import Throttle, revoke_user_refresh_tokens
 from services.core.config import ConfigError
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import N_
 from services.core.org.models import User
 from services.core.org.service import create_user
 from services.core.tenancy import TenantError, resolve_tenant, tenant_session
@@ -45,7 +46,7 @@ ENV_PUBLIC_URL = "COMPLAINTDESK_PUBLIC_URL"
 ENV_TTL_HOURS = "COMPLAINTDESK_PASSWORD_TOKEN_HOURS"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_TTL_HOURS = 72
-INVALID_TOKEN_MESSAGE = "the link is not valid or has expired; ask for a new one"  # noqa: S105
+INVALID_TOKEN_MESSAGE = N_("the link is not valid or has expired; ask for a new one")
 
 
 class TokenPurpose(enum.StrEnum):

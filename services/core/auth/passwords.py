@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 
 MIN_LENGTH = 10
 MAX_LENGTH = 1024  # long enough for any passphrase, short enough to refuse a hashing denial of service
@@ -26,9 +27,13 @@ _hasher = PasswordHasher()
 def validate_password(password: str, field: str = "password") -> str:
     """The password as given, or a ``DomainError`` saying what is wrong with it (never echoing it)."""
     if len(password) < MIN_LENGTH:
-        raise DomainError(ErrorCode.INVALID, f"the password must have at least {MIN_LENGTH} characters", [field])
+        raise DomainError(
+            ErrorCode.INVALID, msg("the password must have at least {min_length} characters",
+                min_length=MIN_LENGTH), [field])
     if len(password) > MAX_LENGTH:
-        raise DomainError(ErrorCode.TOO_LONG, f"the password must have at most {MAX_LENGTH} characters", [field])
+        raise DomainError(
+            ErrorCode.TOO_LONG, msg("the password must have at most {max_length} characters",
+                max_length=MAX_LENGTH), [field])
     if not password.strip():
         raise DomainError(ErrorCode.INVALID, "the password must not be blank", [field])
     return password

@@ -42,14 +42,15 @@ from services.core.auth.tokens import IssuedToken, issue_access_token
 from services.core.config import get_settings
 from services.core.errors import DomainError, ErrorCode
 from services.core.faults import ServiceUnavailable
+from services.core.i18n import N_, msg
 from services.core.org.models import User
 from services.core.ratelimit import Limit, count_in_window, digest, env_limit
 from services.core.tenancy import SLUG_PATTERN, TenantError, TenantRef, resolve_tenant, tenant_session
 
 logger = logging.getLogger("complaintdesk.auth")
 
-INVALID_CREDENTIALS_MESSAGE = "e-mail or password is wrong"
-INVALID_REFRESH_MESSAGE = "the refresh token is not valid; sign in again"
+INVALID_CREDENTIALS_MESSAGE = N_("e-mail or password is wrong")
+INVALID_REFRESH_MESSAGE = N_("the refresh token is not valid; sign in again")
 REFRESH_TTL = timedelta(days=30)
 
 
@@ -113,7 +114,8 @@ class Throttle:
 
 def _rate_limited(retry_after_s: int) -> DomainError:
     return DomainError(
-        ErrorCode.RATE_LIMITED, f"too many failed sign-in attempts; try again in {retry_after_s} seconds",
+        ErrorCode.RATE_LIMITED,
+        msg("too many failed sign-in attempts; try again in {retry_after_s} seconds", retry_after_s=retry_after_s),
         retry_after_s=retry_after_s,
     )
 
@@ -294,7 +296,8 @@ async def set_password(session: AsyncSession, *, user_id: uuid.UUID, password: s
 
 def _active_user_select(condition: Any) -> Any:
     version = select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery()
-    return select(User.id, User.email, User.roles, User.org_unit_id, version).where(condition, User.active.is_(True))
+    return select(User.id, User.email, User.roles, User.org_unit_id, version, User.locale).where(
+        condition, User.active.is_(True))
 
 
 # Built once (a statement per request costs its construction and SQLAlchemy's cache-key walk)
@@ -311,6 +314,7 @@ class ActiveUser:
     roles: tuple[str, ...]
     org_unit_id: uuid.UUID | None
     policy_version: int
+    locale: str | None = None  # the language they chose (None: their request's, else the tenant's default)
 
 
 async def active_user(
@@ -328,4 +332,5 @@ async def active_user(
         row = (await connection.execute(_ACTIVE_BY_EMAIL, {"email": normalized})).first()
     if row is None:
         return None
-    return ActiveUser(id=row[0], email=row[1], roles=tuple(row[2]), org_unit_id=row[3], policy_version=int(row[4] or 0))
+    return ActiveUser(id=row[0], email=row[1], roles=tuple(row[2]), org_unit_id=row[3], policy_version=int(row[4] or 0),
+                      locale=row[5])

@@ -29,6 +29,7 @@ from typing import Any
 
 from services.core.calendars.calendar import DayKind
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 
 MAX_CONTENT_CHARS = 100_000
 MAX_ROWS = 366
@@ -65,7 +66,8 @@ def _json_rows(content: str) -> list[tuple[Any, Any, Any]]:
     try:
         data = json.loads(content)
     except json.JSONDecodeError as exc:
-        raise _refused(ErrorCode.INVALID, f"not JSON: {exc.msg} (line {exc.lineno})") from None
+        raise _refused(
+            ErrorCode.INVALID, msg("not JSON: {error} (line {line})", error=exc.msg, line=exc.lineno)) from None
     if isinstance(data, dict):
         data = data.get("days")
     if not isinstance(data, list):
@@ -89,19 +91,22 @@ def _csv_rows(content: str) -> list[tuple[Any, Any, Any]]:
 def parse_schedule(content: str, fmt: ScheduleFormat, *, year: int, weekend: Iterable[int]) -> list[ScheduleDay]:
     """The days of ``content``, checked for ``year`` on a calendar whose weekend is ``weekend`` (Monday = 0)."""
     if len(content) > MAX_CONTENT_CHARS:
-        raise _refused(ErrorCode.TOO_LONG, f"the file is longer than {MAX_CONTENT_CHARS} characters")
+        raise _refused(ErrorCode.TOO_LONG, msg("the file is longer than {max_chars} characters",
+                                                max_chars=MAX_CONTENT_CHARS))
     raw = _json_rows(content) if fmt is ScheduleFormat.JSON else _csv_rows(content)
     if not raw:
         raise _refused(ErrorCode.REQUIRED, "the schedule has no days")
     if len(raw) > MAX_ROWS:
-        raise _refused(ErrorCode.OUT_OF_RANGE, f"a year's schedule has at most {MAX_ROWS} days")
+        raise _refused(ErrorCode.OUT_OF_RANGE, msg("a year's schedule has at most {max_rows} days",
+                                                    max_rows=MAX_ROWS))
     off = frozenset(weekend)
     errors: list[DomainError] = []
     days: list[ScheduleDay] = []
     seen: dict[dt.date, int] = {}
 
     def fail(code: ErrorCode, row: int, column: str, message: str) -> None:
-        errors.append(DomainError(code, f"row {row}: {message}", ["content", str(row), column]))
+        errors.append(DomainError(code, msg("row {row}: {message}", row=row, message=message),
+                                  ["content", str(row), column]))
 
     for row, (date_value, kind_value, name_value) in enumerate(raw, start=1):
         try:
@@ -109,21 +114,25 @@ def parse_schedule(content: str, fmt: ScheduleFormat, *, year: int, weekend: Ite
         except ValueError:
             day = None
         if day is None:
-            fail(ErrorCode.INVALID, row, "date", f"{str(date_value or '')[:20]!r} is not a date (YYYY-MM-DD)")
+            fail(ErrorCode.INVALID, row, "date", msg("{value} is not a date (YYYY-MM-DD)",
+                                                    value=repr(str(date_value or "")[:20])))
             continue
         try:
             kind = DayKind(str(kind_value or "").strip().upper())
         except ValueError:
-            fail(ErrorCode.INVALID, row, "kind", f"kind must be HOLIDAY or WORKDAY, not {str(kind_value)[:20]!r}")
+            fail(ErrorCode.INVALID, row, "kind", msg("kind must be HOLIDAY or WORKDAY, not {value}",
+                                                    value=repr(str(kind_value)[:20])))
             continue
         name = str(name_value).strip() if name_value not in (None, "") else None
         if day.year != year:
-            fail(ErrorCode.OUT_OF_RANGE, row, "date", f"{day.isoformat()} is not in {year}")
+            fail(ErrorCode.OUT_OF_RANGE, row, "date", msg("{day} is not in {year}", day=day.isoformat(), year=year))
         elif day in seen:
-            fail(ErrorCode.DUPLICATE, row, "date", f"{day.isoformat()} is on row {seen[day]} already")
+            fail(ErrorCode.DUPLICATE, row, "date", msg("{day} is on row {row} already", day=day.isoformat(),
+                                                    row=seen[day]))
         elif kind is DayKind.WORKDAY and day.weekday() not in off:
             fail(ErrorCode.INVALID, row, "kind",
-                 f"{day.isoformat()} is a {day.strftime('%A')}: a make-up WORKDAY falls on a weekend day")
+                 msg("{day} is a {weekday}: a make-up WORKDAY falls on a weekend day", day=day.isoformat(),
+                     weekday=day.strftime("%A")))
         elif name is not None and len(name) > 200:
             fail(ErrorCode.TOO_LONG, row, "name", "the name is longer than 200 characters")
         else:

@@ -23,6 +23,7 @@ from services.core.audit.service import Actor, record_event
 from services.core.complaints.models import Complainant, Complaint, ComplaintStatus
 from services.core.crypto.fields import erase_subject
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import TenantSettings
 from services.core.tenancy import TenantRef, tenant_session
 
@@ -77,7 +78,9 @@ async def erase_complainant(
 
 async def set_retention(session: AsyncSession, *, actor: Actor, now: datetime, days: int | None) -> int | None:
     if days is not None and not 1 <= days <= MAX_RETENTION_DAYS:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"days must be between 1 and {MAX_RETENTION_DAYS}", ["days"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("days must be between 1 and {max_retention_days}",
+                max_retention_days=MAX_RETENTION_DAYS), ["days"])
     settings = await session.get(TenantSettings, 1, with_for_update=True)
     if settings is None:
         raise DomainError(ErrorCode.NOT_FOUND, "tenant settings not found")

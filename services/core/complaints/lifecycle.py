@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from services.core.complaints.models import ComplaintStatus, HandlingFormKind, HandlingFormStatus, ReviewState
 from services.core.deadlines.rules import Event
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import Both, msg
 
 S = ComplaintStatus
 TERMINAL = frozenset({S.WITHDRAWN, S.REFERRED})
@@ -181,7 +182,8 @@ def _approved_to_send(f: Facts) -> Refusal | None:
     if form is None or form.status != HandlingFormStatus.APPROVED:
         what = "investigation opinion" if kind == HandlingFormKind.OPINION else "handling form"
         return Refusal(ErrorCode.APPROVAL_REQUIRED,
-                       f"nothing may be promised to the customer before the {what} is approved in writing")
+                       msg("nothing may be promised to the customer before the {what} is approved in writing",
+                               what=what))
     return None
 
 
@@ -398,6 +400,20 @@ def step(name: str) -> Step:
     return STEPS[name]
 
 
+STATUS_ZH = {
+    S.RECEIVED: "已受理", S.INVESTIGATING: "调查中", S.UNFOUNDED: "投诉未查实", S.ASSIGNED: "责任部门处理中",
+    S.SOLUTION_PROPOSED: "已提出解决方案", S.APPROVED: "解决方案已批准", S.AWAITING_CUSTOMER: "等待客户答复",
+    S.IMPLEMENTING: "实施中", S.FOLLOW_UP: "回访", S.CLOSED: "已结案", S.REOPENED: "已重新处理",
+    S.ESCALATED: "已上报外部机构", S.WITHDRAWN: "已撤回", S.UNDER_REVIEW: "复核中", S.REFERRED: "已转交其他机构",
+}
+"""A status as a refusal names it to a zh-CN reader (the English names the code itself)."""
+
+
+def status_text(status: str) -> Both:
+    """A status put into a refusal: its code for an en reader, its label for a zh-CN reader."""
+    return Both(status, STATUS_ZH.get(ComplaintStatus(status), ""))
+
+
 def verb(name: str) -> str:
     return name.replace("_", " ")
 
@@ -406,7 +422,8 @@ def refusal(name: str, facts: Facts, user_id: uuid.UUID | None) -> Refusal | Non
     """Why the step cannot happen now (status, then the case's condition, then four eyes), or None."""
     s = STEPS[name]
     if facts.status not in s.sources:
-        return _illegal(f"cannot {verb(name)}: the complaint is {facts.status}")
+        return _illegal(msg("cannot {action}: the complaint is {status}", action=Both(verb(name), s.label_zh),
+                            status=status_text(facts.status)))
     if s.guard is not None and (found := s.guard(facts)) is not None:
         return found
     if s.person is not None and user_id is not None and (found := s.person(facts, user_id)) is not None:

@@ -44,6 +44,7 @@ from services.core.crypto.keys import Keyring
 from services.core.deadlines.models import Deadline
 from services.core.deadlines.service import due_before_clause, overdue_clause
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import Category, OrgUnit, User
 from services.core.validation import email_key, id_number_key, phone_key
 
@@ -354,7 +355,8 @@ def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter, ring: Key
     if f.created_from is not None or f.created_to is not None:
         for moment, name in ((f.created_from, "createdFrom"), (f.created_to, "createdTo")):
             if moment is not None and not EARLIEST <= moment <= LATEST:
-                raise DomainError(ErrorCode.OUT_OF_RANGE, f"{name} must be between 1970 and 2999", ["filter", name])
+                raise DomainError(
+                    ErrorCode.OUT_OF_RANGE, msg("{name} must be between 1970 and 2999", name=name), ["filter", name])
     if f.text:
         needle = v.text(f.text, "text", max_length=200) or ""
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -404,7 +406,8 @@ def _decode_cursor(order: ComplaintOrder, cursor: str, field: str) -> tuple[Any,
             raise ValueError("not a complaint number")
         return value, uuid.UUID(ident)
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError, UnicodeDecodeError):
-        raise DomainError(ErrorCode.INVALID, f"{field} is not a cursor of this list", [field]) from None
+        raise DomainError(
+            ErrorCode.INVALID, msg("{field} is not a cursor of this list", field=field), [field]) from None
 
 
 def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
@@ -413,7 +416,9 @@ def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
     size, backward = (last, True) if last is not None else (first if first is not None else 20, False)
     if not 1 <= size <= MAX_PAGE:
         field = "last" if backward else "first"
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{field} must be between 1 and {MAX_PAGE}", [field])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("{field} must be between 1 and {max_page}",
+                field=field, max_page=MAX_PAGE), [field])
     return size, backward
 
 

@@ -52,6 +52,7 @@ from services.core.complaints.steps import begin, current_form, move, record_ste
 from services.core.crypto.fields import blind_index, keyring_of
 from services.core.errors import DomainError, ErrorCode
 from services.core.messages.service import ContactInput, resolve_contact
+from services.core.i18n import msg
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
 
 S = ComplaintStatus
@@ -147,7 +148,7 @@ async def _org_unit(session: AsyncSession, unit_id: uuid.UUID, field: str,
         raise DomainError(ErrorCode.NOT_FOUND, "org unit not found", [field])
     if kinds is not None and unit.kind not in kinds:
         wanted = " or ".join(k.value for k in kinds)
-        raise DomainError(ErrorCode.INVALID, f"{field} must be a {wanted}", [field])
+        raise DomainError(ErrorCode.INVALID, msg("{field} must be a {wanted}", field=field, wanted=wanted), [field])
     return unit
 
 
@@ -397,7 +398,9 @@ async def attach_evidence(
     if not content:
         raise DomainError(ErrorCode.REQUIRED, "the file is empty", ["content"])
     if len(content) > MAX_EVIDENCE_BYTES:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"files are limited to {MAX_EVIDENCE_BYTES} bytes", ["content"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("files are limited to {max_evidence_bytes} bytes",
+                max_evidence_bytes=MAX_EVIDENCE_BYTES), ["content"])
     if actor.user_id is None:
         raise DomainError(ErrorCode.REQUIRED, "evidence is attached by a user")
     digest = hashlib.sha256(content).hexdigest()
@@ -579,7 +582,8 @@ async def record_customer_opinion(
     complaint = await begin(session, "record_customer_opinion", complaint_id, actor=actor, now=now)
     if source == Source.CUSTOMER and complaint.status == S.APPROVED:  # not yet told: the owner relays it first
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"cannot record the customer's opinion: the complaint is {complaint.status}")
+                          msg("cannot record the customer's opinion: the complaint is {status}",
+                              status=lifecycle.status_text(complaint.status)))
     form = await approved_form(session, complaint.id)
     assert form is not None  # APPROVED, AWAITING_CUSTOMER and a sent opinion all follow an approval
     session.add(CustomerOpinion(

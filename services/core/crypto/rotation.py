@@ -67,6 +67,7 @@ from services.core.crypto.keys import (
 )
 from services.core.db import TENANT_SCHEMA_PLACEHOLDER, PlatformBase, TenantBase, get_engine
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.tenancy import Tenant, TenantNotFound, schema_for, validate_slug
 
 logger = logging.getLogger(__name__)
@@ -173,8 +174,9 @@ async def start_data_rotation(slug: str, *, started_by: str | None = None) -> tu
         if age < cache_seconds():
             raise DomainError(
                 ErrorCode.KEY_ROTATION_TOO_SOON,
-                f"the tenant's next data key was made {age:.0f} s ago; processes reload keys every "
-                f"{cache_seconds():.0f} s, so start the rotation in {cache_seconds() - age:.0f} s",
+                msg("the tenant's next data key was made {age:.0f} s ago; processes reload keys every "
+                    "{reload:.0f} s, so start the rotation in {wait:.0f} s",
+                    age=age, reload=cache_seconds(), wait=cache_seconds() - age),
             )
         # the UPDATE waits for writers holding the active key row FOR SHARE (transactions sealing with it)
         await conn.execute(update(TenantKey).where(TenantKey.id == active.id).values(state=KeyState.RETIRING))

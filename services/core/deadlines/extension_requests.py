@@ -36,6 +36,7 @@ from services.core.deadlines.service import (
     next_extension,
 )
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.outbox import handoffs
 
 State = ExtensionRequestState
@@ -83,17 +84,18 @@ async def request_extension(
     extend it directly) and a deadline that has a pending request already (DUPLICATE)."""
     why = v.required_text(reason, "reason", max_length=MAX_REASON)
     nxt = await next_extension(session, complaint_id=complaint_id, kind=kind, complex_case=complex_case,
-                               doing="request a deadline extension")
+                               doing=msg("request a deadline extension"))
     if not nxt.requires_approval:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"extension {nxt.number} of the {kind.value} deadline needs no approval: extend it directly "
-                          "(extendDeadline)", ["kind"])
+                          msg("extension {number} of the {kind} deadline needs no approval: extend it directly "
+                              "(extendDeadline)", number=nxt.number, kind=kind.value), ["kind"])
     pending = await session.scalar(select(DeadlineExtensionRequest.id).where(
         DeadlineExtensionRequest.deadline_id == nxt.deadline.id,
         DeadlineExtensionRequest.state == State.PENDING.value))
     if pending is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"the {kind.value} deadline has a pending extension request already: "
-                          "it must be approved or rejected first", ["kind"])
+        raise DomainError(
+            ErrorCode.DUPLICATE, msg("the {kind} deadline has a pending extension request already: it must be "
+                                                     "approved or rejected first", kind=kind.value), ["kind"])
     request = DeadlineExtensionRequest(
         complaint_id=nxt.complaint.id, deadline_id=nxt.deadline.id, kind=nxt.deadline.kind,
         extension_number=nxt.number, add_days=nxt.add_days, reason=why, complex=complex_case,
@@ -131,7 +133,8 @@ async def _pending(session: AsyncSession, request_id: uuid.UUID, actor: Actor,
         raise DomainError(ErrorCode.NOT_FOUND, "extension request not found", ["requestId"])
     if request.state != State.PENDING.value:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"cannot {verb} the request: it was {request.state.lower()} already", ["requestId"])
+                          msg("cannot {verb} the request: it was {state} already", verb=verb,
+                              state=request.state.lower()), ["requestId"])
     refused = may_decide_extension(request, actor.user_id)
     if refused is not None:
         raise DomainError(ErrorCode.SEPARATION_OF_DUTIES, refused, ["requestId"])
@@ -149,12 +152,13 @@ async def approve_extension(
     remark = v.text(note, "note", max_length=MAX_NOTE)
     try:
         nxt = await next_extension(session, complaint_id=complaint.id, kind=DeadlineKind(request.kind),
-                                   complex_case=request.complex, doing="approve a deadline extension")
+                                   complex_case=request.complex, doing=msg("approve a deadline extension"))
     except DomainError as exc:
         if exc.code == ErrorCode.ILLEGAL_TRANSITION:
             raise
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"the request can no longer be granted ({exc.message}): reject it", ["requestId"]) from None
+                          msg("the request can no longer be granted ({reason}): reject it", reason=exc.message),
+                          ["requestId"]) from None
     if nxt.deadline.id != request.deadline_id or nxt.number != request.extension_number:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
                           "the deadline changed since the request (met, or extended otherwise): reject it",

@@ -27,6 +27,7 @@ from typing import Any
 from services.core import validation
 from services.core.complaints.models import ComplaintStatus
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 
 
 class DeadlineKind(enum.StrEnum):
@@ -135,12 +136,15 @@ def _enum(cls: type[enum.StrEnum], value: Any, path: list[str]) -> Any:
     try:
         return cls(value)
     except ValueError:
-        raise DomainError(ErrorCode.INVALID, f"{'.'.join(path)}: unknown value {value!r}", path) from None
+        raise DomainError(
+            ErrorCode.INVALID, msg("{path}: unknown value {value}", path=".".join(path), value=repr(value)),
+                          path) from None
 
 
 def _days(value: Any, path: list[str], *, minimum: int = 0) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= MAX_DAYS:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{'.'.join(path)} must be {minimum} to {MAX_DAYS} days", path)
+        raise DomainError(ErrorCode.OUT_OF_RANGE, msg("{path} must be {minimum} to {maximum} days", path=".".join(path),
+                                                            minimum=minimum, maximum=MAX_DAYS), path)
     return value
 
 
@@ -151,14 +155,16 @@ def _pause_on(value: Any, path: list[str]) -> PauseOn:
             return cls(value)
         except ValueError:
             pass
-    raise DomainError(ErrorCode.INVALID, f"{'.'.join(path)}: unknown status or condition {value!r}", path)
+    raise DomainError(ErrorCode.INVALID, msg("{path}: unknown status or condition {value}", path=".".join(path),
+                                                value=repr(value)), path)
 
 
 def _plain_text(value: Any, what: str, max_length: int, path: list[str]) -> None:
     """1-``max_length`` characters without control characters (the shared rule), naming the rule's field."""
     try:
         if not isinstance(value, str) or validation.text(value, what, max_length=max_length) is None:
-            raise DomainError(ErrorCode.INVALID, f"{what} must be 1-{max_length} characters", path)
+            raise DomainError(ErrorCode.INVALID, msg("{what} must be 1-{max_length} characters", what=what,
+                                                             max_length=max_length), path)
     except DomainError as exc:
         raise DomainError(exc.code, exc.message, path) from None
 
@@ -204,7 +210,7 @@ def validate_rules(rules: Sequence[Rule]) -> list[Rule]:
     if not rules:
         raise DomainError(ErrorCode.REQUIRED, "a profile needs at least one rule", ["rules"])
     if len(rules) > MAX_RULES:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"at most {MAX_RULES} rules", ["rules"])
+        raise DomainError(ErrorCode.OUT_OF_RANGE, msg("at most {max_rules} rules", max_rules=MAX_RULES), ["rules"])
     seen: set[tuple[str, str | None, str]] = set()
     for i, r in enumerate(rules):
         key = (r.kind.value, r.stage, r.starts_on.value)

@@ -51,6 +51,7 @@ from services.core.deadlines.rules import (
     validate_rules,
 )
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import Category, OrgUnit, TenantSettings
 
 S = ComplaintStatus
@@ -393,7 +394,7 @@ class NextExtension:
 
 
 async def next_extension(session: AsyncSession, *, complaint_id: uuid.UUID, kind: DeadlineKind,
-                         complex_case: bool, doing: str = "extend a deadline") -> NextExtension:
+                         complex_case: bool, doing: str | None = None) -> NextExtension:
     """Lock the complaint and its open deadline of ``kind`` and return the rule's next extension, or refuse: an
     ended case (ILLEGAL_TRANSITION), no such open deadline (NOT_FOUND), a rule without extensions (NOT_ALLOWED),
     none left (OUT_OF_RANGE), one only for a complex case when ``complex_case`` is false (INVALID)."""
@@ -401,16 +402,21 @@ async def next_extension(session: AsyncSession, *, complaint_id: uuid.UUID, kind
     if complaint is None:
         raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
     if complaint.status not in lifecycle.OPEN:
-        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, f"cannot {doing}: the complaint is {complaint.status}")
+        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, msg("cannot {doing}: the complaint is {status}",
+                                                            doing=doing or msg("extend a deadline"),
+                                                            status=lifecycle.status_text(complaint.status)))
     d = next((x for x in await open_deadlines(session, complaint.id) if x.kind == kind.value), None)
     if d is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"the complaint has no open {kind.value} deadline", ["kind"])
+        raise DomainError(ErrorCode.NOT_FOUND, msg("the complaint has no open {kind} deadline", kind=kind.value),
+                          ["kind"])
     policy = list(d.extensions_policy or [])
     if not policy:
-        raise DomainError(ErrorCode.NOT_ALLOWED, f"a {kind.value} deadline cannot be extended", ["kind"])
+        raise DomainError(ErrorCode.NOT_ALLOWED, msg("a {kind} deadline cannot be extended", kind=kind.value), ["kind"])
     if d.extension_count >= len(policy):
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"the {kind.value} deadline was extended {d.extension_count} "
-                          "times already: no further extension is allowed", ["kind"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("the {kind} deadline was extended {count} times already: no further "
+                                                          "extension is allowed", kind=kind.value,
+                                                          count=d.extension_count), ["kind"])
     step = policy[d.extension_count]
     if step.get("requiresComplex") and not complex_case:
         raise DomainError(ErrorCode.INVALID, "this extension is only for a complex case", ["complex"])
@@ -529,7 +535,8 @@ async def upsert_sla_profile(
 
 def _year(value: int, field: str) -> int:
     if not YEAR_RANGE[0] <= value <= YEAR_RANGE[1]:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"years are {YEAR_RANGE[0]} to {YEAR_RANGE[1]}", [field])
+        raise DomainError(ErrorCode.OUT_OF_RANGE, msg("years are {first} to {last}", first=YEAR_RANGE[0],
+                                                              last=YEAR_RANGE[1]), [field])
     return value
 
 
@@ -595,8 +602,8 @@ async def update_calendar(
         years = sorted({_year(y, "coveredYears") for y in covered_years})
         added = sorted(set(years) - set(settings.covered_years or []))
         if added:
-            raise DomainError(ErrorCode.INVALID, f"{added[0]} becomes known only by importing its whole schedule "
-                              "(importCalendarYear)", ["coveredYears"])
+            raise DomainError(ErrorCode.INVALID, msg("{year} becomes known only by importing its whole schedule "
+                                                       "(importCalendarYear)", year=added[0]), ["coveredYears"])
         settings.covered_years = changes["coveredYears"] = years
     if not changes:
         raise DomainError(ErrorCode.REQUIRED, "nothing to change", ["input"])
@@ -632,15 +639,18 @@ async def import_calendar_year(
     await session.refresh(settings, with_for_update=True)
     cal = (await load_calendar(session)).calendar
     if year in cal.source.known_years:
-        raise DomainError(ErrorCode.INVALID, f"the built-in {cal.jurisdiction} data knows {year}: correct single "
-                          "days with setCalendarDay", ["year"])
+        raise DomainError(ErrorCode.INVALID, msg("the built-in {jurisdiction} data knows {year}: correct single days "
+                                                   "with setCalendarDay", jurisdiction=cal.jurisdiction, year=year),
+                          ["year"])
     days = parse_schedule(content, fmt, year=year, weekend=cal.source.weekend)
     in_year = and_(CalendarDayOverride.day >= dt.date(year, 1, 1), CalendarDayOverride.day <= dt.date(year, 12, 31))
     existing = len((await session.scalars(select(CalendarDayOverride.day).where(in_year))).all())
     declared = year in (settings.covered_years or [])
     if (existing or declared) and not replace:
-        raise DomainError(ErrorCode.DUPLICATE, f"{year} has {'a schedule' if declared else 'overrides'} already: "
-                          "import with replace to put this one in its place", ["year"])
+        already = (msg("{year} has a schedule already: import with replace to put this one in its place", year=year)
+                   if declared else
+                   msg("{year} has overrides already: import with replace to put this one in its place", year=year))
+        raise DomainError(ErrorCode.DUPLICATE, already, ["year"])
     await session.execute(delete(CalendarDayOverride).where(in_year))
     session.add_all([CalendarDayOverride(day=d.date, kind=d.kind.value, name=d.name, updated_at=now) for d in days])
     settings.covered_years = sorted({*(settings.covered_years or []), year})

@@ -35,16 +35,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import i18n
 from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complaint
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
 from services.core.deadlines.service import overdue_clause
 from services.core.messages import service as customer_messages
+from services.core.deadlines.tracking import KIND_LABELS
+from services.core.i18n import Both, When, msg
+from services.core.i18n.tenant import tenant_zone
 from services.core.outbox.service import Effect, enqueue_many, notification_effects, supervisors_of_many
 from services.core.statistics import facts
 
@@ -63,8 +68,10 @@ class DeadlineSweep:
     full: bool = False  # a phase hit the limit: there may be more
 
 
-def _label(d: Deadline) -> str:
-    return d.kind + (f" ({d.stage})" if d.stage else "")
+def _label(d: Deadline) -> Both:
+    """The deadline as a notice names it: its kind (and stage) for an en reader, its label for a zh-CN one."""
+    stage = f" ({d.stage})" if d.stage else ""
+    return Both(d.kind + stage, i18n.translate(KIND_LABELS.get(d.kind, d.kind), "zh-CN") + stage)
 
 
 def breach_key(d: Deadline) -> str:
@@ -72,26 +79,29 @@ def breach_key(d: Deadline) -> str:
     return f"deadline:{d.id}:breach:{int(d.due_at.timestamp())}"
 
 
-def _owner_task(notice: CustomerNotice, owner: uuid.UUID, number: str) -> list[Effect]:
+def _owner_task(notice: CustomerNotice, owner: uuid.UUID, number: str, tz: ZoneInfo) -> list[Effect]:
     """The owner is told to tell the customer (the customer has no account): in-app and e-mail."""
-    what = ("the deadline was extended to " + notice.new_due_at.isoformat()
-            if notice.kind == "DEADLINE_EXTENDED" and notice.new_due_at is not None
-            else "a deadline was missed" if notice.kind == "DEADLINE_BREACHED" else notice.kind)
+    if notice.kind == "DEADLINE_EXTENDED" and notice.new_due_at is not None:
+        title = msg("Complaint {number}: tell the customer the deadline was extended to {due}", number=number,
+                    due=When(notice.new_due_at, tz))
+    elif notice.kind == "DEADLINE_BREACHED":
+        title = msg("Complaint {number}: tell the customer a deadline was missed", number=number)
+    else:
+        title = msg("Complaint {number}: tell the customer {what}", number=number, what=notice.kind)
     return notification_effects(
-        user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE",
-        title=f"Complaint {number}: tell the customer {what}", body=notice.reason,
+        user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE", title=title, body=notice.reason,
         complaint_id=notice.complaint_id, email=True)
 
 
 async def _notice_effects(session: AsyncSession, notice: CustomerNotice, complaint_id: uuid.UUID,
-                          owner: uuid.UUID, number: str, now: dt.datetime) -> list[Effect]:
+                          owner: uuid.UUID, number: str, now: dt.datetime, tz: ZoneInfo) -> list[Effect]:
     """The customer is told by the platform where ``messages.service.RULES`` names the notice's kind (and they have
     a usable contact); otherwise the owner is tasked to tell them."""
     complaint = await session.get(Complaint, complaint_id)
     if complaint is None:
-        return _owner_task(notice, owner, number)
+        return _owner_task(notice, owner, number, tz)
     return await customer_messages.notice_effects(session, notice, complaint, now,
-                                                  lambda: _owner_task(notice, owner, number))
+                                                  lambda: _owner_task(notice, owner, number, tz))
 
 
 async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,
@@ -104,6 +114,9 @@ async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         .with_for_update(skip_locked=True, of=Deadline)
     )).all()
     out.full = out.full or len(found) == limit
+    if not found:
+        return
+    tz = await tenant_zone(session)  # the dates in the texts: the tenant's time zone
     for d, owner, number in found:
         d.reminded_at = now
         if d.party != Party.COMPANY or d.due_at <= now or owner is None:
@@ -111,7 +124,8 @@ async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         stamp = int(d.remind_at.timestamp()) if d.remind_at is not None else 0
         effects += notification_effects(
             user_ids=[owner], key=f"deadline:{d.id}:remind:{stamp}", kind="DEADLINE_REMINDER",
-            title=f"Complaint {number}: the {_label(d)} deadline is due {d.due_at.isoformat()}",
+            title=msg("Complaint {number}: the {deadline} deadline is due {due}", number=number, deadline=_label(d),
+                      due=When(d.due_at, tz)),
             complaint_id=d.complaint_id, email=True)
         out.reminded += 1
 
@@ -136,6 +150,7 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
     out.full = out.full or len(found) == limit
     if not found:
         return []
+    tz = await tenant_zone(session)
     escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
     supervisors = await supervisors_of_many(session, {owner for _, owner, _, _ in found if owner is not None})
     events: list[PendingEvent] = []
@@ -152,7 +167,8 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         key = breach_key(d)
         effects += notification_effects(
             user_ids=users, key=key, kind="DEADLINE_BREACHED",
-            title=f"Complaint {number}: the {_label(d)} deadline passed ({d.due_at.isoformat()})",
+            title=msg("Complaint {number}: the {deadline} deadline passed ({due})", number=number,
+                      deadline=_label(d), due=When(d.due_at, tz)),
             complaint_id=d.complaint_id, email=True)
         if d.kind in CUSTOMER_FACING:
             # the notice and its owner task at once (the notices phase need not find it again)
@@ -164,7 +180,7 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
             )
             session.add(notice)
             if owner is not None:
-                effects += await _notice_effects(session, notice, d.complaint_id, owner, number, now)
+                effects += await _notice_effects(session, notice, d.complaint_id, owner, number, now, tz)
                 out.notices += 1
         if d.kind in ESCALATES:
             escalate.append((d.complaint_id, d.id))
@@ -183,11 +199,14 @@ async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: Dea
         .with_for_update(skip_locked=True, of=CustomerNotice)
     )).all()
     out.full = out.full or len(found) == limit
+    if not found:
+        return
+    tz = await tenant_zone(session)
     for notice, owner, number in found:
         notice.sent_at = now
         if owner is None:
             continue
-        effects += await _notice_effects(session, notice, notice.complaint_id, owner, number, now)
+        effects += await _notice_effects(session, notice, notice.complaint_id, owner, number, now, tz)
         out.notices += 1
 
 

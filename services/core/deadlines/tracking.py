@@ -20,14 +20,26 @@ from services.core.complaints import procedure
 from services.core.deadlines.models import Deadline
 from services.core.deadlines.rules import DeadlineKind
 from services.core.deadlines.service import extensions_for
+from services.core.i18n import N_
 
 LABELS = {
-    DeadlineKind.CUSTOMER_REPLY.value: "first answer",
-    DeadlineKind.DECISION.value: "decision",
-    DeadlineKind.RESOLUTION.value: "resolution",
-    DeadlineKind.REVIEW.value: "review answer",
+    DeadlineKind.CUSTOMER_REPLY.value: N_("first answer"),
+    DeadlineKind.DECISION.value: N_("decision"),
+    DeadlineKind.RESOLUTION.value: N_("resolution"),
+    DeadlineKind.REVIEW.value: N_("review answer"),
 }
 """The deadlines a customer waits on, and how the tracking page names them."""
+KIND_LABELS = {
+    DeadlineKind.CUSTOMER_REPLY.value: N_("first answer to the customer"),
+    DeadlineKind.DEPARTMENT_ANSWER.value: N_("department's answer"),
+    DeadlineKind.FOLLOW_UP.value: N_("follow-up"),
+    DeadlineKind.RESOLUTION.value: N_("resolution"),
+    DeadlineKind.STAGE.value: N_("stage"),
+    DeadlineKind.DECISION.value: N_("decision"),
+    DeadlineKind.REVIEW_REQUEST.value: N_("review request window"),
+    DeadlineKind.REVIEW.value: N_("review answer"),
+}
+"""What a person reads for each kind of deadline (message ids; ``Deadline.kindLabel`` translates them)."""
 
 
 async def expected_dates(session: AsyncSession, *, complaint_id: uuid.UUID, template: str, received_at: datetime,
@@ -51,4 +63,4 @@ async def expected_dates(session: AsyncSession, *, complaint_id: uuid.UUID, temp
     ) for r in shown]
 
 
-__all__ = ["LABELS", "expected_dates"]
+__all__ = ["KIND_LABELS", "LABELS", "expected_dates"]

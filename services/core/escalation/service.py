@@ -54,6 +54,7 @@ from services.core.escalation.models import (
     Routing,
     RoutingMode,
 )
+from services.core.i18n import msg
 from services.core.org.models import Category, OrgUnit, TenantSettings
 from services.core.outbox.models import OutboxKind
 from services.core.outbox.service import body_bytes, enqueue, notify
@@ -109,7 +110,9 @@ async def upsert_external_body(
         raise DomainError(ErrorCode.OUT_OF_RANGE, "at most 50 entries in handles", ["handles"])
     level = data.escalation_level
     if level is not None and not 1 <= level <= MAX_LEVEL:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"escalationLevel is 1 to {MAX_LEVEL}", ["escalationLevel"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("escalationLevel is 1 to {max_level}",
+                max_level=MAX_LEVEL), ["escalationLevel"])
     url = _url(data.webhook_url, "webhookUrl")
     secret = data.webhook_secret
     if secret and not 16 <= len(secret) <= 200:
@@ -311,7 +314,8 @@ async def escalate_complaint(
         if done is not None:
             return done
         if step != len(existing) + 1:
-            raise DomainError(ErrorCode.INVALID, f"the next escalation step is {len(existing) + 1}", ["step"])
+            raise DomainError(
+                ErrorCode.INVALID, msg("the next escalation step is {step}", step=len(existing) + 1), ["step"])
     if trigger_ref is not None:
         done = next((e for e in existing if e.trigger_ref == trigger_ref), None)
         if done is not None:
@@ -352,7 +356,8 @@ async def escalate_complaint(
                           "personalDataIncluded": escalation.personal_data_included},
                  note=why)
     await notify(session, user_ids=[complaint.owner_id], key=f"{key}:owner", kind="ESCALATED",
-                 title=f"Complaint {complaint.number} escalated to {body.name}", complaint_id=complaint.id, now=now)
+                 title=msg("Complaint {number} escalated to {body}", number=complaint.number, body=body.name),
+                 complaint_id=complaint.id, now=now)
     return escalation
 
 
@@ -455,7 +460,7 @@ async def _escalate_automatically(
         owner = await session.scalar(select(Complaint.owner_id).where(Complaint.id == complaint_id))
         if owner is not None:
             await notify(session, user_ids=[owner], key=f"auto-escalation-refused:{ref}",
-                         kind="ESCALATION_NOT_POSSIBLE", title="Automatic escalation was not possible",
+                         kind="ESCALATION_NOT_POSSIBLE", title=msg("Automatic escalation was not possible"),
                          body=exc.message, complaint_id=complaint_id, now=now)
         return None
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, String, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -50,6 +51,8 @@ class User(TenantBase):
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     # NotificationPreference: IN_APP, EMAIL or DIGEST (services/core/notifications/handoffs.py)
     notification_preference: Mapped[str] = mapped_column(String(16), server_default=text("'IN_APP'"))
+    # the language they read (zh-CN or en; None: their request's Accept-Language, else the tenant's default)
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class CategoryCause(enum.StrEnum):
@@ -106,6 +109,9 @@ class TenantSettings(TenantBase):
     after_final_answer: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[\"GUIDE\"]'::jsonb"))
     # how often the worker makes the periodic management report (seed III item 8): NONE, MONTHLY or QUARTERLY
     management_report_cadence: Mapped[str] = mapped_column(String(16), server_default=text("'QUARTERLY'"))
+    # the public procedure page's content, each text in zh-CN and en (None: the template's defaults;
+    # services/core/complaints/procedure.py)
+    procedure: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
 
 
 class Role(TenantBase):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import validation
 from services.core.authz import bump_policy_version, check_lockout, lock_policies
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import Category, CategoryCause, CategoryDimension, OrgUnit, OrgUnitKind, Role, User
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -39,7 +40,8 @@ async def create_org_unit(
     if code is not None:
         taken = await session.scalar(select(OrgUnit.id).where(OrgUnit.code == code))
         if taken is not None:
-            raise DomainError(ErrorCode.DUPLICATE, f"an org unit with code {code!r} exists", ["code"])
+            raise DomainError(
+                ErrorCode.DUPLICATE, msg("an org unit with code {code} exists", code=repr(code)), ["code"])
     unit = OrgUnit(name=cleaned, kind=kind.value, code=code, parent_id=parent_id)
     session.add(unit)
     await session.flush()
@@ -71,7 +73,7 @@ async def create_user(
         raise DomainError(ErrorCode.DUPLICATE, "a user with this email exists", ["email"])
     unknown = sorted(set(roles) - {r.name for r in await list_roles(session)})
     if unknown:
-        raise DomainError(ErrorCode.NOT_FOUND, f"unknown role(s): {', '.join(unknown)}", ["roles"])
+        raise DomainError(ErrorCode.NOT_FOUND, msg("unknown role(s): {roles}", roles=', '.join(unknown)), ["roles"])
     user = User(
         email=normalized,
         display_name=_clean_name(display_name, "displayName"),
@@ -100,7 +102,7 @@ async def create_role(session: AsyncSession, *, name: str, description: str) -> 
     if not _ROLE.fullmatch(name):
         raise DomainError(ErrorCode.INVALID, "role names are lower-case letters, digits and '_'", ["name"])
     if await session.get(Role, name) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"role {name!r} exists", ["name"])
+        raise DomainError(ErrorCode.DUPLICATE, msg("role {name} exists", name=repr(name)), ["name"])
     role = Role(name=name, description=_clean_name(description, "description"))
     session.add(role)
     await session.flush()
@@ -117,7 +119,7 @@ async def assign_roles(session: AsyncSession, *, user_id: uuid.UUID, roles: Sequ
     known = {r.name for r in await list_roles(session)}
     unknown = sorted(set(roles) - known)
     if unknown:
-        raise DomainError(ErrorCode.NOT_FOUND, f"unknown role(s): {', '.join(unknown)}", ["roles"])
+        raise DomainError(ErrorCode.NOT_FOUND, msg("unknown role(s): {roles}", roles=', '.join(unknown)), ["roles"])
     await check_lockout(session, roles=(user.id, sorted(set(roles))), field=["roles"])  # not the last admin
     user.roles = sorted(set(roles))
     await bump_policy_version(session)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.outbox.models import OutboxItem, OutboxKind, OutboxState
 
 MAX_PAGE = 100
@@ -65,7 +66,8 @@ async def list_items(
 ) -> tuple[list[OutboxItemView], bool]:
     """The items in ``state``, newest first; (page, has_next_page). ``after``: (created_at, id) of the last seen."""
     if not 1 <= first <= MAX_PAGE:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"first must be between 1 and {MAX_PAGE}", ["first"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("first must be between 1 and {max_page}", max_page=MAX_PAGE), ["first"])
     query = select(*_COLUMNS).where(OutboxItem.state == state.value)
     if after is not None:
         query = query.where(tuple_(OutboxItem.created_at, OutboxItem.id) < tuple_(after[0], after[1]))

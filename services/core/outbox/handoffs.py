@@ -8,7 +8,8 @@ whose preference is ``EMAIL``), keyed ``handoff:<ref>:notify|email:<user>`` wher
 event id (or the extension request's id): a retried transaction never doubles a notification.
 
 Never the actor themselves, never an inactive user, each user at most once per step (the first rule naming
-them wins). The text holds the complaint number and the step only, no personal data. The link an SPA routes to
+them wins). The text holds the complaint number and the step only, no personal data, in the recipient's language (their
+preference, else the tenant's default). The link an SPA routes to
 is derived from the notification's complaint (``link_for``): ``{"route": "complaint", "id": <Complaint global
 id>}``, path ``/complaints/<global id>``.
 
@@ -28,11 +29,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import authz
+from services.core import authz, i18n
 from services.core.audit.service import Actor, record_event
 from services.core.complaints.models import Complaint, ComplaintStatus, Review
 from services.core.deadlines.models import DeadlineExtensionRequest
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import N_, msg
+from services.core.i18n.tenant import user_locales
 from services.core.org.models import User
 from services.core.outbox.service import enqueue_many, notification_effects
 from services.core.tenancy import current_tenant_or_none
@@ -71,7 +74,7 @@ class Rule:
     step: str
     recipients: Recipients
     kind: str
-    text: str  # "{number}" is the complaint number
+    text: str  # a message id (translated to each recipient's language); "{number}" is the complaint number
     when: Callable[[Step], bool] | None = None
 
 
@@ -86,29 +89,29 @@ def _survey_returned(s: Step) -> bool:
 RR = Recipients
 RULES: tuple[Rule, ...] = (
     Rule("assign_responsible_department", RR.RESPONSIBLE_DEPARTMENT, "TRANSFER_SLIP",
-         "Complaint {number}: a transfer slip for your department"),
+         N_("Complaint {number}: a transfer slip for your department")),
     Rule("propose_solution", RR.APPROVERS, "APPROVAL_REQUESTED",
-         "Complaint {number}: a handling form waits for your approval"),
+         N_("Complaint {number}: a handling form waits for your approval")),
     Rule("propose_opinion", RR.APPROVERS, "APPROVAL_REQUESTED",
-         "Complaint {number}: an investigation opinion waits for your approval"),
-    Rule("approve_handling_form", RR.OWNER, "FORM_APPROVED", "Complaint {number}: the handling form was approved"),
-    Rule("reject_handling_form", RR.OWNER, "FORM_REJECTED", "Complaint {number}: the handling form was rejected"),
-    Rule("record_customer_opinion", RR.OWNER, "CUSTOMER_ANSWERED", "Complaint {number}: the customer answered"),
+         N_("Complaint {number}: an investigation opinion waits for your approval")),
+    Rule("approve_handling_form", RR.OWNER, "FORM_APPROVED", N_("Complaint {number}: the handling form was approved")),
+    Rule("reject_handling_form", RR.OWNER, "FORM_REJECTED", N_("Complaint {number}: the handling form was rejected")),
+    Rule("record_customer_opinion", RR.OWNER, "CUSTOMER_ANSWERED", N_("Complaint {number}: the customer answered")),
     Rule("record_customer_opinion", RR.RESPONSIBLE_DEPARTMENT, "TRANSFER_SLIP",
-         "Complaint {number}: the customer did not agree, the transfer slip is back with your department",
+         N_("Complaint {number}: the customer did not agree, the transfer slip is back with your department"),
          when=_back_to_department),
     Rule("record_follow_up", RR.RESPONSIBLE_DEPARTMENT, "SURVEY_RETURNED",
-         "Complaint {number}: the customer's satisfaction survey came back", when=_survey_returned),
+         N_("Complaint {number}: the customer's satisfaction survey came back"), when=_survey_returned),
     Rule("request_review", RR.OWNER, "REVIEW_REQUESTED",
-         "Complaint {number}: the customer asks for a review of the decision"),
-    Rule("assign_reviewer", RR.REVIEWER, "REVIEW_ASSIGNED", "Complaint {number}: a review is assigned to you"),
-    Rule("transfer_ownership", RR.OWNER, "OWNERSHIP_TRANSFERRED", "Complaint {number}: the complaint is now yours"),
+         N_("Complaint {number}: the customer asks for a review of the decision")),
+    Rule("assign_reviewer", RR.REVIEWER, "REVIEW_ASSIGNED", N_("Complaint {number}: a review is assigned to you")),
+    Rule("transfer_ownership", RR.OWNER, "OWNERSHIP_TRANSFERRED", N_("Complaint {number}: the complaint is now yours")),
     Rule("request_deadline_extension", RR.EXTENSION_APPROVERS, "EXTENSION_APPROVAL_REQUESTED",
-         "Complaint {number}: a deadline extension waits for your approval"),
+         N_("Complaint {number}: a deadline extension waits for your approval")),
     Rule("approve_deadline_extension", RR.REQUESTER, "DEADLINE_EXTENSION_APPROVED",
-         "Complaint {number}: the deadline extension you asked for was approved"),
+         N_("Complaint {number}: the deadline extension you asked for was approved")),
     Rule("reject_deadline_extension", RR.REQUESTER, "DEADLINE_EXTENSION_REJECTED",
-         "Complaint {number}: the deadline extension you asked for was rejected"),
+         N_("Complaint {number}: the deadline extension you asked for was rejected")),
 )
 
 BY_STEP: dict[str, tuple[Rule, ...]] = {}
@@ -187,12 +190,14 @@ async def after_step(
         return 0
     prefs: dict[uuid.UUID, str] = {user_id: pref for user_id, pref in (await session.execute(
         select(User.id, User.notification_preference).where(User.id.in_(list(chosen)), User.active.is_(True))))}
+    locales = await user_locales(session, list(prefs))  # each recipient reads their own language
     effects = []
     for user_id, rule in chosen.items():
         if user_id not in prefs:
             continue
+        title = i18n.translate(msg(rule.text, number=complaint.number), locales[user_id])
         effects += notification_effects(
-            user_ids=[user_id], key=f"handoff:{ref}", kind=rule.kind, title=rule.text.format(number=complaint.number),
+            user_ids=[user_id], key=f"handoff:{ref}", kind=rule.kind, title=title,
             complaint_id=complaint.id, email=prefs[user_id] == NotificationPreference.EMAIL)
     new = await enqueue_many(session, effects, now=now)
     return sum(1 for e in effects if e.key in new and ":notify:" in e.key)

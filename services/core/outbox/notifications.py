@@ -11,6 +11,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import User
 from services.core.outbox.models import Notification
 
@@ -23,7 +24,8 @@ async def list_notifications(
 ) -> tuple[Sequence[Notification], bool]:
     """Newest first; (page, has_next_page). ``after`` is the (created_at, id) of the last one seen."""
     if not 1 <= first <= MAX_PAGE:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"first must be between 1 and {MAX_PAGE}", ["first"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("first must be between 1 and {max_page}", max_page=MAX_PAGE), ["first"])
     query = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))

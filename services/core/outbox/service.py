@@ -18,6 +18,7 @@ took until that answer, not the time of the claim.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.message
 import email.utils
 import hashlib
@@ -41,11 +42,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
+from services.core import i18n
 from services.core.audit.service import Actor, record_event
 from services.core.crypto.fields import aad, seal, writable_keyring
 from services.core.db import open_tenant_session
 from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import Escalation, EscalationState, ExternalBody
+from services.core.i18n import msg
+from services.core.i18n.tenant import user_locales
 from services.core.org.models import OrgUnit, User
 from services.core.outbox.models import Notification, OutboxInflight, OutboxItem, OutboxKind, OutboxState
 
@@ -109,6 +113,31 @@ def _seal_payloads(sync: Session, payloads: dict[uuid.UUID, dict[str, Any]]) -> 
             for item_id, payload in payloads.items()}
 
 
+async def _localized(session: AsyncSession, effects: Sequence[Effect]) -> Sequence[Effect]:
+    """Notifications and their e-mails whose title or body is a marked message (``i18n.msg``), written in their
+    recipient's language (their choice, else the tenant's default); other effects as they are."""
+    def marked(e: Effect) -> bool:
+        return (e.kind in (OutboxKind.NOTIFICATION, OutboxKind.EMAIL) and e.payload.get("user_id") is not None
+                and any(isinstance(e.payload.get(f), i18n.Msg) for f in ("title", "body")))
+
+    wanted = {uuid.UUID(str(e.payload["user_id"])) for e in effects if marked(e)}
+    if not wanted:
+        return effects
+    locales = await user_locales(session, sorted(wanted))
+
+    def written(e: Effect) -> Effect:
+        if not marked(e):
+            return e
+        locale = locales[uuid.UUID(str(e.payload["user_id"]))]
+        payload = dict(e.payload)
+        for f in ("title", "body"):
+            if isinstance(payload.get(f), i18n.Msg):
+                payload[f] = i18n.translate(payload[f], locale)[:300 if f == "title" else None]
+        return dataclasses.replace(e, payload=payload)
+
+    return [written(e) for e in effects]
+
+
 async def enqueue_many(session: AsyncSession, effects: Sequence[Effect], *, now: datetime) -> dict[str, uuid.UUID]:
     """Record side effects in the caller's transaction (one statement); the new rows' ids by key (a key that
     exists already is left out: that effect was recorded before)."""
@@ -117,6 +146,7 @@ async def enqueue_many(session: AsyncSession, effects: Sequence[Effect], *, now:
     for effect in effects:
         if not effect.key or len(effect.key) > 200:
             raise ValueError("an idempotency key is 1-200 characters")
+    effects = await _localized(session, effects)
     ids = {uuid.uuid4(): e for e in effects}
     blobs = await session.run_sync(_seal_payloads, {item_id: e.payload for item_id, e in ids.items()})
     rows = [{"id": item_id, "kind": e.kind.value, "idempotency_key": e.key, "target": e.target,
@@ -145,7 +175,8 @@ def notification_effects(
     """In-app notifications (and e-mails, if asked) for each user, keyed ``<key>:notify|email:<user>``."""
     out: list[Effect] = []
     for user_id in dict.fromkeys(user_ids):
-        message = {"user_id": str(user_id), "kind": kind, "title": title[:300], "body": body,
+        message = {"user_id": str(user_id), "kind": kind,
+                   "title": title if isinstance(title, i18n.Msg) else title[:300], "body": body,
                    "complaint_id": str(complaint_id) if complaint_id else None}
         out.append(Effect(OutboxKind.NOTIFICATION, f"{key}:notify:{user_id}", message, f"user:{user_id}",
                           complaint_id))
@@ -371,12 +402,12 @@ class MailServer:
 
 def _send_mail(server: MailServer, sender: str, to: str, subject: str, text_: str, message_id: str,
                date: datetime) -> None:
-    msg = email.message.EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
-    msg["Date"] = email.utils.format_datetime(date)  # required by RFC 5322; the attempt's time
-    msg["Message-ID"] = message_id  # from the idempotency key: a resent copy carries the same id
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
-    msg.set_content(text_)
+    mail = email.message.EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, to, subject
+    mail["Date"] = email.utils.format_datetime(date)  # required by RFC 5322; the attempt's time
+    mail["Message-ID"] = message_id  # from the idempotency key: a resent copy carries the same id
+    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
+    mail.set_content(text_)
     timeout = float(os.environ.get(SMTP_TIMEOUT_ENV, "10"))
     smtp: smtplib.SMTP = (smtplib.SMTP_SSL(server.host, server.port, timeout=timeout,
                                            context=ssl.create_default_context())
@@ -387,7 +418,7 @@ def _send_mail(server: MailServer, sender: str, to: str, subject: str, text_: st
             smtp.starttls(context=ssl.create_default_context())
         if server.username is not None:
             smtp.login(server.username, server.password or "")
-        smtp.send_message(msg)
+        smtp.send_message(mail)
 
 
 def _mail_failure(exc: Exception, server: MailServer, to: str) -> Delivery:
@@ -504,7 +535,8 @@ async def _on_final(session: AsyncSession, item: OutboxItem, delivery: Delivery,
     owner = await session.scalar(select(Complaint.owner_id).where(Complaint.id == escalation.complaint_id))
     if owner is not None:
         await notify(session, user_ids=[owner], key=f"escalation-failed:{escalation.id}", kind="ESCALATION_FAILED",
-                     title=f"Escalation step {escalation.step} could not be delivered", body=delivery.error,
+                     title=msg("Escalation step {step} could not be delivered", step=escalation.step),
+                     body=delivery.error,
                      complaint_id=escalation.complaint_id, now=now)
 
 
@@ -629,7 +661,8 @@ async def retry_failed(
     if not item_ids:
         raise DomainError(ErrorCode.REQUIRED, "name at least one failed item", ["ids"])
     if len(item_ids) > MAX_RETRY:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"at most {MAX_RETRY} items at once", ["ids"])
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, msg("at most {max_retry} items at once", max_retry=MAX_RETRY), ["ids"])
     wanted = list(dict.fromkeys(item_ids))
     found = (await session.execute(  # locked: a dispatcher or another retry waits for this transaction
         select(OutboxItem.id, OutboxItem.state).where(OutboxItem.id.in_(wanted)).order_by(OutboxItem.id)
@@ -641,7 +674,8 @@ async def retry_failed(
             raise DomainError(ErrorCode.NOT_FOUND, "outbox item not found", ["ids", str(index)])
         if state != OutboxState.FAILED.value:
             raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                              f"the outbox item is {state}: only failed items can be retried", ["ids", str(index)])
+                              msg("the outbox item is {state}: only failed items can be retried", state=state),
+                              ["ids", str(index)])
     await session.execute(update(OutboxItem).where(OutboxItem.id.in_(wanted))
                           .values(state=OutboxState.PENDING.value, next_attempt_at=now, attempts=0))
     await record_event(session, actor=actor, action="retry_outbox_items", subject_type="OutboxItem",

@@ -66,7 +66,7 @@ class Inbox:
         found = [r for r in await self.all() if r.id not in self.seen and r.kind != "CUSTOMER_NOTICE"]
         self.seen |= {r.id for r in found}
         for r in found:  # the text names the complaint number and the step, no personal data
-            assert r.title.startswith("Complaint ") and "张三" not in r.title and "138" not in r.title
+            assert r.title.startswith("投诉") and "张三" not in r.title and "138" not in r.title
         return {(r.email, r.kind) for r in found}
 
 
@@ -153,7 +153,7 @@ async def test_retail_hand_offs_land_with_exactly_the_people_the_table_names(gql
     assert {e["node"]["kind"] for e in notes["edges"]} == {"TRANSFER_SLIP", "SURVEY_RETURNED"}
     for edge in notes["edges"]:
         assert edge["node"]["link"] == {"route": "complaint", "id": cid, "path": f"/complaints/{cid}"}
-        assert edge["node"]["title"].startswith(f"Complaint {number}")
+        assert edge["node"]["title"].startswith(f"投诉{number}:")  # the tenant's default language, zh-CN
     assert (await gql(NOTES, {"unread": False}, tenant=t, user=INVESTIGATOR))["notifications"]["unreadCount"] == 0
     # the other tenant, with the same staff e-mails: nothing at all
     assert await elsewhere.new() == set()

@@ -89,7 +89,7 @@ async def test_the_feed_reaches_only_the_person_handed_the_work(gql: GraphQLClie
         assert got["type"] == "next" and got["id"] == "1", got
         note = got["payload"]["data"]["notificationReceived"]
         assert note == {"kind": "TRANSFER_SLIP",
-                        "title": f"Complaint {c['number']}: a transfer slip for your department",
+                        "title": f"投诉{c['number']}:有一份发给贵部门的传递单",  # zh-CN, the tenant's default
                         "link": {"route": "complaint", "id": c["id"]},
                         "complaint": {"id": c["id"], "number": c["number"]}}
         assert await nothing_within(handler, 1.5)  # each one once

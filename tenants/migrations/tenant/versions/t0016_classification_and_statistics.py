@@ -25,7 +25,7 @@
 Downgrade drops the facts, the complaints' codes and the lists, and the rules this revision added.
 
 Revision ID: t0016
-Revises: t0014
+Revises: t0015
 Create Date: 2026-12-07
 """
 
@@ -36,7 +36,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
 revision = "t0016"
-down_revision = "t0014"
+down_revision = "t0015"
 branch_labels = None
 depends_on = None
 
