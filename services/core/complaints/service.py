@@ -51,8 +51,8 @@ from services.core.complaints.models import (
 from services.core.complaints.steps import begin, current_form, move, record_step
 from services.core.crypto.fields import blind_index, keyring_of
 from services.core.errors import DomainError, ErrorCode
-from services.core.messages.service import ContactInput, resolve_contact
 from services.core.i18n import msg
+from services.core.messages.service import ContactInput, resolve_contact
 from services.core.org.models import Category, CategoryCause, OrgUnit, OrgUnitKind, TenantSettings, User
 
 S = ComplaintStatus

@@ -46,10 +46,10 @@ from services.core.complaints.models import Complaint
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
 from services.core.deadlines.service import overdue_clause
-from services.core.messages import service as customer_messages
 from services.core.deadlines.tracking import KIND_LABELS
 from services.core.i18n import Both, When, msg
 from services.core.i18n.tenant import tenant_zone
+from services.core.messages import service as customer_messages
 from services.core.outbox.service import Effect, enqueue_many, notification_effects, supervisors_of_many
 from services.core.statistics import facts
 
