@@ -39,6 +39,7 @@ from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError
+from services.api.observability import HttpMetricsMiddleware, metrics_endpoint
 from services.api.schema import MAX_TOKENS, build_schema
 from services.core.clock import Clock, system_clock
 from services.core.config import Settings, get_settings
@@ -328,10 +329,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),  # Prometheus; the chart's Ingress leaves it out
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
         ],
         middleware=[
+            Middleware(HttpMetricsMiddleware),
             # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy
             # says it is (COMPLAINTDESK_TRUSTED_PROXIES); decided here only, `serve` and `up` run uvicorn without it
             *([Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -72,6 +73,7 @@ def serve(host: str, port: int) -> None:
         "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
         proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
         server_header=False,
+        access_log=False,  # complaintdesk.access logs each operation with its request id, tenant, user and outcome
         ws="websockets-sansio",  # the subscriptions' WebSocket transport (graphql-transport-ws on /graphql)
     )
 
@@ -91,7 +93,8 @@ def worker(threads: int, sweep_interval: float) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"worker running with {threads} threads; Ctrl-C to stop")
+    # a log line, not a print: with COMPLAINTDESK_LOG_FORMAT=json every line of the worker's output is JSON
+    logging.getLogger("complaintdesk.worker").info("worker running with %d threads; Ctrl-C to stop", threads)
     run_until(stop, threads=threads, sweep_interval=sweep_interval or None)
 
 
@@ -165,14 +168,21 @@ def _print_progress(index: int, total: int, result: Any) -> None:
                       if result.deadlines_moved else ""))
 
 
+def _print_platform(before: str | None, after: str | None) -> None:
+    """Only what happened: "up to date" when nothing migrated (not a line that looks like work)."""
+    if before == after:
+        click.echo(f"platform schema: up to date ({after})")
+    else:
+        click.echo(f"platform schema: {before or 'empty'} -> {after}")
+
+
 @cli.command()
 def migrate() -> None:
     """Upgrade the platform schema, then every tenant schema."""
     from tenants.provision import migrate_all
 
     _require_master_key()
-    click.echo("platform schema: upgrading")
-    results = _run(lambda: migrate_all(on_progress=_print_progress))
+    results = _run(lambda: migrate_all(on_progress=_print_progress, on_platform=_print_platform))
     failed = [r for r in results if r.error is not None]
     click.echo(f"{len(results)} tenant(s): {len(results) - len(failed)} ok, {len(failed)} failed")
     # tenants that had complaints before deadlines were planned (t0005): their deadlines, from the audit trail

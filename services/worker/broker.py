@@ -8,6 +8,7 @@ from dramatiq.middleware import AsyncIO
 
 from services.core.config import get_settings
 from services.worker.middleware.database import DatabaseMiddleware
+from services.worker.middleware.metrics import MetricsMiddleware
 from services.worker.middleware.tenant import TenantMiddleware
 
 _broker: RedisBroker | None = None
@@ -22,6 +23,7 @@ def get_broker() -> RedisBroker:
         broker.add_middleware(AsyncIO())
         broker.add_middleware(TenantMiddleware())
         broker.add_middleware(DatabaseMiddleware())
+        broker.add_middleware(MetricsMiddleware())
         dramatiq.set_broker(broker)
         _broker = broker
     return _broker

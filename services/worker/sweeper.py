@@ -6,11 +6,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
+from services.core import metrics
 from services.core.db import dispose_engine
-from services.core.outbox.sweeper import sweep_all
+from services.core.outbox.sweeper import SweepResult, sweep_all
+from services.worker.health import heartbeat
 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
+
+FIGURES_EVERY_S = 10.0  # the database figures of /metrics (outbox depth, connection slots), refreshed this often
+
+
+def record(result: SweepResult, seconds: float) -> None:
+    """A pass's figures into the metrics."""
+    metrics.SWEEP_DURATION.observe(seconds)
+    metrics.SWEEP_PASSES.labels(result="ok").inc()
+    metrics.SWEEP_LAST_SUCCESS.set_to_current_time()
+    metrics.SWEEP_TENANTS.inc(result.tenants)
+    for event, count in (("reminded", result.reminded), ("breached", result.breached),
+                         ("escalated", result.escalated), ("customer_notice", result.notices)):
+        if count:
+            metrics.DEADLINE_EVENTS.labels(event=event).inc(count)
+    for outcome, count in (("sent", result.sent), ("retried", result.retried), ("failed", result.failed),
+                           ("skipped", result.skipped)):
+        if count:
+            metrics.DELIVERIES.labels(result=outcome).inc(count)
 
 
 class SweeperThread(threading.Thread):
@@ -23,10 +44,16 @@ class SweeperThread(threading.Thread):
         asyncio.run(self._main())
 
     async def _main(self) -> None:
+        figures_at = 0.0
         try:
             while not self._stop_event.is_set():
                 try:
+                    lag = await metrics.oldest_due_wakeup_age()
+                    if lag is not None:
+                        metrics.SWEEP_LAG.observe(lag)
+                    started = time.perf_counter()
                     result = await sweep_all()
+                    record(result, time.perf_counter() - started)
                     if result.tenants or result.errors or result.erased:
                         logger.info("sweep: %d tenant(s) with work due: %d reminded, %d breached, %d customer "
                                     "notice task(s), %d escalated; outbox %d sent, %d retried later, %d failed, "
@@ -35,7 +62,12 @@ class SweeperThread(threading.Thread):
                                     result.escalated, result.sent, result.retried, result.failed, result.skipped,
                                     result.erased, result.errors)
                 except Exception:
+                    metrics.SWEEP_PASSES.labels(result="failed").inc()
                     logger.exception("sweep failed; next try in %.1f s", self.interval)
+                heartbeat.beat()  # the loop is alive, whether or not the pass succeeded (readiness says why)
+                if time.monotonic() - figures_at >= FIGURES_EVERY_S:
+                    figures_at = time.monotonic()
+                    await metrics.refresh_database_figures()
                 await asyncio.to_thread(self._stop_event.wait, self.interval)
         finally:
             await dispose_engine()
