@@ -14,6 +14,7 @@ import orjson
 import redis.asyncio as aioredis
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
@@ -41,6 +42,7 @@ from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddlew
 from services.api.errors import RequestError
 from services.api.observability import HttpMetricsMiddleware, metrics_endpoint
 from services.api.schema import MAX_TOKENS, build_schema
+from services.core import tracing
 from services.core.clock import Clock, system_clock
 from services.core.config import Settings, get_settings
 from services.core.db import dispose_engine, get_engine
@@ -334,6 +336,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
         ],
         middleware=[
+            # the trace's root span (when OTEL_EXPORTER_OTLP_ENDPOINT is set): a W3C traceparent from the client
+            # is continued
+            *([Middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])] if tracing.enabled() else []),
             Middleware(HttpMetricsMiddleware),
             # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy
             # says it is (COMPLAINTDESK_TRUSTED_PROXIES); decided here only, `serve` and `up` run uvicorn without it

@@ -3,6 +3,7 @@ counting GraphQL operations by root field and outcome, and the ``/metrics`` endp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-from services.core import metrics
+from services.core import metrics, tracing
 from services.core.logs import operation_var
 
 access = logging.getLogger("complaintdesk.access")
@@ -112,10 +113,14 @@ class OperationMetrics(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         token = operation_var.set(None)
-        try:
-            yield
-        finally:
-            operation_var.reset(token)
+        self._span = None
+        with contextlib.ExitStack() as stack:
+            if tracing.enabled():  # the operation's span: a child of the HTTP request's, the parent of its SQL
+                self._span = stack.enter_context(tracing.tracer.start_as_current_span("graphql.operation"))
+            try:
+                yield
+            finally:
+                operation_var.reset(token)
         context = self.execution_context
         valid = not (context.pre_execution_errors or [])
         kind, names = _root_fields(context.graphql_document, context.operation_name) if valid else ("unknown", [])
@@ -135,8 +140,13 @@ class OperationMetrics(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         """The document passed validation: its root field names the operation in every log line of it."""
         context = self.execution_context
-        _, names = _root_fields(context.graphql_document, context.operation_name)
-        operation_var.set(_operation_label(names))
+        kind, names = _root_fields(context.graphql_document, context.operation_name)
+        label = _operation_label(names)
+        operation_var.set(label)
+        if self._span is not None:
+            self._span.update_name(f"graphql.{kind} {label}")
+            self._span.set_attribute("graphql.operation.type", kind)
+            self._span.set_attribute("graphql.operation.name", label)
         yield
 
 

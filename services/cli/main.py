@@ -45,10 +45,16 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
         raise click.ClickException(f"cannot reach a server: {exc}") from None
 
 
-def _setup_logging() -> None:
+def _setup_logging(service: str | None = None) -> None:
+    """Log lines; and traces (``service``: the process's service name) when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     from services.core.logs import configure_logging
 
     configure_logging()
+    if service is not None:
+        from services.core import tracing
+
+        if tracing.setup(service):
+            logging.getLogger("complaintdesk").info("tracing: spans exported over OTLP as %s", service)
 
 
 @click.group()
@@ -64,7 +70,7 @@ def serve(host: str, port: int) -> None:
     """Serve the GraphQL API."""
     import uvicorn
 
-    _setup_logging()
+    _setup_logging("complaintdesk-api")
     _require_settings()
     _require_signing_key()
     _require_master_key()
@@ -86,7 +92,7 @@ def worker(threads: int, sweep_interval: float) -> None:
     """Run a background worker (and the outbox sweeper) until SIGTERM or Ctrl-C."""
     from services.worker.runner import run_until
 
-    _setup_logging()
+    _setup_logging("complaintdesk-worker")
     _require_settings()
     _require_signing_key()
     _require_master_key()
@@ -696,7 +702,7 @@ def up(host: str, port: int, data_dir: Path | None, threads: int, dev: bool) -> 
     --dev (or COMPLAINTDESK_ENV) says otherwise."""
     from services.cli.up import run_up
 
-    _setup_logging()
+    _setup_logging("complaintdesk")
     started = time.monotonic()
     folder = (data_dir or Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk"))).resolve()
     if dev:

@@ -10,6 +10,7 @@ from services.core.config import get_settings
 from services.worker.middleware.database import DatabaseMiddleware
 from services.worker.middleware.metrics import MetricsMiddleware
 from services.worker.middleware.tenant import TenantMiddleware
+from services.worker.middleware.tracing import TracingMiddleware
 
 _broker: RedisBroker | None = None
 
@@ -21,6 +22,7 @@ def get_broker() -> RedisBroker:
         settings = get_settings()
         broker = RedisBroker(url=settings.redis_url, namespace=settings.queue_namespace)  # type: ignore[no-untyped-call]
         broker.add_middleware(AsyncIO())
+        broker.add_middleware(TracingMiddleware())
         broker.add_middleware(TenantMiddleware())
         broker.add_middleware(DatabaseMiddleware())
         broker.add_middleware(MetricsMiddleware())

@@ -7,6 +7,7 @@ import threading
 
 from dramatiq import Worker
 
+from services.core import tracing
 from services.worker import health
 from services.worker.broker import close_broker, get_broker
 from services.worker.sweeper import SweeperThread
@@ -54,3 +55,4 @@ def run_until(stop: threading.Event, *, threads: int = 4, sweep_interval: float 
     finally:
         process.stop()
         close_broker()
+        tracing.shutdown()  # the spans still buffered

@@ -330,3 +330,74 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
         assert isinstance(entry, dict), line
         entries.append(entry)
     return entries
+
+
+@pytest.fixture
+def otlp() -> Iterator[Any]:
+    from otlp_receiver import OtlpReceiver
+
+    receiver = OtlpReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+def _ancestors(span: Any, by_id: dict[str, Any]) -> list[Any]:
+    chain = []
+    while span.parent_span_id and span.parent_span_id in by_id:
+        span = by_id[span.parent_span_id]
+        chain.append(span)
+    return chain
+
+
+async def test_a_trace_runs_from_http_through_graphql_and_sql_to_the_workers_dispatch(
+        servers: dict[str, str], tenants: Any, served: Any, worker_proc: Any, otlp: Any) -> None:
+    import asyncio
+
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    api = served(servers["database_url"], servers["redis_url"], **otel)
+    worker_proc(**otel)
+    async with httpx.AsyncClient(base_url=api.base, timeout=30) as http:
+        gql = GraphQLClient(http)
+        units, _ = await directory(gql, TENANT_A)
+        c = await record(gql, TENANT_A)
+        await ok(gql, "startInvestigation", TENANT_A, INVESTIGATOR, complaintId=c["id"])
+        await ok(gql, "submitInvestigation", TENANT_A, INVESTIGATOR, complaintId=c["id"], valid=True,
+                 findings="Confirmed", cause="QUALITY")
+        # a hand-off: the department's users are notified through the outbox, delivered by the worker's sweep
+        await ok(gql, "assignResponsibleDepartment", TENANT_A, DESK, complaintId=c["id"], departmentId=units["PROD"])
+    handoffs = await rows(f"SELECT id, trace_context FROM tenant_{TENANT_A}.outbox WHERE complaint_id = :c",
+                          c=uuid.UUID(__import__("base64").b64decode(c["id"]).decode().split(":", 1)[1]))
+    assert handoffs and all(r.trace_context and r.trace_context.startswith("00-") for r in handoffs)
+
+    def spans_named(prefix: str) -> list[Any]:
+        return [s for s in otlp.snapshot() if s.name.startswith(prefix)]
+
+    deadline = time.monotonic() + 60
+    while not (spans_named("graphql.mutation recordComplaint")
+               and len(spans_named("outbox.dispatch")) >= len(handoffs)):
+        assert time.monotonic() < deadline, sorted({s.name for s in otlp.snapshot()})
+        await asyncio.sleep(0.2)
+    spans = otlp.snapshot()
+    by_id = {s.span_id: s for s in spans}
+
+    # recordComplaint: the HTTP request's span -> the operation's -> its SQL statements, one trace, in the api
+    operation = spans_named("graphql.mutation recordComplaint")[0]
+    assert operation.service == "complaintdesk-api"
+    root = _ancestors(operation, by_id)
+    assert root and root[-1].name.startswith("POST") and root[-1].parent_span_id == ""
+    sql = [s for s in spans if s.trace_id == operation.trace_id and operation in _ancestors(s, by_id)
+           and s.attributes.get("db.system") == "postgresql"]
+    assert any(s.name.startswith("INSERT") for s in sql), [
+        (s.name, s.service, by_id.get(s.parent_span_id, s).name, s.attributes.get("db.system"))
+        for s in spans if s.trace_id == operation.trace_id][:30]
+
+    # the hand-off's trace reaches the worker: its dispatch span's parent is the api's span that wrote the row
+    assigned = spans_named("graphql.mutation assignResponsibleDepartment")[0]
+    dispatched = [s for s in spans_named("outbox.dispatch") if s.trace_id == assigned.trace_id]
+    assert len(dispatched) == len(handoffs)
+    for span in dispatched:
+        assert span.service == "complaintdesk-worker"
+        assert span.attributes["complaintdesk.outbox.id"] in {str(r.id) for r in handoffs}
+        assert assigned in _ancestors(span, by_id)  # worker -> SQL/operation span of the api -> HTTP
