@@ -6,8 +6,8 @@ console, a log shipper, pytest's capture) sees them. Log messages carry ids and
 codes, never decrypted personal data.
 
 ``COMPLAINTDESK_LOG_FORMAT``: ``json`` (one JSON object a line: time, level, logger, message, request_id,
-tenant, user_id, operation, trace_id when tracing, and the exception's traceback as one string) or ``text``;
-unset: ``text`` on a terminal, ``json`` otherwise (a container's log collector).
+tenant, user_id, operation, trace_id when tracing, and the exception's traceback as one string) or ``text``
+(the default; the Helm chart sets ``json``).
 """
 
 from __future__ import annotations
@@ -84,9 +84,7 @@ TEXT_FORMAT = ("%(asctime)s %(levelname)s %(name)s [req=%(request_id)s tenant=%(
 
 def log_format() -> str:
     chosen = os.environ.get("COMPLAINTDESK_LOG_FORMAT", "").strip().lower()
-    if chosen in {"json", "text"}:
-        return chosen
-    return "text" if sys.stderr.isatty() else "json"
+    return "json" if chosen == "json" else "text"
 
 
 def configure_logging(level: str | None = None) -> None:
