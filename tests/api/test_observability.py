@@ -401,3 +401,19 @@ async def test_a_trace_runs_from_http_through_graphql_and_sql_to_the_workers_dis
         assert span.service == "complaintdesk-worker"
         assert span.attributes["complaintdesk.outbox.id"] in {str(r.id) for r in handoffs}
         assert assigned in _ancestors(span, by_id)  # worker -> SQL/operation span of the api -> HTTP
+
+
+async def test_metrics_in_multiprocess_mode(servers: dict[str, str], tenants: Any, served: Any,
+                                            tmp_path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR set (several API processes behind one port): the counters go to files there and
+    /metrics adds up every process's."""
+    folder = tmp_path / "prom"
+    folder.mkdir()
+    api = served(servers["database_url"], servers["redis_url"], PROMETHEUS_MULTIPROC_DIR=str(folder))
+    async with httpx.AsyncClient(base_url=api.base, timeout=30) as http:
+        await directory(GraphQLClient(http), TENANT_A)
+    samples = scrape(api.get("/metrics").text)
+    assert value(samples, "complaintdesk_graphql_operations_total", type="query", operation="(multiple)",
+                 outcome="ok") == 1  # orgUnits and users: two root fields
+    assert value(samples, "complaintdesk_db_session_slots") > 0
+    assert any(p.name.startswith("counter_") for p in folder.iterdir())
