@@ -210,7 +210,8 @@ def start_server(name: str, app: str, env: dict[str, str], logdir: Path, servers
     port = _free_port()
     log = logdir / f"{name}.log"
     cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log", "--no-server-header"]
+           "--log-level", "warning", "--no-access-log", "--no-server-header",
+           "--loop", "uvloop", "--http", "httptools"]  # as `complaintdesk serve` runs, the bare endpoint too
     with log.open("wb") as out:
         # Own session: a Ctrl-C reaches this script only, whose finally stops the servers.
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -1,6 +1,7 @@
 """A noisy tenant against a quiet one: is the noisy one throttled, and how far does the quiet one's p99 move?
 
-    .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--noisy-clients 8] [--rounds 2]
+    .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--noisy-clients 16] [--rounds 2]
+        [--noisy-budget 10/20]
 
 One API process (`complaintdesk serve`'s app under uvicorn, one worker), two retail tenants in a database of the
 sitting's own: ``quiet`` (100 complaints; a signed-in user lists 20 of them in a loop, ``--quiet-clients``
@@ -11,12 +12,15 @@ in turn so that the machine's noise weighs on all alike:
 - **public flood**: meanwhile the noisy tenant's ``submitComplaint`` (public, per tenant and client address:
   ``COMPLAINTDESK_LIMIT_SUBMIT``, 5 per 10 minutes) from ``--noisy-clients`` connections as fast as they are
   answered: far beyond 10x its budget; the answers are counted (accepted, ``RATE_LIMITED``);
-- **signed-in flood**: the noisy tenant's own signed-in user listing its complaints as fast as answered. There is
-  no per-tenant budget for signed-in requests (only the public operations are rate-limited), so this is not
-  throttled: the figure says what an unthrottled noisy tenant costs the quiet one.
+- **signed-in flood**: the noisy tenant's own signed-in user listing its complaints as fast as answered, against
+  the noisy tenant's request budget (``--noisy-budget``, set as an operator would with ``tenant budget``; the
+  quiet tenant's is far above what it asks): refused at the edge with 429 beyond it;
+- **unbudgeted flood** (for contrast, in the same sitting): the same with the noisy tenant's budget lifted, which
+  is what every tenant got before the edge budgets.
 
-Prints, per phase, the quiet tenant's requests, p50 and p99 (ms), p99 against "alone" (the goal: under +10%),
-and the noisy tenant's answers. Needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``); drops its database.
+Prints, per phase, the quiet tenant's requests, p50 and p99 (ms), p99 against "alone" (the goal: under +10% for
+the budgeted phases), and the noisy tenant's answers and how many times its budget it asked for. Needs PostgreSQL
+and Redis (``DATABASE_URL``, ``REDIS_URL``); drops its database.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ RUN_ID = uuid.uuid4().hex[:10]
 DB_NAME = f"cd_bench_noisy_{RUN_ID}"
 lvb.DB_NAME = DB_NAME  # its CPU snapshot counts this database's PostgreSQL backends
 QUIET, NOISY = "quiet", "noisy"
+UNBUDGETED = "5000/10000"
 LIST = "query { complaints(first: 20) { edges { node { id number status title owner { displayName } } } } }"
 SUBMIT = """mutation ($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
   number userErrors { code } } }"""
@@ -124,7 +129,7 @@ async def quiet_load(port: int, token: str, clients: int, until: float) -> list[
 
 async def noisy_load(port: int, kind: str, token: str, clients: int, stop: asyncio.Event) -> dict[str, int]:
     counts: dict[str, int] = {}
-    if kind == "signed-in":
+    if kind in ("signed-in", "unbudgeted"):
         request = request_bytes(port, LIST, None, Authorization=f"Bearer {token}")
     else:
         request = request_bytes(port, SUBMIT, {"i": {"complainant": {"name": "噪音", "phone": "13900139000"},
@@ -133,13 +138,14 @@ async def noisy_load(port: int, kind: str, token: str, clients: int, stop: async
 
     def answer(status: int, body: bytes, took: float) -> None:
         data = orjson.loads(body) if body else {}
-        if kind == "signed-in":
+        if kind in ("signed-in", "unbudgeted"):
             key = "ok" if status == 200 and "errors" not in data else f"HTTP {status}"
         else:
             payload = (data.get("data") or {}).get("submitComplaint") or {}
             codes = [e["code"] for e in payload.get("userErrors") or []] or \
                 [e.get("extensions", {}).get("code", "?") for e in data.get("errors") or []]
-            key = "accepted" if payload.get("number") else (codes[0] if codes else f"HTTP {status}")
+            key = "accepted" if payload.get("number") else (codes[0] if codes else "?")
+            key = f"{key} (HTTP {status})" if status != 200 else key  # 429: refused at the edge
         counts[key] = counts.get(key, 0) + 1
 
     await asyncio.gather(*(connection(port, request, stop.is_set, answer) for _ in range(clients)))
@@ -151,8 +157,20 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000
 
 
+async def set_budgets(noisy: str) -> None:
+    from services.core.db import dispose_engine
+    from tenants.provision import set_request_budget
+
+    await set_request_budget(QUIET, UNBUDGETED)
+    await set_request_budget(NOISY, noisy)
+    await dispose_engine()
+
+
 async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -> None:
+    from services.core.tenancy import TENANT_CACHE_TTL_S
+
     tokens = await load_fixtures(100)
+    await set_budgets(args.noisy_budget)
     servers: list[lvb.Server] = []
     try:
         server = lvb.start_server("api", "services.api.app:create_app", env, logdir, servers)
@@ -162,8 +180,12 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         results: dict[str, list[float]] = {}
         noisy: dict[str, dict[str, int]] = {}
         usage: dict[str, dict[str, list[float]]] = {}
+        elapsed: dict[str, float] = {}
         for _ in range(args.rounds):
-            for phase in ("alone", "public flood", "signed-in flood"):
+            for phase in ("alone", "public flood", "signed-in flood", "unbudgeted flood"):
+                if phase in ("signed-in flood", "unbudgeted flood"):  # the server sees it within the cache's TTL
+                    await set_budgets(UNBUDGETED if phase == "unbudgeted flood" else args.noisy_budget)
+                    await asyncio.sleep(TENANT_CACHE_TTL_S + 0.5)
                 stop = asyncio.Event()
                 flood = None if phase == "alone" else asyncio.create_task(noisy_load(
                     port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop))
@@ -174,6 +196,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                 for key, value in cpu.items():
                     usage.setdefault(phase, {}).setdefault(key, []).append(value)
                 stop.set()
+                elapsed[phase] = elapsed.get(phase, 0.0) + time.perf_counter() - began
                 if flood is not None:
                     for key, n in (await flood).items():
                         noisy.setdefault(phase, {})[key] = noisy.setdefault(phase, {}).get(key, 0) + n
@@ -195,6 +218,11 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         sent = sum(public.values())
         print(f"public flood: {sent} submissions against a budget of {budget} per tenant and address "
               f"({sent / max(1, int(budget.split('/')[0])):.0f}x); accepted {public.get('accepted', 0)}")
+        rate = float(args.noisy_budget.split("/")[0])
+        signed = noisy.get("signed-in flood", {})
+        asked = sum(signed.values()) / max(elapsed.get("signed-in flood", 1.0), 1e-9)
+        print(f"signed-in flood: {asked:.0f} requests a second asked against a budget of {args.noisy_budget} "
+              f"({asked / rate:.0f}x); served {signed.get('ok', 0)}, refused {signed.get('HTTP 429', 0)} (429)")
     finally:
         for s in servers:
             s.stop()
@@ -204,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase and round")
     parser.add_argument("--quiet-clients", type=int, default=2)
-    parser.add_argument("--noisy-clients", type=int, default=8)
+    parser.add_argument("--noisy-clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--noisy-budget", default="10/20",
+                        help="the noisy tenant's request budget, RATE/BURST (as `complaintdesk tenant budget`)")
     args = parser.parse_args(argv)
     server_url = lvb._plain_url(os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"

@@ -56,6 +56,8 @@ class TenantInfo:
     schema_name: str
     schema_revision: str | None
     created_at: str
+    request_budget: str | None = None  # "RATE/BURST"; None: the platform's default
+    registered_documents_only: bool = False
 
 
 def _info(row: Any) -> TenantInfo:
@@ -68,6 +70,8 @@ def _info(row: Any) -> TenantInfo:
         schema_name=row.schema_name,
         schema_revision=row.schema_revision,
         created_at=row.created_at.isoformat(timespec="seconds"),
+        request_budget=row.request_budget,
+        registered_documents_only=row.registered_documents_only,
     )
 
 
@@ -193,6 +197,49 @@ async def set_status(slug: str, status: TenantStatus) -> tuple[TenantInfo, bool]
         info = _info(row)
     forget_tenant(slug)  # committed: this process's next request reads the registry again
     return info, changed
+
+
+class InvalidRequestBudget(TenantError):
+    code = "INVALID_BUDGET"
+
+
+async def set_request_budget(slug: str, budget: str | None) -> TenantInfo:
+    """Set the tenant's request budget (``RATE/BURST``: requests a second per API process, at once), or with
+    ``None`` return it to the platform's default. Every API process applies it within ``TENANT_CACHE_TTL_S``."""
+    from services.core.ratelimit import InvalidBudget, parse_budget
+
+    validate_slug(slug)
+    normalized = None
+    if budget is not None:
+        try:
+            normalized = str(parse_budget(budget))
+        except InvalidBudget as exc:
+            raise InvalidRequestBudget(str(exc)) from None
+    async with AsyncSession(get_engine()) as session, session.begin():
+        row = await session.get(Tenant, slug, with_for_update=True)
+        if row is None:
+            raise TenantNotFound(f"unknown tenant {slug!r}")
+        row.request_budget = normalized
+        await session.flush()
+        await session.refresh(row)
+        info = _info(row)
+    forget_tenant(slug)
+    return info
+
+
+async def set_registered_documents_only(slug: str, only: bool) -> TenantInfo:
+    """Accept only the registered documents (trusted documents) for the tenant, or any document again."""
+    validate_slug(slug)
+    async with AsyncSession(get_engine()) as session, session.begin():
+        row = await session.get(Tenant, slug, with_for_update=True)
+        if row is None:
+            raise TenantNotFound(f"unknown tenant {slug!r}")
+        row.registered_documents_only = only
+        await session.flush()
+        await session.refresh(row)
+        info = _info(row)
+    forget_tenant(slug)
+    return info
 
 
 class TenantNotSuspended(TenantError):

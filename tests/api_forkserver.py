@@ -33,7 +33,7 @@ def main() -> None:
         if pid == 0:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             uvicorn.run("services.api.app:create_app", factory=True, host="127.0.0.1", port=port, log_config=None,
-                        proxy_headers=True, server_header=False)
+                        proxy_headers=True, server_header=False, loop="uvloop", http="httptools")
             os._exit(0)
         print(pid, flush=True)
 

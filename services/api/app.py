@@ -35,7 +35,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.api import http, idempotency
+from services.api import documents, http, idempotency
 from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
@@ -123,6 +123,15 @@ class GraphQLApp(GraphQL[Context, None]):
         media_type = http.negotiate_response_type(request.headers.get("accept"))
         request_data = await self.parse_http_body(request_adapter)
         assert isinstance(request_data, GraphQLRequestData)  # never a batch: parse_http_body refuses them
+        tenant = request.scope.get("state", {}).get("tenant")
+        try:  # a registered document's hash -> its text; a tenant of registered documents only refuses others
+            request_data = documents.resolve(
+                request_data, registered_only=bool(tenant is not None and tenant.registered_documents_only))
+        except documents.PersistedQueryRefused as refused:
+            answer = Response(self.encode_json(http.error_body(refused.message, refused.code)),
+                              status_code=refused.status, headers={"Vary": "Accept", **documents.NO_CACHE})
+            answer.headers["content-type"] = http.content_type_header(media_type)
+            return answer
 
         sub_response = await self.get_sub_response(request)
         if isinstance(context, UnsetType):

@@ -33,7 +33,7 @@ from services.core.audit.service import Actor
 from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
 from services.core.clock import Clock, system_clock
-from services.core.db import session_slot
+from services.core.db import session_slots
 from services.core.errors import DomainError, ErrorCode
 from services.core.faults import unstorable_text
 from services.core.idempotency import service as idempotency_service
@@ -126,9 +126,9 @@ class Context:
     async def _session_unlocked(self) -> AsyncSession:
         if self._session is None:
             tenant = self.tenant
-            slot = session_slot()  # in turn: requests get connections in the order they asked
-            await slot.acquire()
-            self.exit_stack.callback(slot.release)  # after the session closes (the stack unwinds in reverse)
+            slots = session_slots()  # in turn within a tenant, fairly between tenants
+            await slots.acquire(tenant.slug)
+            self.exit_stack.callback(slots.release, tenant.slug)  # after the session closes (the stack unwinds)
             self._session = await self.exit_stack.enter_async_context(tenant_session(tenant))
         return self._session
 

@@ -18,8 +18,11 @@ closed with a GraphQL-shaped error:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import re
+import time
 import uuid
 from contextlib import AsyncExitStack
 from typing import Any
@@ -32,6 +35,14 @@ from services.api.errors import UNAVAILABLE, masked
 from services.core.auth import oidc, tokens
 from services.core.faults import RETRY_AFTER_S
 from services.core.logs import failures, request_id_var, user_id_var
+from services.core.ratelimit import (
+    Budget,
+    InvalidBudget,
+    TokenBuckets,
+    default_public_budget,
+    default_tenant_budget,
+    parse_budget,
+)
 from services.core.tenancy import (
     InvalidTenantSlug,
     TenantError,
@@ -269,6 +280,70 @@ async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None
         raise _unauthorized(exc.message) from None
 
 
+# A refusal for being over budget is answered after a pause of up to this long (the time until the budget allows
+# the next request, at most): a client that retries at once, as a flood does, then sends a request a second per
+# connection instead of thousands, and the refusals cost the process next to nothing. At most HELD_MAX wait at once
+# in a process; beyond that the refusal is immediate.
+HOLD_MAX_S = 1.0
+HELD_MAX = 512
+
+
+class Admission:
+    """Request budgets at the edge, before any GraphQL work: per tenant for signed-in requests (the tenant's own
+    budget or ``COMPLAINTDESK_TENANT_BUDGET``); per tenant and client address, and per tenant in all, for requests
+    without a staff token (``COMPLAINTDESK_PUBLIC_BUDGET`` and the tenant's budget). Operators are not counted."""
+
+    def __init__(self) -> None:
+        self.tenant_default = default_tenant_budget()
+        self.public_default = default_public_budget()
+        self.buckets = TokenBuckets()
+        self.held = 0
+        self._parsed: dict[str, Budget] = {}
+
+    def _tenant_budget(self, tenant: TenantRef) -> Budget:
+        raw = tenant.request_budget
+        if raw is None:
+            return self.tenant_default
+        budget = self._parsed.get(raw)
+        if budget is None:
+            try:
+                budget = parse_budget(raw)
+            except InvalidBudget:  # stored by hand, not through `tenant budget`: the default rather than nothing
+                budget = self.tenant_default
+            self._parsed[raw] = budget
+        return budget
+
+    def wait(self, tenant: TenantRef | None, principal: Principal | None, client: str) -> float:
+        """0.0 to go ahead, else the seconds until this request would be within its budget."""
+        if isinstance(principal, OperatorPrincipal):
+            return 0.0
+        now = time.monotonic()
+        if tenant is not None and principal is not None:
+            return self.buckets.take(("tenant", tenant.slug), self._tenant_budget(tenant), now)
+        slug = tenant.slug if tenant is not None else ""
+        wait = self.buckets.take(("client", slug, client), self.public_default, now)
+        if wait or tenant is None:
+            return wait
+        return self.buckets.take(("public", slug), self._tenant_budget(tenant), now)
+
+    async def refuse(self, send: Send, wait: float, request_id: str | None, accept: str | None) -> None:
+        if self.held < HELD_MAX:
+            self.held += 1
+            try:
+                await asyncio.sleep(min(wait, HOLD_MAX_S))
+            finally:
+                self.held -= 1
+            wait = max(0.0, wait - HOLD_MAX_S)
+        retry_after = max(1, math.ceil(wait))
+        await send_json_error(send, 429, "too many requests: over the request budget; try again later",
+                              "RATE_LIMITED", request_id, accept, [(b"retry-after", str(retry_after).encode())])
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 class TenantMiddleware:
     """Authenticate, resolve the tenant for the GraphQL endpoint, bind it, and hold the request's resources."""
 
@@ -276,6 +351,7 @@ class TenantMiddleware:
         self.app = app
         self.path = path
         self.ide_page = ide_page
+        self.admission = Admission()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
@@ -291,6 +367,10 @@ class TenantMiddleware:
         except _Refused as refused:
             await send_json_error(send, refused.status, refused.message, refused.code, request_id,
                                   _header(scope, b"accept"), refused.headers)
+            return
+        wait = self.admission.wait(tenant, principal, _client(scope))
+        if wait:
+            await self.admission.refuse(send, wait, request_id, _header(scope, b"accept"))
             return
         state["tenant"] = tenant
         state["principal"] = principal

@@ -243,9 +243,11 @@ def _request_data(data: dict[str, Any]) -> GraphQLRequestData:
     """Check the parameters' types (spec, "Request Parameters": a request with parameters "of the wrong type, or
     that omits required parameters, is not a well-formed GraphQL-over-HTTP request"; null means absent)."""
     query = data.get("query")
-    if query is None:
+    extensions = data.get("extensions")
+    persisted = isinstance(extensions, dict) and extensions.get("persistedQuery") is not None
+    if query is None and not persisted:  # a persisted query's hash stands for it (services/api/documents.py)
         raise bad_request("no GraphQL query found in the request: send a 'query' string")
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise bad_request("the 'query' parameter must be a string")
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
@@ -254,7 +256,8 @@ def _request_data(data: dict[str, Any]) -> GraphQLRequestData:
         value = data.get(name)
         if value is not None and not isinstance(value, dict):
             raise bad_request(f"the {name!r} parameter must be an object or null")
-    if _SURROGATE.search(query):  # the document's length is the body's limit and the token limit's affair
+    # the document's length is the body's limit and the token limit's affair
+    if query is not None and _SURROGATE.search(query):
         raise bad_request("the query is not valid Unicode (it contains a lone surrogate)")
     if operation_name is not None:
         check_strings(operation_name, "operationName")

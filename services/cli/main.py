@@ -77,6 +77,7 @@ def serve(host: str, port: int) -> None:
     _tune_gc()
     uvicorn.run(
         "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
+        loop="uvloop", http="httptools",  # uvicorn's fast event loop and HTTP parser (its standard extras)
         proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
         server_header=False,
         access_log=False,  # complaintdesk.access logs each operation with its request id, tenant, user and outcome
@@ -400,9 +401,10 @@ def tenant_list(as_json: bool) -> None:
     if not rows:
         click.echo("no tenants")
         return
-    header = ("SLUG", "STATUS", "TEMPLATE", "REVISION", "CREATED", "NAME")
+    header = ("SLUG", "STATUS", "TEMPLATE", "REVISION", "BUDGET", "CREATED", "NAME")
     table = [header] + [
-        (r.slug, r.status, r.template, r.schema_revision or "-", r.created_at, r.display_name) for r in rows
+        (r.slug, r.status, r.template, r.schema_revision or "-", r.request_budget or "default", r.created_at,
+         r.display_name) for r in rows
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
     for row in table:
@@ -430,6 +432,49 @@ def tenant_suspend(slug: str) -> None:
 def tenant_resume(slug: str) -> None:
     """Resume a suspended tenant."""
     _set_status(slug, "active")
+
+
+@tenant.command("budget")
+@click.argument("slug")
+@click.argument("budget", required=False)
+@click.option("--default", "use_default", is_flag=True, help="back to the platform's COMPLAINTDESK_TENANT_BUDGET")
+def tenant_budget(slug: str, budget: str | None, use_default: bool) -> None:
+    """Show or set a tenant's request budget: RATE/BURST, requests a second that one API process serves it
+    (e.g. 50/100); beyond it the API answers 429 RATE_LIMITED with Retry-After before any other work."""
+    from services.core.ratelimit import default_tenant_budget
+    from tenants.provision import get_tenant, migrate_platform, set_request_budget
+
+    if budget is not None and use_default:
+        raise click.UsageError("give a BUDGET or --default, not both")
+
+    async def go() -> Any:
+        await migrate_platform()
+        if budget is None and not use_default:
+            return await get_tenant(slug)
+        return await set_request_budget(slug, None if use_default else budget)
+
+    info = _run(go)
+    shown = info.request_budget or f"{default_tenant_budget()} (the platform's default)"
+    click.echo(f"tenant {info.slug}: request budget {shown} requests a second per API process (rate/burst)")
+
+
+@tenant.command("documents")
+@click.argument("slug")
+@click.option("--registered-only/--any", "registered_only", default=None,
+              help="accept only the registered documents (the SPAs' operations, by their SHA-256), or any document")
+def tenant_documents(slug: str, registered_only: bool | None) -> None:
+    """Show or set which GraphQL documents a tenant accepts (trusted documents)."""
+    from tenants.provision import get_tenant, migrate_platform, set_registered_documents_only
+
+    async def go() -> Any:
+        await migrate_platform()
+        if registered_only is None:
+            return await get_tenant(slug)
+        return await set_registered_documents_only(slug, registered_only)
+
+    info = _run(go)
+    which = "registered documents only" if info.registered_documents_only else "any document"
+    click.echo(f"tenant {info.slug} accepts {which}")
 
 
 @tenant.command("delete")
@@ -660,10 +705,13 @@ def retention_run(slugs: tuple[str, ...]) -> None:
               default=Path("frontend-schema/schema.graphql"), show_default=True)
 @click.option("--check", is_flag=True, help="exit 1 if the file differs from the code instead of writing it")
 def export_schema(output: Path, check: bool) -> None:
-    """Write the GraphQL SDL that SPA developers build against."""
+    """Write the GraphQL SDL that SPA developers build against, and the registered documents' manifest
+    (frontend-schema/persisted-documents.json: the operations of frontend-schema/operations by SHA-256)."""
+    from services.api.documents import MANIFEST, manifest_text
     from services.api.sdl import export_sdl
 
     _write_or_check(output, export_sdl(), "export-schema", check=check)
+    _write_or_check(MANIFEST, manifest_text(), "export-schema", check=check)  # the registered documents
 
 
 def _write_or_check(output: Path, text_: str, command: str, *, check: bool) -> None:

@@ -126,6 +126,7 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
         worker.start()
         server = uvicorn.Server(
             uvicorn.Config(create_app(), host=host, port=port, log_config=None, server_header=False,
+                           loop="uvloop", http="httptools",
                            proxy_headers=False)  # the app decides whom to believe (COMPLAINTDESK_TRUSTED_PROXIES)
         )
         url = f"http://{host}:{port}/graphql"

@@ -16,6 +16,8 @@ both scoped to the transaction so nothing survives in the pool:
 from __future__ import annotations
 
 import asyncio
+import collections
+import itertools
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -57,22 +59,83 @@ MAX_OVERFLOW = 10
 # Sessions that may hold a connection at once through ``session_slot``: the pool's capacity less a few left
 # for what does not queue there (the registry look-up, readiness checks, a second session of a request).
 SESSION_SLOTS = POOL_SIZE + MAX_OVERFLOW - 4
-_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+# Of those, a tenant holding this many takes another only while others stay free for other tenants (``FairSlots``).
+TENANT_SLOT_SHARE = SESSION_SLOTS // 2
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FairSlots] = weakref.WeakKeyDictionary()
 
 
-def session_slot() -> asyncio.Semaphore:
-    """The running loop's first-come-first-served queue for connections.
+class FairSlots:
+    """Connection slots shared fairly between tenants.
 
-    The pool hands a returned connection to whoever asks next, not to whoever waited longest (an asyncio.Queue
-    woken waiter that finds the connection taken goes to the back of the line), so under load some requests
-    wait for seconds while others pass. Taking a slot here first (asyncio.Semaphore serves waiters in order)
-    before checking out keeps the pool itself uncontended.
+    First come, first served within a tenant (the pool itself hands a returned connection to whoever asks next, not
+    to whoever waited longest, so under load some requests would wait for seconds while others pass). Between
+    tenants: a tenant holding ``share`` slots or more takes another only while more than ``reserve`` are free, so
+    another tenant's request always finds one; a slot returned goes to the waiting tenant that holds the fewest (the
+    longest waiting among equals). One busy tenant alone still gets all but ``reserve`` of them.
     """
+
+    def __init__(self, capacity: int, share: int, reserve: int) -> None:
+        self.capacity, self.share, self.reserve = capacity, max(1, share), max(0, reserve)
+        self.free = capacity
+        self.held: dict[str, int] = {}
+        self._waiting: dict[str, collections.deque[tuple[int, asyncio.Future[None]]]] = {}
+        self._order = itertools.count()  # who asked first
+
+    def _may_take(self, tenant: str) -> bool:
+        return self.free > 0 and (self.held.get(tenant, 0) < self.share or self.free > self.reserve)
+
+    async def acquire(self, tenant: str) -> None:
+        if tenant not in self._waiting and self._may_take(tenant):
+            self._grant(tenant)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (next(self._order), future)
+        self._waiting.setdefault(tenant, collections.deque()).append(entry)
+        try:
+            await future
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.release(tenant)  # granted as it was cancelled: hand it on
+            else:
+                queue = self._waiting.get(tenant)
+                if queue is not None and entry in queue:
+                    queue.remove(entry)
+                    if not queue:
+                        del self._waiting[tenant]
+            raise
+
+    def _grant(self, tenant: str) -> None:
+        self.free -= 1
+        self.held[tenant] = self.held.get(tenant, 0) + 1
+
+    def release(self, tenant: str) -> None:
+        self.free += 1
+        left = self.held.get(tenant, 0) - 1
+        if left > 0:
+            self.held[tenant] = left
+        else:
+            self.held.pop(tenant, None)
+        while True:
+            candidates = [t for t in self._waiting if self._may_take(t)]
+            if not candidates:
+                return
+            nxt = min(candidates, key=lambda t: (self.held.get(t, 0), self._waiting[t][0][0]))
+            queue = self._waiting[nxt]
+            _, future = queue.popleft()
+            if not queue:
+                del self._waiting[nxt]
+            if not future.done():  # else cancelled while queued
+                self._grant(nxt)
+                future.set_result(None)
+
+
+def session_slots() -> FairSlots:
+    """The running loop's connection slots (``FairSlots``): take one before checking out a connection."""
     loop = asyncio.get_running_loop()
-    slot = _slots.get(loop)
-    if slot is None:
-        slot = _slots[loop] = asyncio.Semaphore(SESSION_SLOTS)
-    return slot
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = FairSlots(SESSION_SLOTS, TENANT_SLOT_SHARE, reserve=2)
+    return slots
 
 
 def get_engine() -> AsyncEngine:

@@ -111,7 +111,7 @@ class PoolCollector(Collector):
             pool = engine.pool
             used += int(getattr(pool, "checkedout", lambda: 0)())
             idle += int(getattr(pool, "checkedin", lambda: 0)())
-        taken = sum(db.SESSION_SLOTS - sem._value for sem in list(db._slots.values()))
+        taken = sum(slots.capacity - slots.free for slots in list(db._slots.values()))
         checked_out.add_metric(["in_use"], used)
         checked_out.add_metric(["idle"], idle)
         slots.add_metric([], taken)

@@ -62,3 +62,94 @@ def _key() -> bytes:
 def digest(value: str) -> str:
     """What a throttle key holds instead of ``value`` (a client address, an account): a keyed hash, 32 hex."""
     return hmac.new(_key(), value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+
+# --- Request budgets: how many requests a tenant (or an anonymous client of a tenant) may make per second in one
+# API process. Checked at the edge before any GraphQL work, so a tenant over its budget costs the others almost
+# nothing. Per process on purpose: what a noisy tenant takes from the others is this process's event loop and its
+# connection slots, and an in-process bucket is answered without a round trip.
+
+
+class InvalidBudget(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A token bucket: ``rate`` requests a second on average, up to ``burst`` at once."""
+
+    rate: float
+    burst: int
+
+    def __str__(self) -> str:
+        rate = int(self.rate) if float(self.rate).is_integer() else self.rate
+        return f"{rate}/{self.burst}"
+
+
+MAX_BUDGET_RATE = 100_000.0
+
+
+def parse_budget(raw: str) -> Budget:
+    """``"20/40"`` (20 a second, bursts of 40) or ``"20"`` (bursts of twice the rate, at least 1)."""
+    rate_text, _, burst_text = raw.strip().partition("/")
+    try:
+        rate = float(rate_text)
+        burst = int(burst_text) if burst_text.strip() else max(1, int(rate * 2))
+    except ValueError:
+        raise InvalidBudget(f"a budget is RATE/BURST, e.g. 20/40 (requests a second / at once), not {raw!r}") from None
+    if not (0 < rate <= MAX_BUDGET_RATE) or not (1 <= burst <= MAX_BUDGET_RATE * 10):
+        raise InvalidBudget(f"a budget's rate must be above 0 and at most {MAX_BUDGET_RATE:.0f} a second, and its "
+                            f"burst at least 1: {raw!r}")
+    return Budget(rate, burst)
+
+
+def env_budget(name: str, default: str) -> Budget:
+    """``COMPLAINTDESK_<NAME>`` (e.g. ``COMPLAINTDESK_TENANT_BUDGET=200/400``) or the default."""
+    raw = os.environ.get(f"COMPLAINTDESK_{name.upper()}", "").strip()
+    try:
+        return parse_budget(raw or default)
+    except InvalidBudget as exc:
+        from services.core.config import ConfigError
+
+        raise ConfigError(f"COMPLAINTDESK_{name.upper()}: {exc}") from None
+
+
+# Per tenant, for signed-in requests (staff; an identity provider's users), unless the tenant has its own
+# (``complaintdesk tenant budget``). And per tenant and client address, for requests without a staff token (the
+# public page's operations, sign-in), so that one address cannot spend what the tenant's customers need.
+TENANT_BUDGET_DEFAULT = "200/400"
+PUBLIC_BUDGET_DEFAULT = "5/20"
+
+
+def default_tenant_budget() -> Budget:
+    return env_budget("tenant_budget", TENANT_BUDGET_DEFAULT)
+
+
+def default_public_budget() -> Budget:
+    return env_budget("public_budget", PUBLIC_BUDGET_DEFAULT)
+
+
+class TokenBuckets:
+    """In-process token buckets by key; at most ``max_keys`` kept (the longest idle forgotten first: a forgotten
+    bucket starts full again, which only ever errs towards letting a request through)."""
+
+    def __init__(self, max_keys: int = 20_000) -> None:
+        self.max_keys = max_keys
+        self._buckets: dict[Any, tuple[float, float]] = {}  # key -> (tokens, when), in order of last use
+
+    def take(self, key: Any, budget: Budget, now: float) -> float:
+        """Take one token: 0.0 when there was one, else the seconds until there will be (nothing taken)."""
+        tokens, when = self._buckets.pop(key, (float(budget.burst), now))
+        tokens = min(float(budget.burst), tokens + max(0.0, now - when) * budget.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / budget.rate
+        self._buckets[key] = (tokens, now)  # re-inserted: the dict's order is the order of last use
+        if len(self._buckets) > self.max_keys:
+            del self._buckets[next(iter(self._buckets))]
+        return wait
+
+    def clear(self) -> None:
+        self._buckets.clear()

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, func, select
+from sqlalchemy import Boolean, DateTime, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -78,6 +78,10 @@ class Tenant(PlatformBase):
     template: Mapped[str] = mapped_column(String(32))
     schema_name: Mapped[str] = mapped_column(String(63), unique=True)
     schema_revision: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # requests a second one API process serves it, "RATE/BURST"; null: COMPLAINTDESK_TENANT_BUDGET (p0005)
+    request_budget: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # only the registered documents (the SPAs' operations, by hash) are accepted for it (p0006)
+    registered_documents_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -106,6 +110,8 @@ class TenantRef:
     slug: str
     schema: str
     template: str
+    request_budget: str | None = None  # "RATE/BURST" set by an operator; None: the platform's default
+    registered_documents_only: bool = False  # trusted documents only (services/api/documents.py)
 
 
 _current: contextvars.ContextVar[TenantRef | None] = contextvars.ContextVar("complaintdesk_tenant", default=None)
@@ -182,7 +188,8 @@ async def _read_registry(slug: str) -> TenantRef:
     async with platform_session() as session:
         row = (
             await session.execute(
-                select(Tenant.slug, Tenant.schema_name, Tenant.status, Tenant.template).where(
+                select(Tenant.slug, Tenant.schema_name, Tenant.status, Tenant.template, Tenant.request_budget,
+                       Tenant.registered_documents_only).where(
                     Tenant.slug == slug
                 )
             )
@@ -194,7 +201,9 @@ async def _read_registry(slug: str) -> TenantRef:
     if row.schema_name != schema_for(row.slug):
         # The registry was edited by hand; refuse rather than follow it somewhere else.
         raise TenantNotFound(f"unknown tenant {slug!r}")
-    tenant = TenantRef(slug=row.slug, schema=row.schema_name, template=row.template)
+    tenant = TenantRef(slug=row.slug, schema=row.schema_name, template=row.template,
+                       request_budget=row.request_budget,
+                       registered_documents_only=row.registered_documents_only)
     _resolved[slug] = (tenant, time.monotonic() + TENANT_CACHE_TTL_S)
     return tenant
 

@@ -1,0 +1,151 @@
+"""Request budgets at the edge: a tenant over its budget is answered 429 RATE_LIMITED (with Retry-After) before any
+GraphQL work, while another tenant is served as before; the budget is an operator's setting
+(`complaintdesk tenant budget`); requests without a staff token are budgeted per tenant and client address."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import DEFAULT_USER, GraphQLClient, drop_tenant, new_tenant
+from helpers import run_cli, scalar
+from lifecycle import RECORD, complaint_input
+
+from services.core.tenancy import forget_tenant
+
+LIST = "query { complaints(first: 5) { totalCount } }"
+TRACK = "query ($n: String!, $c: String!) { trackComplaint(number: $n, accessCode: $c) { status } }"
+
+
+@pytest.fixture
+async def pair(tenants: tuple[str, str]) -> AsyncIterator[tuple[Any, Any]]:
+    first, second = await new_tenant("budget"), await new_tenant("budget", template="bank")
+    yield first, second
+    for tenant in (first, second):
+        await drop_tenant(tenant)
+
+
+@pytest.fixture
+def fresh_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An app of this test's own (its budgets start full), made after the test set its environment."""
+    made: list[Any] = []
+
+    def make(**env: str) -> Any:
+        from services.api.app import create_app
+
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        made.append(create_app())
+        return made[-1]
+
+    yield make
+
+
+def client_of(app: Any, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)),
+                             base_url="http://testserver")
+
+
+async def complaints_in(tenant: Any) -> int:
+    return int(await scalar(f'SELECT count(*) FROM "{tenant.schema}".complaints'))
+
+
+def set_budget(slug: str, *args: str) -> str:
+    result = run_cli("tenant", "budget", slug, *args)
+    assert result.returncode == 0, result.stderr
+    forget_tenant(slug)  # the CLI ran in another process: this one would see it within TENANT_CACHE_TTL_S
+    return result.stdout
+
+
+async def test_a_tenant_over_its_budget_is_refused_at_the_edge_and_the_other_is_not(
+        pair: tuple[Any, Any], fresh_app: Any) -> None:
+    noisy, quiet = pair
+    # one request every ten seconds, two at once: the third within the test is over budget, whatever its speed
+    assert f"tenant {noisy.slug}: request budget 0.1/2 " in set_budget(noisy.slug, "0.1/2")
+    app = fresh_app()
+    async with app.router.lifespan_context(app), client_of(app) as http:
+        gql = GraphQLClient(http)
+        statuses = []
+        for _ in range(2):
+            response = await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)
+            statuses.append(response.status_code)
+            assert "errors" not in response.json()
+        assert statuses == [200, 200]
+        before = await complaints_in(noisy)
+        refused = await gql.post(RECORD, {"input": complaint_input()}, tenant=noisy.slug, user=DEFAULT_USER)
+        assert refused.status_code == 429
+        body = refused.json()
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["RATE_LIMITED"]
+        assert "data" not in body
+        # the bucket refills in 10 s; the refusal waited at most a second of it: the rest is Retry-After
+        assert 8 <= int(refused.headers["retry-after"]) <= 10
+        assert await complaints_in(noisy) == before  # nothing was executed
+
+        # the other tenant, same client, same moment: served in full
+        for _ in range(5):
+            assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
+        recorded = await gql(RECORD, {"input": complaint_input()}, tenant=quiet.slug, user=DEFAULT_USER)
+        assert recorded["recordComplaint"]["userErrors"] == []
+        assert await complaints_in(quiet) == 1
+
+
+async def test_public_requests_are_budgeted_per_client_address(pair: tuple[Any, Any], fresh_app: Any) -> None:
+    first, second = pair
+    app = fresh_app(COMPLAINTDESK_PUBLIC_BUDGET="0.1/3")
+    variables = {"n": "C-0000-000000", "c": "000000"}
+    async with app.router.lifespan_context(app), client_of(app, "203.0.113.7") as flooder, \
+            client_of(app, "198.51.100.9") as neighbour:
+        flood, other = GraphQLClient(flooder), GraphQLClient(neighbour)
+        answers = [(await flood.post(TRACK, variables, tenant=first.slug, user=None)).status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+        refused = await flood.post(TRACK, variables, tenant=first.slug, user=None)
+        assert refused.status_code == 429 and refused.headers["retry-after"].isdigit()
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # another address of the same tenant, and the same address at another tenant: their own budgets
+        assert (await other.post(TRACK, variables, tenant=first.slug, user=None)).status_code == 200
+        assert (await flood.post(TRACK, variables, tenant=second.slug, user=None)).status_code == 200
+        # a signed-in member of staff at the same address is budgeted by the tenant, not by the address
+        assert (await flood.post(LIST, tenant=first.slug, user=DEFAULT_USER)).status_code == 200
+
+
+async def test_the_public_requests_of_a_tenant_share_its_budget_whatever_their_addresses(
+        pair: tuple[Any, Any], fresh_app: Any) -> None:
+    """A flood from many addresses at one tenant's public page is held to that tenant's budget (another tenant's
+    public page is not touched); staff of the flooded tenant keep their own budget."""
+    target, other = pair
+    set_budget(target.slug, "0.1/3")
+    app = fresh_app()
+    variables = {"n": "C-0000-000000", "c": "000000"}
+    async with app.router.lifespan_context(app):
+        statuses = []
+        for i in range(5):
+            async with client_of(app, f"192.0.2.{i + 1}") as http:
+                statuses.append((await GraphQLClient(http).post(TRACK, variables, tenant=target.slug,
+                                                                user=None)).status_code)
+        assert statuses == [200, 200, 200, 429, 429]
+        async with client_of(app, "192.0.2.99") as http:
+            gql = GraphQLClient(http)
+            assert (await gql.post(TRACK, variables, tenant=other.slug, user=None)).status_code == 200
+            assert (await gql.post(LIST, tenant=target.slug, user=DEFAULT_USER)).status_code == 200
+
+
+async def test_the_budget_command_checks_what_it_stores(pair: tuple[Any, Any]) -> None:
+    tenant, other = pair
+    assert "(the platform's default)" in set_budget(tenant.slug)  # shows it, changes nothing
+    for bad in ("fast", "0/10", "-5/10", "10/0", "nan/3", "1e9/3"):
+        result = run_cli("tenant", "budget", tenant.slug, "--", bad)
+        assert result.returncode != 0 and "[INVALID_BUDGET]" in result.stderr, (bad, result.stderr)
+        assert await scalar("SELECT request_budget FROM public.tenants WHERE slug = :s", s=tenant.slug) is None
+    assert "request budget 25/50 " in set_budget(tenant.slug, "25/50")
+    assert "request budget 3/6 " in set_budget(tenant.slug, "3")
+    assert await scalar("SELECT request_budget FROM public.tenants WHERE slug = :s", s=tenant.slug) == "3/6"
+    assert await scalar("SELECT request_budget FROM public.tenants WHERE slug = :s", s=other.slug) is None
+    listing = run_cli("tenant", "list")
+    line = next(row for row in listing.stdout.splitlines() if row.startswith(tenant.slug + " "))
+    assert " 3/6 " in line
+    assert "(the platform's default)" in set_budget(tenant.slug, "--default")
+    assert await scalar("SELECT request_budget FROM public.tenants WHERE slug = :s", s=tenant.slug) is None
+    unknown = run_cli("tenant", "budget", "no-such-tenant", "5/10")
+    assert unknown.returncode != 0 and "[TENANT_NOT_FOUND]" in unknown.stderr
