@@ -374,11 +374,17 @@ async def test_a_trace_runs_from_http_through_graphql_and_sql_to_the_workers_dis
     def spans_named(prefix: str) -> list[Any]:
         return [s for s in otlp.snapshot() if s.name.startswith(prefix)]
 
+    def complete() -> bool:
+        """Both processes export in batches: wait for the operations' spans and the worker's dispatch spans."""
+        assigned = spans_named("graphql.mutation assignResponsibleDepartment")
+        return bool(spans_named("graphql.mutation recordComplaint") and assigned and len(
+            [s for s in spans_named("outbox.dispatch") if s.trace_id == assigned[0].trace_id]) >= len(handoffs))
+
     deadline = time.monotonic() + 60
-    while not (spans_named("graphql.mutation recordComplaint")
-               and len(spans_named("outbox.dispatch")) >= len(handoffs)):
+    while not complete():
         assert time.monotonic() < deadline, sorted({s.name for s in otlp.snapshot()})
         await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)  # the SQL spans of the same requests, exported in the same or the next batch
     spans = otlp.snapshot()
     by_id = {s.span_id: s for s in spans}
 
