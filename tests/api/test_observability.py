@@ -39,9 +39,9 @@ class Worker:
         (secrets / "databaseUrl").write_text(database_url + "\n", encoding="utf-8")
         (secrets / "redisUrl").write_text(redis_url + "\n", encoding="utf-8")
         full = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-        full.update(DATABASE_URL_FILE=str(secrets / "databaseUrl"), REDIS_URL_FILE=str(secrets / "redisUrl"),
-                    COMPLAINTDESK_WORKER_HTTP_PORT=str(self.port),
-                    COMPLAINTDESK_QUEUE_NAMESPACE=f"cdobs-{uuid.uuid4().hex[:6]}", **env)
+        full.update({"DATABASE_URL_FILE": str(secrets / "databaseUrl"), "REDIS_URL_FILE": str(secrets / "redisUrl"),
+                     "COMPLAINTDESK_WORKER_HTTP_PORT": str(self.port),
+                     "COMPLAINTDESK_QUEUE_NAMESPACE": f"cdobs-{uuid.uuid4().hex[:6]}", **env})
         self.log = secrets / "worker.log"
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -423,3 +423,26 @@ async def test_metrics_in_multiprocess_mode(servers: dict[str, str], tenants: An
                  outcome="ok") == 1  # orgUnits and users: two root fields
     assert value(samples, "complaintdesk_db_session_slots") > 0
     assert any(p.name.startswith("counter_") for p in folder.iterdir())
+
+
+def test_a_message_is_processed_in_the_senders_trace_and_counted(
+        servers: dict[str, str], tenants: Any, worker_proc: Any, otlp: Any) -> None:
+    """A Dramatiq message carrying a trace context (the ``trace`` option the tracing middleware writes on enqueue)
+    is processed in a span of that trace; the message is counted by actor and result."""
+    from dramatiq import Message
+
+    from services.worker.broker import get_broker
+
+    worker = worker_proc(OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, OTEL_BSP_SCHEDULE_DELAY="200",
+                         COMPLAINTDESK_QUEUE_NAMESPACE=os.environ["COMPLAINTDESK_QUEUE_NAMESPACE"])
+    before = scrape(worker.get("/metrics").text)
+    trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    get_broker().enqueue(Message(queue_name="default", actor_name="sweep", args=(), kwargs={},
+                                 options={"trace": {"traceparent": f"00-{trace_id}-{span_id}-01"}}))
+    wait_for(lambda: [s for s in otlp.snapshot() if s.name == "dramatiq sweep"], what="the message's span")
+    span = next(s for s in otlp.snapshot() if s.name == "dramatiq sweep")
+    assert (span.service, span.trace_id, span.parent_span_id) == ("complaintdesk-worker", trace_id, span_id)
+    wait_for(lambda: value(scrape(worker.get("/metrics").text), "complaintdesk_worker_messages_total",
+                           actor="sweep", result="ok")
+             == value(before, "complaintdesk_worker_messages_total", actor="sweep", result="ok") + 1,
+             what="the message counted")
