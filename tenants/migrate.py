@@ -38,10 +38,17 @@ def tenant_head() -> str:
     return head(TENANT_TREE)
 
 
-async def upgrade_platform(conn: AsyncConnection) -> None:
-    """Upgrade the platform schema inside the caller's transaction."""
+def _platform_current(sync: Connection) -> str | None:
+    ctx = MigrationContext.configure(sync, opts={"version_table_schema": "public"})
+    return ctx.get_current_revision()
+
+
+async def upgrade_platform(conn: AsyncConnection) -> tuple[str | None, str | None]:
+    """Upgrade the platform schema inside the caller's transaction; returns (before, after)."""
     await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('complaintdesk:migrate:platform'))"))
+    before = await conn.run_sync(_platform_current)
     await conn.run_sync(lambda sync: command.upgrade(_config(PLATFORM_TREE, sync), "head"))
+    return before, await conn.run_sync(_platform_current)
 
 
 def _tenant_current(sync: Connection, schema: str) -> str | None:

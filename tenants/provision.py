@@ -75,9 +75,10 @@ def _info(row: Any) -> TenantInfo:
     )
 
 
-async def migrate_platform() -> None:
+async def migrate_platform() -> tuple[str | None, str | None]:
+    """Upgrade the platform schema; (before, after) revisions (equal: nothing to do)."""
     async with get_engine().begin() as conn:
-        await upgrade_platform(conn)
+        return await upgrade_platform(conn)
 
 
 FIRST_ADMIN_ROLE = "tenant_admin"
@@ -299,13 +300,16 @@ async def migrate_all(
     *,
     on_progress: Callable[[int, int, MigrationResult], None] | None = None,
     only: Sequence[str] | None = None,
+    on_platform: Callable[[str | None, str | None], None] | None = None,
 ) -> list[MigrationResult]:
     """Upgrade the platform schema, then each tenant schema in its own transaction.
 
     A tenant whose migration fails is rolled back whole and reported; the others go on. A tenant upgraded across
     ``RECEIPT_RULE_REVISION`` has its open deadlines computed again in the same transaction.
     """
-    await migrate_platform()
+    before, after = await migrate_platform()
+    if on_platform is not None:
+        on_platform(before, after)
     async with AsyncSession(get_engine()) as session:
         query = select(Tenant.slug, Tenant.schema_name).order_by(Tenant.slug)
         if only:

@@ -15,6 +15,7 @@ import orjson
 import redis.asyncio as aioredis
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
@@ -42,8 +43,10 @@ from services.api.console import ConsoleFiles, ConsoleRoute, graphiql_page
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError
+from services.api.observability import HttpMetricsMiddleware, metrics_endpoint
 from services.api.reports.download import serve_download
 from services.api.schema import MAX_TOKENS, build_schema
+from services.core import tracing
 from services.core.clock import Clock, system_clock
 from services.core.config import Settings, get_settings
 from services.core.db import dispose_engine, get_engine
@@ -362,6 +365,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),  # Prometheus; the chart's Ingress leaves it out
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/files/{token}", download, methods=["GET"]),  # signed report and export links (reports/)
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
@@ -369,6 +373,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             ConsoleRoute(ConsoleFiles(settings.console_dir), api_paths=frozenset({"/healthz", "/readyz", "/graphql"})),
         ],
         middleware=[
+            # the trace's root span (when OTEL_EXPORTER_OTLP_ENDPOINT is set): a W3C traceparent from the client
+            # is continued
+            *([Middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])] if tracing.enabled() else []),
+            Middleware(HttpMetricsMiddleware),
             # the client's address for the throttles and the logs: the connection's peer, or what a trusted proxy
             # says it is (COMPLAINTDESK_TRUSTED_PROXIES); decided here only, `serve` and `up` run uvicorn without it
             *([Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))]

@@ -34,7 +34,7 @@ from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Pr
 from services.api.errors import UNAVAILABLE, masked
 from services.core.auth import oidc, tokens
 from services.core.faults import RETRY_AFTER_S
-from services.core.logs import failures, request_id_var
+from services.core.logs import failures, request_id_var, user_id_var
 from services.core.ratelimit import (
     Budget,
     InvalidBudget,
@@ -375,9 +375,11 @@ class TenantMiddleware:
         state["tenant"] = tenant
         state["principal"] = principal
         token = bind_tenant_token(tenant)
+        user_token = user_id_var.set(str(principal.user_id) if isinstance(principal, StaffPrincipal) else None)
         try:
             async with AsyncExitStack() as stack:
                 state["exit_stack"] = stack
                 await self.app(scope, receive, send)
         finally:
+            user_id_var.reset(user_token)
             unbind_tenant_token(token)

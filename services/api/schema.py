@@ -49,6 +49,7 @@ from services.api.notifications.schema import (
     NotificationSubscriptions,
     PreferenceMutations,
 )
+from services.api.observability import OperationMetrics
 from services.api.org.mutations import OrgMutations
 from services.api.org.queries import OrgQueries
 from services.api.org.types import CategoryType, OrgUnitType, UserType
@@ -139,6 +140,7 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
+        OperationMetrics,  # first, so it sees the answer as sent (masked errors included)
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -44,10 +45,16 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
         raise click.ClickException(f"cannot reach a server: {exc}") from None
 
 
-def _setup_logging() -> None:
+def _setup_logging(service: str | None = None) -> None:
+    """Log lines; and traces (``service``: the process's service name) when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     from services.core.logs import configure_logging
 
     configure_logging()
+    if service is not None:
+        from services.core import tracing
+
+        if tracing.setup(service):
+            logging.getLogger("complaintdesk").info("tracing: spans exported over OTLP as %s", service)
 
 
 @click.group()
@@ -63,7 +70,7 @@ def serve(host: str, port: int) -> None:
     """Serve the GraphQL API."""
     import uvicorn
 
-    _setup_logging()
+    _setup_logging("complaintdesk-api")
     _require_settings()
     _require_signing_key()
     _require_master_key()
@@ -73,6 +80,7 @@ def serve(host: str, port: int) -> None:
         loop="uvloop", http="httptools",  # uvicorn's fast event loop and HTTP parser (its standard extras)
         proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
         server_header=False,
+        access_log=False,  # complaintdesk.access logs each operation with its request id, tenant, user and outcome
         ws="websockets-sansio",  # the subscriptions' WebSocket transport (graphql-transport-ws on /graphql)
     )
 
@@ -85,14 +93,15 @@ def worker(threads: int, sweep_interval: float) -> None:
     """Run a background worker (and the outbox sweeper) until SIGTERM or Ctrl-C."""
     from services.worker.runner import run_until
 
-    _setup_logging()
+    _setup_logging("complaintdesk-worker")
     _require_settings()
     _require_signing_key()
     _require_master_key()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"worker running with {threads} threads; Ctrl-C to stop")
+    # a log line, not a print: with COMPLAINTDESK_LOG_FORMAT=json every line of the worker's output is JSON
+    logging.getLogger("complaintdesk.worker").info("worker running with %d threads; Ctrl-C to stop", threads)
     run_until(stop, threads=threads, sweep_interval=sweep_interval or None)
 
 
@@ -166,14 +175,21 @@ def _print_progress(index: int, total: int, result: Any) -> None:
                       if result.deadlines_moved else ""))
 
 
+def _print_platform(before: str | None, after: str | None) -> None:
+    """Only what happened: "up to date" when nothing migrated (not a line that looks like work)."""
+    if before == after:
+        click.echo(f"platform schema: up to date ({after})")
+    else:
+        click.echo(f"platform schema: {before or 'empty'} -> {after}")
+
+
 @cli.command()
 def migrate() -> None:
     """Upgrade the platform schema, then every tenant schema."""
     from tenants.provision import migrate_all
 
     _require_master_key()
-    click.echo("platform schema: upgrading")
-    results = _run(lambda: migrate_all(on_progress=_print_progress))
+    results = _run(lambda: migrate_all(on_progress=_print_progress, on_platform=_print_platform))
     failed = [r for r in results if r.error is not None]
     click.echo(f"{len(results)} tenant(s): {len(results) - len(failed)} ok, {len(failed)} failed")
     # tenants that had complaints before deadlines were planned (t0005): their deadlines, from the audit trail
@@ -734,7 +750,7 @@ def up(host: str, port: int, data_dir: Path | None, threads: int, dev: bool) -> 
     --dev (or COMPLAINTDESK_ENV) says otherwise."""
     from services.cli.up import run_up
 
-    _setup_logging()
+    _setup_logging("complaintdesk")
     started = time.monotonic()
     folder = (data_dir or Path(os.environ.get("COMPLAINTDESK_DATA_DIR", ".complaintdesk"))).resolve()
     if dev:

@@ -104,11 +104,11 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
     redis: EmbeddedRedis | None = None
     worker: Any = None
     try:
-        if not os.environ.get("DATABASE_URL"):
+        if not os.environ.get("DATABASE_URL") and not os.environ.get("DATABASE_URL_FILE"):
             postgres = EmbeddedPostgres(data_dir / "postgres")
             click.echo(f"starting embedded PostgreSQL in {postgres.data_dir}")
             os.environ["DATABASE_URL"] = postgres.start()
-        if not os.environ.get("REDIS_URL"):
+        if not os.environ.get("REDIS_URL") and not os.environ.get("REDIS_URL_FILE"):
             redis = EmbeddedRedis(data_dir / "redis")
             click.echo(f"starting embedded Redis in {redis.data_dir}")
             os.environ["REDIS_URL"] = redis.start()

@@ -58,9 +58,22 @@ def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
     return entries
 
 
+def secret_setting(name: str) -> str:
+    """``NAME`` from the environment, else the content of the file ``NAME_FILE`` names (a mounted Secret), stripped;
+    both set: the variable wins (as for the keys). A ``NAME_FILE`` that cannot be read stops the process."""
+    value = os.environ.get(name, "").strip()
+    path = os.environ.get(f"{name}_FILE", "").strip()
+    if value or not path:
+        return value
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE: cannot read {path} ({type(exc).__name__})") from None
+
+
 def load_settings() -> Settings:
-    database_url = os.environ.get("DATABASE_URL", "").strip()
-    redis_url = os.environ.get("REDIS_URL", "").strip()
+    database_url = secret_setting("DATABASE_URL")
+    redis_url = secret_setting("REDIS_URL")
     if not database_url:
         raise ConfigError(
             "DATABASE_URL is not set (use `complaintdesk up` for embedded PostgreSQL in development)"

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
+from services.core import tracing
 from services.core.config import get_settings
 
 TENANT_SCHEMA_PLACEHOLDER = "tenant"
@@ -151,6 +152,7 @@ def get_engine() -> AsyncEngine:
             pool_recycle=1800,
             connect_args={"timeout": 5, "server_settings": {"application_name": "complaintdesk"}},
         )
+        tracing.instrument_engine(engine)  # SQL spans, when tracing is on
         _engines[loop] = engine
     return engine
 

@@ -1,8 +1,13 @@
-"""Logging: every record carries the request id and the tenant slug of its context.
+"""Logging: every record carries the request id, the tenant slug, the user id and the GraphQL operation of its
+context.
 
 A record factory stamps them when the record is made, so every handler (the
 console, a log shipper, pytest's capture) sees them. Log messages carry ids and
 codes, never decrypted personal data.
+
+``COMPLAINTDESK_LOG_FORMAT``: ``json`` (one JSON object a line: time, level, logger, message, request_id,
+tenant, user_id, operation, trace_id when tracing, and the exception's traceback as one string) or ``text``
+(the default; the Helm chart sets ``json``).
 """
 
 from __future__ import annotations
@@ -10,14 +15,20 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import sys
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from services.core.faults import unavailable_cause
 from services.core.tenancy import current_tenant_or_none
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+user_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("user_id", default=None)
+operation_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("operation", default=None)
 
 _base_factory = logging.getLogRecordFactory()
 
@@ -27,6 +38,8 @@ def _record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record.request_id = request_id_var.get() or "-"
     tenant = current_tenant_or_none()
     record.tenant = tenant.slug if tenant is not None else "-"
+    record.user_id = user_id_var.get() or "-"
+    record.operation = operation_var.get() or "-"
     return record
 
 
@@ -34,16 +47,56 @@ if getattr(_base_factory, "__name__", "") != "_record_factory":
     logging.setLogRecordFactory(_record_factory)
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line; a traceback is one string field, never lines of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+            "tenant": getattr(record, "tenant", "-"),
+            "user_id": getattr(record, "user_id", "-"),
+            "operation": getattr(record, "operation", "-"),
+        }
+        trace_id = _trace_id()
+        if trace_id:
+            entry["trace_id"] = trace_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def _trace_id() -> str | None:
+    """The current OpenTelemetry trace id (hex), when tracing is on and a span is recording."""
+    otel = sys.modules.get("opentelemetry.trace")
+    if otel is None:
+        return None
+    context = otel.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+TEXT_FORMAT = ("%(asctime)s %(levelname)s %(name)s [req=%(request_id)s tenant=%(tenant)s user=%(user_id)s "
+               "op=%(operation)s] %(message)s")
+
+
+def log_format() -> str:
+    chosen = os.environ.get("COMPLAINTDESK_LOG_FORMAT", "").strip().lower()
+    return "json" if chosen == "json" else "text"
+
+
 def configure_logging(level: str | None = None) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [req=%(request_id)s tenant=%(tenant)s] %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if log_format() == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("COMPLAINTDESK_LOG_LEVEL", "INFO"))
-    # Alembic is chatty at INFO; our own lines say what matters.
+    # Alembic is chatty at INFO; our own lines say what matters. pycasbin prints its whole model at INFO each time
+    # an enforcer is built (the first request of a tenant): noise to a newcomer, and nothing an operator acts on.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("casbin").setLevel(logging.WARNING)
 
 
 TRACEBACK_INTERVAL_S = 60.0

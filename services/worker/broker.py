@@ -8,7 +8,9 @@ from dramatiq.middleware import AsyncIO
 
 from services.core.config import get_settings
 from services.worker.middleware.database import DatabaseMiddleware
+from services.worker.middleware.metrics import MetricsMiddleware
 from services.worker.middleware.tenant import TenantMiddleware
+from services.worker.middleware.tracing import TracingMiddleware
 
 _broker: RedisBroker | None = None
 
@@ -20,8 +22,10 @@ def get_broker() -> RedisBroker:
         settings = get_settings()
         broker = RedisBroker(url=settings.redis_url, namespace=settings.queue_namespace)  # type: ignore[no-untyped-call]
         broker.add_middleware(AsyncIO())
+        broker.add_middleware(TracingMiddleware())
         broker.add_middleware(TenantMiddleware())
         broker.add_middleware(DatabaseMiddleware())
+        broker.add_middleware(MetricsMiddleware())
         dramatiq.set_broker(broker)
         _broker = broker
     return _broker

@@ -7,6 +7,8 @@ import threading
 
 from dramatiq import Worker
 
+from services.core import tracing
+from services.worker import health
 from services.worker.broker import close_broker, get_broker
 from services.worker.sweeper import SweeperThread
 
@@ -23,14 +25,22 @@ class WorkerProcess:
 
         self.worker = Worker(broker, worker_threads=threads, queues=queues, worker_timeout=500)
         self.sweeper = SweeperThread(sweep_interval) if sweep_interval else None
+        # /livez, /readyz, /metrics when COMPLAINTDESK_WORKER_HTTP_PORT is set
+        self.health = health.from_environment()
+        health.heartbeat.worker = self.worker
+        health.heartbeat.sweep_interval = sweep_interval or None
 
     def start(self) -> None:
         self.worker.start()
         if self.sweeper is not None:
             self.sweeper.start()
+        if self.health is not None:
+            self.health.start()
         logger.info("worker started%s", f" (sweeping every {self.sweeper.interval:g} s)" if self.sweeper else "")
 
     def stop(self, timeout_ms: int = 10_000) -> None:
+        if self.health is not None:
+            self.health.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
         self.worker.stop(timeout=timeout_ms)
@@ -45,3 +55,4 @@ def run_until(stop: threading.Event, *, threads: int = 4, sweep_interval: float 
     finally:
         process.stop()
         close_broker()
+        tracing.shutdown()  # the spans still buffered

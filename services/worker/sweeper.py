@@ -8,16 +8,36 @@ import logging
 import threading
 import time
 
+from services.core import metrics
 from services.core.clock import system_clock
 from services.core.db import dispose_engine
-from services.core.outbox.sweeper import sweep_all
+from services.core.outbox.sweeper import SweepResult, sweep_all
 from services.core.reporting.service import sweep_all_jobs
+from services.worker.health import heartbeat
 
 JOBS_EVERY_S = 15.0  # how often a worker looks for stranded reports and transfers (lost message, dead worker)
 SCHEDULE_EVERY_S = 600.0  # how often it checks every tenant's report schedule (the schedule is by day)
 SCHEDULE_FIRST_AFTER_S = 60.0  # the first check a minute after start (a worker restarting in a loop schedules nothing)
 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
+
+FIGURES_EVERY_S = 10.0  # the database figures of /metrics (outbox depth, connection slots), refreshed this often
+
+
+def record(result: SweepResult, seconds: float) -> None:
+    """A pass's figures into the metrics."""
+    metrics.SWEEP_DURATION.observe(seconds)
+    metrics.SWEEP_PASSES.labels(result="ok").inc()
+    metrics.SWEEP_LAST_SUCCESS.set_to_current_time()
+    metrics.SWEEP_TENANTS.inc(result.tenants)
+    for event, count in (("reminded", result.reminded), ("breached", result.breached),
+                         ("escalated", result.escalated), ("customer_notice", result.notices)):
+        if count:
+            metrics.DEADLINE_EVENTS.labels(event=event).inc(count)
+    for outcome, count in (("sent", result.sent), ("retried", result.retried), ("failed", result.failed),
+                           ("skipped", result.skipped)):
+        if count:
+            metrics.DELIVERIES.labels(result=outcome).inc(count)
 
 
 class SweeperThread(threading.Thread):
@@ -34,6 +54,7 @@ class SweeperThread(threading.Thread):
 
         jobs_at = -JOBS_EVERY_S
         scheduled_at = time.monotonic() - SCHEDULE_EVERY_S + SCHEDULE_FIRST_AFTER_S
+        figures_at = 0.0
         try:
             while not self._stop_event.is_set():
                 if time.monotonic() - jobs_at >= JOBS_EVERY_S:
@@ -45,7 +66,12 @@ class SweeperThread(threading.Thread):
                     except Exception:
                         logger.exception("report jobs sweep failed")
                 try:
+                    lag = await metrics.oldest_due_wakeup_age()
+                    if lag is not None:
+                        metrics.SWEEP_LAG.observe(lag)
+                    started = time.perf_counter()
                     result = await sweep_all()
+                    record(result, time.perf_counter() - started)
                     if result.tenants or result.errors or result.erased:
                         logger.info("sweep: %d tenant(s) with work due: %d reminded, %d breached, %d customer "
                                     "notice task(s), %d escalated; outbox %d sent, %d retried later, %d failed, "
@@ -54,7 +80,12 @@ class SweeperThread(threading.Thread):
                                     result.escalated, result.sent, result.retried, result.failed, result.skipped,
                                     result.erased, result.errors)
                 except Exception:
+                    metrics.SWEEP_PASSES.labels(result="failed").inc()
                     logger.exception("sweep failed; next try in %.1f s", self.interval)
+                heartbeat.beat()  # the loop is alive, whether or not the pass succeeded (readiness says why)
+                if time.monotonic() - figures_at >= FIGURES_EVERY_S:
+                    figures_at = time.monotonic()
+                    await metrics.refresh_database_figures()
                 await asyncio.to_thread(self._stop_event.wait, self.interval)
         finally:
             await dispose_engine()

@@ -1,7 +1,8 @@
-"""Static checks of the Helm chart in deploy/helm/complaintdesk (and the Dockerfile).
+"""Checks of the Helm chart in deploy/helm/complaintdesk (and the Dockerfile).
 
-Go templates cannot be parsed as YAML, so without ``helm`` the templates are checked as text;
-the rendering tests run only where a ``helm`` binary is on PATH.
+The chart is rendered with the Helm Go SDK (``helm-python-sdk``, no helm binary), linted strictly for
+Kubernetes 1.30, every object validated strictly against 1.30 (``kubernetes-validate``) and scanned with
+checkov (offline, from the ``.venv-tools`` virtualenv ``scripts/bootstrap dev`` makes). Nothing skips.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import helm_python as helm
+import kubernetes_validate
 import pytest
 import yaml
 from jsonschema import Draft7Validator
@@ -31,6 +34,8 @@ EXPECTED_TEMPLATES = {
     "api-hpa.yaml",
     "worker-deployment.yaml",
     "worker-hpa.yaml",
+    "configmap.yaml",
+    "ingress.yaml",
     "migrate-job.yaml",
     "pdb.yaml",
     "networkpolicy.yaml",
@@ -227,6 +232,7 @@ def test_worker_has_grace_period_and_no_service() -> None:
 def test_connection_urls_come_from_a_required_secret_reference() -> None:
     values = _values()
     assert values["secrets"]["existingSecret"] == ""
+    assert values["secrets"]["mode"] == "file"
     assert values["secrets"]["keys"] == {"databaseUrl": "databaseUrl", "redisUrl": "redisUrl"}
     helpers = (TEMPLATES_DIR / "_helpers.tpl").read_text(encoding="utf-8")
     assert re.search(r"required\s+\"[^\"]*\"\s+\.Values\.secrets\.existingSecret", helpers)
@@ -242,8 +248,8 @@ def test_trusted_proxies_are_empty_by_default_and_reach_every_container() -> Non
     values["config"]["trustedProxies"] = ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]
     assert _errors(values) == []
     helpers = (TEMPLATES_DIR / "_helpers.tpl").read_text(encoding="utf-8")
-    block = helpers.split("- name: COMPLAINTDESK_TRUSTED_PROXIES\n", 1)[1].split("- name:", 1)[0]
-    assert '.Values.config.trustedProxies | default (list) | join "," | quote' in block
+    line = next(x for x in helpers.splitlines() if x.startswith("COMPLAINTDESK_TRUSTED_PROXIES:"))
+    assert '.Values.config.trustedProxies | default (list) | join "," | quote' in line
 
 
 # ---- the migration hook ------------------------------------------------------------------------
@@ -305,33 +311,180 @@ def test_dockerfile_is_multi_stage_non_root_with_entrypoint() -> None:
         assert entry in ignored, entry
 
 
-# ---- rendering with helm (only where helm is installed) ----------------------------------------
+# ---- rendering with the Helm Go SDK (helm-python-sdk: no helm binary) ---------------------------
+
+KUBE_VERSION = "1.30.0"
+PRODUCTION_VALUES = CHART_DIR / "values-production.example.yaml"
+CHART_README = CHART_DIR / "README.md"
 
 
-def _helm() -> str:
-    helm = shutil.which("helm")
-    if helm is None:
-        pytest.skip("helm is not on PATH; the chart is checked statically only")
-    return helm
+def _minimal_values() -> dict[str, Any]:
+    """The README's minimal values: the first ```yaml block under its "Minimal values" heading."""
+    text = CHART_README.read_text(encoding="utf-8")
+    section = text.split("### Minimal values", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    values = yaml.safe_load(block)
+    assert isinstance(values, dict)
+    return values
 
 
-def _render(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [_helm(), "template", "demo", str(CHART_DIR), "--namespace", "complaintdesk", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def _production_values() -> dict[str, Any]:
+    values = _load_yaml(PRODUCTION_VALUES)
+    assert isinstance(values, dict)
+    return values
+
+
+def _render_sdk(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Render the chart as `helm install` would (offline), every manifest parsed; NOTES.txt left out."""
+    chart = helm.Chart.load(CHART_DIR)
+    out = chart.render(values, name="demo", namespace="complaintdesk", is_install=True)
+    docs: list[dict[str, Any]] = []
+    for path, text in sorted(out.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+def _with_secret(**extra: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"secrets": {"existingSecret": "complaintdesk-connections"}}
+    values.update(extra)
+    return values
+
+
+VALUE_SETS = {
+    "readme-minimal": _minimal_values,
+    "production-example": _production_values,
+}
+
+
+def test_default_values_fail_with_the_clear_message() -> None:
+    chart = helm.Chart.load(CHART_DIR)
+    with pytest.raises(helm.HelmRenderError) as failure:
+        chart.render({}, name="demo", namespace="complaintdesk", is_install=True)
+    assert ("secrets.existingSecret is required: the name of an existing Secret with the keys given in "
+            "secrets.keys (databaseUrl, redisUrl)") in str(failure.value)
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_values_sets_validate_against_the_schema(name: str) -> None:
+    values = VALUE_SETS[name]()
+    assert _errors(_deep_merge(_values(), values)) == []
+    helm.Chart.load(CHART_DIR).validate_schema(values)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_lint_strict_for_kubernetes_1_30(name: str) -> None:
+    report = helm.lint(CHART_DIR, VALUE_SETS[name](), strict=True, kube_version=f"v{KUBE_VERSION}",
+                       namespace="complaintdesk")
+    assert report["errors"] == []
+    # severity 2 = warning, 3 = error; strict lint fails on either (1 = info, e.g. "icon is recommended")
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_lint_reports_a_broken_template(tmp_path: Path) -> None:
+    """The lint above can fail: a copy of the chart with a template that does not parse is reported."""
+    broken = tmp_path / "complaintdesk"
+    shutil.copytree(CHART_DIR, broken)
+    (broken / "templates" / "broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n{{ .Values.nope.nope }\n")
+    report = helm.lint(broken, _minimal_values(), strict=True, kube_version=f"v{KUBE_VERSION}")
+    assert [m for m in report["messages"] if m["severity"] >= 2] or report["errors"]
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_every_rendered_object_validates_strictly_against_kubernetes_1_30(name: str) -> None:
+    docs = _render_sdk(VALUE_SETS[name]())
+    assert len(docs) >= 10
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_strict_validation_catches_an_unknown_field() -> None:
+    docs = _render_sdk(_minimal_values())
+    deployment = copy.deepcopy(next(d for d in docs if d["kind"] == "Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBE_VERSION, strict=True)
+
+
+def _checkov() -> str:
+    """checkov lives in its own virtualenv (scripts/bootstrap dev makes .venv-tools), or on PATH."""
+    local = REPO_ROOT / ".venv-tools" / "bin" / "checkov"
+    found = str(local) if local.is_file() else shutil.which("checkov")
+    assert found, "checkov is not installed: run scripts/bootstrap dev (it installs .venv-tools)"
+    return found
+
+
+def _checkov_failures(docs: list[dict[str, Any]], tmp_path: Path) -> set[tuple[str, str]]:
+    out = tmp_path / "rendered"
+    out.mkdir()
+    for index, doc in enumerate(docs):
+        (out / f"{index:02d}-{doc['kind']}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    result = subprocess.run(
+        [_checkov(), "-d", str(out), "--framework", "kubernetes", "--skip-download", "--output", "json",
+         "--quiet"],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BC_SKIP_MAPPING": "TRUE",
+             "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
     )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failures: set[tuple[str, str]] = set()
+    passed = 0
+    for one in reports:
+        if not isinstance(one, dict) or "results" not in one:  # an empty run answers a summary only
+            continue
+        passed += one["summary"]["passed"]
+        for check in one["results"]["failed_checks"]:
+            failures.add((check["check_id"], check["resource"]))
+    assert passed > 100, "checkov ran no checks"
+    return failures
 
 
-def test_helm_template_renders_all_documents() -> None:
-    result = _render("--set", "secrets.existingSecret=complaintdesk-connections")
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+def _justified_checks() -> set[str]:
+    """The checkov checks the chart's README justifies, one table row each (| `CKV_K8S_N` | why |)."""
+    text = CHART_README.read_text(encoding="utf-8").split("## checkov", 1)[1]
+    return set(re.findall(r"^\|\s*`(CKV2?_K8S_\d+)`\s*\|\s*\S", text, re.MULTILINE))
+
+
+def test_checkov_production_example_has_no_failure(tmp_path: Path) -> None:
+    assert _checkov_failures(_render_sdk(_production_values()), tmp_path) == set()
+
+
+def test_checkov_minimal_values_fail_only_justified_checks(tmp_path: Path) -> None:
+    failures = _checkov_failures(_render_sdk(_minimal_values()), tmp_path)
+    justified = _justified_checks()
+    assert justified, "the README's checkov table is empty"
+    # exactly: a justification of a check that no longer fails is stale
+    assert {check for check, _ in failures} == justified, sorted(failures)
+
+
+def test_checkov_sees_a_real_failure(tmp_path: Path) -> None:
+    """The scan can fail: a privileged container in the production example is reported."""
+    docs = _render_sdk(_production_values())
+    api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-api"))
+    api["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    failures = _checkov_failures(docs, tmp_path)
+    assert "CKV_K8S_16" in {check for check, _ in failures}
+
+
+def test_render_has_every_document() -> None:
+    docs = _render_sdk(_with_secret())
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(
         [
+            "ConfigMap",
             "Deployment",
             "Deployment",
             "Service",
@@ -345,37 +498,124 @@ def test_helm_template_renders_all_documents() -> None:
             "ServiceAccount",
         ]
     )
-    for doc in docs:
-        assert doc["apiVersion"] and doc["metadata"]["name"]
     job = next(d for d in docs if d["kind"] == "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     for workload in (d for d in docs if d["kind"] in {"Deployment", "Job"}):
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["connections"]["secret"]["secretName"] == "complaintdesk-connections"
         for container in pod["containers"]:
             env = {e["name"]: e for e in container["env"]}
-            assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "complaintdesk-connections"
-            assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "complaintdesk-connections"
+            # the URLs are files of the mounted Secret, nothing secret in the environment
+            assert "DATABASE_URL" not in env and "REDIS_URL" not in env
+            assert env["DATABASE_URL_FILE"]["value"] == "/var/run/secrets/complaintdesk/connections/databaseUrl"
+            assert env["REDIS_URL_FILE"]["value"] == "/var/run/secrets/complaintdesk/connections/redisUrl"
+            mounts = {m["name"]: m for m in container["volumeMounts"]}
+            assert mounts["connections"]["readOnly"] is True
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def test_helm_template_renders_optional_features() -> None:
-    result = _render(
-        "--set",
-        "secrets.existingSecret=complaintdesk-connections",
-        "--set",
-        "secrets.masterKey.existingSecret=complaintdesk-master-key",
-        "--set",
-        "secrets.jwtSigningKey.existingSecret=complaintdesk-jwt",
-        "--set",
-        "worker.autoscaling.enabled=true",
-        "--set",
-        "api.autoscaling.enabled=false",
-        "--set",
-        "config.trustedProxies={10.0.0.0/8,10.1.2.3}",
-    )
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+def test_connection_urls_as_env_when_asked() -> None:
+    docs = _render_sdk(_with_secret(secrets={"existingSecret": "conn", "mode": "env"}))
+    for workload in (d for d in docs if d["kind"] in {"Deployment", "Job"}):
+        pod = workload["spec"]["template"]["spec"]
+        assert "connections" not in {v["name"] for v in pod["volumes"]}
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "conn", "key": "databaseUrl"}
+        assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "conn", "key": "redisUrl"}
+
+
+def test_configmap_holds_the_settings_and_rolls_the_pods() -> None:
+    values = _with_secret(config={"environment": "production", "logLevel": "WARNING", "logFormat": "json",
+                                  "queueNamespace": "cdq", "trustedProxies": ["10.0.0.0/8"],
+                                  "otlpEndpoint": "http://collector:4318", "traceSampleRatio": 0.25,
+                                  "extra": {"COMPLAINTDESK_PUBLIC_URL": "https://c.example"}})
+    docs = _render_sdk(values)
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert config["data"]["COMPLAINTDESK_LOG_LEVEL"] == "WARNING"
+    assert config["data"]["COMPLAINTDESK_QUEUE_NAMESPACE"] == "cdq"
+    assert config["data"]["COMPLAINTDESK_TRUSTED_PROXIES"] == "10.0.0.0/8"
+    assert config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
+    assert config["data"]["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
+    assert config["data"]["COMPLAINTDESK_PUBLIC_URL"] == "https://c.example"
+    assert config["data"]["COMPLAINTDESK_WORKER_HTTP_HOST"] == "0.0.0.0"  # noqa: S104
+    checksums = set()
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+        checksums.add(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+    job = next(d for d in docs if d["kind"] == "Job")  # a pre-install hook: before the ConfigMap exists
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert {k: env[k] for k in config["data"]} == config["data"]
+    other = _render_sdk(_with_secret(config={**values["config"], "logLevel": "INFO"}))
+    other_sums = {d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+                  for d in other if d["kind"] == "Deployment"}
+    assert len(checksums) == 1 and checksums.isdisjoint(other_sums)
+
+
+def test_ingress_off_by_default_and_rendered_when_enabled() -> None:
+    assert not [d for d in _render_sdk(_with_secret()) if d["kind"] == "Ingress"]
+    docs = _render_sdk(_with_secret(ingress={
+        "enabled": True, "className": "nginx", "annotations": {"a": "b"},
+        "hosts": [{"host": "c.example.com", "paths": [{"path": "/graphql", "pathType": "Prefix"}]}],
+        "tls": [{"secretName": "c-tls", "hosts": ["c.example.com"]}]}))
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    service = next(d for d in docs if d["kind"] == "Service")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"secretName": "c-tls", "hosts": ["c.example.com"]}]
+    rule = ingress["spec"]["rules"][0]
+    assert rule["host"] == "c.example.com"
+    assert rule["http"]["paths"] == [{"path": "/graphql", "pathType": "Prefix", "backend": {
+        "service": {"name": service["metadata"]["name"], "port": {"name": "http"}}}}]
+    kubernetes_validate.validate(ingress, KUBE_VERSION, strict=True)
+
+
+def test_worker_has_probes_on_its_health_port() -> None:
+    docs = _render_sdk(_with_secret(worker={"healthPort": 9101}))
+    worker = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-worker"))
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert container["ports"] == [{"name": "health", "containerPort": 9101, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/livez", "port": "health"}
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert config["data"]["COMPLAINTDESK_WORKER_HTTP_PORT"] == "9101"
+    annotations = worker["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9101"
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_metrics_scrapers_reach_the_health_port_only_when_named() -> None:
+    policies = {d["metadata"]["name"]: d for d in _render_sdk(_with_secret()) if d["kind"] == "NetworkPolicy"}
+    assert policies["demo-complaintdesk-worker"]["spec"]["ingress"] == []
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    values = _with_secret()
+    values["networkPolicy"] = {"metrics": {"from": [peer]}}
+    policies = {d["metadata"]["name"]: d for d in _render_sdk(values) if d["kind"] == "NetworkPolicy"}
+    assert policies["demo-complaintdesk-worker"]["spec"]["ingress"] == [
+        {"ports": [{"protocol": "TCP", "port": 8001}], "from": [peer]}]
+    assert {"ports": [{"protocol": "TCP", "port": 8000}], "from": [peer]} in \
+        policies["demo-complaintdesk-api"]["spec"]["ingress"]
+
+
+def test_image_digest_wins_over_the_tag() -> None:
+    digest = "sha256:" + "ab" * 32
+    docs = _render_sdk(_with_secret(image={"repository": "r.example/cd", "tag": "9.9.9", "digest": digest,
+                                           "pullPolicy": "Always"}))
+    for workload in (d for d in docs if d["kind"] in {"Deployment", "Job"}):
+        assert workload["spec"]["template"]["spec"]["containers"][0]["image"] == f"r.example/cd@{digest}"
+
+
+def test_render_optional_features() -> None:
+    docs = _render_sdk(_with_secret(
+        secrets={"existingSecret": "complaintdesk-connections",
+                 "masterKey": {"existingSecret": "complaintdesk-master-key"},
+                 "jwtSigningKey": {"existingSecret": "complaintdesk-jwt"}},
+        worker={"autoscaling": {"enabled": True}},
+        api={"autoscaling": {"enabled": False}},
+        config={"trustedProxies": ["10.0.0.0/8", "10.1.2.3"]},
+    ))
     hpas = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
     assert [h["metadata"]["name"] for h in hpas] == ["demo-complaintdesk-worker"]
     api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-api"))
@@ -383,15 +623,12 @@ def test_helm_template_renders_optional_features() -> None:
     env = {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["COMPLAINTDESK_MASTER_KEY_FILE"]["value"].startswith("/var/run/secrets/complaintdesk/")
     assert "COMPLAINTDESK_JWT_SIGNING_KEY_FILE" in env
-    assert env["COMPLAINTDESK_TRUSTED_PROXIES"]["value"] == "10.0.0.0/8,10.1.2.3"
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert config["data"]["COMPLAINTDESK_TRUSTED_PROXIES"] == "10.0.0.0/8,10.1.2.3"
 
 
-def test_helm_template_fails_without_existing_secret() -> None:
-    result = _render()
-    assert result.returncode != 0
-    assert "secrets.existingSecret" in result.stderr
-
-
-def test_helm_template_rejects_unknown_value() -> None:
-    result = _render("--set", "secrets.existingSecret=s", "--set", "api.replicas=3")
-    assert result.returncode != 0
+def test_render_rejects_an_unknown_value() -> None:
+    chart = helm.Chart.load(CHART_DIR)
+    with pytest.raises(helm.HelmError) as failure:
+        chart.render(_with_secret(api={"replicas": 3}), name="demo", namespace="complaintdesk", is_install=True)
+    assert "replicas" in str(failure.value)

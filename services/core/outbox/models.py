@@ -51,6 +51,8 @@ class OutboxItem(TenantBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    # the W3C traceparent of the transaction that enqueued it, when tracing is on (t0019)
+    trace_context: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class OutboxInflight(TenantBase):

@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-from services.core import i18n
+from services.core import i18n, tracing
 from services.core.audit.service import Actor, record_event
 from services.core.crypto.fields import aad, seal, writable_keyring
 from services.core.db import open_tenant_session
@@ -149,9 +149,11 @@ async def enqueue_many(session: AsyncSession, effects: Sequence[Effect], *, now:
     effects = await _localized(session, effects)
     ids = {uuid.uuid4(): e for e in effects}
     blobs = await session.run_sync(_seal_payloads, {item_id: e.payload for item_id, e in ids.items()})
+    traceparent = tracing.current_traceparent()  # the worker that delivers these continues this trace
     rows = [{"id": item_id, "kind": e.kind.value, "idempotency_key": e.key, "target": e.target,
              "payload": blobs[item_id], "complaint_id": e.complaint_id, "state": OutboxState.PENDING.value,
-             "attempts": 0, "next_attempt_at": now, "created_at": now} for item_id, e in ids.items()]
+             "attempts": 0, "next_attempt_at": now, "created_at": now, "trace_context": traceparent}
+            for item_id, e in ids.items()]
     # one statement, its text cached whatever the row count (SQLAlchemy's "insertmanyvalues" batches the rows)
     table = OutboxItem.__table__
     assert isinstance(table, Table)
@@ -579,65 +581,79 @@ async def _dispatch(session: AsyncSession, *, now: datetime, started: float, lim
             .with_for_update(skip_locked=True, key_share=True)
         )).all())
         result.claimed = len(items)
-        external = [i.id for i in items if i.kind in (OutboxKind.WEBHOOK, OutboxKind.EMAIL, OutboxKind.MESSAGE)]
-        if external:  # committed before the sends: a dispatcher killed mid-send leaves its attempts counted
-            await _mark_inflight(session, external, now)
-        done = await _deliver_notifications(
-            session, [i for i in items if i.kind == OutboxKind.NOTIFICATION], now)
-        done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http, clock))
-        done.update(await _deliver_emails(session, [i for i in items if i.kind == OutboxKind.EMAIL], now, clock))
-        messages = [i for i in items if i.kind == OutboxKind.MESSAGE]
-        if messages:  # to the customer: rendered at delivery (services.core.messages.delivery)
-            from services.core.messages import delivery as customer_messages
+        # each item's delivery continues the trace of the transaction that enqueued it (tracing on only)
+        spans = [tracing.start_child(i.trace_context, f"outbox.dispatch {i.kind}", {
+            "complaintdesk.outbox.id": str(i.id), "complaintdesk.outbox.kind": i.kind}) for i in items]
+        try:
+            await _deliver_batch(session, items, now=now, base=base, most=most, result=result, http=http,
+                                 clock=clock)
+        finally:
+            for item, span in zip(items, spans, strict=True):
+                tracing.end_child(span, {"complaintdesk.outbox.state": item.state})
 
+
+async def _deliver_batch(session: AsyncSession, items: list[OutboxItem], *, now: datetime, base: float, most: int,
+                         result: DispatchResult, http: _Http, clock: Callable[[], datetime]) -> None:
+    """Deliver the claimed ``items`` and record the results, in the claim's transaction."""
+    from services.core.messages import delivery as customer_messages
+
+    external = [i.id for i in items if i.kind in (OutboxKind.WEBHOOK, OutboxKind.EMAIL, OutboxKind.MESSAGE)]
+    if external:  # committed before the sends: a dispatcher killed mid-send leaves its attempts counted
+        await _mark_inflight(session, external, now)
+    done = await _deliver_notifications(
+        session, [i for i in items if i.kind == OutboxKind.NOTIFICATION], now)
+    done.update(await _deliver_webhooks(session, [i for i in items if i.kind == OutboxKind.WEBHOOK], http, clock))
+    done.update(await _deliver_emails(session, [i for i in items if i.kind == OutboxKind.EMAIL], now, clock))
+    messages = [i for i in items if i.kind == OutboxKind.MESSAGE]
+    if messages:  # to the customer: rendered at delivery (services.core.messages.delivery)
+        try:
+            done.update(await customer_messages.deliver(session, messages, now, clock, http))
+        except Exception as exc:  # a bug must not stop the batch (logged without the messages' content)
+            logger.error("customer messages raised %s", type(exc).__name__)
+            done.update({i.id: Delivery(ok=False, error=f"internal error: {type(exc).__name__}") for i in messages})
+    tries: dict[uuid.UUID, int] = {}
+    if external:
+        tries = {item_id: n for item_id, n in (await session.execute(
+            select(OutboxInflight.outbox_id, OutboxInflight.tries).where(OutboxInflight.outbox_id.in_(external))
+        )).all()}
+        await session.execute(delete(OutboxInflight).where(OutboxInflight.outbox_id.in_(external)))
+    changes: list[dict[str, Any]] = []
+    for item in items:
+        delivery = done.get(item.id)
+        if delivery is None:
             try:
-                done.update(await customer_messages.deliver(session, messages, now, clock, http))
-            except Exception as exc:  # a bug must not stop the batch (logged without the messages' content)
-                logger.error("customer messages raised %s", type(exc).__name__)
-                done.update({i.id: Delivery(ok=False, error=f"internal error: {type(exc).__name__}") for i in messages})
-        tries: dict[uuid.UUID, int] = {}
-        if external:
-            tries = {item_id: n for item_id, n in (await session.execute(
-                select(OutboxInflight.outbox_id, OutboxInflight.tries).where(OutboxInflight.outbox_id.in_(external))
-            )).all()}
-            await session.execute(delete(OutboxInflight).where(OutboxInflight.outbox_id.in_(external)))
-        changes: list[dict[str, Any]] = []
-        for item in items:
-            delivery = done.get(item.id)
-            if delivery is None:
-                try:
-                    delivery = await _deliver(session, item, now)
-                except Exception as exc:  # a bug or a bad row must not stop the batch
-                    logger.exception("outbox item %s (%s) raised", item.id, item.kind)
-                    delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
-            # this batch's attempt (if it tried), and those of dispatchers that died mid-send before it
-            this_one = 1 if delivery.tried else 0
-            attempts = item.attempts + (tries.get(item.id, 1) - 1 + this_one if item.id in tries else this_one)
-            row: dict[str, Any] = {
-                "id": item.id, "attempts": attempts, "receipt": delivery.receipt, "state": item.state,
-                "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
-            changes.append(row)
-            if delivery.ok:
-                row.update(state=OutboxState.SENT.value, sent_at=delivery.answered_at or now, last_error=None)
-                result.sent += 1
-                result.by_kind[item.kind] = result.by_kind.get(item.kind, 0) + 1
-                await _on_final(session, item, delivery, now)
-            elif delivery.skipped:
-                row["state"] = OutboxState.SKIPPED.value
-                result.skipped += 1
-            elif delivery.permanent or attempts >= most:
-                row["state"] = OutboxState.FAILED.value
-                result.failed += 1
-                await _on_final(session, item, delivery, now)
-            else:
-                row["next_attempt_at"] = now + backoff(max(attempts, 1), base)
-                result.retried += 1
-        if changes:  # one statement for the batch (an UPDATE by primary key, executed for every row)
-            await session.execute(update(OutboxItem), changes)
-        if messages:
-            by_id = {row["id"]: row for row in changes}
-            await customer_messages.record_results(
-                session, [(i, by_id[i.id], done[i.id]) for i in messages if i.id in done and i.id in by_id], now)
+                delivery = await _deliver(session, item, now)
+            except Exception as exc:  # a bug or a bad row must not stop the batch
+                logger.exception("outbox item %s (%s) raised", item.id, item.kind)
+                delivery = Delivery(ok=False, error=f"internal error: {type(exc).__name__}")
+        # this batch's attempt (if it tried), and those of dispatchers that died mid-send before it
+        this_one = 1 if delivery.tried else 0
+        attempts = item.attempts + (tries.get(item.id, 1) - 1 + this_one if item.id in tries else this_one)
+        row: dict[str, Any] = {
+            "id": item.id, "attempts": attempts, "receipt": delivery.receipt, "state": item.state,
+            "sent_at": item.sent_at, "last_error": delivery.error, "next_attempt_at": item.next_attempt_at}
+        changes.append(row)
+        if delivery.ok:
+            row.update(state=OutboxState.SENT.value, sent_at=delivery.answered_at or now, last_error=None)
+            result.sent += 1
+            result.by_kind[item.kind] = result.by_kind.get(item.kind, 0) + 1
+            await _on_final(session, item, delivery, now)
+        elif delivery.skipped:
+            row["state"] = OutboxState.SKIPPED.value
+            result.skipped += 1
+        elif delivery.permanent or attempts >= most:
+            row["state"] = OutboxState.FAILED.value
+            result.failed += 1
+            await _on_final(session, item, delivery, now)
+        else:
+            row["next_attempt_at"] = now + backoff(max(attempts, 1), base)
+            result.retried += 1
+    if changes:  # one statement for the batch (an UPDATE by primary key, executed for every row)
+        await session.execute(update(OutboxItem), changes)
+    if messages:
+        by_id = {row["id"]: row for row in changes}
+        await customer_messages.record_results(
+            session, [(i, by_id[i.id], done[i.id]) for i in messages if i.id in done and i.id in by_id], now)
 
 
 async def _mark_inflight(session: AsyncSession, item_ids: list[uuid.UUID], now: datetime) -> None:

@@ -82,10 +82,58 @@ Name of the Secret holding DATABASE_URL and REDIS_URL; rendering fails when it i
 {{- end }}
 
 {{/*
+Non-secret settings (the ConfigMap's data; the migrate Job's env). Values are strings.
+*/}}
+{{- define "complaintdesk.configData" -}}
+COMPLAINTDESK_ENV: {{ .Values.config.environment | quote }}
+COMPLAINTDESK_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+COMPLAINTDESK_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
+COMPLAINTDESK_QUEUE_NAMESPACE: {{ .Values.config.queueNamespace | quote }}
+COMPLAINTDESK_TRUSTED_PROXIES: {{ .Values.config.trustedProxies | default (list) | join "," | quote }}
+COMPLAINTDESK_DATA_DIR: "/tmp/complaintdesk"
+COMPLAINTDESK_WORKER_HTTP_HOST: "0.0.0.0"
+COMPLAINTDESK_WORKER_HTTP_PORT: {{ .Values.worker.healthPort | quote }}
+PYTHONDONTWRITEBYTECODE: "1"
+HOME: "/tmp"
+{{- with .Values.config.otlpEndpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+OTEL_TRACES_SAMPLER: "parentbased_traceidratio"
+OTEL_TRACES_SAMPLER_ARG: {{ $.Values.config.traceSampleRatio | toString | quote }}
+{{- end }}
+{{- range $name, $value := .Values.config.extra }}
+{{ $name }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The settings as env entries (the migrate Job, which runs before the ConfigMap exists).
+*/}}
+{{- define "complaintdesk.configEnv" -}}
+{{- range $name, $value := (include "complaintdesk.configData" . | fromYaml) }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod annotations shared by api and worker: the config checksum, and (metrics.podAnnotations) where to scrape.
+Call with (dict "root" $ "port" N).
+*/}}
+{{- define "complaintdesk.podAnnotations" -}}
+checksum/config: {{ include "complaintdesk.configData" .root | sha256sum }}
+{{- if .root.Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
+{{/*
 Environment shared by every container (api, worker, migrations).
 Secret values only ever come from secretKeyRef or mounted files.
 */}}
 {{- define "complaintdesk.env" -}}
+{{- if eq .Values.secrets.mode "env" }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
@@ -96,20 +144,12 @@ Secret values only ever come from secretKeyRef or mounted files.
     secretKeyRef:
       name: {{ include "complaintdesk.connectionSecret" . }}
       key: {{ .Values.secrets.keys.redisUrl }}
-- name: COMPLAINTDESK_ENV
-  value: {{ .Values.config.environment | quote }}
-- name: COMPLAINTDESK_LOG_LEVEL
-  value: {{ .Values.config.logLevel | quote }}
-- name: COMPLAINTDESK_QUEUE_NAMESPACE
-  value: {{ .Values.config.queueNamespace | quote }}
-- name: COMPLAINTDESK_TRUSTED_PROXIES
-  value: {{ .Values.config.trustedProxies | default (list) | join "," | quote }}
-- name: COMPLAINTDESK_DATA_DIR
-  value: /tmp/complaintdesk
-- name: PYTHONDONTWRITEBYTECODE
-  value: "1"
-- name: HOME
-  value: /tmp
+{{- else }}
+- name: DATABASE_URL_FILE
+  value: {{ include "complaintdesk.secretMountDir" . }}/connections/{{ .Values.secrets.keys.databaseUrl }}
+- name: REDIS_URL_FILE
+  value: {{ include "complaintdesk.secretMountDir" . }}/connections/{{ .Values.secrets.keys.redisUrl }}
+{{- end }}
 {{- with .Values.secrets.masterKey }}
 {{- if .existingSecret }}
 {{- if eq .mode "env" }}
@@ -145,6 +185,11 @@ Volume mounts shared by every container: a writable /tmp and the secret files.
 {{- define "complaintdesk.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+{{- if ne .Values.secrets.mode "env" }}
+- name: connections
+  mountPath: {{ include "complaintdesk.secretMountDir" . }}/connections
+  readOnly: true
+{{- end }}
 {{- if and .Values.secrets.masterKey.existingSecret (ne .Values.secrets.masterKey.mode "env") }}
 - name: master-key
   mountPath: {{ include "complaintdesk.secretMountDir" . }}/master-key
@@ -161,6 +206,17 @@ Volume mounts shared by every container: a writable /tmp and the secret files.
 - name: tmp
   emptyDir:
     sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- if ne .Values.secrets.mode "env" }}
+- name: connections
+  secret:
+    secretName: {{ include "complaintdesk.connectionSecret" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.secrets.keys.databaseUrl }}
+        path: {{ .Values.secrets.keys.databaseUrl }}
+      - key: {{ .Values.secrets.keys.redisUrl }}
+        path: {{ .Values.secrets.keys.redisUrl }}
+{{- end }}
 {{- with .Values.secrets.masterKey }}
 {{- if and .existingSecret (ne .mode "env") }}
 - name: master-key
