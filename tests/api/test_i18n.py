@@ -366,3 +366,44 @@ async def test_other_notices_are_written_in_each_recipients_language(gql: GraphQ
         HANDLER: "Complaint 2611000009: the DECISION deadline passed (Nov 30, 2026, 11:59:59 PM)",
         RECEIVER: "投诉2611000009:处理决定期限已逾期(2026年11月30日 23:59:59)",
     }
+
+
+ACCOUNTABILITY_SETTINGS = """
+mutation ($input: UpdateAccountabilitySettingsInput!) { updateAccountabilitySettings(input: $input) {
+  settings { repeatWindowDays } userErrors { field message code } } }
+"""
+MESSAGE_TEMPLATE = """
+mutation ($input: UpdateMessageTemplateInput!) { updateMessageTemplate(input: $input) {
+  template { body } userErrors { field message code } } }
+"""
+
+
+async def test_refusals_with_values_of_the_later_features_read_in_both_languages(gql: GraphQLClient) -> None:
+    """Messages with values added by accountability and customer messages (``msg``, not f-strings) are looked up in
+    the catalogs: the same code and field in both languages, the text translated, the values filled in."""
+    t = await tenant_of("retail", "i18n-later-features")
+
+    async def window(language: str) -> dict[str, Any]:
+        payload = (await ask(gql, ACCOUNTABILITY_SETTINGS, {"input": {"repeatWindowDays": 0}}, tenant=t,
+                             language=language))["updateAccountabilitySettings"]
+        assert payload["settings"] is None
+        [error] = payload["userErrors"]
+        return dict(error)
+
+    assert await window("zh-CN") == {"field": ["repeatWindowDays"], "code": "OUT_OF_RANGE",
+                                     "message": "时间窗口须为1到730天"}
+    assert await window("en") == {"field": ["repeatWindowDays"], "code": "OUT_OF_RANGE",
+                                  "message": "the window is 1 to 730 days"}
+
+    async def template(language: str) -> dict[str, Any]:
+        payload = (await ask(gql, MESSAGE_TEMPLATE, {"input": {
+            "kind": "ACKNOWLEDGEMENT", "locale": "en", "subject": "Hello", "body": "Your number is {{ number }}"}},
+            tenant=t, language=language))["updateMessageTemplate"]
+        assert payload["template"] is None
+        [error] = payload["userErrors"]
+        return dict(error)
+
+    assert await template("zh-CN") == {"field": ["body"], "code": "REQUIRED",
+                                       "message": "body必须包含以下占位符:access_code"}
+    assert await template("en") == {"field": ["body"], "code": "REQUIRED",
+                                    "message": "body must contain the placeholders: access_code"}

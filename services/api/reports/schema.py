@@ -24,6 +24,7 @@ from services.api.nodes import Node, global_id
 from services.api.org.types import UserType, load_user
 from services.core.complaints.models import Channel, ComplaintStatus
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import OrgUnit
 from services.core.reporting import models, transfers
 from services.core.reporting import service as reports
@@ -268,7 +269,7 @@ async def _transfer(info: Info, kind: models.TransferKind, fmt: TableFormat, *,
 
 def _decode_upload(input: ImportInput) -> bytes:
     if len(input.content_base64) > MAX_IMPORT_BYTES * 4 // 3 + 4:
-        raise DomainError(ErrorCode.TOO_LONG, f"the file is larger than {MAX_IMPORT_BYTES // 1000} KB",
+        raise DomainError(ErrorCode.TOO_LONG, msg("the file is larger than {kb} KB", kb=MAX_IMPORT_BYTES // 1000),
                           ["input", "contentBase64"])
     try:
         return base64.b64decode(input.content_base64, validate=True)

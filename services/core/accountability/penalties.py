@@ -25,6 +25,7 @@ from services.core.accountability.models import Penalty, PenaltyKind, PenaltySta
 from services.core.audit.service import Actor, record_event
 from services.core.complaints.models import Complaint
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import OrgUnit, User
 
 MAX_TEXT = 2_000
@@ -97,7 +98,8 @@ async def decide_penalty(
         raise DomainError(ErrorCode.NOT_FOUND, "penalty not found", ["penaltyId"])
     if penalty.state != PenaltyState.PROPOSED.value:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"the penalty is {penalty.state.lower()}: nothing waits for a decision", ["penaltyId"])
+                          msg("the penalty is {state}: nothing waits for a decision",
+                              state=penalty.state.lower()), ["penaltyId"])
     if penalty.proposed_by is not None and penalty.proposed_by == actor.user_id:
         raise DomainError(ErrorCode.SEPARATION_OF_DUTIES,
                           "four eyes: whoever proposed a penalty may not decide it", ["penaltyId"])

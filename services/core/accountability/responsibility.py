@@ -36,6 +36,7 @@ from services.core.accountability.models import (
 from services.core.audit.service import Actor
 from services.core.complaints.steps import begin, record_step
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import OrgUnit, OrgUnitKind, User
 
 L = ResponsibleLevel
@@ -69,11 +70,12 @@ async def _check_target(session: AsyncSession, data: ResponsibilityInput) -> tup
         raise DomainError(ErrorCode.NOT_FOUND, "user not found", ["personId"])
     if data.level in UNIT_KINDS:
         if unit is None:
-            raise DomainError(ErrorCode.REQUIRED, f"a {data.level.value} attribution names the unit", ["orgUnitId"])
+            raise DomainError(ErrorCode.REQUIRED, msg("a {level} attribution names the unit", level=data.level.value),
+                              ["orgUnitId"])
         kinds = UNIT_KINDS[data.level]
         if unit.kind not in kinds:
-            raise DomainError(ErrorCode.INVALID, f"a {data.level.value} attribution names a "
-                              f"{' or '.join(k.value for k in kinds)}", ["orgUnitId"])
+            raise DomainError(ErrorCode.INVALID, msg("a {level} attribution names a {kinds}", level=data.level.value,
+                                  kinds=" or ".join(k.value for k in kinds)), ["orgUnitId"])
         if data.level == L.FACTORY and await session.scalar(select(OrgUnit.id).where(
                 OrgUnit.parent_id == unit.id, OrgUnit.kind == OrgUnitKind.PRODUCTION_TEAM.value).limit(1)) is None:
             raise DomainError(ErrorCode.INVALID, "FACTORY names a production department (one with teams)",

@@ -37,6 +37,7 @@ from services.core.complaints.steps import handlers_of
 from services.core.deadlines.models import Deadline
 from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import Escalation
+from services.core.i18n import Msg, msg
 from services.core.org.models import OrgUnit, OrgUnitKind, User
 
 HANDLING_ROLES = ("receiver", "investigator", "complaint_desk", "handler", "store_manager")
@@ -55,16 +56,16 @@ class ReviewPlanInput:
     sample_percent: int | None = None
 
 
-async def handling_reason(session: AsyncSession, unit: OrgUnit) -> str | None:
+async def handling_reason(session: AsyncSession, unit: OrgUnit) -> Msg | None:
     """Why ``unit`` counts as a complaint-handling department, or None if it handles none."""
     if unit.kind != OrgUnitKind.DEPARTMENT.value:
-        return f"a {unit.kind} handles complaints"
+        return msg("a {kind} handles complaints", kind=unit.kind)
     if await session.scalar(select(User.id).where(
             User.org_unit_id == unit.id, User.active.is_(True), User.roles.overlap(list(HANDLING_ROLES))).limit(1)):
-        return "members of the department hold complaint-handling roles"
+        return msg("members of the department hold complaint-handling roles")
     if await session.scalar(select(Complaint.id).where(
             or_(Complaint.responsible_department_id == unit.id, Complaint.store_id == unit.id)).limit(1)):
-        return "the department is responsible for complaints"
+        return msg("the department is responsible for complaints")
     return None
 
 
@@ -92,7 +93,8 @@ async def create_review_plan(session: AsyncSession, *, actor: Actor, now: dateti
     if data.period_to < data.period_from:
         raise DomainError(ErrorCode.OUT_OF_RANGE, "the period ends before it starts", ["periodTo"])
     if (data.period_to - data.period_from).days > MAX_PERIOD_DAYS:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"a period spans at most {MAX_PERIOD_DAYS} days", ["periodTo"])
+        raise DomainError(ErrorCode.OUT_OF_RANGE, msg("a period spans at most {days} days", days=MAX_PERIOD_DAYS),
+                          ["periodTo"])
     if data.sample_rule == SampleRule.RANDOM_PERCENT:
         if data.sample_percent is None or not 1 <= data.sample_percent <= 100:
             raise DomainError(ErrorCode.OUT_OF_RANGE, "a random sample takes 1 to 100 percent", ["samplePercent"])
@@ -104,7 +106,7 @@ async def create_review_plan(session: AsyncSession, *, actor: Actor, now: dateti
     why = await handling_reason(session, unit)
     if why is not None:
         raise DomainError(ErrorCode.SEPARATION_OF_DUTIES,
-                          f"the periodic review is done by a department that handles no complaints: {why}",
+                          msg("the periodic review is done by a department that handles no complaints: {why}", why=why),
                           ["departmentId"])
     if actor.user_id is None:
         raise DomainError(ErrorCode.REQUIRED, "a person creates a review plan")

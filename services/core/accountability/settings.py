@@ -13,6 +13,7 @@ from services.core import validation as v
 from services.core.accountability.models import AccountabilitySettings
 from services.core.audit.service import Actor, record_event
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import Category
 
 DEFAULT_REPEAT_WINDOW_DAYS = 30
@@ -51,7 +52,8 @@ async def update_settings(session: AsyncSession, *, actor: Actor, now: datetime,
         session.add(row)
     if data.repeat_window_days is not None:
         if not 1 <= data.repeat_window_days <= MAX_REPEAT_WINDOW_DAYS:
-            raise DomainError(ErrorCode.OUT_OF_RANGE, f"the window is 1 to {MAX_REPEAT_WINDOW_DAYS} days",
+            raise DomainError(ErrorCode.OUT_OF_RANGE,
+                              msg("the window is 1 to {days} days", days=MAX_REPEAT_WINDOW_DAYS),
                               ["repeatWindowDays"])
         row.repeat_window_days = data.repeat_window_days
     if data.clear_major_amount:

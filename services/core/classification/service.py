@@ -16,6 +16,7 @@ from services.core.classification.models import COLUMN_OF, ClassificationCode, C
 from services.core.complaints.models import Complaint
 from services.core.complaints.steps import begin, record_step
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import CategoryCause
 
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -98,7 +99,8 @@ async def check_codes(session: AsyncSession, values: Mapping[ClassificationDimen
             continue
         code = found.get(ident)
         if code is None or not code.active or code.dimension != dimension.value:
-            raise DomainError(ErrorCode.NOT_FOUND, f"no such {dimension.value.lower().replace('_', ' ')} code",
+            raise DomainError(ErrorCode.NOT_FOUND, msg("no such {dimension} code",
+                                                       dimension=dimension.value.lower().replace("_", " ")),
                               ["classification", FIELD_OF[dimension]])
         out[dimension] = code
     return out

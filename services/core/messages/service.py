@@ -33,6 +33,7 @@ from services.core.audit.service import Actor, record_event
 from services.core.complaints import lifecycle
 from services.core.complaints.models import Complainant, Complaint, HandlingFormKind
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.messages.models import (
     DEFAULT_LOCALE,
     LOCALES,
@@ -126,7 +127,8 @@ def resolve_contact(contact: ContactInput | None, *, phone: str | None, email: s
     except DomainError as exc:
         raise DomainError(exc.code, exc.message, [field, "address"]) from None
     if not value:
-        raise DomainError(ErrorCode.REQUIRED, f"a {contact.channel.value} contact needs an address or number",
+        raise DomainError(ErrorCode.REQUIRED, msg("a {channel} contact needs an address or number",
+                                              channel=contact.channel.value),
                           [field, "address"])
     return contact.channel, value, locale
 
@@ -147,7 +149,8 @@ async def update_contact(session: AsyncSession, *, actor: Actor, now: datetime, 
     complaint = await get_for_update(session, complaint_id)
     if complaint.status not in lifecycle.OPEN:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION,
-                          f"cannot change the contact: the complaint is {complaint.status}")
+                          msg("cannot change the contact: the complaint is {status}",
+                              status=lifecycle.status_text(complaint.status)))
     person = await session.get(Complainant, complaint.complainant_id, with_for_update=True)
     if person is None or person.erased_at is not None:
         raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the complainant was erased: there is no one to contact")

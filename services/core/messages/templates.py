@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import validation as v
 from services.core.audit.service import Actor, record_event
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.messages.models import LOCALES, MessageKind, MessageTemplate
 
 K = MessageKind
@@ -142,28 +143,33 @@ def _check_one(text: str, kind: MessageKind, field: str, *, require: bool) -> No
     try:
         parsed = _ENV.parse(text)
     except TemplateSyntaxError as exc:
-        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid template (line {exc.lineno}): {exc.message}",
+        raise DomainError(ErrorCode.INVALID, msg("{field} is not a valid template (line {line}): {error}",
+                              field=field, line=exc.lineno, error=exc.message),
                           [field]) from None
     if any(True for _ in parsed.find_all((nodes.Getattr, nodes.Getitem, nodes.Call))):
-        raise DomainError(ErrorCode.INVALID, f"{field} may only name placeholders (no attributes, items or calls)",
+        raise DomainError(ErrorCode.INVALID,
+                          msg("{field} may only name placeholders (no attributes, items or calls)", field=field),
                           [field])
     for node in _walk(parsed):
         if not isinstance(node, ALLOWED_NODES):
-            raise DomainError(ErrorCode.INVALID, f"{field} may use placeholders, the filters {', '.join(FILTERS)} "
-                              f"and {{% if %}} only (not {type(node).__name__})", [field])
+            raise DomainError(ErrorCode.INVALID,
+                              msg("{field} may use placeholders, the filters {filters} and {{% if %}} only "
+                                  "(not {node})",
+                                  field=field, filters=", ".join(FILTERS), node=type(node).__name__), [field])
         if isinstance(node, nodes.Filter) and node.name not in FILTERS:
-            raise DomainError(ErrorCode.INVALID, f"{field} uses the filter {node.name!r}: only "
-                              f"{', '.join(FILTERS)}", [field])
+            raise DomainError(ErrorCode.INVALID, msg("{field} uses the filter {name}: only {filters}", field=field,
+                                  name=repr(node.name), filters=", ".join(FILTERS)), [field])
     used = meta.find_undeclared_variables(parsed)
     unknown = sorted(used - PLACEHOLDERS[kind])
     if unknown:
-        raise DomainError(ErrorCode.INVALID, f"{field} names unknown placeholders: {', '.join(unknown)} (allowed: "
-                          f"{', '.join(sorted(PLACEHOLDERS[kind]))})", [field])
+        raise DomainError(ErrorCode.INVALID,
+                          msg("{field} names unknown placeholders: {unknown} (allowed: {allowed})", field=field,
+                              unknown=", ".join(unknown), allowed=", ".join(sorted(PLACEHOLDERS[kind]))), [field])
     if require:
         missing = sorted(REQUIRED[kind] - used)
         if missing:
-            raise DomainError(ErrorCode.REQUIRED, f"{field} must contain the placeholders: {', '.join(missing)}",
-                              [field])
+            raise DomainError(ErrorCode.REQUIRED, msg("{field} must contain the placeholders: {missing}",
+                                                      field=field, missing=", ".join(missing)), [field])
 
 
 def _try_render(text: str, kind: MessageKind, field: str) -> None:
@@ -174,7 +180,8 @@ def _try_render(text: str, kind: MessageKind, field: str) -> None:
     try:
         render(text, sample)
     except Exception as exc:
-        raise DomainError(ErrorCode.INVALID, f"{field} does not render: {type(exc).__name__}", [field]) from None
+        raise DomainError(ErrorCode.INVALID, msg("{field} does not render: {error}", field=field,
+                                                 error=type(exc).__name__), [field]) from None
 
 
 def validate(kind: MessageKind, subject: str, body: str) -> tuple[str, str]:
@@ -236,7 +243,8 @@ async def wording(session: AsyncSession, wanted: set[tuple[str, str]]) -> dict[t
 
 def check_locale(locale: str | None, field: str = "locale") -> str:
     if locale not in LOCALES:
-        raise DomainError(ErrorCode.INVALID, f"{field} must be one of {', '.join(LOCALES)}", [field])
+        raise DomainError(ErrorCode.INVALID, msg("{field} must be one of {locales}", field=field,
+                                                 locales=", ".join(LOCALES)), [field])
     return locale
 
 

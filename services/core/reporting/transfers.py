@@ -25,6 +25,7 @@ from services.core import authz
 from services.core.complaints.queries import ComplaintFilter, ComplaintOrder, count_complaints, list_complaints
 from services.core.complaints.service import tenant_timezone
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org import service as org_service
 from services.core.org.models import OrgUnit, OrgUnitKind, User
 from services.core.reporting import jobs
@@ -326,7 +327,7 @@ _COLUMN = {"parentId": "parent_code", "orgUnitId": "org_unit_code", "displayName
 async def _unit_by_code(session: AsyncSession, code: str, field: str) -> uuid.UUID:
     found = await session.scalar(select(OrgUnit.id).where(OrgUnit.code == code))
     if found is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"no org unit has the code {code!r}", [field])
+        raise DomainError(ErrorCode.NOT_FOUND, msg("no org unit has the code {code}", code=repr(code)), [field])
     return found
 
 
@@ -336,7 +337,8 @@ async def _import_unit(session: AsyncSession, values: dict[str, str]) -> None:
     try:
         kind = OrgUnitKind((values["kind"] or "DEPARTMENT").upper())
     except ValueError:
-        raise DomainError(ErrorCode.INVALID, f"kind is one of {', '.join(k.value for k in OrgUnitKind)}",
+        raise DomainError(ErrorCode.INVALID,
+                          msg("kind is one of {kinds}", kinds=", ".join(k.value for k in OrgUnitKind)),
                           ["kind"]) from None
     parent = await _unit_by_code(session, values["parent_code"], "parent_code") if values["parent_code"] else None
     await org_service.create_org_unit(session, name=values["name"], kind=kind, code=values["code"], parent_id=parent)

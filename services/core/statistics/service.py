@@ -40,6 +40,7 @@ from services.core import authz
 from services.core.classification.models import ClassificationCode
 from services.core.complaints.models import Complaint, Satisfaction
 from services.core.errors import DomainError, ErrorCode
+from services.core.i18n import msg
 from services.core.org.models import Category, OrgUnit, TenantSettings, User
 from services.core.statistics.models import ComplaintFacts as F
 
@@ -159,15 +160,18 @@ def _check(period_from: date, period_to: date, group_by: Sequence[str]) -> list[
     if (period_to - period_from).days >= MAX_PERIOD_DAYS or period_from.year < 1970 or period_to.year > 2999:
         raise DomainError(ErrorCode.OUT_OF_RANGE, "a period covers at most three years", ["period", "to"])
     if len(group_by) > MAX_GROUPS:
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"group by at most {MAX_GROUPS} dimensions", ["groupBy"])
+        raise DomainError(ErrorCode.OUT_OF_RANGE,
+                          msg("group by at most {max_groups} dimensions", max_groups=MAX_GROUPS),
+                          ["groupBy"])
     groups: list[GroupBy] = []
     for g in group_by:
         try:
             group = GroupBy(g)
         except ValueError:
-            raise DomainError(ErrorCode.INVALID, f"unknown grouping {g!r}", ["groupBy"]) from None
+            raise DomainError(ErrorCode.INVALID, msg("unknown grouping {grouping}", grouping=repr(g)),
+                              ["groupBy"]) from None
         if group in groups:
-            raise DomainError(ErrorCode.INVALID, f"{g} given twice", ["groupBy"])
+            raise DomainError(ErrorCode.INVALID, msg("{grouping} given twice", grouping=g), ["groupBy"])
         groups.append(group)
     return groups
 
