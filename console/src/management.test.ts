@@ -15,6 +15,9 @@ describe("statistics", () => {
     expect(keyText({ groupBy: "STORE", value: "U3RvcmU6Mg==", code: "S2" }, "en", "-")).toBe("S2");
     expect(keyText({ groupBy: "CHANNEL", value: "WEB" }, "en", "-")).toBe("WEB");
     expect(keyText({ groupBy: "OWNER", value: null }, "en", "(none)")).toBe("(none)");
+    const names = (g: string, v: string) => (g === "CHANNEL" && v === "WEB" ? "Web form" : null);
+    expect(keyText({ groupBy: "CHANNEL", value: "WEB" }, "en", "-", names)).toBe("Web form");
+    expect(keyText({ groupBy: "CHANNEL", value: "FAX" }, "en", "-", names)).toBe("FAX");
     expect(rowText({ keys: [{ groupBy: "CHANNEL", value: "WEB" }, { groupBy: "QUARTER", value: "2026-Q1" }], received: 1 }, "en", "-"))
       .toBe("WEB · 2026-Q1");
   });

@@ -24,17 +24,20 @@ export function defaultPeriod(today: Date): { from: string; to: string } {
   return { from: `${y}-01-01`, to: `${y}-${pad(today.getMonth() + 1)}-${pad(today.getDate())}` };
 }
 
-/** The name of a group's key to show: the label in the viewer's language, else the code, else the raw value;
- * `none` when the complaints have no value for that dimension. */
-export function keyText(key: StatKey, locale: string, none: string): string {
+/** The catalog's name of an enum value (a channel, a cause), if it has one. */
+export type EnumName = (groupBy: string, value: string) => string | null;
+
+/** The name of a group's key to show: the label in the viewer's language, else the catalog's name of an enum value,
+ * else the code, else the raw value; `none` when the complaints have no value for that dimension. */
+export function keyText(key: StatKey, locale: string, none: string, enumName?: EnumName): string {
   if (key.value === null || key.value === undefined) return none;
   const named = locale === "zh-CN" ? key.label ?? key.labelEn : key.labelEn ?? key.label;
-  return named || key.code || key.value;
+  return named || enumName?.(key.groupBy, key.value) || key.code || key.value;
 }
 
 /** One group's name: its keys' names joined. */
-export function rowText(row: StatRow, locale: string, none: string): string {
-  return row.keys.map((k) => keyText(k, locale, none)).join(" · ");
+export function rowText(row: StatRow, locale: string, none: string, enumName?: EnumName): string {
+  return row.keys.map((k) => keyText(k, locale, none, enumName)).join(" · ");
 }
 
 export type Bar = { text: string; value: number; x: number; width: number };

@@ -57,12 +57,19 @@ function TrendChart({ title, points }: { title: string; points: { month: string;
           <g key={points[i].month}>
             <circle cx={x} cy={y} r={3} className="chart-dot" />
             <text x={x} y={y - 6} textAnchor="middle" className="chart-value">{points[i].value}</text>
-            {points.length <= 13 || i % 3 === 0 ? <text x={x} y={height + 16} textAnchor="middle" className="chart-label">{points[i].month}</text> : null}
+            {i % Math.max(1, Math.ceil(points.length / 8)) === 0 ? <text x={x} y={height + 16} textAnchor="middle" className="chart-label">{points[i].month}</text> : null}
           </g>
         ))}
       </svg>
     </figure>
   );
+}
+
+/** Enum values of a grouping by their catalog names (the intake channel, quality or not). */
+function enumName(groupBy: string, value: string): string | null {
+  const group = ({ CHANNEL: "channel", QUALITY: "cause" } as Record<string, string>)[groupBy];
+  const text = group ? label(group, value) : "";
+  return text && text !== value ? text : null;
 }
 
 function Statistics() {
@@ -108,7 +115,7 @@ function Statistics() {
         })}</p>
       ) : <p>{t("common.loading")}</p>}
       {all ? (
-        <dl className="facts" data-testid="stats-totals">
+        <dl className="facts figures" data-testid="stats-totals">
           {FIGURES.map((f) => <div key={f}><dt>{t(`stats.${f}`)}</dt><dd data-figure={f}>{figure(all, f)}</dd></div>)}
           <div><dt>{t("stats.medianDays")}</dt><dd>{days(all.medianHandlingDays)}</dd></div>
           <div><dt>{t("stats.p90Days")}</dt><dd>{days(all.p90HandlingDays)}</dd></div>
@@ -117,7 +124,7 @@ function Statistics() {
       <div className="row wrap charts">
         {grouped.data ? (
           <BarChart title={t("stats.byDimension", { dimension: label("statsGroup", asked.groupBy) })}
-            items={rows.map((r) => ({ text: rowText(r, locale, none), value: r.received }))} />
+            items={rows.map((r) => ({ text: rowText(r, locale, none, enumName), value: r.received }))} />
         ) : null}
         {monthly.data ? (
           <TrendChart title={t("stats.trend")} points={monthlyTrend(monthly.data.statistics.rows as StatRow[], asked.from, asked.to)} />
@@ -127,7 +134,7 @@ function Statistics() {
         <div className="scroll">
           <Table head={[label("statsGroup", asked.groupBy), ...FIGURES.map((f) => t(`stats.${f}`)), t("stats.medianDays"), t("stats.p90Days")]}
             rows={(grouped.data.statistics.rows).map((r) => [
-              rowText(r as StatRow, locale, none), ...FIGURES.map((f) => figure(r, f)), days(r.medianHandlingDays), days(r.p90HandlingDays),
+              rowText(r as StatRow, locale, none, enumName), ...FIGURES.map((f) => figure(r, f)), days(r.medianHandlingDays), days(r.p90HandlingDays),
             ])} />
         </div>
       ) : null}
@@ -171,10 +178,12 @@ function usePoll(state: string | undefined, again: () => void, data: unknown) {
   }, [state, again, data]);
 }
 
-function ReportView({ id }: { id: string }) {
+function ReportView({ id, onFinished }: { id: string; onFinished: () => void }) {
   const [res, refetch] = useQuery({ query: ReportDocument, variables: { id }, requestPolicy: "network-only" });
   const r = res.data?.report;
   usePoll(r?.state, () => refetch({ requestPolicy: "network-only" }), res.data);
+  const done = finished(r?.state);
+  useEffect(() => { if (done) onFinished(); }, [done]); // eslint-disable-line react-hooks/exhaustive-deps
   if (res.error) return <RequestError error={res.error} />;
   if (!r) return <p>{t("common.loading")}</p>;
   return (
@@ -225,7 +234,7 @@ function Reports() {
       </form>
       <UserErrors errors={generate.userErrors} />
       <RequestError error={generate.error} />
-      {selected ? <ReportView key={selected} id={selected} /> : null}
+      {selected ? <ReportView key={selected} id={selected} onFinished={() => refetch({ requestPolicy: "network-only" })} /> : null}
       <RequestError error={list.error} />
       <Table head={[t("reports.kind"), t("reports.period"), t("reports.state"), t("reports.created"), ""]}
         rows={(list.data?.reports.edges ?? []).map(({ node: r }) => [
