@@ -500,6 +500,29 @@ def test_management_statistics_figures_and_a_report_downloaded(server: Server, b
     [csv_file] = [f for f in node["files"] if f["format"] == "CSV"]
     assert len(body) == csv_file["size"] and hashlib.sha256(body).hexdigest() == csv_file["sha256"]
     visit.shoot("management-reports")
+
+    # an import of org units with a bad row: refused, the row's error shown, nothing applied; an export downloaded
+    page.get_by_role("link", name="Exports and imports").click()
+    page.locator("#import-into").select_option("orgUnits")
+    page.locator("#import-file").set_input_files({
+        "name": "units.csv", "mimeType": "text/csv",
+        "buffer": b"code,name,kind,parent_code\nQA1,QA unit,DEPARTMENT,\nQA2,Bad kind,NOPE,\n"})
+    page.locator("form[aria-label=Import] button[type=submit]").click()
+    transfer = page.locator("[data-testid=transfer]")
+    expect(transfer.locator("[data-testid=job-state]")).to_have_text("Failed", timeout=60_000)
+    refused = transfer.locator("table tbody tr")
+    expect(refused).to_have_count(1)
+    assert [refused.locator("td").nth(i).inner_text() for i in (0, 1)] == ["3", "kind"]
+    codes = {u["code"] for u in server.gql("{ orgUnits { code } }", token=token)["orgUnits"]}
+    assert "QA1" not in codes and "QA2" not in codes
+    visit.shoot("management-transfers-import")
+    page.locator("#export-what").select_option("orgUnits")
+    page.locator("form[aria-label=Export] button[type=submit]").click()
+    expect(transfer.locator("[data-testid=job-state]")).to_have_text("Completed", timeout=60_000)
+    with page.expect_download() as info:
+        transfer.locator("a[data-format=CSV]").click()
+    exported = Path(info.value.path()).read_text(encoding="utf-8-sig")
+    assert exported.splitlines()[0].startswith("code,") and all(code in exported for code in codes)
     for tab in ("accountability", "reviews", "transfers"):
         page.goto(f"{server.base}/management/{tab}")
         page.locator("main section h2").first.wait_for()

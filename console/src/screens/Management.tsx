@@ -395,7 +395,7 @@ function TransferView({ id }: { id: string }) {
       <h3>{label("transferKind", d.kind)} · {d.format}</h3>
       <Progress state={d.state} progress={d.progress} name={t("transfers.progress")} />
       <p>{t("transfers.rows", { done: d.rowsDone, total: d.rowsTotal })}</p>
-      {d.error ? <p role="alert" className="errors">{d.error}</p> : null}
+      {d.error && !d.rowErrors.length ? <p role="alert" className="errors">{d.error}</p> : null}
       {d.rowErrors.length ? (
         <div role="alert">
           <p className="errors">{t("transfers.rowErrors", { n: d.rowErrors.length })}</p>
