@@ -290,6 +290,12 @@ def test_a_complaint_from_recording_to_closure_tracked_in_chinese(server: Server
     staff.sign_in("marketing@demo.example")
     staff.open_case(number_text)
     staff.act("assignResponsibleDepartment", "Assigned", select={"departmentId": r"\(PROD\)"})
+    # and proposes who is responsible: the case's Responsibility section shows the proposal
+    staff.act("proposeResponsibility", "Assigned", fill={"reason": "Packed without the foam insert."},
+              select={"level": "^FACTORY$", "cause": "^PRODUCT$", "orgUnitId": r"\(PROD\)"},
+              shows="Packed without the foam insert.")
+    responsibility = page.locator("section[aria-label=Responsibility]")
+    assert "Factory" in responsibility.inner_text() and "Proposed" in responsibility.inner_text()
     staff.sign_out()
 
     # the approver is signed in (another browser) while the department's handler proposes a solution
