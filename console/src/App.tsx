@@ -62,7 +62,8 @@ function StaffShell({ path }: { path: string }) {
   else if (path.startsWith("/notifications")) screen = <Notifications />;
   else if ((params = match("/admin/:tab", path))) screen = <Admin tab={params.tab} />;
   else if (path.startsWith("/admin")) screen = <Admin tab="users" />;
-  else if (path.startsWith("/management")) screen = <Management />;
+  else if ((params = match("/management/:tab", path))) screen = <Management tab={params.tab} />;
+  else if (path.startsWith("/management")) screen = <Management tab="statistics" />;
   else screen = <Inbox />;
 
   return (

@@ -66,9 +66,12 @@ function fieldLabel(name: string): string {
   return text === key ? name : text;
 }
 
-function Control({ spec, path, values, set, pickers }: {
+function Control({ spec, path, values, set, pickers, inOptional = false }: {
   spec: FieldSpec; path: string; values: FormValues; set: (name: string, v: unknown) => void;
   pickers: Record<string, Option[]>;
+  /** inside an optional group: the browser may not demand the field (the group may be left empty; buildInput
+   * names a missing field of a group that was begun) */
+  inOptional?: boolean;
 }) {
   const id = `f-${path}`;
   const value = values[spec.name];
@@ -79,14 +82,15 @@ function Control({ spec, path, values, set, pickers }: {
         <legend>{text}</legend>
         {spec.fields.map((f) => (
           <Control key={f.name} spec={f} path={`${path}-${f.name}`} values={(value ?? {}) as FormValues}
-            set={(n, v) => set(spec.name, { ...((value ?? {}) as FormValues), [n]: v })} pickers={pickers} />
+            set={(n, v) => set(spec.name, { ...((value ?? {}) as FormValues), [n]: v })} pickers={pickers}
+            inOptional={inOptional || !spec.required} />
         ))}
       </fieldset>
     );
   }
   let input: ReactNode;
   const picker = spec.kind === "id" ? pickerFor(spec.name) : null;
-  const common = { id, name: spec.name, required: spec.required, "aria-describedby": spec.description ? `${id}-d` : undefined };
+  const common = { id, name: spec.name, required: spec.required && !inOptional, "aria-describedby": spec.description ? `${id}-d` : undefined };
   if (spec.kind === "boolean") {
     input = <input type="checkbox" {...common} required={false} checked={Boolean(value)} onChange={(e) => set(spec.name, e.target.checked)} />;
   } else if (spec.kind === "enum" || (picker && pickers[picker]?.length)) {

@@ -59,6 +59,11 @@ describe("buildInput", () => {
     const input = buildInput(inputFields(schema, "SubmitComplaintInput"),
       { complainant: { name: "王芳", phone: "13800000000" }, title: "t", description: "d" });
     expect(input).toEqual({ complainant: { name: "王芳", phone: "13800000000" }, title: "t", description: "d" });
+    // an optional group left empty is not sent; a required one still names its missing field
+    expect(buildInput(inputFields(schema, "SubmitComplaintInput"),
+      { complainant: { name: "王芳" }, title: "t", description: "d", preferredContact: { address: "" } })).not.toHaveProperty("preferredContact");
+    expect(() => buildInput(inputFields(schema, "SubmitComplaintInput"), { title: "t", description: "d" }))
+      .toThrow("complainant.name: required");
   });
 });
 

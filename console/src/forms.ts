@@ -83,8 +83,17 @@ export class FormError extends Error {
   }
 }
 
+/** Nothing entered: no value, empty text, or an object whose fields are all blank. */
+function blank(raw: unknown): boolean {
+  if (raw === undefined || raw === null || raw === "") return true;
+  if (typeof raw === "object" && !Array.isArray(raw)) return Object.values(raw as object).every(blank);
+  return false;
+}
+
 function convert(spec: FieldSpec, raw: unknown, path: string[]): unknown {
   if (spec.kind === "object") {
+    if (!spec.required && blank(raw)) return undefined; // an optional group left empty is not sent
+
     const nested = buildInput(spec.fields, (raw ?? {}) as FormValues, path);
     return nested;
   }
@@ -139,7 +148,7 @@ export function buildInput(fields: FieldSpec[], values: FormValues, path: string
 /** Where an ID field picks from. */
 export function pickerFor(fieldName: string): "orgUnit" | "user" | "category" | "externalBody" | null {
   if (/^(departmentId|storeId|orgUnitId|parentId)$/.test(fieldName)) return "orgUnit";
-  if (/^(investigatorId|newOwnerId|userId|reviewerId|ownerId)$/.test(fieldName)) return "user";
+  if (/^(investigatorId|newOwnerId|userId|reviewerId|ownerId|personId)$/.test(fieldName)) return "user";
   if (fieldName === "categoryId") return "category";
   if (/^(externalBodyId|bodyId)$/.test(fieldName)) return "externalBody";
   return null;

@@ -13,7 +13,7 @@ import { navigate } from "../router";
 
 export const ADMIN_TABS = ["users", "orgUnits", "categories", "sla", "calendars", "externalBodies", "policies"] as const;
 
-function MutationForm({ doc, inputType, title, onDone, fixed = {} }: {
+export function MutationForm({ doc, inputType, title, onDone, fixed = {} }: {
   doc: DocumentNode; inputType: string; title: string; onDone: () => void; fixed?: Record<string, unknown>;
 }) {
   const m = usePayloadMutation(doc);
@@ -33,7 +33,7 @@ function MutationForm({ doc, inputType, title, onDone, fixed = {} }: {
   );
 }
 
-function Table({ head, rows }: { head: string[]; rows: ReactNode[][] }) {
+export function Table({ head, rows }: { head: string[]; rows: ReactNode[][] }) {
   return (
     <table>
       <thead><tr>{head.map((h) => <th key={h} scope="col">{h}</th>)}</tr></thead>

@@ -1,8 +1,8 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { useMutation, useQuery } from "urql";
 import { InputForm, RequestError, Section, UserErrors, type UserError } from "../components";
 import { formatDateTime, getLocale, label, t, useI18n } from "../i18n";
-import { ComplaintDetailDocument, MUTATIONS, type AvailableActionFieldsFragment } from "../ops";
+import { ComplaintAccountabilityDocument, ComplaintDetailDocument, MUTATIONS, type AvailableActionFieldsFragment } from "../ops";
 
 function Dl({ rows }: { rows: [string, React.ReactNode][] }) {
   return (
@@ -36,10 +36,53 @@ function ActionPanel({ action, complaintId, onDone }: { action: AvailableActionF
   );
 }
 
+/** Responsibility, the repeat proposal and the major-complaint state (proposing and deciding are action buttons). */
+function Accountability({ id, version }: { id: string; version: number }) {
+  const [res, refetch] = useQuery({ query: ComplaintAccountabilityDocument, variables: { id }, requestPolicy: "network-only" });
+  useEffect(() => { if (version > 0) refetch({ requestPolicy: "network-only" }); }, [version, refetch]);
+  const c = res.data?.complaint;
+  const who = (u: { displayName?: string | null } | null | undefined) => u?.displayName ?? "";
+  return (
+    <Section title={t("case.accountability")}>
+      <RequestError error={res.error} />
+      {c && !c.responsibility && !c.repeatProposal && !c.majorComplaint ? <p>{t("case.noAccountability")}</p> : null}
+      {c?.responsibility ? (
+        <Dl rows={[
+          [t("resp.level"), label("respLevel", c.responsibility.level)],
+          [t("resp.cause"), label("respCause", c.responsibility.cause)],
+          [t("resp.state"), label("decision", c.responsibility.state)],
+          [t("resp.unit"), c.responsibility.orgUnit?.name],
+          [t("resp.person"), who(c.responsibility.person)],
+          [t("resp.outsideParty"), c.responsibility.outsideParty],
+          [t("resp.reason"), c.responsibility.reason],
+          [t("resp.proposed"), `${formatDateTime(c.responsibility.proposedAt)} · ${who(c.responsibility.proposedBy)}`],
+          [t("resp.decided"), c.responsibility.decidedAt ? `${formatDateTime(c.responsibility.decidedAt)} · ${who(c.responsibility.decidedBy)}` : ""],
+          [t("field.decisionNote"), c.responsibility.decisionNote],
+        ]} />
+      ) : null}
+      {c?.repeatProposal ? (
+        <Dl rows={[
+          [t("resp.repeat"), `${label("decision", c.repeatProposal.state)} · ${c.repeatProposal.matchedOn}`],
+          [t("resp.earlier"), c.repeatProposal.earlier?.number],
+          [t("resp.countedAgainst"), c.repeatProposal.countedAgainst?.name],
+        ]} />
+      ) : null}
+      {c?.majorComplaint ? (
+        <Dl rows={[
+          [t("acc.major"), `${label("majorState", c.majorComplaint.state)} · ${c.majorComplaint.reasons.join(", ")}`],
+          [t("acc.flagged"), formatDateTime(c.majorComplaint.flaggedAt)],
+          [t("resp.approved"), formatDateTime(c.majorComplaint.approvedAt)],
+        ]} />
+      ) : null}
+    </Section>
+  );
+}
+
 export function CaseDetail({ id }: { id: string }) {
   const { locale } = useI18n();
   const [res, refetch] = useQuery({ query: ComplaintDetailDocument, variables: { id, historyFirst: 50 }, requestPolicy: "network-only" });
   const [open, setOpen] = useState<string | null>(null);
+  const [version, setVersion] = useState(0);
   const c = res.data?.complaint;
   if (res.error) return <main id="main"><RequestError error={res.error} /></main>;
   if (!c) return <main id="main"><p>{res.fetching ? t("common.loading") : t("case.notFound")}</p></main>;
@@ -62,7 +105,7 @@ export function CaseDetail({ id }: { id: string }) {
           </div>
         )}
         {current ? <ActionPanel key={current.mutation} action={current} complaintId={c.id}
-          onDone={() => { setOpen(null); refetch({ requestPolicy: "network-only" }); }} /> : null}
+          onDone={() => { setOpen(null); setVersion(version + 1); refetch({ requestPolicy: "network-only" }); }} /> : null}
       </Section>
 
       <div className="grid">
@@ -143,6 +186,8 @@ export function CaseDetail({ id }: { id: string }) {
           ]} />
         </Section>
       ) : null}
+
+      <Accountability id={c.id} version={version} />
 
       <Section title={t("case.evidence")}>
         {c.evidence.length === 0 ? <p>{t("case.noEvidence")}</p> : (
