@@ -139,7 +139,7 @@ async def refresh(
 
 
 _REFRESH_ACCOUNTABILITY = (update(ComplaintFacts)
-                           .where(ComplaintFacts.complaint_id == bindparam("complaint_id"))
+                           .where(ComplaintFacts.complaint_id == bindparam("facts_of"))
                            .values(_accountability(ComplaintFacts.complaint_id)))
 
 
@@ -149,7 +149,7 @@ async def refresh_accountability(session: AsyncSession, complaint_id: uuid.UUID 
     if complaint_id is not None:
         await session.flush()
         connection = await session.connection()
-        await connection.execute(_REFRESH_ACCOUNTABILITY, {"complaint_id": complaint_id})
+        await connection.execute(_REFRESH_ACCOUNTABILITY, {"facts_of": complaint_id})
 
 
 async def mark_breached(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> None:
