@@ -14,7 +14,11 @@ The measures, per group (``Measures``):
   deadline of the company's breached (answered or not);
 - ``satisfaction``: the latest satisfaction survey's rating, counted per rating;
 - ``median_handling_days`` / ``p90_handling_days``: working days (the tenant's calendar) from receipt to the
-  first final answer, over the cases answered (``percentile_cont``).
+  first final answer, over the cases answered (``percentile_cont``);
+- accountability (issue 16): ``attributed`` (an approved responsibility attribution; ``attributed_product`` /
+  ``attributed_non_product`` by its cause), ``penalties`` (EFFECTIVE penalties on the complaints, summed),
+  ``repeats_confirmed`` / ``repeats_against_store`` (confirmed repeats; of an unanswered complaint of the store),
+  ``major_flagged`` / ``major_reported`` (the regulator notification sent).
 
 What the viewer may see is the complaints list's own predicate (``authz.complaint_access``): a store manager
 counts their store only. ``viewer=None`` counts the whole tenant (the worker's scheduled reports).
