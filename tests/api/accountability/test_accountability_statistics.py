@@ -137,10 +137,10 @@ async def test_accountability_is_counted_per_group_and_in_the_viewers_scope(
     plan: dict[str, dict[str, Any]] = {}
 
     def planned(cid: str, store_id: str | None, **facts: Any) -> None:
-        plan[cid] = {"store": store_id, "level": None, "cause": None, "penalties": 0, "repeat": False,
+        plan[cid] = {"store": store_id, "level": None, "cause": None, "unit": None, "penalties": 0, "repeat": False,
                      "against": False, "major": False, "reported": False, **facts}
 
-    async def attribute(cid: str, approve: bool, **target: Any) -> None:
+    async def attribute(cid: str, approve: bool, unit: str, **target: Any) -> None:
         _ok((await gql(PROPOSE_RESPONSIBILITY, {"input": {"complaintId": cid, "reason": "found by the desk",
                                                           **target}}, tenant=tenant, user=DESK))[
             "proposeResponsibility"])
@@ -148,7 +148,7 @@ async def test_accountability_is_counted_per_group_and_in_the_viewers_scope(
                                                          "note": None if approve else "not this unit"}},
                        tenant=tenant, user=gm))["decideResponsibility"])
         if approve:
-            plan[cid].update(level=target["level"], cause=target["cause"])
+            plan[cid].update(level=target["level"], cause=target["cause"], unit=unit)
 
     async def penalty(cid: str, serious: bool, decision: bool | None = None) -> None:
         proposed = _ok((await gql(PROPOSE_PENALTY, {"input": {
@@ -166,15 +166,16 @@ async def test_accountability_is_counted_per_group_and_in_the_viewers_scope(
     a = await valid_case(gql, tenant, units[DEPARTMENT[template]], storeId=store)
     planned(a, store)
     if template == "retail":
-        await attribute(a, True, level="PRODUCTION_TEAM", cause="PRODUCT", orgUnitId=units["PROD-T1"])
-    else:
-        await attribute(a, True, level="INDIVIDUAL", cause="PRODUCT", personId=users[HANDLER])
+        await attribute(a, True, units["PROD-T1"], level="PRODUCTION_TEAM", cause="PRODUCT",
+                        orgUnitId=units["PROD-T1"])
+    else:  # a person: counted on their unit (the handler's department)
+        await attribute(a, True, units["CARD"], level="INDIVIDUAL", cause="PRODUCT", personId=users[HANDLER])
     b = await valid_case(gql, tenant, units[DEPARTMENT[template]])
     planned(b, None)
-    await attribute(b, True, level="STORE", cause="NON_PRODUCT", orgUnitId=store)
+    await attribute(b, True, store, level="STORE", cause="NON_PRODUCT", orgUnitId=store)
     c = await valid_case(gql, tenant, units[DEPARTMENT[template]], storeId=store)
     planned(c, store)
-    await attribute(c, False, level="STORE", cause="PRODUCT", orgUnitId=store)
+    await attribute(c, False, store, level="STORE", cause="PRODUCT", orgUnitId=store)
     # penalties: ordinary ones take effect at once (one in retail, two in the bank: the tenants' figures differ),
     # a serious one approved counts, one rejected and one still waiting do not
     for _ in range(1 if template == "retail" else 2):
@@ -239,6 +240,11 @@ async def test_accountability_is_counted_per_group_and_in_the_viewers_scope(
         assert _figures(row) == _expected([c for c in plan.values() if c["level"] == level]), level
     rows = await _statistics(gql, tenant, gm, ["RESPONSIBILITY_CAUSE"])
     assert {r["keys"][0]["value"]: r["received"] for r in rows} == dict(Counter(c["cause"] for c in plan.values()))
+
+    rows = await _statistics(gql, tenant, gm, ["RESPONSIBLE_UNIT"])
+    assert {r["keys"][0]["value"]: r["attributed"] for r in rows} == {
+        u: sum(c["unit"] == u and c["level"] is not None for c in plan.values()) for u in {c["unit"] for c in
+                                                                                          plan.values()}}
 
     # by store: the repeat counts against the store's row
     rows = await _statistics(gql, tenant, gm, ["STORE"])
