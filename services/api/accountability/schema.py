@@ -140,6 +140,12 @@ class AddImprovementActionInput:
     finding_id: relay.GlobalID | None = None
 
 
+@strawberry.input
+class CompleteImprovementActionInput:
+    action_id: relay.GlobalID
+    note: str = strawberry.field(description="what was done")
+
+
 @strawberry.type(name="ReviewPlan")
 class ReviewPlanType:
     id: strawberry.ID
@@ -489,6 +495,23 @@ class AccountabilityMutations:
                     plan_id=decode_id(input.plan_id, "ReviewPlan", "planId"), description=input.description,
                     owner_id=decode_id(input.owner_id, "User", "ownerId"), due_date=input.due_date,
                     finding_id=decode_optional(input.finding_id, "ReviewFinding", "findingId"))
+                plan = await session.get(models.ReviewPlan, action.plan_id)
+        except DomainError as exc:
+            return ReviewPlanPayload(user_errors=[user_error(exc)])
+        return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan),
+                                 improvement_action=ImprovementActionType.from_model(action))
+
+    @strawberry.mutation(description="The action's owner (or a holder of review_plan.manage) marks an improvement "
+                         "action done, saying what was done")
+    async def complete_improvement_action(self, info: Info, input: CompleteImprovementActionInput
+                                          ) -> ReviewPlanPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        try:
+            async with ctx.transaction() as session:
+                action = await review_plans.complete_improvement_action(
+                    session, actor=viewer.actor, subject=await subject_of(ctx), now=ctx.now(),
+                    action_id=decode_id(input.action_id, "ImprovementAction", "actionId"), note=input.note)
                 plan = await session.get(models.ReviewPlan, action.plan_id)
         except DomainError as exc:
             return ReviewPlanPayload(user_errors=[user_error(exc)])

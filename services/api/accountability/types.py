@@ -145,18 +145,24 @@ class ImprovementActionType:
     description: str
     due_date: date
     completed_at: datetime | None
+    completion_note: str | None = strawberry.field(description="what was done (completeImprovementAction)")
     finding_id: strawberry.ID | None
     owner_id: strawberry.Private[uuid.UUID]
+    completed_by_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
     def from_model(cls, a: Any) -> ImprovementActionType:
         return cls(id=global_id("ImprovementAction", a.id), description=a.description, due_date=a.due_date,
-                   completed_at=a.completed_at,
+                   completed_at=a.completed_at, completion_note=a.completion_note, completed_by_id=a.completed_by,
                    finding_id=global_id("ReviewFinding", a.finding_id) if a.finding_id else None, owner_id=a.owner_id)
 
     @strawberry.field
     async def owner(self, info: Info) -> UserType | None:
         return await load_user(info, self.owner_id)
+
+    @strawberry.field(description="who completed it")
+    async def completed_by(self, info: Info) -> UserType | None:
+        return await load_user(info, self.completed_by_id) if self.completed_by_id is not None else None
 
 
 @strawberry.type(name="RepeatProposal", description="二次投诉: an earlier complaint by the same complainant on the "

@@ -20,12 +20,14 @@ from services.core.statistics import service as stats
 
 GroupBy = strawberry.enum(stats.GroupBy, name="StatisticsGroupBy", description=(
     "MONTH and QUARTER of receipt (the tenant's time zone), the responsible DEPARTMENT, the STORE, the OWNER, "
-    "the CATEGORY, QUALITY (quality / non-quality), the intake CHANNEL, and the classification's dimensions"))
+    "the CATEGORY, QUALITY (quality / non-quality), the intake CHANNEL, the classification's dimensions, and the "
+    "approved responsibility attribution's RESPONSIBILITY_LEVEL, RESPONSIBILITY_CAUSE (PRODUCT / NON_PRODUCT) and "
+    "RESPONSIBLE_UNIT"))
 
 _NODE_OF = {stats.GroupBy.DEPARTMENT: "OrgUnit", stats.GroupBy.STORE: "OrgUnit", stats.GroupBy.OWNER: "User",
             stats.GroupBy.CATEGORY: "Category", stats.GroupBy.BUSINESS_TYPE: "ClassificationCode",
             stats.GroupBy.CAUSE: "ClassificationCode", stats.GroupBy.BUSINESS_CHANNEL: "ClassificationCode",
-            stats.GroupBy.AREA: "ClassificationCode"}
+            stats.GroupBy.AREA: "ClassificationCode", stats.GroupBy.RESPONSIBLE_UNIT: "OrgUnit"}
 
 
 @strawberry.input(description="Days of receipt, both included, in the tenant's time zone (at most three years)")
@@ -81,6 +83,16 @@ class StatisticsRow:
     median_handling_days: float | None = strawberry.field(
         description="working days from receipt to the first final answer (the tenant's calendar), median")
     p90_handling_days: float | None
+    attributed: int = strawberry.field(description="with an approved responsibility attribution (责任归属)")
+    attributed_product: int = strawberry.field(description="of those, the cause PRODUCT")
+    attributed_non_product: int = strawberry.field(description="of those, the cause NON_PRODUCT")
+    penalties: int = strawberry.field(description="effective penalties on these complaints (a complaint may carry "
+                                      "several)")
+    repeats_confirmed: int = strawberry.field(description="confirmed repeat complaints (二次投诉)")
+    repeats_against_store: int = strawberry.field(
+        description="confirmed repeats of a complaint the store left unanswered: counted against that store")
+    major_flagged: int = strawberry.field(description="flagged as major complaints (重大投诉)")
+    major_reported: int = strawberry.field(description="major complaints whose regulator notification was sent")
 
 
 @strawberry.type
@@ -127,6 +139,10 @@ def _row(r: stats.Row) -> StatisticsRow:
         closed_within_deadline=m.closed_in_time, breached=m.breached,
         satisfaction=[SatisfactionCount(rating=Satisfaction(k), count=v) for k, v in m.satisfaction.items()],
         median_handling_days=m.median_handling_days, p90_handling_days=m.p90_handling_days,
+        attributed=m.attributed, attributed_product=m.attributed_product,
+        attributed_non_product=m.attributed_non_product, penalties=m.penalties,
+        repeats_confirmed=m.repeats_confirmed, repeats_against_store=m.repeats_against_store,
+        major_flagged=m.major_flagged, major_reported=m.major_reported,
     )
 
 

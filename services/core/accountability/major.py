@@ -29,6 +29,7 @@ from services.core.escalation.service import build_dossier, dossier_hash
 from services.core.org.models import Category, User
 from services.core.outbox.models import OutboxKind
 from services.core.outbox.service import enqueue, notify
+from services.core.statistics import facts
 
 REGULATOR_KINDS = (ExternalBodyKind.REGULATOR.value, ExternalBodyKind.MARKET_REGULATOR.value)
 MAX_CHAIN = 100
@@ -105,6 +106,7 @@ async def evaluate(session: AsyncSession, complaint: Complaint, *, actor: Actor,
     await notify(session, user_ids=liaisons, key=f"major:{complaint.id}:flagged", kind="MAJOR_COMPLAINT",
                  title=f"Major complaint {complaint.number}: regulator notification draft to approve / "
                        f"重大投诉 {complaint.number}：监管报告草稿待审批", complaint_id=complaint.id, now=now)
+    await facts.refresh_accountability(session, complaint.id)
     return found
 
 
@@ -168,6 +170,7 @@ async def approve_draft(session: AsyncSession, *, actor: Actor, now: datetime, c
     await record_event(session, actor=actor, action="approve_major_report", subject_type="Complaint",
                        subject_id=complaint.id, now=now, from_status=complaint.status, to_status=complaint.status,
                        changes={"externalBodyId": body.id, "draftSha256": found.draft_sha256})
+    await facts.refresh_accountability(session, complaint.id)
     return found
 
 

@@ -235,6 +235,10 @@ class ImprovementAction(TenantBase):
     created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    _completion_note: Mapped[bytes | None] = mapped_column("completion_note", LargeBinary, nullable=True)
+    completion_note = encrypted("_completion_note")
+    """what was done (t0020; sealed)"""
 
 
 class RepeatState(enum.StrEnum):

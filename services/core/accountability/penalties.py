@@ -27,6 +27,7 @@ from services.core.complaints.models import Complaint
 from services.core.errors import DomainError, ErrorCode
 from services.core.i18n import msg
 from services.core.org.models import OrgUnit, User
+from services.core.statistics import facts
 
 MAX_TEXT = 2_000
 
@@ -85,6 +86,7 @@ async def propose_penalty(
                            "target": penalty.target, "orgUnitId": penalty.org_unit_id, "personId": penalty.person_id,
                            "kind": penalty.kind, "amount": amount, "serious": penalty.serious,
                            "complaintId": penalty.complaint_id, "source": source})
+    await facts.refresh_accountability(session, penalty.complaint_id)
     return penalty
 
 
@@ -115,6 +117,7 @@ async def decide_penalty(
     await record_event(session, actor=actor, action="decide_penalty", subject_type="Penalty", subject_id=penalty.id,
                        now=now, from_status=before, to_status=penalty.state,
                        changes={"published": penalty.published_at is not None})
+    await facts.refresh_accountability(session, penalty.complaint_id)
     return penalty
 
 

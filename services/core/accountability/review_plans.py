@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import authz
 from services.core import validation as v
 from services.core.accountability.models import (
     FindingOutcome,
@@ -187,6 +188,32 @@ async def add_improvement_action(
     await record_event(session, actor=actor, action="add_improvement_action", subject_type="ReviewPlan",
                        subject_id=plan.id, now=now, changes={"actionId": action.id, "ownerId": owner.id,
                                                              "dueDate": due_date.isoformat()})
+    return action
+
+
+async def complete_improvement_action(
+    session: AsyncSession, *, actor: Actor, subject: authz.Subject, now: datetime, action_id: uuid.UUID, note: str,
+) -> ImprovementAction:
+    """The action's owner, or a holder of ``review_plan.manage``, marks it done with what was done (sealed);
+    audited on the plan's trail. Refusals: NOT_FOUND, NOT_ALLOWED (neither the owner nor a manager of review
+    plans), ILLEGAL_TRANSITION (completed already), REQUIRED (no note)."""
+    action = await session.get(ImprovementAction, action_id, with_for_update=True, populate_existing=True)
+    if action is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "improvement action not found", ["actionId"])
+    if actor.user_id is None or (actor.user_id != action.owner_id and not (
+            await authz.authorize(session, subject, authz.Action.REVIEW_PLAN_MANAGE)).allowed):
+        raise DomainError(ErrorCode.NOT_ALLOWED, "only the action's owner or a manager of review plans completes "
+                          "it", ["actionId"])
+    if action.completed_at is not None:
+        raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the improvement action is completed already",
+                          ["actionId"])
+    text_ = v.required_text(note, "note", max_length=MAX_TEXT)
+    action.completed_at, action.completed_by, action.completion_note = now, actor.user_id, text_
+    await session.flush()
+    await record_event(session, actor=actor, action="complete_improvement_action", subject_type="ReviewPlan",
+                       subject_id=action.plan_id, now=now,
+                       changes={"actionId": action.id, "ownerId": action.owner_id,
+                                "byOwner": actor.user_id == action.owner_id})
     return action
 
 

@@ -17,6 +17,16 @@ from sqlalchemy import Boolean, Date, and_, bindparam, cast, exists, func, selec
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.accountability.models import (
+    DecisionState,
+    MajorComplaint,
+    MajorState,
+    Penalty,
+    PenaltyState,
+    RepeatProposal,
+    RepeatState,
+    Responsibility,
+)
 from services.core.calendars import WorkingCalendar
 from services.core.complaints.models import Complaint, ComplaintStatus, Investigation, SatisfactionSurvey
 from services.core.deadlines.models import Deadline
@@ -32,6 +42,38 @@ _LATEST_RATING = (select(SatisfactionSurvey.rating).where(SatisfactionSurvey.com
                   .scalar_subquery())
 
 
+def _accountability(complaint_id: Any) -> dict[str, Any]:
+    """The accountability columns (issue 16) of the complaint ``complaint_id`` (a column to correlate on), as
+    scalar subqueries: the newest APPROVED attribution, the EFFECTIVE penalties, a confirmed repeat (counted
+    against a store), a major complaint (reported)."""
+
+    def approved(column: Any) -> Any:
+        return (select(column).where(Responsibility.complaint_id == complaint_id,
+                                     Responsibility.state == DecisionState.APPROVED.value)
+                .order_by(Responsibility.decided_at.desc().nulls_last(), Responsibility.proposed_at.desc(),
+                          Responsibility.id).limit(1).scalar_subquery())
+
+    confirmed = and_(RepeatProposal.complaint_id == complaint_id,
+                     RepeatProposal.state == RepeatState.CONFIRMED.value)
+    major = MajorComplaint.complaint_id == complaint_id
+    return {
+        "responsibility_level": approved(Responsibility.level),
+        "responsibility_cause": approved(Responsibility.cause),
+        "responsible_unit_id": approved(Responsibility.org_unit_id),
+        "penalties": select(func.count()).select_from(Penalty).where(
+            Penalty.complaint_id == complaint_id, Penalty.state == PenaltyState.EFFECTIVE.value).scalar_subquery(),
+        "repeat_confirmed": exists().where(confirmed),
+        "repeat_against_store": exists().where(confirmed, RepeatProposal.store_id.is_not(None)),
+        "major": exists().where(major),
+        "major_reported": exists().where(major, MajorComplaint.state == MajorState.SENT.value),
+    }
+
+
+ACCOUNTABILITY = ("responsibility_level", "responsibility_cause", "responsible_unit_id", "penalties",
+                  "repeat_confirmed", "repeat_against_store", "major", "major_reported")
+"""``_accountability``'s columns, in its order"""
+
+
 def handling_days(calendar: WorkingCalendar, received_at: datetime, answered_at: datetime) -> Decimal:
     """Working days (the tenant's calendar) after the day of receipt up to and including the day of the answer."""
     return Decimal(calendar.count_working_days(received_at, answered_at).days)
@@ -41,7 +83,7 @@ COLUMNS = ("complaint_id", "received_at", "received_month", "store_id", "departm
            "cause", "channel",
            "business_type_id", "cause_code_id", "business_channel_id", "area_id", "status", "valid", "final_answer",
            "referred", "litigation", "repeat", "escalated", "breached", "satisfaction", "final_answer_at",
-           "handling_days")
+           "handling_days", *ACCOUNTABILITY)
 
 
 def _build_refresh() -> Any:
@@ -58,6 +100,7 @@ def _build_refresh() -> Any:
             Complaint.status == ComplaintStatus.ESCALATED.value, _BREACHED, _LATEST_RATING,
             bindparam("answered_at", type_=ComplaintFacts.final_answer_at.type),
             bindparam("days", type_=ComplaintFacts.handling_days.type),
+            *_accountability(Complaint.id).values(),
         )
         .select_from(Complaint)
         .outerjoin(Investigation, Investigation.complaint_id == Complaint.id)
@@ -93,6 +136,20 @@ async def refresh(
     connection = await session.connection()  # Core execution: a parameter dict is not an ORM bulk insert here
     await connection.execute(_REFRESH, {"complaint_id": complaint.id, "answered": answered,
                                         "answered_at": now if answered else None, "days": days})
+
+
+_REFRESH_ACCOUNTABILITY = (update(ComplaintFacts)
+                           .where(ComplaintFacts.complaint_id == bindparam("facts_of"))
+                           .values(_accountability(ComplaintFacts.complaint_id)))
+
+
+async def refresh_accountability(session: AsyncSession, complaint_id: uuid.UUID | None) -> None:
+    """Recount a complaint's accountability columns in the caller's transaction (one statement), after a change
+    that is not a step of the case (a penalty proposed or decided, a major complaint flagged or reported)."""
+    if complaint_id is not None:
+        await session.flush()
+        connection = await session.connection()
+        await connection.execute(_REFRESH_ACCOUNTABILITY, {"facts_of": complaint_id})
 
 
 async def mark_breached(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> None:

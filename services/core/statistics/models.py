@@ -8,7 +8,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Numeric, String
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,3 +56,19 @@ class ComplaintFacts(TenantBase):
     final_answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     handling_days: Mapped[Decimal | None] = mapped_column(Numeric(8, 1), nullable=True)
     """working days (the tenant's calendar) from receipt to the first final answer"""
+    responsibility_level: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    """the newest APPROVED responsibility attribution's level (``ResponsibleLevel``); None: none approved"""
+    responsibility_cause: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """its cause: PRODUCT / NON_PRODUCT"""
+    responsible_unit_id: Mapped[uuid.UUID | None] = _ref()
+    """its unit (a team, the factory, the store, or the person's unit); None for an outside party"""
+    penalties: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """EFFECTIVE penalties on the complaint"""
+    repeat_confirmed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """a repeat complaint the desk confirmed"""
+    repeat_against_store: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """... of an earlier complaint the store left unanswered: it counts against that store"""
+    major: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """flagged as a major complaint"""
+    major_reported: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """its regulator notification approved and sent"""

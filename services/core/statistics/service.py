@@ -14,7 +14,11 @@ The measures, per group (``Measures``):
   deadline of the company's breached (answered or not);
 - ``satisfaction``: the latest satisfaction survey's rating, counted per rating;
 - ``median_handling_days`` / ``p90_handling_days``: working days (the tenant's calendar) from receipt to the
-  first final answer, over the cases answered (``percentile_cont``).
+  first final answer, over the cases answered (``percentile_cont``);
+- accountability (issue 16): ``attributed`` (an approved responsibility attribution; ``attributed_product`` /
+  ``attributed_non_product`` by its cause), ``penalties`` (EFFECTIVE penalties on the complaints, summed),
+  ``repeats_confirmed`` / ``repeats_against_store`` (confirmed repeats; of an unanswered complaint of the store),
+  ``major_flagged`` / ``major_reported`` (the regulator notification sent).
 
 What the viewer may see is the complaints list's own predicate (``authz.complaint_access``): a store manager
 counts their store only. ``viewer=None`` counts the whole tenant (the worker's scheduled reports).
@@ -61,6 +65,12 @@ class GroupBy(enum.StrEnum):
     CAUSE = "CAUSE"
     BUSINESS_CHANNEL = "BUSINESS_CHANNEL"
     AREA = "AREA"
+    RESPONSIBILITY_LEVEL = "RESPONSIBILITY_LEVEL"
+    """the approved responsibility attribution's level (``ResponsibleLevel``)"""
+    RESPONSIBILITY_CAUSE = "RESPONSIBILITY_CAUSE"
+    """its cause: PRODUCT / NON_PRODUCT"""
+    RESPONSIBLE_UNIT = "RESPONSIBLE_UNIT"
+    """its unit (team, factory, store, or the person's unit)"""
 
 
 MAX_GROUPS = 3
@@ -71,9 +81,13 @@ _KEY_COLUMNS: dict[GroupBy, Any] = {
     GroupBy.CATEGORY: F.category_id, GroupBy.QUALITY: F.cause, GroupBy.CHANNEL: F.channel,
     GroupBy.BUSINESS_TYPE: F.business_type_id, GroupBy.CAUSE: F.cause_code_id,
     GroupBy.BUSINESS_CHANNEL: F.business_channel_id, GroupBy.AREA: F.area_id,
+    GroupBy.RESPONSIBILITY_LEVEL: F.responsibility_level, GroupBy.RESPONSIBILITY_CAUSE: F.responsibility_cause,
+    GroupBy.RESPONSIBLE_UNIT: F.responsible_unit_id,
 }
 _CODE_GROUPS = frozenset({GroupBy.BUSINESS_TYPE, GroupBy.CAUSE, GroupBy.BUSINESS_CHANNEL, GroupBy.AREA})
-_UNIT_GROUPS = frozenset({GroupBy.DEPARTMENT, GroupBy.STORE})
+_UNIT_GROUPS = frozenset({GroupBy.DEPARTMENT, GroupBy.STORE, GroupBy.RESPONSIBLE_UNIT})
+_ENUM_GROUPS = frozenset({GroupBy.MONTH, GroupBy.QUARTER, GroupBy.QUALITY, GroupBy.CHANNEL,
+                          GroupBy.RESPONSIBILITY_LEVEL, GroupBy.RESPONSIBILITY_CAUSE})
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,22 @@ class Measures:
     """rating (``Satisfaction`` value) -> complaints whose latest survey gave it; every rating present"""
     median_handling_days: float | None
     p90_handling_days: float | None
+    attributed: int = 0
+    """with an approved responsibility attribution (issue 16) ..."""
+    attributed_product: int = 0
+    """... whose cause is PRODUCT"""
+    attributed_non_product: int = 0
+    """... whose cause is NON_PRODUCT"""
+    penalties: int = 0
+    """EFFECTIVE penalties on the complaints (a sum: a complaint may carry several)"""
+    repeats_confirmed: int = 0
+    """confirmed repeat complaints (二次投诉) ..."""
+    repeats_against_store: int = 0
+    """... of which the earlier complaint was left unanswered: counted against its store"""
+    major_flagged: int = 0
+    """flagged as major complaints (重大投诉) ..."""
+    major_reported: int = 0
+    """... whose regulator notification was approved and sent"""
 
 
 @dataclass(frozen=True)
@@ -149,9 +179,21 @@ _COUNTS: list[tuple[str, Any]] = [
     ("closed_in_time", and_(F.final_answer.is_(True), F.breached.is_(False))),
     ("breached", F.breached.is_(True)),
     *[(f"s_{s.value}", F.satisfaction == s.value) for s in Satisfaction],
+    ("attributed", F.responsibility_level.is_not(None)),
+    ("attributed_product", F.responsibility_cause == "PRODUCT"),
+    ("attributed_non_product", F.responsibility_cause == "NON_PRODUCT"),
+    ("penalties", F.penalties),
+    ("repeats_confirmed", F.repeat_confirmed.is_(True)),
+    ("repeats_against_store", F.repeat_against_store.is_(True)),
+    ("major_flagged", F.major.is_(True)),
+    ("major_reported", F.major_reported.is_(True)),
 ]
-"""The counted measures, in the result's order (then the median and the 90th percentile)."""
+"""The counted measures, in the result's order (then the median and the 90th percentile); ``_SUMS`` are summed
+instead of counted."""
+_SUMS = frozenset({"penalties"})
 PERCENTILES = (0.5, 0.9)
+_ACCOUNTABILITY = ("attributed", "attributed_product", "attributed_non_product", "penalties", "repeats_confirmed",
+                   "repeats_against_store", "major_flagged", "major_reported")
 
 
 def _check(period_from: date, period_to: date, group_by: Sequence[str]) -> list[GroupBy]:
@@ -251,7 +293,8 @@ def statement(
             keys.append(func.date_trunc("quarter", F.received_month).label(f"k{i}"))
         else:
             keys.append(_KEY_COLUMNS[g].label(f"k{i}"))
-    counts = [(func.count() if c is None else func.count().filter(c)).label(name) for name, c in _COUNTS]
+    counts = [(func.count() if c is None else func.sum(c) if name in _SUMS else func.count().filter(c)).label(name)
+              for name, c in _COUNTS]
     inner: Select[Any] = select(*keys, F.handling_days.label("d"), *counts).select_from(F).where(
         F.received_at >= start, F.received_at < end)
     if read is not None and not _everything(read):
@@ -371,13 +414,14 @@ async def compute(
         keys = []
         for i, g in enumerate(groups):
             code, label, label_en = labels.get((g, r[i]), (None, None, None))
-            if g in (GroupBy.MONTH, GroupBy.QUARTER, GroupBy.QUALITY, GroupBy.CHANNEL):
+            if g in _ENUM_GROUPS:
                 label = label_en = r[i]
             keys.append(GroupKey(g.value, _value(r[i]), code, label, label_en))
         m = r[n:]
         ratings = {s.value: int(m[9 + j]) for j, s in enumerate(Satisfaction)}
-        median, p90 = m[9 + len(ratings)], m[10 + len(ratings)]
+        median, p90 = r._mapping["p50"], r._mapping["p90"]
         out.append(Row(keys, Measures(
+            **{name: int(r._mapping[name]) for name in _ACCOUNTABILITY},
             received=int(m[0]), verified=int(m[1]), final_answer=int(m[2]), referred=int(m[3]),
             litigation=int(m[4]), re_complaints=int(m[5]), escalated=int(m[6]), closed_in_time=int(m[7]),
             breached=int(m[8]), satisfaction=ratings,
