@@ -105,3 +105,19 @@ APPROVE_MAJOR = f"""mutation ($input: ApproveMajorComplaintReportInput!) {{
 def unique_phone() -> str:
     """A mobile number no other test uses (the repeat detection reads the whole tenant)."""
     return "139" + str(uuid.uuid4().int)[:8]
+
+
+CREATE_UNIT = """mutation ($input: CreateOrgUnitInput!) { createOrgUnit(input: $input) {
+  orgUnit { id code } userErrors { code field message } } }"""
+
+
+async def fresh_audit(gql: GraphQLClient, tenant: str) -> tuple[str, str, str]:
+    """An audit department of the test's own and a reviewer in it: (unit id, unit code, reviewer's e-mail). The
+    template's AUDIT is shared: another test may make it a handling department (a complaint sent to it, a member
+    given a handling role), after which no plan may name it."""
+    code = f"AUD-{uuid.uuid4().hex[:6].upper()}"
+    data = await gql(CREATE_UNIT, {"input": {"name": f"Internal audit {code}", "kind": "DEPARTMENT", "code": code}},
+                     tenant=tenant, user=ADMIN)
+    assert data["createOrgUnit"]["userErrors"] == [], data
+    unit = data["createOrgUnit"]["orgUnit"]["id"]
+    return unit, code, await new_user(gql, tenant, "reviewer", unit, name="审计复核员")

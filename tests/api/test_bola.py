@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from accountability import fresh_audit
 from conftest import DEFAULT_USER, TENANT_A, TENANT_B, GraphQLClient
 from graphql import (
     GraphQLEnumType,
@@ -66,7 +67,7 @@ ID_TYPES_BY_NAME = {
     "businessTypeId": "ClassificationCode", "causeId": "ClassificationCode", "businessChannelId": "ClassificationCode",
     "areaId": "ClassificationCode", "codeIds": "ClassificationCode",
     "personId": "User", "penaltyId": "Penalty", "planId": "ReviewPlan", "findingId": "ReviewFinding",
-    "entryId": "OpinionBookEntry", "majorCategoryIds": "Category",
+    "entryId": "OpinionBookEntry", "majorCategoryIds": "Category", "actionId": "ImprovementAction",
 }
 ID_TYPES_BY_PATH = {
     "complaint.id": "Complaint",
@@ -289,20 +290,28 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
                                  tenant=tenant))["proposePenalty"]
             assert penalty["userErrors"] == []
             today = now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+            # an audit department of its own (the template's AUDIT is shared with tests that may make it handle cases)
+            audit, _, auditor = await fresh_audit(gql, tenant)
             plan = (await gql(CREATE_PLAN, {"i": {"name": "BOLA twin", "periodFrom": today, "periodTo": today,
                                                   "sampleRule": "RANDOM_PERCENT", "samplePercent": 100,
-                                                  "departmentId": units["AUDIT"]}}, tenant=tenant))["createReviewPlan"]
+                                                  "departmentId": audit}}, tenant=tenant))["createReviewPlan"]
             assert plan["userErrors"] == []
             finding = (await gql(RECORD_FINDING, {"i": {"planId": plan["reviewPlan"]["id"], "complaintId":
                                                         complaint["id"], "outcome": "CONFORMING", "note": "BOLA"}},
-                                 tenant=tenant, user="reviewer@test.example"))["recordReviewFinding"]
+                                 tenant=tenant, user=auditor))["recordReviewFinding"]
             assert finding["userErrors"] == []
+            action = (await gql(ADD_ACTION, {"i": {"planId": plan["reviewPlan"]["id"], "findingId":
+                                                   finding["finding"]["id"], "description": "BOLA twin",
+                                                   "ownerId": users[RECEIVER], "dueDate": "2099-12-31"}},
+                                tenant=tenant, user=auditor))["addImprovementAction"]
+            assert action["userErrors"] == []
             entry = (await gql(RECORD_ENTRY, {"i": {"storeId": store, "entryDate": today, "text": "BOLA twin"}},
                                tenant=tenant))["recordOpinionBookEntry"]
             assert entry["userErrors"] == []
             found[tenant] = {
                 "Penalty": penalty["penalty"]["id"], "ReviewPlan": plan["reviewPlan"]["id"],
                 "ReviewFinding": finding["finding"]["id"], "OpinionBookEntry": entry["entry"]["id"],
+                "ImprovementAction": action["improvementAction"]["id"],
                 "Complaint": complaint["id"], "User": users[RECEIVER], "OrgUnit": units["QA" if tenant == TENANT_A
                                                                                      else "OPS"],
                 "Category": cats[0]["id"], "ExternalBody": body["externalBody"]["id"],
@@ -351,6 +360,8 @@ PROPOSE_PENALTY = """mutation ($i: ProposePenaltyInput!) { proposePenalty(input:
   penalty { id } userErrors { code } } }"""
 CREATE_PLAN = """mutation ($i: CreateReviewPlanInput!) { createReviewPlan(input: $i) {
   reviewPlan { id } userErrors { code } } }"""
+ADD_ACTION = """mutation ($i: AddImprovementActionInput!) { addImprovementAction(input: $i) {
+  improvementAction { id } userErrors { code } } }"""
 RECORD_FINDING = """mutation ($i: RecordReviewFindingInput!) { recordReviewFinding(input: $i) {
   finding { id } userErrors { code } } }"""
 RECORD_ENTRY = """mutation ($i: RecordOpinionBookEntryInput!) { recordOpinionBookEntry(input: $i) {
@@ -400,6 +411,7 @@ OWN_LIKE_RANDOM = {
     "node.id (DeadlineExtensionRequest)",
     # accountability records are not Node types either
     "node.id (Penalty)", "node.id (ReviewPlan)", "node.id (ReviewFinding)", "node.id (OpinionBookEntry)",
+    "node.id (ImprovementAction)",
     # the filler unit (QA) is no store: no opinion-book entries
     "opinionBookEntries.storeId (OrgUnit)",
 }

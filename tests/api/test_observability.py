@@ -406,9 +406,9 @@ async def test_a_trace_runs_from_http_through_graphql_and_sql_to_the_workers_dis
 
     # recordComplaint's trace reaches the worker too: the acknowledgement to the customer (an outbox message)
     acknowledged = [s for s in spans_named("outbox.dispatch") if s.trace_id == operation.trace_id]
-    assert [s.service for s in acknowledged] == ["complaintdesk-worker"]
-    assert acknowledged[0].attributes["complaintdesk.outbox.kind"] == "message"
-    assert operation in _ancestors(acknowledged[0], by_id)
+    assert acknowledged and {s.service for s in acknowledged} == {"complaintdesk-worker"}  # retries: more than one
+    assert {s.attributes["complaintdesk.outbox.kind"] for s in acknowledged} == {"message"}
+    assert all(operation in _ancestors(s, by_id) for s in acknowledged)
 
     # the hand-off's trace reaches the worker: its dispatch span's parent is the api's span that wrote the row
     assigned = spans_named("graphql.mutation assignResponsibleDepartment")[0]

@@ -129,6 +129,7 @@ async def test_one_failing_tenant_is_rolled_back_and_others_migrate(own_slug: Ca
         await conn.execute(text("DROP TABLE " + ", ".join(f"{schema}.{t}" for t in later_tables)))
         await conn.execute(text(f"ALTER TABLE {schema}.users DROP COLUMN password_hash"))  # t0003's
         await conn.execute(text(f"ALTER TABLE {schema}.users DROP COLUMN notification_preference"))  # t0013b's
+        await conn.execute(text(f"ALTER TABLE {schema}.users DROP COLUMN locale"))  # t0015's
         await conn.execute(text(f"UPDATE {schema}.alembic_version SET version_num = 't0001'"))
         await conn.execute(text(f"CREATE TABLE {schema}.audit_events (id int)"))
         await conn.commit()

@@ -32,12 +32,10 @@ logger = logging.getLogger("complaintdesk.outbox.sweep")
 
 
 DIGEST_EVERY_S = 3600.0  # each tenant's daily digests are looked for once an hour per process (sent within the hour)
-_digests_ran_at: float | None = None
+DIGEST_SLICE = 25  # tenants whose digests a pass looks for (round robin)
 RETENTION_EVERY_S = 600.0  # every tenant's retention is checked once in this period per process
 RETENTION_SLICE = 25  # tenants whose retention a pass checks (round robin), so no pass waits on all of them
 CONCURRENCY = 4  # tenants swept at once (each on its own connection)
-_retention_ran_at: float | None = None
-_retention_queue: deque[TenantRef] = deque()
 
 
 @dataclass
@@ -121,33 +119,31 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
     return total
 
 
-async def _retention_tenants(retention: bool | None) -> list[TenantRef]:
-    """The tenants whose retention this pass checks: True: all; None: the next ``RETENTION_SLICE`` of a round
-    robin refilled at most every ``RETENTION_EVERY_S``; False: none."""
-    global _retention_ran_at
-    if retention is False:
-        return []
-    if retention:
-        _retention_queue.clear()
-        _retention_ran_at = time.monotonic()
-        return await active_tenants()
-    if not _retention_queue and (_retention_ran_at is None
-                                 or time.monotonic() - _retention_ran_at >= RETENTION_EVERY_S):
-        _retention_ran_at = time.monotonic()
-        _retention_queue.extend(await active_tenants())
-    return [_retention_queue.popleft() for _ in range(min(RETENTION_SLICE, len(_retention_queue)))]
+class _RoundRobin:
+    """Every active tenant once per ``every_s`` in a process, ``slice_`` of them per pass (so no pass waits on all
+    of them: a pass's deadlines come first)."""
+
+    def __init__(self, every_s: float, slice_: int) -> None:
+        self.every_s, self.slice = every_s, slice_
+        self.ran_at: float | None = None
+        self.queue: deque[TenantRef] = deque()
+
+    async def next(self, everyone: bool | None) -> list[TenantRef]:
+        """True: every active tenant now; None: the next slice; False: none."""
+        if everyone is False:
+            return []
+        if everyone:
+            self.queue.clear()
+            self.ran_at = time.monotonic()
+            return await active_tenants()
+        if not self.queue and (self.ran_at is None or time.monotonic() - self.ran_at >= self.every_s):
+            self.ran_at = time.monotonic()
+            self.queue.extend(await active_tenants())
+        return [self.queue.popleft() for _ in range(min(self.slice, len(self.queue)))]
 
 
-async def _digest_tenants(digests: bool | None) -> list[TenantRef]:
-    """The tenants whose daily digests this pass looks for: True: all; None: all, at most every
-    ``DIGEST_EVERY_S`` per process; False: none."""
-    global _digests_ran_at
-    if digests is False:
-        return []
-    if digests is None and _digests_ran_at is not None and time.monotonic() - _digests_ran_at < DIGEST_EVERY_S:
-        return []
-    _digests_ran_at = time.monotonic()
-    return await active_tenants()
+_retention = _RoundRobin(RETENTION_EVERY_S, RETENTION_SLICE)
+_digests = _RoundRobin(DIGEST_EVERY_S, DIGEST_SLICE)
 
 
 async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention: bool | None = None,
@@ -156,19 +152,19 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     tenant is logged and the others go on.
 
     ``digests``: the daily digest e-mails (``outbox.digest``): True: every active tenant now; None (the worker):
-    at most every ``DIGEST_EVERY_S``; False: not at all.
+    a slice of the tenants per pass, round robin, each tenant once per ``DIGEST_EVERY_S``; False: not at all.
     ``retention``: True: erase complainants past their tenant's retention period in every active tenant now;
     None (the worker): a slice of the tenants per pass, round robin, each tenant once per ``RETENTION_EVERY_S``;
     False: not at all.
     """
     out = SweepResult()
-    for tenant in await _retention_tenants(retention):
+    for tenant in await _retention.next(retention):
         try:
             out.erased += await erase_expired_in(tenant, now=clock.now())
         except Exception:
             out.errors += 1
             logger.exception("retention in tenant %s failed", tenant.slug)
-    for tenant in await _digest_tenants(digests):  # before the due tenants: their e-mails go out in this pass
+    for tenant in await _digests.next(digests):  # before the due tenants: their e-mails go out in this pass
         try:
             async with tenant_session(tenant) as session:
                 out.digests += await send_digests(session, now=clock.now())

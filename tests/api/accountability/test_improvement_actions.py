@@ -18,6 +18,7 @@ from accountability import (
     RECORD_FINDING,
     REVIEWER,
     count,
+    fresh_audit,
     row_id,
 )
 from conftest import TENANT_A, TENANT_B, GraphQLClient
@@ -58,21 +59,22 @@ async def test_the_owner_or_a_manager_completes_an_improvement_action(gql: Graph
                                                                       tenant: str) -> None:
     day = datetime(2031, 8, 11 + (tenant == TENANT_B), 10, tzinfo=SH)
     clock.at = day
-    units, users = await directory(gql, tenant)
+    _, users = await directory(gql, tenant)
+    audit, _, reviewer = await fresh_audit(gql, tenant)
     await record(gql, tenant, RECEIVER, title="Reviewed case")
     plan = (await gql(CREATE_PLAN, {"input": {
-        "name": "August review", "sampleRule": "RANDOM_PERCENT", "samplePercent": 100, "departmentId": units["AUDIT"],
+        "name": "August review", "sampleRule": "RANDOM_PERCENT", "samplePercent": 100, "departmentId": audit,
         "periodFrom": day.date().isoformat(), "periodTo": day.date().isoformat()}}, tenant=tenant,
-        user=REVIEWER))["createReviewPlan"]["reviewPlan"]
+        user=reviewer))["createReviewPlan"]["reviewPlan"]
     case = plan["cases"][0]["id"]
     finding = (await gql(RECORD_FINDING, {"input": {"planId": plan["id"], "complaintId": case,
                                                     "outcome": "NONCONFORMING", "note": "No reason given"}},
-                         tenant=tenant, user=REVIEWER))["recordReviewFinding"]["finding"]
+                         tenant=tenant, user=reviewer))["recordReviewFinding"]["finding"]
     actions = []
     for owner in (DESK, RECEIVER):
         payload = (await gql(ADD_ACTION, {"input": {
             "planId": plan["id"], "findingId": finding["id"], "description": f"Fix it ({owner})",
-            "ownerId": users[owner], "dueDate": "2031-12-31"}}, tenant=tenant, user=REVIEWER))["addImprovementAction"]
+            "ownerId": users[owner], "dueDate": "2031-12-31"}}, tenant=tenant, user=reviewer))["addImprovementAction"]
         assert payload["userErrors"] == []
         actions.append(payload["improvementAction"]["id"])
     assert await _coverage(gql, tenant, plan["id"]) == {
@@ -112,9 +114,9 @@ async def test_the_owner_or_a_manager_completes_an_improvement_action(gql: Graph
     assert await _state(tenant) == before
 
     # a manager of review plans completes another's action
-    payload = await _complete(gql, tenant, REVIEWER, actions[1], "Checked by the audit department")
+    payload = await _complete(gql, tenant, reviewer, actions[1], "Checked by the audit department")
     assert payload["userErrors"] == []
     assert (payload["improvementAction"]["completedBy"], payload["improvementAction"]["owner"]) == \
-        ({"email": REVIEWER}, {"email": RECEIVER})
+        ({"email": reviewer}, {"email": RECEIVER})
     assert await _coverage(gql, tenant, plan["id"]) == {
         "sampled": 1, "reviewed": 1, "nonconforming": 1, "improvementActions": 2, "improvementActionsOpen": 0}

@@ -468,6 +468,9 @@ ACCOUNTABILITY = {
 }
 for _status, _steps in ACCOUNTABILITY.items():
     BY_STATUS[_status] |= _steps
+# issue 15: the classification of any case not withdrawn or referred elsewhere may be set or corrected
+for _status in BY_STATUS:
+    BY_STATUS[_status] |= {"classifyComplaint"}
 PERMISSION = {
     "resolveOnTheSpot": "complaint.resolve_on_the_spot", "startInvestigation": "complaint.start_investigation",
     "withdrawComplaint": "complaint.withdraw", "referComplaint": "complaint.route",
@@ -479,7 +482,7 @@ PERMISSION = {
     "reopenComplaint": "complaint.reopen", "escalateComplaint": "complaint.escalate",
     "requestReview": "complaint.request_review", "requestDeadlineExtension": "complaint.extend_deadline",
     "markComplaintAttention": "complaint.flag_major", "confirmRepeat": "complaint.confirm_repeat",
-    "proposeResponsibility": "complaint.propose_responsibility",
+    "proposeResponsibility": "complaint.propose_responsibility", "classifyComplaint": "complaint.classify",
 }
 # where the case's own condition rules a step out although the status allows it
 NOT_NOW = {

@@ -50,7 +50,7 @@ NEW_RULES: dict[str, list[tuple[str, str, str, str]]] = {
 """The rules this revision introduced (frozen here; policies/<template>.csv holds them too)."""
 
 _IMMUTABLE_REPORTS = """
-CREATE FUNCTION reports_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION reports_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF OLD.state = 'COMPLETED' THEN
         RAISE EXCEPTION 'report % is completed and cannot be changed', OLD.id USING ERRCODE = 'restrict_violation';
@@ -62,7 +62,7 @@ BEGIN
 END $$
 """
 _IMMUTABLE_FILES = """
-CREATE FUNCTION report_files_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION report_files_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     report_state text;
 BEGIN
@@ -90,7 +90,7 @@ END $$
 
 
 _JOBS_WAKEUP = """
-CREATE FUNCTION jobs_wakeup() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION jobs_wakeup() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     was timestamptz;
     now_at timestamptz;
