@@ -5,7 +5,8 @@ import type { ReportCadence, ReportKind, StatisticsGroupBy, TableFormat } from "
 
 /** The pickers' choices: the schema's enum values (a test holds them to the exported schema). */
 export const DIMENSIONS: readonly StatisticsGroupBy[] = ["CATEGORY", "DEPARTMENT", "STORE", "OWNER", "QUALITY", "CHANNEL",
-  "BUSINESS_TYPE", "CAUSE", "BUSINESS_CHANNEL", "AREA", "QUARTER", "MONTH"];
+  "BUSINESS_TYPE", "CAUSE", "BUSINESS_CHANNEL", "AREA", "RESPONSIBILITY_LEVEL", "RESPONSIBILITY_CAUSE", "RESPONSIBLE_UNIT",
+  "QUARTER", "MONTH"];
 export const REPORT_KINDS: readonly ReportKind[] = ["MANAGEMENT", "SEMI_ANNUAL_SUMMARY", "ANNUAL_MECHANISM", "REGULATOR_RETURN"];
 export const CADENCES: readonly ReportCadence[] = ["NONE", "MONTHLY", "QUARTERLY"];
 export const TABLE_FORMATS: readonly TableFormat[] = ["CSV", "XLSX"];
