@@ -217,11 +217,16 @@ async def test_metrics_of_api_and_worker_move_during_a_full_case(
     assert value(worker_after, "complaintdesk_sweep_last_success_timestamp_seconds") > time.time() - 60
     assert (value(worker_after, "complaintdesk_sweep_tenants_visited_total")
             > value(worker_before, "complaintdesk_sweep_tenants_visited_total"))
-    # the outbox figures, refreshed at each scrape of the API: nothing of the tenant pending once delivered
+    # the outbox figures, refreshed at each scrape of the API: the tenant's pending items as the database counts them
+    # (other tests' items in the shared tenant, waiting for a later retry, included; read before and after)
+    pending_sql = f"SELECT count(*) FROM tenant_{TENANT_A}.outbox WHERE state = 'pending'"
+    low = int((await rows(pending_sql))[0][0])
     figures = scrape(api.get("/metrics").text)
+    high = int((await rows(pending_sql))[0][0])
     assert ("complaintdesk_outbox_oldest_due_age_seconds", ()) in figures
     assert ("complaintdesk_outbox_pending", (("tenant", "_other"),)) in figures
-    assert value(figures, "complaintdesk_outbox_pending", tenant=TENANT_A) == 0
+    if ("complaintdesk_outbox_pending", (("tenant", TENANT_A),)) in figures:  # else folded into _other (top 10)
+        assert min(low, high) <= value(figures, "complaintdesk_outbox_pending", tenant=TENANT_A) <= max(low, high)
     assert value(figures, "complaintdesk_sweep_wakeups_due", source="outbox") >= 0
 
 
