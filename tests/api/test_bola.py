@@ -395,16 +395,9 @@ def _raw(global_id: str) -> str:
         return base64.b64decode(global_id).decode().split(":", 1)[1]
 
 
-# Query positions where alpha's own object answers like a random ID (so those probes prove less): the list is
-# asserted exactly, so a change either way is looked at.
+# Query positions where alpha's own object answers like a random ID (so those probes prove less). The structural
+# ones are asserted exactly, so a change either way is looked at.
 OWN_LIKE_RANDOM = {
-    # no complaint of alpha has the filler unit as its store or department, or the first category: the filter
-    # still runs on the probe (beta's complaints carry those IDs, so a leak would show them)
-    "complaints.filter.storeId (OrgUnit)", "complaints.filter.departmentId (OrgUnit)",
-    "complaints.filter.categoryId (Category)",
-    # the same for the statistics' filters (and no complaint of alpha carries the filler classification code)
-    "statistics.filter.storeId (OrgUnit)", "statistics.filter.departmentId (OrgUnit)",
-    "statistics.filter.categoryId (Category)", "statistics.filter.codeIds (ClassificationCode)",
     # not Node types: node() answers null for them whoever owns them
     "node.id (Notification)", "node.id (ExternalBody)", "node.id (DataTransfer)",
     # alpha (retail) holds no extension request: its filler is a random ID
@@ -414,6 +407,16 @@ OWN_LIKE_RANDOM = {
     "node.id (ImprovementAction)",
     # the filler unit (QA) is no store: no opinion-book entries
     "opinionBookEntries.storeId (OrgUnit)",
+}
+# Filters whose answer for alpha's own ID depends on what other tests left in the shared tenant: while no complaint
+# of alpha has the filler unit as its store or department (or the first category, or the filler classification
+# code), alpha's own ID answers like a random one; once another test files one there, it answers otherwise. Either
+# is fine: the filter still runs on the probe, and beta's complaints carry those IDs, so a leak would show them.
+OWN_LIKE_RANDOM_UNTIL_USED = {
+    "complaints.filter.storeId (OrgUnit)", "complaints.filter.departmentId (OrgUnit)",
+    "complaints.filter.categoryId (Category)",
+    "statistics.filter.storeId (OrgUnit)", "statistics.filter.departmentId (OrgUnit)",
+    "statistics.filter.categoryId (Category)", "statistics.filter.codeIds (ClassificationCode)",
 }
 
 MALFORMED = ["not an id", base64.b64encode(b"Complaint:not-a-uuid").decode(), "", "Q29tcGxhaW50"]
@@ -461,4 +464,4 @@ async def test_other_tenants_ids_answer_like_random_ones_and_change_nothing(
     # each exemption still needed: the field still refuses a tenant user outright
     assert exempt_seen == {w: [code] for w, code in EXEMPT.items()}
     assert len(probed) == len(id_positions())
-    assert own_like_random == OWN_LIKE_RANDOM
+    assert own_like_random - OWN_LIKE_RANDOM_UNTIL_USED == OWN_LIKE_RANDOM
