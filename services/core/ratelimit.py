@@ -137,19 +137,23 @@ class TokenBuckets:
         self.max_keys = max_keys
         self._buckets: dict[Any, tuple[float, float]] = {}  # key -> (tokens, when), in order of last use
 
-    def take(self, key: Any, budget: Budget, now: float) -> float:
-        """Take one token: 0.0 when there was one, else the seconds until there will be (nothing taken)."""
+    def take(self, key: Any, budget: Budget, now: float, within: float = 0.0) -> tuple[bool, float]:
+        """Take one token, or reserve the next one when it comes within ``within`` seconds (the request waits for
+        it: a burst a little over the budget is smoothed, not refused).
+
+        ``(True, delay)``: admitted, after ``delay`` seconds (0.0 when a token was there). ``(False, wait)``:
+        refused, nothing taken; ``wait`` is the seconds until a request would be admitted at once.
+        """
         tokens, when = self._buckets.pop(key, (float(budget.burst), now))
         tokens = min(float(budget.burst), tokens + max(0.0, now - when) * budget.rate)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / budget.rate
+        short = max(0.0, (1.0 - tokens) / budget.rate)  # until this request's token is there
+        admitted = short <= within
+        if admitted:
+            tokens -= 1.0  # below zero: reserved ahead, paid back as the bucket refills
         self._buckets[key] = (tokens, now)  # re-inserted: the dict's order is the order of last use
         if len(self._buckets) > self.max_keys:
             del self._buckets[next(iter(self._buckets))]
-        return wait
+        return admitted, short
 
     def clear(self) -> None:
         self._buckets.clear()

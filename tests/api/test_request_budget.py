@@ -149,3 +149,40 @@ async def test_the_budget_command_checks_what_it_stores(pair: tuple[Any, Any]) -
     assert await scalar("SELECT request_budget FROM public.tenants WHERE slug = :s", s=tenant.slug) is None
     unknown = run_cli("tenant", "budget", "no-such-tenant", "5/10")
     assert unknown.returncode != 0 and "[TENANT_NOT_FOUND]" in unknown.stderr
+
+
+async def test_a_burst_a_little_over_the_budget_waits_and_a_refusal_is_answered_after_the_hold(
+        pair: tuple[Any, Any], fresh_app: Any) -> None:
+    """Four a second, two at once: of six requests sent together, two go at once, two wait for their tokens (a
+    quarter and half a second: within QUEUE_S) and are served, and two are refused, each after HOLD_S (a flood that
+    retries at once gets a refusal a second per connection, not hundreds)."""
+    import asyncio
+    import time
+
+    from services.api.edge import HOLD_S
+
+    noisy, quiet = pair
+    set_budget(noisy.slug, "4/2")
+    app = fresh_app()
+    async with app.router.lifespan_context(app), client_of(app) as http:
+        gql = GraphQLClient(http)
+
+        async def one() -> tuple[int, float, Any]:
+            started = time.monotonic()
+            response = await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)
+            return response.status_code, time.monotonic() - started, response
+
+        answers = await asyncio.gather(*(one() for _ in range(6)))
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses == [200, 200, 200, 200, 429, 429]
+        served = sorted(elapsed for status, elapsed, _ in answers if status == 200)
+        assert served[2] >= 0.25 - 0.01 and served[3] >= 0.5 - 0.01
+        for status, elapsed, response in answers:
+            if status == 429:
+                assert elapsed >= HOLD_S
+                assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+                assert response.headers["retry-after"] == "1"
+            else:
+                assert "errors" not in response.json()
+        # the other tenant, at the same moment: served, nothing held for it
+        assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
