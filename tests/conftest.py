@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 
@@ -381,3 +382,22 @@ def private_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def server(app: Any) -> AsyncIterator[str]:
+    """The app on a real uvicorn server (127.0.0.1, a free port; stopped after the test): its ws:// URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning",
+                            ws="websockets-sansio")
+    running = uvicorn.Server(config)
+    task = asyncio.create_task(running.serve())
+    for _ in range(200):
+        if running.started:
+            break
+        await asyncio.sleep(0.02)
+    port = running.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        running.should_exit = True
+        await task

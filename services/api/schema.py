@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 import strawberry
@@ -18,11 +18,14 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.http import GraphQLRequestData
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from services.api import documents
 from services.api.accountability.schema import AccountabilityMutations, AccountabilityQueries
 from services.api.auth.mutations import AuthMutations, OperatorMutations
 from services.api.auth.queries import AuthQueries
@@ -117,7 +120,16 @@ class ComplaintdeskSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
     ) -> StreamResult:
         """The WebSocket transport's entry: subscriptions only (queries and mutations go over HTTP, where the edge,
-        the throttles and the per-request session apply); anything else is a request error on that operation."""
+        the throttles and the per-request session apply); anything else is a request error on that operation.
+        A tenant of registered documents only takes only a registered document's exact text here too."""
+        tenant = getattr(context_value, "tenant_ref", None)
+        if tenant is not None and tenant.registered_documents_only:
+            try:
+                documents.resolve(GraphQLRequestData(query=query, variables=variable_values,
+                                                     operation_name=operation_name, extensions=operation_extensions),
+                                  registered_only=True)
+            except documents.PersistedQueryRefused as refused:
+                return _refused(refused.message, refused.code)
         return await super().stream(query, variable_values, context_value, root_value, operation_name,
                                     operation_extensions, allowed_operation_types={OperationType.SUBSCRIPTION})
 
@@ -130,6 +142,11 @@ class ComplaintdeskSchema(strawberry.Schema):
                 failures.report(logger, error.original_error, ".".join(str(p) for p in error.path or ()))
             else:
                 logger.debug("request error: %s", error.message)
+
+
+async def _refused(message: str, code: str) -> AsyncGenerator[PreExecutionError, None]:
+    """A subscription refused before execution: graphql-transport-ws answers it with an ``error`` message."""
+    yield PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 
 
 def build_schema(*, development: bool = False) -> strawberry.Schema:

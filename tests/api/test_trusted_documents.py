@@ -4,6 +4,7 @@ documents only (two tenants)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -12,9 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from api.notifications.test_subscription import PROTOCOL
 from conftest import DEFAULT_USER, access_token, drop_tenant, new_tenant
 from helpers import ROOT, run_cli, scalar
 from lifecycle import complaint_input
+from websockets.asyncio.client import connect
 
 from services.core.tenancy import forget_tenant
 
@@ -23,7 +26,7 @@ MANIFEST = json.loads((ROOT / "frontend-schema" / "persisted-documents.json").re
 
 def registered(name: str) -> tuple[str, str]:
     """(hash, document) of the registered operation ``name``: found in the manifest by its name, hashed here."""
-    [document] = [d for d in MANIFEST.values() if re.search(rf"^(query|mutation) {name}\b", d, re.M)]
+    [document] = [d for d in MANIFEST.values() if re.search(rf"^(query|mutation|subscription) {name}\b", d, re.M)]
     return hashlib.sha256(document.encode("utf-8")).hexdigest(), document
 
 
@@ -143,3 +146,33 @@ async def test_a_tenant_of_registered_documents_only(client: httpx.AsyncClient, 
     forget_tenant(strict.slug)
     assert (await post(client, strict.slug, {"query": adhoc, "variables": {"input": complaint_input()}})
             ).json()["data"]["recordComplaint"]["accessCode"]
+
+
+async def test_a_tenant_of_registered_documents_only_over_websockets_too(server: str, pair: tuple[Any, Any]) -> None:
+    """graphql-transport-ws: an ad-hoc subscription of a registered-only tenant ends in an ``error`` message naming
+    PERSISTED_QUERY_NOT_IN_LIST; the registered document's exact text is taken; the other tenant takes any."""
+    strict, other = pair
+    assert run_cli("tenant", "documents", strict.slug, "--registered-only").returncode == 0
+    forget_tenant(strict.slug)
+    _, feed = registered("NotificationReceived")
+    adhoc = "subscription { notificationReceived { kind } }"
+
+    async def first_answer(tenant: str, document: str) -> dict[str, Any] | None:
+        ws = await connect(server, subprotocols=[PROTOCOL])  # type: ignore[list-item]
+        try:
+            token = await access_token(tenant, DEFAULT_USER)
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": document}}))
+            try:
+                return dict(json.loads(await asyncio.wait_for(ws.recv(), 1.5)))
+            except TimeoutError:
+                return None  # subscribed: nothing to say until a notification comes
+        finally:
+            await ws.close()
+
+    refused = await first_answer(strict.slug, adhoc)
+    assert refused is not None and refused["type"] == "error" and refused["id"] == "1"
+    assert [e["extensions"]["code"] for e in refused["payload"]] == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    assert await first_answer(strict.slug, feed) is None
+    assert await first_answer(other.slug, adhoc) is None

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-import uvicorn
 from api.complaints.test_procedure import DESK, HANDLER, RECEIVER, REVIEWER, investigate
 from conftest import GraphQLClient, access_token
 from deadline_cases import tenant_of
@@ -25,25 +22,6 @@ from services.core.tenancy import resolve_tenant, tenant_session
 
 PROTOCOL = "graphql-transport-ws"
 FEED = "subscription { notificationReceived { kind title link { route id } complaint { id number } } }"
-
-
-@pytest.fixture
-async def server(app: Any) -> AsyncIterator[str]:
-    """The app on a real uvicorn server; yields its ws:// URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning",
-                            ws="websockets-sansio")
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
-    for _ in range(200):
-        if running.started:
-            break
-        await asyncio.sleep(0.02)
-    port = running.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"ws://127.0.0.1:{port}/graphql"
-    finally:
-        running.should_exit = True
-        await task
 
 
 async def subscribe(url: str, tenant: str, email: str) -> ClientConnection:
