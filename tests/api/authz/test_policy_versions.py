@@ -176,10 +176,13 @@ async def test_restore_refuses_what_set_would_refuse(gql: GraphQLClient, slug: s
     number = int(await scalar(f'SELECT max(version) + 1 FROM "{_schema(slug)}".policy_versions'))
     await execute(f"INSERT INTO \"{_schema(slug)}\".policy_versions (version, rules, source, created_at) "
                   "VALUES (:v, '[]', 'set', now())", v=number)
-    before = await _state(gql, slug)
-    refused = (await gql(RESTORE, {"i": {"version": number}}, tenant=slug, user=ADMIN))["restorePolicies"]
-    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("POLICY_LOCKOUT", ["version"])]
-    assert await _state(gql, slug) == before
+    try:
+        before = await _state(gql, slug)
+        refused = (await gql(RESTORE, {"i": {"version": number}}, tenant=slug, user=ADMIN))["restorePolicies"]
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("POLICY_LOCKOUT", ["version"])]
+        assert await _state(gql, slug) == before
+    finally:  # the newest version is the set in force again, as the other tests of this tenant expect
+        await execute(f'DELETE FROM "{_schema(slug)}".policy_versions WHERE version = :v', v=number)
     others = await gql.post(RESTORE, {"i": {"version": 1}}, tenant=slug, user="receiver@test.example")
     assert [e["code"] for e in others.json()["data"]["restorePolicies"]["userErrors"]] == ["NOT_ALLOWED"]
     listing = (await gql.post(VERSIONS, tenant=slug, user="receiver@test.example")).json()
