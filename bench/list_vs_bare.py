@@ -1046,6 +1046,9 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     if bad:
         print(f"\nVERIFICATION FAILED in {len(bad)} run(s): " + "; ".join(f"{r.server} c={r.concurrency} "
                                                                    f"rows={r.rows}: {r.bad_sample}" for r in bad))
+        for server in servers:
+            if server.name in {r.server for r in bad} and server.log.exists() and server.log.stat().st_size:
+                print(f"--- {server.name} log (last 3000 characters) ---\n{server.log.read_text()[-3000:]}")
         return 1
     return 0
 
