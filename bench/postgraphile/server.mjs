@@ -9,10 +9,14 @@ import { grafserv } from "postgraphile/grafserv/node";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 
 const port = Number(process.env.PORT);
-// The same ceiling as the real app's SQLAlchemy pool and the bare endpoint's asyncpg pool.
+// The same ceiling as the real app's SQLAlchemy pool and the bare endpoint's asyncpg pool, and like them it keeps
+// its connections (pg's default closes one idle for 10 s: a reconnect in the next run, or a refusal when the
+// shared server is at max_connections).
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
   max: 20,
+  min: 10,
+  idleTimeoutMillis: 0,
   application_name: "cd-bench-postgraphile",
 });
 
