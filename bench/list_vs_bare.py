@@ -1004,14 +1004,19 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     if {"real", "bare", "postgraphile"} <= ran:
         print()
         print("Beside PostGraphile 5 (req/s as a fraction of the same bare; real/pg = the real app's fraction over "
-              "PostGraphile's):")
+              "PostGraphile's; server CPU ms per request real/postgraphile/bare):")
         for c in concurrencies:
             for rows in pages:
                 real_r, pg_r, bare_r = (by_key[(n, c, rows)] for n in ("real", "postgraphile", "bare"))
                 real_ratio, pg_ratio = real_r.rps / bare_r.rps, pg_r.rps / bare_r.rps
+                # Server CPU per request: less sensitive to a shared machine than req/s (each server process got
+                # whatever share of a core the others left it).
+                cpu_ms = [f"{r.cpu['server'] * 10 / r.rps:.2f}" if "server" in r.cpu and r.rps else "?"
+                          for r in (real_r, pg_r, bare_r)]
                 print(f"  c={c:<3} rows={rows:<3} real {real_ratio:.3f}  postgraphile {pg_ratio:.3f}  "
                       f"real/pg {real_ratio / pg_ratio:.2f}   p99 real {real_r.pct(0.99):.1f} ms, "
-                      f"postgraphile {pg_r.pct(0.99):.1f} ms, bare {bare_r.pct(0.99):.1f} ms")
+                      f"postgraphile {pg_r.pct(0.99):.1f} ms, bare {bare_r.pct(0.99):.1f} ms   "
+                      f"server CPU ms/request {'/'.join(cpu_ms)}")
     goals = {"real", "bare"} <= ran
     print()
     print(f"Goals: real/bare req/s >= {GOAL_RATIO} at {args.rows} rows; real rows/s at {BIG_PAGE} >= at {args.rows}")
