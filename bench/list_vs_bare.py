@@ -276,8 +276,10 @@ def install_postgraphile() -> Path | str:
                               capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
         return "npm ci took more than 10 minutes"
-    if done.returncode != 0:
-        return f"npm ci failed ({done.returncode}): " + (done.stderr or done.stdout).strip()[-600:]
+    if done.returncode != 0:  # npm's own summary lines, not its stack trace
+        said = [line for line in (done.stderr or done.stdout).splitlines() if line.startswith("npm error ")
+                and not line.startswith("npm error  ")]
+        return f"npm ci failed ({done.returncode}): " + "; ".join(said[:4])[:400]
     stamp.write_text(want)
     return node
 
