@@ -232,7 +232,7 @@ async def own_slug(tenants: tuple[str, str]) -> AsyncIterator[Callable[[str], st
 
 @pytest.fixture(scope="session")
 async def app(tenants: tuple[str, str]) -> AsyncIterator[Any]:
-    from services.api.app import create_app
+    from services.cli.app import create_app  # what `serve` runs: the app, the worker's queue registered
 
     application = create_app()
     async with application.router.lifespan_context(application):

@@ -1,4 +1,4 @@
-"""Import direction: services/core never imports services/api or services/worker."""
+"""Import direction: core imports neither api nor worker; api never imports the worker."""
 
 from __future__ import annotations
 
@@ -36,3 +36,15 @@ def test_tenant_tables_use_the_placeholder_schema() -> None:
 
     assert TenantBase.metadata.tables
     assert {t.schema for t in TenantBase.metadata.tables.values()} == {TENANT_SCHEMA_PLACEHOLDER}
+
+
+def test_api_never_imports_the_worker() -> None:
+    """The API asks for background work through the core queue port (services.core.queue); only the composition
+    roots (services/cli) know the worker's Dramatiq adapter."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            n for n in _imports(path) if n.startswith(("services.worker", "services.cli"))
+        )
+        for path in (ROOT / "services" / "api").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

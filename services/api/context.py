@@ -29,6 +29,7 @@ from strawberry.types import Info as _Info
 from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
 from services.api.errors import RequestError
 from services.api.loaders import Loaders
+from services.api.ratelimit import retry_after
 from services.core import i18n
 from services.core.audit.service import Actor
 from services.core.auth import operators as operator_service
@@ -109,7 +110,7 @@ class Context:
         """A throttle refused the request: tell the client when to try again (``Retry-After``), whatever the status
         (a payload's RATE_LIMITED userError still answers 200)."""
         if retry_after_s is not None and self.response is not None:
-            self.response.headers["Retry-After"] = str(max(int(retry_after_s), 1))
+            self.response.headers["Retry-After"] = str(retry_after(retry_after_s))
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import time
 import uuid
@@ -32,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
 from services.api.errors import UNAVAILABLE, masked
+from services.api.ratelimit import RATE_LIMITED, retry_after_header
 from services.core.auth import oidc, tokens
 from services.core.faults import RETRY_AFTER_S
 from services.core.logs import failures, request_id_var, user_id_var
@@ -342,9 +342,8 @@ class Admission:
         if self.held < HELD_MAX:
             await self.hold(HOLD_S)
             wait = max(0.0, wait - HOLD_S)
-        retry_after = max(1, math.ceil(wait))
         await send_json_error(send, 429, "too many requests: over the request budget; try again later",
-                              "RATE_LIMITED", request_id, accept, [(b"retry-after", str(retry_after).encode())])
+                              RATE_LIMITED, request_id, accept, [retry_after_header(wait)])
 
 
 def _client(scope: Scope) -> str:

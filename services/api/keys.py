@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import uuid
@@ -12,10 +11,12 @@ import strawberry
 
 from services.api.context import Info
 from services.api.errors import UserError, user_error
+from services.core import queue
 from services.core.crypto.keys import rewrap_all
 from services.core.crypto.rotation import RotationInfo, get_rotation, list_rotations, start_data_rotation
 from services.core.errors import DomainError, ErrorCode
 from services.core.i18n import N_
+from services.core.queue import Job
 from services.core.tenancy import InvalidTenantSlug, TenantError
 
 logger = logging.getLogger("complaintdesk.api.keys")
@@ -83,8 +84,6 @@ class KeyMutations:
     @strawberry.mutation(description="Rotate the master key (re-wrap) or a tenant's data key (re-encrypt, in the "
                                      "background; calling again while one runs resumes it) (operators)")
     async def rotate_keys(self, info: Info, input: RotateKeysInput) -> RotateKeysPayload:
-        from services.worker.actors.keys import rotate_data_key
-
         operator = await info.context.require_operator()
         if input.kind is KeyKind.MASTER:
             count = await rewrap_all()
@@ -101,7 +100,7 @@ class KeyMutations:
         except TenantError as exc:
             code = ErrorCode.INVALID if isinstance(exc, InvalidTenantSlug) else ErrorCode.NOT_FOUND
             return RotateKeysPayload(user_errors=[UserError(field=["tenant"], message=exc.message, code=code)])
-        await asyncio.to_thread(rotate_data_key.send, str(rotation.id))
+        await queue.enqueue(Job.DATA_KEY_ROTATION, str(rotation.id))
         logger.info("operator %s %s data key rotation %s for tenant %s", operator.name,
                     "started" if created else "resumed", rotation.id, rotation.tenant)
         return RotateKeysPayload(rotation=KeyRotation.from_info(rotation))

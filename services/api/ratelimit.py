@@ -9,9 +9,11 @@ through unlimited.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from services.core.config import get_settings
+from services.core.errors import ErrorCode
 from services.core.faults import ServiceUnavailable
 from services.core.ratelimit import Limit, count_in_window, digest, env_limit
 
@@ -22,10 +24,27 @@ SUBMIT = env_limit("submit", 5, 600)
 TRACK = env_limit("track", 30, 60)
 
 
+RATE_LIMITED = ErrorCode.RATE_LIMITED.value
+"""The code of every throttle's refusal: the edge's 429 and the resolvers' errors and userErrors alike."""
+
+
+def retry_after(wait_s: float) -> int:
+    """The ``Retry-After`` value for a wait of ``wait_s`` seconds: whole seconds, rounded up, at least 1 (every
+    rate-limit layer answers with this)."""
+    return max(1, math.ceil(wait_s))
+
+
+def retry_after_header(wait_s: float) -> tuple[bytes, bytes]:
+    """The ``Retry-After`` header (raw ASGI form) for a wait of ``wait_s`` seconds."""
+    return b"retry-after", str(retry_after(wait_s)).encode()
+
+
 class RateLimited(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many requests; try again in {retry_after_s} seconds")
-        self.retry_after_s = retry_after_s
+    code = RATE_LIMITED
+
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after(retry_after_s)
+        super().__init__(f"too many requests; try again in {self.retry_after_s} seconds")
 
 
 async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
@@ -39,4 +58,4 @@ async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
         logger.warning("rate limiter unavailable (%s): refusing %s", type(exc).__name__, limit.name)
         raise ServiceUnavailable("redis") from exc
     if int(count) > limit.count:
-        raise RateLimited(max(int(ttl), 1))
+        raise RateLimited(int(ttl))

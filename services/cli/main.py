@@ -76,7 +76,7 @@ def serve(host: str, port: int) -> None:
     _require_master_key()
     _tune_gc()
     uvicorn.run(
-        "services.api.app:create_app", factory=True, host=host, port=port, log_config=None,
+        "services.cli.app:create_app", factory=True, host=host, port=port, log_config=None,
         loop="uvloop", http="httptools",  # uvicorn's fast event loop and HTTP parser (its standard extras)
         proxy_headers=False,  # the app believes forwarded headers from COMPLAINTDESK_TRUSTED_PROXIES only
         server_header=False,

@@ -118,7 +118,7 @@ def run_up(*, host: str, port: int, data_dir: Path, threads: int, started: float
         credentials, new_credentials = _demo_credentials(data_dir)
         demo, created = asyncio.run(_prepare(credentials, new_credentials))
 
-        from services.api.app import create_app
+        from services.cli.app import create_app
         from services.worker.runner import WorkerProcess
         from tenants.demo import DEMO_OPERATOR, DEMO_USERS
 

@@ -16,7 +16,8 @@ from services.core.reporting.service import sweep_all_jobs
 from services.worker.health import heartbeat
 
 JOBS_EVERY_S = 15.0  # how often a worker looks for stranded reports and transfers (lost message, dead worker)
-SCHEDULE_EVERY_S = 600.0  # how often it checks every tenant's report schedule (the schedule is by day)
+# and checks the report schedule of the next slice of tenants (round robin: each tenant once per
+# reporting.service.SCHEDULE_EVERY_S, as the sweep's retention and digests)
 SCHEDULE_FIRST_AFTER_S = 60.0  # the first check a minute after start (a worker restarting in a loop schedules nothing)
 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
@@ -53,14 +54,13 @@ class SweeperThread(threading.Thread):
         from services.worker.actors.reports import dispatch
 
         jobs_at = -JOBS_EVERY_S
-        scheduled_at = time.monotonic() - SCHEDULE_EVERY_S + SCHEDULE_FIRST_AFTER_S
+        schedule_from = time.monotonic() + SCHEDULE_FIRST_AFTER_S
         figures_at = 0.0
         try:
             while not self._stop_event.is_set():
                 if time.monotonic() - jobs_at >= JOBS_EVERY_S:
                     jobs_at = time.monotonic()
-                    schedule = jobs_at - scheduled_at >= SCHEDULE_EVERY_S
-                    scheduled_at = jobs_at if schedule else scheduled_at
+                    schedule = None if jobs_at >= schedule_from else False  # None: the next slice of tenants
                     try:
                         await sweep_all_jobs(now=system_clock.now, dispatch=dispatch, schedule=schedule)
                     except Exception:

@@ -11,7 +11,8 @@ import {
   ImportUsersDocument, MajorComplaintsDocument, OpinionBookEntriesDocument, PenaltiesDocument, PenaltyNoticesDocument,
   ProposePenaltyDocument, ReconcileOpinionBookEntryDocument, RecordOpinionBookEntryDocument, RecordReviewFindingDocument,
   ReportDocument, ReportsDocument, ReviewPlansDocument, SetReportCadenceDocument, StatisticsDocument,
-  type DataTransferQuery, type ReportCadence, type ReportKind, type ReportQuery, type StatisticsGroupBy, type TableFormat,
+  type DataTransferQuery, type ReportCadence, type ReportKind, type ReportQuery, type ReviewPlanFieldsFragment, type StatisticsGroupBy,
+  type TableFormat,
 } from "../ops";
 import { navigate } from "../router";
 import { MutationForm, Table } from "./Admin";
@@ -348,6 +349,31 @@ function Accountability() {
 
 // --- review plans ------------------------------------------------------------------------------------------------
 
+// One plan, as ReviewPlanFields selects it (reviewPlans and every review-plan mutation answer with that fragment).
+function ReviewPlanCard({ p, onDone }: { p: ReviewPlanFieldsFragment; onDone: () => void }) {
+  return (
+    <article className="card inner" aria-label={p.name}>
+      <h3>{p.name}</h3>
+      <p>{formatDate(p.periodFrom)} – {formatDate(p.periodTo)} · {p.department?.name ?? ""} · {p.sampleRule}
+        {p.samplePercent !== null && p.samplePercent !== undefined ? ` ${p.samplePercent}%` : ""}</p>
+      <p>{t("reviews.coverage", { ...p.coverage })}</p>
+      <h4>{t("reviews.findings")}</h4>
+      <Table head={[t("acc.case"), t("reviews.outcome"), t("reviews.note"), t("reviews.reviewer"), t("reviews.recorded")]}
+        rows={p.findings.map((f) => [
+          <a href={`/cases/${f.complaintId}`} onClick={(e) => { e.preventDefault(); navigate(`/cases/${f.complaintId}`); }}>{t("reviews.openCase")}</a>,
+          label("findingOutcome", f.outcome), f.note, f.reviewer?.displayName ?? "", formatDateTime(f.recordedAt),
+        ])} />
+      <h4>{t("reviews.actions")}</h4>
+      <Table head={[t("reviews.description"), t("reviews.owner"), t("reviews.due"), t("reviews.completed")]}
+        rows={p.improvementActions.map((a) => [a.description, a.owner?.displayName ?? "", formatDate(a.dueDate), formatDateTime(a.completedAt)])} />
+      <MutationForm doc={RecordReviewFindingDocument} inputType="RecordReviewFindingInput" title={t("reviews.recordFinding")}
+        fixed={{ planId: p.id }} onDone={onDone} />
+      <MutationForm doc={AddImprovementActionDocument} inputType="AddImprovementActionInput" title={t("reviews.addAction")}
+        fixed={{ planId: p.id }} onDone={onDone} />
+    </article>
+  );
+}
+
 function Reviews() {
   useI18n();
   const [res, refetch] = useQuery({ query: ReviewPlansDocument });
@@ -356,27 +382,7 @@ function Reviews() {
     <Section title={t("management.reviews")}>
       <RequestError error={res.error} />
       {(res.data?.reviewPlans ?? []).length === 0 && res.data ? <p>{t("reviews.none")}</p> : null}
-      {(res.data?.reviewPlans ?? []).map((p) => (
-        <article key={p.id} className="card inner" aria-label={p.name}>
-          <h3>{p.name}</h3>
-          <p>{formatDate(p.periodFrom)} – {formatDate(p.periodTo)} · {p.department?.name ?? ""} · {p.sampleRule}
-            {p.samplePercent !== null && p.samplePercent !== undefined ? ` ${p.samplePercent}%` : ""}</p>
-          <p>{t("reviews.coverage", { ...p.coverage })}</p>
-          <h4>{t("reviews.findings")}</h4>
-          <Table head={[t("acc.case"), t("reviews.outcome"), t("reviews.note"), t("reviews.reviewer"), t("reviews.recorded")]}
-            rows={p.findings.map((f) => [
-              <a href={`/cases/${f.complaintId}`} onClick={(e) => { e.preventDefault(); navigate(`/cases/${f.complaintId}`); }}>{t("reviews.openCase")}</a>,
-              label("findingOutcome", f.outcome), f.note, f.reviewer?.displayName ?? "", formatDateTime(f.recordedAt),
-            ])} />
-          <h4>{t("reviews.actions")}</h4>
-          <Table head={[t("reviews.description"), t("reviews.owner"), t("reviews.due"), t("reviews.completed")]}
-            rows={p.improvementActions.map((a) => [a.description, a.owner?.displayName ?? "", formatDate(a.dueDate), formatDateTime(a.completedAt)])} />
-          <MutationForm doc={RecordReviewFindingDocument} inputType="RecordReviewFindingInput" title={t("reviews.recordFinding")}
-            fixed={{ planId: p.id }} onDone={again} />
-          <MutationForm doc={AddImprovementActionDocument} inputType="AddImprovementActionInput" title={t("reviews.addAction")}
-            fixed={{ planId: p.id }} onDone={again} />
-        </article>
-      ))}
+      {(res.data?.reviewPlans ?? []).map((p) => <ReviewPlanCard key={p.id} p={p} onDone={again} />)}
       <MutationForm doc={CreateReviewPlanDocument} inputType="CreateReviewPlanInput" title={t("reviews.create")} onDone={again} />
     </Section>
   );

@@ -22,12 +22,13 @@ from services.api.accountability.types import (
     ReviewCoverage,
     ReviewFindingType,
 )
-from services.api.authz import require, require_query, subject_of
+from services.api.authz import require_query, subject_of
 from services.api.complaints.mutations import ComplaintPayload, _step
 from services.api.complaints.types import ComplaintType, load_complaint
-from services.api.context import Info
-from services.api.errors import UserError, user_error
+from services.api.context import Info, Viewer
+from services.api.errors import UserError
 from services.api.ids import decode_id, decode_optional
+from services.api.mutations import mutate
 from services.api.nodes import global_id
 from services.api.org.types import OrgUnitType, UserType, load_org_unit, load_user
 from services.core import authz
@@ -328,6 +329,30 @@ async def _may(info: Info, session: AsyncSession, action: Action) -> bool:
     return (await authz.authorize(session, await subject_of(info.context), action)).allowed
 
 
+def _penalty_payload(penalty: Any) -> PenaltyPayload:
+    return PenaltyPayload(penalty=PenaltyType.from_model(penalty, full=True))
+
+
+def _settings_payload(row: Any) -> AccountabilitySettingsPayload:
+    return AccountabilitySettingsPayload(settings=AccountabilitySettingsType.from_model(row))
+
+
+def _finding_payload(done: tuple[Any, Any]) -> ReviewPlanPayload:
+    finding, plan = done
+    return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan), finding=ReviewFindingType.from_model(finding))
+
+
+def _improvement_payload(done: tuple[Any, Any]) -> ReviewPlanPayload:
+    action, plan = done
+    return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan),
+                             improvement_action=ImprovementActionType.from_model(action))
+
+
+def _entry_payload(done: tuple[Any, bool]) -> OpinionBookEntryPayload:
+    entry, identity = done
+    return OpinionBookEntryPayload(entry=OpinionBookEntryType.from_model(entry, identity=identity))
+
+
 @strawberry.type
 class AccountabilityQueries:
     @strawberry.field(description="Penalties: all of them if you may read penalties, else your own; newest first")
@@ -416,107 +441,77 @@ class AccountabilityMutations:
     @strawberry.mutation(description="Propose a penalty; an ordinary one takes effect at once, a serious one waits "
                          "for the general manager")
     async def propose_penalty(self, info: Info, input: ProposePenaltyInput) -> PenaltyPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.PENALTY_PROPOSE)
-                penalty = await penalties.propose_penalty(session, actor=viewer.actor, now=ctx.now(), data=(
-                    penalties.PenaltyInput(
-                        target=input.target, kind=input.kind, reason=input.reason, serious=input.serious,
-                        org_unit_id=decode_optional(input.org_unit_id, "OrgUnit", "orgUnitId"),
-                        person_id=decode_optional(input.person_id, "User", "personId"), amount=input.amount,
-                        complaint_id=decode_optional(input.complaint_id, "Complaint", "complaintId"))))
-        except DomainError as exc:
-            return PenaltyPayload(user_errors=[user_error(exc)])
-        return PenaltyPayload(penalty=PenaltyType.from_model(penalty, full=True))
+        async def work(session: AsyncSession, viewer: Viewer) -> Any:
+            return await penalties.propose_penalty(session, actor=viewer.actor, now=info.context.now(), data=(
+                penalties.PenaltyInput(
+                    target=input.target, kind=input.kind, reason=input.reason, serious=input.serious,
+                    org_unit_id=decode_optional(input.org_unit_id, "OrgUnit", "orgUnitId"),
+                    person_id=decode_optional(input.person_id, "User", "personId"), amount=input.amount,
+                    complaint_id=decode_optional(input.complaint_id, "Complaint", "complaintId"))))
+
+        return await mutate(info, PenaltyPayload, work, _penalty_payload, action=Action.PENALTY_PROPOSE)
 
     @strawberry.mutation(description="The general manager approves (it takes effect and is published) or rejects a "
                          "serious penalty; never one they proposed")
     async def decide_penalty(self, info: Info, input: DecidePenaltyInput) -> PenaltyPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.PENALTY_DECIDE)
-                penalty = await penalties.decide_penalty(
-                    session, actor=viewer.actor, now=ctx.now(),
-                    penalty_id=decode_id(input.penalty_id, "Penalty", "penaltyId"), approve=input.approve,
-                    note=input.note)
-        except DomainError as exc:
-            return PenaltyPayload(user_errors=[user_error(exc)])
-        return PenaltyPayload(penalty=PenaltyType.from_model(penalty, full=True))
+        async def work(session: AsyncSession, viewer: Viewer) -> Any:
+            return await penalties.decide_penalty(
+                session, actor=viewer.actor, now=info.context.now(),
+                penalty_id=decode_id(input.penalty_id, "Penalty", "penaltyId"), approve=input.approve,
+                note=input.note)
+
+        return await mutate(info, PenaltyPayload, work, _penalty_payload, action=Action.PENALTY_DECIDE)
 
     @strawberry.mutation(description="Plan a periodic independent review (refused for a department that handles "
                          "complaints)")
     async def create_review_plan(self, info: Info, input: CreateReviewPlanInput) -> ReviewPlanPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.REVIEW_PLAN_MANAGE)
-                plan = await review_plans.create_review_plan(session, actor=viewer.actor, now=ctx.now(), data=(
-                    review_plans.ReviewPlanInput(
-                        name=input.name, period_from=input.period_from, period_to=input.period_to,
-                        sample_rule=input.sample_rule, sample_percent=input.sample_percent,
-                        department_id=decode_id(input.department_id, "OrgUnit", "departmentId"))))
-        except DomainError as exc:
-            return ReviewPlanPayload(user_errors=[user_error(exc)])
-        return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan))
+        async def work(session: AsyncSession, viewer: Viewer) -> Any:
+            return await review_plans.create_review_plan(session, actor=viewer.actor, now=info.context.now(), data=(
+                review_plans.ReviewPlanInput(
+                    name=input.name, period_from=input.period_from, period_to=input.period_to,
+                    sample_rule=input.sample_rule, sample_percent=input.sample_percent,
+                    department_id=decode_id(input.department_id, "OrgUnit", "departmentId"))))
+
+        return await mutate(info, ReviewPlanPayload, work,
+                            lambda plan: ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan)),
+                            action=Action.REVIEW_PLAN_MANAGE)
 
     @strawberry.mutation(description="A reviewer of the plan's department records the finding on a sampled case "
                          "(never on a case they handled)")
     async def record_review_finding(self, info: Info, input: RecordReviewFindingInput) -> ReviewPlanPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.REVIEW_PLAN_RECORD)
-                finding = await review_plans.record_finding(
-                    session, actor=viewer.actor, now=ctx.now(),
-                    plan_id=decode_id(input.plan_id, "ReviewPlan", "planId"),
-                    complaint_id=decode_id(input.complaint_id, "Complaint", "complaintId"),
-                    outcome=input.outcome, note=input.note)
-                plan = await session.get(models.ReviewPlan, finding.plan_id)
-        except DomainError as exc:
-            return ReviewPlanPayload(user_errors=[user_error(exc)])
-        return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan),
-                                 finding=ReviewFindingType.from_model(finding))
+        async def work(session: AsyncSession, viewer: Viewer) -> tuple[Any, Any]:
+            finding = await review_plans.record_finding(
+                session, actor=viewer.actor, now=info.context.now(),
+                plan_id=decode_id(input.plan_id, "ReviewPlan", "planId"),
+                complaint_id=decode_id(input.complaint_id, "Complaint", "complaintId"),
+                outcome=input.outcome, note=input.note)
+            return finding, await session.get(models.ReviewPlan, finding.plan_id)
+
+        return await mutate(info, ReviewPlanPayload, work, _finding_payload, action=Action.REVIEW_PLAN_RECORD)
 
     @strawberry.mutation(description="An improvement action the review calls for: owner and due date")
     async def add_improvement_action(self, info: Info, input: AddImprovementActionInput) -> ReviewPlanPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.REVIEW_PLAN_MANAGE)
-                action = await review_plans.add_improvement_action(
-                    session, actor=viewer.actor, now=ctx.now(),
-                    plan_id=decode_id(input.plan_id, "ReviewPlan", "planId"), description=input.description,
-                    owner_id=decode_id(input.owner_id, "User", "ownerId"), due_date=input.due_date,
-                    finding_id=decode_optional(input.finding_id, "ReviewFinding", "findingId"))
-                plan = await session.get(models.ReviewPlan, action.plan_id)
-        except DomainError as exc:
-            return ReviewPlanPayload(user_errors=[user_error(exc)])
-        return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan),
-                                 improvement_action=ImprovementActionType.from_model(action))
+        async def work(session: AsyncSession, viewer: Viewer) -> tuple[Any, Any]:
+            action = await review_plans.add_improvement_action(
+                session, actor=viewer.actor, now=info.context.now(),
+                plan_id=decode_id(input.plan_id, "ReviewPlan", "planId"), description=input.description,
+                owner_id=decode_id(input.owner_id, "User", "ownerId"), due_date=input.due_date,
+                finding_id=decode_optional(input.finding_id, "ReviewFinding", "findingId"))
+            return action, await session.get(models.ReviewPlan, action.plan_id)
+
+        return await mutate(info, ReviewPlanPayload, work, _improvement_payload, action=Action.REVIEW_PLAN_MANAGE)
 
     @strawberry.mutation(description="The action's owner (or a holder of review_plan.manage) marks an improvement "
                          "action done, saying what was done")
     async def complete_improvement_action(self, info: Info, input: CompleteImprovementActionInput
                                           ) -> ReviewPlanPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                action = await review_plans.complete_improvement_action(
-                    session, actor=viewer.actor, subject=await subject_of(ctx), now=ctx.now(),
-                    action_id=decode_id(input.action_id, "ImprovementAction", "actionId"), note=input.note)
-                plan = await session.get(models.ReviewPlan, action.plan_id)
-        except DomainError as exc:
-            return ReviewPlanPayload(user_errors=[user_error(exc)])
-        return ReviewPlanPayload(review_plan=ReviewPlanType.from_model(plan),
-                                 improvement_action=ImprovementActionType.from_model(action))
+        async def work(session: AsyncSession, viewer: Viewer) -> tuple[Any, Any]:
+            action = await review_plans.complete_improvement_action(
+                session, actor=viewer.actor, subject=await subject_of(info.context), now=info.context.now(),
+                action_id=decode_id(input.action_id, "ImprovementAction", "actionId"), note=input.note)
+            return action, await session.get(models.ReviewPlan, action.plan_id)
+
+        return await mutate(info, ReviewPlanPayload, work, _improvement_payload)  # the core decides who may
 
 
     @strawberry.mutation(description="二次投诉: the desk confirms or dismisses the repeat proposed on recording; a "
@@ -546,59 +541,45 @@ class AccountabilityMutations:
     @strawberry.mutation(description="顾客意见簿: record an entry of a store's opinion book")
     async def record_opinion_book_entry(self, info: Info, input: RecordOpinionBookEntryInput
                                         ) -> OpinionBookEntryPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.OPINION_BOOK_RECORD)
-                entry = await opinion_book.record_entry(session, actor=viewer.actor, now=ctx.now(), data=(
-                    opinion_book.EntryInput(
-                        store_id=decode_id(input.store_id, "OrgUnit", "storeId"), entry_date=input.entry_date,
-                        text=input.text, customer_name=input.customer_name, customer_phone=input.customer_phone,
-                        complaint_id=decode_optional(input.complaint_id, "Complaint", "complaintId"))))
-                identity = await _may(info, session, Action.COMPLAINT_READ_IDENTITY)
-        except DomainError as exc:
-            return OpinionBookEntryPayload(user_errors=[user_error(exc)])
-        return OpinionBookEntryPayload(entry=OpinionBookEntryType.from_model(entry, identity=identity))
+        async def work(session: AsyncSession, viewer: Viewer) -> tuple[Any, bool]:
+            entry = await opinion_book.record_entry(session, actor=viewer.actor, now=info.context.now(), data=(
+                opinion_book.EntryInput(
+                    store_id=decode_id(input.store_id, "OrgUnit", "storeId"), entry_date=input.entry_date,
+                    text=input.text, customer_name=input.customer_name, customer_phone=input.customer_phone,
+                    complaint_id=decode_optional(input.complaint_id, "Complaint", "complaintId"))))
+            return entry, await _may(info, session, Action.COMPLAINT_READ_IDENTITY)
+
+        return await mutate(info, OpinionBookEntryPayload, work, _entry_payload, action=Action.OPINION_BOOK_RECORD)
 
     @strawberry.mutation(description="Reconcile an opinion-book entry with the complaint recorded for it")
     async def reconcile_opinion_book_entry(self, info: Info, input: ReconcileOpinionBookEntryInput
                                            ) -> OpinionBookEntryPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.OPINION_BOOK_RECORD)
-                entry = await opinion_book.reconcile_entry(
-                    session, actor=viewer.actor, now=ctx.now(),
-                    entry_id=decode_id(input.entry_id, "OpinionBookEntry", "entryId"),
-                    complaint_id=decode_id(input.complaint_id, "Complaint", "complaintId"))
-                identity = await _may(info, session, Action.COMPLAINT_READ_IDENTITY)
-        except DomainError as exc:
-            return OpinionBookEntryPayload(user_errors=[user_error(exc)])
-        return OpinionBookEntryPayload(entry=OpinionBookEntryType.from_model(entry, identity=identity))
+        async def work(session: AsyncSession, viewer: Viewer) -> tuple[Any, bool]:
+            entry = await opinion_book.reconcile_entry(
+                session, actor=viewer.actor, now=info.context.now(),
+                entry_id=decode_id(input.entry_id, "OpinionBookEntry", "entryId"),
+                complaint_id=decode_id(input.complaint_id, "Complaint", "complaintId"))
+            return entry, await _may(info, session, Action.COMPLAINT_READ_IDENTITY)
+
+        return await mutate(info, OpinionBookEntryPayload, work, _entry_payload, action=Action.OPINION_BOOK_RECORD)
 
     @strawberry.mutation(description="Admin: the repeat window and the major-complaint criteria (audited)")
     async def update_accountability_settings(self, info: Info, input: UpdateAccountabilitySettingsInput
                                              ) -> AccountabilitySettingsPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
-        try:
-            async with ctx.transaction() as session:
-                await require(ctx, session, Action.ACCOUNTABILITY_CONFIGURE)
-                row = await settings.update_settings(session, actor=viewer.actor, now=ctx.now(), data=(
-                    settings.SettingsInput(
-                        repeat_window_days=input.repeat_window_days,
-                        major_amount_at_least=input.major_amount_at_least, clear_major_amount=input.clear_major_amount,
-                        major_on_group_complaint=input.major_on_group_complaint,
-                        major_on_media_attention=input.major_on_media_attention,
-                        major_repeat_count_at_least=input.major_repeat_count_at_least,
-                        clear_major_repeat_count=input.clear_major_repeat_count,
-                        major_category_ids=None if input.major_category_ids is None else [
-                            decode_id(c, "Category", "majorCategoryIds") for c in input.major_category_ids])))
-        except DomainError as exc:
-            return AccountabilitySettingsPayload(user_errors=[user_error(exc)])
-        return AccountabilitySettingsPayload(settings=AccountabilitySettingsType.from_model(row))
+        async def work(session: AsyncSession, viewer: Viewer) -> Any:
+            return await settings.update_settings(session, actor=viewer.actor, now=info.context.now(), data=(
+                settings.SettingsInput(
+                    repeat_window_days=input.repeat_window_days,
+                    major_amount_at_least=input.major_amount_at_least, clear_major_amount=input.clear_major_amount,
+                    major_on_group_complaint=input.major_on_group_complaint,
+                    major_on_media_attention=input.major_on_media_attention,
+                    major_repeat_count_at_least=input.major_repeat_count_at_least,
+                    clear_major_repeat_count=input.clear_major_repeat_count,
+                    major_category_ids=None if input.major_category_ids is None else [
+                        decode_id(c, "Category", "majorCategoryIds") for c in input.major_category_ids])))
+
+        return await mutate(info, AccountabilitySettingsPayload, work, _settings_payload,
+                            action=Action.ACCOUNTABILITY_CONFIGURE)
 
 
 __all__ = ["AccountabilityMutations", "AccountabilityQueries"]

@@ -20,10 +20,11 @@ from strawberry import relay
 from services.api.authz import require
 from services.api.classification.types import ClassificationInput, decode_classification
 from services.api.complaints.types import ComplaintType, EvidenceFile
-from services.api.context import Context, Info
+from services.api.context import Context, Info, Viewer
 from services.api.errors import UserError, user_error
 from services.api.ids import decode_id, decode_optional
 from services.api.messages.types import ContactInput
+from services.api.mutations import mutate
 from services.api.ratelimit import SUBMIT, RateLimited, hit
 from services.core.audit.service import Actor
 from services.core.authz import Action
@@ -128,22 +129,24 @@ async def _step(
     decoded: Callable[[], dict[str, Any]] | None = None,
     **form: Any,
 ) -> ComplaintPayload:
-    """Authorize ``action`` on the complaint, then run the core step, in one transaction.
+    """Authorize ``action`` on the complaint, then run the core step, in one transaction (``mutations.mutate``).
 
     Every core step is called as ``step(session, actor=, now=, complaint_id=, **form, **decoded())``;
     ``decoded`` turns the input's other global IDs into UUIDs, inside the refusal handling (NOT_FOUND).
     """
     ctx = info.context
-    viewer = await ctx.require_viewer()
-    try:
+
+    async def work(session: AsyncSession, viewer: Viewer) -> uuid.UUID:
         cid = decode_id(complaint_id, "Complaint", "complaintId")
-        async with ctx.transaction() as session:
-            await require(ctx, session, action, cid)  # authorization first, then the form's other IDs
-            values = {**form, **(decoded() if decoded is not None else {})}
-            await step(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, **values)
-    except DomainError as exc:
-        return ComplaintPayload(user_errors=[user_error(exc)])
-    return ComplaintPayload(complaint=await _reload(ctx, cid))
+        await require(ctx, session, action, cid)  # authorization first, then the form's other IDs
+        values = {**form, **(decoded() if decoded is not None else {})}
+        await step(session, actor=viewer.actor, now=ctx.now(), complaint_id=cid, **values)
+        return cid
+
+    async def done(cid: uuid.UUID) -> ComplaintPayload:
+        return ComplaintPayload(complaint=await _reload(ctx, cid))
+
+    return await mutate(info, ComplaintPayload, work, done)
 
 
 @strawberry.input(description="Erase who complained (crypto-shredding): the case and its statistics stay")

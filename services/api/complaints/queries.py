@@ -292,7 +292,7 @@ class ComplaintQueries:
             await hit(ctx.redis, TRACK, tenant=ctx.tenant.slug, client=ctx.client_ip)
         except RateLimited as exc:
             ctx.throttled(exc.retry_after_s)
-            raise RequestError(str(exc), "RATE_LIMITED") from None
+            raise RequestError(str(exc), exc.code) from None
         async with ctx.db() as session:
             complaint = await complaint_by_access(session, number[:32], access_code[:64])
             if complaint is None:

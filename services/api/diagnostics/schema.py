@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 import strawberry
@@ -9,9 +8,11 @@ from services.api.authz import require_query
 from services.api.context import Info
 from services.api.errors import UserError
 from services.api.org.types import parse_uuid
+from services.core import queue
 from services.core.authz import Action
 from services.core.diagnostics import models
 from services.core.diagnostics import service as diagnostics
+from services.core.queue import Job
 
 
 @strawberry.type(description="A round trip through the background queue for this tenant")
@@ -66,14 +67,10 @@ class DiagnosticsMutations:
     async def request_worker_check(
         self, info: Info, input: RequestWorkerCheckInput | None = None
     ) -> RequestWorkerCheckPayload:
-        from services.worker.actors.diagnostics import run_worker_check
-
         await require_query(info.context, Action.DIAGNOSTICS_RUN)
         async with info.context.transaction() as session:
             check = await diagnostics.request_worker_check(session)
-        # Sent after the commit, so the worker always finds the row (off the event loop:
-        # the Redis client blocks; to_thread copies the context, tenant included).
-        await asyncio.to_thread(run_worker_check.send, str(check.id))
+        await queue.enqueue(Job.WORKER_CHECK, str(check.id))  # after the commit, so the worker finds the row
         return RequestWorkerCheckPayload(
             worker_check=WorkerCheck.from_model(check),
             client_mutation_id=input.client_mutation_id if input is not None else None,

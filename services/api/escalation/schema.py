@@ -3,7 +3,6 @@ escalateComplaint; routeComplaint is new). Resolvers call one core function each
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,10 +18,12 @@ from services.api.context import Info
 from services.api.errors import UserError, user_error
 from services.api.escalation.types import Escalation, EscalationSettingsType, ExternalBodyType, Routing
 from services.api.ids import decode_id, decode_optional
+from services.core import queue
 from services.core.authz import Action
 from services.core.errors import DomainError
 from services.core.escalation import models
 from services.core.escalation import service as svc
+from services.core.queue import Job
 
 logger = logging.getLogger("complaintdesk.api.escalation")
 
@@ -31,9 +32,7 @@ async def kick_outbox() -> None:
     """The fast path after a commit: ask a worker to deliver now. Best effort: the sweeper delivers anyway
     (PostgreSQL holds the outbox, so a lost message or a lost Redis loses nothing)."""
     try:
-        from services.worker.actors.outbox import dispatch_outbox
-
-        await asyncio.to_thread(dispatch_outbox.send)
+        await queue.enqueue(Job.OUTBOX)
     except Exception as exc:  # Redis down: the sweeper will deliver
         logger.warning("outbox fast path not sent (%s); the sweeper will deliver", type(exc).__name__)
 

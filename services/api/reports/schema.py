@@ -3,7 +3,6 @@ importOrgUnits, importUsers, dataTransfer): thin resolvers over ``services.core.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import enum
@@ -22,10 +21,12 @@ from services.api.errors import RequestError, UserError, user_error
 from services.api.ids import decode_optional
 from services.api.nodes import Node, global_id
 from services.api.org.types import UserType, load_user
+from services.core import queue
 from services.core.complaints.models import Channel, ComplaintStatus
 from services.core.errors import DomainError, ErrorCode
 from services.core.i18n import msg
 from services.core.org.models import OrgUnit
+from services.core.queue import Job
 from services.core.reporting import models, transfers
 from services.core.reporting import service as reports
 from services.core.reporting.files import MAX_IMPORT_BYTES
@@ -229,15 +230,6 @@ class DataTransferPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _send(kind: str, job_id: uuid.UUID) -> Any:
-    from services.worker.actors.reports import generate_report, run_data_transfer
-
-    actor = generate_report if kind == "report" else run_data_transfer
-    # after the commit, so the worker always finds the row; off the event loop (the Redis client blocks; to_thread
-    # copies the context, tenant included). A lost message is picked up by the sweeper.
-    return asyncio.to_thread(actor.send, str(job_id))
-
-
 async def _unit(session: Any, gid: relay.GlobalID | None, field: str) -> uuid.UUID | None:
     unit = decode_optional(gid, "OrgUnit", field)
     if unit is not None and await session.get(OrgUnit, unit) is None:
@@ -263,7 +255,7 @@ async def _transfer(info: Info, kind: models.TransferKind, fmt: TableFormat, *,
                 parameters=parameters, upload=upload, filename=filename)
     except DomainError as exc:
         return DataTransferPayload(user_errors=[user_error(exc)])
-    await _send("transfer", transfer.id)
+    await queue.enqueue(Job.DATA_TRANSFER, str(transfer.id))  # after the commit; a lost message: the sweeper
     return DataTransferPayload(data_transfer=DataTransferType.from_model(transfer))
 
 
@@ -366,7 +358,7 @@ class ReportMutations:
                                                       now=info.context.now())
         except DomainError as exc:
             return GenerateReportPayload(user_errors=[user_error(exc)])
-        await _send("report", report.id)
+        await queue.enqueue(Job.REPORT, str(report.id))  # after the commit; a lost message: the sweeper
         return GenerateReportPayload(report=ReportType.from_model(report))
 
     @strawberry.mutation(description="Export the complaints you may read, the complainant masked unless you may "

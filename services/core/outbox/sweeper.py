@@ -119,9 +119,10 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
     return total
 
 
-class _RoundRobin:
+class RoundRobin:
     """Every active tenant once per ``every_s`` in a process, ``slice_`` of them per pass (so no pass waits on all
-    of them: a pass's deadlines come first)."""
+    of them: a pass's deadlines come first). The sweep's retention and digests, and the report schedule
+    (``reporting.service.sweep_all_jobs``), each keep one."""
 
     def __init__(self, every_s: float, slice_: int) -> None:
         self.every_s, self.slice = every_s, slice_
@@ -142,8 +143,8 @@ class _RoundRobin:
         return [self.queue.popleft() for _ in range(min(self.slice, len(self.queue)))]
 
 
-_retention = _RoundRobin(RETENTION_EVERY_S, RETENTION_SLICE)
-_digests = _RoundRobin(DIGEST_EVERY_S, DIGEST_SLICE)
+_retention = RoundRobin(RETENTION_EVERY_S, RETENTION_SLICE)
+_digests = RoundRobin(DIGEST_EVERY_S, DIGEST_SLICE)
 
 
 async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention: bool | None = None,

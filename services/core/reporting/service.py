@@ -4,7 +4,7 @@
 A completed report holds the figures it used (JSON, from ``statistics.compute``), their content hash (SHA-256 of
 the canonical JSON: sorted keys, no spaces) and its files (CSV, XLSX, PDF), each with the SHA-256 of its bytes.
 
-Scheduling (``schedule_due``, called by the sweeper for every active tenant): the semi-annual summary in the first
+Scheduling (``schedule_due``, called by the sweeper, each tenant in turn): the semi-annual summary in the first
 10 days of June and December for the six months before (seed IV 三.4); the management report at the start of each
 month or quarter for the one before (``tenant_settings.management_report_cadence``); the annual report on the
 mechanism in January for the year before (seed III item 10). Each is one row per kind and period: the insert is
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import authz
 from services.core.errors import DomainError, ErrorCode
 from services.core.org.models import TenantSettings, User
+from services.core.outbox.sweeper import RoundRobin
 from services.core.reporting import jobs, links
 from services.core.reporting.figures import compute_figures, render
 from services.core.reporting.files import CSV_TYPE, PDF_TYPE, XLSX_TYPE
@@ -300,18 +301,25 @@ async def tenants_with_jobs_due(now: datetime) -> list[TenantRef]:
     return [TenantRef(slug=r.slug, schema=schema_for(r.slug), template=r.template) for r in rows]
 
 
-async def sweep_all_jobs(*, now: Any, dispatch: Dispatch | None = None, schedule: bool = True) -> int:
-    """``sweep_jobs`` in the tenants with jobs due, and (``schedule``) the schedule in every active tenant; a
-    failing tenant is logged and the others go on. How many jobs were handed on."""
-    from services.core.outbox.sweeper import active_tenants
+SCHEDULE_EVERY_S = 600.0  # every tenant's report schedule is checked once in this period per process (it is by day)
+SCHEDULE_SLICE = 25  # tenants whose schedule a pass checks (round robin, as the sweep's retention and digests)
+_schedules = RoundRobin(SCHEDULE_EVERY_S, SCHEDULE_SLICE)
 
+
+async def sweep_all_jobs(*, now: Any, dispatch: Dispatch | None = None, schedule: bool | None = None,
+                         rounds: RoundRobin | None = None) -> int:
+    """``sweep_jobs`` in the tenants with jobs due, and the schedule (``schedule_due``) in: every active tenant
+    (``schedule`` True), the next slice of them, round robin, each once per ``SCHEDULE_EVERY_S`` (None: the
+    worker's passes; ``rounds``: another ``outbox.sweeper.RoundRobin`` than the process's), or none (False). A
+    failing tenant is logged and the others go on. How many jobs were handed on."""
     visit = {t.slug: t for t in await tenants_with_jobs_due(now())}
-    if schedule:
-        visit.update({t.slug: t for t in await active_tenants()})
+    planned = {t.slug: t for t in await (rounds or _schedules).next(schedule)}
+    visit.update(planned)
     handed = 0
     for tenant in visit.values():
         try:
-            reports, transfers = await sweep_jobs(tenant, now=now, schedule=schedule, dispatch=dispatch)
+            reports, transfers = await sweep_jobs(tenant, now=now, schedule=tenant.slug in planned,
+                                                  dispatch=dispatch)
             handed += len(reports) + len(transfers)
         except Exception:
             logger.exception("report jobs of tenant %s failed", tenant.slug)

@@ -23,7 +23,8 @@ from lifecycle import ok, record
 from openpyxl import load_workbook
 
 from services.core.clock import FixedClock
-from services.core.reporting.service import sweep_jobs
+from services.core.outbox.sweeper import RoundRobin, active_tenants
+from services.core.reporting.service import sweep_all_jobs, sweep_jobs
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MANAGER = "manager@test.example"
@@ -221,6 +222,38 @@ async def test_semi_annual_summary_runs_itself_once_on_1_december_with_two_worke
     drain()
     assert (await gql(LIST, tenant=slug, user=MANAGER))["reports"]["totalCount"] == 1
     assert await scalar(f'SELECT count(*) FROM "{schema}".report_files') == 3
+
+
+async def test_a_jobs_pass_checks_the_report_schedule_of_its_slice_of_tenants_only(tenant: Any) -> None:
+    """The worker's passes (``schedule=None``) check the schedule round robin, as the sweep does retention and
+    digests: each pass schedules in the next slice of active tenants and in no other; once all had their turn,
+    none until the period is over."""
+    at = datetime(2021, 6, 1, 9, 30, tzinfo=SHANGHAI)  # a semi-annual summary and a management report due anywhere
+    later = datetime(2021, 7, 1, 9, 30, tzinfo=SHANGHAI)  # the next quarter's management report due anywhere
+    everyone = [t.slug for t in await active_tenants()]
+    assert tenant.slug in everyone and len(everyone) >= 3
+    schemas = {slug: await scalar("SELECT schema_name FROM public.tenants WHERE slug = :s", s=slug)
+               for slug in everyone}
+    handed: list[Any] = []
+
+    async def scheduled_at(when: datetime) -> set[str]:
+        return {slug for slug in everyone if await scalar(
+            f'SELECT count(*) FROM "{schemas[slug]}".reports WHERE scheduled AND created_at = :at', at=when)}
+
+    rounds = RoundRobin(every_s=3600, slice_=2)
+    try:
+        for first in range(0, len(everyone), 2):
+            await sweep_all_jobs(now=FixedClock(at).now, dispatch=lambda *job: handed.append(job), schedule=None,
+                                 rounds=rounds)
+            assert await scheduled_at(at) == set(everyone[:first + 2])  # this pass's slice, and the ones before
+        await sweep_all_jobs(now=FixedClock(later).now, dispatch=lambda *job: handed.append(job), schedule=None,
+                             rounds=rounds)
+        assert await scheduled_at(later) == set()  # every tenant had its turn within the period
+        assert {job[1] for job in handed} == set(everyone)  # what was scheduled was handed to the queue
+    finally:  # the shared tenants keep no report of this test's (they are PENDING: deletable)
+        for schema in schemas.values():
+            await execute(f'DELETE FROM "{schema}".reports WHERE scheduled AND created_at IN (:a, :b)',
+                          a=at, b=later)
 
 
 async def test_generate_report_refusals_change_nothing(gql: GraphQLClient, tenant: Any) -> None:
