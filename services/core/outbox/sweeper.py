@@ -91,15 +91,27 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
     due outbox items (those just enqueued included), batch after batch, until none is left (or ``max_batches``).
     ``deadlines``: where to add up what the deadline phases did. ``sources``: the tables known to have rows
     due (``due_tenants``); the phases with nothing due are skipped (None: run every phase)."""
-    total = DispatchResult()
-    counted = deadlines if deadlines is not None else DeadlineSweep()
     due = frozenset(SOURCES) if sources is None else sources
+    enqueued = await sweep_tenant_deadlines(tenant, clock=clock, batch=batch, max_batches=max_batches,
+                                            deadlines=deadlines, sources=due)
+    if "outbox" in due or enqueued:
+        return await dispatch_tenant(tenant, clock=clock, batch=batch, max_batches=max_batches)
+    return DispatchResult()
+
+
+async def sweep_tenant_deadlines(tenant: TenantRef, *, clock: Clock = system_clock, batch: int = 100,
+                                 max_batches: int = 20, deadlines: DeadlineSweep | None = None,
+                                 sources: frozenset[str] = frozenset(SOURCES)) -> int:
+    """The deadline phases of ``sweep_tenant`` (one transaction per batch); how many outbox items they wrote."""
+    counted = deadlines if deadlines is not None else DeadlineSweep()
     enqueued = 0
-    async with tenant_session(tenant) as session:
-        for _ in range(max_batches if {"deadlines", "customer_notices"} & due else 0):
+    if not {"deadlines", "customer_notices"} & sources:
+        return 0
+    async with tenant_session(tenant, shared=True) as session:
+        for _ in range(max_batches):
             swept: DeadlineSweep = await sweep_deadlines(
-                session, now=clock.now(), limit=batch, deadlines="deadlines" in due,
-                notices="customer_notices" in due)
+                session, now=clock.now(), limit=batch, deadlines="deadlines" in sources,
+                notices="customer_notices" in sources)
             counted.reminded += swept.reminded
             counted.breached += swept.breached
             counted.notices += swept.notices
@@ -107,7 +119,15 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
             enqueued += swept.enqueued
             if not swept.full:
                 break
-        for _ in range(max_batches if "outbox" in due or enqueued else 0):
+    return enqueued
+
+
+async def dispatch_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch: int = 100,
+                          max_batches: int = 20) -> DispatchResult:
+    """The outbox phase of ``sweep_tenant``: the tenant's due outbox items, batch after batch."""
+    total = DispatchResult()
+    async with tenant_session(tenant, shared=True) as session:
+        for _ in range(max_batches):
             result = await dispatch_due(session, now=clock.now(), limit=batch)
             total.claimed += result.claimed
             total.sent += result.sent
@@ -166,7 +186,7 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
             logger.exception("retention in tenant %s failed", tenant.slug)
     for tenant in await _digests.next(digests):  # before the due tenants: their e-mails go out in this pass
         try:
-            async with tenant_session(tenant) as session:
+            async with tenant_session(tenant, shared=True) as session:
                 out.digests += await send_digests(session, now=clock.now())
         except Exception:
             out.errors += 1
@@ -175,11 +195,27 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     out.tenants = len(due)
     gate = asyncio.Semaphore(max(1, concurrency))
     swept = DeadlineSweep()
+    dispatch: list[TenantRef] = []
 
-    async def one(tenant: TenantRef, sources: frozenset[str]) -> None:
+    # Two stages: every due tenant's deadlines first (breaches recorded, their effects enqueued), then the
+    # outboxes. When many tenants fall due at once, a breach is recorded after the deadline phases of the
+    # tenants before it, not after their e-mails and notifications too.
+    async def deadline_phases(t: DueTenant) -> None:
         async with gate:
             try:
-                result = await sweep_tenant(tenant, clock=clock, batch=batch, deadlines=swept, sources=sources)
+                enqueued = await sweep_tenant_deadlines(t.tenant, clock=clock, batch=batch, deadlines=swept,
+                                                        sources=t.sources)
+            except Exception:
+                out.errors += 1
+                logger.exception("sweep of tenant %s failed", t.tenant.slug)
+                return
+        if "outbox" in t.sources or enqueued:
+            dispatch.append(t.tenant)
+
+    async def outbox_phase(tenant: TenantRef) -> None:
+        async with gate:
+            try:
+                result = await dispatch_tenant(tenant, clock=clock, batch=batch)
             except Exception:
                 out.errors += 1
                 logger.exception("sweep of tenant %s failed", tenant.slug)
@@ -189,7 +225,8 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         out.failed += result.failed
         out.skipped += result.skipped
 
-    await asyncio.gather(*(one(t.tenant, t.sources) for t in due))
+    await asyncio.gather(*(deadline_phases(t) for t in due))
+    await asyncio.gather(*(outbox_phase(t) for t in dispatch))
     out.reminded, out.breached, out.notices, out.escalated = (
         swept.reminded, swept.breached, swept.notices, swept.escalated)
     return out
