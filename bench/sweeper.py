@@ -247,7 +247,7 @@ async def one_pass(schemas: list[str], due: int, profile: int = 0) -> None:
     print(f"an idle pass (nothing due) over {len(schemas)} tenants: {time.perf_counter() - t0:.2f} s")
 
 
-async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
+async def latency(schemas: list[str], count: int, env: dict[str, str], spread: float = 20.0) -> None:
     from sqlalchemy import text
 
     from services.core.db import get_engine
@@ -260,7 +260,7 @@ async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
     try:
         await asyncio.sleep(5)  # started, first passes done
         start = datetime.now(UTC) + timedelta(seconds=2)
-        await make_due(schemas, count, start, 20.0)
+        await make_due(schemas, count, start, spread)
         delays: list[float] = []
         limit = time.monotonic() + 120
         while time.monotonic() < limit and worker.poll() is None:
@@ -278,7 +278,7 @@ async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
             print(f"latency: no breach recorded within 120 s; the worker's log:\n{log.read_text()[-3000:]}")
             return
         print(f"latency with the worker's sweeper loop (every 2 s), {len(d)}/{count} deadlines falling due over "
-              f"20 s: p50 {statistics.median(d):.2f} s, p99 {pct(d, 99):.2f} s, max {max(d):.2f} s")
+              f"{spread:g} s: p50 {statistics.median(d):.2f} s, p99 {pct(d, 99):.2f} s, max {max(d):.2f} s")
     finally:
         worker.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -302,7 +302,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str]) -> None:
     for due in args.due:
         await one_pass(schemas, due, args.profile)
     if args.latency:
-        await latency(schemas, args.latency, env)
+        await latency(schemas, args.latency, env, args.spread)
     await dispose_engine()
 
 
@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=int, default=200, help="deadlines falling due with the worker running")
     parser.add_argument("--profile", type=int, default=0, metavar="LINES",
                         help="print a cProfile of each timed pass, this many functions per listing")
+    parser.add_argument("--spread", type=float, default=20.0,
+                        help="seconds over which the --latency deadlines fall due (0: all at the same moment)")
     parser.add_argument("--jobs", type=int, default=1, help="loader processes")
     parser.add_argument("--database", help="keep the database under this name, and reuse it when it exists "
                         "(the master key is kept beside it in $TMPDIR)")
