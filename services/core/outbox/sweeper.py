@@ -5,7 +5,13 @@ rows ``FOR UPDATE SKIP LOCKED``.
 Which tenants have work due is one query on ``public.sweep_wakeups``, which the tenant schemas' triggers keep
 in the same transaction as the rows themselves (platform revision p0004, tenant t0007): a pass over 1,000
 tenants with nothing due is that one query, not 1,000 visits. A tenant whose due rows could not all be handled
-(a row a request held, a failing tenant) keeps its wake-ups due and is visited again on the next pass."""
+(a row a request held, a failing tenant) keeps its wake-ups due and is visited again on the next pass.
+
+A pass goes in stages, so that when many tenants fall due at once a breach waits only for the deadline phases of
+the tenants before it: every due tenant's deadlines (breaches, reminders, customer notices: one transaction per
+batch), then the housekeeping slice (retention, digests), then every outbox with an item due (those just enqueued
+included). The tenant sessions are ``shared`` (``db.open_tenant_session``): a statement's text is the same in every
+tenant, so a connection's prepared statements serve the next tenant too."""
 
 from __future__ import annotations
 
@@ -178,19 +184,6 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     False: not at all.
     """
     out = SweepResult()
-    for tenant in await _retention.next(retention):
-        try:
-            out.erased += await erase_expired_in(tenant, now=clock.now())
-        except Exception:
-            out.errors += 1
-            logger.exception("retention in tenant %s failed", tenant.slug)
-    for tenant in await _digests.next(digests):  # before the due tenants: their e-mails go out in this pass
-        try:
-            async with tenant_session(tenant, shared=True) as session:
-                out.digests += await send_digests(session, now=clock.now())
-        except Exception:
-            out.errors += 1
-            logger.exception("digests of tenant %s failed", tenant.slug)
     due = await due_tenants(clock.now())
     out.tenants = len(due)
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -226,6 +219,28 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         out.skipped += result.skipped
 
     await asyncio.gather(*(deadline_phases(t) for t in due))
+    # then the housekeeping (after the deadlines, so a pass's breaches never wait for it), then every outbox with
+    # an item due: the deadlines' and the digests' e-mails go out in this pass
+    housekept = False  # retention or digests ran in some tenant: their outbox items are looked for
+    for tenant in await _retention.next(retention):
+        housekept = True
+        try:
+            out.erased += await erase_expired_in(tenant, now=clock.now())
+        except Exception:
+            out.errors += 1
+            logger.exception("retention in tenant %s failed", tenant.slug)
+    for tenant in await _digests.next(digests):
+        housekept = True
+        try:
+            async with tenant_session(tenant, shared=True) as session:
+                out.digests += await send_digests(session, now=clock.now())
+        except Exception:
+            out.errors += 1
+            logger.exception("digests of tenant %s failed", tenant.slug)
+    if housekept:
+        seen = {t.slug for t in dispatch}
+        dispatch += [t.tenant for t in await due_tenants(clock.now())
+                     if "outbox" in t.sources and t.tenant.slug not in seen]
     await asyncio.gather(*(outbox_phase(t) for t in dispatch))
     out.reminded, out.breached, out.notices, out.escalated = (
         swept.reminded, swept.breached, swept.notices, swept.escalated)
