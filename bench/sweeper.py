@@ -10,7 +10,7 @@
    be decrypted: the sweep never reads them) and one DECISION deadline per complaint by ``INSERT ... SELECT``,
    due in 30 days, already reminded.
 2. **One pass**: K deadlines (spread evenly over the tenants) moved into the past, then one ``sweep_all``
-   (no retention) timed: breaches recorded, audit events, owner + supervisor notifications, the customer
+   (no retention, no digests) timed: breaches recorded, audit events, owner + supervisor notifications, the customer
    notices turned into owner tasks, and the outbox dispatched, all in that pass.
 3. **Latency**: ``complaintdesk worker --sweep-interval 2`` running as a child process; L more deadlines set
    to fall due over the next 20 s; the delay ``breached_at - due_at`` of each, p50 / p99 / max.
@@ -23,13 +23,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import os
+import pstats
+import re
 import signal
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -197,28 +201,56 @@ async def make_due(schemas: list[str], count: int, start: datetime, spread: floa
                     "AND due_at > now() + interval '1 day' LIMIT :k)"), {"start": start, "spread": spread, "k": k})
 
 
-async def one_pass(schemas: list[str], due: int) -> None:
+async def one_pass(schemas: list[str], due: int, profile: int = 0) -> None:
     from sqlalchemy import text
 
     from services.core.db import get_engine
     from services.core.outbox.sweeper import sweep_all
 
+    await sweep_all(retention=False, digests=False)  # untimed: what an earlier sitting left due (its worker stopped)
     await make_due(schemas, due, datetime.now(UTC) - timedelta(minutes=10), 0)
-    t0 = time.perf_counter()
-    result = await sweep_all(retention=False)
-    spent = time.perf_counter() - t0
+    from sqlalchemy import event
+
+    statements: Counter[str] = Counter()
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements[re.sub(r"tenant_\w+", "tenant_*", " ".join(statement.split()))[:100]] += 1
+
+    engine = get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    profiler = cProfile.Profile() if profile else None
+    t0, c0 = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    result = await sweep_all(retention=False, digests=False)  # the deadlines' own work
+    if profiler is not None:
+        profiler.disable()
+    spent, cpu = time.perf_counter() - t0, time.process_time() - c0
+    event.remove(engine, "before_cursor_execute", count)
     async with get_engine().connect() as conn:
         breached = sum([int(await conn.scalar(text(
             f'SELECT count(*) FROM "{s}".deadlines WHERE breached_at IS NOT NULL')) or 0) for s in schemas])
     print(f"one sweep_all pass, {len(schemas)} tenants, {due} deadlines due: {spent:.2f} s "
           f"({result.tenants} tenants visited, {result.breached} breaches recorded ({breached} in all), "
           f"{result.sent} outbox items sent, {result.skipped} e-mails skipped, {result.errors} tenant errors)")
+    total = sum(statements.values())
+    print(f"  {total} statements through SQLAlchemy, {total / max(1, result.tenants):.1f} per tenant visited; "
+          f"CPU of this process {cpu:.2f} s ({cpu / max(1, result.tenants) * 1000:.1f} ms per tenant visited: what "
+          "a shared machine inflates least)")
+    if profile:
+        for text_, n in statements.most_common(profile):
+            print(f"  {n:6d}  {text_}")
+    if profiler is not None:
+        print(f"cProfile of that pass (profiling slows it down), top {profile} by cumulative, then by own time:")
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(profile)
+        stats.sort_stats("tottime").print_stats(profile)
     t0 = time.perf_counter()
-    await sweep_all(retention=False)
+    await sweep_all(retention=False, digests=False)
     print(f"an idle pass (nothing due) over {len(schemas)} tenants: {time.perf_counter() - t0:.2f} s")
 
 
-async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
+async def latency(schemas: list[str], count: int, env: dict[str, str], spread: float = 20.0) -> None:
     from sqlalchemy import text
 
     from services.core.db import get_engine
@@ -231,7 +263,7 @@ async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
     try:
         await asyncio.sleep(5)  # started, first passes done
         start = datetime.now(UTC) + timedelta(seconds=2)
-        await make_due(schemas, count, start, 20.0)
+        await make_due(schemas, count, start, spread)
         delays: list[float] = []
         limit = time.monotonic() + 120
         while time.monotonic() < limit and worker.poll() is None:
@@ -249,7 +281,7 @@ async def latency(schemas: list[str], count: int, env: dict[str, str]) -> None:
             print(f"latency: no breach recorded within 120 s; the worker's log:\n{log.read_text()[-3000:]}")
             return
         print(f"latency with the worker's sweeper loop (every 2 s), {len(d)}/{count} deadlines falling due over "
-              f"20 s: p50 {statistics.median(d):.2f} s, p99 {pct(d, 99):.2f} s, max {max(d):.2f} s")
+              f"{spread:g} s: p50 {statistics.median(d):.2f} s, p99 {pct(d, 99):.2f} s, max {max(d):.2f} s")
     finally:
         worker.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -271,9 +303,9 @@ async def sitting(args: argparse.Namespace, env: dict[str, str]) -> None:
     else:
         print(f"reusing the {len(schemas)} tenants of database {DB_NAME}")
     for due in args.due:
-        await one_pass(schemas, due)
+        await one_pass(schemas, due, args.profile)
     if args.latency:
-        await latency(schemas, args.latency, env)
+        await latency(schemas, args.latency, env, args.spread)
     await dispose_engine()
 
 
@@ -297,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--due", type=int, nargs="*", default=[500],
                         help="deadlines due for a timed pass (several: one pass each)")
     parser.add_argument("--latency", type=int, default=200, help="deadlines falling due with the worker running")
+    parser.add_argument("--profile", type=int, default=0, metavar="LINES",
+                        help="print a cProfile of each timed pass, this many functions per listing")
+    parser.add_argument("--spread", type=float, default=20.0,
+                        help="seconds over which the --latency deadlines fall due (0: all at the same moment)")
     parser.add_argument("--jobs", type=int, default=1, help="loader processes")
     parser.add_argument("--database", help="keep the database under this name, and reuse it when it exists "
                         "(the master key is kept beside it in $TMPDIR)")

@@ -175,25 +175,49 @@ def _bind_search_path(session: Session, transaction: SessionTransaction, connect
         connection.execute(_SET_SEARCH_PATH, {"path": f'"{schema}"'})
 
 
-_tenant_engines: weakref.WeakKeyDictionary[AsyncEngine, dict[str, AsyncEngine]] = weakref.WeakKeyDictionary()
+_tenant_engines: weakref.WeakKeyDictionary[AsyncEngine, dict[str | None, AsyncEngine]] = weakref.WeakKeyDictionary()
 
 
-def tenant_engine(schema: str) -> AsyncEngine:
-    """The loop's engine with ``tenant`` translated to ``schema`` (same pool, no copy)."""
+# What ``tenant`` becomes in a shared session's statements before it is cut out (SQLAlchemy renders a schema-less
+# target as the default schema, ``public``, so the name goes through a marker no schema has).
+_UNQUALIFIED = "cd_unqualified_tenant"
+_UNQUALIFIED_PREFIX = _UNQUALIFIED + "."
+
+
+def _unqualify(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> tuple[str, Any]:
+    return statement.replace(_UNQUALIFIED_PREFIX, ""), parameters
+
+
+def tenant_engine(schema: str | None) -> AsyncEngine:
+    """The loop's engine with ``tenant`` translated to ``schema`` (same pool, no copy). ``None``: the tenant tables
+    named without a schema, found through the transaction's ``search_path`` (``open_tenant_session(shared=True)``)."""
     base = get_engine()
     per_schema = _tenant_engines.setdefault(base, {})
     engine = per_schema.get(schema)
     if engine is None:
-        engine = base.execution_options(schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: schema})
+        engine = base.execution_options(
+            schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: _UNQUALIFIED if schema is None else schema})
+        if schema is None:  # this engine's own listener (an option engine's events do not reach its parent)
+            event.listen(engine.sync_engine, "before_cursor_execute", _unqualify, retval=True)
         per_schema[schema] = engine
     return engine
 
 
 @asynccontextmanager
-async def open_tenant_session(schema: str, **kwargs: Any) -> AsyncIterator[AsyncSession]:
-    """A session bound to an already validated tenant schema name (see ``tenancy``)."""
-    session = AsyncSession(bind=tenant_engine(schema), expire_on_commit=False, **kwargs)
+async def open_tenant_session(schema: str, *, shared: bool = False, **kwargs: Any) -> AsyncIterator[AsyncSession]:
+    """A session bound to an already validated tenant schema name (see ``tenancy``).
+
+    ``shared``: the statements name the tenant's tables without their schema and find them through the
+    ``search_path`` every transaction sets first (``_bind_search_path``), so a statement's text is the same in every
+    tenant and the driver's prepared statement (asyncpg's per-connection cache) serves them all: one round trip per
+    statement instead of a prepare and an execute whenever the tenant changed. PostgreSQL re-plans a prepared
+    statement whose ``search_path`` changed, so each tenant's statement reads its own tables. For code that visits
+    many tenants in turn (the sweep). A platform table is always named with its schema (``public``), and no tenant
+    table has a platform table's name, so a statement without the path fails rather than reads another schema."""
+    session = AsyncSession(bind=tenant_engine(None if shared else schema), expire_on_commit=False, **kwargs)
     session.sync_session.info["tenant_schema"] = schema
+    session.sync_session.info["shared_statements"] = shared
     try:
         yield session
     finally:

@@ -209,10 +209,11 @@ async def _read_registry(slug: str) -> TenantRef:
 
 
 @asynccontextmanager
-async def tenant_session(tenant: TenantRef | None = None) -> AsyncIterator[AsyncSession]:
-    """A session bound to ``tenant`` (default: the tenant bound to this context)."""
+async def tenant_session(tenant: TenantRef | None = None, *, shared: bool = False) -> AsyncIterator[AsyncSession]:
+    """A session bound to ``tenant`` (default: the tenant bound to this context). ``shared``: statements whose text
+    is the same in every tenant (``db.open_tenant_session``)."""
     bound = tenant if tenant is not None else current_tenant()
     keyring = await get_keyring(bound.slug)
-    async with open_tenant_session(schema_for(bound.slug)) as session:
+    async with open_tenant_session(schema_for(bound.slug), shared=shared) as session:
         session.sync_session.info["keyring"] = keyring
         yield session

@@ -663,7 +663,8 @@ async def _mark_inflight(session: AsyncSession, item_ids: list[uuid.UUID], now: 
     statement = statement.on_conflict_do_update(
         index_elements=[OutboxInflight.outbox_id],
         set_={"tries": OutboxInflight.tries + 1, "started_at": statement.excluded.started_at})
-    async with open_tenant_session(schema) as own, own.begin():
+    async with open_tenant_session(schema, shared=session.sync_session.info.get("shared_statements", False)) as own, \
+            own.begin():
         await own.execute(statement)
 
 

@@ -5,7 +5,13 @@ rows ``FOR UPDATE SKIP LOCKED``.
 Which tenants have work due is one query on ``public.sweep_wakeups``, which the tenant schemas' triggers keep
 in the same transaction as the rows themselves (platform revision p0004, tenant t0007): a pass over 1,000
 tenants with nothing due is that one query, not 1,000 visits. A tenant whose due rows could not all be handled
-(a row a request held, a failing tenant) keeps its wake-ups due and is visited again on the next pass."""
+(a row a request held, a failing tenant) keeps its wake-ups due and is visited again on the next pass.
+
+A pass goes in stages, so that when many tenants fall due at once a breach waits only for the deadline phases of
+the tenants before it: every due tenant's deadlines (breaches, reminders, customer notices: one transaction per
+batch), then the housekeeping slice (retention, digests), then every outbox with an item due (those just enqueued
+included). The tenant sessions are ``shared`` (``db.open_tenant_session``): a statement's text is the same in every
+tenant, so a connection's prepared statements serve the next tenant too."""
 
 from __future__ import annotations
 
@@ -91,15 +97,27 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
     due outbox items (those just enqueued included), batch after batch, until none is left (or ``max_batches``).
     ``deadlines``: where to add up what the deadline phases did. ``sources``: the tables known to have rows
     due (``due_tenants``); the phases with nothing due are skipped (None: run every phase)."""
-    total = DispatchResult()
-    counted = deadlines if deadlines is not None else DeadlineSweep()
     due = frozenset(SOURCES) if sources is None else sources
+    enqueued = await sweep_tenant_deadlines(tenant, clock=clock, batch=batch, max_batches=max_batches,
+                                            deadlines=deadlines, sources=due)
+    if "outbox" in due or enqueued:
+        return await dispatch_tenant(tenant, clock=clock, batch=batch, max_batches=max_batches)
+    return DispatchResult()
+
+
+async def sweep_tenant_deadlines(tenant: TenantRef, *, clock: Clock = system_clock, batch: int = 100,
+                                 max_batches: int = 20, deadlines: DeadlineSweep | None = None,
+                                 sources: frozenset[str] = frozenset(SOURCES)) -> int:
+    """The deadline phases of ``sweep_tenant`` (one transaction per batch); how many outbox items they wrote."""
+    counted = deadlines if deadlines is not None else DeadlineSweep()
     enqueued = 0
-    async with tenant_session(tenant) as session:
-        for _ in range(max_batches if {"deadlines", "customer_notices"} & due else 0):
+    if not {"deadlines", "customer_notices"} & sources:
+        return 0
+    async with tenant_session(tenant, shared=True) as session:
+        for _ in range(max_batches):
             swept: DeadlineSweep = await sweep_deadlines(
-                session, now=clock.now(), limit=batch, deadlines="deadlines" in due,
-                notices="customer_notices" in due)
+                session, now=clock.now(), limit=batch, deadlines="deadlines" in sources,
+                notices="customer_notices" in sources)
             counted.reminded += swept.reminded
             counted.breached += swept.breached
             counted.notices += swept.notices
@@ -107,7 +125,15 @@ async def sweep_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch:
             enqueued += swept.enqueued
             if not swept.full:
                 break
-        for _ in range(max_batches if "outbox" in due or enqueued else 0):
+    return enqueued
+
+
+async def dispatch_tenant(tenant: TenantRef, *, clock: Clock = system_clock, batch: int = 100,
+                          max_batches: int = 20) -> DispatchResult:
+    """The outbox phase of ``sweep_tenant``: the tenant's due outbox items, batch after batch."""
+    total = DispatchResult()
+    async with tenant_session(tenant, shared=True) as session:
+        for _ in range(max_batches):
             result = await dispatch_due(session, now=clock.now(), limit=batch)
             total.claimed += result.claimed
             total.sent += result.sent
@@ -159,28 +185,31 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     False: not at all.
     """
     out = SweepResult()
-    for tenant in await _retention.next(retention):
-        try:
-            out.erased += await erase_expired_in(tenant, now=clock.now())
-        except Exception:
-            out.errors += 1
-            logger.exception("retention in tenant %s failed", tenant.slug)
-    for tenant in await _digests.next(digests):  # before the due tenants: their e-mails go out in this pass
-        try:
-            async with tenant_session(tenant) as session:
-                out.digests += await send_digests(session, now=clock.now())
-        except Exception:
-            out.errors += 1
-            logger.exception("digests of tenant %s failed", tenant.slug)
     due = await due_tenants(clock.now())
     out.tenants = len(due)
     gate = asyncio.Semaphore(max(1, concurrency))
     swept = DeadlineSweep()
+    dispatch: list[TenantRef] = []
 
-    async def one(tenant: TenantRef, sources: frozenset[str]) -> None:
+    # Two stages: every due tenant's deadlines first (breaches recorded, their effects enqueued), then the
+    # outboxes. When many tenants fall due at once, a breach is recorded after the deadline phases of the
+    # tenants before it, not after their e-mails and notifications too.
+    async def deadline_phases(t: DueTenant) -> None:
         async with gate:
             try:
-                result = await sweep_tenant(tenant, clock=clock, batch=batch, deadlines=swept, sources=sources)
+                enqueued = await sweep_tenant_deadlines(t.tenant, clock=clock, batch=batch, deadlines=swept,
+                                                        sources=t.sources)
+            except Exception:
+                out.errors += 1
+                logger.exception("sweep of tenant %s failed", t.tenant.slug)
+                return
+        if "outbox" in t.sources or enqueued:
+            dispatch.append(t.tenant)
+
+    async def outbox_phase(tenant: TenantRef) -> None:
+        async with gate:
+            try:
+                result = await dispatch_tenant(tenant, clock=clock, batch=batch)
             except Exception:
                 out.errors += 1
                 logger.exception("sweep of tenant %s failed", tenant.slug)
@@ -190,7 +219,30 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         out.failed += result.failed
         out.skipped += result.skipped
 
-    await asyncio.gather(*(one(t.tenant, t.sources) for t in due))
+    await asyncio.gather(*(deadline_phases(t) for t in due))
+    # then the housekeeping (after the deadlines, so a pass's breaches never wait for it), then every outbox with
+    # an item due: the deadlines' and the digests' e-mails go out in this pass
+    housekept = False  # retention or digests ran in some tenant: their outbox items are looked for
+    for tenant in await _retention.next(retention):
+        housekept = True
+        try:
+            out.erased += await erase_expired_in(tenant, now=clock.now())
+        except Exception:
+            out.errors += 1
+            logger.exception("retention in tenant %s failed", tenant.slug)
+    for tenant in await _digests.next(digests):
+        housekept = True
+        try:
+            async with tenant_session(tenant, shared=True) as session:
+                out.digests += await send_digests(session, now=clock.now())
+        except Exception:
+            out.errors += 1
+            logger.exception("digests of tenant %s failed", tenant.slug)
+    if housekept:
+        seen = {t.slug for t in dispatch}
+        dispatch += [t.tenant for t in await due_tenants(clock.now())
+                     if "outbox" in t.sources and t.tenant.slug not in seen]
+    await asyncio.gather(*(outbox_phase(t) for t in dispatch))
     out.reminded, out.breached, out.notices, out.escalated = (
         swept.reminded, swept.breached, swept.notices, swept.escalated)
     return out
