@@ -36,7 +36,7 @@ from services.core.outbox.models import OutboxItem
 from services.core.outbox.service import dispatch_due
 from services.core.tenancy import resolve_tenant, schema_for, tenant_session
 
-STORE = {"retail": ("ST-001", "ST-002"), "bank": ("BR-SH-01", "BR-SH-02")}
+STORE = {"retail": ("ST-001", "BR-EAST"), "bank": ("BR-SH-01", "BR-SH")}  # a store, and the branch above it
 UPSERT = """mutation ($input: UpsertExternalBodyInput!) { upsertExternalBody(input: $input) {
   externalBody { id } userErrors { field code message } } }"""
 ERASE = """mutation ($input: EraseComplainantInput!) { eraseComplainant(input: $input) {
@@ -68,7 +68,13 @@ async def _dispatch(tenant: str) -> None:
             pass
 
 
+_SET_UP: dict[str, dict[str, Any]] = {}
+
+
 async def _setup(gql: GraphQLClient, tenant: str, template: str, receiver: WebhookReceiver) -> dict[str, Any]:
+    """The tenant's regulator (entitled to personal data), the amount criterion, the books' keepers: once."""
+    if tenant in _SET_UP:
+        return _SET_UP[tenant]
     body = await gql(UPSERT, {"input": {"name": "Regulator", "kind": "REGULATOR", "escalationLevel": 2,
                                         "webhookUrl": receiver.url, "webhookSecret": "regulator-secret-000002",
                                         "receivesPersonalData": True}}, tenant=tenant, user=ADMIN)
@@ -77,10 +83,12 @@ async def _setup(gql: GraphQLClient, tenant: str, template: str, receiver: Webho
     assert settings["updateAccountabilitySettings"]["userErrors"] == []
     units, _ = await directory(gql, tenant)
     stores = [units[code] for code in STORE[template]]
-    keepers = [await new_user(gql, tenant, "store_manager", s, name="店长") if template == "retail" else RECEIVER
-               for s in stores]
-    return {"stores": stores, "keepers": keepers,
-            "liaison": await new_user(gql, tenant, "regulator_liaison" if template == "bank" else "general_manager")}
+    # retail: the store's own manager keeps its book; bank: the branch's receiver; the branch's: the desk
+    keepers = [await new_user(gql, tenant, "store_manager", stores[0], name="店长") if template == "retail"
+               else RECEIVER, DESK]
+    _SET_UP[tenant] = {"stores": stores, "keepers": keepers, "liaison": await new_user(
+        gql, tenant, "regulator_liaison" if template == "bank" else "general_manager")}
+    return _SET_UP[tenant]
 
 
 async def _major(gql: GraphQLClient, tenant: str, store: str, name: str, phone: str) -> dict[str, Any]:
