@@ -98,7 +98,7 @@ async def penalties(session: AsyncSession, zone: str, period_from: date, last: d
             for k in PenaltyKind for s in PenaltyState]
 
 
-async def review(session: AsyncSession, zone: str, period_from: date, last: date) -> dict[str, Any]:
+async def review(session: AsyncSession, period_from: date, last: date, today: date) -> dict[str, Any]:
     """The review plans overlapping the period: coverage, findings by outcome, improvement actions."""
     plans = select(ReviewPlan.id).where(ReviewPlan.period_from <= last, ReviewPlan.period_to >= period_from)
     plan_count = await session.scalar(select(func.count()).select_from(plans.subquery()))
@@ -112,7 +112,6 @@ async def review(session: AsyncSession, zone: str, period_from: date, last: date
     outcomes = dict((await session.execute(
         select(ReviewFinding.outcome, func.count()).where(ReviewFinding.plan_id.in_(plans))
         .group_by(ReviewFinding.outcome))).all())
-    today = cast(func.timezone(zone, func.now()), Date)
     open_ = ImprovementAction.completed_at.is_(None)
     actions = (await session.execute(
         select(func.count().filter(open_), func.count().filter(~open_),
@@ -129,10 +128,10 @@ async def review(session: AsyncSession, zone: str, period_from: date, last: date
 
 
 async def figures(session: AsyncSession, zone: str, period_from: date, last: date,
-                  totals: dict[str, Any]) -> dict[str, Any]:
+                  totals: dict[str, Any], *, today: date) -> dict[str, Any]:
     return {"totals": {key: totals.get(key, 0) for key, _, _ in MEASURES},
             "penalties": await penalties(session, zone, period_from, last),
-            "review": await review(session, zone, period_from, last)}
+            "review": await review(session, period_from, last, today)}
 
 
 def improvements(acc: dict[str, Any]) -> list[dict[str, str]]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,8 +72,10 @@ def _measures(m: Any) -> dict[str, Any]:
 
 
 async def compute_figures(session: AsyncSession, tenant: str, kind: ReportKind, period_from: date,
-                          period_to: date, progress: Callable[[int], Awaitable[None]]) -> dict[str, Any]:
-    """The report's figures over [period_from, period_to) for the whole tenant (a report is the organisation's)."""
+                          period_to: date, progress: Callable[[int], Awaitable[None]], *,
+                          now: datetime | None = None) -> dict[str, Any]:
+    """The report's figures over [period_from, period_to) for the whole tenant (a report is the organisation's);
+    ``now``: when it is made (the improvement actions overdue then)."""
     last = period_to - timedelta(days=1)
     totals = await compute(session, tenant, None, period_from=period_from, period_to=last)
     tables: dict[str, Any] = {}
@@ -88,8 +91,9 @@ async def compute_figures(session: AsyncSession, tenant: str, kind: ReportKind, 
         "timezone": totals.timezone, "totals": _measures(totals.rows[0].measures), "tables": tables,
     }
     if kind in WITH_ACCOUNTABILITY:
+        today = (now or datetime.now(UTC)).astimezone(ZoneInfo(totals.timezone)).date()
         figures["accountability"] = await accountability.figures(session, totals.timezone, period_from, last,
-                                                                 figures["totals"])
+                                                                 figures["totals"], today=today)
     if kind == ReportKind.SEMI_ANNUAL_SUMMARY:
         figures["improvements"] = improvements(figures)
     return figures
