@@ -58,16 +58,16 @@ def _penalties(extra_warning: int) -> list[dict[str, Any]]:
             for k in ("WARNING", "CRITICISM", "FINE", "DEMERIT") for s in ("PROPOSED", "EFFECTIVE", "REJECTED")]
 
 
-EXPECTED_TOTALS = {"attributed": 2, "attributed_product": 1, "attributed_non_product": 1, "penalties": 2,
+EXPECTED_TOTALS = {"attributed": 2, "attributed_product": 1, "attributed_non_product": 1, "penalties": 2,  # retail
                    "repeats_confirmed": 0, "repeats_against_store": 0, "major_flagged": 1, "major_reported": 0}
 EXPECTED_REVIEW = {"plans": 1, "sampled": 4, "reviewed": 2, "coverage": "0.5000", "conforming": 1,
                    "nonconforming": 1, "actions_open": 2, "actions_completed": 1, "actions_overdue": 1}
 EXTRA_WARNING = {"retail": 0, "bank": 1}
 
 
-async def _ok(gql: GraphQLClient, query: str, name: str, tenant: str, user: str, **input_: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = (await gql(query, {"input": input_}, tenant=tenant, user=user))[name]
-    assert payload["userErrors"] == [], (name, payload)
+async def _ok(gql: GraphQLClient, query: str, field: str, tenant: str, user: str, **input_: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = (await gql(query, {"input": input_}, tenant=tenant, user=user))[field]
+    assert payload["userErrors"] == [], (field, payload)
     return payload
 
 
@@ -169,7 +169,7 @@ async def test_reports_carry_the_accountability_figures(gql: GraphQLClient, clie
             assert "accountability" not in figures
             continue
         acc = figures["accountability"]
-        assert acc["totals"] == EXPECTED_TOTALS, kind
+        assert acc["totals"] == {**EXPECTED_TOTALS, "penalties": 2 + EXTRA_WARNING[template]}, kind
         assert acc["penalties"] == penalties, kind
         assert acc["review"] == EXPECTED_REVIEW, kind
         level = {r["keys"][0]["value"]: r["measures"]["received"]
@@ -180,7 +180,7 @@ async def test_reports_carry_the_accountability_figures(gql: GraphQLClient, clie
         assert cause == {"PRODUCT": 1, "NON_PRODUCT": 1, None: 0}, kind
         unit = {r["keys"][0]["code"]: r["measures"]["penalties"]
                 for r in figures["tables"]["by_responsible_unit"]["rows"]}
-        assert unit == {STORE[template]: 2, None: 0}, kind
+        assert unit == {STORE[template]: 2 + EXTRA_WARNING[template], None: 0}, kind
         if kind == "SEMI_ANNUAL_SUMMARY":
             assert {"zh": "检查回顾: 1 件不符合, 需落实改进措施",
                     "en": "periodic review: 1 nonconforming case(s); carry out the improvements"} in \
@@ -192,7 +192,8 @@ async def test_reports_carry_the_accountability_figures(gql: GraphQLClient, clie
         assert {r[0]: r[3] for r in block}["received"] == "4"
         book = load_workbook(io.BytesIO(files["XLSX"]), read_only=True)
         sheet = {r[0]: r[3] for r in list(book["accountability"].iter_rows(values_only=True))[1:]}
-        assert sheet == {"attributed": 2, "attributed_product": 1, "attributed_non_product": 1, "penalties": 2,
+        assert sheet == {"attributed": 2, "attributed_product": 1, "attributed_non_product": 1,
+                         "penalties": 2 + EXTRA_WARNING[template],
                          "repeats_confirmed": 0, "repeats_against_store": 0, "major_flagged": 1,
                          "major_reported": 0, "review.plans": 1, "review.sampled": 4, "review.reviewed": 2,
                          "review.coverage": "0.5000", "review.conforming": 1, "review.nonconforming": 1,
