@@ -32,6 +32,7 @@ from receiver import WebhookReceiver
 from sqlalchemy import select
 
 from services.core.accountability.models import MajorComplaint, OpinionBookEntry
+from services.core.complaints.erasure import erase_expired_in
 from services.core.outbox.models import OutboxItem
 from services.core.outbox.service import dispatch_due
 from services.core.tenancy import resolve_tenant, schema_for, tenant_session
@@ -229,3 +230,43 @@ async def test_erasure_reaches_opinion_book_entries_and_major_complaint_drafts(
     assert (await _entries(gql, tenant))[sent_entry["id"]]["customerErased"] is True
     verified = await gql("query { auditVerification { ok } }", tenant=tenant, user=ADMIN)
     assert verified["auditVerification"]["ok"] is True
+
+
+RETENTION = """mutation ($days: Int) { setRetentionPeriod(input: {days: $days}) {
+  retentionDays userErrors { field message code } } }"""
+
+
+async def test_retention_clears_entries_with_no_complaint_behind_them(gql: GraphQLClient, pair: dict[str, str],
+                                                                      receiver: WebhookReceiver) -> None:
+    """An entry naming a customer who never filed a complaint: its details go once the tenant's retention period
+    has passed since its day; a newer one, a reconciled one, and the other tenant's stay."""
+    tenant, other = pair["bank"], pair["retail"]
+    here = await _setup(gql, tenant, "bank", receiver)
+    there = await _setup(gql, other, "retail", receiver)
+    today = datetime.now(UTC).date()
+    old_day = (today.replace(year=today.year - 1)).isoformat()
+    store = here["stores"][0]
+    old = await _entry(gql, tenant, here["keepers"][0], store, text="Old", customerName="郑十",
+                       customerPhone=unique_phone(), entryDate=old_day)
+    new = await _entry(gql, tenant, here["keepers"][0], store, text="New", customerName="王十一",
+                       customerPhone=unique_phone())
+    case = await _major(gql, tenant, store, "冯十二", unique_phone())
+    old_reconciled = await _entry(gql, tenant, here["keepers"][0], store, text="Old, reconciled",
+                                  customerName="冯十二", entryDate=old_day, complaintId=case["id"])
+    elsewhere = await _entry(gql, other, there["keepers"][0], there["stores"][0], text="Old elsewhere",
+                             customerName="郑十", customerPhone=unique_phone(), entryDate=old_day)
+    assert (await gql(RETENTION, {"days": 30}, tenant=tenant, user=ADMIN))["setRetentionPeriod"]["userErrors"] == []
+    try:
+        await erase_expired_in(await resolve_tenant(tenant), now=datetime.now(UTC))
+        await erase_expired_in(await resolve_tenant(other), now=datetime.now(UTC))  # no retention period there
+    finally:
+        await gql(RETENTION, {"days": None}, tenant=tenant, user=ADMIN)
+    listed = await _entries(gql, tenant)
+    assert (listed[old["id"]]["customerName"], listed[old["id"]]["customerPhone"],
+            listed[old["id"]]["customerErased"], listed[old["id"]]["text"]) == ("[erased]", None, True, "Old")
+    assert (listed[new["id"]]["customerName"], listed[new["id"]]["customerErased"]) == ("王十一", False)
+    assert (listed[old_reconciled["id"]]["customerName"], listed[old_reconciled["id"]]["customerErased"]) == (
+        "冯十二", False)
+    assert (await _entries(gql, other))[elsewhere["id"]]["customerName"] == "郑十"
+    entries, _, _ = await _sealed(tenant)
+    assert entries[uuid.UUID(row_id(old["id"]))] == (None, None, None)
