@@ -138,15 +138,15 @@ def sheets(figures: dict[str, Any]) -> list[Sheet]:
     rows += [[f"satisfaction.{key}", zh, en, totals["satisfaction"][key]] for key, zh, en in SATISFACTION]
     out = [Sheet("totals", ["measure", "指标", "label", "value"], rows)]
     acc = figures.get("accountability")
-    extra = accountability.MEASURES if acc else []
-    columns = [key for key, _, _ in [*MEASURES, *extra]]
     for name, table in figures["tables"].items():
-        header = [*[f"{g}" for g in table["group_by"]], *[f"{zh} {en}" for _, zh, en in [*MEASURES, *extra]],
-                  *[f"{zh} {en}" for _, zh, en in SATISFACTION]]
-        body = [[*[_key_label(k, "zh") + ("" if k.get("group") not in ("RESPONSIBILITY_LEVEL", "RESPONSIBILITY_CAUSE")
-                                          else " " + _key_label(k, "en")) for k in row["keys"]],
-                 *[_value(row["measures"].get(c)) for c in columns],
-                 *[row["measures"]["satisfaction"][s] for s, _, _ in SATISFACTION]] for row in table["rows"]]
+        responsibility = name in accountability.TABLES  # received and the accountability measures only
+        measures = [MEASURES[0], *accountability.MEASURES] if responsibility else MEASURES
+        ratings = [] if responsibility else SATISFACTION
+        header = [*[f"{g}" for g in table["group_by"]], *[f"{zh} {en}" for _, zh, en in [*measures, *ratings]]]
+        both = responsibility and table["group_by"] != ["RESPONSIBLE_UNIT"]  # enum values: zh-CN and en labels
+        body = [[*[_key_label(k, "zh") + (" " + _key_label(k, "en") if both else "") for k in row["keys"]],
+                 *[_value(row["measures"].get(c)) for c, _, _ in measures],
+                 *[row["measures"]["satisfaction"][s] for s, _, _ in ratings]] for row in table["rows"]]
         out.append(Sheet(name, header, body))
     if acc:
         review = acc["review"]

@@ -203,7 +203,12 @@ async def test_reports_carry_the_accountability_figures(gql: GraphQLClient, clie
         assert ("WARNING", "EFFECTIVE", "警告", "已生效", "warning", "effective", 1 + EXTRA_WARNING[template],
                 "0.00") in rows
         assert ("FINE", "REJECTED", "罚扣", "已驳回", "fine", "rejected", 1, "50.00") in rows
-        levels = {r[0]: r[1] for r in list(book["by_responsibility_level"].iter_rows(values_only=True))[1:]}
+        level_rows = list(book["by_responsibility_level"].iter_rows(values_only=True))
+        assert level_rows[0][:3] == ("RESPONSIBILITY_LEVEL", "受理 received", "责任已认定 responsibility attributed")
+        levels = {r[0]: r[1] for r in level_rows[1:]}
+        units = {r[0]: r[5] for r in list(book["by_responsible_unit"].iter_rows(values_only=True))[1:]}
+        assert {k: v for k, v in units.items() if v} == {next(
+            k for k in units if k and STORE[template] in k): 2 + EXTRA_WARNING[template]}  # the penalties column
         assert levels == {"门店/分公司 store or branch": 1, "外部单位 outside party": 1,
                           "未认定 not attributed": 2}
         csv_penalties = _csv_block(files["CSV"], ["kind", "state", "处分种类", "状态", "kind (en)", "state (en)",
