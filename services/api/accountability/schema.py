@@ -24,7 +24,7 @@ from services.api.accountability.types import (
 )
 from services.api.authz import require_query, subject_of
 from services.api.complaints.mutations import ComplaintPayload, _step
-from services.api.complaints.types import ComplaintType, load_complaint
+from services.api.complaints.types import ERASED_NAME, ComplaintType, load_complaint
 from services.api.context import Info, Viewer
 from services.api.errors import UserError
 from services.api.ids import decode_id, decode_optional
@@ -247,6 +247,9 @@ class OpinionBookEntryType:
     text: str
     customer_name: str | None = strawberry.field(description="masked unless you may see complainants' identity")
     customer_phone: str | None = strawberry.field(description="masked unless you may see complainants' identity")
+    customer_erased: bool = strawberry.field(description=f"true when the customer's details were erased (the "
+                                             f"complainant's erasure, or the retention period): customerName is "
+                                             f"{ERASED_NAME!r}, customerPhone null")
     recorded_at: datetime
     reconciled_at: datetime | None
     store_id: strawberry.Private[uuid.UUID]
@@ -257,9 +260,12 @@ class OpinionBookEntryType:
     @classmethod
     def from_model(cls, e: Any, *, identity: bool, matched: uuid.UUID | None = None) -> OpinionBookEntryType:
         name, phone = e.customer_name, e.customer_phone
+        erased = e.customer_erased_at is not None
         return cls(id=global_id("OpinionBookEntry", e.id), entry_date=e.entry_date, text=e.text_,
-                   customer_name=(name if identity else authz.mask_name(name)) if name else None,
+                   customer_name=ERASED_NAME if erased else
+                   (name if identity else authz.mask_name(name)) if name else None,
                    customer_phone=(phone if identity else authz.mask_phone(phone)) if phone else None,
+                   customer_erased=erased,
                    recorded_at=e.recorded_at, reconciled_at=e.reconciled_at, store_id=e.store_id,
                    complaint_uuid=e.complaint_id, matched_uuid=matched, recorded_by_id=e.recorded_by)
 

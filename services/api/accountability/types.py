@@ -209,6 +209,9 @@ class MajorComplaintType:
     draft: JSON = strawberry.field(description="The regulator notification draft (the dossier without the "
                                    "personal data the regulator is not entitled to)")
     draft_sha256: str
+    complainant_erased: bool = strawberry.field(
+        description="true when the complainant was erased: the draft holds no personal data of theirs any more "
+                    "(a draft already sent keeps its state and the hash of what went out)")
     flagged_at: datetime
     approved_at: datetime | None
     approved_by_id: strawberry.Private[uuid.UUID | None]
@@ -216,7 +219,8 @@ class MajorComplaintType:
     @classmethod
     def from_model(cls, m: Any) -> MajorComplaintType:
         return cls(reasons=list(m.reasons), state=models.MajorState(m.state), draft=m.draft,
-                   draft_sha256=m.draft_sha256, flagged_at=m.flagged_at, approved_at=m.approved_at,
+                   draft_sha256=m.draft_sha256, complainant_erased=m.complainant_erased_at is not None,
+                   flagged_at=m.flagged_at, approved_at=m.approved_at,
                    approved_by_id=m.approved_by)
 
     @strawberry.field

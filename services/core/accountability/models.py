@@ -312,6 +312,8 @@ class OpinionBookEntry(TenantBase):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reconciled_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    customer_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """the customer's name and phone were erased (t0022; ``accountability.erasure``)"""
 
 
 class MajorState(enum.StrEnum):
@@ -356,3 +358,5 @@ class MajorComplaint(TenantBase):
     approved_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     outbox_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    complainant_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """the complainant was erased: the draft's personal parts are gone (t0022; ``accountability.erasure``)"""

@@ -33,6 +33,10 @@ MAX_RETENTION_DAYS = 36_500
 
 async def _erase(session: AsyncSession, complainant: Complainant, *, actor: Actor, now: datetime, reason: str,
                  complaint_ids: list[uuid.UUID]) -> None:
+    from services.core.accountability.erasure import erase_customer_details  # (accountability imports complaints)
+
+    identity = dict(complainant.identity or {})
+    await erase_customer_details(session, complainant, complaint_ids, identity=identity, now=now)
     erase_subject(complainant)
     complainant.phone_key = None
     complainant.email_key = None
@@ -93,13 +97,24 @@ async def set_retention(session: AsyncSession, *, actor: Actor, now: datetime, d
 
 async def erase_expired_in(tenant: TenantRef, *, now: datetime) -> int:
     """The tenant's complainants past its retention period, erased, batch after batch (one transaction each)
-    until none is left. Run by the worker's sweep and by ``complaintdesk retention run``."""
+    until none is left. Run by the worker's sweep and by ``complaintdesk retention run``. Then the opinion-book
+    entries with no complaint behind them past the period lose their customer's details, and the major-complaint
+    drafts of complainants erased before that reached them are scrubbed (``accountability.erasure``)."""
+    from services.core.accountability import erasure as accountability
+
     total = 0
     while True:
         async with tenant_session(tenant) as session, session.begin():
             erased = await erase_expired(session, now=now)
         total += erased
         if erased == 0:
+            break
+    while True:
+        async with tenant_session(tenant) as session, session.begin():
+            days = await session.scalar(select(TenantSettings.retention_days).where(TenantSettings.id == 1))
+            done = await accountability.erase_expired_entries(session, now=now, days=days) if days else 0
+            done += await accountability.catch_up(session, now=now)
+        if done == 0:
             return total
 
 

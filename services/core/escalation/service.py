@@ -195,6 +195,10 @@ def _redactor(identity: dict[str, Any]) -> Any:
     return scrub
 
 
+redactor = _redactor
+"""The same, for other parts of core (erasure scrubs a stored draft with it)."""
+
+
 async def build_dossier(
     session: AsyncSession, complaint: Complaint, body: ExternalBody, *, step: int | None, reason: str | None,
     now: datetime,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.reporting import accountability
 from services.core.reporting.files import Chart, Sheet, to_csv, to_pdf, to_xlsx
 from services.core.reporting.models import ReportKind
 from services.core.statistics.service import compute
@@ -46,18 +48,22 @@ TABLE_TITLES: dict[str, tuple[str, str]] = {
     "by_channel": ("按渠道", "by channel"),
     "by_category": ("按类别", "by category"),
     "jrt0169": ("渠道 x 业务类型 x 原因 (JR/T 0169)", "channel x business type x cause (JR/T 0169)"),
+    **accountability.TABLE_TITLES,
 }
 # the tables of each kind: name -> the statistics' groupings
 TABLES: dict[str, dict[str, list[str]]] = {
     ReportKind.SEMI_ANNUAL_SUMMARY: {"by_month": ["MONTH"], "by_department": ["DEPARTMENT"],
-                                     "by_quality": ["QUALITY"], "by_channel": ["CHANNEL"], "by_store": ["STORE"]},
+                                     "by_quality": ["QUALITY"], "by_channel": ["CHANNEL"], "by_store": ["STORE"],
+                                     **accountability.TABLES},
     ReportKind.MANAGEMENT: {"by_month": ["MONTH"], "by_department": ["DEPARTMENT"], "by_channel": ["CHANNEL"],
-                            "by_store": ["STORE"]},
+                            "by_store": ["STORE"], **accountability.TABLES},
     ReportKind.ANNUAL_MECHANISM: {"by_month": ["MONTH"], "by_quarter": ["QUARTER"], "by_department": ["DEPARTMENT"],
-                                  "by_category": ["CATEGORY"], "by_channel": ["CHANNEL"]},
+                                  "by_category": ["CATEGORY"], "by_channel": ["CHANNEL"], **accountability.TABLES},
     ReportKind.REGULATOR_RETURN: {"by_month": ["MONTH"], "by_department": ["DEPARTMENT"],
                                   "jrt0169": ["BUSINESS_CHANNEL", "BUSINESS_TYPE", "CAUSE"]},
 }
+WITH_ACCOUNTABILITY = frozenset({ReportKind.SEMI_ANNUAL_SUMMARY, ReportKind.MANAGEMENT, ReportKind.ANNUAL_MECHANISM})
+"""the kinds that carry the accountability figures (issue 16; ``reporting.accountability``)"""
 
 
 def _measures(m: Any) -> dict[str, Any]:
@@ -66,8 +72,10 @@ def _measures(m: Any) -> dict[str, Any]:
 
 
 async def compute_figures(session: AsyncSession, tenant: str, kind: ReportKind, period_from: date,
-                          period_to: date, progress: Callable[[int], Awaitable[None]]) -> dict[str, Any]:
-    """The report's figures over [period_from, period_to) for the whole tenant (a report is the organisation's)."""
+                          period_to: date, progress: Callable[[int], Awaitable[None]], *,
+                          now: datetime | None = None) -> dict[str, Any]:
+    """The report's figures over [period_from, period_to) for the whole tenant (a report is the organisation's);
+    ``now``: when it is made (the improvement actions overdue then)."""
     last = period_to - timedelta(days=1)
     totals = await compute(session, tenant, None, period_from=period_from, period_to=last)
     tables: dict[str, Any] = {}
@@ -82,12 +90,18 @@ async def compute_figures(session: AsyncSession, tenant: str, kind: ReportKind, 
         "kind": kind.value, "period_from": period_from.isoformat(), "period_to": last.isoformat(),
         "timezone": totals.timezone, "totals": _measures(totals.rows[0].measures), "tables": tables,
     }
+    if kind in WITH_ACCOUNTABILITY:
+        today = (now or datetime.now(UTC)).astimezone(ZoneInfo(totals.timezone)).date()
+        figures["accountability"] = await accountability.figures(session, totals.timezone, period_from, last,
+                                                                 figures["totals"], today=today)
     if kind == ReportKind.SEMI_ANNUAL_SUMMARY:
         figures["improvements"] = improvements(figures)
     return figures
 
 
 def _key_label(key: dict[str, Any], lang: str) -> str:
+    if key.get("group") in ("RESPONSIBILITY_LEVEL", "RESPONSIBILITY_CAUSE"):
+        return accountability.label(key.get("value"), lang)
     label = key.get("label_en") if lang == "en" else key.get("label")
     code = key.get("code")
     text = label or key.get("value") or ("未设" if lang == "zh" else "not set")
@@ -106,6 +120,8 @@ def improvements(figures: dict[str, Any]) -> list[dict[str, str]]:
         if m["re_complaints"]:
             out.append({"zh": f"{name_zh}: {m['re_complaints']} 件二次投诉, 需复查处理质量",
                         "en": f"{name_en}: {m['re_complaints']} re-complaint(s); review the quality of answers"})
+    if figures.get("accountability"):
+        out += accountability.improvements(figures["accountability"])
     t = figures["totals"]
     if t["received"] and not out:
         out.append({"zh": "本期无超期及二次投诉", "en": "no breached deadline and no re-complaint this period"})
@@ -121,13 +137,28 @@ def sheets(figures: dict[str, Any]) -> list[Sheet]:
     rows: list[list[Any]] = [[key, zh, en, _value(totals[key])] for key, zh, en in MEASURES]
     rows += [[f"satisfaction.{key}", zh, en, totals["satisfaction"][key]] for key, zh, en in SATISFACTION]
     out = [Sheet("totals", ["measure", "指标", "label", "value"], rows)]
-    columns = [key for key, _, _ in MEASURES]
+    acc = figures.get("accountability")
     for name, table in figures["tables"].items():
-        header = [*[f"{g}" for g in table["group_by"]], *[f"{zh} {en}" for _, zh, en in MEASURES],
-                  *[f"{zh} {en}" for _, zh, en in SATISFACTION]]
-        body = [[*[_key_label(k, "zh") for k in row["keys"]], *[_value(row["measures"][c]) for c in columns],
-                 *[row["measures"]["satisfaction"][s] for s, _, _ in SATISFACTION]] for row in table["rows"]]
+        responsibility = name in accountability.TABLES  # received and the accountability measures only
+        measures = [MEASURES[0], *accountability.MEASURES] if responsibility else MEASURES
+        ratings = [] if responsibility else SATISFACTION
+        header = [*[f"{g}" for g in table["group_by"]], *[f"{zh} {en}" for _, zh, en in [*measures, *ratings]]]
+        both = responsibility and table["group_by"] != ["RESPONSIBLE_UNIT"]  # enum values: zh-CN and en labels
+        body = [[*[_key_label(k, "zh") + (" " + _key_label(k, "en") if both else "") for k in row["keys"]],
+                 *[_value(row["measures"].get(c)) for c, _, _ in measures],
+                 *[row["measures"]["satisfaction"][s] for s, _, _ in ratings]] for row in table["rows"]]
         out.append(Sheet(name, header, body))
+    if acc:
+        review = acc["review"]
+        out.append(Sheet("accountability", ["measure", "指标", "label", "value"],
+                         [[key, zh, en, _value(acc["totals"][key])] for key, zh, en in accountability.MEASURES]
+                         + [[f"review.{key}", zh, en, _value(review[key])] for key, zh, en in accountability.REVIEW]))
+        out.append(Sheet("penalties", ["kind", "state", "处分种类", "状态", "kind (en)", "state (en)", "count",
+                                       "amount"],
+                         [[p["kind"], p["state"], accountability.label(p["kind"], "zh"),
+                           accountability.label(p["state"], "zh"), accountability.label(p["kind"], "en"),
+                           accountability.label(p["state"], "en"), p["count"], p["amount"]]
+                          for p in acc["penalties"]]))
     if figures.get("improvements"):
         out.append(Sheet("improvements", ["改进建议", "improvement"],
                          [[i["zh"], i["en"]] for i in figures["improvements"]]))
@@ -149,6 +180,8 @@ def render(figures: dict[str, Any]) -> dict[str, bytes]:
     t = figures["totals"]
     lines = [f"期间 period: {figures['period_from']} – {figures['period_to']} ({figures['timezone']})"]
     lines += [f"{label_zh} {label_en}: {_value(t[key])}" for key, label_zh, label_en in MEASURES]
+    if figures.get("accountability"):
+        lines += accountability.lines(figures["accountability"])
     lines += [f"{i['zh']} / {i['en']}" for i in figures.get("improvements", [])]
     charts = [c for c in (
         _chart(figures, "by_department", "按责任部门受理 received by department"),

@@ -174,7 +174,7 @@ async def _generate(tenant: TenantRef, report_id: uuid.UUID, attempt: int, now: 
         report = await session.get(Report, report_id)
         assert report is not None
         kind, start, end = ReportKind(report.kind), report.period_from, report.period_to
-        figures = await compute_figures(session, tenant.slug, kind, start, end, progress)
+        figures = await compute_figures(session, tenant.slug, kind, start, end, progress, now=now())
     files = render(figures)
     await progress(90)
     stamp = f"{kind.value.lower()}-{start.isoformat()}-{end.isoformat()}"
