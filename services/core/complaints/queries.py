@@ -490,13 +490,33 @@ async def list_complaints(
     return Page(items, has_next=extra, has_previous=after is not None, order=order)
 
 
+def count_statement(filter: ComplaintFilter, read: ColumnElement[bool] | None, ring: Keyring
+                    ) -> Select[tuple[int]]:
+    """``SELECT count(*)`` of the complaints ``read`` lets the viewer see under ``filter`` (the connection's
+    ``totalCount``; the compiled plans use the same statement as a scalar subquery)."""
+    query = _apply_filter(select(func.count()).select_from(Complaint), filter, ring)
+    if read is not None:
+        query = query.where(read)
+    return query
+
+
+def page_statement(
+    filter: ComplaintFilter, order: ComplaintOrder, first: int | None, after: str | None,
+    read: ColumnElement[bool] | None, identity: ColumnElement[bool] | None, ring: Keyring,
+) -> tuple[Select[*tuple[Any, ...]], int]:
+    """A forward page's SELECT (``size + 1`` rows, filter, scope and cursor as ``list_complaints`` applies them)
+    and its size; raises the same ``DomainError`` for a page size or cursor out of bounds."""
+    size, backward = _page_size(first, None)
+    return _page_statement(filter, order, size, backward, after, None, read, identity, ring), size
+
+
+ORDER_COLUMNS = _ORDER_COLUMNS
+
+
 async def count_complaints(
     session: AsyncSession, *, filter: ComplaintFilter, read: ColumnElement[bool] | None = None
 ) -> int:
-    query = _apply_filter(select(func.count()).select_from(Complaint), filter, keyring_of(session))
-    if read is not None:
-        query = query.where(read)
-    return int(await session.scalar(query) or 0)
+    return int(await session.scalar(count_statement(filter, read, keyring_of(session))) or 0)
 
 
 async def get_complaints(
