@@ -71,6 +71,7 @@ QUERY = (
     "owner { id displayName } responsibleDepartment { id name } category { id name } } } } }"
 )
 GOAL_RATIO = 0.15
+COMPILED_GOAL = 0.55  # issue 19: PostGraphile 5's ratio to the same uvloop bare
 _CORE_SDL = """
 type Query { complaints(first: Int): Connection! }
 type Connection { edges: [Edge!]! }
@@ -237,8 +238,23 @@ async def wait_ready(server: Server, timeout: float = 30.0) -> None:
 # ----------------------------------------------------------------------------------------------- load client
 
 
-def graphql_request(port: int, rows: int) -> bytes:
-    body = orjson.dumps({"query": QUERY, "variables": {"n": rows}})
+def _inbox_hash() -> str:
+    """The registered Inbox document's SHA-256 (frontend-schema/persisted-documents.json)."""
+    manifest = orjson.loads((ROOT / "frontend-schema" / "persisted-documents.json").read_bytes())
+    [digest] = [h for h, d in manifest.items() if d.startswith("query Inbox(")]
+    return str(digest)
+
+
+def request_body(mode: str, rows: int) -> bytes:
+    """``compiled``: the registered Inbox document by its hash (the compiled plan answers it); the others: QUERY."""
+    if mode == "compiled":
+        return orjson.dumps({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": _inbox_hash()}},
+                             "variables": {"first": rows}})
+    return orjson.dumps({"query": QUERY, "variables": {"n": rows}})
+
+
+def graphql_request(port: int, rows: int, mode: str = "real") -> bytes:
+    body = request_body(mode, rows)
     head = (
         f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json\r\nX-Tenant: {SLUG}\r\nAuthorization: {AUTHORIZATION}\r\n"
@@ -303,7 +319,7 @@ def _check(status: int, body: bytes, rows: int) -> str | None:
 
 async def load(server: Server, concurrency: int, rows: int, duration: float) -> LoadResult:
     """``concurrency`` keep-alive connections, each sending the next request as soon as the last one answered."""
-    request = graphql_request(server.port, rows)
+    request = graphql_request(server.port, rows, server.name)
     latencies: list[float] = []
     bad = [0]
     sample: list[str] = []
@@ -390,7 +406,7 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else f"{path}: {a!r} vs {b!r}"
 
 
-async def same_answer(real: Server, bare: Server, rows: int) -> None:
+async def same_answer(real: Server, bare: Server, rows: int, compiled: Server | None = None) -> None:
     answers = []
     for server in (real, bare):
         status, body = await http_request(server.port, graphql_request(server.port, rows))
@@ -399,6 +415,13 @@ async def same_answer(real: Server, bare: Server, rows: int) -> None:
         answers.append(orjson.loads(body))
     if (diff := _first_difference(*answers)) is not None:
         raise RuntimeError(f"the two servers answer differently at {diff}")
+    if compiled is not None:  # the Inbox document selects more than QUERY: the same rows, in the same order
+        status, body = await http_request(compiled.port, graphql_request(compiled.port, rows, "compiled"))
+        if (problem := _check(status, body, rows)) is not None:
+            raise RuntimeError(f"compiled: {problem}")
+        ids = [e["node"]["id"] for e in orjson.loads(body)["data"]["complaints"]["edges"]]
+        if ids != [e["node"]["id"] for e in answers[0]["data"]["complaints"]["edges"]]:
+            raise RuntimeError("the compiled plan's page has other rows than the real app's")
 
 
 # ----------------------------------------------------------------------------------------------- in-process breakdown
@@ -768,6 +791,95 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
     return out
 
 
+async def compiled_breakdown(rows: int, iterations: int) -> list[str]:
+    """Where one compiled request's time goes (the registered Inbox document by its hash), in this process."""
+    from sqlalchemy.dialects.postgresql import asyncpg as pg_dialect
+
+    from services.api.app import create_app
+    from services.api.authz import complaint_access
+    from services.api.compiled import _labels
+    from services.api.context import Context
+    from services.core.complaints import queries as q
+    from services.core.crypto.fields import keyring_of
+    from services.core.tenancy import resolve_tenant, tenant_session
+
+    app = create_app()
+    graphql_app = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/graphql")
+    out: list[str] = []
+    async with app.router.lifespan_context(app):
+        plan = graphql_app.plans()[_inbox_hash()]
+        root = plan.roots[0]
+        per_size: dict[int, Timing] = {}
+        for n in sorted({1, rows, BIG_PAGE}):
+            body = request_body("compiled", n)
+            for _ in range(20):
+                status, answer = await asgi_post(app, body)
+                if (problem := _check(status, answer, n)) is not None:
+                    raise RuntimeError(f"in-process compiled request failed: {problem}")
+            per_size[n] = await _median_ms(lambda b=body: asgi_post(app, b), iterations)
+        answered = plan.answered
+        t_full = per_size[rows]
+        tenant = await resolve_tenant(SLUG)
+        # the plan's statement, built as a request builds it (filters, scope, labels of the locale)
+        stack = contextlib.AsyncExitStack()
+        from starlette.requests import Request
+
+        from services.api.auth.principal import StaffPrincipal
+        from services.core.org.service import get_user_by_email
+        async with tenant_session(tenant) as s:
+            found = await get_user_by_email(s, USER)
+        assert found is not None
+        async with stack:
+            ctx = Context(request=Request(_scope(b"")), response=None, request_id="bench", exit_stack=stack,
+                          tenant_ref=tenant, principal=StaffPrincipal(user_id=found.id))
+            grant = await complaint_access(ctx)
+            labels = await _labels(ctx, await ctx.locale())
+            async with ctx.db() as session:
+                ring = keyring_of(session)
+                core = q.ComplaintFilter(now=ctx.now())
+                t_build = _sync_median_ms(lambda: root.statement(core, q.ComplaintOrder.CREATED_AT_DESC, rows, None,
+                                                                 grant, ring, labels), iterations)
+                statement = root.statement(core, q.ComplaintOrder.CREATED_AT_DESC, rows, None, grant, ring, labels)
+                connection = await session.connection()
+
+                async def sqla() -> Any:
+                    return (await connection.execute(statement)).scalar_one()
+
+                t_sqla = await _median_ms(sqla, iterations)
+                text_ = await sqla()
+        t_loads = _sync_median_ms(lambda: orjson.loads(text_), iterations)
+        data = orjson.loads(text_)
+        t_dumps = _sync_median_ms(lambda: orjson.dumps({"data": {"complaints": data}}), iterations)
+        sql = str(statement.compile(dialect=pg_dialect.dialect(), schema_translate_map={"tenant": tenant.schema},
+                                    compile_kwargs={"literal_binds": True})).replace(
+            "__[SCHEMA_tenant]", f'"{tenant.schema}"')
+        raw = await asyncpg.connect(_plain_url(os.environ["DATABASE_URL"]))
+        try:
+            t_raw = await _median_ms(lambda: raw.fetchval(sql), iterations)
+        finally:
+            await raw.close()
+
+    def line(label: str, t: Timing) -> str:
+        return f"  {label:<64} {t.cpu:7.2f} {t.cpu / t_full.cpu * 100:4.0f}% {t.wall:8.2f}"
+
+    per_row = (per_size[BIG_PAGE].cpu - per_size[1].cpu) / (BIG_PAGE - 1)
+    out.append(f"In-process breakdown of a compiled request (Inbox by hash, ASGI called directly; median of "
+               f"{iterations}; {answered} requests answered by the plan):")
+    out.append("  whole request, CPU: " + ", ".join(f"{n} rows {t.cpu:.2f} ms" for n, t in sorted(per_size.items()))
+               + f"  =>  fixed ~{per_size[1].cpu:.1f} ms + ~{per_row * 1000:.0f} us per row")
+    out.append(f"  {'':<64} {'CPU ms':>7} {'':>5} {'wall ms':>8}")
+    out.append(line(f"whole {rows}-row request", t_full))
+    out.append(line("  the plan's statement built (filters, scope, JSON shape)", t_build))
+    out.append(line("  the statement executed through SQLAlchemy (one row of JSON text)", t_sqla))
+    out.append(line("    the same SQL on a raw asyncpg connection (PostgreSQL's JSON)", t_raw))
+    out.append(line("  orjson.loads of the page's JSON", t_loads))
+    out.append(line("  orjson.dumps of the response", t_dumps))
+    rest = Timing(t_full.cpu - t_build.cpu - t_sqla.cpu - t_loads.cpu - t_dumps.cpu,
+                  t_full.wall - t_build.wall - t_sqla.wall - t_loads.wall - t_dumps.wall)
+    out.append(line("  the rest: edge, session + viewer + access, HTTP adapter, response", rest))
+    return out
+
+
 def _validation_cache() -> Any:
     """The app's shared validation LRU (services/api/quiet.py, in place of Strawberry's ValidationCache)."""
     try:
@@ -794,15 +906,15 @@ def _sync_median_ms(fn: Callable[[], Any], n: int) -> Timing:
 def _table(results: list[LoadResult], rows: int) -> list[str]:
     by_key = {(r.server, r.concurrency, r.rows): r for r in results}
     show_cpu = any("server" in r.cpu for r in results)
-    head = f"{'server':<6} {'conc':>4} {'rows':>4} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>4}"
-    head += f" {'real/bare':>9}"
+    head = f"{'server':<8} {'conc':>4} {'rows':>4} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>4}"
+    head += f" {'/bare':>9}"
     if show_cpu:
         head += f"  {'cpu% server/pg/client/other':>27}"
     out = [head, "-" * len(head)]
     for r in results:
         bare = by_key.get(("bare", r.concurrency, r.rows))
-        ratio = f"{r.rps / bare.rps:9.3f}" if r.server == "real" and bare and bare.rps else " " * 9
-        line = (f"{r.server:<6} {r.concurrency:>4} {r.rows:>4} {r.rps:8.1f} {r.rps * r.rows:9.0f} "
+        ratio = f"{r.rps / bare.rps:9.3f}" if r.server != "bare" and bare and bare.rps else " " * 9
+        line = (f"{r.server:<8} {r.concurrency:>4} {r.rows:>4} {r.rps:8.1f} {r.rps * r.rows:9.0f} "
                 f"{r.pct(0.50):8.1f} {r.pct(0.99):8.1f} {'yes' if not r.bad else 'NO':>4} {ratio}")
         if show_cpu:
             shares = "/".join(f"{r.cpu.get(k, 0):.0f}" for k in ("server", "postgres", "client", "other"))
@@ -826,18 +938,24 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     if not args.no_profile:
         print("in-process breakdown (before the servers start, on a quiet machine) ...", flush=True)
         breakdown_lines = await breakdown(args.rows, args.profile_iterations, args.profile_lines)
+        breakdown_lines += ["", *await compiled_breakdown(args.rows, args.profile_iterations)]
         from services.core.db import dispose_engine
 
         await dispose_engine()
 
-    real = start_server("real", "services.api.app:create_app", env, logdir, servers)
-    bare = start_server("bare", "bench._bare_app:create_app", env, logdir, servers)
-    await asyncio.gather(wait_ready(real), wait_ready(bare))
+    # the servers: name -> ASGI factory. "real" and "compiled" are the same app: "real" sends QUERY (not a
+    # registered document: the resolver path), "compiled" the registered Inbox document by its hash (its plan)
+    lineup = {"real": "services.api.app:create_app", "compiled": "services.api.app:create_app",
+              "bare": "bench._bare_app:create_app"}
+    started = [start_server(name, factory, env, logdir, servers) for name, factory in lineup.items()]
+    real, compiled, bare = started
+    await asyncio.gather(*(wait_ready(server) for server in started))
     for rows in pages:
-        await same_answer(real, bare, rows)
-    print(f"servers up (real :{real.port}, bare :{bare.port}); both give the same JSON at {pages} rows", flush=True)
+        await same_answer(real, bare, rows, compiled)
+    print(f"servers up ({', '.join(f'{s.name} :{s.port}' for s in started)}); real and bare give the same JSON, "
+          f"compiled the same rows, at {pages} rows", flush=True)
 
-    for server in (real, bare):
+    for server in started:
         for rows in pages:
             await load(server, max(concurrencies), rows, WARMUP_S / len(pages))
 
@@ -845,16 +963,16 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     turn = 0
     for concurrency in concurrencies:
         for rows in pages:
-            order = (real, bare) if turn % 2 == 0 else (bare, real)
+            order = started[turn % len(started):] + started[:turn % len(started)]  # each server leads in turn
             turn += 1
             for server in order:
                 r = await load(server, concurrency, rows, args.duration)
-                print(f"  {r.server:<4} c={concurrency:<3} rows={rows:<3} {r.rps:8.1f} req/s"
+                print(f"  {r.server:<8} c={concurrency:<3} rows={rows:<3} {r.rps:8.1f} req/s"
                       f"  p50 {r.pct(0.5):6.1f} ms  p99 {r.pct(0.99):6.1f} ms"
                       + (f"  {r.bad} BAD ({r.bad_sample})" if r.bad else ""), flush=True)
                 results.append(r)
     # same order in the table whatever ran first
-    results.sort(key=lambda r: (r.concurrency, r.rows, r.server != "real"))
+    results.sort(key=lambda r: (r.concurrency, r.rows, list(lineup).index(r.server)))
 
     print()
     print(f"Results ({platform.python_version()}, {os.cpu_count()} CPUs, uvicorn 1 worker each, "
@@ -882,6 +1000,14 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
         else:
             print()
     print(f"  overall: {'goals met' if met else 'goals NOT met'}")
+    print(f"Compiled (issue 19: >= {COMPILED_GOAL} of bare at {sorted(pages)} rows, c={args.concurrency}):")
+    for c in concurrencies:
+        for rows in pages:
+            done, bare_run = by_key[("compiled", c, rows)], by_key[("bare", c, rows)]
+            ratio = done.rps / bare_run.rps if bare_run.rps else 0.0
+            print(f"  c={c:<3} rows={rows:<3} compiled/bare {ratio:.3f} {'PASS' if ratio >= COMPILED_GOAL else 'FAIL'}"
+                  f"  compiled/real x{done.rps / max(by_key[('real', c, rows)].rps, 1e-9):.2f}"
+                  f"  p99 {done.pct(0.99):.1f} ms (bare {bare_run.pct(0.99):.1f})")
 
     if breakdown_lines:
         print()

@@ -319,16 +319,22 @@ class _ListRoot:
         first, after = args.get("first"), args.get("after")
         plain = core_filter == q.ComplaintFilter(now=core_filter.now) and after is None \
             and core_filter.due_before is None and core_filter.overdue is None
-        cache_key = ("compiled", id(self), order, first, locale)
-        statement = grant.statements.get(cache_key) if plain else None
         async with ctx.db() as session:
-            if statement is None:
-                statement = self.statement(core_filter, order, first, after, grant, keyring_of(session), labels)
-                if plain:
-                    statement = grant.statements.setdefault(cache_key, statement)
             connection = await session.connection()
-            text = (await connection.execute(statement)).scalar_one()
-        return orjson.loads(text)
+            if not plain:  # built for this request (SQLAlchemy's compiled cache keeps its SQL per shape)
+                statement = self.statement(core_filter, order, first, after, grant, keyring_of(session), labels)
+                return orjson.loads((await connection.execute(statement)).scalar_one())
+            # the first page without filter (the inbox as it opens): rendered once per viewer's access, page size
+            # and locale, kept with the access (as the resolver path keeps its page SELECT) and sent as SQL text
+            # straight to asyncpg (its prepared-statement cache), in the request's transaction
+            cache_key = ("compiled", id(self), order, first, locale)
+            rendered = grant.statements.get(cache_key)
+            if rendered is None:
+                statement = self.statement(core_filter, order, first, after, grant, keyring_of(session), labels)
+                rendered = grant.statements.setdefault(cache_key, _render(statement, connection))
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            return orjson.loads(await raw.fetchval(rendered[0], *rendered[1]))
 
     def statement(self, core_filter: q.ComplaintFilter, order: q.ComplaintOrder, first: int | None,
                   after: str | None, grant: Any, ring: Any, labels: str) -> Any:
@@ -376,6 +382,25 @@ class _ListRoot:
                                     literal_column("'[]'::json"))
                 pairs.append((key, select(agg).where(numbered.c._n <= size).scalar_subquery()))
         return select(cast(_object(pairs), Text))
+
+
+def _render(statement: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+    """The statement as asyncpg's SQL text (the tenant's schema written in) and its positional parameters."""
+    sync = connection.sync_connection
+    dialect = sync.dialect
+    schemas = sync.get_execution_options().get("schema_translate_map") or {}
+    compiled = statement.compile(dialect=dialect, schema_translate_map=schemas,
+                                 compile_kwargs={"render_postcompile": True})
+    sql = str(compiled)
+    for key, schema in schemas.items():
+        sql = sql.replace(f"__[SCHEMA_{key}]", dialect.identifier_preparer.quote_schema(schema))
+    if "__[SCHEMA_" in sql:  # pragma: no cover - every table of the list is the tenant's
+        raise RuntimeError("a schema placeholder left in a compiled plan")
+    values = compiled.construct_params()
+    processors = compiled._bind_processors
+    params = tuple(processors[name](values[name]) if name in processors else values[name]
+                   for name in compiled.positiontup or ())
+    return sql, params
 
 
 class _Fallback(Exception):
