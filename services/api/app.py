@@ -104,7 +104,8 @@ class GraphQLApp(GraphQL[Context, None]):
         """The registered queries' compiled plans by hash (built on first use; ``complaintdesk compile-report``
         lists what is compiled and why the rest is not)."""
         if self._plans is None:
-            self._plans = compiled.build(self.schema._schema).plans if compiled.enabled() else {}
+            graphql_schema = self.schema._schema  # type: ignore[attr-defined]
+            self._plans = compiled.build(graphql_schema).plans if compiled.enabled() else {}
         return self._plans
 
     def _plan_for(self, request: Request, data: GraphQLRequestData) -> compiled.Plan | None:

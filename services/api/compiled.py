@@ -119,8 +119,8 @@ def _cursor(order: q.ComplaintOrder, page: Any) -> ColumnElement[Any]:
     column, _ = q.ORDER_COLUMNS[order]
     value = page.c[column.key]
     text_value = _iso(value) if column.key in ("created_at", "updated_at") else cast(value, Text)
-    raw = (literal_column(f"'[\"{order.value}\", \"'") + text_value + literal_column("'\", \"'")
-           + cast(page.c.id, Text) + literal_column("'\"]'"))
+    raw: ColumnElement[Any] = (literal_column(f"'[\"{order.value}\", \"'") + text_value
+                               + literal_column("'\", \"'") + cast(page.c.id, Text) + literal_column("'\"]'"))
     return _base64url(raw)
 
 
@@ -209,6 +209,10 @@ def _sources() -> dict[str, _Source]:
     }
 
 
+def _constant(value: ColumnElement[Any]) -> Callable[[_Request, str], ColumnElement[Any]]:
+    return lambda r, prefix: value
+
+
 def _fields(selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode], type_name: str
             ) -> list[tuple[str, list[FieldNode]]]:
     """graphql-core's CollectFields for a concrete type: response keys in order, fields of one key merged."""
@@ -257,7 +261,7 @@ def _node_builder(source: _Source, selection_set: SelectionSetNode,
         name = _check_same_field(key, nodes)
         path = f"{where}.{name}"
         if name == "__typename":
-            parts.append((key, lambda r, p, t=source.type_name: literal_column(f"'{t}'")))
+            parts.append((key, _constant(literal_column(f"'{source.type_name}'"))))
         elif name in source.leaves:
             parts.append((key, source.leaves[name]))
         elif name in source.objects:
@@ -266,11 +270,11 @@ def _node_builder(source: _Source, selection_set: SelectionSetNode,
             inner = _merged(nodes)
             if inner is None:  # pragma: no cover - validation requires a selection
                 raise NotCompilable(f"{path}: no selection")
-            build = _node_builder(child, inner, fragments, path)
+            child_build = _node_builder(child, inner, fragments, path)
 
-            def nested(r: _Request, prefix: str, build: Any = build, child_prefix: str = child_prefix,
+            def nested(r: _Request, prefix: str, build: Any = child_build, child_prefix: str = child_prefix,
                        nullable: bool = nullable, presence: str = child.presence) -> ColumnElement[Any]:
-                value = build(r, child_prefix)
+                value: ColumnElement[Any] = build(r, child_prefix)
                 if not nullable:
                     return value
                 return case((r.page.c[child_prefix + presence].is_(None), null()), else_=value)
@@ -295,7 +299,7 @@ class _ListRoot:
     node: FieldNode
     parts: list[tuple[str, Any]]  # connection key -> what: "totalCount", ("pageInfo", [...]), ("edges", [...])
 
-    async def run(self, ctx: Context, schema: Any, variables: dict[str, Any]) -> Any:
+    async def run(self, ctx: Context, schema: Any, variables: Any) -> Any:
         from services.api.complaints.queries import list_filter
 
         graphql_schema = schema._schema
