@@ -799,7 +799,7 @@ async def compiled_breakdown(rows: int, iterations: int) -> list[str]:
 
     from services.api.app import create_app
     from services.api.authz import complaint_access
-    from services.api.compiled import _labels, _render
+    from services.api.compiled import _labels, _Rendered
     from services.api.context import Context
     from services.core.complaints import queries as q
     from services.core.crypto.fields import keyring_of
@@ -848,7 +848,8 @@ async def compiled_breakdown(rows: int, iterations: int) -> list[str]:
                     return (await connection.execute(statement)).scalar_one()
 
                 t_sqla = await _median_ms(sqla, iterations)
-                sql_text, params = _render(statement, connection)
+                kept = _Rendered.of(statement, connection)
+                sql_text, params = kept.sql, kept.params({})
                 driver = (await connection.get_raw_connection()).driver_connection
 
                 async def rendered() -> Any:

@@ -80,6 +80,7 @@ logger = logging.getLogger("complaintdesk.api.compiled")
 access = logging.getLogger("complaintdesk.api.access")
 
 RESOLVER_PATH_HEADER = "x-complaintdesk-resolver-path"
+RENDERED_KEPT = 8  # rendered statements kept per viewer's access (page sizes x orders x languages x next page)
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
 
@@ -321,8 +322,11 @@ class _ListRoot:
         locale = await ctx.locale()
         labels = await _labels(ctx, locale)
         first, after = args.get("first"), args.get("after")
-        plain = core_filter == q.ComplaintFilter(now=core_filter.now) and after is None \
-            and core_filter.due_before is None and core_filter.overdue is None
+        plain = core_filter == q.ComplaintFilter(now=core_filter.now)
+        values: dict[str, Any] = {}
+        if plain and after is not None:  # a next page: one kept statement for every cursor, its values bound
+            q.page_size(first)  # the resolver checks the size before the cursor: so here
+            values = q.cursor_values(order, after)
         async with ctx.db() as session:
             connection = await session.connection()
             if not plain:  # built for this request (SQLAlchemy's compiled cache keeps its SQL per shape)
@@ -331,17 +335,22 @@ class _ListRoot:
             # the first page without filter (the inbox as it opens): rendered once per viewer's access, page size
             # and locale, kept with the access (as the resolver path keeps its page SELECT) and sent as SQL text
             # straight to asyncpg (its prepared-statement cache), in the request's transaction
-            cache_key = ("compiled", id(self), order, first, locale)
+            cursor = q.CURSOR_PARAMETERS if after is not None else None
+            cache_key = ("compiled", id(self), order, first, locale, cursor is not None)
             rendered = grant.statements.get(cache_key)
             if rendered is None:
-                statement = self.statement(core_filter, order, first, after, grant, keyring_of(session), labels)
-                rendered = grant.statements.setdefault(cache_key, _render(statement, connection))
+                statement = self.statement(core_filter, order, first, cursor, grant, keyring_of(session), labels)
+                rendered = _Rendered.of(statement, connection)
+                kept = sum(1 for key in grant.statements if isinstance(key, tuple) and key[0] == "compiled")
+                if kept < RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few shapes)
+                    rendered = grant.statements.setdefault(cache_key, rendered)
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
-            return orjson.loads(await raw.fetchval(rendered[0], *rendered[1]))
+            return orjson.loads(await raw.fetchval(rendered.sql, *rendered.params(values)))
 
     def statement(self, core_filter: q.ComplaintFilter, order: q.ComplaintOrder, first: int | None,
                   after: str | None, grant: Any, ring: Any, labels: str) -> Any:
+        """The root field's one SELECT (``after``: a cursor, or ``queries.CURSOR_PARAMETERS``)."""
         page_select, size = q.page_statement(core_filter, order, first, after, grant.read, grant.identity, ring)
         page = page_select.cte("page")
         column, descending = q.ORDER_COLUMNS[order]
@@ -388,23 +397,37 @@ class _ListRoot:
         return select(cast(_object(pairs), Text))
 
 
-def _render(statement: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
-    """The statement as asyncpg's SQL text (the tenant's schema written in) and its positional parameters."""
-    sync = connection.sync_connection
-    dialect = sync.dialect
-    schemas = sync.get_execution_options().get("schema_translate_map") or {}
-    compiled = statement.compile(dialect=dialect, schema_translate_map=schemas,
-                                 compile_kwargs={"render_postcompile": True})
-    sql = str(compiled)
-    for key, schema in schemas.items():
-        sql = sql.replace(f"__[SCHEMA_{key}]", dialect.identifier_preparer.quote_schema(schema))
-    if "__[SCHEMA_" in sql:  # pragma: no cover - every table of the list is the tenant's
-        raise RuntimeError("a schema placeholder left in a compiled plan")
-    values = compiled.construct_params()
-    processors = compiled._bind_processors
-    params = tuple(processors[name](values[name]) if name in processors else values[name]
-                   for name in compiled.positiontup or ())
-    return sql, params
+@dataclass(frozen=True)
+class _Rendered:
+    """A statement as asyncpg's SQL text (the tenant's schema written in) and its positional parameters: the kept
+    values, and the names bound per request (a cursor's position)."""
+    sql: str
+    names: tuple[str, ...]
+    kept: dict[str, Any]
+    processors: dict[str, Any]
+
+    @classmethod
+    def of(cls, statement: Any, connection: Any) -> _Rendered:
+        sync = connection.sync_connection
+        dialect = sync.dialect
+        schemas = sync.get_execution_options().get("schema_translate_map") or {}
+        compiled = statement.compile(dialect=dialect, schema_translate_map=schemas,
+                                     compile_kwargs={"render_postcompile": True})
+        sql = str(compiled)
+        for key, schema in schemas.items():
+            sql = sql.replace(f"__[SCHEMA_{key}]", dialect.identifier_preparer.quote_schema(schema))
+        if "__[SCHEMA_" in sql:  # pragma: no cover - every table of the list is the tenant's
+            raise RuntimeError("a schema placeholder left in a compiled plan")
+        return cls(sql, tuple(compiled.positiontup or ()), compiled.construct_params(),
+                   dict(compiled._bind_processors))
+
+    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name in self.names:
+            value = values[name] if name in values else self.kept[name]
+            processor = self.processors.get(name)
+            out.append(processor(value) if processor is not None else value)
+        return tuple(out)
 
 
 class _Fallback(Exception):

@@ -19,7 +19,20 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, tuple_, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
@@ -410,6 +423,22 @@ def _decode_cursor(order: ComplaintOrder, cursor: str, field: str) -> tuple[Any,
             ErrorCode.INVALID, msg("{field} is not a cursor of this list", field=field), [field]) from None
 
 
+CURSOR_PARAMETERS: Any = type("CursorParameters", (str,), {})()
+"""Passed as ``after`` to ``page_statement``: the cursor's position as bind parameters ``cursor_value`` and
+``cursor_id`` (values from ``cursor_values``), so one statement serves every next page."""
+
+
+def page_size(first: int | None) -> int:
+    """A forward page's size; the same ``DomainError`` as ``list_complaints`` when out of bounds."""
+    return _page_size(first, None)[0]
+
+
+def cursor_values(order: ComplaintOrder, cursor: str, field: str = "after") -> dict[str, Any]:
+    """A cursor's position as ``CURSOR_PARAMETERS`` binds it; the same ``DomainError`` for a bad cursor."""
+    value, ident = _decode_cursor(order, cursor, field)
+    return {"cursor_value": value, "cursor_id": ident}
+
+
 def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
     if first is not None and last is not None:
         raise DomainError(ErrorCode.INVALID, "pass first or last, not both", ["first"])
@@ -437,7 +466,13 @@ def _page_statement(
     for cursor, field, forward_side in ((after, "after", True), (before, "before", False)):
         if cursor is None:
             continue
-        value, ident = _decode_cursor(order, cursor, field)
+        value: Any
+        ident: Any
+        if cursor is CURSOR_PARAMETERS:  # a statement kept for any cursor: the values bound at execution
+            value = bindparam("cursor_value", None, type_=column.type, required=False)
+            ident = bindparam("cursor_id", None, type_=Complaint.id.type, required=False)
+        else:
+            value, ident = _decode_cursor(order, cursor, field)
         key = tuple_(column, Complaint.id)
         # "after" means later in the list's order, "before" earlier
         later = key < tuple_(value, ident) if descending else key > tuple_(value, ident)
