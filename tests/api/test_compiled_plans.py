@@ -125,7 +125,8 @@ def test_every_registered_query_is_compiled_or_reported() -> None:
 
 
 async def test_compiled_plans_answer_byte_for_byte_as_the_resolver_path(
-        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compiled, "FILTERED_PAGES", True)  # filtered pages through the plan too, to compare them
     plans = _graphql_app(app).plans()
     assert plans, "no compiled plan"
     users = list(STAFF)
@@ -187,6 +188,23 @@ async def test_the_compiled_page_has_nulls_empty_lists_and_both_tenants_own_rows
         assert empty.json() == {"data": {"complaints": {"totalCount": 0, "pageInfo": {
             "hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}, "edges": []}}}
     assert not seen[0] & seen[1]
+
+
+async def test_by_default_a_filtered_page_takes_the_resolver_path_and_a_next_page_the_plan(
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
+    digest = next(h for h, d in registry().items() if d.startswith("query Inbox("))
+    plan = _graphql_app(app).plans()[digest]
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    slug, _ = pair[0]
+    before = plan.answered
+    first = await _same(client, slug, "desk@test.example", {"extensions": extensions, "variables": {"first": 2}})
+    after = first.json()["data"]["complaints"]["pageInfo"]["endCursor"]
+    await _same(client, slug, "desk@test.example", {"extensions": extensions,
+                                                    "variables": {"first": 2, "after": after}})
+    assert plan.answered == before + 2
+    await _same(client, slug, "desk@test.example", {"extensions": extensions,
+                                                    "variables": {"filter": {"status": ["RECEIVED"]}}})
+    assert plan.answered == before + 2
 
 
 def test_the_resolver_path_switch_is_not_honoured_in_production() -> None:
