@@ -885,7 +885,7 @@ async def compiled_breakdown(rows: int, iterations: int) -> list[str]:
     rest = Timing(t_full.cpu - t_rendered.cpu - t_loads.cpu - t_dumps.cpu,
                   t_full.wall - t_rendered.wall - t_loads.wall - t_dumps.wall)
     out.append(line("  the rest: edge, session + viewer + access + locale, HTTP adapter, response", rest))
-    out.append("  not in a first page (filters, a cursor): per request")
+    out.append("  a filtered page, were it run by the plan (compiled.FILTERED_PAGES; today: the resolver path):")
     out.append(line("    the plan's statement built (filters, scope, JSON shape)", t_build))
     out.append(line("    executed through SQLAlchemy (its compiled cache; cache key walked)", t_sqla))
     out.append(line("    for scale: the same SQL on a fresh asyncpg connection", t_raw))

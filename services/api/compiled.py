@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -424,7 +425,8 @@ class _Rendered:
             sql = sql.replace(f"__[SCHEMA_{key}]", dialect.identifier_preparer.quote_schema(schema))
         if "__[SCHEMA_" in sql:  # pragma: no cover - every table of the list is the tenant's
             raise RuntimeError("a schema placeholder left in a compiled plan")
-        return cls(sql, tuple(compiled.positiontup or ()), compiled.construct_params(),
+        # interned: viewers of the same shape of access share the text (their values are parameters)
+        return cls(sys.intern(sql), tuple(compiled.positiontup or ()), compiled.construct_params(),
                    dict(compiled._bind_processors))
 
     def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
