@@ -346,11 +346,11 @@ class _ListRoot:
             cache_key = ("compiled", id(self), order, first, locale, cursor is not None)
             rendered = grant.statements.get(cache_key)
             if rendered is None:
-                statement = self.statement(core_filter, order, first, cursor, grant, keyring_of(session), labels)
-                rendered = _Rendered.of(statement, connection)
                 kept = sum(1 for key in grant.statements if isinstance(key, tuple) and key[0] == "compiled")
-                if kept < RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few shapes)
-                    rendered = grant.statements.setdefault(cache_key, rendered)
+                if kept >= RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few shapes);
+                    raise _Fallback("rendered statements kept")  # rendering one per request would cost more
+                statement = self.statement(core_filter, order, first, cursor, grant, keyring_of(session), labels)
+                rendered = grant.statements.setdefault(cache_key, _Rendered.of(statement, connection))
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
             return orjson.loads(await raw.fetchval(rendered.sql, *rendered.params(values)))

@@ -190,7 +190,7 @@ async def test_the_compiled_page_has_nulls_empty_lists_and_both_tenants_own_rows
     assert not seen[0] & seen[1]
 
 
-async def test_by_default_a_filtered_page_takes_the_resolver_path_and_a_next_page_the_plan(
+async def test_by_default_filtered_pages_and_shapes_past_the_bound_take_the_resolver_path(
         app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
     digest = next(h for h, d in registry().items() if d.startswith("query Inbox("))
     plan = _graphql_app(app).plans()[digest]
@@ -205,6 +205,14 @@ async def test_by_default_a_filtered_page_takes_the_resolver_path_and_a_next_pag
     await _same(client, slug, "desk@test.example", {"extensions": extensions,
                                                     "variables": {"filter": {"status": ["RECEIVED"]}}})
     assert plan.answered == before + 2
+    # at most RENDERED_KEPT statements kept per viewer's access: a further page shape takes the resolver path
+    before = plan.answered
+    sizes = range(11, 12 + compiled.RENDERED_KEPT)
+    for size in sizes:
+        await _same(client, slug, "manager@test.example", {"extensions": extensions, "variables": {"first": size}})
+    assert plan.answered == before + compiled.RENDERED_KEPT
+    await _same(client, slug, "manager@test.example", {"extensions": extensions, "variables": {"first": 11}})
+    assert plan.answered == before + compiled.RENDERED_KEPT + 1  # a kept one still answers
 
 
 def test_the_resolver_path_switch_is_not_honoured_in_production() -> None:
