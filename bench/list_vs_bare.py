@@ -1089,8 +1089,9 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
             print(f"postgraphile: NOT RUN ({pg_problem}); the other servers go on", flush=True)
     started.sort(key=lambda s: SERVERS.index(s.name))
     await asyncio.gather(*(wait_ready(s) for s in started if s.name != "postgraphile"))
-    # the others answer as the reference does (the compiled server answers another document: not the reference)
-    reference = next((s for s in started if s.name != "compiled"), None)
+    # the others answer as the reference does: real, else bare (compiled answers another document, PostGraphile
+    # spells the values its way: the reference only when it is the only other one)
+    reference = next((s for name in ("real", "bare", "postgraphile") for s in started if s.name == name), None)
     pg_differs = False
     for other in [s for s in started if s is not reference]:
         for rows in pages:
@@ -1109,7 +1110,8 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     checked = [s.name for s in started if s is not reference]
     print("servers up (" + ", ".join(f"{s.name} :{s.port}" for s in started) + ")"
           + (f"; {', '.join(checked)} answer as {reference.name} does at {pages} rows"
-             + (" (PostGraphile: the same values, its own ID and time spelling)" if "postgraphile" in checked else "")
+             + (" (PostGraphile: the same values, its own ID and time spelling)"
+                if "postgraphile" in {s.name for s in started} else "")
              + ("; compiled: the same rows in the same order, the Inbox selection" if "compiled" in checked else "")
              if reference is not None and checked else ""), flush=True)
 
