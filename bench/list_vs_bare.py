@@ -1,12 +1,16 @@
 """The complaints list: the real app against a bare Starlette + asyncpg endpoint, in one sitting.
 
     .venv/bin/python bench/list_vs_bare.py [--rows 50] [--duration 10] [--concurrency 16,64]
+        [--servers real,compiled,postgraphile,bare]
 
 Creates its own database (dropped at the end, also on Ctrl-C), a retail tenant with staff and 200 complaints,
-starts the real app and bench/_bare_app.py as two uvicorn processes (one worker each, loopback only), loads
-both with the same light keep-alive HTTP/1.1 client (asyncio streams, not httpx: the client must not be the
-bottleneck on a 2-core machine), and prints req/s, p50/p99, the real/bare ratio, the real app's rows/s at
---rows vs 100, and an in-process breakdown of one request (timings and a cProfile). See bench/README.md.
+starts the real app twice (``real``: the resolver path; ``compiled``: the registered Inbox document by its hash,
+its compiled plan) and bench/_bare_app.py as uvicorn processes (one worker each, loopback only), and PostGraphile
+5 (bench/postgraphile/, one Node process), loads each with the same light keep-alive HTTP/1.1 client (asyncio
+streams, not httpx: the client must not be the bottleneck on a 2-core machine), and prints req/s, p50/p99, each
+server's ratio to bare, the real app and the compiled plan beside PostGraphile, the goals (real/bare, the real
+app's rows/s at --rows vs 100, compiled/bare), and in-process breakdowns of a real and a compiled request
+(timings and a cProfile). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ QUERY = (
     "owner { id displayName } responsibleDepartment { id name } category { id name } } } } }"
 )
 GOAL_RATIO = 0.15
+COMPILED_GOAL = 0.55  # issue 19: PostGraphile 5's ratio to the same uvloop bare
 # PostGraphile 5 (bench/postgraphile/): the same selection over its generated schema (schema.sql names the root
 # list and the relations as the real app does); the order spelled out, as the real list's default is.
 PG_QUERY = (
@@ -82,7 +87,9 @@ PG_QUERY = (
     "category { id name } } } } }"
 )
 PG_DIR = ROOT / "bench" / "postgraphile"
-SERVERS = ("real", "bare", "postgraphile")
+# "real" and "compiled" are the same app: "real" sends QUERY (not a registered document: the resolver path),
+# "compiled" the registered Inbox document by its hash (its compiled plan). The order of the table.
+SERVERS = ("real", "compiled", "postgraphile", "bare")
 _CORE_SDL = """
 type Query { complaints(first: Int): Connection! }
 type Connection { edges: [Edge!]! }
@@ -207,7 +214,6 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
-    query: str = QUERY
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -297,7 +303,7 @@ async def start_postgraphile(env: dict[str, str], logdir: Path, servers: list[Se
     with log.open("wb") as out:
         process = subprocess.Popen([node, "server.mjs"], cwd=PG_DIR, env=node_env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server("postgraphile", port, process, log, PG_QUERY)
+    server = Server("postgraphile", port, process, log)
     servers.append(server)
     return server
 
@@ -318,11 +324,28 @@ async def wait_ready(server: Server, timeout: float = 30.0) -> None:
 # ----------------------------------------------------------------------------------------------- load client
 
 
-def graphql_request(port: int, rows: int, query: str = QUERY) -> bytes:
-    body = orjson.dumps({"query": query, "variables": {"n": rows}})
+def _inbox_hash() -> str:
+    """The registered Inbox document's SHA-256 (frontend-schema/persisted-documents.json)."""
+    manifest = orjson.loads((ROOT / "frontend-schema" / "persisted-documents.json").read_bytes())
+    [digest] = [h for h, d in manifest.items() if d.startswith("query Inbox(")]
+    return str(digest)
+
+
+def request_body(mode: str, rows: int) -> bytes:
+    """What the server named ``mode`` is sent: ``compiled`` the registered Inbox document by its hash (the compiled
+    plan answers it), ``postgraphile`` PG_QUERY (its schema's spelling), the others (``real``, ``bare``) QUERY."""
+    if mode == "compiled":
+        return orjson.dumps({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": _inbox_hash()}},
+                             "variables": {"first": rows}})
+    return orjson.dumps({"query": PG_QUERY if mode == "postgraphile" else QUERY, "variables": {"n": rows}})
+
+
+def graphql_request(port: int, rows: int, mode: str = "real") -> bytes:
+    body = request_body(mode, rows)
     head = (
         f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Accept: application/json\r\nX-Tenant: {SLUG}\r\nAuthorization: {AUTHORIZATION}\r\n"
+        f"Accept: application/json\r\nAccept-Language: zh-CN\r\nX-Tenant: {SLUG}\r\n"
+        f"Authorization: {AUTHORIZATION}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
@@ -384,7 +407,7 @@ def _check(status: int, body: bytes, rows: int) -> str | None:
 
 async def load(server: Server, concurrency: int, rows: int, duration: float) -> LoadResult:
     """``concurrency`` keep-alive connections, each sending the next request as soon as the last one answered."""
-    request = graphql_request(server.port, rows, server.query)
+    request = graphql_request(server.port, rows, server.name)
     latencies: list[float] = []
     bad = [0]
     sample: list[str] = []
@@ -493,14 +516,22 @@ def _same_values(answer: Any) -> Any:
 
 
 async def same_answer(reference: Server, other: Server, rows: int) -> None:
+    """``other`` answers as ``reference`` does at ``rows`` rows: the same JSON (PostGraphile: the same values, spelled
+    its way); the compiled server answers the Inbox document, which selects more than QUERY: the same rows, in the
+    same order."""
     answers = []
     for server in (reference, other):
-        status, body = await http_request(server.port, graphql_request(server.port, rows, server.query))
+        status, body = await http_request(server.port, graphql_request(server.port, rows, server.name))
         if (problem := _check(status, body, rows)) is not None:
             raise RuntimeError(f"{server.name}: {problem}")
         answers.append(orjson.loads(body))
-    if other.query != reference.query:  # another schema: the same values, spelled its way
+    if "postgraphile" in (reference.name, other.name):  # another schema: the same values, spelled its way
         answers = [_same_values(a) for a in answers]
+    if other.name == "compiled":  # the Inbox document selects more than QUERY: the same rows, in the same order
+        ids = [[e["node"]["id"] for e in a["data"]["complaints"]["edges"]] for a in answers]
+        if ids[0] != ids[1]:
+            raise RuntimeError(f"the compiled plan's page has other rows than {reference.name}'s")
+        return
     if (diff := _first_difference(*answers)) is not None:
         raise RuntimeError(f"{reference.name} and {other.name} answer differently at {diff}")
 
@@ -510,6 +541,7 @@ async def same_answer(reference: Server, other: Server, rows: int) -> None:
 
 def _scope(body: bytes) -> dict[str, Any]:
     headers = [(b"host", b"bench"), (b"content-type", b"application/json"), (b"accept", b"application/json"),
+               (b"accept-language", b"zh-CN"),  # as a browser sends it (the Inbox's statusLabel is translated)
                (b"authorization", AUTHORIZATION.encode()),
                (b"content-length", str(len(body)).encode())]
     return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
@@ -872,6 +904,105 @@ async def breakdown(rows: int, iterations: int, profile_lines: int) -> list[str]
     return out
 
 
+async def compiled_breakdown(rows: int, iterations: int) -> list[str]:
+    """Where one compiled request's time goes (the registered Inbox document by its hash), in this process."""
+    from sqlalchemy.dialects.postgresql import asyncpg as pg_dialect
+
+    from services.api.app import create_app
+    from services.api.authz import complaint_access
+    from services.api.compiled import _labels, _Rendered
+    from services.api.context import Context
+    from services.core.complaints import queries as q
+    from services.core.crypto.fields import keyring_of
+    from services.core.tenancy import resolve_tenant, tenant_session
+
+    app = create_app()
+    graphql_app = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/graphql")
+    out: list[str] = []
+    async with app.router.lifespan_context(app):
+        plan = graphql_app.plans()[_inbox_hash()]
+        root = plan.roots[0]
+        per_size: dict[int, Timing] = {}
+        for n in sorted({1, rows, BIG_PAGE}):
+            body = request_body("compiled", n)
+            for _ in range(20):
+                status, answer = await asgi_post(app, body)
+                if (problem := _check(status, answer, n)) is not None:
+                    raise RuntimeError(f"in-process compiled request failed: {problem}")
+            per_size[n] = await _median_ms(lambda b=body: asgi_post(app, b), iterations)
+        answered = plan.answered
+        t_full = per_size[rows]
+        tenant = await resolve_tenant(SLUG)
+        # the plan's statement, built as a request builds it (filters, scope, labels of the locale)
+        stack = contextlib.AsyncExitStack()
+        from starlette.requests import Request
+
+        from services.api.auth.principal import StaffPrincipal
+        from services.core.org.service import get_user_by_email
+        async with tenant_session(tenant) as s:
+            found = await get_user_by_email(s, USER)
+        assert found is not None
+        async with stack:
+            ctx = Context(request=Request(_scope(b"")), response=None, request_id="bench", exit_stack=stack,
+                          tenant_ref=tenant, principal=StaffPrincipal(user_id=found.id))
+            grant = await complaint_access(ctx)
+            labels = await _labels(ctx, await ctx.locale())
+            async with ctx.db() as session:
+                ring = keyring_of(session)
+                core = q.ComplaintFilter(now=ctx.now())
+                t_build = _sync_median_ms(lambda: root.statement(core, q.ComplaintOrder.CREATED_AT_DESC, rows, None,
+                                                                 grant, ring, labels), iterations)
+                statement = root.statement(core, q.ComplaintOrder.CREATED_AT_DESC, rows, None, grant, ring, labels)
+                connection = await session.connection()
+
+                async def sqla() -> Any:
+                    return (await connection.execute(statement)).scalar_one()
+
+                t_sqla = await _median_ms(sqla, iterations)
+                kept = _Rendered.of(statement, connection)
+                sql_text, params = kept.sql, kept.params({})
+                driver = (await connection.get_raw_connection()).driver_connection
+
+                async def rendered() -> Any:
+                    return await driver.fetchval(sql_text, *params)
+
+                t_rendered = await _median_ms(rendered, iterations)
+                text_ = await rendered()
+        t_loads = _sync_median_ms(lambda: orjson.loads(text_), iterations)
+        data = orjson.loads(text_)
+        t_dumps = _sync_median_ms(lambda: orjson.dumps({"data": {"complaints": data}}), iterations)
+        sql = str(statement.compile(dialect=pg_dialect.dialect(), schema_translate_map={"tenant": tenant.schema},
+                                    compile_kwargs={"literal_binds": True})).replace(
+            "__[SCHEMA_tenant]", f'"{tenant.schema}"')
+        raw = await asyncpg.connect(_plain_url(os.environ["DATABASE_URL"]))
+        try:
+            t_raw = await _median_ms(lambda: raw.fetchval(sql), iterations)
+        finally:
+            await raw.close()
+
+    def line(label: str, t: Timing) -> str:
+        return f"  {label:<64} {t.cpu:7.2f} {t.cpu / t_full.cpu * 100:4.0f}% {t.wall:8.2f}"
+
+    per_row = (per_size[BIG_PAGE].cpu - per_size[1].cpu) / (BIG_PAGE - 1)
+    out.append(f"In-process breakdown of a compiled request (Inbox by hash, ASGI called directly; median of "
+               f"{iterations}; {answered} requests answered by the plan):")
+    out.append("  whole request, CPU: " + ", ".join(f"{n} rows {t.cpu:.2f} ms" for n, t in sorted(per_size.items()))
+               + f"  =>  fixed ~{per_size[1].cpu:.1f} ms + ~{per_row * 1000:.0f} us per row")
+    out.append(f"  {'':<64} {'CPU ms':>7} {'':>5} {'wall ms':>8}")
+    out.append(line(f"whole {rows}-row request", t_full))
+    out.append(line("  the rendered SQL on the request's asyncpg connection (one JSON text)", t_rendered))
+    out.append(line("  orjson.loads of the page's JSON", t_loads))
+    out.append(line("  orjson.dumps of the response", t_dumps))
+    rest = Timing(t_full.cpu - t_rendered.cpu - t_loads.cpu - t_dumps.cpu,
+                  t_full.wall - t_rendered.wall - t_loads.wall - t_dumps.wall)
+    out.append(line("  the rest: edge, session + viewer + access + locale, HTTP adapter, response", rest))
+    out.append("  a filtered page, were it run by the plan (compiled.FILTERED_PAGES; today: the resolver path):")
+    out.append(line("    the plan's statement built (filters, scope, JSON shape)", t_build))
+    out.append(line("    executed through SQLAlchemy (its compiled cache; cache key walked)", t_sqla))
+    out.append(line("    for scale: the same SQL on a fresh asyncpg connection", t_raw))
+    return out
+
+
 def _validation_cache() -> Any:
     """The app's shared validation LRU (services/api/quiet.py, in place of Strawberry's ValidationCache)."""
     try:
@@ -930,15 +1061,16 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     if not args.no_profile:
         print("in-process breakdown (before the servers start, on a quiet machine) ...", flush=True)
         breakdown_lines = await breakdown(args.rows, args.profile_iterations, args.profile_lines)
+        if "compiled" in args.servers:
+            breakdown_lines += ["", *await compiled_breakdown(args.rows, args.profile_iterations)]
         from services.core.db import dispose_engine
 
         await dispose_engine()
 
-    started: list[Server] = []
-    if "real" in args.servers:
-        started.append(start_server("real", "services.api.app:create_app", env, logdir, servers))
-    if "bare" in args.servers:
-        started.append(start_server("bare", "bench._bare_app:create_app", env, logdir, servers))
+    apps = {"real": "services.api.app:create_app", "compiled": "services.api.app:create_app",
+            "bare": "bench._bare_app:create_app"}  # see SERVERS
+    started = [start_server(name, apps[name], env, logdir, servers) for name in SERVERS
+               if name in args.servers and name in apps]
     pg_problem = None
     if "postgraphile" in args.servers:  # optional: without Node or npm the others still run
         try:
@@ -955,12 +1087,18 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
                 if server.name == "postgraphile":
                     server.stop()
             print(f"postgraphile: NOT RUN ({pg_problem}); the other servers go on", flush=True)
+    started.sort(key=lambda s: SERVERS.index(s.name))
     await asyncio.gather(*(wait_ready(s) for s in started if s.name != "postgraphile"))
+    # the others answer as the reference does: real, else bare (compiled answers another document, PostGraphile
+    # spells the values its way: the reference only when it is the only other one)
+    reference = next((s for name in ("real", "bare", "postgraphile") for s in started if s.name == name), None)
     pg_differs = False
-    for other in started[1:]:
+    for other in [s for s in started if s is not reference]:
         for rows in pages:
+            if reference is None:
+                break
             try:
-                await same_answer(started[0], other, rows)
+                await same_answer(reference, other, rows)
             except RuntimeError as exc:
                 if other.name != "postgraphile":
                     raise
@@ -969,9 +1107,13 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
                 other.stop()
                 started.remove(other)
                 break
+    checked = [s.name for s in started if s is not reference]
     print("servers up (" + ", ".join(f"{s.name} :{s.port}" for s in started) + ")"
-          + (f"; the same answer at {pages} rows (PostGraphile: the same values, its own ID and time spelling)"
-             if len(started) > 1 else ""), flush=True)
+          + (f"; {', '.join(checked)} answer as {reference.name} does at {pages} rows"
+             + (" (PostGraphile: the same values, its own ID and time spelling)"
+                if "postgraphile" in {s.name for s in started} else "")
+             + ("; compiled: the same rows in the same order, the Inbox selection" if "compiled" in checked else "")
+             if reference is not None and checked else ""), flush=True)
 
     for server in started:
         for rows in pages:
@@ -1003,22 +1145,26 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
     if pg_problem is not None:
         print(f"postgraphile: not run ({pg_problem})")
     ran = {r.server for r in results}
-    if {"real", "bare", "postgraphile"} <= ran:
+    mine = [n for n in ("real", "compiled") if n in ran]  # the app's servers, each beside PostGraphile
+    if {"bare", "postgraphile"} <= ran and mine:
         print()
-        print("Beside PostGraphile 5 (req/s as a fraction of the same bare; real/pgl = the real app's fraction over "
-              "PostGraphile's; server CPU ms per request real/postgraphile/bare):")
+        print("Beside PostGraphile 5 (req/s as a fraction of the same bare; " + ", ".join(
+            f"{n}/pgl = the {'real app' if n == 'real' else 'compiled plan'}'s fraction over PostGraphile's"
+            for n in mine) + f"; server CPU ms per request {'/'.join([*mine, 'postgraphile', 'bare'])}):")
         for c in concurrencies:
             for rows in pages:
-                real_r, pg_r, bare_r = (by_key[(n, c, rows)] for n in ("real", "postgraphile", "bare"))
-                real_ratio, pg_ratio = real_r.rps / bare_r.rps, pg_r.rps / bare_r.rps
+                runs = [by_key[(n, c, rows)] for n in (*mine, "postgraphile", "bare")]
+                bare_r = runs[-1]
+                ratios = {r.server: r.rps / bare_r.rps for r in runs[:-1]}
                 # Server CPU per request: less sensitive to a shared machine than req/s (each server process got
                 # whatever share of a core the others left it).
                 cpu_ms = [f"{r.cpu['server'] * 10 / r.rps:.2f}" if "server" in r.cpu and r.rps else "?"
-                          for r in (real_r, pg_r, bare_r)]
-                print(f"  c={c:<3} rows={rows:<3} real {real_ratio:.3f}  postgraphile {pg_ratio:.3f}  "
-                      f"real/pgl {real_ratio / pg_ratio:.2f}   p99 real {real_r.pct(0.99):.1f} ms, "
-                      f"postgraphile {pg_r.pct(0.99):.1f} ms, bare {bare_r.pct(0.99):.1f} ms   "
-                      f"server CPU ms/request {'/'.join(cpu_ms)}")
+                          for r in runs]
+                print(f"  c={c:<3} rows={rows:<3} "
+                      + "  ".join(f"{r.server} {ratios[r.server]:.3f}" for r in runs[:-1]) + "  "
+                      + "  ".join(f"{n}/pgl {ratios[n] / ratios['postgraphile']:.2f}" for n in mine)
+                      + "   p99 " + ", ".join(f"{r.server} {r.pct(0.99):.1f} ms" for r in runs)
+                      + f"   server CPU ms/request {'/'.join(cpu_ms)}")
     goals = {"real", "bare"} <= ran
     print()
     print(f"Goals: real/bare req/s >= {GOAL_RATIO} at {args.rows} rows; real rows/s at {BIG_PAGE} >= at {args.rows}")
@@ -1040,6 +1186,17 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], servers: list[S
             print()
     print(f"  overall: {'goals met' if met else 'goals NOT met'}" if goals
           else "  not measured: the goals compare real with bare, not both run (--servers)")
+    if {"compiled", "bare"} <= ran:
+        print(f"Compiled (issue 19: >= {COMPILED_GOAL} of bare at {sorted(pages)} rows, c={args.concurrency}):")
+        for c in concurrencies:
+            for rows in pages:
+                done, bare_run = by_key[("compiled", c, rows)], by_key[("bare", c, rows)]
+                ratio = done.rps / bare_run.rps if bare_run.rps else 0.0
+                print(f"  c={c:<3} rows={rows:<3} compiled/bare {ratio:.3f} "
+                      f"{'PASS' if ratio >= COMPILED_GOAL else 'FAIL'}"
+                      + (f"  compiled/real x{done.rps / max(real_run.rps, 1e-9):.2f}"
+                         if (real_run := by_key.get(("real", c, rows))) is not None else "")
+                      + f"  p99 {done.pct(0.99):.1f} ms (bare {bare_run.pct(0.99):.1f})")
 
     if breakdown_lines:
         print()

@@ -8,12 +8,15 @@ list has as its default) is taken out. The views PostGraphile sees must carry ev
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import re
 import sys
 from types import ModuleType
 
 import graphql
+import orjson
+import pytest
 from helpers import ROOT
 
 
@@ -59,3 +62,23 @@ def test_the_views_carry_every_column_the_selection_reads() -> None:
         "complaints": {"id", "number", "status", "title", "created_at", "owner_id", "responsible_department_id",
                        "category_id"},
     }
+
+
+def test_each_server_is_sent_its_own_request() -> None:
+    bench = _bench()
+    assert bench.SERVERS == ("real", "compiled", "postgraphile", "bare")
+    for mode, query in (("real", bench.QUERY), ("bare", bench.QUERY), ("postgraphile", bench.PG_QUERY)):
+        assert orjson.loads(bench.request_body(mode, 7)) == {"query": query, "variables": {"n": 7}}
+    compiled = orjson.loads(bench.request_body("compiled", 7))
+    assert compiled["variables"] == {"first": 7} and "query" not in compiled
+    digest = compiled["extensions"]["persistedQuery"]["sha256Hash"]
+    manifest = orjson.loads((ROOT / "frontend-schema" / "persisted-documents.json").read_bytes())
+    assert manifest[digest].startswith("query Inbox(")
+    assert hashlib.sha256(manifest[digest].encode()).hexdigest() == digest
+
+
+def test_servers_outside_the_four_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _bench().main(["--servers", "real,compiled,hasura"])
+    assert exit_.value.code == 2
+    assert "--servers: a comma-separated subset of real,compiled,postgraphile,bare" in capsys.readouterr().err

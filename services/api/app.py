@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -37,7 +38,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.api import documents, http, idempotency
+from services.api import compiled, documents, http, idempotency
 from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.console import ConsoleFiles, ConsoleRoute, graphiql_page
 from services.api.context import Context
@@ -96,6 +97,27 @@ class GraphQLApp(GraphQL[Context, None]):
     """
 
     redis: Any = None  # set by create_app; handed to each request's Context
+    resolver_switch = False  # honour compiled.RESOLVER_PATH_HEADER (set by create_app outside production only)
+    _plans: dict[str, compiled.Plan] | None = None
+
+    def plans(self) -> dict[str, compiled.Plan]:
+        """The registered queries' compiled plans by hash (built on first use; ``complaintdesk compile-report``
+        lists what is compiled and why the rest is not)."""
+        if self._plans is None:
+            graphql_schema = self.schema._schema  # type: ignore[attr-defined]
+            self._plans = compiled.build(graphql_schema).plans if compiled.enabled() else {}
+        return self._plans
+
+    def _plan_for(self, request: Request, data: GraphQLRequestData) -> compiled.Plan | None:
+        plans = self.plans()
+        if not plans or data.query is None:
+            return None
+        plan = plans.get(documents.sha256(data.query))
+        if plan is None or (data.operation_name is not None and data.operation_name != plan.name):
+            return None
+        if self.resolver_switch and request.headers.get(compiled.RESOLVER_PATH_HEADER) == "1":
+            return None
+        return plan
     console_dir: Path | None = None  # the console's build, whose graphiql.html is the IDE page (development)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -173,6 +195,16 @@ class GraphQLApp(GraphQL[Context, None]):
     async def _execute(self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
                        request_data: GraphQLRequestData, context: Context, sub_response: Response,
                        media_type: str) -> Response:
+        plan = self._plan_for(request, request_data)
+        if plan is not None:
+            started = time.perf_counter()
+            data = await plan.run(context, self.schema, request_data.variables)
+            if data is not None:  # else this request takes the resolver path, which answers it
+                compiled.observe(plan, time.perf_counter() - started)
+                sub_response.media_type = media_type
+                if sub_response.status_code is None:
+                    sub_response.status_code = 200
+                return self.create_response(response_data={"data": data}, sub_response=sub_response)
         result = await self.execute_single(
             request=request,
             request_adapter=request_adapter,
@@ -339,6 +371,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     graphql.redis = redis_client
     graphql.console_dir = settings.console_dir
+    graphql.resolver_switch = settings.environment != "production"
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -714,6 +714,16 @@ def export_schema(output: Path, check: bool) -> None:
     _write_or_check(MANIFEST, manifest_text(), "export-schema", check=check)  # the registered documents
 
 
+@cli.command("compile-report")
+def compile_report() -> None:
+    """List every registered query: compiled to one SQL statement per root field, or answered by the resolver
+    path, with the reason (services/api/compiled.py)."""
+    from services.api.compiled import build, report_text
+    from services.api.schema import build_schema
+
+    click.echo(report_text(build(build_schema()._schema)), nl=False)
+
+
 def _write_or_check(output: Path, text_: str, command: str, *, check: bool) -> None:
     """Write a file generated from the code, or (``check``) fail when the committed one differs."""
     if check:

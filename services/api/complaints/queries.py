@@ -14,7 +14,7 @@ from services.api.complaints.types import (
     CustomerMessage,
     PageInfo,
 )
-from services.api.context import Info
+from services.api.context import Context, Info
 from services.api.errors import RequestError
 from services.api.ids import decode_optional
 from services.api.ratelimit import TRACK, RateLimited, hit
@@ -83,6 +83,17 @@ def _core_filter(f: ComplaintFilter | None, now: datetime | None = None,
     except DomainError:
         # a filter on an ID that cannot exist here matches nothing
         return q.ComplaintFilter(statuses=["__none__"])
+
+
+async def list_filter(ctx: Context, filter: ComplaintFilter | None) -> q.ComplaintFilter:
+    """The list's filter as the core reads it (the resolver and the compiled plans, services/api/compiled.py);
+    raises ``DomainError`` for a value out of bounds."""
+    now = ctx.now()
+    due_before = None
+    if filter is not None and filter.due_within_working_days is not None:
+        cal = await ctx.loaders.calendar.load("tenant")
+        due_before = deadlines.due_within_cutoff(cal.calendar, now, filter.due_within_working_days)
+    return _core_filter(filter, now, due_before)
 
 
 @strawberry.type(description="A step of the complaint procedure, for customers")
@@ -246,13 +257,8 @@ class ComplaintQueries:
         before: str | None = None,
     ) -> ComplaintConnection:
         access = await complaint_access(info.context)
-        now = info.context.now()
         try:
-            due_before = None
-            if filter is not None and filter.due_within_working_days is not None:
-                cal = await info.context.loaders.calendar.load("tenant")
-                due_before = deadlines.due_within_cutoff(cal.calendar, now, filter.due_within_working_days)
-            core_filter = _core_filter(filter, now, due_before)
+            core_filter = await list_filter(info.context, filter)
             async with info.context.db() as session:
                 page = await q.list_complaints(session, filter=core_filter, order=order_by, first=first,
                                                after=after, last=last, before=before, read=access.read,

@@ -19,7 +19,20 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, tuple_, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
@@ -410,6 +423,22 @@ def _decode_cursor(order: ComplaintOrder, cursor: str, field: str) -> tuple[Any,
             ErrorCode.INVALID, msg("{field} is not a cursor of this list", field=field), [field]) from None
 
 
+CURSOR_PARAMETERS: Any = type("CursorParameters", (str,), {})()
+"""Passed as ``after`` to ``page_statement``: the cursor's position as bind parameters ``cursor_value`` and
+``cursor_id`` (values from ``cursor_values``), so one statement serves every next page."""
+
+
+def page_size(first: int | None) -> int:
+    """A forward page's size; the same ``DomainError`` as ``list_complaints`` when out of bounds."""
+    return _page_size(first, None)[0]
+
+
+def cursor_values(order: ComplaintOrder, cursor: str, field: str = "after") -> dict[str, Any]:
+    """A cursor's position as ``CURSOR_PARAMETERS`` binds it; the same ``DomainError`` for a bad cursor."""
+    value, ident = _decode_cursor(order, cursor, field)
+    return {"cursor_value": value, "cursor_id": ident}
+
+
 def _page_size(first: int | None, last: int | None) -> tuple[int, bool]:
     if first is not None and last is not None:
         raise DomainError(ErrorCode.INVALID, "pass first or last, not both", ["first"])
@@ -437,7 +466,13 @@ def _page_statement(
     for cursor, field, forward_side in ((after, "after", True), (before, "before", False)):
         if cursor is None:
             continue
-        value, ident = _decode_cursor(order, cursor, field)
+        value: Any
+        ident: Any
+        if cursor is CURSOR_PARAMETERS:  # a statement kept for any cursor: the values bound at execution
+            value = bindparam("cursor_value", None, type_=column.type, required=False)
+            ident = bindparam("cursor_id", None, type_=Complaint.id.type, required=False)
+        else:
+            value, ident = _decode_cursor(order, cursor, field)
         key = tuple_(column, Complaint.id)
         # "after" means later in the list's order, "before" earlier
         later = key < tuple_(value, ident) if descending else key > tuple_(value, ident)
@@ -490,13 +525,33 @@ async def list_complaints(
     return Page(items, has_next=extra, has_previous=after is not None, order=order)
 
 
+def count_statement(filter: ComplaintFilter, read: ColumnElement[bool] | None, ring: Keyring
+                    ) -> Select[tuple[int]]:
+    """``SELECT count(*)`` of the complaints ``read`` lets the viewer see under ``filter`` (the connection's
+    ``totalCount``; the compiled plans use the same statement as a scalar subquery)."""
+    query = _apply_filter(select(func.count()).select_from(Complaint), filter, ring)
+    if read is not None:
+        query = query.where(read)
+    return query
+
+
+def page_statement(
+    filter: ComplaintFilter, order: ComplaintOrder, first: int | None, after: str | None,
+    read: ColumnElement[bool] | None, identity: ColumnElement[bool] | None, ring: Keyring,
+) -> tuple[Select[*tuple[Any, ...]], int]:
+    """A forward page's SELECT (``size + 1`` rows, filter, scope and cursor as ``list_complaints`` applies them)
+    and its size; raises the same ``DomainError`` for a page size or cursor out of bounds."""
+    size, backward = _page_size(first, None)
+    return _page_statement(filter, order, size, backward, after, None, read, identity, ring), size
+
+
+ORDER_COLUMNS = _ORDER_COLUMNS
+
+
 async def count_complaints(
     session: AsyncSession, *, filter: ComplaintFilter, read: ColumnElement[bool] | None = None
 ) -> int:
-    query = _apply_filter(select(func.count()).select_from(Complaint), filter, keyring_of(session))
-    if read is not None:
-        query = query.where(read)
-    return int(await session.scalar(query) or 0)
+    return int(await session.scalar(count_statement(filter, read, keyring_of(session))) or 0)
 
 
 async def get_complaints(

@@ -1,0 +1,599 @@
+"""Compiled plans: a registered query document answered by ONE SQL statement per root field.
+
+At start-up (first use) every registered document (``services/api/documents.py``) that is a query is compiled:
+each root field becomes one SELECT that builds the response's JSON inside PostgreSQL (``json_build_object`` per
+object, ``json_agg`` per list, the connection's ``totalCount``, cursors and ``pageInfo`` as scalar subqueries over
+the page), the approach of PostGraphile's SQL compiler. What the compiler cannot express (a field resolved in
+Python: working days from a calendar, sealed values, loaders of other tables) makes the whole operation fall back
+to the resolver path, and ``complaintdesk compile-report`` lists every registered query with ``compiled`` or
+``fallback`` and the reason: never silently.
+
+One source for each rule, shared with the resolver path:
+
+- the rows: ``services.core.complaints.queries.page_statement`` / ``count_statement`` (the list's own filter,
+  cursor and ordering, with the viewer's scope predicate ``ComplaintAccess.read`` from ``complaint_access``);
+- the arguments: graphql-core's variable and argument coercion over the same schema, then the resolver's own
+  ``list_filter``; a value the resolver refuses (a page size out of range, a bad cursor) and any refusal of the
+  viewer (not signed in) makes the request take the resolver path, which answers it (errors identical by
+  construction);
+- labels in the reader's locale: ``Context.translate`` of the same message ids, passed to the statement.
+
+A request runs its compiled plan when it carries a registered document (by hash or identical text), compiled
+plans are on (``COMPLAINTDESK_COMPILED_PLANS``, default on) and, outside production only, the request does not
+carry ``x-complaintdesk-resolver-path: 1`` (the differential test's switch; ignored in production).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
+from strawberry.types.arguments import convert_arguments
+
+from services.api import documents
+from services.api.context import Context
+from services.api.errors import RequestError
+from services.core import metrics
+from services.core.complaints import models, procedure
+from services.core.complaints import queries as q
+from services.core.crypto.fields import keyring_of
+from services.core.errors import DomainError
+from services.core.org import models as org_models
+
+logger = logging.getLogger("complaintdesk.api.compiled")
+access = logging.getLogger("complaintdesk.api.access")
+
+RESOLVER_PATH_HEADER = "x-complaintdesk-resolver-path"
+# Filtered pages through the plan too: off (see _ListRoot.run); the differential test turns it on to compare them
+FILTERED_PAGES = False
+RENDERED_KEPT = 8  # rendered statements kept per viewer's access (page sizes x orders x languages x next page)
+_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
+
+
+class NotCompilable(Exception):
+    """Why an operation takes the resolver path (printed by ``complaintdesk compile-report``)."""
+
+
+def enabled() -> bool:
+    return os.environ.get("COMPLAINTDESK_COMPILED_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+# --------------------------------------------------------------------------------------------- SQL pieces
+
+
+def _global_id(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``relay.to_base64(type_name, id)``: standard base64 with padding (short enough for one line)."""
+    return func.encode(func.convert_to(literal_column(f"'{type_name}:'") + cast(column, Text), "UTF8"), "base64")
+
+
+def _iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``datetime.isoformat()`` of a timestamptz as asyncpg returns it (UTC): microseconds only when not zero."""
+    utc = column.op("AT TIME ZONE")(literal_column("'UTC'"))
+    fraction = case((func.mod(cast(func.extract("microseconds", column), Integer), 1000000) == 0, literal("")),
+                    else_=func.to_char(utc, ".US"))
+    return case((column.is_(None), null()),
+                else_=func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + literal_column("'+00:00'"))
+
+
+def _base64url(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``base64.urlsafe_b64encode(...).rstrip("=")`` (PostgreSQL breaks base64 lines at 76 characters)."""
+    encoded = func.replace(func.encode(func.convert_to(text, "UTF8"), "base64"), literal_column("E'\\n'"), "")
+    return func.rtrim(func.translate(encoded, "+/", "-_"), "=")
+
+
+def _cursor(order: q.ComplaintOrder, page: Any) -> ColumnElement[Any]:
+    """``queries.encode_cursor``: base64url of ``json.dumps([order, value, id])``."""
+    column, _ = q.ORDER_COLUMNS[order]
+    value = page.c[column.key]
+    text_value = _iso(value) if column.key in ("created_at", "updated_at") else cast(value, Text)
+    raw: ColumnElement[Any] = (literal_column(f"'[\"{order.value}\", \"'") + text_value
+                               + literal_column("'\", \"'") + cast(page.c.id, Text) + literal_column("'\"]'"))
+    return _base64url(raw)
+
+
+def _key(name: str) -> ColumnElement[Any]:
+    if not _NAME.fullmatch(name):
+        raise NotCompilable(f"response key {name!r}")
+    return literal_column(f"'{name}'")
+
+
+def _object(pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+    if len(pairs) > 50:
+        raise NotCompilable("more than 50 fields in one object (json_build_object takes 100 arguments)")
+    args: list[Any] = []
+    for name, expression in pairs:
+        args += [_key(name), expression]
+    return func.json_build_object(*args)
+
+
+# --------------------------------------------------------------------------------------------- selections
+
+
+@dataclass
+class _Request:
+    """What a request gives a plan: its page's columns, the labels in its locale."""
+    page: Any
+    labels: ColumnElement[Any]
+
+
+Leaf = Callable[[_Request, str], ColumnElement[Any]]
+
+
+def _column(name: str) -> Leaf:
+    return lambda r, prefix: r.page.c[prefix + name]
+
+
+def _enum(name: str, enum: type[Any]) -> Leaf:
+    if any(m.name != m.value for m in enum):
+        raise NotCompilable(f"enum {enum.__name__}: names differ from stored values")
+    return lambda r, prefix: r.page.c[prefix + name]
+
+
+def _gid(type_name: str, name: str) -> Leaf:
+    return lambda r, prefix: _global_id(type_name, r.page.c[prefix + name])
+
+
+def _time(name: str) -> Leaf:
+    return lambda r, prefix: _iso(r.page.c[prefix + name])
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A GraphQL object type as columns of the list's SELECT (``queries._build_base``) under a prefix."""
+    type_name: str
+    leaves: dict[str, Leaf]
+    objects: dict[str, tuple[str, str, bool]] = field(default_factory=dict)  # field -> (source, prefix, nullable)
+    presence: str = "id"  # the column that is NULL when the (outer-joined) object is absent
+
+
+@cache
+def _sources() -> dict[str, _Source]:
+    return {
+        "Complaint": _Source("Complaint", {
+            "id": _gid("Complaint", "id"), "number": _column("number"), "title": _column("title"),
+            "status": _enum("status", models.ComplaintStatus), "channel": _enum("channel", models.Channel),
+            "scope": _enum("scope", models.Scope),
+            "statusLabel": lambda r, prefix: r.labels.op("->>")(r.page.c[prefix + "status"]),
+            "createdAt": _time("created_at"), "updatedAt": _time("updated_at"), "closedAt": _time("closed_at"),
+            "litigation": _column("litigation"), "resolvedOnTheSpot": _column("resolved_on_the_spot"),
+            "orderNumber": _column("order_number"), "materialNumber": _column("material_number"),
+            "quantity": _column("quantity"), "defectiveQuantity": _column("defective_quantity"),
+        }, {"owner": ("User", "owner_", False), "store": ("OrgUnit", "store_", True),
+            "responsibleDepartment": ("OrgUnit", "dept_", True), "category": ("Category", "cat_", True)}),
+        "User": _Source("User", {
+            "id": _gid("User", "id"), "email": _column("email"), "displayName": _column("name"),
+            "active": _column("active"), "createdAt": _time("created"),
+        }),
+        "OrgUnit": _Source("OrgUnit", {
+            "id": _gid("OrgUnit", "id"), "name": _column("name"), "code": _column("code"),
+            "kind": _enum("kind", org_models.OrgUnitKind), "createdAt": _time("created"),
+        }),
+        "Category": _Source("Category", {
+            "id": _gid("Category", "id"), "code": _column("code"), "name": _column("name"),
+            "cause": _enum("cause", org_models.CategoryCause),
+            "dimension": _enum("dimension", org_models.CategoryDimension),
+        }),
+    }
+
+
+def _constant(value: ColumnElement[Any]) -> Callable[[_Request, str], ColumnElement[Any]]:
+    return lambda r, prefix: value
+
+
+def _fields(selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode], type_name: str
+            ) -> list[tuple[str, list[FieldNode]]]:
+    """graphql-core's CollectFields for a concrete type: response keys in order, fields of one key merged."""
+    collected: dict[str, list[FieldNode]] = {}
+    for selection in selection_set.selections:
+        if selection.directives:
+            raise NotCompilable("directives (@include/@skip) in the selection")
+        if isinstance(selection, FieldNode):
+            collected.setdefault((selection.alias or selection.name).value, []).append(selection)
+            continue
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = fragments[selection.name.value]
+            condition, inner = fragment.type_condition.name.value, fragment.selection_set
+        elif isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition.name.value if selection.type_condition else type_name
+            inner = selection.selection_set
+        else:  # pragma: no cover - graphql-core has no other selection
+            raise NotCompilable(f"selection {type(selection).__name__}")
+        if condition != type_name:
+            raise NotCompilable(f"a fragment on {condition} inside {type_name}")
+        for key, nodes in _fields(inner, fragments, type_name):
+            collected.setdefault(key, []).extend(nodes)
+    return list(collected.items())
+
+
+def _merged(nodes: list[FieldNode]) -> SelectionSetNode | None:
+    sets = [n.selection_set for n in nodes if n.selection_set is not None]
+    if not sets:
+        return None
+    return SelectionSetNode(selections=tuple(s for ss in sets for s in ss.selections))
+
+
+def _check_same_field(key: str, nodes: list[FieldNode]) -> str:
+    names = {n.name.value for n in nodes}
+    if len(names) != 1 or any(n.arguments for n in nodes):
+        raise NotCompilable(f"{key}: arguments on a nested field")
+    return names.pop()
+
+
+def _node_builder(source: _Source, selection_set: SelectionSetNode,
+                  fragments: dict[str, FragmentDefinitionNode], where: str
+                  ) -> Callable[[_Request, str], ColumnElement[Any]]:
+    """The JSON object of one node, as a function of the request (its page and labels) and a column prefix."""
+    parts: list[tuple[str, Callable[[_Request, str], ColumnElement[Any]]]] = []
+    for key, nodes in _fields(selection_set, fragments, source.type_name):
+        name = _check_same_field(key, nodes)
+        path = f"{where}.{name}"
+        if name == "__typename":
+            parts.append((key, _constant(literal_column(f"'{source.type_name}'"))))
+        elif name in source.leaves:
+            parts.append((key, source.leaves[name]))
+        elif name in source.objects:
+            child_type, child_prefix, nullable = source.objects[name]
+            child = _sources()[child_type]
+            inner = _merged(nodes)
+            if inner is None:  # pragma: no cover - validation requires a selection
+                raise NotCompilable(f"{path}: no selection")
+            child_build = _node_builder(child, inner, fragments, path)
+
+            def nested(r: _Request, prefix: str, build: Any = child_build, child_prefix: str = child_prefix,
+                       nullable: bool = nullable, presence: str = child.presence) -> ColumnElement[Any]:
+                value: ColumnElement[Any] = build(r, child_prefix)
+                if not nullable:
+                    return value
+                return case((r.page.c[child_prefix + presence].is_(None), null()), else_=value)
+
+            parts.append((key, nested))
+        else:
+            raise NotCompilable(f"{path}: resolved in Python (not in the list's SELECT)")
+
+    def build(r: _Request, prefix: str) -> ColumnElement[Any]:
+        return _object([(key, part(r, prefix)) for key, part in parts])
+
+    return build
+
+
+# --------------------------------------------------------------------------------------------- root fields
+
+
+@dataclass
+class _ListRoot:
+    """``complaints(filter, orderBy, first, after)``: the connection as one statement."""
+    key: str
+    node: FieldNode
+    parts: list[tuple[str, Any]]  # connection key -> what: "totalCount", ("pageInfo", [...]), ("edges", [...])
+
+    async def run(self, ctx: Context, schema: Any, variables: Any) -> Any:
+        from services.api.complaints.queries import list_filter
+
+        graphql_schema = schema._schema
+        field_def = graphql_schema.query_type.fields["complaints"]
+        # coerced by graphql-core, then converted to the resolver's arguments by Strawberry (input classes)
+        try:
+            args = convert_arguments(get_argument_values(field_def, self.node, variables),
+                                     field_def.extensions["strawberry-definition"].arguments,
+                                     scalar_registry=schema.schema_converter.scalar_registry, config=schema.config)
+        except Exception as exc:  # a value Strawberry refuses (a malformed global ID): its error, its path
+            raise _Fallback("arguments") from exc
+        if args.get("last") is not None or args.get("before") is not None:  # pragma: no cover - not registered
+            raise _Fallback("backward paging")
+        from services.api.authz import complaint_access
+
+        grant = await complaint_access(ctx)  # the viewer's scope: the same ComplaintAccess as the resolver's
+        order = q.ComplaintOrder(args.get("order_by", q.ComplaintOrder.CREATED_AT_DESC))
+        core_filter = await list_filter(ctx, args.get("filter"))
+        locale = await ctx.locale()
+        labels = await _labels(ctx, locale)
+        first, after = args.get("first"), args.get("after")
+        plain = core_filter == q.ComplaintFilter(now=core_filter.now)
+        values: dict[str, Any] = {}
+        if plain and after is not None:  # a next page: one kept statement for every cursor, its values bound
+            q.page_size(first)  # the resolver checks the size before the cursor: so here
+            values = q.cursor_values(order, after)
+        async with ctx.db() as session:
+            connection = await session.connection()
+            if not plain:
+                if not FILTERED_PAGES:
+                    # building the whole statement per request (~3-6 ms of CPU) costs more than the resolver path
+                    # saves: a filtered page takes the resolver path until the statement is kept per filter shape
+                    raise _Fallback("a filtered page")
+                statement = self.statement(core_filter, order, first, after, grant, keyring_of(session), labels)
+                return orjson.loads((await connection.execute(statement)).scalar_one())
+            # the first page without filter (the inbox as it opens): rendered once per viewer's access, page size
+            # and locale, kept with the access (as the resolver path keeps its page SELECT) and sent as SQL text
+            # straight to asyncpg (its prepared-statement cache), in the request's transaction
+            cursor = q.CURSOR_PARAMETERS if after is not None else None
+            cache_key = ("compiled", id(self), order, first, locale, cursor is not None)
+            rendered = grant.statements.get(cache_key)
+            if rendered is None:
+                kept = sum(1 for key in grant.statements if isinstance(key, tuple) and key[0] == "compiled")
+                if kept >= RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few shapes);
+                    raise _Fallback("rendered statements kept")  # rendering one per request would cost more
+                statement = self.statement(core_filter, order, first, cursor, grant, keyring_of(session), labels)
+                rendered = grant.statements.setdefault(cache_key, _Rendered.of(statement, connection))
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            return orjson.loads(await raw.fetchval(rendered.sql, *rendered.params(values)))
+
+    def statement(self, core_filter: q.ComplaintFilter, order: q.ComplaintOrder, first: int | None,
+                  after: str | None, grant: Any, ring: Any, labels: str) -> Any:
+        """The root field's one SELECT (``after``: a cursor, or ``queries.CURSOR_PARAMETERS``)."""
+        page_select, size = q.page_statement(core_filter, order, first, after, grant.read, grant.identity, ring)
+        page = page_select.cte("page")
+        column, descending = q.ORDER_COLUMNS[order]
+        ordering = (page.c[column.key].desc(), page.c.id.desc()) if descending else \
+            (page.c[column.key].asc(), page.c.id.asc())
+        numbered = select(page, _cursor(order, page).label("_cursor"),
+                          func.row_number().over(order_by=ordering).label("_n")).cte("numbered")
+        request = _Request(numbered, cast(literal(labels, String), JSONB))
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, part in self.parts:
+            if part == "totalCount":
+                count = q.count_statement(core_filter, grant.read, ring)
+                pairs.append((key, count.scalar_subquery()))
+            elif part == "__typename":
+                pairs.append((key, literal_column("'ComplaintConnection'")))
+            elif part[0] == "pageInfo":
+                info: list[tuple[str, ColumnElement[Any]]] = []
+                for info_key, what in part[1]:
+                    if what == "hasNextPage":
+                        info.append((info_key, exists().where(numbered.c._n > size)))
+                    elif what == "hasPreviousPage":
+                        info.append((info_key, literal(after is not None, Boolean)))
+                    elif what == "startCursor":
+                        info.append((info_key, select(numbered.c._cursor).where(numbered.c._n == 1)
+                                     .scalar_subquery()))
+                    elif what == "endCursor":
+                        info.append((info_key, select(numbered.c._cursor).where(numbered.c._n <= size)
+                                     .order_by(numbered.c._n.desc()).limit(1).scalar_subquery()))
+                    else:
+                        info.append((info_key, literal_column("'PageInfo'")))
+                pairs.append((key, _object(info)))
+            else:  # ("edges", [(key, what)])
+                edge: list[tuple[str, ColumnElement[Any]]] = []
+                for edge_key, what in part[1]:
+                    if what == "cursor":
+                        edge.append((edge_key, numbered.c._cursor))
+                    elif what == "__typename":
+                        edge.append((edge_key, literal_column("'ComplaintEdge'")))
+                    else:  # the node's builder
+                        edge.append((edge_key, what(request, "")))
+                agg = func.coalesce(func.json_agg(aggregate_order_by(_object(edge), numbered.c._n)),
+                                    literal_column("'[]'::json"))
+                pairs.append((key, select(agg).where(numbered.c._n <= size).scalar_subquery()))
+        return select(cast(_object(pairs), Text))
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """A statement as asyncpg's SQL text (the tenant's schema written in) and its positional parameters: the kept
+    values, and the names bound per request (a cursor's position)."""
+    sql: str
+    names: tuple[str, ...]
+    kept: dict[str, Any]
+    processors: dict[str, Any]
+
+    @classmethod
+    def of(cls, statement: Any, connection: Any) -> _Rendered:
+        sync = connection.sync_connection
+        dialect = sync.dialect
+        schemas = sync.get_execution_options().get("schema_translate_map") or {}
+        compiled = statement.compile(dialect=dialect, schema_translate_map=schemas,
+                                     compile_kwargs={"render_postcompile": True})
+        sql = str(compiled)
+        for key, schema in schemas.items():
+            sql = sql.replace(f"__[SCHEMA_{key}]", dialect.identifier_preparer.quote_schema(schema))
+        if "__[SCHEMA_" in sql:  # pragma: no cover - every table of the list is the tenant's
+            raise RuntimeError("a schema placeholder left in a compiled plan")
+        # interned: viewers of the same shape of access share the text (their values are parameters)
+        return cls(sys.intern(sql), tuple(compiled.positiontup or ()), compiled.construct_params(),
+                   dict(compiled._bind_processors))
+
+    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name in self.names:
+            value = values[name] if name in values else self.kept[name]
+            processor = self.processors.get(name)
+            out.append(processor(value) if processor is not None else value)
+        return tuple(out)
+
+
+class _Fallback(Exception):
+    """This request (not the operation) takes the resolver path."""
+
+
+_CONNECTION_FIELDS = {"totalCount", "pageInfo", "edges", "__typename"}
+_PAGE_INFO_FIELDS = {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"}
+
+
+def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitionNode]) -> _ListRoot:
+    if node.selection_set is None:  # pragma: no cover
+        raise NotCompilable("complaints: no selection")
+    parts: list[tuple[str, Any]] = []
+    for ckey, nodes in _fields(node.selection_set, fragments, "ComplaintConnection"):
+        name = _check_same_field(ckey, nodes)
+        if name not in _CONNECTION_FIELDS:
+            raise NotCompilable(f"complaints.{name}")
+        if name in ("totalCount", "__typename"):
+            parts.append((ckey, name))
+        elif name == "pageInfo":
+            inner = _merged(nodes)
+            assert inner is not None
+            info = []
+            for ikey, inodes in _fields(inner, fragments, "PageInfo"):
+                iname = _check_same_field(ikey, inodes)
+                if iname not in _PAGE_INFO_FIELDS:  # pragma: no cover - validation
+                    raise NotCompilable(f"complaints.pageInfo.{iname}")
+                info.append((ikey, iname))
+            parts.append((ckey, ("pageInfo", info)))
+        else:
+            inner = _merged(nodes)
+            assert inner is not None
+            edge: list[tuple[str, Any]] = []
+            for ekey, enodes in _fields(inner, fragments, "ComplaintEdge"):
+                ename = _check_same_field(ekey, enodes)
+                if ename in ("cursor", "__typename"):
+                    edge.append((ekey, ename))
+                elif ename == "node":
+                    node_set = _merged(enodes)
+                    assert node_set is not None
+                    edge.append((ekey, _node_builder(_sources()["Complaint"], node_set, fragments,
+                                                     "complaints.edges.node")))
+                else:  # pragma: no cover - validation
+                    raise NotCompilable(f"complaints.edges.{ename}")
+            parts.append((ckey, ("edges", edge)))
+    return _ListRoot(key, node, parts)
+
+
+_ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], Any]] = {
+    "complaints": _list_root,
+}
+
+
+async def _labels(ctx: Context, locale: str) -> str:
+    """``{status: label}`` in the reader's locale, as ``ComplaintType.status_label`` translates it."""
+    found = _LABELS.get(locale)
+    if found is None:
+        found = _LABELS[locale] = orjson.dumps(
+            {s.value: await ctx.translate(procedure.status_label(s)) for s in models.ComplaintStatus}).decode()
+    return found
+
+
+_LABELS: dict[str, str] = {}
+
+
+# --------------------------------------------------------------------------------------------- plans
+
+
+@dataclass
+class Plan:
+    name: str
+    digest: str
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    roots: list[Any]
+    answered: int = 0  # requests this plan answered (the rest of its requests took the resolver path)
+
+    async def run(self, ctx: Context, schema: Any, variables: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The response's ``data``, or None: this request takes the resolver path (which answers it). ``schema``:
+        the Strawberry schema the resolver path executes."""
+        coerced = get_variable_values(schema._schema, self.operation.variable_definitions or (), variables or {})
+        if isinstance(coerced, list):  # variable errors: the resolver path reports them
+            return None
+        data: dict[str, Any] = {}
+        try:
+            for root in self.roots:
+                data[root.key] = await root.run(ctx, schema, coerced)
+        except (DomainError, RequestError, _Fallback):
+            return None
+        self.answered += 1
+        return data
+
+
+def compile_document(schema: GraphQLSchema, digest: str, text: str) -> Plan:
+    """The document's plan, or ``NotCompilable`` with the reason."""
+    document = parse(text, no_location=True)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    if len(operations) != 1:
+        raise NotCompilable("not exactly one operation")
+    [operation] = operations
+    if operation.operation is not OperationType.QUERY:
+        raise NotCompilable(f"a {operation.operation.value}")
+    if errors := validate(schema, document):
+        raise NotCompilable(f"not valid against the schema: {errors[0].message}")
+    roots = []
+    for key, nodes in _fields(operation.selection_set, fragments, "Query"):
+        name = nodes[0].name.value
+        if len(nodes) > 1:
+            raise NotCompilable(f"{key}: a root field selected twice")
+        if name not in _ROOTS:
+            raise NotCompilable(f"root field {name}: no compiler for it")
+        roots.append(_ROOTS[name](key, nodes[0], fragments))
+    name = operation.name.value if operation.name else "(anonymous)"
+    return Plan(name, digest, document, operation, roots)
+
+
+@dataclass
+class Report:
+    plans: dict[str, Plan]
+    rows: list[tuple[str, str, str, str]]  # (name, digest, "compiled" | "fallback", reason)
+
+
+def build(schema: GraphQLSchema, registered: dict[str, str] | None = None) -> Report:
+    plans: dict[str, Plan] = {}
+    rows: list[tuple[str, str, str, str]] = []
+    for digest, text in sorted((registered if registered is not None else documents.registry()).items()):
+        operation = next((d for d in parse(text, no_location=True).definitions
+                          if isinstance(d, OperationDefinitionNode)), None)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            continue
+        name = operation.name.value if operation.name else "(anonymous)"
+        try:
+            plans[digest] = compile_document(schema, digest, text)
+            rows.append((name, digest, "compiled", ""))
+        except NotCompilable as exc:
+            rows.append((name, digest, "fallback", str(exc)))
+    rows.sort()
+    for name, _, outcome, reason in rows:
+        if outcome == "fallback":
+            logger.info("registered query %s takes the resolver path: %s", name, reason)
+    return Report(plans, rows)
+
+
+def report_text(report: Report) -> str:
+    width = max((len(r[0]) for r in report.rows), default=4)
+    lines = [f"{name:<{width}}  {digest[:12]}  {outcome}{'  ' + reason if reason else ''}"
+             for name, digest, outcome, reason in report.rows]
+    compiled = sum(1 for r in report.rows if r[2] == "compiled")
+    lines.append(f"{compiled} of {len(report.rows)} registered queries compiled; the others take the resolver path")
+    return "\n".join(lines) + "\n"
+
+
+def observe(plan: Plan, seconds: float) -> None:
+    """What ``OperationMetrics`` records for an operation (the compiled path skips Strawberry's extensions)."""
+    names = [r.key for r in plan.roots]
+    label = names[0] if len(names) == 1 else "(multiple)"
+    metrics.GRAPHQL_OPERATIONS.labels(type="query", operation=label, outcome="ok").inc()
+    metrics.GRAPHQL_LATENCY.labels(type="query", operation=label).observe(seconds)
+    access.info("query %s: ok in %.1f ms (compiled)", label, seconds * 1000)

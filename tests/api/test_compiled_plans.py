@@ -1,0 +1,233 @@
+"""Compiled plans (services/api/compiled.py) against the resolver path: every compiled registered query, for every
+role of both templates and two tenants of their own, sent by its hash through both paths (the resolver path forced by
+the test-mode header), compared byte for byte: status, content type and body (data and errors), including empty
+lists, null objects, every page to the last one, page sizes at and past the edges and a bad cursor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import STAFF, access_token, drop_tenant, new_tenant
+from helpers import execute, raw_id
+from lifecycle import complaint_input
+
+from services.api import compiled
+from services.api.app import GraphQLApp
+from services.api.documents import registry
+from services.api.schema import build_schema
+
+RECORD = """mutation R($input: RecordComplaintInput!) {
+  recordComplaint(input: $input) { complaint { id } userErrors { code } } }"""
+DIRECTORY = "query { orgUnits { id code kind } categories { id } users { id email } }"
+
+
+def _graphql_app(app: Any) -> GraphQLApp:
+    endpoints = {r.endpoint for r in app.routes if getattr(r, "path", None) == "/graphql"
+                 and isinstance(getattr(r, "endpoint", None), GraphQLApp)}  # HTTP and WebSocket: the same
+    [endpoint] = endpoints
+    return endpoint
+
+
+async def _post(client: httpx.AsyncClient, slug: str, user: str | None, body: dict[str, Any], *,
+                resolver: bool) -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    if user is None:
+        headers["x-tenant"] = slug
+    else:
+        headers["authorization"] = f"Bearer {await access_token(slug, user)}"
+    if resolver:
+        headers[compiled.RESOLVER_PATH_HEADER] = "1"
+    return await client.post("/graphql", json=body, headers=headers)
+
+
+async def _fill(client: httpx.AsyncClient, slug: str) -> dict[str, Any]:
+    """Complaints of three receivers, with and without store and category, some with a responsible department."""
+    token = await access_token(slug, "all@test.example")
+    auth = {"authorization": f"Bearer {token}"}
+    listing = (await client.post("/graphql", json={"query": DIRECTORY}, headers=auth)).json()["data"]
+    stores = [u["id"] for u in listing["orgUnits"] if u["kind"] == "STORE"]
+    departments = [u["id"] for u in listing["orgUnits"] if u["kind"] == "DEPARTMENT"]
+    categories = [c["id"] for c in listing["categories"]]
+    ids = []
+    for n, user in enumerate(["receiver@test.example", "receiver2@test.example", "all@test.example"] * 3):
+        extra: dict[str, Any] = {"title": f"Case {n} kettle", "channel": ["PHONE", "STORE", "WEB"][n % 3]}
+        if n % 2 == 0 and categories:
+            extra["categoryId"] = categories[n % len(categories)]
+        if n % 3 == 0 and stores:
+            extra["storeId"] = stores[0]
+        answer = await client.post("/graphql", json={"query": RECORD, "variables": {"input": complaint_input(
+            **extra)}}, headers={"authorization": f"Bearer {await access_token(slug, user)}"})
+        payload = answer.json()["data"]["recordComplaint"]
+        assert payload["userErrors"] == [], payload
+        ids.append(payload["complaint"]["id"])
+    schema = f'"tenant_{slug.replace("-", "_")}"'
+    for n, ident in enumerate(ids[::2]):  # a fixture, as bench/list_vs_bare.py does: not the workflow
+        await execute(f"UPDATE {schema}.complaints SET responsible_department_id = :d WHERE id = :i",
+                      d=raw_id(departments[n % len(departments)]), i=raw_id(ident))
+    await execute(f"UPDATE {schema}.complaints SET litigation = true WHERE id = :i", i=raw_id(ids[1]))
+    return {"owner": listing["users"][0]["id"], "store": stores[0] if stores else None}
+
+
+@pytest.fixture
+async def pair(tenants: tuple[str, str], client: httpx.AsyncClient) -> AsyncIterator[list[tuple[str, Any]]]:
+    made = [await new_tenant("plans"), await new_tenant("plans", template="bank")]
+    found = [(t.slug, await _fill(client, t.slug)) for t in made]
+    yield found
+    for tenant in made:
+        await drop_tenant(tenant)
+
+
+def _cases(root: str, known: dict[str, Any]) -> list[dict[str, Any]]:
+    assert root == "complaints", f"no differential cases for root field {root}: add them with its compiler"
+    cases: list[dict[str, Any]] = [
+        {}, {"first": 1}, {"first": 4}, {"first": 100}, {"first": 0}, {"first": 101}, {"first": -1},
+        {"after": "not-a-cursor"}, {"after": ""}, {"first": 3, "orderBy": "NUMBER_ASC"},
+        {"first": 3, "orderBy": "NUMBER_DESC"}, {"first": 3, "orderBy": "UPDATED_AT_DESC"},
+        {"first": 5, "orderBy": "CREATED_AT_ASC"},
+        {"filter": {"text": "no such words"}},  # an empty list
+        {"filter": {"status": ["CLOSED"]}}, {"filter": {"status": ["RECEIVED"]}, "first": 2},
+        {"filter": {"litigation": True}}, {"filter": {"text": "Case 1"}}, {"filter": {"channel": "WEB"}},
+        {"filter": {"ownerId": known["owner"]}}, {"filter": {"ownerId": "bm90LWFuLWlk"}},
+        {"filter": {"overdue": False}}, {"filter": {"dueWithinWorkingDays": 5}},
+        {"filter": {"createdFrom": "1900-01-01T00:00:00Z"}},
+        {"filter": {"complainantPhone": "13800138000"}, "first": 2},
+        {"first": "x"}, {"orderBy": "NOPE"},
+    ]
+    if known["store"]:
+        cases.append({"filter": {"storeId": known["store"]}})
+    return cases
+
+
+async def _same(client: httpx.AsyncClient, slug: str, user: str | None, body: dict[str, Any]) -> httpx.Response:
+    fast = await _post(client, slug, user, body, resolver=False)
+    slow = await _post(client, slug, user, body, resolver=True)
+    where = (slug, user, body.get("variables"))
+    assert fast.status_code == slow.status_code, where
+    assert fast.headers["content-type"] == slow.headers["content-type"], where
+    assert fast.content == slow.content, (where, fast.content[:600], slow.content[:600])
+    return fast
+
+
+def test_every_registered_query_is_compiled_or_reported() -> None:
+    report = compiled.build(build_schema()._schema)
+    queries = {h for h, d in registry().items() if d.lstrip().startswith("query")}
+    assert {digest for _, digest, _, _ in report.rows} == queries
+    outcome = {name: (state, reason) for name, _, state, reason in report.rows}
+    assert outcome["Inbox"] == ("compiled", "")
+    assert outcome["DeadlineInbox"][0] == "fallback" and "deadlines" in outcome["DeadlineInbox"][1]
+    assert all(reason for _, _, state, reason in report.rows if state == "fallback")
+    assert set(report.plans) == {digest for _, digest, state, _ in report.rows if state == "compiled"}
+    text = compiled.report_text(report)
+    assert "Inbox" in text and "registered queries compiled" in text
+
+
+async def test_compiled_plans_answer_byte_for_byte_as_the_resolver_path(
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compiled, "FILTERED_PAGES", True)  # filtered pages through the plan too, to compare them
+    plans = _graphql_app(app).plans()
+    assert plans, "no compiled plan"
+    users = list(STAFF)
+    answered_before = sum(p.answered for p in plans.values())
+    compared = 0
+    for digest, plan in plans.items():
+        extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+        for slug, known in pair:
+            for user in users:
+                for variables in _cases(plan.roots[0].node.name.value, known):
+                    await _same(client, slug, user, {"extensions": extensions, "variables": variables})
+                    compared += 1
+                # every page to the last, two at a time, following the compiled path's own cursors
+                after = None
+                for _ in range(20):
+                    answer = await _same(client, slug, user, {"extensions": extensions,
+                                                              "variables": {"first": 2, "after": after}})
+                    body = answer.json()
+                    if "data" not in body or body["data"] is None:
+                        break
+                    info = body["data"]["complaints"]["pageInfo"]
+                    if not info["hasNextPage"]:
+                        assert info["endCursor"] is not None or body["data"]["complaints"]["edges"] == []
+                        break
+                    after = info["endCursor"]
+                else:
+                    pytest.fail("paging did not end")
+                # the same document sent as its text takes the compiled path as well
+                text = registry()[digest]
+                await _same(client, slug, user, {"query": text, "variables": {"first": 3}})
+            # not signed in (a few: requests without a user are throttled per client address)
+            await _same(client, slug, None, {"extensions": extensions, "variables": {"first": 1}})
+    answered = sum(p.answered for p in plans.values()) - answered_before
+    # the compiled path really answered (not a silent fallback everywhere): every signed-in user's valid pages
+    assert answered >= len(pair) * len(users) * 10, answered
+    assert compared > 500
+
+
+async def test_the_compiled_page_has_nulls_empty_lists_and_both_tenants_own_rows(
+        client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
+    digest = next(h for h, d in registry().items() if d.startswith("query Inbox("))
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    seen = []
+    for slug, _ in pair:
+        answer = await _post(client, slug, "all@test.example", {"extensions": extensions,
+                                                                "variables": {"first": 100}}, resolver=False)
+        page = answer.json()["data"]["complaints"]
+        assert page["totalCount"] == len(page["edges"]) == 9
+        nodes = [e["node"] for e in page["edges"]]
+        assert any(n["category"] is None for n in nodes) and any(n["category"] is not None for n in nodes)
+        assert any(n["responsibleDepartment"] is None for n in nodes)
+        assert any(n["responsibleDepartment"] is not None for n in nodes)
+        assert page["pageInfo"] == {"hasNextPage": False, "hasPreviousPage": False,
+                                    "startCursor": page["edges"][0]["cursor"],
+                                    "endCursor": page["edges"][-1]["cursor"]}
+        seen.append({n["id"] for n in nodes})
+        empty = await _post(client, slug, "all@test.example", {"extensions": extensions, "variables": {
+            "filter": {"text": "no such words"}}}, resolver=False)
+        assert empty.json() == {"data": {"complaints": {"totalCount": 0, "pageInfo": {
+            "hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}, "edges": []}}}
+    assert not seen[0] & seen[1]
+
+
+async def test_by_default_filtered_pages_and_shapes_past_the_bound_take_the_resolver_path(
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
+    digest = next(h for h, d in registry().items() if d.startswith("query Inbox("))
+    plan = _graphql_app(app).plans()[digest]
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    slug, _ = pair[0]
+    before = plan.answered
+    first = await _same(client, slug, "desk@test.example", {"extensions": extensions, "variables": {"first": 2}})
+    after = first.json()["data"]["complaints"]["pageInfo"]["endCursor"]
+    await _same(client, slug, "desk@test.example", {"extensions": extensions,
+                                                    "variables": {"first": 2, "after": after}})
+    assert plan.answered == before + 2
+    await _same(client, slug, "desk@test.example", {"extensions": extensions,
+                                                    "variables": {"filter": {"status": ["RECEIVED"]}}})
+    assert plan.answered == before + 2
+    # at most RENDERED_KEPT statements kept per viewer's access: a further page shape takes the resolver path
+    before = plan.answered
+    sizes = range(11, 12 + compiled.RENDERED_KEPT)
+    for size in sizes:
+        await _same(client, slug, "manager@test.example", {"extensions": extensions, "variables": {"first": size}})
+    assert plan.answered == before + compiled.RENDERED_KEPT
+    await _same(client, slug, "manager@test.example", {"extensions": extensions, "variables": {"first": 11}})
+    assert plan.answered == before + compiled.RENDERED_KEPT + 1  # a kept one still answers
+
+
+def test_the_resolver_path_switch_is_not_honoured_in_production() -> None:
+    from dataclasses import replace
+
+    from services.api.app import create_app
+    from services.core.config import get_settings
+
+    for environment, honoured in (("production", False), ("test", True), ("development", True)):
+        app = create_app(replace(get_settings(), environment=environment))
+        assert _graphql_app(app).resolver_switch is honoured
+
+
+def test_compiled_plans_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPLAINTDESK_COMPILED_PLANS", "0")
+    assert not compiled.enabled()
+    monkeypatch.setenv("COMPLAINTDESK_COMPILED_PLANS", "1")
+    assert compiled.enabled()
