@@ -33,7 +33,9 @@ from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complainant, Complaint, CustomerMessage, Review
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.escalation.models import ExternalBody
+from services.core.i18n import msg
 from services.core.messages.models import ContactChannel, MessageKind, MessageState, OutgoingMessage
+from services.core.messages.service import LABELS
 from services.core.messages.templates import render, wording
 from services.core.org.models import TenantSettings
 from services.core.outbox import service as outbox
@@ -343,8 +345,9 @@ async def record_results(session: Any, results: list[tuple[OutboxItem, dict[str,
         if failed and owner is not None:
             effects += outbox.notification_effects(
                 user_ids=[owner[0]], key=f"{m.idempotency_key}:failed", kind="CUSTOMER_NOTICE",
-                title=f"Complaint {owner[1]}: a message to the customer could not be delivered ({m.kind}): "
-                      "tell them another way", complaint_id=m.complaint_id, email=True)
+                title=msg("Complaint {number}: a message to the customer could not be delivered ({what}): "
+                          "tell them another way", number=owner[1], what=msg(LABELS[MessageKind(m.kind)])),
+                complaint_id=m.complaint_id, email=True)
     await session.flush()
     if events:
         await record_events(session, events, now=now)
