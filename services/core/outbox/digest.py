@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.i18n import format_date, msg, translate
+from services.core.i18n import msg, translate
 from services.core.i18n.tenant import user_locales
 from services.core.org.models import User
 from services.core.outbox.handoffs import NotificationPreference
@@ -56,9 +56,9 @@ async def send_digests(session: AsyncSession, *, now: datetime) -> int:
             lines = [f"{at.astimezone(tz):%H:%M} {title}" for title, at in items[:MAX_LINES]]
             if len(items) > MAX_LINES:
                 lines.append(translate(msg("... and {count} more", count=len(items) - MAX_LINES), locale))
-            subject = translate(msg("complaintdesk {day}: 1 notification", day=format_date(day, locale))
+            subject = translate(msg("complaintdesk {day}: 1 notification", day=day.isoformat())
                                 if len(items) == 1 else
-                                msg("complaintdesk {day}: {count} notifications", day=format_date(day, locale),
+                                msg("complaintdesk {day}: {count} notifications", day=day.isoformat(),
                                     count=len(items)), locale)
             effects.append(Effect(OutboxKind.EMAIL, f"digest:{user_id}:{day.isoformat()}",
                                   {"user_id": str(user_id), "kind": "DIGEST", "title": subject,
