@@ -7,7 +7,8 @@ exists in plaintext only in this process's memory and on the wire to the mail se
 
 E-mail goes through the outbox's SMTP sender (``COMPLAINTDESK_SMTP_URL``). SMS goes through a pluggable sender:
 ``COMPLAINTDESK_SMS_SENDER`` = ``webhook`` (the default) POSTs JSON ``{"to", "text", "messageId", "idempotencyKey"}``
-to ``COMPLAINTDESK_SMS_URL`` with the ``Idempotency-Key`` header and, with ``COMPLAINTDESK_SMS_SECRET``, an
+to ``COMPLAINTDESK_SMS_URL`` with the ``Idempotency-Key`` header and, with ``COMPLAINTDESK_SMS_SECRET`` (or the file
+``COMPLAINTDESK_SMS_SECRET_FILE`` names), an
 HMAC-SHA256 of the body in ``X-Complaintdesk-Signature`` (the provider drops a redelivered duplicate by its key).
 A provider that answers ``{"status": "DELIVERED"}`` has delivered it (``deliveredAt``); otherwise it is SENT.
 """
@@ -31,6 +32,7 @@ from sqlalchemy import select, update
 
 from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complainant, Complaint, CustomerMessage, Review
+from services.core.config import secret_setting
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.escalation.models import ExternalBody
 from services.core.i18n import msg
@@ -102,7 +104,7 @@ def sms_sender(http: Any, clock: Callable[[], datetime]) -> SmsSender | None:
     url = os.environ.get(SMS_URL_ENV, "").strip()
     if kind != "webhook" or not url:
         return None
-    return WebhookSms(url, os.environ.get(SMS_SECRET_ENV) or None, http, clock)
+    return WebhookSms(url, secret_setting(SMS_SECRET_ENV) or None, http, clock)
 
 
 def public_url() -> str:
@@ -244,7 +246,7 @@ async def _send_mails(jobs: list[_Job], now: datetime, clock: Callable[[], datet
                       out: dict[uuid.UUID, outbox.Delivery]) -> None:
     if not jobs:
         return
-    url = os.environ.get(outbox.SMTP_ENV, "").strip()
+    url = outbox.smtp_url()
     if not url:
         for j in jobs:
             out[j.item_id] = outbox.Delivery(ok=False, skipped=True,
