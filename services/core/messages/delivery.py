@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complainant, Complaint, CustomerMessage, Review
 from services.core.config import secret_setting
+from services.core.deadlines import notices as notices_
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.escalation.models import ExternalBody
 from services.core.i18n import msg
@@ -166,7 +167,7 @@ async def _values(session: Any, messages: list[OutgoingMessage], complaints: dic
         elif kind in (K.DEADLINE_EXTENDED, K.DELAY_NOTICE):
             notice = notices.get(uuid.UUID(params["noticeId"])) if params.get("noticeId") else None
             if notice is not None:
-                values["reason"] = notice.reason or ""
+                values["reason"] = notices_.reason_in(notice, m.locale, tz)  # in the customer's language
                 values["due"] = when(notice.new_due_at if kind == K.DEADLINE_EXTENDED
                                      else dues.get(notice.deadline_id) if notice.deadline_id else None)
             else:
