@@ -43,6 +43,7 @@ from services.api.console import ConsoleFiles, ConsoleRoute, graphiql_page
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
 from services.api.errors import RequestError, header_locale, localize_errors
+from services.api.messages import receipts
 from services.api.observability import HttpMetricsMiddleware, metrics_endpoint
 from services.api.reports.download import serve_download
 from services.api.schema import MAX_TOKENS, build_schema
@@ -363,6 +364,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
 
+    async def sms_receipt(request: Request) -> Response:
+        return await receipts.sms_receipt(request, request.app.state.clock)
+
     async def download(request: Request) -> Response:
         return await serve_download(request, request.path_params["token"], request.app.state.clock)
 
@@ -380,6 +384,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/metrics", metrics_endpoint, methods=["GET"]),  # Prometheus; the chart's Ingress leaves it out
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/files/{token}", download, methods=["GET"]),  # signed report and export links (reports/)
+            Route("/sms/receipts", sms_receipt, methods=["POST"]),  # the SMS provider's delivery receipts
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
             # the web console: static files and the SPA's routes, on every path but the three above
             ConsoleRoute(ConsoleFiles(settings.console_dir), api_paths=frozenset({"/healthz", "/readyz", "/graphql"})),
