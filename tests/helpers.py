@@ -117,8 +117,9 @@ class Served:
         return httpx.get(self.base + path, timeout=10.0)
 
     def post(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        # in English unless the test asks otherwise (no Accept-Language at all: the tenant's default, zh-CN)
         return httpx.post(self.base + "/graphql", json={"query": query, "variables": variables or {}},
-                          headers=headers, timeout=30.0)
+                          headers={"accept-language": "en", **headers}, timeout=30.0)
 
     def output(self) -> str:
         self.log.flush()

@@ -43,7 +43,8 @@ from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.console import ConsoleFiles, ConsoleRoute, graphiql_page
 from services.api.context import Context
 from services.api.edge import BodySizeLimitMiddleware, Refused, RequestIdMiddleware, TenantMiddleware, authenticate
-from services.api.errors import RequestError
+from services.api.errors import RequestError, header_locale, localize_errors
+from services.api.messages import receipts
 from services.api.observability import HttpMetricsMiddleware, metrics_endpoint
 from services.api.reports.download import serve_download
 from services.api.schema import MAX_TOKENS, build_schema
@@ -51,6 +52,8 @@ from services.core import tracing
 from services.core.clock import Clock, system_clock
 from services.core.config import Settings, get_settings
 from services.core.db import dispose_engine, get_engine
+from services.core.errors import REQUEST_MESSAGES, RequestCode
+from services.core.i18n import N_
 
 logger = logging.getLogger("complaintdesk.api")
 
@@ -142,7 +145,9 @@ class GraphQLApp(GraphQL[Context, None]):
         except http.HTTPError:  # the 406 itself, or any error for such a client: plain JSON
             media_type = http.JSON
         headers = {"Vary": "Accept", **(exc.headers if isinstance(exc, http.HTTPError) else {})}
-        body = self.encode_json(http.error_body(exc.reason, code))
+        locale = header_locale(request.headers.get("accept-language"))
+        reason = exc.reason if isinstance(exc, http.HTTPError) else REQUEST_MESSAGES[RequestCode(code)]
+        body = self.encode_json(http.error_body(reason, code, locale))
         response = Response(body, status_code=exc.status_code, headers=headers)
         response.headers["content-type"] = http.content_type_header(media_type)
         return response
@@ -161,7 +166,8 @@ class GraphQLApp(GraphQL[Context, None]):
             return await self.render_graphql_ide(request)
         if not self.is_request_allowed(request_adapter):
             raise http.HTTPError(
-                405, "GraphQL is served over GET and POST", "METHOD_NOT_ALLOWED", headers={"Allow": "GET, POST"}
+                405, REQUEST_MESSAGES[RequestCode.METHOD_NOT_ALLOWED], "METHOD_NOT_ALLOWED",
+                headers={"Allow": "GET, POST"}
             )
         media_type = http.negotiate_response_type(request.headers.get("accept"))
         request_data = await self.parse_http_body(request_adapter)
@@ -171,7 +177,8 @@ class GraphQLApp(GraphQL[Context, None]):
             request_data = documents.resolve(
                 request_data, registered_only=bool(tenant is not None and tenant.registered_documents_only))
         except documents.PersistedQueryRefused as refused:
-            answer = Response(self.encode_json(http.error_body(refused.message, refused.code)),
+            locale = header_locale(request.headers.get("accept-language"))
+            answer = Response(self.encode_json(http.error_body(refused.message, refused.code, locale)),
                               status_code=refused.status, headers={"Vary": "Accept", **documents.NO_CACHE})
             answer.headers["content-type"] = http.content_type_header(media_type)
             return answer
@@ -216,9 +223,15 @@ class GraphQLApp(GraphQL[Context, None]):
         outcome = http.classify(result)
         if outcome is http.Outcome.INTERNAL_ERROR:
             http.log_unexpected(result)
+        for error in result.errors or ():  # the marked text, not its English copy, to be translated below
+            if isinstance(error.original_error, RequestError):
+                error.message = error.original_error.text
         response_data = await self.process_result(request, result)
         if result.errors:
             self._handle_errors(result.errors, response_data)
+            # top-level errors in the request's language (the viewer's, Accept-Language, the tenant's default)
+            locale = await context.error_locale(outage=http.unavailable(response_data))
+            localize_errors(response_data.get("errors"), locale)
         sub_response.media_type = media_type
         if http.unavailable(response_data):  # a dependency is down: not the client's fault, and worth a retry
             sub_response.status_code = 503
@@ -270,7 +283,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 ) from exc
             return PreExecutionError(data=None, errors=[GraphQLError(exc.as_http_error_reason("POST"))])
         except MissingQueryError as exc:  # only an extension could drop the query parse_http_body checked
-            raise http.bad_request("no GraphQL query found in the request") from exc
+            raise http.bad_request(N_("no GraphQL query found in the request")) from exc
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         return http.shape_result(result, http.classify(result))
@@ -384,6 +397,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
 
+    async def sms_receipt(request: Request) -> Response:
+        return await receipts.sms_receipt(request, request.app.state.clock)
+
     async def download(request: Request) -> Response:
         return await serve_download(request, request.path_params["token"], request.app.state.clock)
 
@@ -401,6 +417,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route("/metrics", metrics_endpoint, methods=["GET"]),  # Prometheus; the chart's Ingress leaves it out
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/files/{token}", download, methods=["GET"]),  # signed report and export links (reports/)
+            Route("/sms/receipts", sms_receipt, methods=["POST"]),  # the SMS provider's delivery receipts
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
             # the web console: static files and the SPA's routes, on every path but the three above
             ConsoleRoute(ConsoleFiles(settings.console_dir), api_paths=frozenset({"/healthz", "/readyz", "/graphql"})),

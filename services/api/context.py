@@ -12,6 +12,7 @@ used by two coroutines at once; every use goes through ``db()`` or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -92,7 +93,7 @@ class Context:
             if self.response is not None:
                 self.response.status_code = 400
             raise RequestError(
-                "a tenant is required: send an access token, the X-Tenant header or use the tenant's host name",
+                N_("a tenant is required: send an access token, the X-Tenant header or use the tenant's host name"),
                 "TENANT_REQUIRED",
             )
         return self.tenant_ref
@@ -195,6 +196,16 @@ class Context:
             self._locale = i18n.choose(preference, accept, tenant_default)
         return self._locale
 
+    async def error_locale(self, *, outage: bool) -> str:
+        """The language of this request's top-level errors: ``locale()``, unless a dependency is down (then, and
+        when looking the viewer or the tenant's default up fails, what ``Accept-Language`` asks for, else zh-CN:
+        an error is never made worse by its own translation)."""
+        accept = self.request.headers.get("accept-language") if self.request is not None else None
+        if self._locale is not None or not outage:
+            with contextlib.suppress(Exception):  # the database failing here is the error being answered
+                return await self.locale()
+        return i18n.from_accept_language(accept) or i18n.DEFAULT_LOCALE
+
     def forget_locale(self) -> None:
         """The viewer changed their language: read it again."""
         self._locale = None
@@ -207,7 +218,7 @@ class Context:
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()
         if viewer is None:
-            raise RequestError("sign-in required: this operation is for the company's staff", "UNAUTHENTICATED")
+            raise RequestError(N_("sign-in required: this operation is for the company's staff"), "UNAUTHENTICATED")
         return viewer
 
     async def operator(self) -> OperatorPrincipal | None:
@@ -223,10 +234,10 @@ class Context:
 
     async def require_operator(self) -> OperatorPrincipal:
         if isinstance(self.principal, StaffPrincipal | ExternalPrincipal):
-            raise RequestError("this operation is for platform operators", "FORBIDDEN")
+            raise RequestError(N_("this operation is for platform operators"), "FORBIDDEN")
         operator = await self.operator()
         if operator is None:
-            raise RequestError("sign-in required: this operation is for platform operators", "UNAUTHENTICATED")
+            raise RequestError(N_("sign-in required: this operation is for platform operators"), "UNAUTHENTICATED")
         return operator
 
 

@@ -44,6 +44,7 @@ from graphql.language import Visitor
 from strawberry.http import GraphQLRequestData
 
 from services.api import http
+from services.core.i18n import N_
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "frontend-schema" / "operations"
@@ -130,8 +131,8 @@ def _persisted_hash(extensions: dict[str, Any] | None) -> str | None:
         return None
     if not isinstance(persisted, dict) or persisted.get("version") != 1 or \
             not isinstance(persisted.get("sha256Hash"), str) or not _HASH.fullmatch(persisted["sha256Hash"]):
-        raise http.bad_request("extensions.persistedQuery must be {\"version\": 1, \"sha256Hash\": \"<64 lower-case "
-                               "hex digits>\"}")
+        raise http.bad_request(N_("extensions.persistedQuery must be {\"version\": 1, \"sha256Hash\": \"<64 "
+                                  "lower-case hex digits>\"}"))
     return str(persisted["sha256Hash"])
 
 
@@ -158,6 +159,6 @@ def resolve(data: GraphQLRequestData, *, registered_only: bool, documents: dict[
         if sha256(data.query) != digest:
             raise http.bad_request("provided sha does not match query")
     if registered_only and data.query is not None and sha256(data.query) not in known:
-        raise PersistedQueryRefused("this tenant accepts registered documents only: send the hash of one "
-                                    "(extensions.persistedQuery)", NOT_IN_LIST, 400)
+        raise PersistedQueryRefused(N_("this tenant accepts registered documents only: send the hash of one "
+                                       "(extensions.persistedQuery)"), NOT_IN_LIST, 400)
     return data

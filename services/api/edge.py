@@ -30,10 +30,12 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
-from services.api.errors import UNAVAILABLE, masked
+from services.api.errors import UNAVAILABLE, header_locale, localize, masked
 from services.api.ratelimit import RATE_LIMITED, retry_after_header
 from services.core.auth import oidc, tokens
+from services.core.errors import REQUEST_MESSAGES, RequestCode
 from services.core.faults import RETRY_AFTER_S
+from services.core.i18n import N_, msg
 from services.core.logs import failures, request_id_var, user_id_var
 from services.core.ratelimit import (
     Budget,
@@ -90,11 +92,15 @@ def _media_type(accept: str | None) -> bytes:
 
 
 async def send_json_error(send: Send, status: int, message: str, code: str, request_id: str | None,
-                          accept: str | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+                          accept: str | None = None, headers: list[tuple[bytes, bytes]] | None = None, *,
+                          accept_language: str | None = None) -> None:
+    """A refusal at the edge: ``message`` (a marked text) in the language the request's ``Accept-Language`` asks
+    for, else zh-CN (nothing is looked up here: no user, no tenant setting); ``code`` is the same in every one."""
     extensions: dict[str, Any] = {"code": code}
     if request_id:
         extensions["requestId"] = request_id
-    body = orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
+    text = localize(message, header_locale(accept_language))
+    body = orjson.dumps({"errors": [{"message": text, "extensions": extensions}]})
     headers = [(b"content-type", _media_type(accept)), (b"content-length", str(len(body)).encode()),
                (b"vary", b"Accept"), *(headers or ())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -139,6 +145,7 @@ class RequestIdMiddleware:
                 await send_json_error(
                     send_with_id, 503 if down else 500, message, code, request_id, _header(scope, b"accept"),
                     [(b"retry-after", str(RETRY_AFTER_S).encode())] if down else None,
+                    accept_language=_header(scope, b"accept-language"),
                 )
         finally:
             request_id_var.reset(token)
@@ -157,8 +164,8 @@ class BodySizeLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await send_json_error(
-                send, 413, f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE", request_id,
-                _header(scope, b"accept"),
+                send, 413, msg("request body larger than {limit} bytes", limit=self.max_bytes), "PAYLOAD_TOO_LARGE",
+                request_id, _header(scope, b"accept"), accept_language=_header(scope, b"accept-language"),
             )
             return
         received = 0
@@ -185,8 +192,9 @@ class BodySizeLimitMiddleware:
         except _BodyTooLarge:
             if not response_started:
                 await send_json_error(
-                    send, 413, f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE",
-                    request_id, _header(scope, b"accept"),
+                    send, 413, msg("request body larger than {limit} bytes", limit=self.max_bytes),
+                    "PAYLOAD_TOO_LARGE", request_id, _header(scope, b"accept"),
+                    accept_language=_header(scope, b"accept-language"),
                 )
 
 
@@ -232,7 +240,7 @@ def _bearer_token(authorization: str) -> str:
     scheme, _, credentials = authorization.strip().partition(" ")
     token = credentials.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
-        raise _unauthorized("the Authorization header must be 'Bearer <access token>'", "invalid_request")
+        raise _unauthorized(N_("the Authorization header must be 'Bearer <access token>'"), "invalid_request")
     return token
 
 
@@ -245,7 +253,7 @@ async def _tenant(slug: str | None) -> TenantRef:
 
 
 def _mismatch() -> _Refused:
-    return _Refused(400, "the access token is for another tenant than the request names", "TENANT_MISMATCH")
+    return _Refused(400, REQUEST_MESSAGES[RequestCode.TENANT_MISMATCH], "TENANT_MISMATCH")
 
 
 async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None]:
@@ -262,15 +270,15 @@ async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None
             claims = tokens.verify_access_token(token)
             if isinstance(claims, tokens.OperatorClaims):
                 if header_tenant is not None:
-                    raise _Refused(400, "an operator's token is for no tenant: send no X-Tenant", "TENANT_MISMATCH")
+                    raise _Refused(400, N_("an operator's token is for no tenant: send no X-Tenant"), "TENANT_MISMATCH")
                 return None, OperatorPrincipal(name=claims.name)
             if named is not None and named != claims.tenant:
                 raise _mismatch()
             return await _tenant(claims.tenant), StaffPrincipal(user_id=claims.user_id)
         # another issuer: one of the identity providers of the tenant the request names
         if named is None:
-            raise _Refused(400, "a token of an external identity provider needs the tenant in the X-Tenant header "
-                                "or the host name", "TENANT_REQUIRED")
+            raise _Refused(400, N_("a token of an external identity provider needs the tenant in the X-Tenant "
+                                   "header or the host name"), "TENANT_REQUIRED")
         tenant = await _tenant(named)
         async with tenant_session(tenant) as session:
             provider = await oidc.provider_for(session, token)
@@ -338,12 +346,14 @@ class Admission:
         finally:
             self.held -= 1
 
-    async def refuse(self, send: Send, wait: float, request_id: str | None, accept: str | None) -> None:
+    async def refuse(self, send: Send, wait: float, request_id: str | None, accept: str | None,
+                     accept_language: str | None = None) -> None:
         if self.held < HELD_MAX:
             await self.hold(HOLD_S)
             wait = max(0.0, wait - HOLD_S)
-        await send_json_error(send, 429, "too many requests: over the request budget; try again later",
-                              RATE_LIMITED, request_id, accept, [retry_after_header(wait)])
+        await send_json_error(send, 429, REQUEST_MESSAGES[RequestCode.RATE_LIMITED],
+                              RATE_LIMITED, request_id, accept, [retry_after_header(wait)],
+                              accept_language=accept_language)
 
 
 def _client(scope: Scope) -> str:
@@ -373,11 +383,13 @@ class TenantMiddleware:
             tenant, principal = await authenticate(scope)
         except _Refused as refused:
             await send_json_error(send, refused.status, refused.message, refused.code, request_id,
-                                  _header(scope, b"accept"), refused.headers)
+                                  _header(scope, b"accept"), refused.headers,
+                                  accept_language=_header(scope, b"accept-language"))
             return
         admitted, seconds = self.admission.decide(tenant, principal, _client(scope))
         if not admitted:
-            await self.admission.refuse(send, seconds, request_id, _header(scope, b"accept"))
+            await self.admission.refuse(send, seconds, request_id, _header(scope, b"accept"),
+                                        _header(scope, b"accept-language"))
             return
         if seconds:
             await self.admission.hold(seconds)

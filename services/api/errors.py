@@ -11,7 +11,8 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.relay.types import GlobalIDValueError
 
-from services.core.errors import DomainError, ErrorCode
+from services.core import i18n
+from services.core.errors import REQUEST_MESSAGES, UNTRANSLATED, DomainError, ErrorCode, RequestCode
 from services.core.faults import UNAVAILABLE_MESSAGE, unavailable_cause
 from services.core.i18n import translate
 from services.core.logs import request_id_var
@@ -21,7 +22,7 @@ logger = logging.getLogger("complaintdesk.api")
 # Registers the core's ErrorCode as the GraphQL enum UserErrorCode (the same class).
 strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused")
 
-INTERNAL_MESSAGE = "Internal server error"
+INTERNAL_MESSAGE = REQUEST_MESSAGES[RequestCode.INTERNAL_SERVER_ERROR]
 INTERNAL = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
@@ -32,6 +33,27 @@ def masked(original: BaseException | None) -> tuple[str, str]:
     if original is not None and unavailable_cause(original) is not None:
         return UNAVAILABLE_MESSAGE, UNAVAILABLE
     return INTERNAL_MESSAGE, INTERNAL
+
+
+def header_locale(accept_language: str | None) -> str:
+    """The language of an answer given before anyone is known (the edge, HTTP-level refusals): what the request's
+    ``Accept-Language`` asks for, else the platform's default (zh-CN)."""
+    return i18n.from_accept_language(accept_language) or i18n.DEFAULT_LOCALE
+
+
+def localize(text: str, locale: str) -> str:
+    """A top-level error's message in ``locale`` (a text a standard fixes, e.g. ``PersistedQueryNotFound``, and an
+    unmarked one, e.g. GraphQL's own validation messages, stay as they are)."""
+    if str(text) in UNTRANSLATED:
+        return str(text)
+    return translate(text, locale)
+
+
+def localize_errors(errors: Any, locale: str) -> None:
+    """The ``message`` of each error of a response body (a list of dicts), in ``locale``; codes unchanged."""
+    for error in errors or ():
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            error["message"] = localize(error["message"], locale)
 
 
 @strawberry.type(description="A business-rule or validation refusal; nothing was changed.")
@@ -59,6 +81,7 @@ class RequestError(Exception):
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
+        self.text = message  # a marked text (``N_``, ``msg``): translated with the response (services/api/app.py)
         self.extensions = {"code": code}
 
 

@@ -44,8 +44,9 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
-from services.api.errors import UNAVAILABLE, masked
+from services.api.errors import UNAVAILABLE, localize, masked
 from services.core.faults import RETRY_AFTER_S
+from services.core.i18n import N_, msg
 from services.core.logs import failures, request_id_var
 
 logger = logging.getLogger("complaintdesk.api.errors")
@@ -130,7 +131,8 @@ def negotiate_response_type(accept: str | None) -> str:
     if best is None:
         raise HTTPError(
             406,
-            f"none of the requested media types is available; accept {GRAPHQL_RESPONSE_JSON} or {JSON}",
+            msg("none of the requested media types is available; accept {one} or {other}",
+                one=GRAPHQL_RESPONSE_JSON, other=JSON),
             "NOT_ACCEPTABLE",
         )
     return best[1]
@@ -148,12 +150,14 @@ def check_content_type(content_type: str | None) -> None:
     form encodings are "simple requests" that skip the CORS preflight: spec, "Non-Normative Notes" > "Security").
     """
     if not content_type or not content_type.strip():
-        raise HTTPError(415, f"a POST request needs the header Content-Type: {JSON}", "UNSUPPORTED_MEDIA_TYPE")
+        raise HTTPError(415, msg("a POST request needs the header Content-Type: {type}", type=JSON),
+                        "UNSUPPORTED_MEDIA_TYPE")
     media, params = _media_range(content_type)
     if media != JSON:
-        raise HTTPError(415, f"unsupported Content-Type {media!r}; send {JSON}", "UNSUPPORTED_MEDIA_TYPE")
+        raise HTTPError(415, msg("unsupported Content-Type {given!r}; send {type}", given=media, type=JSON),
+                        "UNSUPPORTED_MEDIA_TYPE")
     if params.get("charset", "utf-8").lower() not in _UTF8:
-        raise HTTPError(415, "the request body must be encoded in UTF-8", "UNSUPPORTED_MEDIA_TYPE")
+        raise HTTPError(415, N_("the request body must be encoded in UTF-8"), "UNSUPPORTED_MEDIA_TYPE")
 
 
 def parse_json_body(body: bytes) -> GraphQLRequestData:
@@ -161,17 +165,18 @@ def parse_json_body(body: bytes) -> GraphQLRequestData:
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
     except _NotJSON as exc:
-        raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+        raise bad_request(msg("the request body is not valid JSON: {why}", why=str(exc))) from exc
     except UnicodeDecodeError as exc:
-        raise bad_request("the request body is not valid UTF-8") from exc
+        raise bad_request(N_("the request body is not valid UTF-8")) from exc
     except json.JSONDecodeError as exc:
-        raise bad_request(f"the request body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+        raise bad_request(msg("the request body is not valid JSON: {why} at position {position}", why=exc.msg,
+                              position=exc.pos)) from exc
     except RecursionError as exc:
-        raise bad_request("the request body is nested too deeply") from exc
+        raise bad_request(N_("the request body is nested too deeply")) from exc
     if isinstance(data, list):
-        raise bad_request("batched requests (a JSON array) are not supported; send one operation per request")
+        raise bad_request(N_("batched requests (a JSON array) are not supported; send one operation per request"))
     if not isinstance(data, dict):
-        raise bad_request("the request body must be a JSON object with a 'query' string")
+        raise bad_request(N_("the request body must be a JSON object with a 'query' string"))
     return _request_data(data)
 
 
@@ -181,7 +186,7 @@ def parse_query_params(params: QueryParams) -> GraphQLRequestData:
     for name in _PARAMETERS:
         values = params.getlist(name)
         if len(values) > 1:
-            raise bad_request(f"the parameter {name!r} is given more than once")
+            raise bad_request(msg("the parameter {name!r} is given more than once", name=name))
         if values:
             data[name] = values[0]
     # "Setting the value of the {operationName} parameter to the empty string is equivalent to omitting" it.
@@ -197,11 +202,12 @@ def parse_query_params(params: QueryParams) -> GraphQLRequestData:
         try:
             data[name] = json.loads(raw, parse_constant=_no_constant)
         except _NotJSON as exc:
-            raise bad_request(f"the {name!r} parameter is not valid JSON: {exc}") from exc
+            raise bad_request(msg("the {name!r} parameter is not valid JSON: {why}", name=name, why=str(exc))) from exc
         except json.JSONDecodeError as exc:
-            raise bad_request(f"the {name!r} parameter is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+            raise bad_request(msg("the {name!r} parameter is not valid JSON: {why} at position {position}",
+                                      name=name, why=exc.msg, position=exc.pos)) from exc
         except RecursionError as exc:
-            raise bad_request(f"the {name!r} parameter is nested too deeply") from exc
+            raise bad_request(msg("the {name!r} parameter is nested too deeply", name=name)) from exc
     return _request_data(data)
 
 
@@ -227,13 +233,14 @@ def check_strings(value: Any, where: str) -> None:
         item, path = stack.pop()
         if isinstance(item, str):
             if len(item) > MAX_STRING_CHARS:
-                raise bad_request(f"{path} is longer than {MAX_STRING_CHARS} characters")
+                raise bad_request(msg("{path} is longer than {limit} characters", path=path, limit=MAX_STRING_CHARS))
             if _SURROGATE.search(item):
-                raise bad_request(f"{path} is not valid Unicode (it contains a lone surrogate)")
+                raise bad_request(msg("{path} is not valid Unicode (it contains a lone surrogate)", path=path))
         elif isinstance(item, dict):
             for key, child in item.items():
                 if _SURROGATE.search(key):
-                    raise bad_request(f"a key in {path} is not valid Unicode (it contains a lone surrogate)")
+                    raise bad_request(msg("a key in {path} is not valid Unicode (it contains a lone surrogate)",
+                                          path=path))
                 stack.append((child, f"{path}.{key}"))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
@@ -246,19 +253,19 @@ def _request_data(data: dict[str, Any]) -> GraphQLRequestData:
     extensions = data.get("extensions")
     persisted = isinstance(extensions, dict) and extensions.get("persistedQuery") is not None
     if query is None and not persisted:  # a persisted query's hash stands for it (services/api/documents.py)
-        raise bad_request("no GraphQL query found in the request: send a 'query' string")
+        raise bad_request(N_("no GraphQL query found in the request: send a 'query' string"))
     if query is not None and not isinstance(query, str):
-        raise bad_request("the 'query' parameter must be a string")
+        raise bad_request(N_("the 'query' parameter must be a string"))
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise bad_request("the 'operationName' parameter must be a string or null")
+        raise bad_request(N_("the 'operationName' parameter must be a string or null"))
     for name in ("variables", "extensions"):
         value = data.get(name)
         if value is not None and not isinstance(value, dict):
-            raise bad_request(f"the {name!r} parameter must be an object or null")
+            raise bad_request(msg("the {name!r} parameter must be an object or null", name=name))
     # the document's length is the body's limit and the token limit's affair
     if query is not None and _SURROGATE.search(query):
-        raise bad_request("the query is not valid Unicode (it contains a lone surrogate)")
+        raise bad_request(N_("the query is not valid Unicode (it contains a lone surrogate)"))
     if operation_name is not None:
         check_strings(operation_name, "operationName")
     for name in ("variables", "extensions"):
@@ -382,13 +389,14 @@ def shape_result(result: ExecutionResult, outcome: Outcome) -> GraphQLHTTPRespon
     return body
 
 
-def error_body(message: str, code: str) -> dict[str, Any]:
-    """A GraphQL-shaped body for a request refused at the HTTP level (like the edge middleware's errors)."""
+def error_body(message: str, code: str, locale: str | None = None) -> dict[str, Any]:
+    """A GraphQL-shaped body for a request refused at the HTTP level (like the edge middleware's errors), its
+    message in ``locale`` (a marked text; the code is the same in every language)."""
     extensions: dict[str, Any] = {"code": code}
     request_id = request_id_var.get()
     if request_id:
         extensions["requestId"] = request_id
-    return {"errors": [{"message": message, "extensions": extensions}]}
+    return {"errors": [{"message": localize(message, locale) if locale else str(message), "extensions": extensions}]}
 
 
 def content_type_header(media_type: str) -> str:

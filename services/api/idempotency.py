@@ -31,6 +31,8 @@ from strawberry.http import GraphQLRequestData
 from services.api import http
 from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.context import Context
+from services.core.errors import REQUEST_MESSAGES, RequestCode
+from services.core.i18n import N_, msg
 from services.core.idempotency import service as svc
 from services.core.tenancy import tenant_session
 
@@ -66,8 +68,8 @@ def _fingerprint(request_data: GraphQLRequestData) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _refusal(status: int, message: str, code: str, media_type: str) -> Response:
-    response = Response(orjson.dumps(http.error_body(message, code)), status_code=status,
+def _refusal(status: int, message: str, code: str, media_type: str, locale: str) -> Response:
+    response = Response(orjson.dumps(http.error_body(message, code, locale)), status_code=status,
                         headers={"Vary": "Accept"})
     response.headers["content-type"] = http.content_type_header(media_type)
     return response
@@ -80,7 +82,8 @@ async def begin(ctx: Context, request_data: GraphQLRequestData, *, media_type: s
     if key is None or ctx.request.method != "POST" or ctx.tenant_ref is None:
         return None
     if not svc.valid_key(key):
-        raise http.bad_request(f"the Idempotency-Key header must be 1-{svc.MAX_KEY_LENGTH} visible ASCII characters")
+        raise http.bad_request(msg("the Idempotency-Key header must be 1-{limit} visible ASCII characters",
+                                   limit=svc.MAX_KEY_LENGTH))
     if not _is_mutation(request_data, max_tokens):
         return None
     async with tenant_session(ctx.tenant_ref) as session, session.begin():
@@ -94,11 +97,11 @@ async def begin(ctx: Context, request_data: GraphQLRequestData, *, media_type: s
         response.headers["content-type"] = http.content_type_header(outcome.media_type)
         return response
     if isinstance(outcome, svc.Mismatch):
-        return _refusal(422, "this Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED",
-                        media_type)
-    message = ("the request with this Idempotency-Key was saved but its answer was lost; read the current state"
-               if outcome.lost else "a request with this Idempotency-Key is still being processed; retry later")
-    return _refusal(409, message, "IDEMPOTENCY_KEY_IN_USE", media_type)
+        return _refusal(422, REQUEST_MESSAGES[RequestCode.IDEMPOTENCY_KEY_REUSED], "IDEMPOTENCY_KEY_REUSED",
+                        media_type, await ctx.error_locale(outage=False))
+    message = (N_("the request with this Idempotency-Key was saved but its answer was lost; read the current state")
+               if outcome.lost else N_("a request with this Idempotency-Key is still being processed; retry later"))
+    return _refusal(409, message, "IDEMPOTENCY_KEY_IN_USE", media_type, await ctx.error_locale(outage=False))
 
 
 async def finish(ctx: Context, reservation: uuid.UUID, response: Response | None) -> None:

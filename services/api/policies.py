@@ -21,10 +21,13 @@ from services.core.auth.models import PolicyVersion
 from services.core.complaints import actions
 from services.core.errors import DomainError
 from services.core.errors import ErrorCode as UserErrorCode
+from services.core.i18n import N_, msg
 
 strawberry.enum(authz.PolicySource, name="PolicySource",
                 description="SEED (the template's, at creation), SET (setPolicies), RESTORE (restorePolicies), "
                             "RESET (an operator's `complaintdesk policies reset`)")
+
+COMPLAINT_NOT_FOUND = N_("complaint not found")
 
 
 @strawberry.type(description="One policy line: the role may (or may not) do the action on resources in the relation")
@@ -171,21 +174,28 @@ class PolicyQueries:
     @strawberry.field(description="May I do this action (on this complaint)? Hides buttons; explains refusals")
     async def can_i(self, info: Info, action: str, complaint_id: relay.GlobalID | None = None) -> CanIResult:
         subject = await subject_of(info.context)
+        translate = info.context.translate
         if action not in {a.value for a in authz.Action}:
-            return CanIResult(allowed=False, rule=None, reason=f"unknown action {action!r}")
+            return CanIResult(allowed=False, rule=None,
+                              reason=await translate(msg("unknown action {action!r}", action=action)))
         cid = None
         if complaint_id is not None:
             try:
                 cid = decode_id(complaint_id, "Complaint", "complaintId")
             except DomainError:
-                return CanIResult(allowed=False, rule=None, reason="complaint not found")
+                return CanIResult(allowed=False, rule=None, reason=await translate(COMPLAINT_NOT_FOUND))
         async with info.context.db() as session:
             decision = await actions.decide(session, subject, action, cid, info.context.now())
-        if decision is None:
-            return CanIResult(allowed=False, rule=None, reason="complaint not found")
+            if decision is None:
+                return CanIResult(allowed=False, rule=None, reason=await translate(COMPLAINT_NOT_FOUND))
+            reason: str = decision.reason
+            if not decision.allowed and decision.code is None:  # the policy refuses: say what, as a refusal would
+                reason = await authz.refusal(session, subject, action,
+                                             authz.Decision(False, decision.rule, decision.reason))
         return CanIResult(allowed=decision.allowed,
                           rule=PolicyRule.from_rule(decision.rule) if decision.rule else None,
-                          reason=decision.reason, code=UserErrorCode(decision.code) if decision.code else None)
+                          reason=await translate(reason),
+                          code=UserErrorCode(decision.code) if decision.code else None)
 
 
 @strawberry.type

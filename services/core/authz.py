@@ -42,7 +42,7 @@ from services.core.auth.models import PolicyRule, PolicyState, PolicyVersion
 from services.core.complaints.lifecycle import HANDLING_ACTIONS
 from services.core.complaints.models import Complaint, HandlingForm, HandlingFormStatus, Investigation
 from services.core.errors import DomainError, ErrorCode
-from services.core.i18n import msg
+from services.core.i18n import N_, Msg, msg
 from services.core.org.models import OrgUnit, Role, User
 from services.core.validation import phone_key
 
@@ -109,6 +109,72 @@ class Action(enum.StrEnum):
     UPDATE_CONTACT = "complaint.update_contact"
     MANAGE_MESSAGE_TEMPLATES = "message_template.manage"
     PROCEDURE_MANAGE = "procedure.manage"
+
+
+ACTION_NAMES: dict[Action, str] = {
+    Action.ORG_READ: N_("read the organisation"),
+    Action.ORG_MANAGE: N_("manage the organisation and its users"),
+    Action.POLICY_READ: N_("read the policies"),
+    Action.POLICY_WRITE: N_("change the policies"),
+    Action.AUDIT_VERIFY: N_("verify the audit trail"),
+    Action.DIAGNOSTICS_RUN: N_("run diagnostics"),
+    Action.DEADLINE_CONFIGURE: N_("configure deadlines and calendars"),
+    Action.COMPLAINT_RECORD: N_("record complaints"),
+    Action.COMPLAINT_READ: N_("read this complaint"),
+    Action.COMPLAINT_READ_IDENTITY: N_("see the complainant's identity"),
+    Action.RESOLVE_ON_THE_SPOT: N_("resolve this complaint on the spot"),
+    Action.START_INVESTIGATION: N_("start the investigation"),
+    Action.SUBMIT_INVESTIGATION: N_("submit the investigation"),
+    Action.ATTACH_EVIDENCE: N_("attach evidence"),
+    Action.ASSIGN_DEPARTMENT: N_("assign the responsible department"),
+    Action.PROPOSE_SOLUTION: N_("propose a solution"),
+    Action.APPROVE: N_("approve the handling form"),
+    Action.REJECT: N_("reject the handling form"),
+    Action.SEND_MESSAGE: N_("send messages to the customer"),
+    Action.RECORD_OPINION: N_("record the customer's opinion"),
+    Action.COMPLETE_IMPLEMENTATION: N_("complete the implementation"),
+    Action.RECORD_FOLLOW_UP: N_("record the follow-up"),
+    Action.REOPEN: N_("reopen this complaint"),
+    Action.WITHDRAW: N_("withdraw this complaint"),
+    Action.MARK_LITIGATION: N_("mark litigation"),
+    Action.TRANSFER_OWNERSHIP: N_("transfer the ownership"),
+    Action.REVIEW: N_("review"),
+    Action.ERASE_COMPLAINANT: N_("erase the complainant's personal data"),
+    Action.EXTEND_DEADLINE: N_("extend deadlines"),
+    Action.APPROVE_DEADLINE_EXTENSION: N_("approve deadline extensions"),
+    Action.REQUEST_REVIEW: N_("request a review"),
+    Action.ASSIGN_REVIEWER: N_("assign a reviewer"),
+    Action.ANSWER_REVIEW: N_("answer the review"),
+    Action.ESCALATE: N_("escalate this complaint"),
+    Action.ROUTE: N_("route this complaint"),
+    Action.EXTERNAL_BODY_READ: N_("read the external bodies"),
+    Action.EXTERNAL_BODY_MANAGE: N_("manage the external bodies"),
+    Action.STATISTICS_READ: N_("read the statistics"),
+    Action.CLASSIFICATION_MANAGE: N_("manage the classification"),
+    Action.CLASSIFY: N_("classify this complaint"),
+    Action.REPORT_READ: N_("read the reports"),
+    Action.REPORT_GENERATE: N_("generate reports"),
+    Action.DATA_EXPORT: N_("export data"),
+    Action.DATA_IMPORT: N_("import data"),
+    Action.PROPOSE_RESPONSIBILITY: N_("propose the responsibility"),
+    Action.DECIDE_RESPONSIBILITY: N_("decide the responsibility"),
+    Action.PENALTY_READ: N_("read the penalties"),
+    Action.PENALTY_PROPOSE: N_("propose penalties"),
+    Action.PENALTY_DECIDE: N_("decide penalties"),
+    Action.REVIEW_PLAN_MANAGE: N_("manage the review plans"),
+    Action.REVIEW_PLAN_READ: N_("read the review plans"),
+    Action.REVIEW_PLAN_RECORD: N_("record review findings"),
+    Action.CONFIRM_REPEAT: N_("confirm a repeat complaint"),
+    Action.FLAG_MAJOR: N_("flag a major complaint"),
+    Action.APPROVE_MAJOR_REPORT: N_("approve the major complaint report"),
+    Action.OPINION_BOOK_RECORD: N_("record in the opinion book"),
+    Action.OPINION_BOOK_READ: N_("read the opinion book"),
+    Action.ACCOUNTABILITY_CONFIGURE: N_("configure accountability"),
+    Action.UPDATE_CONTACT: N_("update the customer's contact"),
+    Action.MANAGE_MESSAGE_TEMPLATES: N_("manage the message templates"),
+    Action.PROCEDURE_MANAGE: N_("manage the complaint procedure"),
+}
+"""What each action is called in a refusal ("you may not {verb}") and in ``canI``'s reason, in the catalogs."""
 
 
 class Relation(enum.StrEnum):
@@ -329,12 +395,17 @@ def _decide(cached: _Cached, subject: Subject, action: str, resource: Resource) 
                 allowed, explain = enforcer.enforce_ex(role, subject.tenant, action, resource)
             rule = Rule(explain[0], explain[2], explain[3], explain[4]) if explain else None
             if rule is not None and rule.effect == "deny":
-                return Decision(False, rule, "denied by a rule")
+                return Decision(False, rule, DENIED_BY_A_RULE)
             if allowed and allowed_by is None:
                 allowed_by = rule
     if allowed_by is not None:
-        return Decision(True, allowed_by, "allowed")
-    return Decision(False, None, "no rule allows it")
+        return Decision(True, allowed_by, ALLOWED)
+    return Decision(False, None, NO_RULE_ALLOWS_IT)
+
+
+ALLOWED = N_("allowed")
+DENIED_BY_A_RULE = N_("denied by a rule")
+NO_RULE_ALLOWS_IT = N_("no rule allows it")
 
 
 # ------------------------------------------------------------------ relations from the database
@@ -468,16 +539,31 @@ async def require(
         raise DomainError(ErrorCode.NOT_FOUND, "complaint not found", ["complaintId"])
     if decision.allowed:
         return
-    verb = (action.value.split(".", 1)[1].replace("_", " ") if action.value.startswith("complaint.")
-            else f"do {action.value}")
+    raise DomainError(ErrorCode.NOT_ALLOWED, await refusal(session, subject, action, decision))
+
+
+def action_name(action: str) -> Msg:
+    """The action as a refusal names it, translated where it is read (``ACTION_NAMES``; an action the table does
+    not know, only in a policy, by its own name)."""
+    try:
+        return msg(ACTION_NAMES[Action(action)])
+    except (KeyError, ValueError):
+        return msg("do {action}", action=action)
+
+
+async def refusal(session: AsyncSession, subject: Subject, action: str, decision: Decision) -> Msg:
+    """Why ``decision`` refuses ``action``: ``you may not <the action's name>`` and the rule that denies it, or the
+    conditions under which the subject's roles would allow it (the same words for ``require`` and ``canI``)."""
+    verb = action_name(action)
     if decision.rule is not None:
-        raise DomainError(
-            ErrorCode.NOT_ALLOWED, msg("you may not {verb}: a rule denies it where {relation}",
-                verb=verb, relation=decision.rule.relation))
+        return msg("you may not {verb}: a rule denies it where {relation}", verb=verb,
+                   relation=decision.rule.relation)
     cached = await _enforcer(session, subject.tenant)
-    conditions = sorted({p[3] for p in _lines_for(cached, subject, action.value) if p[4] == "allow"})
-    where = f" (allowed only where {' or '.join(conditions)})" if conditions else ""
-    raise DomainError(ErrorCode.NOT_ALLOWED, msg("you may not {verb}{where}", verb=verb, where=where))
+    conditions = sorted({p[3] for p in _lines_for(cached, subject, str(action)) if p[4] == "allow"})
+    if conditions:
+        return msg("you may not {verb} (allowed only where {conditions})", verb=verb,
+                   conditions=" | ".join(conditions))
+    return msg("you may not {verb}", verb=verb)
 
 
 def _lines_for(cached: _Cached, subject: Subject, action: str) -> list[Sequence[str]]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.crypto.keys import get_keyring
 from services.core.db import PlatformBase, open_tenant_session, platform_session
+from services.core.i18n import N_, msg
 
 # 3 to 32 characters: lower-case letters, digits and single inner hyphens, starting with a
 # letter. Hyphens become underscores in the schema name, so the mapping is one-to-one
@@ -90,12 +91,12 @@ class Tenant(PlatformBase):
 
 def validate_slug(slug: str) -> str:
     if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug):
-        raise InvalidTenantSlug(
+        raise InvalidTenantSlug(N_(
             "tenant slug must be 3-32 characters: lower-case letters, digits and single hyphens, "
             "starting with a letter and not ending with a hyphen"
-        )
+        ))
     if slug in RESERVED_SLUGS:
-        raise InvalidTenantSlug(f"tenant slug {slug!r} is reserved")
+        raise InvalidTenantSlug(msg("tenant slug {slug!r} is reserved", slug=slug))
     return slug
 
 
@@ -161,7 +162,7 @@ async def resolve_tenant(slug: str | None) -> TenantRef:
     process is refused within that bound (in this process, ``set_status`` forgets it at once).
     """
     if slug is None or slug == "":
-        raise TenantRequired("a tenant is required")
+        raise TenantRequired(N_("a tenant is required"))
     cached = _resolved.get(slug)
     if cached is not None and time.monotonic() < cached[1]:
         return cached[0]
@@ -195,12 +196,12 @@ async def _read_registry(slug: str) -> TenantRef:
             )
         ).one_or_none()
     if row is None:
-        raise TenantNotFound(f"unknown tenant {slug!r}")
+        raise TenantNotFound(msg("unknown tenant {slug!r}", slug=slug))
     if row.status != TenantStatus.ACTIVE.value:
-        raise TenantSuspended(f"tenant {slug!r} is suspended")
+        raise TenantSuspended(msg("tenant {slug!r} is suspended", slug=slug))
     if row.schema_name != schema_for(row.slug):
         # The registry was edited by hand; refuse rather than follow it somewhere else.
-        raise TenantNotFound(f"unknown tenant {slug!r}")
+        raise TenantNotFound(msg("unknown tenant {slug!r}", slug=slug))
     tenant = TenantRef(slug=row.slug, schema=row.schema_name, template=row.template,
                        request_budget=row.request_budget,
                        registered_documents_only=row.registered_documents_only)

@@ -23,8 +23,8 @@ ADMIN = next(email for email, (roles, _) in STAFF.items() if "tenant_admin" in r
 
 
 async def staff_headers() -> dict[str, str]:
-    """Tenant alpha's admin, signed in with an access token."""
-    return {"authorization": f"Bearer {await access_token(TENANT_A, ADMIN)}"}
+    """Tenant alpha's admin, signed in with an access token, reading English (their errors' messages)."""
+    return {"authorization": f"Bearer {await access_token(TENANT_A, ADMIN)}", "accept-language": "en"}
 
 
 def create_unit(name: str, operation: str = "") -> str:

@@ -530,7 +530,8 @@ def test_configmap_holds_the_settings_and_rolls_the_pods() -> None:
     values = _with_secret(config={"environment": "production", "logLevel": "WARNING", "logFormat": "json",
                                   "queueNamespace": "cdq", "trustedProxies": ["10.0.0.0/8"],
                                   "otlpEndpoint": "http://collector:4318", "traceSampleRatio": 0.25,
-                                  "extra": {"COMPLAINTDESK_PUBLIC_URL": "https://c.example"}})
+                                  "publicUrl": "https://c.example",
+                                  "extra": {"COMPLAINTDESK_EXTRA_SETTING": "x"}})
     docs = _render_sdk(values)
     config = next(d for d in docs if d["kind"] == "ConfigMap")
     assert config["data"]["COMPLAINTDESK_LOG_LEVEL"] == "WARNING"
@@ -539,6 +540,7 @@ def test_configmap_holds_the_settings_and_rolls_the_pods() -> None:
     assert config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
     assert config["data"]["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
     assert config["data"]["COMPLAINTDESK_PUBLIC_URL"] == "https://c.example"
+    assert config["data"]["COMPLAINTDESK_EXTRA_SETTING"] == "x"
     assert config["data"]["COMPLAINTDESK_WORKER_HTTP_HOST"] == "0.0.0.0"  # noqa: S104
     checksums = set()
     for deployment in (d for d in docs if d["kind"] == "Deployment"):
@@ -552,6 +554,89 @@ def test_configmap_holds_the_settings_and_rolls_the_pods() -> None:
     other_sums = {d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
                   for d in other if d["kind"] == "Deployment"}
     assert len(checksums) == 1 and checksums.isdisjoint(other_sums)
+
+
+MAIL_AND_SMS = {"publicUrl": "https://complaints.example.com", "smtp": {"from": "complaints@example.com"},
+                "sms": {"sender": "webhook", "url": "https://sms.example.com/v1/messages"}}
+
+
+def _workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] in {"Deployment", "Job"}]
+
+
+def test_mail_sms_and_public_url_settings_reach_every_container() -> None:
+    """The public URL, the sender address and the SMS webhook in the ConfigMap (and the migrate Job's env); the SMTP
+    URL (it may hold a password) and the SMS signing secret only from Secrets: mounted files (``*_FILE``) or
+    secretKeyRef, never a value."""
+    docs = _render_sdk(_with_secret(
+        config=MAIL_AND_SMS,
+        secrets={"existingSecret": "complaintdesk-connections",
+                 "smtp": {"existingSecret": "cd-smtp", "key": "smtpUrl", "mode": "file"},
+                 "sms": {"existingSecret": "cd-sms", "key": "smsSecret", "mode": "env"}}))
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert {k: config[k] for k in ("COMPLAINTDESK_PUBLIC_URL", "COMPLAINTDESK_SMTP_FROM", "COMPLAINTDESK_SMS_SENDER",
+                                   "COMPLAINTDESK_SMS_URL")} == {
+        "COMPLAINTDESK_PUBLIC_URL": "https://complaints.example.com",
+        "COMPLAINTDESK_SMTP_FROM": "complaints@example.com", "COMPLAINTDESK_SMS_SENDER": "webhook",
+        "COMPLAINTDESK_SMS_URL": "https://sms.example.com/v1/messages"}
+    assert not {"COMPLAINTDESK_SMTP_URL", "COMPLAINTDESK_SMS_SECRET"} & set(config)
+    workloads = _workloads(docs)
+    assert len(workloads) == 3  # api, worker, migrate
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["COMPLAINTDESK_SMTP_URL_FILE"] == {
+            "name": "COMPLAINTDESK_SMTP_URL_FILE", "value": "/var/run/secrets/complaintdesk/smtp/smtpUrl"}
+        assert "COMPLAINTDESK_SMTP_URL" not in env and "COMPLAINTDESK_SMS_SECRET_FILE" not in env
+        assert env["COMPLAINTDESK_SMS_SECRET"] == {"name": "COMPLAINTDESK_SMS_SECRET", "valueFrom": {
+            "secretKeyRef": {"name": "cd-sms", "key": "smsSecret"}}}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["smtp-secret"]["secret"] == {"secretName": "cd-smtp", "defaultMode": 0o440,
+                                                    "items": [{"key": "smtpUrl", "path": "smtpUrl"}]}
+        assert "sms-secret" not in volumes  # env mode: nothing mounted
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["smtp-secret"] == {"name": "smtp-secret", "mountPath": "/var/run/secrets/complaintdesk/smtp",
+                                         "readOnly": True}
+    # the other way round: the SMS secret mounted, the SMTP URL from secretKeyRef
+    swapped = _render_sdk(_with_secret(secrets={
+        "existingSecret": "complaintdesk-connections",
+        "smtp": {"existingSecret": "cd-smtp", "key": "smtpUrl", "mode": "env"},
+        "sms": {"existingSecret": "cd-sms", "key": "smsSecret", "mode": "file"}}))
+    for workload in _workloads(swapped):
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["COMPLAINTDESK_SMTP_URL"]["valueFrom"]["secretKeyRef"] == {"name": "cd-smtp", "key": "smtpUrl"}
+        assert env["COMPLAINTDESK_SMS_SECRET_FILE"]["value"] == "/var/run/secrets/complaintdesk/sms/smsSecret"
+        assert {m["name"] for m in container["volumeMounts"]} >= {"sms-secret"}
+    for doc in docs + swapped:
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_mail_and_sms_are_off_by_default() -> None:
+    """Nothing configured: no SMTP or SMS setting but the sender kind, no extra volume."""
+    docs = _render_sdk(_with_secret())
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert not {"COMPLAINTDESK_PUBLIC_URL", "COMPLAINTDESK_SMTP_FROM", "COMPLAINTDESK_SMS_URL"} & set(config)
+    assert config["COMPLAINTDESK_SMS_SENDER"] == "webhook"
+    for workload in _workloads(docs):
+        pod = workload["spec"]["template"]["spec"]
+        assert not {e["name"] for e in pod["containers"][0]["env"]} & {
+            "COMPLAINTDESK_SMTP_URL", "COMPLAINTDESK_SMTP_URL_FILE", "COMPLAINTDESK_SMS_SECRET",
+            "COMPLAINTDESK_SMS_SECRET_FILE"}
+        assert not {v["name"] for v in pod["volumes"]} & {"smtp-secret", "sms-secret"}
+
+
+def test_schema_rejects_a_mail_or_sms_value_out_of_shape() -> None:
+    for path, bad in ((("config", "publicUrl"), "complaints.example.com"), (("config", "sms", "url"), "ftp://x"),
+                      (("config", "sms", "sender"), "carrier-pigeon"), (("config", "smtp", "from"), "no address"),
+                      (("secrets", "smtp", "mode"), "inline"), (("secrets", "sms", "value"), "s3cr3t")):
+        values = copy.deepcopy(_values())
+        target = values
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = bad
+        assert _errors(values), path
 
 
 def test_ingress_off_by_default_and_rendered_when_enabled() -> None:

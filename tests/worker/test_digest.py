@@ -54,8 +54,9 @@ async def _notes(t: TenantRef, email: str, titles: list[str], at: datetime) -> N
 async def test_a_daily_digest_reaches_each_digest_user_once(gql: GraphQLClient, two: tuple[TenantRef, TenantRef],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = two
-    for t, email in ((a, "receiver@test.example"), (b, "receiver@test.example")):
-        got = await gql(PREFS, {"input": {"notifications": "DIGEST"}}, tenant=t.slug, user=email)
+    # each reads the digest in their own language: alpha's receiver in English, beta's in Chinese
+    for t, email, locale in ((a, "receiver@test.example", "en"), (b, "receiver@test.example", "zh-CN")):
+        got = await gql(PREFS, {"input": {"notifications": "DIGEST", "locale": locale}}, tenant=t.slug, user=email)
         assert got["updateMyPreferences"]["userErrors"] == []
     await _notes(a, "receiver@test.example", ["Complaint 2612000001: a transfer slip for your department"], DAY)
     await _notes(a, "receiver@test.example", ["Complaint 2612000002: the customer answered"],
@@ -82,8 +83,8 @@ async def test_a_daily_digest_reaches_each_digest_user_once(gql: GraphQLClient, 
         "10:00 Complaint 2612000001: a transfer slip for your department\n"
         "13:05 Complaint 2612000002: the customer answered",
         "10:00 Complaint 2612000009: a review is assigned to you"])
-    assert sorted(str(m["Subject"]) for m in digests) == ["complaintdesk 2026-12-03: 1 notification",
-                                                          "complaintdesk 2026-12-03: 2 notifications"]
+    assert sorted(str(m["Subject"]) for m in digests) == ["complaintdesk 2026-12-03: 2 notifications",
+                                                          "complaintdesk 2026-12-03：1 条通知"]
     for t in (a, b):  # still in-app too
         assert await scalar(f"""SELECT count(*) FROM "{t.schema}".notifications n JOIN "{t.schema}".users u
                                 ON u.id = n.user_id WHERE u.email = 'receiver@test.example'""") >= 1

@@ -443,7 +443,7 @@ class ComplaintType(Node):
         subject = await subject_of(ctx)
         async with ctx.db() as session:
             found = await actions.available_actions(session, subject, self.uuid, ctx.now())
-        return [AvailableAction(mutation=s.mutation, action=s.permission, input=s.form, label=s.label,
+        return [AvailableAction(mutation=s.mutation, action=s.permission, input=s.form, label=s.label_in("en"),
                                 label_zh=s.label_zh, next_statuses=list(s.targets)) for s in found or []]
 
     @strawberry.field

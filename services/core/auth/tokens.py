@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from services.core.config import ConfigError
+from services.core.i18n import N_
 from services.core.tenancy import SLUG_PATTERN
 
 logger = logging.getLogger("complaintdesk.auth.tokens")
@@ -65,14 +66,14 @@ OPERATOR_NAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 class InvalidToken(Exception):
     """The token is not one of ours, is malformed, tampered with or not yet valid. The message is safe to show."""
 
-    def __init__(self, message: str = "the access token is not valid") -> None:
+    def __init__(self, message: str = N_("the access token is not valid")) -> None:
         super().__init__(message)
         self.message = message
 
 
 class ExpiredToken(InvalidToken):
     def __init__(self) -> None:
-        super().__init__("the access token has expired")
+        super().__init__(N_("the access token has expired"))
 
 
 # ---- keys -------------------------------------------------------------------------------------------------------

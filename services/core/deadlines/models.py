@@ -255,6 +255,10 @@ class CustomerNotice(TenantBase):
     dedup_key: Mapped[str] = mapped_column(String(200))
     _reason: Mapped[bytes | None] = mapped_column("reason", LargeBinary, nullable=False)  # free text: sealed
     reason = encrypted("_reason")
+    # a reason the platform words itself: a message key and its values, written in the reader's language where it
+    # is read (services/core/deadlines/notices.py); None: ``reason`` is a person's own words
+    reason_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason_params: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     new_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

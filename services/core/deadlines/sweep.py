@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import i18n
 from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complaint
+from services.core.deadlines import notices
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
 from services.core.deadlines.service import overdue_clause
@@ -89,7 +90,8 @@ def _owner_task(notice: CustomerNotice, owner: uuid.UUID, number: str, tz: ZoneI
     else:
         title = msg("Complaint {number}: tell the customer {what}", number=number, what=notice.kind)
     return notification_effects(
-        user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE", title=title, body=notice.reason,
+        user_ids=[owner], key=f"notice:{notice.id}", kind="CUSTOMER_NOTICE", title=title,
+        body=notices.reason_of(notice, tz),
         complaint_id=notice.complaint_id, email=True)
 
 
@@ -175,8 +177,7 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
             notice = CustomerNotice(
                 id=uuid.uuid4(), complaint_id=d.complaint_id, deadline_id=d.id, kind="DEADLINE_BREACHED",
                 dedup_key=key, created_at=now, sent_at=now if owner is not None else None,
-                reason=(f"The {_label(d)} deadline (due {d.due_at.isoformat()}) has passed: tell the customer "
-                        "the reason for the delay and when to expect an answer."),
+                **notices.keyed(*notices.breached(d.kind, d.stage, d.due_at), tz),
             )
             session.add(notice)
             if owner is not None:

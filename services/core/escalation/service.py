@@ -43,6 +43,7 @@ from services.core.complaints.models import (
     TransferSlip,
 )
 from services.core.complaints.steps import begin, get_for_update, move, record_step, review_window_open
+from services.core.deadlines import notices
 from services.core.deadlines.models import CustomerNotice
 from services.core.errors import DomainError, ErrorCode
 from services.core.escalation.models import (
@@ -522,10 +523,8 @@ async def guide_customer(session: AsyncSession, *, complaint_id: uuid.UUID, now:
     """Tell the customer where to re-complain (a customer notice naming the bodies and their contacts; the
     tracking page lists them from then on), once per ``ref``."""
     bodies = await recomplaint_bodies(session)
-    where = "; ".join(_contact_line(b) for b in bodies) or "the industry association or the regulator"
     notice = CustomerNotice(complaint_id=complaint_id, kind=RECOMPLAINT_GUIDANCE, dedup_key=f"{ref}:guidance",
-                            reason=f"If you are not satisfied, you may complain further to: {where}.",
-                            created_at=now)
+                            created_at=now, **notices.keyed(*notices.guidance([_contact_line(b) for b in bodies])))
     exists_ = await session.scalar(select(CustomerNotice.id).where(CustomerNotice.dedup_key == notice.dedup_key))
     if exists_ is None:
         session.add(notice)
@@ -613,7 +612,7 @@ async def refer_complaint(
     await session.flush()
     session.add(CustomerNotice(
         complaint_id=complaint.id, kind=REFERRED_NOTICE, dedup_key=f"referral:{routing.id}", created_at=now,
-        reason=f"This matter is for {_contact_line(body)}: please contact them; your complaint with us is closed."))
+        **notices.keyed(*notices.referred(_contact_line(body)))))
     before = move(complaint, S.REFERRED, now)
     await record_step(session, complaint, actor=actor, action="refer_complaint", now=now, before=before,
                       changes={"externalBodyId": body.id, "routingId": routing.id}, note=text_)

@@ -7,7 +7,8 @@ exists in plaintext only in this process's memory and on the wire to the mail se
 
 E-mail goes through the outbox's SMTP sender (``COMPLAINTDESK_SMTP_URL``). SMS goes through a pluggable sender:
 ``COMPLAINTDESK_SMS_SENDER`` = ``webhook`` (the default) POSTs JSON ``{"to", "text", "messageId", "idempotencyKey"}``
-to ``COMPLAINTDESK_SMS_URL`` with the ``Idempotency-Key`` header and, with ``COMPLAINTDESK_SMS_SECRET``, an
+to ``COMPLAINTDESK_SMS_URL`` with the ``Idempotency-Key`` header and, with ``COMPLAINTDESK_SMS_SECRET`` (or the file
+``COMPLAINTDESK_SMS_SECRET_FILE`` names), an
 HMAC-SHA256 of the body in ``X-Complaintdesk-Signature`` (the provider drops a redelivered duplicate by its key).
 A provider that answers ``{"status": "DELIVERED"}`` has delivered it (``deliveredAt``); otherwise it is SENT.
 """
@@ -31,9 +32,13 @@ from sqlalchemy import select, update
 
 from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complainant, Complaint, CustomerMessage, Review
+from services.core.config import secret_setting
+from services.core.deadlines import notices as notices_
 from services.core.deadlines.models import CustomerNotice, Deadline
 from services.core.escalation.models import ExternalBody
+from services.core.i18n import msg
 from services.core.messages.models import ContactChannel, MessageKind, MessageState, OutgoingMessage
+from services.core.messages.service import LABELS
 from services.core.messages.templates import render, wording
 from services.core.org.models import TenantSettings
 from services.core.outbox import service as outbox
@@ -100,7 +105,7 @@ def sms_sender(http: Any, clock: Callable[[], datetime]) -> SmsSender | None:
     url = os.environ.get(SMS_URL_ENV, "").strip()
     if kind != "webhook" or not url:
         return None
-    return WebhookSms(url, os.environ.get(SMS_SECRET_ENV) or None, http, clock)
+    return WebhookSms(url, secret_setting(SMS_SECRET_ENV) or None, http, clock)
 
 
 def public_url() -> str:
@@ -162,7 +167,7 @@ async def _values(session: Any, messages: list[OutgoingMessage], complaints: dic
         elif kind in (K.DEADLINE_EXTENDED, K.DELAY_NOTICE):
             notice = notices.get(uuid.UUID(params["noticeId"])) if params.get("noticeId") else None
             if notice is not None:
-                values["reason"] = notice.reason or ""
+                values["reason"] = notices_.reason_in(notice, m.locale, tz)  # in the customer's language
                 values["due"] = when(notice.new_due_at if kind == K.DEADLINE_EXTENDED
                                      else dues.get(notice.deadline_id) if notice.deadline_id else None)
             else:
@@ -242,7 +247,7 @@ async def _send_mails(jobs: list[_Job], now: datetime, clock: Callable[[], datet
                       out: dict[uuid.UUID, outbox.Delivery]) -> None:
     if not jobs:
         return
-    url = os.environ.get(outbox.SMTP_ENV, "").strip()
+    url = outbox.smtp_url()
     if not url:
         for j in jobs:
             out[j.item_id] = outbox.Delivery(ok=False, skipped=True,
@@ -343,8 +348,9 @@ async def record_results(session: Any, results: list[tuple[OutboxItem, dict[str,
         if failed and owner is not None:
             effects += outbox.notification_effects(
                 user_ids=[owner[0]], key=f"{m.idempotency_key}:failed", kind="CUSTOMER_NOTICE",
-                title=f"Complaint {owner[1]}: a message to the customer could not be delivered ({m.kind}): "
-                      "tell them another way", complaint_id=m.complaint_id, email=True)
+                title=msg("Complaint {number}: a message to the customer could not be delivered ({what}): "
+                          "tell them another way", number=owner[1], what=msg(LABELS[MessageKind(m.kind)])),
+                complaint_id=m.complaint_id, email=True)
     await session.flush()
     if events:
         await record_events(session, events, now=now)

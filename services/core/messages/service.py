@@ -28,12 +28,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import i18n
 from services.core import validation as v
 from services.core.audit.service import Actor, record_event
 from services.core.complaints import lifecycle
 from services.core.complaints.models import Complainant, Complaint, HandlingFormKind
 from services.core.errors import DomainError, ErrorCode
-from services.core.i18n import msg
+from services.core.i18n import N_, msg
 from services.core.messages.models import (
     DEFAULT_LOCALE,
     LOCALES,
@@ -80,15 +81,29 @@ for _rule in RULES:
     BY_TRIGGER[_rule.on] = (*BY_TRIGGER.get(_rule.on, ()), _rule)
 
 LABELS: dict[MessageKind, str] = {
-    K.ACKNOWLEDGEMENT: "the acknowledgement (number and access code)",
-    K.APPROVED_ANSWER: "the approved answer",
-    K.UNFOUNDED_OPINION: "the investigation opinion",
-    K.DEADLINE_EXTENDED: "the deadline extension and its reason",
-    K.DELAY_NOTICE: "the delay and its reason",
-    K.REVIEW_ANSWER: "the review answer",
-    K.RECOMPLAINT_GUIDANCE: "where to re-complain",
-    K.SATISFACTION_SURVEY: "the satisfaction survey",
+    K.ACKNOWLEDGEMENT: N_("the acknowledgement (number and access code)"),
+    K.APPROVED_ANSWER: N_("the approved answer"),
+    K.UNFOUNDED_OPINION: N_("the investigation opinion"),
+    K.DEADLINE_EXTENDED: N_("the deadline extension and its reason"),
+    K.DELAY_NOTICE: N_("the delay and its reason"),
+    K.REVIEW_ANSWER: N_("the review answer"),
+    K.RECOMPLAINT_GUIDANCE: N_("where to re-complain"),
+    K.SATISFACTION_SURVEY: N_("the satisfaction survey"),
 }
+"""What each kind of message tells the customer, as an owner's task names it (in the owner's language)."""
+
+TASK_TITLES: dict[ContactChannel | None, str] = {
+    ContactChannel.POST: N_("Complaint {number}: tell the customer {what} by post"),
+    ContactChannel.PHONE: N_("Complaint {number}: tell the customer {what} by phone"),
+    None: N_("Complaint {number}: tell the customer {what} (no usable contact)"),
+}
+
+
+def task_title(number: str, kind: MessageKind, channel: ContactChannel | None) -> i18n.Msg:
+    """The owner's task for a message the platform does not send: written in the owner's language when the task
+    is enqueued (``outbox.service``: a marked title is translated per recipient)."""
+    template = TASK_TITLES.get(channel, N_("Complaint {number}: tell the customer {what}"))
+    return msg(template, number=number, what=msg(LABELS[kind]))
 
 
 # ---------------------------------------------------------------- the preferred contact
@@ -190,9 +205,7 @@ async def _plan(session: AsyncSession, complaint: Complaint, kind: MessageKind, 
                        complaint.id)]
     if task is not None:
         return task()
-    how = {ContactChannel.POST: "by post", ContactChannel.PHONE: "by phone"}.get(channel, "") if channel else ""
-    title = (f"Complaint {complaint.number}: tell the customer {LABELS[kind]} {how}".rstrip() if channel
-             else f"Complaint {complaint.number}: tell the customer {LABELS[kind]} (no usable contact)")
+    title = task_title(complaint.number, kind, channel)
     return notification_effects(user_ids=[complaint.owner_id], key=f"{key}:task", kind="CUSTOMER_NOTICE",
                                 title=title, complaint_id=complaint.id, email=True)
 

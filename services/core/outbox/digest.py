@@ -16,6 +16,8 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.i18n import msg, translate
+from services.core.i18n.tenant import user_locales
 from services.core.org.models import User
 from services.core.outbox.handoffs import NotificationPreference
 from services.core.outbox.models import Notification, OutboxKind
@@ -48,11 +50,16 @@ async def send_digests(session: AsyncSession, *, now: datetime) -> int:
         for user_id, title, at in found:
             titles.setdefault(user_id, []).append((title, at))
         effects = []
+        locales = await user_locales(session, list(titles))  # each reads it in their language
         for user_id, items in titles.items():
+            locale = locales[user_id]
             lines = [f"{at.astimezone(tz):%H:%M} {title}" for title, at in items[:MAX_LINES]]
             if len(items) > MAX_LINES:
-                lines.append(f"... and {len(items) - MAX_LINES} more")
-            subject = f"complaintdesk {day.isoformat()}: {len(items)} notification{'s' if len(items) != 1 else ''}"
+                lines.append(translate(msg("... and {count} more", count=len(items) - MAX_LINES), locale))
+            subject = translate(msg("complaintdesk {day}: 1 notification", day=day.isoformat())
+                                if len(items) == 1 else
+                                msg("complaintdesk {day}: {count} notifications", day=day.isoformat(),
+                                    count=len(items)), locale)
             effects.append(Effect(OutboxKind.EMAIL, f"digest:{user_id}:{day.isoformat()}",
                                   {"user_id": str(user_id), "kind": "DIGEST", "title": subject,
                                    "body": "\n".join(lines), "complaint_id": None}, f"user:{user_id}"))

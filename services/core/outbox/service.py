@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, aliased
 
 from services.core import i18n, tracing
 from services.core.audit.service import Actor, record_event
+from services.core.config import secret_setting
 from services.core.crypto.fields import aad, seal, writable_keyring
 from services.core.db import open_tenant_session
 from services.core.errors import DomainError, ErrorCode
@@ -371,6 +372,12 @@ async def _deliver_webhooks(session: AsyncSession, items: list[OutboxItem], http
 SMTP_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 25}
 
 
+def smtp_url() -> str:
+    """``COMPLAINTDESK_SMTP_URL`` (it may carry the server's password), else the file ``COMPLAINTDESK_SMTP_URL_FILE``
+    names (a mounted Secret: the chart's ``secrets.smtp``); empty: no mail server."""
+    return secret_setting(SMTP_ENV)
+
+
 @dataclass(frozen=True)
 class MailServer:
     """``COMPLAINTDESK_SMTP_URL``, checked: a scheme that is not one of ``SMTP_PORTS`` is refused, never taken
@@ -461,7 +468,7 @@ async def _deliver_emails(session: AsyncSession, items: list[OutboxItem], now: d
     without an attempt counted."""
     if not items:
         return {}
-    url = os.environ.get(SMTP_ENV, "").strip()
+    url = smtp_url()
     if not url:
         return {i.id: Delivery(ok=False, skipped=True, error=f"no mail server is configured ({SMTP_ENV} is not set)")
                 for i in items}

@@ -202,7 +202,7 @@ async def test_set_password(gql: GraphQLClient, client_at: ClientAt) -> None:
         # not a tenant admin: only your own password, and only with the current one
         denied = await bearer(c, token, SET_PASSWORD, {"input": {"userId": other.id, "password": "x" * 12}})
         assert denied.json()["data"]["setPassword"]["userErrors"] == [
-            {"field": None, "message": "you may not do org.manage", "code": "NOT_ALLOWED"}]
+            {"field": None, "message": "you may not manage the organisation and its users", "code": "NOT_ALLOWED"}]
         assert await _hash(other) == before
         own = await _hash(staff)
         no_current = await bearer(c, token, SET_PASSWORD, {"input": {"userId": staff.id, "password": "new pass 123"}})

@@ -303,9 +303,9 @@ async def test_post_or_phone_is_a_task_for_the_owner_and_contact_changes_are_ref
     task = await rows(f"""SELECT n.title, n.complaint_id, n.user_id FROM "{retail.schema}".notifications n
                           WHERE n.kind = 'CUSTOMER_NOTICE'""")
     owner = await scalar(f'SELECT owner_id FROM "{retail.schema}".complaints WHERE id = :c', c=found[0].id)
+    # in the owner's language: they chose none, so the tenant's default (zh-CN)
     assert [(r.title, r.complaint_id, r.user_id) for r in task] == [(
-        f"Complaint {number}: tell the customer the acknowledgement (number and access code) by post", found[0].id,
-        owner)]
+        f"投诉 {number}：请以邮寄方式告知客户受理回执（投诉编号和查询码）", found[0].id, owner)]
     assert [m for m in mail.received if EMAIL in m.rcpt_tos] == [] and sms.accepted == {}
     # an investigator may not change the contact; a malformed e-mail is refused; nothing changes either way
     before = await rows(f'SELECT contact_channel, contact_locale, updated_at FROM "{retail.schema}".complaints '

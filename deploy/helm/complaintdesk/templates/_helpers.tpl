@@ -100,6 +100,16 @@ OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
 OTEL_TRACES_SAMPLER: "parentbased_traceidratio"
 OTEL_TRACES_SAMPLER_ARG: {{ $.Values.config.traceSampleRatio | toString | quote }}
 {{- end }}
+{{- with .Values.config.publicUrl }}
+COMPLAINTDESK_PUBLIC_URL: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.smtp.from }}
+COMPLAINTDESK_SMTP_FROM: {{ . | quote }}
+{{- end }}
+COMPLAINTDESK_SMS_SENDER: {{ .Values.config.sms.sender | quote }}
+{{- with .Values.config.sms.url }}
+COMPLAINTDESK_SMS_URL: {{ . | quote }}
+{{- end }}
 {{- range $name, $value := .Values.config.extra }}
 {{ $name }}: {{ $value | quote }}
 {{- end }}
@@ -174,6 +184,23 @@ Secret values only ever come from secretKeyRef or mounted files.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- range $name := list "smtp" "sms" }}
+{{- with index $.Values.secrets $name }}
+{{- if .existingSecret }}
+{{- $env := ternary "COMPLAINTDESK_SMTP_URL" "COMPLAINTDESK_SMS_SECRET" (eq $name "smtp") }}
+{{- if eq .mode "env" }}
+- name: {{ $env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .key }}
+{{- else }}
+- name: {{ $env }}_FILE
+  value: {{ include "complaintdesk.secretMountDir" $ }}/{{ $name }}/{{ .key }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -199,6 +226,15 @@ Volume mounts shared by every container: a writable /tmp and the secret files.
 - name: jwt-signing-key
   mountPath: {{ include "complaintdesk.secretMountDir" . }}/jwt
   readOnly: true
+{{- end }}
+{{- range $name := list "smtp" "sms" }}
+{{- with index $.Values.secrets $name }}
+{{- if and .existingSecret (ne .mode "env") }}
+- name: {{ $name }}-secret
+  mountPath: {{ include "complaintdesk.secretMountDir" $ }}/{{ $name }}
+  readOnly: true
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -241,6 +277,19 @@ Volume mounts shared by every container: a writable /tmp and the secret files.
       - key: {{ .previousPublicKeysKey }}
         path: {{ .previousPublicKeysKey }}
       {{- end }}
+{{- end }}
+{{- end }}
+{{- range $name := list "smtp" "sms" }}
+{{- with index $.Values.secrets $name }}
+{{- if and .existingSecret (ne .mode "env") }}
+- name: {{ $name }}-secret
+  secret:
+    secretName: {{ .existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
