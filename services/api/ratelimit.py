@@ -15,6 +15,7 @@ from typing import Any
 from services.core.config import get_settings
 from services.core.errors import ErrorCode
 from services.core.faults import ServiceUnavailable
+from services.core.i18n import N_, msg
 from services.core.ratelimit import Limit, count_in_window, digest, env_limit
 
 logger = logging.getLogger("complaintdesk.api.ratelimit")
@@ -44,7 +45,8 @@ class RateLimited(Exception):
 
     def __init__(self, retry_after_s: float) -> None:
         self.retry_after_s = retry_after(retry_after_s)
-        super().__init__(f"too many requests; try again in {self.retry_after_s} seconds")
+        self.message = msg(N_("too many requests; try again in {seconds} seconds"), seconds=self.retry_after_s)
+        super().__init__(self.message)
 
 
 async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:

@@ -298,7 +298,7 @@ class ComplaintQueries:
             await hit(ctx.redis, TRACK, tenant=ctx.tenant.slug, client=ctx.client_ip)
         except RateLimited as exc:
             ctx.throttled(exc.retry_after_s)
-            raise RequestError(str(exc), exc.code) from None
+            raise RequestError(exc.message, exc.code) from None
         async with ctx.db() as session:
             complaint = await complaint_by_access(session, number[:32], access_code[:64])
             if complaint is None:
