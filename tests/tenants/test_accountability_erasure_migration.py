@@ -33,7 +33,7 @@ def _downgrade(sync: object, schema: str) -> None:
 
     from tenants.migrate import TENANT_TREE, _config
 
-    command.downgrade(_config(TENANT_TREE, sync, schema), "t0020")  # type: ignore[arg-type]
+    command.downgrade(_config(TENANT_TREE, sync, schema), "t0021")  # type: ignore[arg-type]
 
 
 async def test_t0022_clears_entries_of_complainants_erased_before_it(gql: GraphQLClient, tenants: Any) -> None:

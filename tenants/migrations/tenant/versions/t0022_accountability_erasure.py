@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "t0022"
-down_revision = "t0020"
+down_revision = "t0021"
 branch_labels = None
 depends_on = None
 
