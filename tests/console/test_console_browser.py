@@ -598,8 +598,9 @@ def test_the_tracking_page_shows_the_tenants_time_zone(server: Server, browser: 
     assert submitted["userErrors"] == []
     info = server.gql("{ tenantInfo { name timeZone } }")["tenantInfo"]
     assert info["timeZone"] == "Asia/Shanghai"
-    tracked = server.gql("query ($n: String!, $c: String!) { trackComplaint(number: $n, accessCode: $c) { receivedAt } }",
-                         {"n": submitted["number"], "c": submitted["accessCode"]})["trackComplaint"]
+    tracked = server.gql(
+        "query ($n: String!, $c: String!) { trackComplaint(number: $n, accessCode: $c) { receivedAt } }",
+        {"n": submitted["number"], "c": submitted["accessCode"]})["trackComplaint"]
     received = datetime.fromisoformat(tracked["receivedAt"])
     shanghai = received.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m/%d/%Y, %H:%M")
     new_york = received.astimezone(ZoneInfo("America/New_York")).strftime("%m/%d/%Y, %H:%M")

@@ -10,8 +10,8 @@ from services.api.authz import require_query
 from services.api.context import Info
 from services.api.nodes import global_id
 from services.core.auth import oidc, oidc_signin
-from services.core.i18n.tenant import public_tenant_info
 from services.core.authz import Action
+from services.core.i18n.tenant import public_tenant_info
 
 
 @strawberry.type

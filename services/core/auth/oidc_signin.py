@@ -142,7 +142,7 @@ async def sign_in_providers(session: AsyncSession, *, cache: DiscoveryCache | No
     offered = []
     for provider_id, display_name, issuer, audience in rows:
         endpoints = await (cache or discovery_cache).endpoints(issuer)
-        if endpoints is not None:
+        if endpoints is not None and display_name:
             offered.append(SignInProvider(id=provider_id, display_name=display_name,
                                           authorization_endpoint=endpoints.authorization, client_id=audience))
     return offered

@@ -126,8 +126,9 @@ async def test_the_provider_is_offered_and_its_code_signs_the_user_in(
     provider = await register(gql, idp)
     assert provider["displayName"] == "Test IdP" and provider["hasClientSecret"] is False
     offers = [o for o in await offered(gql) if o["id"] == provider["id"]]
-    assert offers == [{"id": provider["id"], "displayName": "Test IdP", "authorizationEndpoint": f"{idp.base}/authorize",
-                       "clientId": idp.client_id, "scope": "openid email"}]
+    assert offers == [{"id": provider["id"], "displayName": "Test IdP",
+                       "authorizationEndpoint": f"{idp.base}/authorize", "clientId": idp.client_id,
+                       "scope": "openid email"}]
     assert all(o["id"] != provider["id"] for o in await offered(gql, TENANT_B))  # the other tenant does not offer it
     staff = await create_staff(gql, password=None)
     flow = Flow()
