@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -41,16 +41,24 @@ mutation ($input: SignInWithOidcInput!) {
 """
 
 
+async def retire(provider: OidcProvider) -> None:
+    """The provider is stopped: the shared tenants no longer offer it (their sign-in screens stay short)."""
+    provider.stop()
+    for tenant in (TENANT_A, TENANT_B):
+        await execute(f"UPDATE tenant_{tenant}.identity_providers SET active = false WHERE issuer = :i",
+                      i=provider.issuer)
+    oidc_signin.discovery_cache.clear()
+
+
 @pytest.fixture
-def idp() -> Iterator[OidcProvider]:
+async def idp() -> AsyncIterator[OidcProvider]:
     provider = OidcProvider(client_id=f"console-{uuid.uuid4().hex[:6]}").start()
     oidc.jwks_cache.clear()
     oidc_signin.discovery_cache.clear()
     try:
         yield provider
     finally:
-        provider.stop()
-        oidc_signin.discovery_cache.clear()
+        await retire(provider)
 
 
 async def register(gql: GraphQLClient, idp: OidcProvider, *, tenant: str = TENANT_A, **fields: Any) -> dict[str, Any]:
@@ -240,7 +248,7 @@ async def test_a_confidential_clients_secret_is_sealed_used_and_never_returned(
             code = await flow.authorize(offer, staff.email)
             refused(await sign_in(c, provider["id"], code, flow), "INVALID_CREDENTIALS")
     finally:
-        idp.stop()
+        await retire(idp)
 
 
 async def test_input_is_checked_before_any_call(gql: GraphQLClient, idp: OidcProvider, fresh: Any) -> None:
