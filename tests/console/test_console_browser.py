@@ -556,7 +556,14 @@ def test_sign_in_with_the_tenants_identity_provider(server: Server, browser: Any
         assert saved["userErrors"] == [], saved
         visit = Visit(browser, server, "en", navigates_to=(idp.base,))
         page = visit.page
-        page.goto(server.base + "/")
+        # the admin's screen lists it and names the redirect URI to register at the provider
+        visit.sign_in("admin@demo.example")
+        page.goto(server.base + "/admin/identityProviders")
+        page.get_by_role("cell", name="Demo SSO", exact=True).wait_for()
+        assert page.get_by_text(f"{server.base}/oidc/callback").count() == 1
+        visit.shoot("admin-identity-providers")
+        visit.sign_out()
+
         page.locator("#tenant").fill(TENANT)
         page.get_by_role("button", name="Sign in with Demo SSO").click()
         page.wait_for_url(re.compile(re.escape(idp.base) + r"/authorize\?"))

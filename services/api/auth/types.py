@@ -103,7 +103,7 @@ class IdentityProviderType(Node):
             id=global_id("IdentityProvider", provider.id), issuer=provider.issuer, audience=provider.audience,
             jwks_uri=provider.jwks_uri, jwks=provider.jwks, email_claim=provider.email_claim, active=provider.active,
             created_at=provider.created_at, display_name=provider.display_name,
-            has_client_secret=provider._client_secret is not None,
+            has_client_secret=provider.has_client_secret,
         )
 
     @classmethod

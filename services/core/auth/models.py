@@ -85,6 +85,10 @@ class IdentityProvider(TenantBase):
     _client_secret: Mapped[bytes | None] = mapped_column("client_secret", LargeBinary, nullable=True)
     client_secret = encrypted("_client_secret")  # a confidential client's secret: sealed, never returned
 
+    @property
+    def has_client_secret(self) -> bool:
+        return self._client_secret is not None
+
 
 class Operator(PlatformBase):
     """A platform operator: not a tenant user; creates and suspends tenants, rotates keys."""

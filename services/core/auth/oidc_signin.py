@@ -159,13 +159,12 @@ def unknown_provider() -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, UNKNOWN_PROVIDER, ["providerId"])
 
 
-async def _exchange(provider: IdentityProvider, token_endpoint: str, *, code: str, verifier: str,
+async def _exchange(provider: IdentityProvider, secret: str | None, token_endpoint: str, *, code: str, verifier: str,
                     redirect_uri: str, timeout_s: float) -> str:
     """The ID token the provider gives for the code, or ``not_accepted``."""
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "code_verifier": verifier, "client_id": provider.audience}
     headers = {"accept": "application/json"}
-    secret = provider.client_secret
     if secret:  # client_secret_basic (RFC 6749 2.3.1): form-encoded id and secret
         pair = f"{quote(provider.audience, safe='')}:{quote(secret, safe='')}".encode()
         headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
@@ -224,12 +223,12 @@ async def sign_in_with_oidc(
             provider = await session.get(IdentityProvider, provider_id)
             if provider is None or not provider.active:
                 raise unknown_provider()
-            provider.client_secret  # noqa: B018 - opened while the session (and its keyring) is at hand
+            secret = provider.client_secret  # opened while the session (and its keyring) is at hand
             session.expunge(provider)
         endpoints = await (cache or discovery_cache).endpoints(provider.issuer)
         if endpoints is None:
             raise not_accepted()
-        id_token = await _exchange(provider, endpoints.token, code=code, verifier=code_verifier,
+        id_token = await _exchange(provider, secret, endpoints.token, code=code, verifier=code_verifier,
                                    redirect_uri=redirect_uri, timeout_s=(cache or discovery_cache).timeout_s)
         try:
             identity = await oidc.verify_external_token(provider, id_token, nonce=nonce)
