@@ -63,6 +63,7 @@ ID_TYPES_BY_NAME = {
     "orgUnitId": "OrgUnit", "departmentId": "OrgUnit", "storeId": "OrgUnit", "parentId": "OrgUnit",
     "categoryId": "Category",
     "externalBodyId": "ExternalBody",
+    "providerId": "IdentityProvider",
     "notificationId": "Notification",
     "businessTypeId": "ClassificationCode", "causeId": "ClassificationCode", "businessChannelId": "ClassificationCode",
     "areaId": "ClassificationCode", "codeIds": "ClassificationCode",
