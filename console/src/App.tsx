@@ -12,7 +12,8 @@ import { Management } from "./screens/Management";
 import { NewComplaint } from "./screens/NewComplaint";
 import { Notifications } from "./screens/Notifications";
 import { Public } from "./screens/Public";
-import { SignIn } from "./screens/SignIn";
+import { OidcCallback, SignIn } from "./screens/SignIn";
+import { CALLBACK_PATH } from "./oidc";
 
 function LanguageSwitch() {
   const { locale } = useI18n();
@@ -116,7 +117,7 @@ export function App() {
     return (
       <Provider value={client}>
         <header className="top"><strong className="brand">{t("app.name")}</strong><LanguageSwitch /></header>
-        <SignIn />
+        {path.split("?")[0] === CALLBACK_PATH ? <OidcCallback /> : <SignIn />}
       </Provider>
     );
   }

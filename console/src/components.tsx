@@ -7,6 +7,9 @@ import { buildInput, FormError, inputFields, loadSchema, pickerFor, type FieldSp
 import { label, t, useI18n } from "./i18n";
 import { ExternalBodiesDocument, InboxFilterOptionsDocument } from "./ops";
 
+/** Fields typed in hidden (a provider's client secret, passwords). */
+const SECRET_FIELDS = new Set(["clientSecret", "password"]);
+
 let schemaCache: ReturnType<typeof loadSchema> | null = null;
 export function schema() {
   schemaCache ??= loadSchema(sdl);
@@ -106,8 +109,9 @@ function Control({ spec, path, values, set, pickers, inOptional = false }: {
   } else if (spec.kind === "text") {
     input = <textarea {...common} rows={3} value={String(value ?? "")} onChange={(e) => set(spec.name, e.target.value)} />;
   } else {
-    const type = { int: "number", float: "number", decimal: "text", date: "date", datetime: "datetime-local" }[spec.kind as string] ?? "text";
-    input = <input type={type} {...common} value={String(value ?? "")} inputMode={spec.kind === "decimal" ? "decimal" : undefined}
+    const type = SECRET_FIELDS.has(spec.name) ? "password"
+      : { int: "number", float: "number", decimal: "text", date: "date", datetime: "datetime-local" }[spec.kind as string] ?? "text";
+    input = <input type={type} {...common} autoComplete={SECRET_FIELDS.has(spec.name) ? "new-password" : undefined} value={String(value ?? "")} inputMode={spec.kind === "decimal" ? "decimal" : undefined}
       onChange={(e) => set(spec.name, e.target.value)} />;
   }
   return (

@@ -73,5 +73,7 @@ describe("dates", () => {
     expect(formatDateTime("2026-12-07T16:30:00+00:00", "zh-CN", "Asia/Shanghai")).toBe("2026/12/08 00:30");
     expect(formatDateTime("2026-12-07T16:30:00+00:00", "en", "America/New_York")).toBe("12/07/2026, 11:30");
     expect(formatDateTime(null)).toBe("");
+    // the public pages pass the tenant's zone: whatever zone this process (the viewer) is in, Shanghai time shows
+    expect(formatDateTime("2026-12-07T23:59:00-05:00", "en", "Asia/Shanghai")).toBe("12/08/2026, 12:59");
   });
 });

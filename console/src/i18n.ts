@@ -72,8 +72,8 @@ export function useI18n(): { locale: Locale; timeZone: string | null } {
   return { locale, timeZone };
 }
 
-/** A DateTime in the tenant's time zone (staff: its calendar's); the viewer's own zone where the API names none
- * (the public pages). */
+/** A DateTime in the tenant's time zone: staff screens set it from the tenant's calendar, the public pages pass the
+ * zone of tenantInfo. Without a zone (not known yet) the viewer's own. */
 export function formatDateTime(iso: string | null | undefined, loc: Locale = locale, tz: string | null = timeZone): string {
   if (!iso) return "";
   const date = new Date(iso);

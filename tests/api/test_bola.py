@@ -63,6 +63,7 @@ ID_TYPES_BY_NAME = {
     "orgUnitId": "OrgUnit", "departmentId": "OrgUnit", "storeId": "OrgUnit", "parentId": "OrgUnit",
     "categoryId": "Category",
     "externalBodyId": "ExternalBody",
+    "providerId": "IdentityProvider",
     "notificationId": "Notification",
     "businessTypeId": "ClassificationCode", "causeId": "ClassificationCode", "businessChannelId": "ClassificationCode",
     "areaId": "ClassificationCode", "codeIds": "ClassificationCode",
@@ -135,6 +136,9 @@ def test_every_id_argument_is_typed() -> None:
 
 # Values for required non-ID input fields, so a request reaches the ID it probes (by "Input.field", else by type).
 FIELD_VALUES: dict[str, Any] = {
+    "SignInWithOidcInput.tenant": "alpha", "SignInWithOidcInput.codeVerifier": "v" * 43,
+    "SignInWithOidcInput.redirectUri": "http://console.test.example/oidc/callback",
+    "SignInWithOidcInput.nonce": "n" * 16,
     "canI.action": "complaint.read",
     # a year up to today: the probes' complaints (made now) are counted, so alpha's own IDs can answer otherwise
     "StatisticsPeriod.from": (datetime.now(UTC) - timedelta(days=365)).date().isoformat(),
@@ -311,7 +315,13 @@ async def ids(tenants: Any, app: Any) -> AsyncIterator[dict[str, dict[str, str]]
             entry = (await gql(RECORD_ENTRY, {"i": {"storeId": store, "entryDate": today, "text": "BOLA twin"}},
                                tenant=tenant))["recordOpinionBookEntry"]
             assert entry["userErrors"] == []
+            provider = (await gql(UPSERT_PROVIDER, {"i": {
+                "issuer": "https://bola-twin.test.example/", "audience": "bola-twin", "displayName": "BOLA twin",
+                "jwksUri": "https://bola-twin.test.example/jwks.json", "active": False}}, tenant=tenant,
+            ))["upsertIdentityProvider"]
+            assert provider["userErrors"] == []
             found[tenant] = {
+                "IdentityProvider": provider["identityProvider"]["id"],
                 "Penalty": penalty["penalty"]["id"], "ReviewPlan": plan["reviewPlan"]["id"],
                 "ReviewFinding": finding["finding"]["id"], "OpinionBookEntry": entry["entry"]["id"],
                 "ImprovementAction": action["improvementAction"]["id"],
@@ -369,6 +379,8 @@ RECORD_FINDING = """mutation ($i: RecordReviewFindingInput!) { recordReviewFindi
   finding { id } userErrors { code } } }"""
 RECORD_ENTRY = """mutation ($i: RecordOpinionBookEntryInput!) { recordOpinionBookEntry(input: $i) {
   entry { id } userErrors { code } } }"""
+UPSERT_PROVIDER = """mutation ($i: UpsertIdentityProviderInput!) { upsertIdentityProvider(input: $i) {
+  identityProvider { id } userErrors { code } } }"""
 UPSERT_BODY = """mutation ($i: UpsertExternalBodyInput!) { upsertExternalBody(input: $i) {
   externalBody { id } userErrors { code } } }"""
 

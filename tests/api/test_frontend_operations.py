@@ -71,10 +71,11 @@ SCREENS: dict[str, set[str]] = {
     "notifications": {"notifications", "markNotificationRead"},
     "reports": {"reports", "report", "generateReport", "setReportCadence", "exportComplaints", "exportOrgUnits",
                 "exportUsers", "importOrgUnits", "importUsers", "dataTransfer"},
-    "signin": {"login", "refreshToken", "logout", "setPassword", "redeemPasswordToken"},
+    "signin": {"login", "refreshToken", "logout", "setPassword", "redeemPasswordToken", "signInProviders",
+               "signInWithOidc"},
     "public": {
         "submitComplaint", "trackComplaint", "complaintProcedure", "submitCustomerOpinion",
-        "submitSatisfactionSurvey",
+        "submitSatisfactionSurvey", "tenantInfo",
     },
 }
 # What the public (no sign-in) files may call, and what they must never select, at any depth.

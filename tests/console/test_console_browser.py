@@ -136,9 +136,12 @@ def browser(server: Server) -> Iterator[Any]:
 class Visit:
     """A browser context on the console: every request watched, every page error kept."""
 
-    def __init__(self, browser: Any, server: Server, locale: str) -> None:
+    def __init__(self, browser: Any, server: Server, locale: str, *, timezone_id: str | None = None,
+                 navigates_to: tuple[str, ...] = ()) -> None:
         # bypass_csp: only so the test may inject axe-core (the page's own CSP allows no inline script)
-        self.context = browser.new_context(locale=locale, bypass_csp=True, viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(locale=locale, bypass_csp=True, viewport={"width": 1280, "height": 900},
+                                           timezone_id=timezone_id)
+        self.navigates_to = navigates_to  # origins the browser is sent to (an identity provider's pages), not fetched
         self.context.add_init_script(f"localStorage.setItem('complaintdesk.locale', {json.dumps(locale)})")
         self.page = self.context.new_page()
         self.page.set_default_timeout(15_000)
@@ -152,6 +155,8 @@ class Visit:
         url = request.url
         if not (url.startswith(self.server.base + "/") or url.startswith("ws://127.0.0.1:")
                 or url.startswith("data:")):
+            if any(url.startswith(o + "/") for o in self.navigates_to):
+                return  # the identity provider's pages, where the browser is sent (the console fetches nothing there)
             self.foreign.append(url)
 
     def shoot(self, name: str) -> None:
@@ -533,4 +538,91 @@ def test_management_statistics_figures_and_a_report_downloaded(server: Server, b
         page.goto(f"{server.base}/management/{tab}")
         page.locator("main section h2").first.wait_for()
         visit.shoot(f"management-{tab}")
+    visit.close()
+
+
+def test_sign_in_with_the_tenants_identity_provider(server: Server, browser: Any) -> None:
+    """A real local OIDC provider: the console's button sends the browser there, its page signs the receiver in,
+    the redirect back lands in the inbox; a redirect with a state this tab did not send is refused."""
+    from oidc_provider import OidcProvider
+
+    idp = OidcProvider(client_id="demo-console").start()
+    try:
+        admin = server.token("admin@demo.example")
+        saved = server.gql("""mutation ($i: UpsertIdentityProviderInput!) {
+              upsertIdentityProvider(input: $i) { identityProvider { id } userErrors { code message } } }""",
+                           {"i": {"issuer": idp.issuer, "audience": idp.client_id, "jwksUri": f"{idp.base}/jwks.json",
+                                  "displayName": "Demo SSO"}}, token=admin)["upsertIdentityProvider"]
+        assert saved["userErrors"] == [], saved
+        visit = Visit(browser, server, "en", navigates_to=(idp.base,))
+        page = visit.page
+        # the admin's screen lists it and names the redirect URI to register at the provider
+        visit.sign_in("admin@demo.example")
+        page.goto(server.base + "/admin/identityProviders")
+        page.get_by_role("cell", name="Demo SSO", exact=True).wait_for()
+        assert page.get_by_text(f"{server.base}/oidc/callback").count() == 1
+        visit.shoot("admin-identity-providers")
+        visit.sign_out()
+
+        page.locator("#tenant").fill(TENANT)
+        page.get_by_role("button", name="Sign in with Demo SSO").click()
+        page.wait_for_url(re.compile(re.escape(idp.base) + r"/authorize\?"))
+        page.locator("#login").fill("receiver@demo.example")
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(re.compile(r"/inbox$"))
+        page.get_by_text("王芳 (receiver)").first.wait_for()
+        assert idp.token_requests == 1
+        visit.shoot("oidc-inbox")
+        visit.sign_out()
+
+        # a redirect with another state than the one this tab sent signs nobody in
+        page.locator("#tenant").fill(TENANT)
+        page.get_by_role("button", name="Sign in with Demo SSO").click()
+        page.wait_for_url(re.compile(re.escape(idp.base) + r"/authorize\?"))
+        page.goto(server.base + "/oidc/callback?code=stolen&state=forged")
+        page.locator("[data-testid=oidc-error]").wait_for()
+        assert "state does not match" in page.locator("[data-testid=oidc-error]").inner_text()
+        assert idp.token_requests == 1
+        visit.shoot("oidc-state-refused")
+        visit.close()
+    finally:
+        server.gql("""mutation ($i: UpsertIdentityProviderInput!) {
+              upsertIdentityProvider(input: $i) { userErrors { code } } }""",
+                   {"i": {"issuer": idp.issuer, "audience": idp.client_id, "jwksUri": f"{idp.base}/jwks.json",
+                          "active": False}}, token=server.token("admin@demo.example"))
+        idp.stop()
+
+
+def test_the_tracking_page_shows_the_tenants_time_zone(server: Server, browser: Any) -> None:
+    """A viewer in New York sees the complaint's times in the tenant's zone (Asia/Shanghai), as the staff do."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    submitted = server.gql(
+        "mutation ($i: SubmitComplaintInput!) { submitComplaint(input: $i) { number accessCode userErrors { code } } }",
+        {"i": {"complainant": {"name": "Han Meimei", "phone": "13700000001"}, "title": "Time zones",
+               "description": "When was this received?"}})["submitComplaint"]
+    assert submitted["userErrors"] == []
+    info = server.gql("{ tenantInfo { name timeZone } }")["tenantInfo"]
+    assert info["timeZone"] == "Asia/Shanghai"
+    tracked = server.gql(
+        "query ($n: String!, $c: String!) { trackComplaint(number: $n, accessCode: $c) { receivedAt } }",
+        {"n": submitted["number"], "c": submitted["accessCode"]})["trackComplaint"]
+    received = datetime.fromisoformat(tracked["receivedAt"])
+    shanghai = received.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m/%d/%Y, %H:%M")
+    new_york = received.astimezone(ZoneInfo("America/New_York")).strftime("%m/%d/%Y, %H:%M")
+    assert shanghai != new_york
+
+    visit = Visit(browser, server, "en", timezone_id="America/New_York")
+    page = visit.page
+    page.goto(f"{server.base}/p/{TENANT}/track?number={submitted['number']}")
+    assert page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == "America/New_York"
+    page.locator("[data-testid=tenant-name]").wait_for()
+    page.locator("#track-code").fill(submitted["accessCode"])
+    page.get_by_role("button", name="Look up").click()
+    received_text = page.locator("[data-testid=tracking-received]")
+    received_text.wait_for()
+    assert received_text.inner_text() == shanghai
+    assert page.get_by_text("Times are in Asia/Shanghai.").count() == 1
+    visit.shoot("public-tracking-time-zone")
     visit.close()

@@ -5,13 +5,16 @@ import { InputForm, RequestError, Section, UserErrors, usePayloadMutation } from
 import { formatDate, label, t, useI18n } from "../i18n";
 import {
   AssignRoleDocument, CalendarsDocument, CanIDocument, CategoriesDocument, CreateOrgUnitDocument, CreateUserDocument,
-  ExternalBodiesDocument, OrgUnitsDocument, PoliciesDocument, RolesDocument, SetCalendarDayDocument,
-  SlaProfilesDocument, UpsertCategoryDocument, UpsertExternalBodyDocument, UpsertSlaProfileDocument, UsersDocument,
+  ExternalBodiesDocument, IdentityProvidersDocument, OrgUnitsDocument, PoliciesDocument, RolesDocument, SetCalendarDayDocument,
+  SlaProfilesDocument, UpsertCategoryDocument, UpsertExternalBodyDocument, UpsertIdentityProviderDocument,
+  UpsertSlaProfileDocument, UsersDocument,
   type SlaProfilesQuery,
 } from "../ops";
 import { navigate } from "../router";
 
-export const ADMIN_TABS = ["users", "orgUnits", "categories", "sla", "calendars", "externalBodies", "policies"] as const;
+export const ADMIN_TABS = [
+  "users", "orgUnits", "categories", "sla", "calendars", "externalBodies", "identityProviders", "policies",
+] as const;
 
 export function MutationForm({ doc, inputType, title, onDone, fixed = {} }: {
   doc: DocumentNode; inputType: string; title: string; onDone: () => void; fixed?: Record<string, unknown>;
@@ -177,6 +180,21 @@ function ExternalBodies() {
   );
 }
 
+function IdentityProviders() {
+  const [res, refetch] = useQuery({ query: IdentityProvidersDocument });
+  return (
+    <Section title={t("admin.identityProviders")}>
+      <RequestError error={res.error} />
+      <p>{t("idp.redirectHint", { uri: `${window.location.origin}/oidc/callback` })}</p>
+      <Table head={[t("idp.displayName"), t("idp.issuer"), t("idp.audience"), t("idp.clientSecret"), t("admin.active")]}
+        rows={(res.data?.identityProviders ?? []).map((p) => [p.displayName ?? t("idp.notOffered"), p.issuer, p.audience,
+          p.hasClientSecret ? t("idp.secretStored") : "", p.active ? "✓" : "✗"])} />
+      <MutationForm doc={UpsertIdentityProviderDocument} inputType="UpsertIdentityProviderInput"
+        title={t("admin.upsertIdentityProvider")} onDone={() => refetch({ requestPolicy: "network-only" })} />
+    </Section>
+  );
+}
+
 function Policies() {
   const [res] = useQuery({ query: PoliciesDocument });
   const [action, setAction] = useState("");
@@ -218,7 +236,7 @@ export function Admin({ tab }: { tab: string }) {
   const current = (ADMIN_TABS as readonly string[]).includes(tab) ? tab : "users";
   const screens: Record<string, ReactNode> = {
     users: <Users />, orgUnits: <OrgUnits />, categories: <Categories />, sla: <SlaProfiles />, calendars: <Calendars />,
-    externalBodies: <ExternalBodies />, policies: <Policies />,
+    externalBodies: <ExternalBodies />, identityProviders: <IdentityProviders />, policies: <Policies />,
   };
   return (
     <main id="main">

@@ -5,7 +5,7 @@ import { InputForm, RequestError, Section, UserErrors, usePayloadMutation } from
 import { formatDate, formatDateTime, label, t, useI18n } from "../i18n";
 import {
   ComplaintProcedureDocument, SubmitComplaintDocument, SubmitCustomerOpinionDocument, SubmitSatisfactionSurveyDocument,
-  TrackComplaintDocument,
+  TenantInfoDocument, TrackComplaintDocument,
 } from "../ops";
 import { navigate } from "../router";
 
@@ -66,7 +66,10 @@ function Submit() {
   );
 }
 
-function Track() {
+/** Track a complaint; its times in the tenant's zone (``timeZone``, from tenantInfo; nothing shown until known). */
+function Track({ timeZone }: { timeZone: string | null }) {
+  const { locale } = useI18n();
+  const when = (iso: string | null | undefined) => (timeZone ? formatDateTime(iso, locale, timeZone) : "");
   const params = new URLSearchParams(location.search);
   const [number, setNumber] = useState(params.get("number") ?? "");
   const [code, setCode] = useState("");
@@ -91,11 +94,11 @@ function Track() {
         <div className="card inner" data-testid="tracking">
           <p>{t("case.number")}: {tr.number} · <span className={`status s-${tr.status}`} data-testid="tracking-status">{label("status", tr.status)}</span></p>
           <p>{t("public.nextStep")}: {tr.nextStep}</p>
-          <p>{t("public.receivedAt")}: {formatDateTime(tr.receivedAt)}{tr.closedAt ? ` · ${t("case.closedAt")}: ${formatDateTime(tr.closedAt)}` : ""}</p>
+          <p>{t("public.receivedAt")}: <span data-testid="tracking-received">{when(tr.receivedAt)}</span>{tr.closedAt ? ` · ${t("case.closedAt")}: ${when(tr.closedAt)}` : ""}</p>
           {tr.expectedDates.length ? (
             <ul>{tr.expectedDates.map((d, i) => <li key={i}>{d.label}: {formatDate(d.dueOn)}{d.provisional ? ` (${t("public.provisional")})` : ""}</li>)}</ul>
           ) : null}
-          {tr.messages.map((msg, i) => <blockquote key={i}>{msg.body} <small>{formatDateTime(msg.sentAt)}</small></blockquote>)}
+          {tr.messages.map((msg, i) => <blockquote key={i}>{msg.body} <small>{when(msg.sentAt)}</small></blockquote>)}
           {tr.canGiveOpinion ? (
             <div><h3>{t("public.opinion")}</h3>
               <InputForm inputType="SubmitCustomerOpinionInput" fixed={asked!} submitLabel={t("public.send")} busy={opinion.fetching}
@@ -114,16 +117,26 @@ function Track() {
   );
 }
 
+function PublicPage({ tenant, page }: { tenant: string; page: "procedure" | "submit" | "track" }) {
+  const [info] = useQuery({ query: TenantInfoDocument });
+  const tenantInfo = info.data?.tenantInfo;
+  return (
+    <main id="main" className="narrow">
+      <h1>{t("public.title")}</h1>
+      {tenantInfo ? <p className="tenant-name" data-testid="tenant-name">{tenantInfo.name}</p> : null}
+      <PublicNav tenant={tenant} />
+      {page === "procedure" ? <Procedure /> : page === "submit" ? <Submit /> : <Track timeZone={tenantInfo?.timeZone ?? null} />}
+      {tenantInfo ? <p><small>{t("public.timeZone", { tz: tenantInfo.timeZone })}</small></p> : null}
+    </main>
+  );
+}
+
 export function Public({ tenant, page }: { tenant: string; page: "procedure" | "submit" | "track" }) {
   useI18n();
   const client = useMemo(() => publicClient(tenant), [tenant]);
   return (
     <Provider value={client}>
-      <main id="main" className="narrow">
-        <h1>{t("public.title")}</h1>
-        <PublicNav tenant={tenant} />
-        {page === "procedure" ? <Procedure /> : page === "submit" ? <Submit /> : <Track />}
-      </main>
+      <PublicPage tenant={tenant} page={page} />
     </Provider>
   );
 }

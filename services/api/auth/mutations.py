@@ -24,6 +24,8 @@ from services.api.auth.types import (
     ResumeTenantInput,
     SetPasswordInput,
     SetPasswordPayload,
+    SignInWithOidcInput,
+    SignInWithOidcPayload,
     SuspendTenantInput,
     TenantPayload,
     TenantType,
@@ -36,7 +38,7 @@ from services.api.errors import user_error
 from services.api.ids import decode_id
 from services.api.org.types import UserType
 from services.core.audit.service import Actor
-from services.core.auth import oidc, password_tokens
+from services.core.auth import oidc, oidc_signin, password_tokens
 from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
 from services.core.auth.passwords import verify_password_async
@@ -96,6 +98,31 @@ class AuthMutations:
             ctx.throttled(exc.retry_after_s)
             return LoginPayload(user_errors=[user_error(exc)])
         return _pair(LoginPayload, signed, ctx)
+
+    @strawberry.mutation(description=(
+        "Sign in with one of the tenant's identity providers (signInProviders): the server exchanges the code and "
+        "PKCE verifier at the provider, checks the ID token (issuer, audience, keys, nonce) and answers as login. "
+        "A provider the tenant does not have: NOT_FOUND; a refused code, a token that does not verify or an "
+        "e-mail that is no active user: INVALID_CREDENTIALS"))
+    async def sign_in_with_oidc(self, info: Info, input: SignInWithOidcInput) -> SignInWithOidcPayload:
+        ctx = info.context
+        tenant = input.tenant.strip().lower()
+        try:
+            if ctx.tenant_ref is not None and ctx.tenant_ref.slug != tenant:
+                raise DomainError(ErrorCode.TENANT_MISMATCH, "the request names another tenant than the sign-in",
+                                  ["tenant"])
+            provider_id = decode_id(input.provider_id, "IdentityProvider", "providerId")
+            signed = await oidc_signin.sign_in_with_oidc(
+                redis=ctx.redis, tenant=tenant, provider_id=provider_id, code=input.code,
+                code_verifier=input.code_verifier, redirect_uri=input.redirect_uri, nonce=input.nonce,
+                client=ctx.client_ip, now=ctx.now(),
+            )
+        except DomainError as exc:
+            ctx.throttled(exc.retry_after_s)
+            return SignInWithOidcPayload(user_errors=[user_error(exc)])
+        payload = _pair(SignInWithOidcPayload, signed, ctx)
+        assert isinstance(payload, SignInWithOidcPayload)
+        return payload
 
     @strawberry.mutation(description="Exchange a refresh token for a new pair; a used token revokes its sign-in")
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> RefreshTokenPayload:
@@ -163,7 +190,8 @@ class AuthMutations:
                 await require(ctx, session, Action.ORG_MANAGE)
                 provider = await oidc.upsert_identity_provider(
                     session, issuer=input.issuer, audience=input.audience, jwks_uri=input.jwks_uri, jwks=input.jwks,
-                    email_claim=input.email_claim, active=input.active,
+                    email_claim=input.email_claim, active=input.active, display_name=input.display_name,
+                    client_secret=input.client_secret, clear_client_secret=input.clear_client_secret,
                 )
         except DomainError as exc:
             return UpsertIdentityProviderPayload(user_errors=[user_error(exc)])

@@ -92,13 +92,18 @@ class IdentityProviderType(Node):
     email_claim: str
     active: bool
     created_at: datetime
+    display_name: str | None = strawberry.field(
+        default=None, description="the name of its button on the console's sign-in screen (null: not offered)")
+    has_client_secret: bool = strawberry.field(
+        default=False, description="whether a client secret is stored (sealed; it is never returned)")
 
     @classmethod
     def from_model(cls, provider: Any) -> IdentityProviderType:
         return cls(
             id=global_id("IdentityProvider", provider.id), issuer=provider.issuer, audience=provider.audience,
             jwks_uri=provider.jwks_uri, jwks=provider.jwks, email_claim=provider.email_claim, active=provider.active,
-            created_at=provider.created_at,
+            created_at=provider.created_at, display_name=provider.display_name,
+            has_client_secret=provider.has_client_secret,
         )
 
     @classmethod
@@ -128,12 +133,52 @@ class UpsertIdentityProviderInput:
     jwks: JSON | None = strawberry.field(default=None, description="or the public key set inline")
     email_claim: str = strawberry.field(default="email", description="the claim holding the user's e-mail")
     active: bool = True
+    display_name: str | None = strawberry.field(default=None, description=(
+        "offer sign-in with this provider on the console's sign-in screen under this name (null: not offered); "
+        "register <console origin>/oidc/callback as a redirect URI of the client (audience) at the provider"))
+    client_secret: str | None = strawberry.field(default=None, description=(
+        "a confidential client's secret for the code exchange (sealed, never returned); null keeps the stored one"))
+    clear_client_secret: bool = strawberry.field(default=False, description="remove the stored client secret")
 
 
 @strawberry.type
 class UpsertIdentityProviderPayload:
     identity_provider: IdentityProviderType | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description=(
+    "Public: an identity provider offered on the sign-in screen. Start the authorization-code flow with PKCE "
+    "(S256) at authorizationEndpoint with client_id=clientId, scope 'openid email', a state and a nonce, and "
+    "redirect_uri <console origin>/oidc/callback; then signInWithOidc with the code"))
+class SignInProvider:
+    id: strawberry.ID
+    display_name: str
+    authorization_endpoint: str
+    client_id: str
+    scope: str = "openid email"
+
+
+@strawberry.input(description="Finish a sign-in with an identity provider: the code its redirect brought back")
+class SignInWithOidcInput:
+    tenant: str = strawberry.field(description="the tenant's slug")
+    provider_id: relay.GlobalID = strawberry.field(description="the SignInProvider's id")
+    code: str = strawberry.field(description="the authorization code from the redirect")
+    code_verifier: str = strawberry.field(description="the PKCE verifier whose S256 challenge went to the provider")
+    redirect_uri: str = strawberry.field(description="the redirect_uri sent to the provider, exactly")
+    nonce: str = strawberry.field(description="the nonce sent to the provider; the ID token must carry it")
+
+
+@strawberry.type(description="A signed-in session, as login answers")
+class SignInWithOidcPayload(LoginPayload):
+    pass
+
+
+@strawberry.type(description="Public: the tenant as its public pages show it")
+class TenantInfo:
+    name: str
+    time_zone: str = strawberry.field(description="the IANA zone the tenant's dates are in, e.g. Asia/Shanghai")
+    locale: str = strawberry.field(description="the tenant's default language (zh-CN or en)")
 
 
 # ---- platform operators -----------------------------------------------------------------------------------------

@@ -377,7 +377,8 @@ async def _public_answer(
             status = models.ComplaintStatus(complaint.status)
     except RateLimited as exc:
         ctx.throttled(exc.retry_after_s)
-        return PublicAnswerPayload(user_errors=[UserError(field=None, message=exc.message, code=ErrorCode.RATE_LIMITED)])
+        return PublicAnswerPayload(
+            user_errors=[UserError(field=None, message=exc.message, code=ErrorCode.RATE_LIMITED)])
     except DomainError as exc:
         return PublicAnswerPayload(user_errors=[user_error(exc)])
     return PublicAnswerPayload(status=status)

@@ -4,10 +4,23 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Integer, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.crypto.fields import encrypted
 from services.core.db import PlatformBase, TenantBase
 
 
@@ -52,12 +65,13 @@ class PasswordToken(TenantBase):
 
 
 class IdentityProvider(TenantBase):
-    """An external OpenID Connect issuer this tenant trusts (its JWKS by URI or inline)."""
+    """An external OpenID Connect issuer this tenant trusts (its JWKS by URI or inline). One with a
+    ``display_name`` is offered on the console's sign-in screen (authorization code with PKCE, t0023)."""
 
     __tablename__ = "identity_providers"
 
     id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
     )
     issuer: Mapped[str] = mapped_column(String(500), unique=True)
     audience: Mapped[str] = mapped_column(String(500))
@@ -66,6 +80,13 @@ class IdentityProvider(TenantBase):
     email_claim: Mapped[str] = mapped_column(String(100), server_default=text("'email'"))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    display_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    _client_secret: Mapped[bytes | None] = mapped_column("client_secret", LargeBinary, nullable=True)
+    client_secret = encrypted("_client_secret")  # a confidential client's secret: sealed, never returned
+
+    @property
+    def has_client_secret(self) -> bool:
+        return self._client_secret is not None
 
 
 class Operator(PlatformBase):

@@ -14,12 +14,14 @@ per 30 seconds.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,9 +176,10 @@ async def provider_for(session: AsyncSession, token: str) -> IdentityProvider:
 
 
 async def verify_external_token(
-    provider: IdentityProvider, token: str, *, cache: JwksCache | None = None
+    provider: IdentityProvider, token: str, *, cache: JwksCache | None = None, nonce: str | None = None
 ) -> ExternalIdentity:
-    """Verify ``token`` with ``provider``'s keys, audience and issuer; the e-mail address it names."""
+    """Verify ``token`` with ``provider``'s keys, audience and issuer; the e-mail address it names. With
+    ``nonce`` (an ID token from the sign-in's code exchange) its ``nonce`` claim must be exactly that."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -205,6 +208,10 @@ async def verify_external_token(
         raise ExpiredToken() from None
     except jwt.PyJWTError:
         raise InvalidToken() from None
+    if nonce is not None:
+        claimed = claims.get("nonce")
+        if not isinstance(claimed, str) or not hmac.compare_digest(claimed.encode(), nonce.encode()):
+            raise InvalidToken()
     email = claims.get(provider.email_claim)
     if not isinstance(email, str) or "@" not in email or len(email) > 254 or claims.get("email_verified") is False:
         raise InvalidToken()
@@ -227,13 +234,19 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
+def allowed_url(uri: str) -> bool:
+    """An identity provider's URL the platform may call: https; plain http only to a loopback host and only
+    outside production (a provider in the tests or on a developer's machine)."""
+    parts = urlsplit(uri)
+    production = os.environ.get("COMPLAINTDESK_ENV", "production").strip() in ("", "production")
+    if len(uri) > 2000 or not parts.hostname or parts.username or parts.password:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and not production and _loopback(parts.hostname))
+
+
 def _check_jwks_uri(uri: str) -> str:
     cleaned = uri.strip()
-    parts = urlsplit(cleaned)
-    production = os.environ.get("COMPLAINTDESK_ENV", "production").strip() in ("", "production")
-    if len(cleaned) > 2000 or not parts.hostname or parts.username or parts.password:
-        raise DomainError(ErrorCode.INVALID, "jwksUri must be an https:// URL", ["jwksUri"])
-    if parts.scheme == "https" or (parts.scheme == "http" and not production and _loopback(parts.hostname)):
+    if allowed_url(cleaned):
         return cleaned
     raise DomainError(ErrorCode.INVALID, "jwksUri must be an https:// URL", ["jwksUri"])
 
@@ -261,8 +274,13 @@ async def upsert_identity_provider(
     jwks: Any = None,
     email_claim: str = "email",
     active: bool = True,
+    display_name: str | None = None,
+    client_secret: str | None = None,
+    clear_client_secret: bool = False,
 ) -> IdentityProvider:
-    """Register the issuer, or update it in place (the issuer is the key)."""
+    """Register the issuer, or update it in place (the issuer is the key). ``display_name``: offered on the
+    console's sign-in screen under that name (None: not offered). ``client_secret``: a confidential client's
+    secret, sealed (None keeps the stored one; ``clear_client_secret`` removes it)."""
     issuer = _text(issuer, "issuer", 500)
     if issuer == OUR_ISSUER:
         raise DomainError(
@@ -285,13 +303,26 @@ async def upsert_identity_provider(
         except JwksError as exc:
             raise DomainError(ErrorCode.INVALID, str(exc), ["jwks"]) from None
         jwks = dict(jwks)
+    if display_name is not None:
+        display_name = display_name.strip() or None
+        if display_name is not None and len(display_name) > 100:
+            raise DomainError(
+                ErrorCode.TOO_LONG, msg("{field_name} is longer than {limit} characters",
+                    field_name="displayName", limit=100), ["displayName"])
+    if client_secret is not None:
+        client_secret = _text(client_secret, "clientSecret", 500)
     provider = (
         await session.scalars(select(IdentityProvider).where(IdentityProvider.issuer == issuer).with_for_update())
     ).first()
     if provider is None:
-        provider = IdentityProvider(issuer=issuer)
+        provider = IdentityProvider(id=uuid.uuid4(), issuer=issuer)  # the id binds the sealed secret
         session.add(provider)
     provider.audience = audience
+    provider.display_name = display_name
+    if clear_client_secret:
+        provider.client_secret = None
+    elif client_secret is not None:
+        provider.client_secret = client_secret
     provider.jwks_uri = jwks_uri
     provider.jwks = jwks
     provider.email_claim = email_claim

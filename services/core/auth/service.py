@@ -231,6 +231,13 @@ async def login(*, redis: Any, tenant: str, email: str, password: str, client: s
     return signed_in
 
 
+async def sign_in_user(session: AsyncSession, *, user: User, tenant: TenantRef, now: datetime) -> SignedIn:
+    """A new token pair for ``user``, who proved who they are some other way (an identity provider's ID token);
+    ``session`` is the tenant's, in a transaction that the caller commits."""
+    refresh_token = await _new_refresh_token(session, tenant=tenant, user_id=user.id, family_id=None, now=now)
+    return SignedIn(user=user, tenant=tenant, access=_access_for(user, tenant, now), refresh=refresh_token)
+
+
 async def _tenant_of_refresh_token(token: str, expected_tenant: str | None) -> TenantRef:
     parts = _split_refresh_token(token)
     if parts is None or (expected_tenant is not None and parts[0] != expected_tenant):

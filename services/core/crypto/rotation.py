@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 import services.core.audit.models
+import services.core.auth.models
 import services.core.complaints.models
 import services.core.deadlines.models
 import services.core.escalation.models

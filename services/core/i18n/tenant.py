@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,25 @@ async def tenant_locale(session: AsyncSession) -> str:
 async def tenant_zone(session: AsyncSession) -> ZoneInfo:
     found = await session.scalar(select(TenantSettings.timezone).where(TenantSettings.id == 1))
     return ZoneInfo(found or "Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class PublicTenantInfo:
+    name: str
+    time_zone: str
+    locale: str
+
+
+async def public_tenant_info(session: AsyncSession, slug: str) -> PublicTenantInfo:
+    """What the public pages show of the tenant: its name, the time zone its dates are in, its default language."""
+    from services.core.db import platform_session
+    from services.core.tenancy import Tenant
+
+    zone = await session.scalar(select(TenantSettings.timezone).where(TenantSettings.id == 1))
+    locale = await tenant_locale(session)
+    async with platform_session() as platform:
+        name = await platform.scalar(select(Tenant.display_name).where(Tenant.slug == slug))
+    return PublicTenantInfo(name=name or slug, time_zone=zone or "Asia/Shanghai", locale=locale)
 
 
 async def user_locales(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
