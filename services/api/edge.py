@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import time
 import uuid
@@ -289,12 +290,15 @@ async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None
 
 
 # A request a little over its budget waits for its token, up to QUEUE_S (a burst is smoothed, not refused). Beyond
-# that it is refused, and the refusal is answered after HOLD_S: a client that retries at once, as a flood does, then
-# sends a request a second per connection instead of hundreds, so the refusals cost the process next to nothing
-# (answering at once, a flood of 16 connections got ~170 refusals a second out of a budget of 10). At most HELD_MAX
-# requests wait at once in a process; beyond that a refusal is immediate and a queued request is refused.
+# that it is refused, and the refusal is answered after a pause of HOLD_S on average: a client that retries at once,
+# as a flood does, then sends a request a second per connection instead of hundreds, so the refusals cost the process
+# next to nothing (answering at once, a flood of 16 connections got ~170 refusals a second out of a budget of 10).
+# The pause is drawn between HOLD_MIN_S and HOLD_MAX_S, so that a flood's connections, refused together, do not come
+# back together (in step, 128 of them arrived as one burst a second, and the other tenants' requests waited behind
+# it). At most HELD_MAX requests wait at once in a process; beyond that a refusal is immediate and a queued request
+# is refused.
 QUEUE_S = 0.5
-HOLD_S = 1.0
+HOLD_MIN_S, HOLD_MAX_S = 0.5, 1.5
 HELD_MAX = 512
 
 
@@ -349,8 +353,9 @@ class Admission:
     async def refuse(self, send: Send, wait: float, request_id: str | None, accept: str | None,
                      accept_language: str | None = None) -> None:
         if self.held < HELD_MAX:
-            await self.hold(HOLD_S)
-            wait = max(0.0, wait - HOLD_S)
+            pause = random.uniform(HOLD_MIN_S, HOLD_MAX_S)  # spreading load, not a secret
+            await self.hold(pause)
+            wait = max(0.0, wait - pause)
         await send_json_error(send, 429, REQUEST_MESSAGES[RequestCode.RATE_LIMITED],
                               RATE_LIMITED, request_id, accept, [retry_after_header(wait)],
                               accept_language=accept_language)
