@@ -1,12 +1,14 @@
 """A noisy tenant against a quiet one: is the noisy one throttled, and how far does the quiet one's p99 move?
 
-    .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--noisy-clients 16] [--rounds 2]
-        [--noisy-budget 10/20]
+    .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--quiet-rate 100]
+        [--noisy-clients 128] [--rounds 2] [--noisy-budget 10/20]
 
 One API process (`complaintdesk serve`'s app under uvicorn, one worker), two retail tenants in a database of the
-sitting's own: ``quiet`` (100 complaints; a signed-in user lists 20 of them in a loop, ``--quiet-clients``
-connections) and ``noisy``. Phases of ``--duration`` seconds, in the same sitting, repeated ``--rounds`` times
-in turn so that the machine's noise weighs on all alike:
+sitting's own: ``quiet`` (100 complaints; a signed-in user lists 20 of them, ``--quiet-rate`` requests a second
+over ``--quiet-clients`` connections, each timed from when it was due: an open loop, as a tenant's users are; with
+``--quiet-rate 0`` as fast as answered instead, which saturates the process with the quiet tenant alone, so any
+other work at all moves its p99) and ``noisy``. Phases of ``--duration`` seconds, in the same sitting, repeated
+``--rounds`` times in turn so that the machine's noise weighs on all alike:
 
 - **alone**: the quiet tenant's list, nobody else;
 - **public flood**: meanwhile the noisy tenant's ``submitComplaint`` (public, per tenant and client address:
@@ -114,7 +116,31 @@ async def connection(port: int, request: bytes, done: Callable[[], bool], answer
             await writer.wait_closed()
 
 
-async def quiet_load(port: int, token: str, clients: int, until: float) -> list[float]:
+async def paced_connection(port: int, request: bytes, interval: float, first: float, until: float,
+                           answer: Callable[[int, bytes, float], None]) -> None:
+    """Open loop: a request every ``interval`` seconds from ``first``, each timed from when it was due (not when it
+    went out), so a stall counts for every request it held back (no coordinated omission)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        due = first
+        while due < until:
+            pause = due - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            writer.write(request)
+            status, body = await lvb._read_response(reader)
+            answer(status, body, time.perf_counter() - due)
+            due += interval
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def quiet_load(port: int, token: str, clients: int, until: float, rate: float = 0.0) -> list[float]:
+    """The quiet tenant's lists over ``clients`` connections: ``rate`` requests a second in all (open loop), or,
+    with ``rate`` 0, each connection's next request as soon as the last is answered (closed loop: the process
+    saturated by the quiet tenant alone)."""
     latencies: list[float] = []
     request = request_bytes(port, LIST, None, Authorization=f"Bearer {token}")
 
@@ -122,8 +148,13 @@ async def quiet_load(port: int, token: str, clients: int, until: float) -> list[
         assert status == 200 and b'"errors"' not in body, body[:300]
         latencies.append(took)
 
-    await asyncio.gather(*(connection(port, request, lambda: time.perf_counter() >= until, answer)
-                           for _ in range(clients)))
+    if rate > 0:
+        interval, start = clients / rate, time.perf_counter()
+        await asyncio.gather(*(paced_connection(port, request, interval, start + i / rate, until, answer)
+                               for i in range(clients)))
+    else:
+        await asyncio.gather(*(connection(port, request, lambda: time.perf_counter() >= until, answer)
+                               for _ in range(clients)))
     return latencies
 
 
@@ -191,7 +222,8 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                     port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop))
                 before = lvb._cpu_snapshot(server)
                 began = time.perf_counter()
-                latencies = await quiet_load(port, tokens[QUIET], args.quiet_clients, began + args.duration)
+                latencies = await quiet_load(port, tokens[QUIET], args.quiet_clients, began + args.duration,
+                                             args.quiet_rate)
                 cpu = lvb._cpu_percent(before, lvb._cpu_snapshot(server), time.perf_counter() - began)
                 for key, value in cpu.items():
                     usage.setdefault(phase, {}).setdefault(key, []).append(value)
@@ -203,7 +235,9 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                 results.setdefault(phase, []).extend(latencies)
                 await asyncio.sleep(1)
         base = pct(results["alone"], 0.99)
-        print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints; noisy tenant: "
+        pace = f"{args.quiet_rate:g} a second (open loop)" if args.quiet_rate > 0 else \
+            "each as soon as the last is answered (closed loop: the process saturated by the quiet tenant alone)"
+        print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints, {pace}; noisy tenant: "
               f"{args.noisy_clients} connections; {args.rounds} x {args.duration:.0f} s per phase")
         print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} "
               f"{'cpu% server/pg/client/other':>28}  noisy tenant's answers")
@@ -232,7 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase and round")
     parser.add_argument("--quiet-clients", type=int, default=2)
-    parser.add_argument("--noisy-clients", type=int, default=16)
+    parser.add_argument("--quiet-rate", type=float, default=100.0,
+                        help="the quiet tenant's requests a second in all (open loop); 0: closed loop, as fast as "
+                             "answered (the process saturated by the quiet tenant alone)")
+    parser.add_argument("--noisy-clients", type=int, default=128,
+                        help="the noisy tenant's connections, each sending again as soon as answered (a refusal is "
+                             "held a second: 128 connections ask about 13x a budget of 10 a second)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--noisy-budget", default="10/20",
                         help="the noisy tenant's request budget, RATE/BURST (as `complaintdesk tenant budget`)")
