@@ -153,8 +153,8 @@ async def test_the_budget_command_checks_what_it_stores(pair: tuple[Any, Any]) -
 
 async def test_a_burst_a_little_over_the_budget_waits_and_a_refusal_is_answered_after_the_hold(
         pair: tuple[Any, Any], fresh_app: Any) -> None:
-    """Four a second, two at once: of six requests sent together, two go at once, two wait for their tokens (a
-    quarter and half a second: within QUEUE_S) and are served, and two are refused, each after a pause of at least
+    """Two a second, two at once: of four requests sent together, two go at once, the third waits half a second for
+    its token (within QUEUE_S) and is served, and the fourth (a second away) is refused, after a pause of at least
     HOLD_MIN_S (a flood that retries at once gets about a refusal a second per connection, not hundreds)."""
     import asyncio
     import time
@@ -162,21 +162,23 @@ async def test_a_burst_a_little_over_the_budget_waits_and_a_refusal_is_answered_
     from services.api.edge import HOLD_MIN_S
 
     noisy, quiet = pair
-    set_budget(noisy.slug, "4/2")
+    set_budget(noisy.slug, "2/2")
     app = fresh_app()
     async with app.router.lifespan_context(app), client_of(app) as http:
         gql = GraphQLClient(http)
+        # the tenant and the keys looked up once, so the four below arrive together; then the bucket is full again
+        assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
+        await asyncio.sleep(1.1)
 
         async def one() -> tuple[int, float, Any]:
             started = time.monotonic()
             response = await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)
             return response.status_code, time.monotonic() - started, response
 
-        answers = await asyncio.gather(*(one() for _ in range(6)))
-        statuses = sorted(status for status, _, _ in answers)
-        assert statuses == [200, 200, 200, 200, 429, 429]
+        answers = await asyncio.gather(*(one() for _ in range(4)))
+        assert sorted(status for status, _, _ in answers) == [200, 200, 200, 429]
         served = sorted(elapsed for status, elapsed, _ in answers if status == 200)
-        assert served[2] >= 0.25 - 0.01 and served[3] >= 0.5 - 0.01
+        assert served[2] >= 0.45  # waited for its token
         for status, elapsed, response in answers:
             if status == 429:
                 assert elapsed >= HOLD_MIN_S
@@ -184,5 +186,5 @@ async def test_a_burst_a_little_over_the_budget_waits_and_a_refusal_is_answered_
                 assert response.headers["retry-after"] == "1"
             else:
                 assert "errors" not in response.json()
-        # the other tenant, at the same moment: served, nothing held for it
+        # the other tenant, at the same moment: served
         assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
