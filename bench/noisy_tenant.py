@@ -1,14 +1,16 @@
 """A noisy tenant against a quiet one: is the noisy one throttled, and how far does the quiet one's p99 move?
 
     .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--quiet-rate 100]
-        [--noisy-clients 128] [--rounds 2] [--noisy-budget 10/20]
+        [--noisy-clients 128] [--rounds 2] [--noisy-budget 10/20] [--ramp 2] [--settle 3]
 
 One API process (`complaintdesk serve`'s app under uvicorn, one worker), two retail tenants in a database of the
 sitting's own: ``quiet`` (100 complaints; a signed-in user lists 20 of them, ``--quiet-rate`` requests a second
 over ``--quiet-clients`` connections, each timed from when it was due: an open loop, as a tenant's users are; with
 ``--quiet-rate 0`` as fast as answered instead, which saturates the process with the quiet tenant alone, so any
 other work at all moves its p99) and ``noisy``. Phases of ``--duration`` seconds, in the same sitting, repeated
-``--rounds`` times in turn so that the machine's noise weighs on all alike:
+``--rounds`` times in turn so that the machine's noise weighs on all alike; each phase begins with ``--ramp``
+seconds in which the quiet tenant's requests go on untimed (a flood's first burst, all its connections at once, is
+a transient: what is measured is the flood going on), and phases are ``--settle`` seconds apart:
 
 - **alone**: the quiet tenant's list, nobody else;
 - **public flood**: meanwhile the noisy tenant's ``submitComplaint`` (public, per tenant and client address:
@@ -220,6 +222,10 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                 stop = asyncio.Event()
                 flood = None if phase == "alone" else asyncio.create_task(noisy_load(
                     port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop))
+                # the quiet tenant's requests go on meanwhile, untimed: the flood's first burst (all its connections
+                # at once) is a transient; what is measured is the flood going on
+                await quiet_load(port, tokens[QUIET], args.quiet_clients, time.perf_counter() + args.ramp,
+                                 args.quiet_rate)
                 before = lvb._cpu_snapshot(server)
                 began = time.perf_counter()
                 latencies = await quiet_load(port, tokens[QUIET], args.quiet_clients, began + args.duration,
@@ -233,7 +239,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                     for key, n in (await flood).items():
                         noisy.setdefault(phase, {})[key] = noisy.setdefault(phase, {}).get(key, 0) + n
                 results.setdefault(phase, []).extend(latencies)
-                await asyncio.sleep(1)
+                await asyncio.sleep(args.settle)  # the process settles before the next phase (a flood's backlog)
         base = pct(results["alone"], 0.99)
         pace = f"{args.quiet_rate:g} a second (open loop)" if args.quiet_rate > 0 else \
             "each as soon as the last is answered (closed loop: the process saturated by the quiet tenant alone)"
@@ -269,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-rate", type=float, default=100.0,
                         help="the quiet tenant's requests a second in all (open loop); 0: closed loop, as fast as "
                              "answered (the process saturated by the quiet tenant alone)")
+    parser.add_argument("--ramp", type=float, default=2.0,
+                        help="seconds of each phase before the quiet tenant is timed (the flood's first burst)")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds between phases")
     parser.add_argument("--noisy-clients", type=int, default=128,
                         help="the noisy tenant's connections, each sending again as soon as answered (a refusal is "
                              "held a second: 128 connections ask about 13x a budget of 10 a second)")
