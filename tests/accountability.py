@@ -121,3 +121,16 @@ async def fresh_audit(gql: GraphQLClient, tenant: str) -> tuple[str, str, str]:
     assert data["createOrgUnit"]["userErrors"] == [], data
     unit = data["createOrgUnit"]["orgUnit"]["id"]
     return unit, code, await new_user(gql, tenant, "reviewer", unit, name="审计复核员")
+
+
+async def dispatch_all(tenant: str) -> None:
+    """Deliver every outbox item of ``tenant`` that is due now, batch after batch (the worker's sweep, in-process)."""
+    from datetime import UTC, datetime
+
+    from services.core.outbox.service import dispatch_due
+    from services.core.tenancy import resolve_tenant, tenant_session
+
+    ref = await resolve_tenant(tenant)
+    async with tenant_session(ref) as session:
+        while (await dispatch_due(session, now=datetime.now(UTC))).claimed:
+            pass

@@ -21,6 +21,7 @@ from accountability import (
     RECORD_ENTRY,
     RECORD_MAJOR,
     SETTINGS,
+    dispatch_all,
     new_user,
     row_id,
     unique_phone,
@@ -34,7 +35,6 @@ from sqlalchemy import select
 from services.core.accountability.models import MajorComplaint, OpinionBookEntry
 from services.core.complaints.erasure import erase_expired_in
 from services.core.outbox.models import OutboxItem
-from services.core.outbox.service import dispatch_due
 from services.core.tenancy import resolve_tenant, schema_for, tenant_session
 
 STORE = {"retail": ("ST-001", "BR-EAST"), "bank": ("BR-SH-01", "BR-SH")}  # a store, and the branch above it
@@ -60,13 +60,6 @@ async def pair(tenants: Any) -> AsyncIterator[dict[str, str]]:
 def receiver() -> Any:
     with WebhookReceiver() as r:
         yield r
-
-
-async def _dispatch(tenant: str) -> None:
-    ref = await resolve_tenant(tenant)
-    async with tenant_session(ref) as session:
-        while (await dispatch_due(session, now=datetime.now(UTC))).claimed:
-            pass
 
 
 _SET_UP: dict[str, dict[str, Any]] = {}
@@ -152,7 +145,7 @@ async def test_erasure_reaches_opinion_book_entries_and_major_complaint_drafts(
                           user=here["liaison"]))["approveMajorComplaintReport"]
     assert approved["userErrors"] == []
     sent_major = approved["complaint"]["majorComplaint"]
-    await _dispatch(tenant)
+    await dispatch_all(tenant)
     delivered = [r for r in receiver.requests if r.key == f"major:{row_id(sent['id'])}"]
     assert len(delivered) == 1 and sent_phone in delivered[0].body.decode()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from accountability import (
     MARK_ATTENTION,
     RECORD_MAJOR,
     SETTINGS,
+    dispatch_all,
     new_user,
     row_id,
 )
@@ -25,8 +25,7 @@ from helpers import scalar
 from lifecycle import complaint_input
 from receiver import WebhookReceiver, verify
 
-from services.core.outbox.service import dispatch_due
-from services.core.tenancy import resolve_tenant, schema_for, tenant_session
+from services.core.tenancy import schema_for
 
 SECRET = "regulator-secret-000001"
 NAME, PHONE = "周九", "13912345678"
@@ -47,13 +46,6 @@ async def pair(tenants: Any) -> AsyncIterator[dict[str, str]]:
 def receiver() -> Any:
     with WebhookReceiver() as r:
         yield r
-
-
-async def _dispatch(tenant: str) -> None:
-    ref = await resolve_tenant(tenant)
-    async with tenant_session(ref) as session:
-        while (await dispatch_due(session, now=datetime.now(UTC))).claimed:
-            pass
 
 
 async def _state(tenant: str) -> tuple[Any, ...]:
@@ -96,7 +88,7 @@ async def test_a_major_complaints_draft_approved_and_delivered_once(
     assert marked["userErrors"] == [] and marked["complaint"]["majorComplaint"]["reasons"] == ["MEDIA_ATTENTION"]
 
     # nothing goes out before the approval, which is the liaison's alone (the other tenant does not find the case)
-    await _dispatch(tenant)
+    await dispatch_all(tenant)
     key = f"major:{row_id(flagged['id'])}"
     assert [r for r in receiver.requests if r.key == key] == []
     before = await _state(tenant)
@@ -120,8 +112,8 @@ async def test_a_major_complaints_draft_approved_and_delivered_once(
     assert [e["code"] for e in again["userErrors"]] == ["ILLEGAL_TRANSITION"]
     assert await _state(tenant) == after
 
-    await _dispatch(tenant)
-    await _dispatch(tenant)
+    await dispatch_all(tenant)
+    await dispatch_all(tenant)
     delivered = [r for r in receiver.requests if r.key == key]
     assert len(delivered) == 1 and verify(SECRET, delivered[0].body, delivered[0].signature)
     sent = json.loads(delivered[0].body)
