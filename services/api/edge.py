@@ -25,6 +25,7 @@ import re
 import time
 import uuid
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -290,16 +291,35 @@ async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None
 
 
 # A request a little over its budget waits for its token, up to QUEUE_S (a burst is smoothed, not refused). Beyond
-# that it is refused, and the refusal is answered after a pause of HOLD_S on average: a client that retries at once,
-# as a flood does, then sends a request a second per connection instead of hundreds, so the refusals cost the process
-# next to nothing (answering at once, a flood of 16 connections got ~170 refusals a second out of a budget of 10).
-# The pause is drawn between HOLD_MIN_S and HOLD_MAX_S, so that a flood's connections, refused together, do not come
-# back together (in step, 128 of them arrived as one burst a second, and the other tenants' requests waited behind
-# it). At most HELD_MAX requests wait at once in a process; beyond that a refusal is immediate and a queued request
-# is refused.
+# that it is refused, and the refusal is answered after a pause: a client that retries at once, as a flood does, then
+# sends a request per pause and connection instead of hundreds a second (answering at once, a flood of 16 connections
+# got ~170 refusals a second out of a budget of 10). A refusal costs the process little of its own (the token is
+# verified once, the answer is a few hundred bytes), but the event loop's work for a request, its socket reads and
+# writes and its timer, is most of what a refused request costs (profiled: ~0.5 ms), so the pause grows with the
+# flood: while a budget has N requests waiting for their refusal, each is held for N / (REFUSALS_PER_TOKEN x its
+# rate) seconds on average (at least one second, at most HOLD_CAP_S), so however many connections a tenant floods
+# with, its refusals come back at about REFUSALS_PER_TOKEN times its budget's rate: a tenant's refusals cost the
+# process in proportion to its own budget, not to its flood. The pause is drawn between HOLD_MIN_S and HOLD_MAX_S
+# times that (a flood's connections, refused together, do not come back together: in step, 128 of them arrived as
+# one burst a second, and the other tenants' requests waited behind it). A client a little over its budget (a few
+# requests waiting) gets its 429 after 0.5-1.5 s, with Retry-After. At most HELD_MAX requests wait at once in a
+# process; beyond that a refusal is immediate and a queued request is refused.
 QUEUE_S = 0.5
 HOLD_MIN_S, HOLD_MAX_S = 0.5, 1.5
-HELD_MAX = 512
+HOLD_CAP_S = 15.0
+REFUSALS_PER_TOKEN = 2.0
+HELD_MAX = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the budgets say of a request: go ahead after ``seconds``, or (``admitted`` false) refused, ``seconds``
+    being the time until it would be admitted at once; ``key`` and ``rate``: the budget that refused it."""
+
+    admitted: bool
+    seconds: float
+    key: tuple[str, ...] = ()
+    rate: float = 0.0
 
 
 class Admission:
@@ -312,6 +332,7 @@ class Admission:
         self.public_default = default_public_budget()
         self.buckets = TokenBuckets()
         self.held = 0
+        self.refusing: dict[tuple[str, ...], int] = {}  # budget key -> requests waiting for their refusal
         self._parsed: dict[str, Budget] = {}
 
     def _tenant_budget(self, tenant: TenantRef) -> Budget:
@@ -327,21 +348,29 @@ class Admission:
             self._parsed[raw] = budget
         return budget
 
-    def decide(self, tenant: TenantRef | None, principal: Principal | None, client: str) -> tuple[bool, float]:
-        """``(True, delay)`` to go ahead after ``delay`` seconds; ``(False, wait)`` to refuse, ``wait`` being the
-        seconds until this request would be admitted at once."""
+    def _take(self, key: tuple[str, ...], budget: Budget, now: float, within: float) -> Verdict:
+        admitted, seconds = self.buckets.take(key, budget, now, within)
+        return Verdict(admitted, seconds, key, budget.rate)
+
+    def decide(self, tenant: TenantRef | None, principal: Principal | None, client: str) -> Verdict:
         if isinstance(principal, OperatorPrincipal):
-            return True, 0.0
+            return Verdict(True, 0.0)
         within = QUEUE_S if self.held < HELD_MAX else 0.0
         now = time.monotonic()
         if tenant is not None and principal is not None:
-            return self.buckets.take(("tenant", tenant.slug), self._tenant_budget(tenant), now, within)
+            return self._take(("tenant", tenant.slug), self._tenant_budget(tenant), now, within)
         slug = tenant.slug if tenant is not None else ""
-        admitted, seconds = self.buckets.take(("client", slug, client), self.public_default, now, within)
-        if not admitted or tenant is None:
-            return admitted, seconds
-        admitted, also = self.buckets.take(("public", slug), self._tenant_budget(tenant), now, within)
-        return admitted, max(seconds, also) if admitted else also
+        verdict = self._take(("client", slug, client), self.public_default, now, within)
+        if not verdict.admitted or tenant is None:
+            return verdict
+        also = self._take(("public", slug), self._tenant_budget(tenant), now, within)
+        return Verdict(True, max(verdict.seconds, also.seconds)) if also.admitted else also
+
+    def pause(self, verdict: Verdict) -> float:
+        """How long to hold this refusal (see above): 0.5-1.5 s, stretched while its budget has many waiting."""
+        waiting = self.refusing.get(verdict.key, 0)
+        stretch = max(1.0, waiting / (REFUSALS_PER_TOKEN * verdict.rate)) if verdict.rate > 0 else 1.0
+        return min(HOLD_CAP_S, random.uniform(HOLD_MIN_S, HOLD_MAX_S) * stretch)  # spreading load, not a secret
 
     async def hold(self, seconds: float) -> None:
         self.held += 1
@@ -350,11 +379,18 @@ class Admission:
         finally:
             self.held -= 1
 
-    async def refuse(self, send: Send, wait: float, request_id: str | None, accept: str | None,
+    async def refuse(self, send: Send, verdict: Verdict, request_id: str | None, accept: str | None,
                      accept_language: str | None = None) -> None:
+        wait = verdict.seconds
         if self.held < HELD_MAX:
-            pause = random.uniform(HOLD_MIN_S, HOLD_MAX_S)  # spreading load, not a secret
-            await self.hold(pause)
+            pause = self.pause(verdict)
+            self.refusing[verdict.key] = self.refusing.get(verdict.key, 0) + 1
+            try:
+                await self.hold(pause)
+            finally:
+                left = self.refusing.pop(verdict.key) - 1
+                if left:
+                    self.refusing[verdict.key] = left
             wait = max(0.0, wait - pause)
         await send_json_error(send, 429, REQUEST_MESSAGES[RequestCode.RATE_LIMITED],
                               RATE_LIMITED, request_id, accept, [retry_after_header(wait)],
@@ -391,13 +427,13 @@ class TenantMiddleware:
                                   _header(scope, b"accept"), refused.headers,
                                   accept_language=_header(scope, b"accept-language"))
             return
-        admitted, seconds = self.admission.decide(tenant, principal, _client(scope))
-        if not admitted:
-            await self.admission.refuse(send, seconds, request_id, _header(scope, b"accept"),
+        verdict = self.admission.decide(tenant, principal, _client(scope))
+        if not verdict.admitted:
+            await self.admission.refuse(send, verdict, request_id, _header(scope, b"accept"),
                                         _header(scope, b"accept-language"))
             return
-        if seconds:
-            await self.admission.hold(seconds)
+        if verdict.seconds:
+            await self.admission.hold(verdict.seconds)
         state["tenant"] = tenant
         state["principal"] = principal
         token = bind_tenant_token(tenant)
