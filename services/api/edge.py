@@ -32,6 +32,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
+from services.api.deference import Gate, deferential
 from services.api.errors import UNAVAILABLE, header_locale, localize, masked
 from services.api.ratelimit import RATE_LIMITED, retry_after_header
 from services.core.auth import oidc, tokens
@@ -309,6 +310,10 @@ HOLD_MIN_S, HOLD_MAX_S = 0.5, 1.5
 HOLD_CAP_S = 15.0
 REFUSALS_PER_TOKEN = 2.0
 HELD_MAX = 2048
+# While a budget refuses (or did within DEFER_FOR_S), the requests it still admits defer to the other tenants'
+# (services.api.deference). REFUSED_KEYS_MAX bounds what is remembered of refusals (client addresses included).
+DEFER_FOR_S = 5.0
+REFUSED_KEYS_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +325,7 @@ class Verdict:
     seconds: float
     key: tuple[str, ...] = ()
     rate: float = 0.0
+    keys: tuple[tuple[str, ...], ...] = ()  # every budget the request was counted against
 
 
 class Admission:
@@ -333,6 +339,7 @@ class Admission:
         self.buckets = TokenBuckets()
         self.held = 0
         self.refusing: dict[tuple[str, ...], int] = {}  # budget key -> requests waiting for their refusal
+        self.refused_at: dict[tuple[str, ...], float] = {}  # budget key -> when it last refused, oldest first
         self._parsed: dict[str, Budget] = {}
 
     def _tenant_budget(self, tenant: TenantRef) -> Budget:
@@ -350,7 +357,7 @@ class Admission:
 
     def _take(self, key: tuple[str, ...], budget: Budget, now: float, within: float) -> Verdict:
         admitted, seconds = self.buckets.take(key, budget, now, within)
-        return Verdict(admitted, seconds, key, budget.rate)
+        return Verdict(admitted, seconds, key, budget.rate, (key,))
 
     def decide(self, tenant: TenantRef | None, principal: Principal | None, client: str) -> Verdict:
         if isinstance(principal, OperatorPrincipal):
@@ -364,13 +371,29 @@ class Admission:
         if not verdict.admitted or tenant is None:
             return verdict
         also = self._take(("public", slug), self._tenant_budget(tenant), now, within)
-        return Verdict(True, max(verdict.seconds, also.seconds)) if also.admitted else also
+        return Verdict(True, max(verdict.seconds, also.seconds), keys=verdict.keys + also.keys) if also.admitted \
+            else also
+
+    def flooding(self, verdict: Verdict) -> bool:
+        """Whether a budget this admitted request was counted against is refusing others (now, or within
+        ``DEFER_FOR_S``): its requests then defer to the other tenants' (``services.api.deference``)."""
+        if not self.refused_at:
+            return False
+        now = time.monotonic()
+        return any(self.refusing.get(key) or now - self.refused_at.get(key, -DEFER_FOR_S) < DEFER_FOR_S
+                   for key in verdict.keys)
 
     def pause(self, verdict: Verdict) -> float:
         """How long to hold this refusal (see above): 0.5-1.5 s, stretched while its budget has many waiting."""
         waiting = self.refusing.get(verdict.key, 0)
         stretch = max(1.0, waiting / (REFUSALS_PER_TOKEN * verdict.rate)) if verdict.rate > 0 else 1.0
         return min(HOLD_CAP_S, random.uniform(HOLD_MIN_S, HOLD_MAX_S) * stretch)  # spreading load, not a secret
+
+    def _refused(self, key: tuple[str, ...]) -> None:
+        self.refused_at.pop(key, None)
+        self.refused_at[key] = time.monotonic()  # re-inserted: the dict's order is the order of refusals
+        if len(self.refused_at) > REFUSED_KEYS_MAX:
+            del self.refused_at[next(iter(self.refused_at))]
 
     async def hold(self, seconds: float) -> None:
         self.held += 1
@@ -382,9 +405,12 @@ class Admission:
     async def refuse(self, send: Send, verdict: Verdict, request_id: str | None, accept: str | None,
                      accept_language: str | None = None) -> None:
         wait = verdict.seconds
-        if self.held < HELD_MAX:
+        if self.held >= HELD_MAX:
+            self._refused(verdict.key)
+        else:
             pause = self.pause(verdict)
             self.refusing[verdict.key] = self.refusing.get(verdict.key, 0) + 1
+            self._refused(verdict.key)
             try:
                 await self.hold(pause)
             finally:
@@ -410,6 +436,7 @@ class TenantMiddleware:
         self.path = path
         self.ide_page = ide_page
         self.admission = Admission()
+        self.gate = Gate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
@@ -434,6 +461,7 @@ class TenantMiddleware:
             return
         if verdict.seconds:
             await self.admission.hold(verdict.seconds)
+        defer = self.admission.flooding(verdict)
         state["tenant"] = tenant
         state["principal"] = principal
         token = bind_tenant_token(tenant)
@@ -441,7 +469,14 @@ class TenantMiddleware:
         try:
             async with AsyncExitStack() as stack:
                 state["exit_stack"] = stack
-                await self.app(scope, receive, send)
+                if defer:
+                    await deferential(self.app(scope, receive, send), self.gate)
+                else:
+                    self.gate.enter()
+                    try:
+                        await self.app(scope, receive, send)
+                    finally:
+                        self.gate.leave()
         finally:
             user_id_var.reset(user_token)
             unbind_tenant_token(token)
