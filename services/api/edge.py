@@ -340,6 +340,7 @@ class Admission:
         self.held = 0
         self.refusing: dict[tuple[str, ...], int] = {}  # budget key -> requests waiting for their refusal
         self.refused_at: dict[tuple[str, ...], float] = {}  # budget key -> when it last refused, oldest first
+        self.gate = Gate()  # the requests in flight that do not defer
         self._parsed: dict[str, Budget] = {}
 
     def _tenant_budget(self, tenant: TenantRef) -> Budget:
@@ -418,6 +419,7 @@ class Admission:
                 if left:
                     self.refusing[verdict.key] = left
             wait = max(0.0, wait - pause)
+            await self.gate.turn()  # the answer, too, goes out in a gap the other tenants leave
         await send_json_error(send, 429, REQUEST_MESSAGES[RequestCode.RATE_LIMITED],
                               RATE_LIMITED, request_id, accept, [retry_after_header(wait)],
                               accept_language=accept_language)
@@ -436,7 +438,6 @@ class TenantMiddleware:
         self.path = path
         self.ide_page = ide_page
         self.admission = Admission()
-        self.gate = Gate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
@@ -470,13 +471,13 @@ class TenantMiddleware:
             async with AsyncExitStack() as stack:
                 state["exit_stack"] = stack
                 if defer:
-                    await deferential(self.app(scope, receive, send), self.gate)
+                    await deferential(self.app(scope, receive, send), self.admission.gate)
                 else:
-                    self.gate.enter()
+                    self.admission.gate.enter()
                     try:
                         await self.app(scope, receive, send)
                     finally:
-                        self.gate.leave()
+                        self.admission.gate.leave()
         finally:
             user_id_var.reset(user_token)
             unbind_tenant_token(token)
