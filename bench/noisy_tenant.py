@@ -1,29 +1,36 @@
 """A noisy tenant against a quiet one: is the noisy one throttled, and how far does the quiet one's p99 move?
 
     .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--quiet-rate 100]
-        [--noisy-clients 128] [--rounds 2] [--noisy-budget 10/20] [--ramp 2] [--settle 3]
+        [--noisy-times 10] [--noisy-clients 128] [--rounds 2] [--noisy-budget 10/20] [--ramp 2] [--settle 3]
 
 One API process (`complaintdesk serve`'s app under uvicorn, one worker), two retail tenants in a database of the
 sitting's own: ``quiet`` (100 complaints; a signed-in user lists 20 of them, ``--quiet-rate`` requests a second
 over ``--quiet-clients`` connections, each timed from when it was due: an open loop, as a tenant's users are; with
 ``--quiet-rate 0`` as fast as answered instead, which saturates the process with the quiet tenant alone, so any
-other work at all moves its p99) and ``noisy``. Phases of ``--duration`` seconds, in the same sitting, repeated
-``--rounds`` times in turn so that the machine's noise weighs on all alike; each phase begins with ``--ramp``
-seconds in which the quiet tenant's requests go on untimed (a flood's first burst, all its connections at once, is
-a transient: what is measured is the flood going on), and phases are ``--settle`` seconds apart:
+other work at all moves its p99) and ``noisy`` (budget ``--noisy-budget``, set as an operator would with
+``tenant budget``; the quiet tenant's is far above what it asks). Phases of ``--duration`` seconds, in the same
+sitting, repeated ``--rounds`` times in turn so that the machine's noise weighs on all alike; each phase begins
+with ``--ramp`` seconds in which the quiet tenant's requests go on untimed (a flood's first burst is a transient:
+what is measured is the flood going on), and phases are ``--settle`` seconds apart:
 
 - **alone**: the quiet tenant's list, nobody else;
-- **public flood**: meanwhile the noisy tenant's ``submitComplaint`` (public, per tenant and client address:
-  ``COMPLAINTDESK_LIMIT_SUBMIT``, 5 per 10 minutes) from ``--noisy-clients`` connections as fast as they are
-  answered: far beyond 10x its budget; the answers are counted (accepted, ``RATE_LIMITED``);
-- **signed-in flood**: the noisy tenant's own signed-in user listing its complaints as fast as answered, against
-  the noisy tenant's request budget (``--noisy-budget``, set as an operator would with ``tenant budget``; the
-  quiet tenant's is far above what it asks): refused at the edge with 429 beyond it;
+- **at its budget**: meanwhile the noisy tenant's signed-in user lists its complaints at its budget's rate (its
+  fair use: what the operator allowed it);
+- **public flood**: the noisy tenant's ``submitComplaint`` (public, per tenant and client address:
+  ``COMPLAINTDESK_LIMIT_SUBMIT``, 5 per 10 minutes);
+- **signed-in flood**: the noisy tenant's signed-in user listing its complaints, refused at the edge with 429
+  beyond its budget;
 - **unbudgeted flood** (for contrast, in the same sitting): the same with the noisy tenant's budget lifted, which
   is what every tenant got before the edge budgets.
 
+The floods ask ``--noisy-times`` times the noisy tenant's budget rate in an open loop (each request sent on time
+whatever the answers, over as many connections as it takes: a refused request holds its connection while it waits
+for its refusal); with ``--noisy-times 0`` they come from ``--noisy-clients`` connections each sending again as
+soon as answered (a closed loop, whose rate the server's pauses set).
+
 Prints, per phase, the quiet tenant's requests, p50 and p99 (ms), p99 against "alone" (the goal: under +10% for
-the budgeted phases), and the noisy tenant's answers and how many times its budget it asked for. Needs PostgreSQL
+the budgeted phases) and against "at its budget" (what the flood beyond the budget costs), and the noisy tenant's
+answers and how many times its budget it asked for. Needs PostgreSQL
 and Redis (``DATABASE_URL``, ``REDIS_URL``); drops its database.
 """
 
@@ -55,6 +62,7 @@ RUN_ID = uuid.uuid4().hex[:10]
 DB_NAME = f"cd_bench_noisy_{RUN_ID}"
 lvb.DB_NAME = DB_NAME  # its CPU snapshot counts this database's PostgreSQL backends
 QUIET, NOISY = "quiet", "noisy"
+PHASES = ("alone", "at its budget", "public flood", "signed-in flood", "unbudgeted flood")
 UNBUDGETED = "5000/10000"
 LIST = "query { complaints(first: 20) { edges { node { id number status title owner { displayName } } } } }"
 SUBMIT = """mutation ($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
@@ -160,9 +168,65 @@ async def quiet_load(port: int, token: str, clients: int, until: float, rate: fl
     return latencies
 
 
-async def noisy_load(port: int, kind: str, token: str, clients: int, stop: asyncio.Event) -> dict[str, int]:
+async def open_flood(port: int, request: bytes, rate: float, stop: asyncio.Event,
+                     answer: Callable[[int, bytes, float], None], sent: dict[str, int]) -> None:
+    """Open loop: a request every 1/``rate`` seconds whatever the answers, each on an idle connection of a pool that
+    grows as needed (a request held for its refusal holds its connection), until ``stop``; what is still waiting
+    then is dropped."""
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    opened: list[asyncio.StreamWriter] = []
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one() -> None:
+        sent["requests"] += 1
+        for attempt in range(2):
+            reused = bool(idle)
+            if reused:
+                reader, writer = idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                opened.append(writer)
+            t0 = time.perf_counter()
+            try:
+                writer.write(request)
+                status, body = await lvb._read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                if reused and attempt == 0:
+                    continue  # an idle connection the server closed (its keep-alive timeout): another one
+                answer(0, b"", time.perf_counter() - t0)
+                return
+            answer(status, body, time.perf_counter() - t0)
+            idle.append((reader, writer))
+            return
+
+    due = time.perf_counter()
+    try:
+        while not stop.is_set():
+            pause = due - time.perf_counter()
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                if stop.is_set():
+                    break
+            task = asyncio.create_task(one())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            due += 1.0 / rate
+    finally:
+        for task in list(pending):
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for writer in opened:
+            writer.close()
+
+
+async def noisy_load(port: int, kind: str, token: str, clients: int, stop: asyncio.Event, rate: float = 0.0
+                     ) -> dict[str, int]:
+    """The noisy tenant's requests: at ``rate`` a second (open loop), or, with ``rate`` 0, from ``clients``
+    connections each sending again as soon as answered."""
     counts: dict[str, int] = {}
-    if kind in ("signed-in", "unbudgeted"):
+    if kind in ("signed-in", "unbudgeted", "at"):
         request = request_bytes(port, LIST, None, Authorization=f"Bearer {token}")
     else:
         request = request_bytes(port, SUBMIT, {"i": {"complainant": {"name": "噪音", "phone": "13900139000"},
@@ -170,8 +234,11 @@ async def noisy_load(port: int, kind: str, token: str, clients: int, stop: async
                                 **{"X-Tenant": NOISY})
 
     def answer(status: int, body: bytes, took: float) -> None:
+        if status == 0:
+            counts["connection lost"] = counts.get("connection lost", 0) + 1
+            return
         data = orjson.loads(body) if body else {}
-        if kind in ("signed-in", "unbudgeted"):
+        if kind in ("signed-in", "unbudgeted", "at"):
             key = "ok" if status == 200 and "errors" not in data else f"HTTP {status}"
         else:
             payload = (data.get("data") or {}).get("submitComplaint") or {}
@@ -181,7 +248,13 @@ async def noisy_load(port: int, kind: str, token: str, clients: int, stop: async
             key = f"{key} (HTTP {status})" if status != 200 else key  # 429: refused at the edge
         counts[key] = counts.get(key, 0) + 1
 
-    await asyncio.gather(*(connection(port, request, stop.is_set, answer) for _ in range(clients)))
+    if rate > 0:
+        sent = {"requests": 0}
+        await open_flood(port, request, rate, stop, answer, sent)
+        counts["sent"] = sent["requests"]
+        counts["unanswered"] = sent["requests"] - sum(n for k, n in counts.items() if k != "sent")
+    else:
+        await asyncio.gather(*(connection(port, request, stop.is_set, answer) for _ in range(clients)))
     return counts
 
 
@@ -211,17 +284,23 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         port = server.port
         await quiet_load(port, tokens[QUIET], args.quiet_clients, time.perf_counter() + 3)  # warm-up
         results: dict[str, list[float]] = {}
+        budget_rate = float(args.noisy_budget.split("/")[0])
+        current = args.noisy_budget
         noisy: dict[str, dict[str, int]] = {}
         usage: dict[str, dict[str, list[float]]] = {}
         elapsed: dict[str, float] = {}
         for _ in range(args.rounds):
-            for phase in ("alone", "public flood", "signed-in flood", "unbudgeted flood"):
-                if phase in ("signed-in flood", "unbudgeted flood"):  # the server sees it within the cache's TTL
-                    await set_budgets(UNBUDGETED if phase == "unbudgeted flood" else args.noisy_budget)
+            for phase in PHASES:
+                wanted = UNBUDGETED if phase == "unbudgeted flood" else args.noisy_budget
+                if wanted != current:  # the server sees it within the cache's TTL
+                    await set_budgets(wanted)
+                    current = wanted
                     await asyncio.sleep(TENANT_CACHE_TTL_S + 0.5)
                 stop = asyncio.Event()
+                rate = budget_rate if phase == "at its budget" else args.noisy_times * budget_rate
+                flood_began = time.perf_counter()
                 flood = None if phase == "alone" else asyncio.create_task(noisy_load(
-                    port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop))
+                    port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop, rate))
                 # the quiet tenant's requests go on meanwhile, untimed: the flood's first burst (all its connections
                 # at once) is a transient; what is measured is the flood going on
                 await quiet_load(port, tokens[QUIET], args.quiet_clients, time.perf_counter() + args.ramp,
@@ -234,35 +313,43 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                 for key, value in cpu.items():
                     usage.setdefault(phase, {}).setdefault(key, []).append(value)
                 stop.set()
-                elapsed[phase] = elapsed.get(phase, 0.0) + time.perf_counter() - began
+                elapsed[phase] = elapsed.get(phase, 0.0) + time.perf_counter() - flood_began
                 if flood is not None:
                     for key, n in (await flood).items():
                         noisy.setdefault(phase, {})[key] = noisy.setdefault(phase, {}).get(key, 0) + n
                 results.setdefault(phase, []).extend(latencies)
                 await asyncio.sleep(args.settle)  # the process settles before the next phase (a flood's backlog)
-        base = pct(results["alone"], 0.99)
+        base, fair = pct(results["alone"], 0.99), pct(results["at its budget"], 0.99)
         pace = f"{args.quiet_rate:g} a second (open loop)" if args.quiet_rate > 0 else \
             "each as soon as the last is answered (closed loop: the process saturated by the quiet tenant alone)"
-        print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints, {pace}; noisy tenant: "
-              f"{args.noisy_clients} connections; {args.rounds} x {args.duration:.0f} s per phase")
-        print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} "
+        flood = (f"open loop at {args.noisy_times:g}x its budget ({args.noisy_times * budget_rate:g} a second)"
+                 if args.noisy_times > 0 else f"{args.noisy_clients} connections, each as fast as answered")
+        print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints, {pace}; noisy tenant's "
+              f"floods: {flood}; budget {args.noisy_budget}; {args.rounds} x {args.duration:.0f} s per phase")
+        print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} {'/at budget':>10} "
               f"{'cpu% server/pg/client/other':>28}  noisy tenant's answers")
         for phase, latencies in results.items():
-            ratio = pct(latencies, 0.99) / base
+            ratio, over_fair = pct(latencies, 0.99) / base, pct(latencies, 0.99) / fair
             cpu = "/".join(f"{sum(v) / len(v):.0f}" for k, v in usage[phase].items() if k != "client") + \
                 f" (client {sum(usage[phase]['client']) / len(usage[phase]['client']):.0f})"
             print(f"{phase:18} {len(latencies):8d} {pct(latencies, 0.5):8.1f} {pct(latencies, 0.99):8.1f} "
-                  f"{ratio:9.2f} {cpu:>28}  {noisy.get(phase, {})}")
+                  f"{ratio:9.2f} {over_fair:10.2f} {cpu:>28}  {noisy.get(phase, {})}")
         budget = os.environ.get("COMPLAINTDESK_LIMIT_SUBMIT", "5/600")
+        def asked(counts: dict[str, int]) -> int:
+            return counts["sent"] if "sent" in counts else sum(counts.values())
+
         public = noisy.get("public flood", {})
-        sent = sum(public.values())
+        sent = asked(public)
         print(f"public flood: {sent} submissions against a budget of {budget} per tenant and address "
               f"({sent / max(1, int(budget.split('/')[0])):.0f}x); accepted {public.get('accepted', 0)}")
-        rate = float(args.noisy_budget.split("/")[0])
+        rate = budget_rate
+        at = noisy.get("at its budget", {})
+        print(f"at its budget: {asked(at) / max(elapsed.get('at its budget', 1.0), 1e-9):.1f} requests a "
+              f"second; served {at.get('ok', 0)}, refused {at.get('HTTP 429', 0)} (429)")
         signed = noisy.get("signed-in flood", {})
-        asked = sum(signed.values()) / max(elapsed.get("signed-in flood", 1.0), 1e-9)
-        print(f"signed-in flood: {asked:.0f} requests a second asked against a budget of {args.noisy_budget} "
-              f"({asked / rate:.0f}x); served {signed.get('ok', 0)}, refused {signed.get('HTTP 429', 0)} (429)")
+        per_second = asked(signed) / max(elapsed.get("signed-in flood", 1.0), 1e-9)
+        print(f"signed-in flood: {per_second:.0f} requests a second asked against a budget of {args.noisy_budget} "
+              f"({per_second / rate:.0f}x); served {signed.get('ok', 0)}, refused {signed.get('HTTP 429', 0)} (429)")
     finally:
         for s in servers:
             s.stop()
@@ -278,9 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ramp", type=float, default=2.0,
                         help="seconds of each phase before the quiet tenant is timed (the flood's first burst)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds between phases")
+    parser.add_argument("--noisy-times", type=float, default=10.0,
+                        help="the floods ask this many times the noisy tenant's budget rate, in an open loop (each "
+                             "request sent on time whatever the answers); 0: closed loop over --noisy-clients")
     parser.add_argument("--noisy-clients", type=int, default=128,
-                        help="the noisy tenant's connections, each sending again as soon as answered (a refusal is "
-                             "held a second: 128 connections ask about 13x a budget of 10 a second)")
+                        help="with --noisy-times 0, the noisy tenant's connections, each sending again as soon as "
+                             "answered (a refusal is held longer the more wait: they ask about twice the budget)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--noisy-budget", default="10/20",
                         help="the noisy tenant's request budget, RATE/BURST (as `complaintdesk tenant budget`)")

@@ -25,12 +25,14 @@ import re
 import time
 import uuid
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.auth.principal import ExternalPrincipal, OperatorPrincipal, Principal, StaffPrincipal
+from services.api.deference import Gate, deferential
 from services.api.errors import UNAVAILABLE, header_locale, localize, masked
 from services.api.ratelimit import RATE_LIMITED, retry_after_header
 from services.core.auth import oidc, tokens
@@ -290,16 +292,40 @@ async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None
 
 
 # A request a little over its budget waits for its token, up to QUEUE_S (a burst is smoothed, not refused). Beyond
-# that it is refused, and the refusal is answered after a pause of HOLD_S on average: a client that retries at once,
-# as a flood does, then sends a request a second per connection instead of hundreds, so the refusals cost the process
-# next to nothing (answering at once, a flood of 16 connections got ~170 refusals a second out of a budget of 10).
-# The pause is drawn between HOLD_MIN_S and HOLD_MAX_S, so that a flood's connections, refused together, do not come
-# back together (in step, 128 of them arrived as one burst a second, and the other tenants' requests waited behind
-# it). At most HELD_MAX requests wait at once in a process; beyond that a refusal is immediate and a queued request
-# is refused.
+# that it is refused, and the refusal is answered after a pause: a client that retries at once, as a flood does, then
+# sends a request per pause and connection instead of hundreds a second (answering at once, a flood of 16 connections
+# got ~170 refusals a second out of a budget of 10). A refusal costs the process little of its own (the token is
+# verified once, the answer is a few hundred bytes), but the event loop's work for a request, its socket reads and
+# writes and its timer, is most of what a refused request costs (profiled: ~0.5 ms), so the pause grows with the
+# flood: while a budget has N requests waiting for their refusal, each is held for N / (REFUSALS_PER_TOKEN x its
+# rate) seconds on average (at least one second, at most HOLD_CAP_S), so however many connections a tenant floods
+# with, its refusals come back at about REFUSALS_PER_TOKEN times its budget's rate: a tenant's refusals cost the
+# process in proportion to its own budget, not to its flood. The pause is drawn between HOLD_MIN_S and HOLD_MAX_S
+# times that (a flood's connections, refused together, do not come back together: in step, 128 of them arrived as
+# one burst a second, and the other tenants' requests waited behind it). A client a little over its budget (a few
+# requests waiting) gets its 429 after 0.5-1.5 s, with Retry-After. At most HELD_MAX requests wait at once in a
+# process; beyond that a refusal is immediate and a queued request is refused.
 QUEUE_S = 0.5
 HOLD_MIN_S, HOLD_MAX_S = 0.5, 1.5
-HELD_MAX = 512
+HOLD_CAP_S = 15.0
+REFUSALS_PER_TOKEN = 2.0
+HELD_MAX = 2048
+# While a budget refuses (or did within DEFER_FOR_S), the requests it still admits defer to the other tenants'
+# (services.api.deference). REFUSED_KEYS_MAX bounds what is remembered of refusals (client addresses included).
+DEFER_FOR_S = 5.0
+REFUSED_KEYS_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the budgets say of a request: go ahead after ``seconds``, or (``admitted`` false) refused, ``seconds``
+    being the time until it would be admitted at once; ``key`` and ``rate``: the budget that refused it."""
+
+    admitted: bool
+    seconds: float
+    key: tuple[str, ...] = ()
+    rate: float = 0.0
+    keys: tuple[tuple[str, ...], ...] = ()  # every budget the request was counted against
 
 
 class Admission:
@@ -312,6 +338,9 @@ class Admission:
         self.public_default = default_public_budget()
         self.buckets = TokenBuckets()
         self.held = 0
+        self.refusing: dict[tuple[str, ...], int] = {}  # budget key -> requests waiting for their refusal
+        self.refused_at: dict[tuple[str, ...], float] = {}  # budget key -> when it last refused, oldest first
+        self.gate = Gate()  # the requests in flight that do not defer
         self._parsed: dict[str, Budget] = {}
 
     def _tenant_budget(self, tenant: TenantRef) -> Budget:
@@ -327,21 +356,45 @@ class Admission:
             self._parsed[raw] = budget
         return budget
 
-    def decide(self, tenant: TenantRef | None, principal: Principal | None, client: str) -> tuple[bool, float]:
-        """``(True, delay)`` to go ahead after ``delay`` seconds; ``(False, wait)`` to refuse, ``wait`` being the
-        seconds until this request would be admitted at once."""
+    def _take(self, key: tuple[str, ...], budget: Budget, now: float, within: float) -> Verdict:
+        admitted, seconds = self.buckets.take(key, budget, now, within)
+        return Verdict(admitted, seconds, key, budget.rate, (key,))
+
+    def decide(self, tenant: TenantRef | None, principal: Principal | None, client: str) -> Verdict:
         if isinstance(principal, OperatorPrincipal):
-            return True, 0.0
+            return Verdict(True, 0.0)
         within = QUEUE_S if self.held < HELD_MAX else 0.0
         now = time.monotonic()
         if tenant is not None and principal is not None:
-            return self.buckets.take(("tenant", tenant.slug), self._tenant_budget(tenant), now, within)
+            return self._take(("tenant", tenant.slug), self._tenant_budget(tenant), now, within)
         slug = tenant.slug if tenant is not None else ""
-        admitted, seconds = self.buckets.take(("client", slug, client), self.public_default, now, within)
-        if not admitted or tenant is None:
-            return admitted, seconds
-        admitted, also = self.buckets.take(("public", slug), self._tenant_budget(tenant), now, within)
-        return admitted, max(seconds, also) if admitted else also
+        verdict = self._take(("client", slug, client), self.public_default, now, within)
+        if not verdict.admitted or tenant is None:
+            return verdict
+        also = self._take(("public", slug), self._tenant_budget(tenant), now, within)
+        return Verdict(True, max(verdict.seconds, also.seconds), keys=verdict.keys + also.keys) if also.admitted \
+            else also
+
+    def flooding(self, verdict: Verdict) -> bool:
+        """Whether a budget this admitted request was counted against is refusing others (now, or within
+        ``DEFER_FOR_S``): its requests then defer to the other tenants' (``services.api.deference``)."""
+        if not self.refused_at:
+            return False
+        now = time.monotonic()
+        return any(self.refusing.get(key) or now - self.refused_at.get(key, -DEFER_FOR_S) < DEFER_FOR_S
+                   for key in verdict.keys)
+
+    def pause(self, verdict: Verdict) -> float:
+        """How long to hold this refusal (see above): 0.5-1.5 s, stretched while its budget has many waiting."""
+        waiting = self.refusing.get(verdict.key, 0)
+        stretch = max(1.0, waiting / (REFUSALS_PER_TOKEN * verdict.rate)) if verdict.rate > 0 else 1.0
+        return min(HOLD_CAP_S, random.uniform(HOLD_MIN_S, HOLD_MAX_S) * stretch)  # spreading load, not a secret
+
+    def _refused(self, key: tuple[str, ...]) -> None:
+        self.refused_at.pop(key, None)
+        self.refused_at[key] = time.monotonic()  # re-inserted: the dict's order is the order of refusals
+        if len(self.refused_at) > REFUSED_KEYS_MAX:
+            del self.refused_at[next(iter(self.refused_at))]
 
     async def hold(self, seconds: float) -> None:
         self.held += 1
@@ -350,12 +403,23 @@ class Admission:
         finally:
             self.held -= 1
 
-    async def refuse(self, send: Send, wait: float, request_id: str | None, accept: str | None,
+    async def refuse(self, send: Send, verdict: Verdict, request_id: str | None, accept: str | None,
                      accept_language: str | None = None) -> None:
-        if self.held < HELD_MAX:
-            pause = random.uniform(HOLD_MIN_S, HOLD_MAX_S)  # spreading load, not a secret
-            await self.hold(pause)
+        wait = verdict.seconds
+        if self.held >= HELD_MAX:
+            self._refused(verdict.key)
+        else:
+            pause = self.pause(verdict)
+            self.refusing[verdict.key] = self.refusing.get(verdict.key, 0) + 1
+            self._refused(verdict.key)
+            try:
+                await self.hold(pause)
+            finally:
+                left = self.refusing.pop(verdict.key) - 1
+                if left:
+                    self.refusing[verdict.key] = left
             wait = max(0.0, wait - pause)
+            await self.gate.turn()  # the answer, too, goes out in a gap the other tenants leave
         await send_json_error(send, 429, REQUEST_MESSAGES[RequestCode.RATE_LIMITED],
                               RATE_LIMITED, request_id, accept, [retry_after_header(wait)],
                               accept_language=accept_language)
@@ -391,13 +455,14 @@ class TenantMiddleware:
                                   _header(scope, b"accept"), refused.headers,
                                   accept_language=_header(scope, b"accept-language"))
             return
-        admitted, seconds = self.admission.decide(tenant, principal, _client(scope))
-        if not admitted:
-            await self.admission.refuse(send, seconds, request_id, _header(scope, b"accept"),
+        verdict = self.admission.decide(tenant, principal, _client(scope))
+        if not verdict.admitted:
+            await self.admission.refuse(send, verdict, request_id, _header(scope, b"accept"),
                                         _header(scope, b"accept-language"))
             return
-        if seconds:
-            await self.admission.hold(seconds)
+        if verdict.seconds:
+            await self.admission.hold(verdict.seconds)
+        defer = self.admission.flooding(verdict)
         state["tenant"] = tenant
         state["principal"] = principal
         token = bind_tenant_token(tenant)
@@ -405,7 +470,14 @@ class TenantMiddleware:
         try:
             async with AsyncExitStack() as stack:
                 state["exit_stack"] = stack
-                await self.app(scope, receive, send)
+                if defer:
+                    await deferential(self.app(scope, receive, send), self.admission.gate)
+                else:
+                    self.admission.gate.enter()
+                    try:
+                        await self.app(scope, receive, send)
+                    finally:
+                        self.admission.gate.leave()
         finally:
             user_id_var.reset(user_token)
             unbind_tenant_token(token)

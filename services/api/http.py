@@ -31,6 +31,7 @@ like the edge middleware's. Every response says ``Vary: Accept``.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import logging
 import re
@@ -99,6 +100,7 @@ def _quality(params: dict[str, str]) -> float:
     return q if 0.0 <= q <= 1.0 else 0.0
 
 
+@functools.lru_cache(maxsize=256)  # a client sends the same Accept on every request; a refusal (406) is not kept
 def negotiate_response_type(accept: str | None) -> str:
     """The response media type for an ``Accept`` header; raises 406 when it allows none of ours.
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import DEFAULT_USER, GraphQLClient, drop_tenant, new_tenant
-from helpers import run_cli, scalar
+from helpers import raw, run_cli, scalar
 from lifecycle import RECORD, complaint_input
 
 from services.core.tenancy import forget_tenant
@@ -188,3 +188,87 @@ async def test_a_burst_a_little_over_the_budget_waits_and_a_refusal_is_answered_
                 assert "errors" not in response.json()
         # the other tenant, at the same moment: served
         assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
+
+
+async def test_a_flood_is_held_longer_the_more_requests_wait_for_their_refusal(pair: tuple[Any, Any],
+                                                                                fresh_app: Any) -> None:
+    """A budget of one a second and eleven requests at once: one is served and ten refused. The first refusals come
+    after the usual 0.5-1.5 s, but a refusal that finds others of the same budget waiting is held longer (n waiting:
+    n / (REFUSALS_PER_TOKEN x rate) times as long), so a flood's connections come back at about twice its budget's
+    rate however many they are, and the other tenant is served meanwhile."""
+    import asyncio
+    import time
+
+    from services.api.edge import HOLD_MAX_S, HOLD_MIN_S, REFUSALS_PER_TOKEN
+
+    noisy, quiet = pair
+    set_budget(noisy.slug, "1/1")
+    app = fresh_app()
+    async with app.router.lifespan_context(app), client_of(app) as http:
+        gql = GraphQLClient(http)
+        assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
+        await asyncio.sleep(1.1)
+
+        async def one() -> tuple[int, float, Any]:
+            started = time.monotonic()
+            response = await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)
+            return response.status_code, time.monotonic() - started, response
+
+        flood = asyncio.gather(*(one() for _ in range(11)))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
+        assert time.monotonic() - started < HOLD_MIN_S  # not held behind the flood
+        answers = await flood
+    assert sorted(status for status, _, _ in answers) == [200] + [429] * 10
+    refused = sorted(elapsed for status, elapsed, _ in answers if status == 429)
+    for status, _, response in answers:
+        if status == 429:
+            assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+            assert int(response.headers["retry-after"]) >= 0
+    assert refused[0] >= HOLD_MIN_S
+    assert refused[0] <= HOLD_MAX_S + 0.3  # the first refusal found nobody waiting: the usual pause
+    # the last of the ten found nine waiting: held at least 9 / (2 x 1) x 0.5 s = 2.25 s (at most 1.5 s before)
+    assert refused[-1] >= 9 / (REFUSALS_PER_TOKEN * 1.0) * HOLD_MIN_S
+
+
+async def test_a_tenant_being_refused_runs_what_it_is_allowed_in_the_gaps_the_others_leave(
+        pair: tuple[Any, Any], fresh_app: Any) -> None:
+    """While a tenant's budget refuses requests, the requests it still admits defer to the other tenants': one is
+    resumed after each of its awaits only while no other tenant's request is in flight, or after STEP_WAIT_S at the
+    longest (never starved). Here the quiet tenant's list is held in PostgreSQL behind a table lock, so it stays in
+    flight: the noisy tenant's admitted request is answered, correctly, but only after waiting out a step at several
+    of its awaits; once the quiet one is through, the noisy one is answered without waiting."""
+    import asyncio
+    import time
+
+    from sqlalchemy import text
+
+    from services.api.deference import STEP_WAIT_S
+
+    noisy, quiet = pair
+    set_budget(noisy.slug, "1/1")
+    app = fresh_app()
+    async with app.router.lifespan_context(app), client_of(app) as http:
+        gql = GraphQLClient(http)
+        assert (await gql.post(LIST, tenant=quiet.slug, user=DEFAULT_USER)).status_code == 200
+        # the noisy tenant floods: one served, two refused (its budget is now refusing)
+        statuses = [r.status_code for r in await asyncio.gather(
+            *(gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER) for _ in range(3)))]
+        assert sorted(statuses) == [200, 429, 429]
+        await asyncio.sleep(1.1)  # a token again
+
+        async with raw() as lock:
+            await lock.execute(text(f'LOCK TABLE "{quiet.schema}".complaints IN ACCESS EXCLUSIVE MODE'))
+            held = asyncio.create_task(gql.post(LIST, tenant=quiet.slug, user=DEFAULT_USER))
+            await asyncio.sleep(0.3)
+            assert not held.done()  # in flight, waiting for the lock
+            started = time.monotonic()
+            answer = await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)
+            deferred = time.monotonic() - started
+            assert answer.status_code == 200 and answer.json()["data"]["complaints"]["totalCount"] == 0
+            assert not held.done()  # answered although the other tenant's request never left
+            await lock.rollback()
+        answer = await held
+        assert answer.status_code == 200 and answer.json()["data"]["complaints"]["totalCount"] == 0
+        assert deferred >= 3 * STEP_WAIT_S  # it waited out a step at three of its awaits at least

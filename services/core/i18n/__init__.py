@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gettext
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -98,6 +98,7 @@ def normalize(locale: str | None) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)  # the same few headers again and again
 def from_accept_language(header: str | None) -> str | None:
     """The best of ``LOCALES`` an ``Accept-Language`` header asks for (by q-value, then order), or None."""
     if not header:

@@ -1,0 +1,88 @@
+"""A tenant over its budget runs in the gaps the others leave.
+
+Budgets (``edge.Admission``) bound what a tenant may ask; what it is allowed still costs the process CPU, and in one
+event loop a request of one tenant delays another's by the CPU slices the two interleave. While a tenant is being
+refused (its budget's refusals are waiting, or one was answered within ``DEFER_FOR_S``), the requests it is still
+allowed are *deferential*: the request's coroutine is stepped (resumed after each of its awaits) only while no other
+request is in flight in the process, or after ``STEP_WAIT_S`` at the longest (it is never starved: a saturated
+process still advances it a slice at a time). Another tenant's request that arrives meanwhile waits at most for the
+slice that is running (a fraction of a millisecond), not for the whole of the flooding tenant's request. Nothing is
+held back from the flooding tenant that its budget allows; its requests only take longer while others are busy.
+
+This is cooperative scheduling at the granularity asyncio already has (each ``await`` of a coroutine is a point
+where it may be resumed later), done by driving the request's coroutine from a wrapper inside the same task, so its
+context variables, cancellation and exceptions are the task's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+STEP_WAIT_S = 0.05
+
+
+class Gate:
+    """Counts the requests in flight that do not defer, and wakes the deferential ones when there are none."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def enter(self) -> None:
+        self.running += 1
+
+    def leave(self) -> None:
+        self.running -= 1
+        if self.running == 0 and self._waiters:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._waiters.clear()
+
+    async def turn(self) -> None:
+        """Until nobody else is in flight, or ``STEP_WAIT_S``."""
+        if not self.running:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STEP_WAIT_S):
+                    await waiter
+        finally:
+            self._waiters.discard(waiter)
+
+
+class _Deferential:
+    def __init__(self, awaitable: Awaitable[Any], gate: Gate) -> None:
+        self.awaitable, self.gate = awaitable, gate
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self.awaitable.__await__()  # a coroutine: its own send and throw
+        gate = self.gate
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            if gate.running and error is None:
+                try:
+                    yield from gate.turn().__await__()
+                except BaseException as exc:  # cancelled while waiting for its turn: the request hears it
+                    error = exc
+            try:
+                step = coro.send(value) if error is None else coro.throw(error)
+            except StopIteration as done:
+                return done.value
+            value, error = None, None
+            try:
+                value = yield step
+            except BaseException as exc:  # thrown into the task while the request awaited: the request hears it
+                error = exc
+
+
+async def deferential(coro: Awaitable[Any], gate: Gate) -> Any:
+    """Run ``coro`` (in this task) a step at a time, each step only when ``gate`` has nobody else in flight (or
+    after ``STEP_WAIT_S``)."""
+    return await _Deferential(coro, gate)
