@@ -188,6 +188,22 @@ async def _breach_chunk(schemas: list[str], clock: Clock, batch: int, gate: asyn
                              len(schemas))
 
 
+async def breach_due(*, clock: Clock = system_clock, batch: int = 100, concurrency: int = CONCURRENCY) -> int:
+    """The first stage alone: every active tenant with a deadline due has its due breaches recorded
+    (``breach_tenants``, a statement per ``BREACH_CHUNK`` tenants), their effects left to the next pass (their
+    ``breach_effects`` rows keep the tenants due). The worker runs it between passes and while a long one goes on,
+    so a breach is recorded within about a second of its due time whatever else a pass is doing. How many it
+    recorded."""
+    due = [t.tenant.schema for t in await due_tenants(clock.now()) if "deadlines" in t.sources]
+    if not due:
+        return 0
+    swept = DeadlineSweep()
+    gate = asyncio.Semaphore(max(1, concurrency))
+    await asyncio.gather(*(_breach_chunk(due[i:i + BREACH_CHUNK], clock, batch, gate, swept)
+                           for i in range(0, len(due), BREACH_CHUNK)))
+    return swept.breached
+
+
 async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention: bool | None = None,
                     concurrency: int = CONCURRENCY, digests: bool | None = None) -> SweepResult:
     """One pass: every active tenant with work due (``due_tenants``), ``concurrency`` at a time; a failing
