@@ -11,9 +11,16 @@
    due in 30 days, already reminded.
 2. **One pass**: K deadlines (spread evenly over the tenants) moved into the past, then one ``sweep_all``
    (no retention, no digests) timed: breaches recorded, audit events, owner + supervisor notifications, the customer
-   notices turned into owner tasks, and the outbox dispatched, all in that pass.
+   notices turned into owner tasks, and the outbox dispatched, all in that pass. Printed: the whole pass, its
+   breaches' stage (where the code has one), and each breach's ``breached_at`` after the pass began (p50 / p99 /
+   max: when the breaches were recorded, whatever the code).
 3. **Latency**: ``complaintdesk worker --sweep-interval 2`` running as a child process; L more deadlines set
-   to fall due over the next 20 s; the delay ``breached_at - due_at`` of each, p50 / p99 / max.
+   to fall due over the next ``--spread`` seconds (0: a burst); the delay ``breached_at - due_at`` of each,
+   p50 / p99 / max.
+
+``--baseline REF`` (with ``--database``): the same passes with the code of git ``REF`` (``main``: today's path),
+checked out in a temporary worktree and run by this file in a process of its own, on the same database, after this
+tree's (``--baseline-first``: before); the tenants are loaded by this tree (its migrations) first.
 
 Creates its own database (dropped at the end); needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``).
 """

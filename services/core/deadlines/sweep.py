@@ -11,8 +11,11 @@ LOCKED``; every effect is keyed, so two sweepers at once, or one sweep run twice
   marked, nobody is reminded.
 - **Breach**: an open COMPANY deadline overdue as the planner counts it (``overdue_clause``: running and
   past due, or paused after it was already past due; a deadline paused in time is not breached) and not yet
-  breached: ``breached_at`` is set, a ``deadline_breached`` audit event written (actor: system), the owner and
-  their supervisors notified (key ``deadline:<id>:breach:<due_at in epoch seconds>``: a deadline extended after
+  breached: ``breached_at`` is set, a ``deadline_breached`` audit event written (actor: system), by the tenant
+  schema's ``sweep_breaches()`` (t0024: one call records a tenant's breaches, hashing the audit chain in
+  PostgreSQL; ``breach_tenants``: one statement for many tenants), which leaves a ``breach_effects`` row per
+  breach for what follows here, in Python (``_breach_effects``, in this transaction or a later sweep's): the owner
+  and their supervisors notified (key ``deadline:<id>:breach:<due_at in epoch seconds>``: a deadline extended after
   its breach breaches again at its new time; in-app and e-mail). For a deadline the customer
   is waiting on (``CUSTOMER_FACING``: the reply, the decision, the resolution, the review answer) the
   customer must be told why it is late: a ``customer_notices`` row ``DEADLINE_BREACHED`` (dedup key

@@ -7,10 +7,12 @@ in the same transaction as the rows themselves (platform revision p0004, tenant 
 tenants with nothing due is that one query, not 1,000 visits. A tenant whose due rows could not all be handled
 (a row a request held, a failing tenant) keeps its wake-ups due and is visited again on the next pass.
 
-A pass goes in stages, so that when many tenants fall due at once a breach waits only for the deadline phases of
-the tenants before it: every due tenant's deadlines (breaches, reminders, customer notices: one transaction per
-batch), then the housekeeping slice (retention, digests), then every outbox with an item due (those just enqueued
-included). The tenant sessions are ``shared`` (``db.open_tenant_session``): a statement's text is the same in every
+A pass goes in stages, so that when many tenants fall due at once a breach waits for nothing but the statement
+that records it: every due tenant's breaches first (``breach_tenants``: breached_at and the audit events, a
+statement per ``BREACH_CHUNK`` tenants, each a call of the tenant schema's ``sweep_breaches()``), then every due
+tenant's deadline phases (the breaches' effects, reminders, customer notices: one transaction per batch), then the
+housekeeping slice (retention, digests), then every outbox with an item due (those just enqueued included). The
+worker also runs the first stage alone every second (``breach_due``), beside its passes. The tenant sessions are ``shared`` (``db.open_tenant_session``): a statement's text is the same in every
 tenant, so a connection's prepared statements serve the next tenant too."""
 
 from __future__ import annotations
