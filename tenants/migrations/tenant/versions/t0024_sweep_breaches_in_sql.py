@@ -51,10 +51,12 @@ DECLARE
     v_complaints uuid[] := '{{}}';
     n integer := 0;
 BEGIN
-    -- the overdue clause of services.core.deadlines.service.overdue_clause, not yet breached
+    -- the overdue clause of services.core.deadlines.service.overdue_clause, not yet breached; written with
+    -- "due_at < p_now" for both branches (a deadline paused after its due time was paused before now), so that
+    -- ix_deadlines_open_due_at finds them instead of a scan of every open deadline
     PERFORM 1 FROM deadlines d
      WHERE d.met_at IS NULL AND d.cancelled_at IS NULL AND d.party = 'COMPANY' AND d.breached_at IS NULL
-       AND ((d.paused_at IS NULL AND d.due_at < p_now) OR (d.paused_at IS NOT NULL AND d.due_at < d.paused_at))
+       AND d.due_at < p_now AND (d.paused_at IS NULL OR d.due_at < d.paused_at)
      LIMIT 1;
     IF NOT FOUND THEN
         RETURN 0;
@@ -74,7 +76,7 @@ BEGIN
         SELECT d.id, d.complaint_id, d.kind, d.stage, d.due_at, d.paused_at, c.status
           FROM deadlines d JOIN complaints c ON c.id = d.complaint_id
          WHERE d.met_at IS NULL AND d.cancelled_at IS NULL AND d.party = 'COMPANY' AND d.breached_at IS NULL
-           AND ((d.paused_at IS NULL AND d.due_at < p_now) OR (d.paused_at IS NOT NULL AND d.due_at < d.paused_at))
+           AND d.due_at < p_now AND (d.paused_at IS NULL OR d.due_at < d.paused_at)
          ORDER BY d.due_at
          LIMIT p_limit
            FOR UPDATE OF d, c SKIP LOCKED
