@@ -146,7 +146,7 @@ def upgrade() -> None:
         sa.Column("breached_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.execute(_WAKEUP)
-    op.execute("CREATE TRIGGER sweep_wakeup AFTER INSERT OR DELETE ON breach_effects "
+    op.execute("CREATE TRIGGER sweep_wakeup AFTER INSERT OR UPDATE OR DELETE ON breach_effects "
                "FOR EACH ROW EXECUTE FUNCTION breach_effects_wakeup()")
     op.get_bind().exec_driver_sql(_SWEEP_BREACHES)  # as written: its JSON's colons are no bind parameters
 
