@@ -12,8 +12,9 @@ that records it: every due tenant's breaches first (``breach_tenants``: breached
 statement per ``BREACH_CHUNK`` tenants, each a call of the tenant schema's ``sweep_breaches()``), then every due
 tenant's deadline phases (the breaches' effects, reminders, customer notices: one transaction per batch), then the
 housekeeping slice (retention, digests), then every outbox with an item due (those just enqueued included). The
-worker also runs the first stage alone every second (``breach_due``), beside its passes. The tenant sessions are ``shared`` (``db.open_tenant_session``): a statement's text is the same in every
-tenant, so a connection's prepared statements serve the next tenant too."""
+worker also runs the first stage alone every second (``breach_due``), beside its passes. The tenant sessions are
+``shared`` (``db.open_tenant_session``): a statement's text is the same in every tenant, so a connection's prepared
+statements serve the next tenant too."""
 
 from __future__ import annotations
 
@@ -184,10 +185,12 @@ async def _breach_chunk(schemas: list[str], clock: Clock, batch: int, gate: asyn
     """Record the due breaches of ``schemas`` in one statement; a failure leaves them to the tenants' own phases."""
     async with gate:
         try:
-            swept.breached += sum((await breach_tenants(schemas, now=clock.now(), limit=batch)).values())
+            breached = sum((await breach_tenants(schemas, now=clock.now(), limit=batch)).values())
         except Exception:
             logger.exception("breaches of %d tenants in one statement failed; each tenant on its own next",
                              len(schemas))
+            return
+    swept.breached += breached  # after the await: "x += await ..." would lose the other chunks' counts
 
 
 async def breach_due(*, clock: Clock = system_clock, batch: int = 100, concurrency: int = CONCURRENCY) -> int:
