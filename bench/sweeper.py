@@ -11,9 +11,16 @@
    due in 30 days, already reminded.
 2. **One pass**: K deadlines (spread evenly over the tenants) moved into the past, then one ``sweep_all``
    (no retention, no digests) timed: breaches recorded, audit events, owner + supervisor notifications, the customer
-   notices turned into owner tasks, and the outbox dispatched, all in that pass.
+   notices turned into owner tasks, and the outbox dispatched, all in that pass. Printed: the whole pass, its
+   breaches' stage (where the code has one), and each breach's ``breached_at`` after the pass began (p50 / p99 /
+   max: when the breaches were recorded, whatever the code).
 3. **Latency**: ``complaintdesk worker --sweep-interval 2`` running as a child process; L more deadlines set
-   to fall due over the next 20 s; the delay ``breached_at - due_at`` of each, p50 / p99 / max.
+   to fall due over the next ``--spread`` seconds (0: a burst); the delay ``breached_at - due_at`` of each,
+   p50 / p99 / max.
+
+``--baseline REF`` (with ``--database``): the same passes with the code of git ``REF`` (``main``: today's path),
+checked out in a temporary worktree and run by this file in a process of its own, on the same database, after this
+tree's (``--baseline-first``: before); the tenants are loaded by this tree (its migrations) first.
 
 Creates its own database (dropped at the end); needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``).
 """
@@ -38,7 +45,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "bench"):
+BENCH = ROOT / "bench"
+if "--code" in sys.argv:  # the tree whose code is measured (``--baseline``: another commit's, in a worktree)
+    ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
+for path in (BENCH, ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
@@ -219,6 +229,7 @@ async def one_pass(schemas: list[str], due: int, profile: int = 0) -> None:
     engine = get_engine().sync_engine
     event.listen(engine, "before_cursor_execute", count)
     profiler = cProfile.Profile() if profile else None
+    began = datetime.now(UTC)
     t0, c0 = time.perf_counter(), time.process_time()
     if profiler is not None:
         profiler.enable()
@@ -227,12 +238,22 @@ async def one_pass(schemas: list[str], due: int, profile: int = 0) -> None:
         profiler.disable()
     spent, cpu = time.perf_counter() - t0, time.process_time() - c0
     event.remove(engine, "before_cursor_execute", count)
+    recorded: list[float] = []  # each breach: its breached_at (the sweep's time) after the pass began
     async with get_engine().connect() as conn:
-        breached = sum([int(await conn.scalar(text(
-            f'SELECT count(*) FROM "{s}".deadlines WHERE breached_at IS NOT NULL')) or 0) for s in schemas])
+        for s in schemas:
+            recorded += [float(r[0]) for r in (await conn.execute(text(
+                f'SELECT extract(epoch FROM breached_at - :began) FROM "{s}".deadlines '
+                "WHERE breached_at >= :began"), {"began": began})).all()]
     print(f"one sweep_all pass, {len(schemas)} tenants, {due} deadlines due: {spent:.2f} s "
-          f"({result.tenants} tenants visited, {result.breached} breaches recorded ({breached} in all), "
+          f"({result.tenants} tenants visited, {result.breached} breaches recorded ({len(recorded)} in all), "
           f"{result.sent} outbox items sent, {result.skipped} e-mails skipped, {result.errors} tenant errors)")
+    stage = getattr(result, "breach_seconds", None)  # this tree's first stage (not in a tree before it)
+    if stage is not None:
+        print(f"  the breaches' stage (every due tenant's breaches and audit events recorded): {stage:.2f} s; "
+              f"the rest of the pass (their notifications, notices, outboxes): {spent - stage:.2f} s")
+    if recorded:
+        print(f"  each breach's time (breached_at) after the pass began: p50 {statistics.median(recorded):.2f} s, "
+              f"p99 {pct(recorded, 99):.2f} s, max {max(recorded):.2f} s")
     total = sum(statements.values())
     print(f"  {total} statements through SQLAlchemy, {total / max(1, result.tenants):.1f} per tenant visited; "
           f"CPU of this process {cpu:.2f} s ({cpu / max(1, result.tenants) * 1000:.1f} ms per tenant visited: what "
@@ -284,8 +305,11 @@ async def latency(schemas: list[str], count: int, env: dict[str, str], spread: f
               f"{spread:g} s: p50 {statistics.median(d):.2f} s, p99 {pct(d, 99):.2f} s, max {max(d):.2f} s")
     finally:
         worker.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:
             worker.wait(30)
+        except subprocess.TimeoutExpired:  # still in a long pass: what it leaves is in PostgreSQL, done next time
+            worker.kill()
+            worker.wait(10)
 
 
 async def sitting(args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -322,6 +346,50 @@ async def _database_exists(server_url: str) -> bool:
         await conn.close()
 
 
+def _tree(ref: str) -> tuple[Path, str]:
+    """A detached worktree of ``ref`` (removed by the caller) and its commit."""
+    import tempfile
+
+    tree = Path(tempfile.mkdtemp(prefix="cd-bench-sweeper-")) / "tree"
+    subprocess.run(["git", "-C", str(BENCH.parent), "worktree", "add", "--detach", str(tree), ref], check=True,
+                   capture_output=True)
+    commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return tree, commit
+
+
+def with_baseline(args: argparse.Namespace, argv: list[str]) -> int:
+    """This tree's passes and the baseline's (``--baseline REF``), one after the other, each a process of its own
+    running this bench file with that tree's code; the tenants are loaded (if they are not yet) by this tree."""
+    own = [a for i, a in enumerate(argv) if a not in ("--baseline", "--baseline-first")
+           and not (i > 0 and argv[i - 1] == "--baseline")]
+    tree, commit = _tree(args.baseline)
+    here = subprocess.run(["git", "-C", str(BENCH.parent), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    runs = [(f"this tree ({here}{' + changes' if _dirty() else ''})", own),
+            (f"baseline: {args.baseline} at {commit} (today's path)", [*own, "--code", str(tree)])]
+    if args.baseline_first:
+        # the tenants first, by this tree (its migrations), without a timed pass
+        subprocess.run([sys.executable, __file__, "--tenants", str(args.tenants), "--complaints", str(args.complaints),
+                        "--jobs", str(args.jobs), "--database", args.database, "--due", "--latency", "0"], check=True)
+        runs.reverse()
+    try:
+        for label, run in runs:
+            print(f"=== {label}", flush=True)
+            done = subprocess.run([sys.executable, __file__, *run], check=False)
+            if done.returncode != 0:
+                return done.returncode
+    finally:
+        subprocess.run(["git", "-C", str(BENCH.parent), "worktree", "remove", "--force", str(tree)], check=False,
+                       capture_output=True)
+    return 0
+
+
+def _dirty() -> bool:
+    return bool(subprocess.run(["git", "-C", str(BENCH.parent), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=20)
@@ -336,7 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="loader processes")
     parser.add_argument("--database", help="keep the database under this name, and reuse it when it exists "
                         "(the master key is kept beside it in $TMPDIR)")
+    parser.add_argument("--baseline", metavar="REF", help="also run the same passes with the code of git REF (e.g. "
+                        "main: today's path), checked out in a worktree, in the same sitting on the same database "
+                        "(needs --database; the tenants are loaded by this tree first)")
+    parser.add_argument("--baseline-first", action="store_true", help="the baseline's passes before this tree's")
+    parser.add_argument("--code", help=argparse.SUPPRESS)  # the tree whose code runs (set by --baseline)
     args = parser.parse_args(argv)
+    if args.baseline:
+        if not args.database:
+            parser.error("--baseline needs --database (both trees' passes run on the same kept database)")
+        return with_baseline(args, [a for a in (argv if argv is not None else sys.argv[1:])])
     global DB_NAME
     if args.database:
         DB_NAME = args.database

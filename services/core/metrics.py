@@ -151,7 +151,7 @@ async def refresh_database_figures() -> None:
         OUTBOX_PENDING.labels(tenant=_slug(schema_name)).set(count)
     OUTBOX_PENDING.labels(tenant=OTHER_TENANT).set(sum(count for _, count in per_tenant[TENANT_LABELS:]))
     now = datetime.now(UTC)
-    for source in ("deadlines", "customer_notices", "outbox"):
+    for source in ("deadlines", "customer_notices", "outbox", "breach_effects"):
         WAKEUPS_DUE.labels(source=source).set(0)
     OUTBOX_OLDEST_DUE_AGE.set(0)
     for source, count, oldest in due:

@@ -11,7 +11,7 @@ import time
 from services.core import metrics
 from services.core.clock import system_clock
 from services.core.db import dispose_engine
-from services.core.outbox.sweeper import SweepResult, sweep_all
+from services.core.outbox.sweeper import SweepResult, breach_due, sweep_all
 from services.core.reporting.service import sweep_all_jobs
 from services.worker.health import heartbeat
 
@@ -23,6 +23,8 @@ SCHEDULE_FIRST_AFTER_S = 60.0  # the first check a minute after start (a worker 
 logger = logging.getLogger("complaintdesk.worker.sweeper")
 
 FIGURES_EVERY_S = 10.0  # the database figures of /metrics (outbox depth, connection slots), refreshed this often
+BREACHES_EVERY_S = 1.0  # the breaches' stage alone (``breach_due``) runs this often (at most: ``interval``) beside
+# the passes, so a long pass (many tenants' notifications, the housekeeping) delays no breach
 
 
 def record(result: SweepResult, seconds: float) -> None:
@@ -50,45 +52,64 @@ class SweeperThread(threading.Thread):
     def run(self) -> None:
         asyncio.run(self._main())
 
+    async def _breaches(self) -> None:
+        """Beside the passes: every ``BREACHES_EVERY_S``, the due breaches of every tenant recorded (their effects
+        come with the next pass)."""
+        every = min(self.interval, BREACHES_EVERY_S)
+        while not self._stop_event.is_set():
+            try:
+                breached = await breach_due()
+                if breached:
+                    metrics.DEADLINE_EVENTS.labels(event="breached").inc(breached)
+            except Exception:
+                logger.exception("recording the due breaches failed; next try in %.1f s", every)
+            await asyncio.to_thread(self._stop_event.wait, every)
+
     async def _main(self) -> None:
+        breaches = asyncio.create_task(self._breaches())
+        try:
+            await self._passes()
+        finally:
+            self._stop_event.set()
+            await breaches
+            await dispose_engine()
+
+    async def _passes(self) -> None:
         from services.worker.actors.reports import dispatch
 
         jobs_at = -JOBS_EVERY_S
         schedule_from = time.monotonic() + SCHEDULE_FIRST_AFTER_S
         figures_at = 0.0
-        try:
-            while not self._stop_event.is_set():
-                if time.monotonic() - jobs_at >= JOBS_EVERY_S:
-                    jobs_at = time.monotonic()
-                    schedule = None if jobs_at >= schedule_from else False  # None: the next slice of tenants
-                    try:
-                        await sweep_all_jobs(now=system_clock.now, dispatch=dispatch, schedule=schedule)
-                    except Exception:
-                        logger.exception("report jobs sweep failed")
+        while not self._stop_event.is_set():
+            if time.monotonic() - jobs_at >= JOBS_EVERY_S:
+                jobs_at = time.monotonic()
+                schedule = None if jobs_at >= schedule_from else False  # None: the next slice of tenants
                 try:
-                    lag = await metrics.oldest_due_wakeup_age()
-                    if lag is not None:
-                        metrics.SWEEP_LAG.observe(lag)
-                    started = time.perf_counter()
-                    result = await sweep_all()
-                    record(result, time.perf_counter() - started)
-                    if result.tenants or result.errors or result.erased:
-                        logger.info("sweep: %d tenant(s) with work due: %d reminded, %d breached, %d customer "
-                                    "notice task(s), %d escalated; outbox %d sent, %d retried later, %d failed, "
-                                    "%d skipped; %d erased by retention; %d tenant error(s)",
-                                    result.tenants, result.reminded, result.breached, result.notices,
-                                    result.escalated, result.sent, result.retried, result.failed, result.skipped,
-                                    result.erased, result.errors)
+                    await sweep_all_jobs(now=system_clock.now, dispatch=dispatch, schedule=schedule)
                 except Exception:
-                    metrics.SWEEP_PASSES.labels(result="failed").inc()
-                    logger.exception("sweep failed; next try in %.1f s", self.interval)
-                heartbeat.beat()  # the loop is alive, whether or not the pass succeeded (readiness says why)
-                if time.monotonic() - figures_at >= FIGURES_EVERY_S:
-                    figures_at = time.monotonic()
-                    await metrics.refresh_database_figures()
-                await asyncio.to_thread(self._stop_event.wait, self.interval)
-        finally:
-            await dispose_engine()
+                    logger.exception("report jobs sweep failed")
+            try:
+                lag = await metrics.oldest_due_wakeup_age()
+                if lag is not None:
+                    metrics.SWEEP_LAG.observe(lag)
+                started = time.perf_counter()
+                result = await sweep_all()
+                record(result, time.perf_counter() - started)
+                if result.tenants or result.errors or result.erased:
+                    logger.info("sweep: %d tenant(s) with work due: %d reminded, %d breached, %d customer "
+                                "notice task(s), %d escalated; outbox %d sent, %d retried later, %d failed, "
+                                "%d skipped; %d erased by retention; %d tenant error(s)",
+                                result.tenants, result.reminded, result.breached, result.notices,
+                                result.escalated, result.sent, result.retried, result.failed, result.skipped,
+                                result.erased, result.errors)
+            except Exception:
+                metrics.SWEEP_PASSES.labels(result="failed").inc()
+                logger.exception("sweep failed; next try in %.1f s", self.interval)
+            heartbeat.beat()  # the loop is alive, whether or not the pass succeeded (readiness says why)
+            if time.monotonic() - figures_at >= FIGURES_EVERY_S:
+                figures_at = time.monotonic()
+                await metrics.refresh_database_figures()
+            await asyncio.to_thread(self._stop_event.wait, self.interval)
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop_event.set()

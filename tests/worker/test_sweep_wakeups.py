@@ -64,6 +64,7 @@ SELECT 'deadlines' AS source, id, CASE WHEN met_at IS NULL AND cancelled_at IS N
               THEN due_at END) END AS at FROM "{s}".deadlines
 UNION ALL SELECT 'customer_notices', id, CASE WHEN sent_at IS NULL THEN created_at END FROM "{s}".customer_notices
 UNION ALL SELECT 'outbox', id, CASE WHEN state = 'pending' THEN next_attempt_at END FROM "{s}".outbox
+UNION ALL SELECT 'breach_effects', id, breached_at FROM "{s}".breach_effects
 """
 
 

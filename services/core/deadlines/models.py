@@ -262,3 +262,23 @@ class CustomerNotice(TenantBase):
     new_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BreachEffect(TenantBase):
+    """A breach recorded whose effects are still to come (the owner and supervisors notified, the customer notice and
+    its owner task, the REVIEW escalation): written by the tenant schema's ``sweep_breaches()`` in the breach's
+    transaction, deleted in the transaction that enqueues the effects (``deadlines.sweep``). Its wake-up (source
+    ``breach_effects``) brings the sweep back if a worker died between the two (t0024)."""
+
+    __tablename__ = "breach_effects"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    deadline_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("deadlines.id", ondelete="CASCADE"))
+    complaint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("complaints.id", ondelete="CASCADE")
+    )
+    breach_key: Mapped[str] = mapped_column(String(200))  # deadline:<id>:breach:<due_at in epoch seconds>
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the due time the breach passed
+    breached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -11,8 +11,11 @@ LOCKED``; every effect is keyed, so two sweepers at once, or one sweep run twice
   marked, nobody is reminded.
 - **Breach**: an open COMPANY deadline overdue as the planner counts it (``overdue_clause``: running and
   past due, or paused after it was already past due; a deadline paused in time is not breached) and not yet
-  breached: ``breached_at`` is set, a ``deadline_breached`` audit event written (actor: system), the owner and
-  their supervisors notified (key ``deadline:<id>:breach:<due_at in epoch seconds>``: a deadline extended after
+  breached: ``breached_at`` is set, a ``deadline_breached`` audit event written (actor: system), by the tenant
+  schema's ``sweep_breaches()`` (t0024: one call records a tenant's breaches, hashing the audit chain in
+  PostgreSQL; ``breach_tenants``: one statement for many tenants), which leaves a ``breach_effects`` row per
+  breach for what follows here, in Python (``_breach_effects``, in this transaction or a later sweep's): the owner
+  and their supervisors notified (key ``deadline:<id>:breach:<due_at in epoch seconds>``: a deadline extended after
   its breach breaches again at its new time; in-app and e-mail). For a deadline the customer
   is waiting on (``CUSTOMER_FACING``: the reply, the decision, the resolution, the review answer) the
   customer must be told why it is late: a ``customer_notices`` row ``DEADLINE_BREACHED`` (dedup key
@@ -33,27 +36,28 @@ deadlock with a concurrent calendar change is possible there, and PostgreSQL the
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import i18n
-from services.core.audit.service import Actor, PendingEvent, record_events
 from services.core.complaints.models import Complaint
+from services.core.db import get_engine
 from services.core.deadlines import notices
-from services.core.deadlines.models import CustomerNotice, Deadline
+from services.core.deadlines.models import BreachEffect, CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
-from services.core.deadlines.service import overdue_clause
 from services.core.deadlines.tracking import KIND_LABELS
 from services.core.i18n import Both, When, msg
 from services.core.i18n.tenant import tenant_zone
 from services.core.messages import service as customer_messages
 from services.core.outbox.service import Effect, enqueue_many, notification_effects, supervisors_of_many
-from services.core.statistics import facts
 
+SCHEMA_NAME = re.compile(r"tenant_[a-z0-9_]{3,32}")  # tenancy.schema_for's names, checked before going into SQL
 CUSTOMER_FACING = frozenset({DeadlineKind.CUSTOMER_REPLY.value, DeadlineKind.DECISION.value,
                              DeadlineKind.RESOLUTION.value, DeadlineKind.REVIEW.value})
 ESCALATES = frozenset({DeadlineKind.REVIEW.value})
@@ -132,52 +136,65 @@ async def _remind(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
         out.reminded += 1
 
 
-async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,
-                  effects: list[Effect]) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    due = overdue_clause(now)
-    exists = await session.scalar(
-        select(Deadline.id).where(due, Deadline.breached_at.is_(None)).limit(1))
-    if exists is None:
-        return []
-    # the audit chain's lock first (a request takes it before its deadlines), then only rows nobody holds
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :suffix))"), {"suffix": "/audit"})
+async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep) -> None:
+    """The tenant's due breaches, recorded by its schema's ``sweep_breaches()`` (t0024): ``breached_at``, the audit
+    events, the statistics facts and one ``breach_effects`` row each, in one call. It waits for the audit chain's
+    lock (taken before any row, as a request's ``_audit`` does)."""
+    n = int(await session.scalar(text("SELECT sweep_breaches(:now, :limit, true)"),
+                                 {"now": now, "limit": limit}) or 0)
+    out.breached += n
+    out.full = out.full or n == limit
+
+
+async def breach_tenants(schemas: Sequence[str], *, now: dt.datetime, limit: int = 100) -> dict[str, int]:
+    """Many tenants' due breaches in one statement and one transaction (``SELECT "a".sweep_breaches(...),
+    "b".sweep_breaches(...)``), the breach time ``now``; how many each breached. A tenant whose audit chain is
+    locked right now (a request, another sweeper) is left for later (0), never waited for; its wake-ups stay due.
+    ``schemas``: validated tenant schema names (``tenancy.schema_for``)."""
+    if not schemas:
+        return {}
+    for schema in schemas:
+        if not SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"not a tenant schema name: {schema!r}")
+    calls = ", ".join(f'"{schema}".sweep_breaches(:now, :limit, false)' for schema in schemas)
+    async with get_engine().begin() as conn:
+        row = (await conn.execute(text(f"SELECT {calls}"), {"now": now, "limit": limit})).one()
+    return {schema: int(n or 0) for schema, n in zip(schemas, row, strict=True)}
+
+
+async def _breach_effects(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,
+                          effects: list[Effect]) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """The effects of breaches recorded (``breach_effects`` rows, claimed ``SKIP LOCKED`` and deleted here): the
+    owner and their supervisors notified (in-app and e-mail, keyed by the breach), for a deadline the customer
+    waits on a ``DEADLINE_BREACHED`` customer notice turned into the owner's task at once; the REVIEW deadlines
+    to escalate (returned)."""
     found = (await session.execute(
-        select(Deadline, Complaint.owner_id, Complaint.number, Complaint.status)
-        .join(Complaint, Complaint.id == Deadline.complaint_id)
-        .where(due, Deadline.breached_at.is_(None))
-        .order_by(Deadline.due_at).limit(limit)
-        .with_for_update(skip_locked=True, of=[Deadline.__table__, Complaint.__table__])
+        select(BreachEffect, Deadline, Complaint.owner_id, Complaint.number)
+        .join(Deadline, Deadline.id == BreachEffect.deadline_id)
+        .join(Complaint, Complaint.id == BreachEffect.complaint_id)
+        .order_by(BreachEffect.breached_at, BreachEffect.due_at).limit(limit)
+        .with_for_update(skip_locked=True, of=BreachEffect.__table__)
     )).all()
     out.full = out.full or len(found) == limit
     if not found:
         return []
     tz = await tenant_zone(session)
     escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
-    supervisors = await supervisors_of_many(session, {owner for _, owner, _, _ in found if owner is not None})
-    events: list[PendingEvent] = []
-    for d, owner, number, status in found:
-        d.breached_at = now
-        out.breached += 1
-        events.append(PendingEvent(
-            actor=Actor.system(), action="deadline_breached", subject_type="Complaint", subject_id=d.complaint_id,
-            from_status=status, to_status=status,
-            changes={"deadlineId": d.id, "kind": d.kind, "stage": d.stage, "dueAt": d.due_at.isoformat(),
-                     "paused": d.paused_at is not None},
-        ))
+    supervisors = await supervisors_of_many(session, {owner for _, _, owner, _ in found if owner is not None})
+    for breach, d, owner, number in found:
         users = [owner, *supervisors[owner]] if owner is not None else []
-        key = breach_key(d)
+        key = breach.breach_key
         effects += notification_effects(
             user_ids=users, key=key, kind="DEADLINE_BREACHED",
             title=msg("Complaint {number}: the {deadline} deadline passed ({due})", number=number,
-                      deadline=_label(d), due=When(d.due_at, tz)),
+                      deadline=_label(d), due=When(breach.due_at, tz)),
             complaint_id=d.complaint_id, email=True)
         if d.kind in CUSTOMER_FACING:
             # the notice and its owner task at once (the notices phase need not find it again)
             notice = CustomerNotice(
                 id=uuid.uuid4(), complaint_id=d.complaint_id, deadline_id=d.id, kind="DEADLINE_BREACHED",
-                dedup_key=key, created_at=now, sent_at=now if owner is not None else None,
-                **notices.keyed(*notices.breached(d.kind, d.stage, d.due_at), tz),
+                dedup_key=key, created_at=breach.breached_at, sent_at=now if owner is not None else None,
+                **notices.keyed(*notices.breached(d.kind, d.stage, breach.due_at), tz),
             )
             session.add(notice)
             if owner is not None:
@@ -185,8 +202,7 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
                 out.notices += 1
         if d.kind in ESCALATES:
             escalate.append((d.complaint_id, d.id))
-    await record_events(session, events, now=now, locked=True)  # flushes the deadlines and notices too
-    await facts.mark_breached(session, [d.complaint_id for d, *_ in found if d.party == "COMPANY"])
+    await session.execute(delete(BreachEffect).where(BreachEffect.id.in_([b.id for b, *_ in found])))
     return escalate
 
 
@@ -212,25 +228,29 @@ async def _notices(session: AsyncSession, now: dt.datetime, limit: int, out: Dea
 
 
 async def sweep_deadlines(session: AsyncSession, *, now: dt.datetime, limit: int = 100, deadlines: bool = True,
-                          notices: bool = True) -> DeadlineSweep:
-    """One transaction over the tenant's due breaches and reminders (``deadlines``) and unsent customer notices
-    (``notices``), ``limit`` of each; their outbox items written in one statement at the end; commits.
-    ``session`` is a tenant session outside a transaction. ``full``: run again, there may be more."""
+                          notices: bool = True, effects: bool | None = None) -> DeadlineSweep:
+    """One transaction over the tenant's due breaches and reminders (``deadlines``), the effects of breaches recorded
+    (``effects``, by default with ``deadlines``: those just recorded and those an earlier ``breach_tenants`` left)
+    and unsent customer notices (``notices``), ``limit`` of each; their outbox items written in one statement at the
+    end; commits. ``session`` is a tenant session outside a transaction. ``full``: run again, there may be more."""
     from services.core.escalation.service import on_review_overdue
 
     out = DeadlineSweep()
-    effects: list[Effect] = []
+    pending: list[Effect] = []
     async with session.begin():
         escalate: list[tuple[uuid.UUID, uuid.UUID]] = []
         if deadlines:
             # breaches first: their audit lock is this transaction's only wait, so it is taken holding no row
-            escalate = await _breach(session, now, limit, out, effects)
-            await _remind(session, now, limit, out, effects)
+            await _breach(session, now, limit, out)
+        if deadlines if effects is None else effects:
+            escalate = await _breach_effects(session, now, limit, out, pending)
+        if deadlines:
+            await _remind(session, now, limit, out, pending)
         if notices:
-            await _notices(session, now, limit, out, effects)
+            await _notices(session, now, limit, out, pending)
         await session.flush()
-        await enqueue_many(session, effects, now=now)
-        out.enqueued = len(effects)
+        await enqueue_many(session, pending, now=now)
+        out.enqueued = len(pending)
         for complaint_id, deadline_id in escalate:  # last: a refused escalation rolls back its savepoint only
             if await on_review_overdue(session, now=now, complaint_id=complaint_id, deadline_id=deadline_id):
                 out.escalated += 1
