@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -55,6 +56,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     case,
     cast,
     exists,
@@ -68,13 +70,20 @@ from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from strawberry.types.arguments import convert_arguments
 
 from services.api import documents
+from services.api.auth.principal import StaffPrincipal
 from services.api.context import Context
 from services.api.errors import RequestError
-from services.core import metrics
+from services.core import authz, i18n, metrics
+from services.core.auth import service as auth_service
 from services.core.complaints import models, procedure
 from services.core.complaints import queries as q
 from services.core.crypto.fields import keyring_of
+from services.core.crypto.keys import get_keyring
+from services.core.db import TENANT_SCHEMA_PLACEHOLDER, driver_connection, get_engine, session_slots
 from services.core.errors import DomainError
+from services.core.faults import unavailable_cause
+from services.core.i18n.tenant import tenant_locale_statement
+from services.core.logs import failures
 from services.core.org import models as org_models
 
 logger = logging.getLogger("complaintdesk.api.compiled")
@@ -303,28 +312,38 @@ class _ListRoot:
     node: FieldNode
     parts: list[tuple[str, Any]]  # connection key -> what: "totalCount", ("pageInfo", [...]), ("edges", [...])
 
-    async def run(self, ctx: Context, schema: Any, variables: Any) -> Any:
-        from services.api.complaints.queries import list_filter
-
+    def arguments(self, schema: Any, variables: Any) -> dict[str, Any]:
+        """The field's arguments as the resolver gets them: coerced by graphql-core, then converted by Strawberry
+        (input classes); ``_Fallback`` for a value Strawberry refuses (a malformed global ID: its error, its path)."""
         graphql_schema = schema._schema
         field_def = graphql_schema.query_type.fields["complaints"]
-        # coerced by graphql-core, then converted to the resolver's arguments by Strawberry (input classes)
         try:
             args = convert_arguments(get_argument_values(field_def, self.node, variables),
                                      field_def.extensions["strawberry-definition"].arguments,
                                      scalar_registry=schema.schema_converter.scalar_registry, config=schema.config)
-        except Exception as exc:  # a value Strawberry refuses (a malformed global ID): its error, its path
+        except Exception as exc:
             raise _Fallback("arguments") from exc
         if args.get("last") is not None or args.get("before") is not None:  # pragma: no cover - not registered
             raise _Fallback("backward paging")
+        return dict(args)
+
+    async def run(self, ctx: Context, schema: Any, variables: Any) -> Any:
+        from services.api.complaints.queries import list_filter
+
+        args = self.arguments(schema, variables)
+        order = q.ComplaintOrder(args.get("order_by", q.ComplaintOrder.CREATED_AT_DESC))
+        first, after = args.get("first"), args.get("after")
+        if args.get("filter") is None:  # the inbox as it opens, and its next pages: the viewer with the page
+            answer = await self.one_round_trip(ctx, order, first, after)
+            if answer is not _MISSED:
+                return answer
         from services.api.authz import complaint_access
 
         grant = await complaint_access(ctx)  # the viewer's scope: the same ComplaintAccess as the resolver's
-        order = q.ComplaintOrder(args.get("order_by", q.ComplaintOrder.CREATED_AT_DESC))
         core_filter = await list_filter(ctx, args.get("filter"))
         locale = await ctx.locale()
+        _remember(ctx)
         labels = await _labels(ctx, locale)
-        first, after = args.get("first"), args.get("after")
         plain = core_filter == q.ComplaintFilter(now=core_filter.now)
         values: dict[str, Any] = {}
         if plain and after is not None:  # a next page: one kept statement for every cursor, its values bound
@@ -346,14 +365,81 @@ class _ListRoot:
             cache_key = ("compiled", id(self), order, first, locale, cursor is not None)
             rendered = grant.statements.get(cache_key)
             if rendered is None:
-                kept = sum(1 for key in grant.statements if isinstance(key, tuple) and key[0] == "compiled")
-                if kept >= RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few shapes);
-                    raise _Fallback("rendered statements kept")  # rendering one per request would cost more
+                if _kept(grant) >= RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few
+                    raise _Fallback("rendered statements kept")  # shapes); rendering one per request costs more
                 statement = self.statement(core_filter, order, first, cursor, grant, keyring_of(session), labels)
                 rendered = grant.statements.setdefault(cache_key, _Rendered.of(statement, connection))
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
             return orjson.loads(await raw.fetchval(rendered.sql, *rendered.params(values)))
+
+    async def one_round_trip(self, ctx: Context, order: q.ComplaintOrder, first: int | None, after: str | None
+                             ) -> Any:
+        """An unfiltered page and the viewer in ONE statement on a pooled connection, no session: the viewer's
+        row (active, roles, org unit, language), the tenant's policy version and default language, and the page
+        built under the access filters of the version and unit this process last saw for the viewer (``_Seen``),
+        only if the row says they are still those (else the page is not built). Everything the answer depends on
+        is checked against that row, read in the same snapshot as the page: a changed version, unit, roles or
+        language, no such active user, or filters this process no longer keeps: ``_MISSED``, and the request
+        takes the path through the request's session (which reads everything afresh)."""
+        tenant, principal = ctx.tenant_ref, ctx.principal
+        if tenant is None or not isinstance(principal, StaffPrincipal):
+            return _MISSED
+        key = (tenant.slug, principal.user_id)
+        seen = _seen.get(key)
+        if seen is None:
+            return _MISSED
+        subject = authz.Subject(user_id=principal.user_id, tenant=tenant.slug)
+        grant = authz.kept_complaint_access(subject, version=seen.version, unit=seen.unit)
+        if grant is None:
+            return _MISSED
+        accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
+        locale = i18n.choose(seen.preference, accept, seen.tenant_default)
+        values: dict[str, Any] = {}
+        if after is not None:
+            q.page_size(first)  # the resolver checks the size before the cursor: so here
+            values = q.cursor_values(order, after)
+        cursor = q.CURSOR_PARAMETERS if after is not None else None
+        cache_key = ("compiled+viewer", id(self), order, first, locale, cursor is not None)
+        rendered = grant.statements.get(cache_key)
+        if rendered is None:
+            if _kept(grant) >= RENDERED_KEPT:
+                return _MISSED
+            ring = await get_keyring(tenant.slug)
+            statement = self.viewer_statement(subject, seen, order, first, cursor, grant, ring, _labels_in(locale),
+                                              ctx.now())
+            rendered = grant.statements.setdefault(cache_key, _Rendered.render(
+                statement, get_engine().dialect, {TENANT_SCHEMA_PLACEHOLDER: tenant.schema}))
+        slots = session_slots()  # in turn within a tenant, fairly between tenants, as a session takes its connection
+        await slots.acquire(tenant.slug)
+        try:
+            async with driver_connection() as connection:
+                row = await connection.fetchrow(rendered.sql, *rendered.params(values))
+        finally:
+            slots.release(tenant.slug)
+        if row is None:  # no such active user (any more): the resolver path says so
+            _seen.pop(key, None)
+            return _MISSED
+        now = _Seen(version=int(row[3] or 0), unit=row[2], roles=tuple(row[1]), preference=row[4],
+                    tenant_default=row[5])
+        _keep(key, now)
+        if row[6] is None or (now.version, now.unit, now.roles) != (seen.version, seen.unit, seen.roles) \
+                or i18n.choose(now.preference, accept, now.tenant_default) != locale:
+            return _MISSED  # built for what the viewer no longer is (or not built): this request reads afresh
+        return orjson.loads(row[6])
+
+    def viewer_statement(self, subject: authz.Subject, seen: _Seen, order: q.ComplaintOrder, first: int | None,
+                         cursor: str | None, grant: Any, ring: Any, labels: str, now: Any) -> Any:
+        """``one_round_trip``'s statement: the viewer's row as ``auth.service.active_user`` reads it, the tenant's
+        default language, and the page (``statement``) only when the row's policy version and unit are ``seen``'s
+        (those ``grant`` was built for)."""
+        viewer = auth_service.active_user_statement(subject.user_id).subquery("viewer")
+        page = self.statement(q.ComplaintFilter(now=now), order, first, cursor, grant, ring, labels)
+        current = and_(func.coalesce(viewer.c.policy_version, 0) == literal(seen.version, Integer),
+                       viewer.c.org_unit_id.is_not_distinct_from(seen.unit))
+        return select(viewer.c.email, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
+                      tenant_locale_statement().scalar_subquery(),
+                      case((current, page.scalar_subquery()), else_=null()))
 
     def statement(self, core_filter: q.ComplaintFilter, order: q.ComplaintOrder, first: int | None,
                   after: str | None, grant: Any, ring: Any, labels: str) -> Any:
@@ -416,8 +502,10 @@ class _Rendered:
     @classmethod
     def of(cls, statement: Any, connection: Any) -> _Rendered:
         sync = connection.sync_connection
-        dialect = sync.dialect
-        schemas = sync.get_execution_options().get("schema_translate_map") or {}
+        return cls.render(statement, sync.dialect, sync.get_execution_options().get("schema_translate_map") or {})
+
+    @classmethod
+    def render(cls, statement: Any, dialect: Any, schemas: dict[str, str]) -> _Rendered:
         compiled = statement.compile(dialect=dialect, schema_translate_map=schemas,
                                      compile_kwargs={"render_postcompile": True})
         sql = str(compiled)
@@ -440,6 +528,46 @@ class _Rendered:
 
 class _Fallback(Exception):
     """This request (not the operation) takes the resolver path."""
+
+
+_MISSED: Any = object()  # one_round_trip could not answer: the request's session path does
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What a viewer's row said when this process last read it: a guess of the access filters and language to build
+    the next page with, checked against the row read with that page (never trusted on its own)."""
+    version: int
+    unit: Any
+    roles: tuple[str, ...]
+    preference: str | None  # the user's own language
+    tenant_default: str | None  # the tenant's stored language (None: not read yet, or none stored)
+
+
+SEEN_KEPT = 4096  # viewers remembered per process (an entry is a few hundred bytes)
+_seen: OrderedDict[tuple[str, Any], _Seen] = OrderedDict()
+
+
+def _keep(key: tuple[str, Any], seen: _Seen) -> None:
+    _seen[key] = seen
+    _seen.move_to_end(key)
+    while len(_seen) > SEEN_KEPT:
+        _seen.popitem(last=False)
+
+
+def _remember(ctx: Context) -> None:
+    """After the request's session read the viewer: what ``one_round_trip`` will guess next time."""
+    viewer, principal, tenant = ctx._viewer, ctx.principal, ctx.tenant_ref
+    if viewer is None or ctx.policy_version is None or tenant is None or not isinstance(principal, StaffPrincipal):
+        return
+    key = (tenant.slug, principal.user_id)
+    known = _seen.get(key)
+    _keep(key, _Seen(version=ctx.policy_version, unit=viewer.org_unit_id, roles=tuple(viewer.roles),
+                     preference=viewer.locale, tenant_default=known.tenant_default if known else None))
+
+
+def _kept(grant: Any) -> int:
+    return sum(1 for key in grant.statements if isinstance(key, tuple) and str(key[0]).startswith("compiled"))
 
 
 _CONNECTION_FIELDS = {"totalCount", "pageInfo", "edges", "__typename"}
@@ -491,11 +619,16 @@ _ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], 
 
 
 async def _labels(ctx: Context, locale: str) -> str:
-    """``{status: label}`` in the reader's locale, as ``ComplaintType.status_label`` translates it."""
+    """``{status: label}`` in the reader's locale, as ``ComplaintType.status_label`` translates it
+    (``Context.translate``: ``i18n.translate`` in the request's locale)."""
+    return _labels_in(locale)
+
+
+def _labels_in(locale: str) -> str:
     found = _LABELS.get(locale)
     if found is None:
         found = _LABELS[locale] = orjson.dumps(
-            {s.value: await ctx.translate(procedure.status_label(s)) for s in models.ComplaintStatus}).decode()
+            {s.value: i18n.translate(procedure.status_label(s), locale) for s in models.ComplaintStatus}).decode()
     return found
 
 
@@ -525,6 +658,10 @@ class Plan:
             for root in self.roots:
                 data[root.key] = await root.run(ctx, schema, coerced)
         except (DomainError, RequestError, _Fallback):
+            return None
+        except Exception as exc:  # the resolver path answers it (a 503 when a dependency is down, as it answers)
+            if unavailable_cause(exc) is None:
+                failures.report(logger, exc, f"compiled plan {self.name}")
             return None
         self.answered += 1
         return data

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+from sqlalchemy.util import greenlet_spawn
 
 from services.core import tracing
 from services.core.config import get_settings
@@ -222,6 +225,29 @@ async def open_tenant_session(schema: str, *, shared: bool = False, **kwargs: An
         yield session
     finally:
         await session.close()
+
+
+@asynccontextmanager
+async def driver_connection() -> AsyncIterator[Any]:
+    """A pooled connection's driver connection (asyncpg's), outside any session and transaction: each statement on
+    it is a transaction of its own (one snapshot). For one statement whose text names every table with its schema
+    (the compiled plans, services/api/compiled.py): no ``search_path`` is set here. Back to the pool when the block
+    ends; closed instead when the block is left by anything but a database error (a broken or cancelled
+    connection is not handed on)."""
+    fairy = await greenlet_spawn(get_engine().sync_engine.pool.connect)  # a new connection needs await_only
+    driver = fairy.driver_connection
+    assert driver is not None
+    try:
+        yield driver
+    except asyncpg.PostgresError:  # the statement failed; the connection is fine unless the server closed it
+        await greenlet_spawn(fairy.invalidate if driver.is_closed() else fairy.close)
+        raise
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(greenlet_spawn(fairy.invalidate))
+        raise
+    else:
+        await greenlet_spawn(fairy.close)
 
 
 @asynccontextmanager
