@@ -311,6 +311,7 @@ class _ListRoot:
     key: str
     node: FieldNode
     parts: list[tuple[str, Any]]  # connection key -> what: "totalCount", ("pageInfo", [...]), ("edges", [...])
+    one_trip: int = 0  # pages this root answered in one round trip (one_round_trip)
 
     def arguments(self, schema: Any, variables: Any) -> dict[str, Any]:
         """The field's arguments as the resolver gets them: coerced by graphql-core, then converted by Strawberry
@@ -394,7 +395,7 @@ class _ListRoot:
         if grant is None:
             return _MISSED
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
-        locale = i18n.choose(seen.preference, accept, seen.tenant_default)
+        locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))
         values: dict[str, Any] = {}
         if after is not None:
             q.page_size(first)  # the resolver checks the size before the cursor: so here
@@ -420,12 +421,12 @@ class _ListRoot:
         if row is None:  # no such active user (any more): the resolver path says so
             _seen.pop(key, None)
             return _MISSED
-        now = _Seen(version=int(row[3] or 0), unit=row[2], roles=tuple(row[1]), preference=row[4],
-                    tenant_default=row[5])
+        now = _Seen(version=int(row[3] or 0), unit=row[2], roles=tuple(row[1]), preference=row[4])
         _keep(key, now)
-        if row[6] is None or (now.version, now.unit, now.roles) != (seen.version, seen.unit, seen.roles) \
-                or i18n.choose(now.preference, accept, now.tenant_default) != locale:
+        _tenant_locales[tenant.slug] = row[5]
+        if row[6] is None or now != seen or i18n.choose(now.preference, accept, row[5]) != locale:
             return _MISSED  # built for what the viewer no longer is (or not built): this request reads afresh
+        self.one_trip += 1
         return orjson.loads(row[6])
 
     def viewer_statement(self, subject: authz.Subject, seen: _Seen, order: q.ComplaintOrder, first: int | None,
@@ -541,11 +542,12 @@ class _Seen:
     unit: Any
     roles: tuple[str, ...]
     preference: str | None  # the user's own language
-    tenant_default: str | None  # the tenant's stored language (None: not read yet, or none stored)
 
 
 SEEN_KEPT = 4096  # viewers remembered per process (an entry is a few hundred bytes)
 _seen: OrderedDict[tuple[str, Any], _Seen] = OrderedDict()
+# the tenant's stored language as the last statement read it (a guess too, checked the same way)
+_tenant_locales: dict[str, str | None] = {}
 
 
 def _keep(key: tuple[str, Any], seen: _Seen) -> None:
@@ -560,10 +562,8 @@ def _remember(ctx: Context) -> None:
     viewer, principal, tenant = ctx._viewer, ctx.principal, ctx.tenant_ref
     if viewer is None or ctx.policy_version is None or tenant is None or not isinstance(principal, StaffPrincipal):
         return
-    key = (tenant.slug, principal.user_id)
-    known = _seen.get(key)
-    _keep(key, _Seen(version=ctx.policy_version, unit=viewer.org_unit_id, roles=tuple(viewer.roles),
-                     preference=viewer.locale, tenant_default=known.tenant_default if known else None))
+    _keep((tenant.slug, principal.user_id), _Seen(version=ctx.policy_version, unit=viewer.org_unit_id,
+                                                  roles=tuple(viewer.roles), preference=viewer.locale))
 
 
 def _kept(grant: Any) -> int:

@@ -131,6 +131,7 @@ async def test_compiled_plans_answer_byte_for_byte_as_the_resolver_path(
     assert plans, "no compiled plan"
     users = list(STAFF)
     answered_before = sum(p.answered for p in plans.values())
+    one_trip_before = sum(r.one_trip for p in plans.values() for r in p.roots)
     compared = 0
     for digest, plan in plans.items():
         extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
@@ -162,6 +163,9 @@ async def test_compiled_plans_answer_byte_for_byte_as_the_resolver_path(
     answered = sum(p.answered for p in plans.values()) - answered_before
     # the compiled path really answered (not a silent fallback everywhere): every signed-in user's valid pages
     assert answered >= len(pair) * len(users) * 10, answered
+    # and most of those pages in one round trip with the viewer (the first of each viewer through the session)
+    one_trip = sum(r.one_trip for p in plans.values() for r in p.roots) - one_trip_before
+    assert one_trip >= len(pair) * len(users) * 5, one_trip
     assert compared > 500
 
 
@@ -231,3 +235,75 @@ def test_compiled_plans_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> No
     assert not compiled.enabled()
     monkeypatch.setenv("COMPLAINTDESK_COMPILED_PLANS", "1")
     assert compiled.enabled()
+
+
+def _inbox_plan(app: Any) -> tuple[str, compiled.Plan]:
+    digest = next(h for h, d in registry().items() if d.startswith("query Inbox("))
+    return digest, _graphql_app(app).plans()[digest]
+
+
+async def _as(client: httpx.AsyncClient, slug: str, user: str, query: str, variables: dict[str, Any]) -> Any:
+    answer = await client.post("/graphql", json={"query": query, "variables": variables},
+                               headers={"authorization": f"Bearer {await access_token(slug, user)}"})
+    body = answer.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def test_one_round_trip_sees_every_change_of_the_viewer_at_once(
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
+    """The compiled page is read with the viewer in one statement, built under the access filters this process last
+    saw for them: a change of roles (policy version), org unit, activity, own language or the tenant's language is
+    seen by the very next request, byte for byte as the resolver path answers it, and the request after it takes
+    the one round trip again."""
+    digest, plan = _inbox_plan(app)
+    [root] = plan.roots
+    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}, "variables": {"first": 100}}
+    slug, _ = pair[0]  # retail
+    schema = f'"tenant_{slug.replace("-", "_")}"'
+
+    async def answer(user: str, *, one_trip: bool) -> bytes:
+        before = root.one_trip
+        content = (await _same(client, slug, user, body)).content
+        assert root.one_trip == before + (1 if one_trip else 0), (user, one_trip)
+        return content
+
+    # the complaint desk reads every complaint; no Accept-Language: the tenant's language (zh-CN) is the reader's
+    await answer("desk@test.example", one_trip=False)  # the first: through the session, remembered
+    zh = await answer("desk@test.example", one_trip=True)
+    await _as(client, slug, "all@test.example", "mutation($i: UpdateTenantLocaleInput!) { updateTenantLocale(input: "
+              "$i) { userErrors { code } } }", {"i": {"defaultLocale": "en"}})
+    en = await answer("desk@test.example", one_trip=False)  # the tenant's language changed: read afresh
+    assert en != zh
+    assert await answer("desk@test.example", one_trip=True) == en
+    await _as(client, slug, "desk@test.example", "mutation($i: UpdateMyPreferencesInput!) { updateMyPreferences("
+              "input: $i) { userErrors { code } } }", {"i": {"locale": "zh-CN"}})
+    assert await answer("desk@test.example", one_trip=False) == zh  # their own choice wins
+    assert await answer("desk@test.example", one_trip=True) == zh
+
+    # a handler reads the complaints of their responsible department
+    handler = "handler@test.example"
+    directory = await _as(client, slug, "all@test.example", DIRECTORY, {})
+    handler_id = next(u["id"] for u in directory["users"] if u["email"] == handler)
+    await answer(handler, one_trip=False)
+    mine = await answer(handler, one_trip=True)
+    # moved to a department that is responsible for some complaints (a fixture: no mutation moves a user)
+    unit = await execute(f"UPDATE {schema}.users SET org_unit_id = (SELECT responsible_department_id FROM "
+                         f"{schema}.complaints WHERE responsible_department_id IS NOT NULL AND "
+                         f"responsible_department_id IS DISTINCT FROM (SELECT org_unit_id FROM {schema}.users "
+                         f"WHERE email = :e) LIMIT 1) WHERE email = :e", e=handler)
+    assert unit == 1
+    moved = await answer(handler, one_trip=False)
+    assert moved != mine  # another department's complaints
+    assert await answer(handler, one_trip=True) == moved
+    # new roles: the policy version moves on
+    await _as(client, slug, "all@test.example", "mutation($i: AssignRoleInput!) { assignRole(input: $i) { "
+              "userErrors { code } } }", {"i": {"userId": handler_id, "roles": ["complaint_desk"]}})
+    everything = await answer(handler, one_trip=False)
+    assert everything.count(b'"cursor"') == 9 > moved.count(b'"cursor"')
+    assert await answer(handler, one_trip=True) == everything
+    # no longer active: the resolver path's refusal, not a page
+    await execute(f"UPDATE {schema}.users SET active = false WHERE email = :e", e=handler)
+    refused = await answer(handler, one_trip=False)
+    assert b'"edges"' not in refused
+    assert await answer(handler, one_trip=False) == refused
