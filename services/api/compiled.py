@@ -93,6 +93,7 @@ RESOLVER_PATH_HEADER = "x-complaintdesk-resolver-path"
 # Filtered pages through the plan too: off (see _ListRoot.run); the differential test turns it on to compare them
 FILTERED_PAGES = False
 RENDERED_KEPT = 8  # rendered statements kept per viewer's access (page sizes x orders x languages x next page)
+FILTERED_KEPT = 16  # and of filtered pages (filter shapes: which conditions, how many values in a list)
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
 
@@ -329,60 +330,89 @@ class _ListRoot:
         return dict(args)
 
     async def run(self, ctx: Context, schema: Any, variables: Any) -> Any:
+        from services.api.authz import complaint_access
         from services.api.complaints.queries import list_filter
 
         args = self.arguments(schema, variables)
         order = q.ComplaintOrder(args.get("order_by", q.ComplaintOrder.CREATED_AT_DESC))
-        first, after = args.get("first"), args.get("after")
-        if args.get("filter") is None:  # the inbox as it opens, and its next pages: the viewer with the page
-            answer = await self.one_round_trip(ctx, order, first, after)
+        first, after, given = args.get("first"), args.get("after"), args.get("filter")
+        if given is None or given.due_within_working_days is None:  # no calendar to read first: the viewer with
+            answer = await self.one_round_trip(ctx, given, order, first, after)  # the page, in one statement
             if answer is not _MISSED:
                 return answer
-        from services.api.authz import complaint_access
-
         grant = await complaint_access(ctx)  # the viewer's scope: the same ComplaintAccess as the resolver's
-        core_filter = await list_filter(ctx, args.get("filter"))
+        core_filter = await list_filter(ctx, given)
         locale = await ctx.locale()
-        _remember(ctx)
-        labels = await _labels(ctx, locale)
-        plain = core_filter == q.ComplaintFilter(now=core_filter.now)
-        values: dict[str, Any] = {}
-        if plain and after is not None:  # a next page: one kept statement for every cursor, its values bound
-            q.page_size(first)  # the resolver checks the size before the cursor: so here
-            values = q.cursor_values(order, after)
+        seen = _remember(ctx)
+        viewer = ctx._viewer
+        assert viewer is not None  # complaint_access required one
+        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+            raise _Fallback("a filtered page")
+        subject = authz.Subject(user_id=viewer.id, tenant=ctx.tenant.slug)
         async with ctx.db() as session:
+            # in the request's transaction: the same statement (the viewer read with the page again, checked the
+            # same way), sent as SQL text straight to asyncpg (its prepared-statement cache)
             connection = await session.connection()
-            if not plain:
-                if not FILTERED_PAGES:
-                    # building the whole statement per request (~3-6 ms of CPU) costs more than the resolver path
-                    # saves: a filtered page takes the resolver path until the statement is kept per filter shape
-                    raise _Fallback("a filtered page")
-                statement = self.statement(core_filter, order, first, after, grant, keyring_of(session), labels)
-                return orjson.loads((await connection.execute(statement)).scalar_one())
-            # the first page without filter (the inbox as it opens): rendered once per viewer's access, page size
-            # and locale, kept with the access (as the resolver path keeps its page SELECT) and sent as SQL text
-            # straight to asyncpg (its prepared-statement cache), in the request's transaction
-            cursor = q.CURSOR_PARAMETERS if after is not None else None
-            cache_key = ("compiled", id(self), order, first, locale, cursor is not None)
-            rendered = grant.statements.get(cache_key)
-            if rendered is None:
-                if _kept(grant) >= RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few
-                    raise _Fallback("rendered statements kept")  # shapes); rendering one per request costs more
-                statement = self.statement(core_filter, order, first, cursor, grant, keyring_of(session), labels)
-                rendered = grant.statements.setdefault(cache_key, _Rendered.of(statement, connection))
+            prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale,
+                                    keyring_of(session), ctx.tenant.schema)
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
-            return orjson.loads(await raw.fetchval(rendered.sql, *rendered.params(values)))
+            row = await raw.fetchrow(*prepared)
+        accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
+        page = _checked(row, seen, accept, locale, ctx.tenant.slug)
+        if page is None:  # changed since the request's session read the viewer: the resolver path reads afresh
+            raise _Fallback("the viewer changed")
+        return orjson.loads(page)
 
-    async def one_round_trip(self, ctx: Context, order: q.ComplaintOrder, first: int | None, after: str | None
-                             ) -> Any:
-        """An unfiltered page and the viewer in ONE statement on a pooled connection, no session: the viewer's
-        row (active, roles, org unit, language), the tenant's policy version and default language, and the page
-        built under the access filters of the version and unit this process last saw for the viewer (``_Seen``),
-        only if the row says they are still those (else the page is not built). Everything the answer depends on
-        is checked against that row, read in the same snapshot as the page: a changed version, unit, roles or
-        language, no such active user, or filters this process no longer keeps: ``_MISSED``, and the request
-        takes the path through the request's session (which reads everything afresh)."""
+    def prepare(self, grant: Any, viewer: tuple[authz.Subject, _Seen], core_filter: q.ComplaintFilter,
+                order: q.ComplaintOrder, first: int | None, after: str | None, locale: str, ring: Any,
+                schema: str) -> tuple[Any, ...]:
+        """The statement kept with the viewer's access (``grant.statements``) for this shape of request, as SQL
+        text, and this request's parameters: ``(sql, *parameters)``. A shape: the page size, order, language,
+        first or next page, and for a filtered page the filter's shape (which conditions, how many values in a
+        list: SQLAlchemy's cache key of the page's and the count's SELECT), the filter's values bound per request
+        (taken from this request's SELECTs by their place in the cache key), as the cursor's are. At most
+        ``RENDERED_KEPT`` shapes per access (``_Fallback`` beyond: rendering one per request costs more than the
+        resolver path). ``viewer``: whose row the statement reads with the page, and what it must say (``_checked``)."""
+        cursor = q.CURSOR_PARAMETERS if after is not None else None
+        values: dict[str, Any] = {}
+        if after is not None:  # a next page: one kept statement for every cursor, its values bound
+            q.page_size(first)  # the resolver checks the size before the cursor: so here
+            values = q.cursor_values(order, after)
+        built = bound = shape = None
+        if core_filter != q.ComplaintFilter(now=core_filter.now):
+            built = (q.page_statement(core_filter, order, first, cursor, grant.read, grant.identity, ring),
+                     q.count_statement(core_filter, grant.read, ring))
+            keys = (built[0][0]._generate_cache_key(), built[1]._generate_cache_key())
+            if keys[0] is None or keys[1] is None:  # pragma: no cover - every element of the list is cacheable
+                raise _Fallback("a statement SQLAlchemy cannot key")
+            bound = (keys[0].bindparams, keys[1].bindparams)
+            lists = tuple(len(b.effective_value or ()) for binds in bound for b in binds if b.expanding)
+            shape = (keys[0].key, keys[1].key, lists)
+        cache_key = ("compiled", id(self), order, first, locale, cursor is not None, shape)
+        rendered = grant.statements.get(cache_key)
+        if rendered is None:
+            if _kept(grant, shape is not None) >= (RENDERED_KEPT if shape is None else FILTERED_KEPT):
+                raise _Fallback("rendered statements kept")  # bounded like the resolver's kept pages
+            if built is None:
+                built = (q.page_statement(core_filter, order, first, cursor, grant.read, grant.identity, ring),
+                         q.count_statement(core_filter, grant.read, ring))
+            statement = _with_viewer(self.statement(built, order, after is not None, _labels_in(locale)), *viewer)
+            rendered = grant.statements.setdefault(cache_key, _Rendered.render(
+                statement, get_engine().dialect, {TENANT_SCHEMA_PLACEHOLDER: schema}, bound))
+        return (rendered.sql, *rendered.params(values, bound))
+
+    async def one_round_trip(self, ctx: Context, given: Any, order: q.ComplaintOrder, first: int | None,
+                             after: str | None) -> Any:
+        """A page and the viewer in ONE statement on a pooled connection, no session: the viewer's row (active,
+        roles, org unit, language), the tenant's policy version and default language, and the page built under the
+        access filters of the version and unit this process last saw for the viewer (``_Seen``), only if the row
+        says they are still those (else the page is not built). Everything the answer depends on is checked against
+        that row, read in the same snapshot as the page: a changed version, unit, roles or language, no such active
+        user, or filters this process no longer keeps: ``_MISSED``, and the request takes the path through the
+        request's session (which reads everything afresh)."""
+        from services.api.complaints.queries import list_filter
+
         tenant, principal = ctx.tenant_ref, ctx.principal
         if tenant is None or not isinstance(principal, StaffPrincipal):
             return _MISSED
@@ -394,58 +424,34 @@ class _ListRoot:
         grant = authz.kept_complaint_access(subject, version=seen.version, unit=seen.unit)
         if grant is None:
             return _MISSED
+        core_filter = await list_filter(ctx, given)  # no database: no dueWithinWorkingDays (see run)
+        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+            raise _Fallback("a filtered page")
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
         locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))
-        values: dict[str, Any] = {}
-        if after is not None:
-            q.page_size(first)  # the resolver checks the size before the cursor: so here
-            values = q.cursor_values(order, after)
-        cursor = q.CURSOR_PARAMETERS if after is not None else None
-        cache_key = ("compiled+viewer", id(self), order, first, locale, cursor is not None)
-        rendered = grant.statements.get(cache_key)
-        if rendered is None:
-            if _kept(grant) >= RENDERED_KEPT:
-                return _MISSED
-            ring = await get_keyring(tenant.slug)
-            statement = self.viewer_statement(subject, seen, order, first, cursor, grant, ring, _labels_in(locale),
-                                              ctx.now())
-            rendered = grant.statements.setdefault(cache_key, _Rendered.render(
-                statement, get_engine().dialect, {TENANT_SCHEMA_PLACEHOLDER: tenant.schema}))
+        prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale,
+                                await get_keyring(tenant.slug), tenant.schema)
         slots = session_slots()  # in turn within a tenant, fairly between tenants, as a session takes its connection
         await slots.acquire(tenant.slug)
         try:
             async with driver_connection() as connection:
-                row = await connection.fetchrow(rendered.sql, *rendered.params(values))
+                row = await connection.fetchrow(*prepared)
         finally:
             slots.release(tenant.slug)
         if row is None:  # no such active user (any more): the resolver path says so
             _seen.pop(key, None)
             return _MISSED
-        now = _Seen(version=int(row[3] or 0), unit=row[2], roles=tuple(row[1]), preference=row[4])
-        _keep(key, now)
-        _tenant_locales[tenant.slug] = row[5]
-        if row[6] is None or now != seen or i18n.choose(now.preference, accept, row[5]) != locale:
-            return _MISSED  # built for what the viewer no longer is (or not built): this request reads afresh
+        page = _checked(row, seen, accept, locale, tenant.slug)
+        if page is None:  # built for what the viewer no longer is (or not built): this request reads afresh
+            return _MISSED
         self.one_trip += 1
-        return orjson.loads(row[6])
+        return orjson.loads(page)
 
-    def viewer_statement(self, subject: authz.Subject, seen: _Seen, order: q.ComplaintOrder, first: int | None,
-                         cursor: str | None, grant: Any, ring: Any, labels: str, now: Any) -> Any:
-        """``one_round_trip``'s statement: the viewer's row as ``auth.service.active_user`` reads it, the tenant's
-        default language, and the page (``statement``) only when the row's policy version and unit are ``seen``'s
-        (those ``grant`` was built for)."""
-        viewer = auth_service.active_user_statement(subject.user_id).subquery("viewer")
-        page = self.statement(q.ComplaintFilter(now=now), order, first, cursor, grant, ring, labels)
-        current = and_(func.coalesce(viewer.c.policy_version, 0) == literal(seen.version, Integer),
-                       viewer.c.org_unit_id.is_not_distinct_from(seen.unit))
-        return select(viewer.c.email, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
-                      tenant_locale_statement().scalar_subquery(),
-                      case((current, page.scalar_subquery()), else_=null()))
-
-    def statement(self, core_filter: q.ComplaintFilter, order: q.ComplaintOrder, first: int | None,
-                  after: str | None, grant: Any, ring: Any, labels: str) -> Any:
-        """The root field's one SELECT (``after``: a cursor, or ``queries.CURSOR_PARAMETERS``)."""
-        page_select, size = q.page_statement(core_filter, order, first, after, grant.read, grant.identity, ring)
+    def statement(self, built: tuple[tuple[Any, int], Any], order: q.ComplaintOrder, next_page: bool, labels: str
+                  ) -> Any:
+        """The root field's one SELECT around ``built``: the page's SELECT and size (``queries.page_statement``) and
+        the count's (``queries.count_statement``)."""
+        (page_select, size), count = built
         page = page_select.cte("page")
         column, descending = q.ORDER_COLUMNS[order]
         ordering = (page.c[column.key].desc(), page.c.id.desc()) if descending else \
@@ -456,7 +462,6 @@ class _ListRoot:
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         for key, part in self.parts:
             if part == "totalCount":
-                count = q.count_statement(core_filter, grant.read, ring)
                 pairs.append((key, count.scalar_subquery()))
             elif part == "__typename":
                 pairs.append((key, literal_column("'ComplaintConnection'")))
@@ -466,7 +471,7 @@ class _ListRoot:
                     if what == "hasNextPage":
                         info.append((info_key, exists().where(numbered.c._n > size)))
                     elif what == "hasPreviousPage":
-                        info.append((info_key, literal(after is not None, Boolean)))
+                        info.append((info_key, literal(next_page, Boolean)))
                     elif what == "startCursor":
                         info.append((info_key, select(numbered.c._cursor).where(numbered.c._n == 1)
                                      .scalar_subquery()))
@@ -491,14 +496,28 @@ class _ListRoot:
         return select(cast(_object(pairs), Text))
 
 
+def _with_viewer(statement: Any, subject: authz.Subject, seen: _Seen) -> Any:
+    """``one_round_trip``'s statement: the viewer's row as ``auth.service.active_user`` reads it (no row: no such
+    active user), the tenant's stored language, and ``statement``'s page only when the row's policy version and unit
+    are ``seen``'s (those the access filters in ``statement`` were built for)."""
+    viewer = auth_service.active_user_statement(subject.user_id).subquery("viewer")
+    current = and_(func.coalesce(viewer.c.policy_version, 0) == literal(seen.version, Integer),
+                   viewer.c.org_unit_id.is_not_distinct_from(seen.unit))
+    return select(viewer.c.id, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
+                  tenant_locale_statement().scalar_subquery(),
+                  case((current, statement.scalar_subquery()), else_=null()))
+
+
 @dataclass(frozen=True)
 class _Rendered:
     """A statement as asyncpg's SQL text (the tenant's schema written in) and its positional parameters: the kept
-    values, and the names bound per request (a cursor's position)."""
+    values, the names bound per request (a cursor's position), and those taken from the request's own page and
+    count SELECTs (a filter's values: ``sources``, by their place in the SELECTs' cache keys)."""
     sql: str
     names: tuple[str, ...]
     kept: dict[str, Any]
     processors: dict[str, Any]
+    sources: dict[str, tuple[int, int, int | None]] = field(default_factory=dict)  # name -> (SELECT, bind, item)
 
     @classmethod
     def of(cls, statement: Any, connection: Any) -> _Rendered:
@@ -506,7 +525,10 @@ class _Rendered:
         return cls.render(statement, sync.dialect, sync.get_execution_options().get("schema_translate_map") or {})
 
     @classmethod
-    def render(cls, statement: Any, dialect: Any, schemas: dict[str, str]) -> _Rendered:
+    def render(cls, statement: Any, dialect: Any, schemas: dict[str, str],
+               bound: tuple[Any, ...] | None = None) -> _Rendered:
+        """``bound``: the bind parameters of the SELECTs inside ``statement`` in their cache keys' order; the
+        parameters rendered from them are taken from the same places of each request's SELECTs (``params``)."""
         compiled = statement.compile(dialect=dialect, schema_translate_map=schemas,
                                      compile_kwargs={"render_postcompile": True})
         sql = str(compiled)
@@ -514,14 +536,37 @@ class _Rendered:
             sql = sql.replace(f"__[SCHEMA_{key}]", dialect.identifier_preparer.quote_schema(schema))
         if "__[SCHEMA_" in sql:  # pragma: no cover - every table of the list is the tenant's
             raise RuntimeError("a schema placeholder left in a compiled plan")
+        names = tuple(compiled.positiontup or ())
+        sources: dict[str, tuple[int, int, int | None]] = {}
+        if bound is not None:
+            place = {id(b): (n, i) for n, binds in enumerate(bound) for i, b in enumerate(binds)}
+            for name in names:
+                item: int | None = None
+                bind = compiled.binds.get(name)
+                if bind is None:  # an item of an expanded list (IN): "<list's name>_<1-based position>"
+                    base, _, position = name.rpartition("_")
+                    bind = compiled.binds.get(base)
+                    if bind is None or not bind.expanding:  # pragma: no cover - SQLAlchemy names them so
+                        raise RuntimeError(f"parameter {name} of a compiled plan not found")
+                    item = int(position) - 1
+                found = place.get(id(bind))
+                if found is not None:
+                    sources[name] = (*found, item)
         # interned: viewers of the same shape of access share the text (their values are parameters)
-        return cls(sys.intern(sql), tuple(compiled.positiontup or ()), compiled.construct_params(),
-                   dict(compiled._bind_processors))
+        return cls(sys.intern(sql), names, compiled.construct_params(), dict(compiled._bind_processors), sources)
 
-    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
+    def params(self, values: dict[str, Any], bound: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
         out = []
         for name in self.names:
-            value = values[name] if name in values else self.kept[name]
+            if name in values:
+                value = values[name]
+            elif bound is not None and name in self.sources:
+                select_, bind, item = self.sources[name]
+                value = bound[select_][bind].effective_value
+                if item is not None:
+                    value = value[item]
+            else:
+                value = self.kept[name]
             processor = self.processors.get(name)
             out.append(processor(value) if processor is not None else value)
         return tuple(out)
@@ -557,17 +602,36 @@ def _keep(key: tuple[str, Any], seen: _Seen) -> None:
         _seen.popitem(last=False)
 
 
-def _remember(ctx: Context) -> None:
-    """After the request's session read the viewer: what ``one_round_trip`` will guess next time."""
+def _remember(ctx: Context) -> _Seen:
+    """After the request's session read the viewer: what it said (and what ``one_round_trip`` will guess next
+    time, for a staff member)."""
     viewer, principal, tenant = ctx._viewer, ctx.principal, ctx.tenant_ref
-    if viewer is None or ctx.policy_version is None or tenant is None or not isinstance(principal, StaffPrincipal):
-        return
-    _keep((tenant.slug, principal.user_id), _Seen(version=ctx.policy_version, unit=viewer.org_unit_id,
-                                                  roles=tuple(viewer.roles), preference=viewer.locale))
+    assert viewer is not None and ctx.policy_version is not None and tenant is not None
+    seen = _Seen(version=ctx.policy_version, unit=viewer.org_unit_id, roles=tuple(viewer.roles),
+                 preference=viewer.locale)
+    if isinstance(principal, StaffPrincipal):
+        _keep((tenant.slug, principal.user_id), seen)
+    return seen
 
 
-def _kept(grant: Any) -> int:
-    return sum(1 for key in grant.statements if isinstance(key, tuple) and str(key[0]).startswith("compiled"))
+def _checked(row: Any, seen: _Seen, accept: str | None, locale: str, slug: str) -> str | None:
+    """The page's JSON from a row of ``_with_viewer``'s statement, or None: no such active user (any more), or the
+    row says the viewer is not what ``seen`` said (the page was then not built), or their language is not
+    ``locale``. What the row says is remembered either way (the next guess)."""
+    if row is None:
+        return None
+    now = _Seen(version=int(row[3] or 0), unit=row[2], roles=tuple(row[1]), preference=row[4])
+    _keep((slug, row[0]), now)
+    _tenant_locales[slug] = row[5]
+    if row[6] is None or now != seen or i18n.choose(now.preference, accept, row[5]) != locale:
+        return None
+    return str(row[6])
+
+
+def _kept(grant: Any, filtered: bool) -> int:
+    """Statements of compiled plans kept with ``grant``: of filtered pages, or of the others."""
+    return sum(1 for key in grant.statements if isinstance(key, tuple) and str(key[0]).startswith("compiled")
+               and (key[-1] is not None) == filtered)
 
 
 _CONNECTION_FIELDS = {"totalCount", "pageInfo", "edges", "__typename"}
