@@ -126,7 +126,7 @@ def test_every_registered_query_is_compiled_or_reported() -> None:
 
 async def test_compiled_plans_answer_byte_for_byte_as_the_resolver_path(
         app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compiled, "FILTERED_PAGES", True)  # filtered pages through the plan too, to compare them
+    monkeypatch.setattr(compiled, "FILTERED_PAGES", True)  # (the default) filtered pages through the plan too
     plans = _graphql_app(app).plans()
     assert plans, "no compiled plan"
     users = list(STAFF)
@@ -194,22 +194,29 @@ async def test_the_compiled_page_has_nulls_empty_lists_and_both_tenants_own_rows
     assert not seen[0] & seen[1]
 
 
-async def test_by_default_filtered_pages_and_shapes_past_the_bound_take_the_resolver_path(
+async def test_filtered_pages_are_kept_per_shape_and_shapes_past_the_bound_take_the_resolver_path(
         app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
     digest = next(h for h, d in registry().items() if d.startswith("query Inbox("))
     plan = _graphql_app(app).plans()[digest]
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
     slug, _ = pair[0]
+    assert compiled.FILTERED_PAGES  # on by default
     before = plan.answered
     first = await _same(client, slug, "desk@test.example", {"extensions": extensions, "variables": {"first": 2}})
     after = first.json()["data"]["complaints"]["pageInfo"]["endCursor"]
     await _same(client, slug, "desk@test.example", {"extensions": extensions,
                                                     "variables": {"first": 2, "after": after}})
     assert plan.answered == before + 2
-    await _same(client, slug, "desk@test.example", {"extensions": extensions,
-                                                    "variables": {"filter": {"status": ["RECEIVED"]}}})
-    assert plan.answered == before + 2
-    # at most RENDERED_KEPT statements kept per viewer's access: a further page shape takes the resolver path
+    # one filter shape, other values: one kept statement, each request's values (a list of one, then of two)
+    for statuses in (["RECEIVED"], ["CLOSED"], ["RECEIVED", "CLOSED"], ["CLOSED", "RECEIVED"]):
+        await _same(client, slug, "desk@test.example", {"extensions": extensions,
+                                                        "variables": {"filter": {"status": statuses}}})
+    for text in ("Case 1", "Case 2", "kettle", "100%_off"):
+        await _same(client, slug, "desk@test.example", {"extensions": extensions,
+                                                        "variables": {"filter": {"text": text}, "first": 3}})
+    assert plan.answered == before + 2 + 8
+    # at most RENDERED_KEPT statements of unfiltered pages kept per viewer's access (FILTERED_KEPT of filtered
+    # ones): a further page shape takes the resolver path
     before = plan.answered
     sizes = range(11, 12 + compiled.RENDERED_KEPT)
     for size in sizes:
@@ -217,6 +224,11 @@ async def test_by_default_filtered_pages_and_shapes_past_the_bound_take_the_reso
     assert plan.answered == before + compiled.RENDERED_KEPT
     await _same(client, slug, "manager@test.example", {"extensions": extensions, "variables": {"first": 11}})
     assert plan.answered == before + compiled.RENDERED_KEPT + 1  # a kept one still answers
+    before = plan.answered
+    for size in range(1, 2 + compiled.FILTERED_KEPT):
+        variables = {"first": size, "filter": {"litigation": True}}
+        await _same(client, slug, "manager@test.example", {"extensions": extensions, "variables": variables})
+    assert plan.answered == before + compiled.FILTERED_KEPT
 
 
 def test_the_resolver_path_switch_is_not_honoured_in_production() -> None:
