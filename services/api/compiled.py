@@ -682,13 +682,9 @@ _ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], 
 }
 
 
-async def _labels(ctx: Context, locale: str) -> str:
+def _labels_in(locale: str) -> str:
     """``{status: label}`` in the reader's locale, as ``ComplaintType.status_label`` translates it
     (``Context.translate``: ``i18n.translate`` in the request's locale)."""
-    return _labels_in(locale)
-
-
-def _labels_in(locale: str) -> str:
     found = _LABELS.get(locale)
     if found is None:
         found = _LABELS[locale] = orjson.dumps(
