@@ -92,6 +92,7 @@ access = logging.getLogger("complaintdesk.api.access")
 RESOLVER_PATH_HEADER = "x-complaintdesk-resolver-path"
 # Filtered pages through the plan too (kept per filter shape, values bound per request: _ListRoot.prepare)
 FILTERED_PAGES = True
+ARGUMENTS_KEPT = 256  # variables' arguments kept per plan (Plan.arguments)
 RENDERED_KEPT = 8  # rendered statements kept per viewer's access (page sizes x orders x languages x next page)
 FILTERED_KEPT = 16  # and of filtered pages (filter shapes: which conditions, how many values in a list)
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
@@ -329,11 +330,10 @@ class _ListRoot:
             raise _Fallback("backward paging")
         return dict(args)
 
-    async def run(self, ctx: Context, schema: Any, variables: Any) -> Any:
+    async def run(self, ctx: Context, args: dict[str, Any]) -> Any:
         from services.api.authz import complaint_access
         from services.api.complaints.queries import list_filter
 
-        args = self.arguments(schema, variables)
         order = q.ComplaintOrder(args.get("order_by", q.ComplaintOrder.CREATED_AT_DESC))
         first, after, given = args.get("first"), args.get("after"), args.get("filter")
         if given is None or given.due_within_working_days is None:  # no calendar to read first: the viewer with
@@ -707,16 +707,40 @@ class Plan:
     roots: list[Any]
     answered: int = 0  # requests this plan answered (the rest of its requests took the resolver path)
 
-    async def run(self, ctx: Context, schema: Any, variables: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The response's ``data``, or None: this request takes the resolver path (which answers it). ``schema``:
-        the Strawberry schema the resolver path executes."""
+    # the roots' arguments by the request's variables (as JSON): coerced and converted once, as graphql-core and
+    # Strawberry would each time (a pure function of the document and the variables; values are only read)
+    _arguments: OrderedDict[bytes, list[dict[str, Any]]] = field(default_factory=OrderedDict, repr=False)
+
+    def arguments(self, schema: Any, variables: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        """Each root's arguments, or None for variables the resolver path refuses (it reports them)."""
+        try:
+            key: bytes | None = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # pragma: no cover - an integer past 64 bits: not kept
+            key = None
+        found = self._arguments.get(key) if key is not None else None
+        if found is not None:
+            self._arguments.move_to_end(key)  # type: ignore[arg-type]
+            return found
         coerced = get_variable_values(schema._schema, self.operation.variable_definitions or (), variables or {})
         if isinstance(coerced, list):  # variable errors: the resolver path reports them
             return None
+        found = [root.arguments(schema, coerced) for root in self.roots]  # _Fallback: not kept
+        if key is not None:
+            self._arguments[key] = found
+            while len(self._arguments) > ARGUMENTS_KEPT:
+                self._arguments.popitem(last=False)
+        return found
+
+    async def run(self, ctx: Context, schema: Any, variables: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The response's ``data``, or None: this request takes the resolver path (which answers it). ``schema``:
+        the Strawberry schema the resolver path executes."""
         data: dict[str, Any] = {}
         try:
-            for root in self.roots:
-                data[root.key] = await root.run(ctx, schema, coerced)
+            arguments = self.arguments(schema, variables)
+            if arguments is None:
+                return None
+            for root, args in zip(self.roots, arguments, strict=True):
+                data[root.key] = await root.run(ctx, args)
         except (DomainError, RequestError, _Fallback):
             return None
         except Exception as exc:  # the resolver path answers it (a 503 when a dependency is down, as it answers)
