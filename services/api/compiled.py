@@ -21,6 +21,15 @@ One source for each rule, shared with the resolver path:
 A request runs its compiled plan when it carries a registered document (by hash or identical text), compiled
 plans are on (``COMPLAINTDESK_COMPILED_PLANS``, default on) and, outside production only, the request does not
 carry ``x-complaintdesk-resolver-path: 1`` (the differential test's switch; ignored in production).
+
+How a page runs (``_ListRoot``): its statement is rendered to SQL text once per shape (page size, order, language,
+first or next page, the filter's shape) and kept with the viewer's access; the cursor's and the filter's values are
+bound per request (``prepare``). The statement reads the viewer's row with the page (``_with_viewer``) and builds
+the page only under the access filters that row calls for, so a signed-in staff member's page is ONE statement on a
+pooled connection, without a session (``one_round_trip``), built under what this process last saw of the viewer
+(``_Seen``, a guess checked against the row read in the same snapshot, never trusted alone); when the row says
+otherwise the request goes through the request's session, which reads the viewer afresh. An unexpected failure
+inside a plan is logged and the request answered by the resolver path (its errors, its 503).
 """
 
 from __future__ import annotations
