@@ -34,10 +34,12 @@ inside a plan is logged and the request answered by the resolver path (its error
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
 import sys
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,7 +89,7 @@ from services.core.auth import service as auth_service
 from services.core.complaints import models, procedure
 from services.core.complaints import queries as q
 from services.core.crypto.fields import keyring_of
-from services.core.crypto.keys import get_keyring
+from services.core.crypto.keys import Keyring, get_keyring
 from services.core.db import TENANT_SCHEMA_PLACEHOLDER, driver_connection, get_engine, session_slots
 from services.core.errors import DomainError
 from services.core.faults import unavailable_cause
@@ -276,16 +278,86 @@ def _check_same_field(key: str, nodes: list[FieldNode]) -> str:
     return names.pop()
 
 
+# --------------------------------------------------------------------------------------------- sealed fields
+# PostgreSQL cannot open them: the statement returns the ciphertext (and what opening needs) at the field's place in
+# the page's JSON, and the plan opens and masks it there in Python, with the resolver path's own code (by path: each
+# node's response key, known when the document is compiled).
+
+Opener = Callable[[Any, Keyring], Any]  # (what the statement returned at the place, the tenant's keys) -> value
+
+
+def _sealed_text(column: str) -> tuple[Leaf, Opener]:
+    """``description``, ``resolution``: ``[complaint id, base64 ciphertext]`` or null, opened by
+    ``queries.open_text`` (as ``ComplaintView`` opens it)."""
+    def marker(r: _Request, prefix: str) -> ColumnElement[Any]:
+        blob = r.page.c[prefix + "_" + column]
+        return case((blob.is_(None), null()),
+                    else_=func.json_build_array(cast(r.page.c[prefix + "id"], Text), func.encode(blob, "base64")))
+
+    def opener(value: Any, ring: Keyring) -> Any:
+        if value is None:
+            return None
+        ident, blob = value
+        return q.open_text(ring, column, uuid.UUID(ident), base64.b64decode(blob))
+
+    return marker, opener
+
+
+_COMPLAINANT_FIELDS = {"name": "name", "phone": "phone", "email": "email", "idNumber": "id_number",
+                       "address": "address", "masked": "masked", "erased": "erased"}
+
+
+def _complainant(selection: list[tuple[str, str]]) -> tuple[Leaf, Opener]:
+    """``complainant { ... }``: ``[complainant id, wrapped subject key, identity ciphertext, identity visible]``
+    (base64), opened and masked by ``Complainant.from_view`` (the resolver path's), then the selection's fields."""
+    from services.api.complaints.types import Complainant
+
+    def marker(r: _Request, prefix: str) -> ColumnElement[Any]:
+        c = r.page.c
+        return case((c[prefix + "p_id"].is_(None), null()), else_=func.json_build_array(
+            cast(c[prefix + "p_id"], Text), func.encode(c[prefix + "p_key"], "base64"),
+            func.encode(c[prefix + "p_identity"], "base64"), c[prefix + "identity_visible"]))
+
+    def opener(value: Any, ring: Keyring) -> Any:
+        if value is None:
+            return None
+        ident, key, blob, visible = value
+        person = Complainant.from_view(q.ComplainantView(
+            ring, uuid.UUID(ident), base64.b64decode(key) if key is not None else None,
+            base64.b64decode(blob) if blob is not None else b""), visible=bool(visible))
+        return {k: "Complainant" if attr == "__typename" else getattr(person, attr) for k, attr in selection}
+
+    return marker, opener
+
+
 def _node_builder(source: _Source, selection_set: SelectionSetNode,
-                  fragments: dict[str, FragmentDefinitionNode], where: str
-                  ) -> Callable[[_Request, str], ColumnElement[Any]]:
-    """The JSON object of one node, as a function of the request (its page and labels) and a column prefix."""
+                  fragments: dict[str, FragmentDefinitionNode], where: str,
+                  sealed: list[tuple[str, Opener]] | None = None) -> Callable[[_Request, str], ColumnElement[Any]]:
+    """The JSON object of one node, as a function of the request (its page and labels) and a column prefix.
+    ``sealed``: where this node's sealed fields are opened (response key, opener); None: none may be selected."""
     parts: list[tuple[str, Callable[[_Request, str], ColumnElement[Any]]]] = []
     for key, nodes in _fields(selection_set, fragments, source.type_name):
         name = _check_same_field(key, nodes)
         path = f"{where}.{name}"
         if name == "__typename":
             parts.append((key, _constant(literal_column(f"'{source.type_name}'"))))
+        elif source.type_name == "Complaint" and sealed is not None and (
+                name in q.SEALED_TEXTS or name == "complainant"):
+            if name == "complainant":
+                inner = _merged(nodes)
+                if inner is None:  # pragma: no cover - validation requires a selection
+                    raise NotCompilable(f"{path}: no selection")
+                selection = []
+                for ckey, cnodes in _fields(inner, fragments, "Complainant"):
+                    cname = _check_same_field(ckey, cnodes)
+                    if cname != "__typename" and cname not in _COMPLAINANT_FIELDS:  # pragma: no cover - validation
+                        raise NotCompilable(f"{path}.{cname}")
+                    selection.append((ckey, _COMPLAINANT_FIELDS.get(cname, cname)))
+                marker, opener = _complainant(selection)
+            else:
+                marker, opener = _sealed_text(name)
+            parts.append((key, marker))
+            sealed.append((key, opener))
         elif name in source.leaves:
             parts.append((key, source.leaves[name]))
         elif name in source.objects:
@@ -322,6 +394,8 @@ class _ListRoot:
     key: str
     node: FieldNode
     parts: list[tuple[str, Any]]  # connection key -> what: "totalCount", ("pageInfo", [...]), ("edges", [...])
+    # sealed fields: (edges key, node key, [(field key, opener)]): opened in each node of the page (``_open``)
+    sealed: list[tuple[str, str, list[tuple[str, Opener]]]] = field(default_factory=list)
     one_trip: int = 0  # pages this root answered in one round trip (one_round_trip)
 
     def arguments(self, schema: Any, variables: Any) -> dict[str, Any]:
@@ -367,11 +441,21 @@ class _ListRoot:
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
             row = await raw.fetchrow(*prepared)
+            ring = keyring_of(session)
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
         page = _checked(row, seen, accept, locale, ctx.tenant.slug)
         if page is None:  # changed since the request's session read the viewer: the resolver path reads afresh
             raise _Fallback("the viewer changed")
-        return orjson.loads(page)
+        return self.opened(orjson.loads(page), ring)
+
+    def opened(self, data: Any, ring: Keyring) -> Any:
+        """The page with its sealed fields opened (and masked) in place, by path."""
+        for edges_key, node_key, openers in self.sealed:
+            for edge in data[edges_key]:
+                node = edge[node_key]
+                for key, opener in openers:
+                    node[key] = opener(node[key], ring)
+        return data
 
     def prepare(self, grant: Any, viewer: tuple[authz.Subject, _Seen], core_filter: q.ComplaintFilter,
                 order: q.ComplaintOrder, first: int | None, after: str | None, locale: str, ring: Any,
@@ -438,8 +522,8 @@ class _ListRoot:
             raise _Fallback("a filtered page")
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
         locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))
-        prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale,
-                                await get_keyring(tenant.slug), tenant.schema)
+        ring = await get_keyring(tenant.slug)
+        prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale, ring, tenant.schema)
         slots = session_slots()  # in turn within a tenant, fairly between tenants, as a session takes its connection
         await slots.acquire(tenant.slug)
         try:
@@ -454,7 +538,7 @@ class _ListRoot:
         if page is None:  # built for what the viewer no longer is (or not built): this request reads afresh
             return _MISSED
         self.one_trip += 1
-        return orjson.loads(page)
+        return self.opened(orjson.loads(page), ring)
 
     def statement(self, built: tuple[tuple[Any, int], Any], order: q.ComplaintOrder, next_page: bool, labels: str
                   ) -> Any:
@@ -651,6 +735,7 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
     if node.selection_set is None:  # pragma: no cover
         raise NotCompilable("complaints: no selection")
     parts: list[tuple[str, Any]] = []
+    sealed: list[tuple[str, str, list[tuple[str, Opener]]]] = []
     for ckey, nodes in _fields(node.selection_set, fragments, "ComplaintConnection"):
         name = _check_same_field(ckey, nodes)
         if name not in _CONNECTION_FIELDS:
@@ -678,12 +763,15 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
                 elif ename == "node":
                     node_set = _merged(enodes)
                     assert node_set is not None
+                    opened: list[tuple[str, Opener]] = []
                     edge.append((ekey, _node_builder(_sources()["Complaint"], node_set, fragments,
-                                                     "complaints.edges.node")))
+                                                     "complaints.edges.node", opened)))
+                    if opened:
+                        sealed.append((ckey, ekey, opened))
                 else:  # pragma: no cover - validation
                     raise NotCompilable(f"complaints.edges.{ename}")
             parts.append((ckey, ("edges", edge)))
-    return _ListRoot(key, node, parts)
+    return _ListRoot(key, node, parts, sealed)
 
 
 _ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], Any]] = {

@@ -319,3 +319,43 @@ async def test_one_round_trip_sees_every_change_of_the_viewer_at_once(
     refused = await answer(handler, one_trip=False)
     assert b'"edges"' not in refused
     assert await answer(handler, one_trip=False) == refused
+
+
+SEALED_LIST = """query SealedList($first: Int, $filter: ComplaintFilter) {
+  complaints(first: $first, filter: $filter) {
+    edges { node { id description resolution who: complainant { name phone email idNumber address masked erased
+      __typename } title } }
+  }
+}"""
+
+
+async def test_sealed_fields_are_opened_and_masked_by_path_as_the_resolver_path_does(
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
+    """A list selecting sealed fields (description, resolution, the complainant's identity) compiles: the statement
+    returns their ciphertext at known places and the plan opens (and masks, per viewer) them there; every role of
+    both templates, byte for byte with the resolver path. (No registered list selects them yet: the document is
+    given to the app's plans here, and sent as its text.)"""
+    from services.api.documents import sha256
+
+    plans = _graphql_app(app).plans()
+    digest = sha256(SEALED_LIST)
+    plan = compiled.compile_document(build_schema()._schema, digest, SEALED_LIST)
+    plans[digest] = plan
+    try:
+        for slug, _ in pair:
+            for user in STAFF:
+                for variables in ({"first": 100}, {"first": 3, "filter": {"text": "Case"}}, {"first": 0}):
+                    await _same(client, slug, user, {"query": SEALED_LIST, "variables": variables})
+        opened = (await _post(client, pair[0][0], "all@test.example",
+                              {"query": SEALED_LIST, "variables": {"first": 100}}, resolver=False)).json()
+        nodes = [e["node"] for e in opened["data"]["complaints"]["edges"]]
+        assert nodes and all(n["description"] and n["who"]["__typename"] == "Complainant" for n in nodes)
+        assert all(n["who"]["masked"] is False for n in nodes)
+        # the tenant admin reads every complaint, no complainant's identity (policies: no complaint.read_identity)
+        masked = (await _post(client, pair[0][0], "admin@test.example",
+                              {"query": SEALED_LIST, "variables": {"first": 100}}, resolver=False)).json()
+        people = [e["node"]["who"] for e in masked["data"]["complaints"]["edges"]]
+        assert len(people) == len(nodes) and all(p["masked"] and p["phone"] != "13800138000" for p in people)
+        assert plan.answered >= len(pair) * len(STAFF) * 2, plan.answered
+    finally:
+        plans.pop(digest, None)
