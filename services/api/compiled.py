@@ -545,13 +545,23 @@ class _ListRoot:
         """The root field's one SELECT around ``built``: the page's SELECT and size (``queries.page_statement``) and
         the count's (``queries.count_statement``)."""
         (page_select, size), count = built
-        page = page_select.cte("page")
+        page = page_select.subquery("page")
         column, descending = q.ORDER_COLUMNS[order]
         ordering = (page.c[column.key].desc(), page.c.id.desc()) if descending else \
             (page.c[column.key].asc(), page.c.id.asc())
-        numbered = select(page, _cursor(order, page).label("_cursor"),
+        labels_json = cast(literal(labels, String), JSONB)
+        # only the page's columns the nodes read are kept in "numbered" (which PostgreSQL materializes: it is read
+        # four times): not the sealed values, the joins and the identity predicate the selection does not need
+        probe = _Probe(page)
+        for part in self.parts:
+            if isinstance(part[1], tuple) and part[1][0] == "edges":
+                for _, what in part[1][1]:
+                    if callable(what):
+                        what(_Request(probe, labels_json), "")
+        kept = sorted(probe.names | {"id", column.key})
+        numbered = select(*(page.c[name] for name in kept), _cursor(order, page).label("_cursor"),
                           func.row_number().over(order_by=ordering).label("_n")).cte("numbered")
-        request = _Request(numbered, cast(literal(labels, String), JSONB))
+        request = _Request(numbered, labels_json)
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         for key, part in self.parts:
             if part == "totalCount":
@@ -587,6 +597,21 @@ class _ListRoot:
                                     literal_column("'[]'::json"))
                 pairs.append((key, select(agg).where(numbered.c._n <= size).scalar_subquery()))
         return select(cast(_object(pairs), Text))
+
+
+class _Probe:
+    """Stands for the page in a node builder's first pass: records which of the page's columns it reads."""
+
+    def __init__(self, source: Any) -> None:
+        self.source, self.names = source, set[str]()
+
+    @property
+    def c(self) -> _Probe:
+        return self
+
+    def __getitem__(self, name: str) -> Any:
+        self.names.add(name)
+        return self.source.c[name]
 
 
 def _with_viewer(statement: Any, subject: authz.Subject, seen: _Seen) -> Any:
