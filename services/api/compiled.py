@@ -35,6 +35,7 @@ inside a plan is logged and the request answered by the resolver path (its error
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
@@ -128,10 +129,9 @@ def _global_id(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]
 def _iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """``datetime.isoformat()`` of a timestamptz as asyncpg returns it (UTC): microseconds only when not zero."""
     utc = column.op("AT TIME ZONE")(literal_column("'UTC'"))
-    fraction = case((func.mod(cast(func.extract("microseconds", column), Integer), 1000000) == 0, literal("")),
-                    else_=func.to_char(utc, ".US"))
-    return case((column.is_(None), null()),
-                else_=func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + literal_column("'+00:00'"))
+    # one to_char (NULL stays NULL); ".000000+" can only be the fraction of a whole second, which isoformat omits
+    return func.replace(func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'""")),
+                        literal_column("'.000000+'"), literal_column("'+'"), type_=Text)
 
 
 def _base64url(text: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -440,7 +440,12 @@ class _ListRoot:
                                     keyring_of(session), ctx.tenant.schema)
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
-            row = await raw.fetchrow(*prepared)
+            try:
+                row = await raw.fetchrow(*prepared)
+            except Exception:  # the transaction is aborted: the resolver path answers in a new one
+                with contextlib.suppress(Exception):
+                    await session.rollback()
+                raise
             ring = keyring_of(session)
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
         page = _checked(row, seen, accept, locale, ctx.tenant.slug)

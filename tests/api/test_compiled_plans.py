@@ -359,3 +359,45 @@ async def test_sealed_fields_are_opened_and_masked_by_path_as_the_resolver_path_
         assert plan.answered >= len(pair) * len(STAFF) * 2, plan.answered
     finally:
         plans.pop(digest, None)
+
+
+async def test_a_failing_plan_is_answered_by_the_resolver_path(
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan whose statement fails (a bug, say) is logged and the request answered by the resolver path, byte for
+    byte, both through the request's session (the viewer's first request: its transaction is rolled back first) and
+    in one round trip (no session)."""
+    digest, plan = _inbox_plan(app)
+    [root] = plan.roots
+    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}, "variables": {"first": 5}}
+    slug, _ = pair[0]
+    good = (await _same(client, slug, "manager@test.example", body)).json()
+    assert good["data"]["complaints"]["edges"]
+    await _same(client, slug, "desk@test.example", body)  # remembered: its next page would take one round trip
+    compiled._seen.pop((slug, next(iter(compiled._seen))[1]), None)  # (any one viewer forgotten: both paths below)
+    monkeypatch.setattr(type(root), "prepare", lambda self, *args: ("SELECT 1 / 0",))
+    before = plan.answered
+    for user in ("manager@test.example", "desk@test.example", "all2@test.example"):
+        failed = await _same(client, slug, user, body)
+        assert failed.status_code == 200 and "errors" not in failed.json(), failed.content[:300]
+    assert plan.answered == before
+
+
+async def test_whole_seconds_and_their_cursors_read_as_the_resolver_path_writes_them(
+        app: Any, client: httpx.AsyncClient, pair: list[tuple[str, Any]]) -> None:
+    """``datetime.isoformat()`` leaves out a zero fraction: so does the plan (createdAt, updatedAt and the cursors)."""
+    digest, plan = _inbox_plan(app)
+    slug, _ = pair[0]
+    schema = f'"tenant_{slug.replace("-", "_")}"'
+    assert await execute(f"UPDATE {schema}.complaints SET created_at = date_trunc('second', created_at), "
+                         f"updated_at = date_trunc('second', updated_at)") == 9
+    before = plan.answered
+    for order in ("CREATED_AT_DESC", "UPDATED_AT_DESC"):
+        page = await _same(client, slug, "desk@test.example", {
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+            "variables": {"first": 4, "orderBy": order}})
+        assert b'.000000' not in page.content and b'+00:00"' in page.content
+        after = page.json()["data"]["complaints"]["pageInfo"]["endCursor"]
+        await _same(client, slug, "desk@test.example", {
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}},
+            "variables": {"first": 4, "orderBy": order, "after": after}})
+    assert plan.answered == before + 4
