@@ -108,7 +108,7 @@ def create_app() -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # The same ceiling as the real app's SQLAlchemy pool (pool_size 10 + max_overflow 10).
+        # The same ceiling as the real app's SQLAlchemy pool (pool_size 16 + max_overflow 4).
         state["pool"] = await asyncpg.create_pool(dsn, min_size=10, max_size=20,
                                                   server_settings={"application_name": "cd-bench-bare"})
         try:

@@ -21,14 +21,27 @@ One source for each rule, shared with the resolver path:
 A request runs its compiled plan when it carries a registered document (by hash or identical text), compiled
 plans are on (``COMPLAINTDESK_COMPILED_PLANS``, default on) and, outside production only, the request does not
 carry ``x-complaintdesk-resolver-path: 1`` (the differential test's switch; ignored in production).
+
+How a page runs (``_ListRoot``): its statement is rendered to SQL text once per shape (page size, order, language,
+first or next page, the filter's shape) and kept with the viewer's access; the cursor's and the filter's values are
+bound per request (``prepare``). The statement reads the viewer's row with the page (``_with_viewer``) and builds
+the page only under the access filters that row calls for, so a signed-in staff member's page is ONE statement on a
+pooled connection, without a session (``one_round_trip``), built under what this process last saw of the viewer
+(``_Seen``, a guess checked against the row read in the same snapshot, never trusted alone); when the row says
+otherwise the request goes through the request's session, which reads the viewer afresh. An unexpected failure
+inside a plan is logged and the request answered by the resolver path (its errors, its 503).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import logging
 import os
 import re
 import sys
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -55,6 +68,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     case,
     cast,
     exists,
@@ -68,22 +82,31 @@ from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from strawberry.types.arguments import convert_arguments
 
 from services.api import documents
+from services.api.auth.principal import StaffPrincipal
 from services.api.context import Context
 from services.api.errors import RequestError
-from services.core import metrics
+from services.core import authz, i18n, metrics
+from services.core.auth import service as auth_service
 from services.core.complaints import models, procedure
 from services.core.complaints import queries as q
 from services.core.crypto.fields import keyring_of
+from services.core.crypto.keys import Keyring, get_keyring
+from services.core.db import TENANT_SCHEMA_PLACEHOLDER, driver_connection, get_engine, session_slots
 from services.core.errors import DomainError
+from services.core.faults import unavailable_cause
+from services.core.i18n.tenant import tenant_locale_statement
+from services.core.logs import failures
 from services.core.org import models as org_models
 
 logger = logging.getLogger("complaintdesk.api.compiled")
 access = logging.getLogger("complaintdesk.api.access")
 
 RESOLVER_PATH_HEADER = "x-complaintdesk-resolver-path"
-# Filtered pages through the plan too: off (see _ListRoot.run); the differential test turns it on to compare them
-FILTERED_PAGES = False
+# Filtered pages through the plan too (kept per filter shape, values bound per request: _ListRoot.prepare)
+FILTERED_PAGES = True
+ARGUMENTS_KEPT = 256  # variables' arguments kept per plan (Plan.arguments)
 RENDERED_KEPT = 8  # rendered statements kept per viewer's access (page sizes x orders x languages x next page)
+FILTERED_KEPT = 16  # and of filtered pages (filter shapes: which conditions, how many values in a list)
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
 
@@ -106,10 +129,9 @@ def _global_id(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]
 def _iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """``datetime.isoformat()`` of a timestamptz as asyncpg returns it (UTC): microseconds only when not zero."""
     utc = column.op("AT TIME ZONE")(literal_column("'UTC'"))
-    fraction = case((func.mod(cast(func.extract("microseconds", column), Integer), 1000000) == 0, literal("")),
-                    else_=func.to_char(utc, ".US"))
-    return case((column.is_(None), null()),
-                else_=func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS') + fraction + literal_column("'+00:00'"))
+    # one to_char (NULL stays NULL); ".000000+" can only be the fraction of a whole second, which isoformat omits
+    return func.replace(func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'""")),
+                        literal_column("'.000000+'"), literal_column("'+'"), type_=Text)
 
 
 def _base64url(text: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -256,16 +278,86 @@ def _check_same_field(key: str, nodes: list[FieldNode]) -> str:
     return names.pop()
 
 
+# --------------------------------------------------------------------------------------------- sealed fields
+# PostgreSQL cannot open them: the statement returns the ciphertext (and what opening needs) at the field's place in
+# the page's JSON, and the plan opens and masks it there in Python, with the resolver path's own code (by path: each
+# node's response key, known when the document is compiled).
+
+Opener = Callable[[Any, Keyring], Any]  # (what the statement returned at the place, the tenant's keys) -> value
+
+
+def _sealed_text(column: str) -> tuple[Leaf, Opener]:
+    """``description``, ``resolution``: ``[complaint id, base64 ciphertext]`` or null, opened by
+    ``queries.open_text`` (as ``ComplaintView`` opens it)."""
+    def marker(r: _Request, prefix: str) -> ColumnElement[Any]:
+        blob = r.page.c[prefix + "_" + column]
+        return case((blob.is_(None), null()),
+                    else_=func.json_build_array(cast(r.page.c[prefix + "id"], Text), func.encode(blob, "base64")))
+
+    def opener(value: Any, ring: Keyring) -> Any:
+        if value is None:
+            return None
+        ident, blob = value
+        return q.open_text(ring, column, uuid.UUID(ident), base64.b64decode(blob))
+
+    return marker, opener
+
+
+_COMPLAINANT_FIELDS = {"name": "name", "phone": "phone", "email": "email", "idNumber": "id_number",
+                       "address": "address", "masked": "masked", "erased": "erased"}
+
+
+def _complainant(selection: list[tuple[str, str]]) -> tuple[Leaf, Opener]:
+    """``complainant { ... }``: ``[complainant id, wrapped subject key, identity ciphertext, identity visible]``
+    (base64), opened and masked by ``Complainant.from_view`` (the resolver path's), then the selection's fields."""
+    from services.api.complaints.types import Complainant
+
+    def marker(r: _Request, prefix: str) -> ColumnElement[Any]:
+        c = r.page.c
+        return case((c[prefix + "p_id"].is_(None), null()), else_=func.json_build_array(
+            cast(c[prefix + "p_id"], Text), func.encode(c[prefix + "p_key"], "base64"),
+            func.encode(c[prefix + "p_identity"], "base64"), c[prefix + "identity_visible"]))
+
+    def opener(value: Any, ring: Keyring) -> Any:
+        if value is None:
+            return None
+        ident, key, blob, visible = value
+        person = Complainant.from_view(q.ComplainantView(
+            ring, uuid.UUID(ident), base64.b64decode(key) if key is not None else None,
+            base64.b64decode(blob) if blob is not None else b""), visible=bool(visible))
+        return {k: "Complainant" if attr == "__typename" else getattr(person, attr) for k, attr in selection}
+
+    return marker, opener
+
+
 def _node_builder(source: _Source, selection_set: SelectionSetNode,
-                  fragments: dict[str, FragmentDefinitionNode], where: str
-                  ) -> Callable[[_Request, str], ColumnElement[Any]]:
-    """The JSON object of one node, as a function of the request (its page and labels) and a column prefix."""
+                  fragments: dict[str, FragmentDefinitionNode], where: str,
+                  sealed: list[tuple[str, Opener]] | None = None) -> Callable[[_Request, str], ColumnElement[Any]]:
+    """The JSON object of one node, as a function of the request (its page and labels) and a column prefix.
+    ``sealed``: where this node's sealed fields are opened (response key, opener); None: none may be selected."""
     parts: list[tuple[str, Callable[[_Request, str], ColumnElement[Any]]]] = []
     for key, nodes in _fields(selection_set, fragments, source.type_name):
         name = _check_same_field(key, nodes)
         path = f"{where}.{name}"
         if name == "__typename":
             parts.append((key, _constant(literal_column(f"'{source.type_name}'"))))
+        elif source.type_name == "Complaint" and sealed is not None and (
+                name in q.SEALED_TEXTS or name == "complainant"):
+            if name == "complainant":
+                inner = _merged(nodes)
+                if inner is None:  # pragma: no cover - validation requires a selection
+                    raise NotCompilable(f"{path}: no selection")
+                selection = []
+                for ckey, cnodes in _fields(inner, fragments, "Complainant"):
+                    cname = _check_same_field(ckey, cnodes)
+                    if cname != "__typename" and cname not in _COMPLAINANT_FIELDS:  # pragma: no cover - validation
+                        raise NotCompilable(f"{path}.{cname}")
+                    selection.append((ckey, _COMPLAINANT_FIELDS.get(cname, cname)))
+                marker, opener = _complainant(selection)
+            else:
+                marker, opener = _sealed_text(name)
+            parts.append((key, marker))
+            sealed.append((key, opener))
         elif name in source.leaves:
             parts.append((key, source.leaves[name]))
         elif name in source.objects:
@@ -302,74 +394,182 @@ class _ListRoot:
     key: str
     node: FieldNode
     parts: list[tuple[str, Any]]  # connection key -> what: "totalCount", ("pageInfo", [...]), ("edges", [...])
+    # sealed fields: (edges key, node key, [(field key, opener)]): opened in each node of the page (``_open``)
+    sealed: list[tuple[str, str, list[tuple[str, Opener]]]] = field(default_factory=list)
+    one_trip: int = 0  # pages this root answered in one round trip (one_round_trip)
 
-    async def run(self, ctx: Context, schema: Any, variables: Any) -> Any:
-        from services.api.complaints.queries import list_filter
-
+    def arguments(self, schema: Any, variables: Any) -> dict[str, Any]:
+        """The field's arguments as the resolver gets them: coerced by graphql-core, then converted by Strawberry
+        (input classes); ``_Fallback`` for a value Strawberry refuses (a malformed global ID: its error, its path)."""
         graphql_schema = schema._schema
         field_def = graphql_schema.query_type.fields["complaints"]
-        # coerced by graphql-core, then converted to the resolver's arguments by Strawberry (input classes)
         try:
             args = convert_arguments(get_argument_values(field_def, self.node, variables),
                                      field_def.extensions["strawberry-definition"].arguments,
                                      scalar_registry=schema.schema_converter.scalar_registry, config=schema.config)
-        except Exception as exc:  # a value Strawberry refuses (a malformed global ID): its error, its path
+        except Exception as exc:
             raise _Fallback("arguments") from exc
         if args.get("last") is not None or args.get("before") is not None:  # pragma: no cover - not registered
             raise _Fallback("backward paging")
-        from services.api.authz import complaint_access
+        return dict(args)
 
-        grant = await complaint_access(ctx)  # the viewer's scope: the same ComplaintAccess as the resolver's
+    async def run(self, ctx: Context, args: dict[str, Any]) -> Any:
+        from services.api.authz import complaint_access
+        from services.api.complaints.queries import list_filter
+
         order = q.ComplaintOrder(args.get("order_by", q.ComplaintOrder.CREATED_AT_DESC))
-        core_filter = await list_filter(ctx, args.get("filter"))
+        first, after, given = args.get("first"), args.get("after"), args.get("filter")
+        if given is None or given.due_within_working_days is None:  # no calendar to read first: the viewer with
+            answer = await self.one_round_trip(ctx, given, order, first, after)  # the page, in one statement
+            if answer is not _MISSED:
+                return answer
+        grant = await complaint_access(ctx)  # the viewer's scope: the same ComplaintAccess as the resolver's
+        core_filter = await list_filter(ctx, given)
         locale = await ctx.locale()
-        labels = await _labels(ctx, locale)
-        first, after = args.get("first"), args.get("after")
-        plain = core_filter == q.ComplaintFilter(now=core_filter.now)
-        values: dict[str, Any] = {}
-        if plain and after is not None:  # a next page: one kept statement for every cursor, its values bound
-            q.page_size(first)  # the resolver checks the size before the cursor: so here
-            values = q.cursor_values(order, after)
+        seen = _remember(ctx)
+        viewer = ctx._viewer
+        assert viewer is not None  # complaint_access required one
+        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+            raise _Fallback("a filtered page")
+        subject = authz.Subject(user_id=viewer.id, tenant=ctx.tenant.slug)
         async with ctx.db() as session:
+            # in the request's transaction: the same statement (the viewer read with the page again, checked the
+            # same way), sent as SQL text straight to asyncpg (its prepared-statement cache)
             connection = await session.connection()
-            if not plain:
-                if not FILTERED_PAGES:
-                    # building the whole statement per request (~3-6 ms of CPU) costs more than the resolver path
-                    # saves: a filtered page takes the resolver path until the statement is kept per filter shape
-                    raise _Fallback("a filtered page")
-                statement = self.statement(core_filter, order, first, after, grant, keyring_of(session), labels)
-                return orjson.loads((await connection.execute(statement)).scalar_one())
-            # the first page without filter (the inbox as it opens): rendered once per viewer's access, page size
-            # and locale, kept with the access (as the resolver path keeps its page SELECT) and sent as SQL text
-            # straight to asyncpg (its prepared-statement cache), in the request's transaction
-            cursor = q.CURSOR_PARAMETERS if after is not None else None
-            cache_key = ("compiled", id(self), order, first, locale, cursor is not None)
-            rendered = grant.statements.get(cache_key)
-            if rendered is None:
-                kept = sum(1 for key in grant.statements if isinstance(key, tuple) and key[0] == "compiled")
-                if kept >= RENDERED_KEPT:  # bounded like the resolver's kept pages (a client uses a few shapes);
-                    raise _Fallback("rendered statements kept")  # rendering one per request would cost more
-                statement = self.statement(core_filter, order, first, cursor, grant, keyring_of(session), labels)
-                rendered = grant.statements.setdefault(cache_key, _Rendered.of(statement, connection))
+            prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale,
+                                    keyring_of(session), ctx.tenant.schema)
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
-            return orjson.loads(await raw.fetchval(rendered.sql, *rendered.params(values)))
+            try:
+                row = await raw.fetchrow(*prepared)
+            except Exception:  # the transaction is aborted: the resolver path answers in a new one
+                with contextlib.suppress(Exception):
+                    await session.rollback()
+                raise
+            ring = keyring_of(session)
+        accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
+        page = _checked(row, seen, accept, locale, ctx.tenant.slug)
+        if page is None:  # changed since the request's session read the viewer: the resolver path reads afresh
+            raise _Fallback("the viewer changed")
+        return self.opened(orjson.loads(page), ring)
 
-    def statement(self, core_filter: q.ComplaintFilter, order: q.ComplaintOrder, first: int | None,
-                  after: str | None, grant: Any, ring: Any, labels: str) -> Any:
-        """The root field's one SELECT (``after``: a cursor, or ``queries.CURSOR_PARAMETERS``)."""
-        page_select, size = q.page_statement(core_filter, order, first, after, grant.read, grant.identity, ring)
-        page = page_select.cte("page")
+    def opened(self, data: Any, ring: Keyring) -> Any:
+        """The page with its sealed fields opened (and masked) in place, by path."""
+        for edges_key, node_key, openers in self.sealed:
+            for edge in data[edges_key]:
+                node = edge[node_key]
+                for key, opener in openers:
+                    node[key] = opener(node[key], ring)
+        return data
+
+    def prepare(self, grant: Any, viewer: tuple[authz.Subject, _Seen], core_filter: q.ComplaintFilter,
+                order: q.ComplaintOrder, first: int | None, after: str | None, locale: str, ring: Any,
+                schema: str) -> tuple[Any, ...]:
+        """The statement kept with the viewer's access (``grant.statements``) for this shape of request, as SQL
+        text, and this request's parameters: ``(sql, *parameters)``. A shape: the page size, order, language,
+        first or next page, and for a filtered page the filter's shape (which conditions, how many values in a
+        list: SQLAlchemy's cache key of the page's and the count's SELECT), the filter's values bound per request
+        (taken from this request's SELECTs by their place in the cache key), as the cursor's are. At most
+        ``RENDERED_KEPT`` shapes per access (``_Fallback`` beyond: rendering one per request costs more than the
+        resolver path). ``viewer``: whose row the statement reads with the page, and what it must say (``_checked``)."""
+        cursor = q.CURSOR_PARAMETERS if after is not None else None
+        values: dict[str, Any] = {}
+        if after is not None:  # a next page: one kept statement for every cursor, its values bound
+            q.page_size(first)  # the resolver checks the size before the cursor: so here
+            values = q.cursor_values(order, after)
+        built = bound = shape = None
+        if core_filter != q.ComplaintFilter(now=core_filter.now):
+            built = (q.page_statement(core_filter, order, first, cursor, grant.read, grant.identity, ring),
+                     q.count_statement(core_filter, grant.read, ring))
+            keys = (built[0][0]._generate_cache_key(), built[1]._generate_cache_key())
+            if keys[0] is None or keys[1] is None:  # pragma: no cover - every element of the list is cacheable
+                raise _Fallback("a statement SQLAlchemy cannot key")
+            bound = (keys[0].bindparams, keys[1].bindparams)
+            lists = tuple(len(b.effective_value or ()) for binds in bound for b in binds if b.expanding)
+            shape = (keys[0].key, keys[1].key, lists)
+        cache_key = ("compiled", id(self), order, first, locale, cursor is not None, shape)
+        rendered = grant.statements.get(cache_key)
+        if rendered is None:
+            if _kept(grant, shape is not None) >= (RENDERED_KEPT if shape is None else FILTERED_KEPT):
+                raise _Fallback("rendered statements kept")  # bounded like the resolver's kept pages
+            if built is None:
+                built = (q.page_statement(core_filter, order, first, cursor, grant.read, grant.identity, ring),
+                         q.count_statement(core_filter, grant.read, ring))
+            statement = _with_viewer(self.statement(built, order, after is not None, _labels_in(locale)), *viewer)
+            rendered = grant.statements.setdefault(cache_key, _Rendered.render(
+                statement, get_engine().dialect, {TENANT_SCHEMA_PLACEHOLDER: schema}, bound))
+        return (rendered.sql, *rendered.params(values, bound))
+
+    async def one_round_trip(self, ctx: Context, given: Any, order: q.ComplaintOrder, first: int | None,
+                             after: str | None) -> Any:
+        """A page and the viewer in ONE statement on a pooled connection, no session: the viewer's row (active,
+        roles, org unit, language), the tenant's policy version and default language, and the page built under the
+        access filters of the version and unit this process last saw for the viewer (``_Seen``), only if the row
+        says they are still those (else the page is not built). Everything the answer depends on is checked against
+        that row, read in the same snapshot as the page: a changed version, unit, roles or language, no such active
+        user, or filters this process no longer keeps: ``_MISSED``, and the request takes the path through the
+        request's session (which reads everything afresh)."""
+        from services.api.complaints.queries import list_filter
+
+        tenant, principal = ctx.tenant_ref, ctx.principal
+        if tenant is None or not isinstance(principal, StaffPrincipal):
+            return _MISSED
+        key = (tenant.slug, principal.user_id)
+        seen = _seen.get(key)
+        if seen is None:
+            return _MISSED
+        subject = authz.Subject(user_id=principal.user_id, tenant=tenant.slug)
+        grant = authz.kept_complaint_access(subject, version=seen.version, unit=seen.unit)
+        if grant is None:
+            return _MISSED
+        core_filter = await list_filter(ctx, given)  # no database: no dueWithinWorkingDays (see run)
+        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+            raise _Fallback("a filtered page")
+        accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
+        locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))
+        ring = await get_keyring(tenant.slug)
+        prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale, ring, tenant.schema)
+        slots = session_slots()  # in turn within a tenant, fairly between tenants, as a session takes its connection
+        await slots.acquire(tenant.slug)
+        try:
+            async with driver_connection() as connection:
+                row = await connection.fetchrow(*prepared)
+        finally:
+            slots.release(tenant.slug)
+        if row is None:  # no such active user (any more): the resolver path says so
+            _seen.pop(key, None)
+            return _MISSED
+        page = _checked(row, seen, accept, locale, tenant.slug)
+        if page is None:  # built for what the viewer no longer is (or not built): this request reads afresh
+            return _MISSED
+        self.one_trip += 1
+        return self.opened(orjson.loads(page), ring)
+
+    def statement(self, built: tuple[tuple[Any, int], Any], order: q.ComplaintOrder, next_page: bool, labels: str
+                  ) -> Any:
+        """The root field's one SELECT around ``built``: the page's SELECT and size (``queries.page_statement``) and
+        the count's (``queries.count_statement``)."""
+        (page_select, size), count = built
+        page = page_select.subquery("page")
         column, descending = q.ORDER_COLUMNS[order]
         ordering = (page.c[column.key].desc(), page.c.id.desc()) if descending else \
             (page.c[column.key].asc(), page.c.id.asc())
-        numbered = select(page, _cursor(order, page).label("_cursor"),
+        labels_json = cast(literal(labels, String), JSONB)
+        # only the page's columns the nodes read are kept in "numbered" (which PostgreSQL materializes: it is read
+        # four times): not the sealed values, the joins and the identity predicate the selection does not need
+        probe = _Probe(page)
+        for part in self.parts:
+            if isinstance(part[1], tuple) and part[1][0] == "edges":
+                for _, what in part[1][1]:
+                    if callable(what):
+                        what(_Request(probe, labels_json), "")
+        kept = sorted(probe.names | {"id", column.key})
+        numbered = select(*(page.c[name] for name in kept), _cursor(order, page).label("_cursor"),
                           func.row_number().over(order_by=ordering).label("_n")).cte("numbered")
-        request = _Request(numbered, cast(literal(labels, String), JSONB))
+        request = _Request(numbered, labels_json)
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         for key, part in self.parts:
             if part == "totalCount":
-                count = q.count_statement(core_filter, grant.read, ring)
                 pairs.append((key, count.scalar_subquery()))
             elif part == "__typename":
                 pairs.append((key, literal_column("'ComplaintConnection'")))
@@ -379,7 +579,7 @@ class _ListRoot:
                     if what == "hasNextPage":
                         info.append((info_key, exists().where(numbered.c._n > size)))
                     elif what == "hasPreviousPage":
-                        info.append((info_key, literal(after is not None, Boolean)))
+                        info.append((info_key, literal(next_page, Boolean)))
                     elif what == "startCursor":
                         info.append((info_key, select(numbered.c._cursor).where(numbered.c._n == 1)
                                      .scalar_subquery()))
@@ -404,20 +604,54 @@ class _ListRoot:
         return select(cast(_object(pairs), Text))
 
 
+class _Probe:
+    """Stands for the page in a node builder's first pass: records which of the page's columns it reads."""
+
+    def __init__(self, source: Any) -> None:
+        self.source, self.names = source, set[str]()
+
+    @property
+    def c(self) -> _Probe:
+        return self
+
+    def __getitem__(self, name: str) -> Any:
+        self.names.add(name)
+        return self.source.c[name]
+
+
+def _with_viewer(statement: Any, subject: authz.Subject, seen: _Seen) -> Any:
+    """``one_round_trip``'s statement: the viewer's row as ``auth.service.active_user`` reads it (no row: no such
+    active user), the tenant's stored language, and ``statement``'s page only when the row's policy version and unit
+    are ``seen``'s (those the access filters in ``statement`` were built for)."""
+    viewer = auth_service.active_user_statement(subject.user_id).subquery("viewer")
+    current = and_(func.coalesce(viewer.c.policy_version, 0) == literal(seen.version, Integer),
+                   viewer.c.org_unit_id.is_not_distinct_from(seen.unit))
+    return select(viewer.c.id, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
+                  tenant_locale_statement().scalar_subquery(),
+                  case((current, statement.scalar_subquery()), else_=null()))
+
+
 @dataclass(frozen=True)
 class _Rendered:
     """A statement as asyncpg's SQL text (the tenant's schema written in) and its positional parameters: the kept
-    values, and the names bound per request (a cursor's position)."""
+    values, the names bound per request (a cursor's position), and those taken from the request's own page and
+    count SELECTs (a filter's values: ``sources``, by their place in the SELECTs' cache keys)."""
     sql: str
     names: tuple[str, ...]
     kept: dict[str, Any]
     processors: dict[str, Any]
+    sources: dict[str, tuple[int, int, int | None]] = field(default_factory=dict)  # name -> (SELECT, bind, item)
 
     @classmethod
     def of(cls, statement: Any, connection: Any) -> _Rendered:
         sync = connection.sync_connection
-        dialect = sync.dialect
-        schemas = sync.get_execution_options().get("schema_translate_map") or {}
+        return cls.render(statement, sync.dialect, sync.get_execution_options().get("schema_translate_map") or {})
+
+    @classmethod
+    def render(cls, statement: Any, dialect: Any, schemas: dict[str, str],
+               bound: tuple[Any, ...] | None = None) -> _Rendered:
+        """``bound``: the bind parameters of the SELECTs inside ``statement`` in their cache keys' order; the
+        parameters rendered from them are taken from the same places of each request's SELECTs (``params``)."""
         compiled = statement.compile(dialect=dialect, schema_translate_map=schemas,
                                      compile_kwargs={"render_postcompile": True})
         sql = str(compiled)
@@ -425,14 +659,37 @@ class _Rendered:
             sql = sql.replace(f"__[SCHEMA_{key}]", dialect.identifier_preparer.quote_schema(schema))
         if "__[SCHEMA_" in sql:  # pragma: no cover - every table of the list is the tenant's
             raise RuntimeError("a schema placeholder left in a compiled plan")
+        names = tuple(compiled.positiontup or ())
+        sources: dict[str, tuple[int, int, int | None]] = {}
+        if bound is not None:
+            place = {id(b): (n, i) for n, binds in enumerate(bound) for i, b in enumerate(binds)}
+            for name in names:
+                item: int | None = None
+                bind = compiled.binds.get(name)
+                if bind is None:  # an item of an expanded list (IN): "<list's name>_<1-based position>"
+                    base, _, position = name.rpartition("_")
+                    bind = compiled.binds.get(base)
+                    if bind is None or not bind.expanding:  # pragma: no cover - SQLAlchemy names them so
+                        raise RuntimeError(f"parameter {name} of a compiled plan not found")
+                    item = int(position) - 1
+                found = place.get(id(bind))
+                if found is not None:
+                    sources[name] = (*found, item)
         # interned: viewers of the same shape of access share the text (their values are parameters)
-        return cls(sys.intern(sql), tuple(compiled.positiontup or ()), compiled.construct_params(),
-                   dict(compiled._bind_processors))
+        return cls(sys.intern(sql), names, compiled.construct_params(), dict(compiled._bind_processors), sources)
 
-    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
+    def params(self, values: dict[str, Any], bound: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
         out = []
         for name in self.names:
-            value = values[name] if name in values else self.kept[name]
+            if name in values:
+                value = values[name]
+            elif bound is not None and name in self.sources:
+                select_, bind, item = self.sources[name]
+                value = bound[select_][bind].effective_value
+                if item is not None:
+                    value = value[item]
+            else:
+                value = self.kept[name]
             processor = self.processors.get(name)
             out.append(processor(value) if processor is not None else value)
         return tuple(out)
@@ -440,6 +697,64 @@ class _Rendered:
 
 class _Fallback(Exception):
     """This request (not the operation) takes the resolver path."""
+
+
+_MISSED: Any = object()  # one_round_trip could not answer: the request's session path does
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What a viewer's row said when this process last read it: a guess of the access filters and language to build
+    the next page with, checked against the row read with that page (never trusted on its own)."""
+    version: int
+    unit: Any
+    roles: tuple[str, ...]
+    preference: str | None  # the user's own language
+
+
+SEEN_KEPT = 4096  # viewers remembered per process (an entry is a few hundred bytes)
+_seen: OrderedDict[tuple[str, Any], _Seen] = OrderedDict()
+# the tenant's stored language as the last statement read it (a guess too, checked the same way)
+_tenant_locales: dict[str, str | None] = {}
+
+
+def _keep(key: tuple[str, Any], seen: _Seen) -> None:
+    _seen[key] = seen
+    _seen.move_to_end(key)
+    while len(_seen) > SEEN_KEPT:
+        _seen.popitem(last=False)
+
+
+def _remember(ctx: Context) -> _Seen:
+    """After the request's session read the viewer: what it said (and what ``one_round_trip`` will guess next
+    time, for a staff member)."""
+    viewer, principal, tenant = ctx._viewer, ctx.principal, ctx.tenant_ref
+    assert viewer is not None and ctx.policy_version is not None and tenant is not None
+    seen = _Seen(version=ctx.policy_version, unit=viewer.org_unit_id, roles=tuple(viewer.roles),
+                 preference=viewer.locale)
+    if isinstance(principal, StaffPrincipal):
+        _keep((tenant.slug, principal.user_id), seen)
+    return seen
+
+
+def _checked(row: Any, seen: _Seen, accept: str | None, locale: str, slug: str) -> str | None:
+    """The page's JSON from a row of ``_with_viewer``'s statement, or None: no such active user (any more), or the
+    row says the viewer is not what ``seen`` said (the page was then not built), or their language is not
+    ``locale``. What the row says is remembered either way (the next guess)."""
+    if row is None:
+        return None
+    now = _Seen(version=int(row[3] or 0), unit=row[2], roles=tuple(row[1]), preference=row[4])
+    _keep((slug, row[0]), now)
+    _tenant_locales[slug] = row[5]
+    if row[6] is None or now != seen or i18n.choose(now.preference, accept, row[5]) != locale:
+        return None
+    return str(row[6])
+
+
+def _kept(grant: Any, filtered: bool) -> int:
+    """Statements of compiled plans kept with ``grant``: of filtered pages, or of the others."""
+    return sum(1 for key in grant.statements if isinstance(key, tuple) and str(key[0]).startswith("compiled")
+               and (key[-1] is not None) == filtered)
 
 
 _CONNECTION_FIELDS = {"totalCount", "pageInfo", "edges", "__typename"}
@@ -450,6 +765,7 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
     if node.selection_set is None:  # pragma: no cover
         raise NotCompilable("complaints: no selection")
     parts: list[tuple[str, Any]] = []
+    sealed: list[tuple[str, str, list[tuple[str, Opener]]]] = []
     for ckey, nodes in _fields(node.selection_set, fragments, "ComplaintConnection"):
         name = _check_same_field(ckey, nodes)
         if name not in _CONNECTION_FIELDS:
@@ -477,12 +793,15 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
                 elif ename == "node":
                     node_set = _merged(enodes)
                     assert node_set is not None
+                    opened: list[tuple[str, Opener]] = []
                     edge.append((ekey, _node_builder(_sources()["Complaint"], node_set, fragments,
-                                                     "complaints.edges.node")))
+                                                     "complaints.edges.node", opened)))
+                    if opened:
+                        sealed.append((ckey, ekey, opened))
                 else:  # pragma: no cover - validation
                     raise NotCompilable(f"complaints.edges.{ename}")
             parts.append((ckey, ("edges", edge)))
-    return _ListRoot(key, node, parts)
+    return _ListRoot(key, node, parts, sealed)
 
 
 _ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], Any]] = {
@@ -490,12 +809,13 @@ _ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], 
 }
 
 
-async def _labels(ctx: Context, locale: str) -> str:
-    """``{status: label}`` in the reader's locale, as ``ComplaintType.status_label`` translates it."""
+def _labels_in(locale: str) -> str:
+    """``{status: label}`` in the reader's locale, as ``ComplaintType.status_label`` translates it
+    (``Context.translate``: ``i18n.translate`` in the request's locale)."""
     found = _LABELS.get(locale)
     if found is None:
         found = _LABELS[locale] = orjson.dumps(
-            {s.value: await ctx.translate(procedure.status_label(s)) for s in models.ComplaintStatus}).decode()
+            {s.value: i18n.translate(procedure.status_label(s), locale) for s in models.ComplaintStatus}).decode()
     return found
 
 
@@ -514,17 +834,45 @@ class Plan:
     roots: list[Any]
     answered: int = 0  # requests this plan answered (the rest of its requests took the resolver path)
 
-    async def run(self, ctx: Context, schema: Any, variables: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The response's ``data``, or None: this request takes the resolver path (which answers it). ``schema``:
-        the Strawberry schema the resolver path executes."""
+    # the roots' arguments by the request's variables (as JSON): coerced and converted once, as graphql-core and
+    # Strawberry would each time (a pure function of the document and the variables; values are only read)
+    _arguments: OrderedDict[bytes, list[dict[str, Any]]] = field(default_factory=OrderedDict, repr=False)
+
+    def arguments(self, schema: Any, variables: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        """Each root's arguments, or None for variables the resolver path refuses (it reports them)."""
+        try:
+            key: bytes | None = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # pragma: no cover - an integer past 64 bits: not kept
+            key = None
+        found = self._arguments.get(key) if key is not None else None
+        if found is not None:
+            self._arguments.move_to_end(key)  # type: ignore[arg-type]
+            return found
         coerced = get_variable_values(schema._schema, self.operation.variable_definitions or (), variables or {})
         if isinstance(coerced, list):  # variable errors: the resolver path reports them
             return None
+        found = [root.arguments(schema, coerced) for root in self.roots]  # _Fallback: not kept
+        if key is not None:
+            self._arguments[key] = found
+            while len(self._arguments) > ARGUMENTS_KEPT:
+                self._arguments.popitem(last=False)
+        return found
+
+    async def run(self, ctx: Context, schema: Any, variables: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The response's ``data``, or None: this request takes the resolver path (which answers it). ``schema``:
+        the Strawberry schema the resolver path executes."""
         data: dict[str, Any] = {}
         try:
-            for root in self.roots:
-                data[root.key] = await root.run(ctx, schema, coerced)
+            arguments = self.arguments(schema, variables)
+            if arguments is None:
+                return None
+            for root, args in zip(self.roots, arguments, strict=True):
+                data[root.key] = await root.run(ctx, args)
         except (DomainError, RequestError, _Fallback):
+            return None
+        except Exception as exc:  # the resolver path answers it (a 503 when a dependency is down, as it answers)
+            if unavailable_cause(exc) is None:
+                failures.report(logger, exc, f"compiled plan {self.name}")
             return None
         self.answered += 1
         return data

@@ -639,6 +639,14 @@ async def complaint_access(
     return access
 
 
+def kept_complaint_access(subject: Subject, *, version: int, unit: uuid.UUID | None) -> ComplaintAccess | None:
+    """The filters ``complaint_access`` built for exactly this policy version and org unit, if this process still
+    keeps them (no database): for a caller that reads the version and the unit in the same statement as the work
+    the filters guard, and discards that work unless they are these (services/api/compiled.py)."""
+    with _cache_lock:
+        return _access_cache.get((subject.tenant, version, subject.user_id, unit))
+
+
 # ------------------------------------------------------------------ policy administration
 
 # What must stay possible for some active user after any change of rules or roles: without these nobody could

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+from sqlalchemy.util import greenlet_spawn
 
 from services.core import tracing
 from services.core.config import get_settings
@@ -54,8 +57,12 @@ class TenantBase(DeclarativeBase):
 # One engine per event loop: asyncpg connections belong to the loop that opened them,
 # and the API, the worker's event-loop thread and the tests each run their own loop.
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
-POOL_SIZE = 10
-MAX_OVERFLOW = 10
+# The pool keeps as many connections as the sessions that may run at once (SESSION_SLOTS) and opens up to four more
+# for what does not take a slot. With 10 + 10 the connections past the tenth were closed whenever ten stood idle and
+# opened again a moment later: under a fluctuating load (bench/list_vs_bare.py at 64 connections) PostgreSQL saw ~180
+# new backends in two minutes, each a fork, a sign-in and every kept statement prepared again (the long tail).
+POOL_SIZE = 16
+MAX_OVERFLOW = 4
 # Sessions that may hold a connection at once through ``session_slot``: the pool's capacity less a few left
 # for what does not queue there (the registry look-up, readiness checks, a second session of a request).
 SESSION_SLOTS = POOL_SIZE + MAX_OVERFLOW - 4
@@ -222,6 +229,29 @@ async def open_tenant_session(schema: str, *, shared: bool = False, **kwargs: An
         yield session
     finally:
         await session.close()
+
+
+@asynccontextmanager
+async def driver_connection() -> AsyncIterator[Any]:
+    """A pooled connection's driver connection (asyncpg's), outside any session and transaction: each statement on
+    it is a transaction of its own (one snapshot). For one statement whose text names every table with its schema
+    (the compiled plans, services/api/compiled.py): no ``search_path`` is set here. Back to the pool when the block
+    ends; closed instead when the block is left by anything but a database error (a broken or cancelled
+    connection is not handed on)."""
+    fairy = await greenlet_spawn(get_engine().sync_engine.pool.connect)  # a new connection needs await_only
+    driver = fairy.driver_connection
+    assert driver is not None
+    try:
+        yield driver
+    except asyncpg.PostgresError:  # the statement failed; the connection is fine unless the server closed it
+        await greenlet_spawn(fairy.invalidate if driver.is_closed() else fairy.close)
+        raise
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(greenlet_spawn(fairy.invalidate))
+        raise
+    else:
+        await greenlet_spawn(fairy.close)
 
 
 @asynccontextmanager

@@ -302,9 +302,16 @@ async def set_password(session: AsyncSession, *, user_id: uuid.UUID, password: s
 
 
 def _active_user_select(condition: Any) -> Any:
-    version = select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery()
+    version = select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery().label("policy_version")
     return select(User.id, User.email, User.roles, User.org_unit_id, version, User.locale).where(
         condition, User.active.is_(True))
+
+
+def active_user_statement(user_id: uuid.UUID) -> Any:
+    """The SELECT ``active_user`` runs for ``user_id`` (columns ``id, email, roles, org_unit_id, policy_version,
+    locale``; no row: no such active user), for a statement that reads the viewer with its own work in one round
+    trip (the compiled plans, services/api/compiled.py)."""
+    return _active_user_select(User.id == user_id)
 
 
 # Built once (a statement per request costs its construction and SQLAlchemy's cache-key walk)

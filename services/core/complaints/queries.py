@@ -179,15 +179,22 @@ class ComplaintView:
     @property
     def description(self) -> str:
         """Decrypted on access (not with the page)."""
-        return open_sealed(self.ring, self.description_blob,
-                           aad(self.ring.tenant, "complaints", "description", self.id)).decode()
+        return str(open_text(self.ring, "description", self.id, self.description_blob))
 
     @property
     def resolution(self) -> str | None:
-        if self.resolution_blob is None:
-            return None
-        return open_sealed(self.ring, self.resolution_blob,
-                           aad(self.ring.tenant, "complaints", "resolution", self.id)).decode()
+        return open_text(self.ring, "resolution", self.id, self.resolution_blob)
+
+
+SEALED_TEXTS = ("description", "resolution")
+
+
+def open_text(ring: Keyring, column: str, complaint_id: uuid.UUID, blob: bytes | None) -> str | None:
+    """A complaint's sealed text (``SEALED_TEXTS``) opened, None for none: ``ComplaintView`` and the compiled plans
+    (services/api/compiled.py, which receive the ciphertext at known places of a page's JSON)."""
+    if blob is None:
+        return None
+    return open_sealed(ring, blob, aad(ring.tenant, "complaints", column, complaint_id)).decode()
 
 
 class ComplaintOrder(enum.StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -16,8 +17,13 @@ from services.core.i18n import DEFAULT_LOCALE, LOCALES, N_, normalize
 from services.core.org.models import TenantSettings, User
 
 
+def tenant_locale_statement() -> Any:
+    """The tenant's stored language (NULL or any text: ``normalize`` it), as ``tenant_locale`` reads it."""
+    return select(TenantSettings.locale).where(TenantSettings.id == 1)
+
+
 async def tenant_locale(session: AsyncSession) -> str:
-    found = await session.scalar(select(TenantSettings.locale).where(TenantSettings.id == 1))
+    found = await session.scalar(tenant_locale_statement())
     return normalize(found) or DEFAULT_LOCALE
 
 
