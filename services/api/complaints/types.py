@@ -340,7 +340,7 @@ class ComplaintType(Node):
                 department = refs[c.responsible_department.id] = OrgUnitType.from_model(c.responsible_department)
         # the fields straight into the instance: the dataclass ``__init__`` (28 keyword arguments, three of them
         # the lazy fields' setters) costs three to four times as much, once per row of a page. Every field but
-        # the lazy ones (``_lazy_fields`` below) must be here: tests/api/complaints/test_list_fields.py
+        # the lazy ones (``_lazy_fields`` below) must be here (test_complaint_list.py reads them all)
         obj = _new_object(cls)
         obj.__dict__ = {
             "id": global_id("Complaint", c.id), "uuid": c.id, "number": c.number, "status": _STATUSES[c.status],
