@@ -150,6 +150,7 @@ def _plain_class(cls: type) -> bool:
 
 _plain_classes: dict[type, bool] = {}
 _CAST = TYPE_CAST_ATTRIBUTE
+_new_tuple = tuple.__new__  # Path(prev, key, typename) without its NamedTuple __new__ frame
 _Entry = tuple[str, Any, _Plan | None]  # response name, field details, plan
 
 
@@ -206,6 +207,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         """``execute_fields`` over a selection's entries (``_entries_for``)."""
         is_awaitable = self.is_awaitable
         plain_classes = _plain_classes
+        subselections = self._subselections
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         try:
@@ -225,9 +227,22 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                             results[response_name] = value
                             continue
                         # an instance of exactly the object type's class, not cast: is_type_of would say yes
-                        field_path = Path(path, response_name, parent_type.name)
-                        completed = self._complete_object(target, field_type, field_details_list, field_path,
-                                                          value, position_context)
+                        field_path = _new_tuple(Path, (path, response_name, parent_type.name))
+                        sub = subselections.get(id(field_details_list))
+                        if (sub is not None and position_context is None and sub[0] is field_details_list
+                                and sub[1] is target):  # _complete_object's first branch, inline (once per object)
+                            try:
+                                completed = self._execute_entries(target, value, field_path, sub[2], None)
+                            except Exception as raw_error:
+                                self.handle_field_error(raw_error, field_type, field_details_list, field_path)
+                                completed = None
+                            else:
+                                if is_awaitable(completed):
+                                    completed = self._await_object(completed, field_type, field_details_list,
+                                                                   field_path)
+                        else:
+                            completed = self._complete_object(target, field_type, field_details_list, field_path,
+                                                              value, position_context)
                         results[response_name] = completed
                         if is_awaitable(completed):
                             awaitable_fields.append(response_name)
