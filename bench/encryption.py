@@ -199,7 +199,8 @@ def before_and_after(ref: str, rounds: int, iterations: int, rows: int, server_u
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False,
                            capture_output=True)
     med = {label: {k: statistics.median(v) for k, v in r.items()} for label, r in results.items()}
-    out = [f"before ({ref}, plaintext columns) and after (this tree), side by side, {rounds} rounds of "
+    what = ", plaintext columns" if ref == BEFORE_ENCRYPTION else ""
+    out = [f"before ({ref}{what}) and after (this tree), side by side, {rounds} rounds of "
            f"{iterations} requests, {rows} rows, median CPU ms per request (median of the rounds):"]
     for name, label in (("sealed", "description + complainant x5"), ("list", "the issue-3 list")):
         ratio = med["after"][name] / med["before"][name]
