@@ -1,6 +1,6 @@
 """Child of bench/encryption.py: time list queries through the app of one source tree, print JSON.
 
-    python bench/_list_timing.py --root TREE --iterations N --rows R --query NAME=FIELDS ...
+    python bench/_list_timing.py --root TREE --iterations N --rows R [--also-rows 1] --query NAME=FIELDS ...
 
 Imports ``services`` and ``bench/list_vs_bare.py`` from TREE (so the code before a change can be timed against
 the code after it, on the same machine in the same sitting), creates its own database with that tree's
@@ -27,6 +27,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=150)
     parser.add_argument("--rows", type=int, default=50)
     parser.add_argument("--query", action="append", default=[])
+    parser.add_argument("--also-rows", type=int, default=0,
+                        help="also time each query at this page size (as NAME@N): the cost per row is the slope")
     parser.add_argument("--wait-for-go", action="store_true", help="print READY, then time after a line on stdin")
     args = parser.parse_args()
     root = args.root.resolve()
@@ -52,6 +54,9 @@ def main() -> int:
         template = "query L($n:Int!){{ complaints(first:$n){{ edges {{ node {{ {} }} }} }} }}"
         bodies = {name: orjson.dumps({"query": template.format(f), "variables": {"n": args.rows}})
                   for name, f in queries.items()}
+        if args.also_rows:
+            bodies.update({f"{name}@{args.also_rows}": orjson.dumps(
+                {"query": template.format(f), "variables": {"n": args.also_rows}}) for name, f in queries.items()})
         times: dict[str, list[float]] = {name: [] for name in bodies}
         async with app.router.lifespan_context(app):
             for _ in range(20):

@@ -35,17 +35,24 @@ from graphql import (
     Undefined,
 )
 from graphql.pyutils import AwaitableOrValue, Path
+from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from strawberry.types.field import StrawberryField
 
 _DEFINITION = "strawberry-definition"
 _MISSING = object()
 _LEAF, _OBJECT = 0, 1
 
-# (kind, attribute, field type, non_null, serialize (leaf) or object type, the object type's is_type_of)
-_Plan = tuple[int, str, GraphQLOutputType, bool, Any, Any]
+# (kind, attribute, field type, non_null, serialize (leaf) or object type, the object type's is_type_of,
+#  exact: a leaf's Python type that its serialize returns as it is (str for String and ID, bool for Boolean), or an
+#  object type's class (Strawberry's is_type_of accepts an instance of exactly that class that was not cast))
+_Plan = tuple[int, str, GraphQLOutputType, bool, Any, Any, type | None]
+
+# graphql-core's serializers that return a value of this exact type unchanged (the first check each makes)
+_IDENTITY: dict[Any, type] = {serialize_string: str, serialize_id: str, serialize_boolean: bool}
 
 _plans: dict[int, dict[str, _Plan | None]] = {}  # id(GraphQLObjectType) -> field name -> plan (the schema is static)
 
@@ -61,16 +68,44 @@ def _field_plan(field: GraphQLField) -> _Plan | None:
     non_null = isinstance(field_type, GraphQLNonNull)
     named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
     if isinstance(named, CustomGraphQLEnumType):
-        return (_LEAF, definition.python_name, field_type, non_null, _enum_serializer(named), None)
+        return (_LEAF, definition.python_name, field_type, non_null, _enum_serializer(named), None, None)
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-        return (_LEAF, definition.python_name, field_type, non_null, named.serialize, None)
+        return (_LEAF, definition.python_name, field_type, non_null, named.serialize, None,
+                _IDENTITY.get(named.serialize))
     if isinstance(named, GraphQLObjectType):
-        object_definition = named.extensions.get(_DEFINITION)
-        if not isinstance(object_definition, StrawberryObjectDefinition) or object_definition.is_type_of:
-            return None  # a type's own is_type_of may use the resolve info: the general path
-        # Strawberry's is_type_of (isinstance, and the strawberry.cast check) ignores the resolve info
-        return (_OBJECT, definition.python_name, field_type, non_null, named, named.is_type_of)
+        accepted = _object_plan(named)
+        if accepted is None:
+            return None
+        return (_OBJECT, definition.python_name, field_type, non_null, named, *accepted)
     return None
+
+
+def _object_plan(named: GraphQLObjectType) -> tuple[Any, type | None] | None:
+    """An object type's ``is_type_of`` and the class whose plain instances it accepts, or None when the type's own
+    ``is_type_of`` may read the resolve info (the general path then)."""
+    object_definition = named.extensions.get(_DEFINITION)
+    if not isinstance(object_definition, StrawberryObjectDefinition) or object_definition.is_type_of:
+        return None
+    # Strawberry's is_type_of (the strawberry.cast check, then isinstance) ignores the resolve info; an instance of
+    # exactly the type's class with no cast on it passes it (a class with a cast of its own never takes this)
+    origin = object_definition.origin
+    exact = (origin if isinstance(origin, type) and not hasattr(origin, TYPE_CAST_ATTRIBUTE) and _plain_class(origin)
+             else None)
+    return named.is_type_of, exact
+
+
+# id(list item type) -> (that type, its plan: (object type, its class) or None)
+_item_plans: dict[int, tuple[GraphQLOutputType, tuple[GraphQLObjectType, type] | None]] = {}
+
+
+def _list_item_plan(item_type: GraphQLOutputType) -> tuple[GraphQLObjectType, type] | None:
+    named = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    if not isinstance(named, GraphQLObjectType):
+        return None
+    accepted = _object_plan(named)
+    if accepted is None or accepted[1] is None:
+        return None
+    return named, accepted[1]
 
 
 def _enum_serializer(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
@@ -114,6 +149,8 @@ def _plain_class(cls: type) -> bool:
 
 
 _plain_classes: dict[type, bool] = {}
+_CAST = TYPE_CAST_ATTRIBUTE
+_new_tuple = tuple.__new__  # Path(prev, key, typename) without its NamedTuple __new__ frame
 _Entry = tuple[str, Any, _Plan | None]  # response name, field details, plan
 
 
@@ -125,6 +162,11 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         # per selection (graphql-core collects a sub-selection once per request and reuses the same dict for every
         # object of a list): its fields with their plans; the selection is kept so that its id stays its own
         self._entries: dict[tuple[int, int], tuple[Any, list[_Entry]]] = {}
+        # per object field (its field details list, the same for every object of a list): the object type and its
+        # sub-selection's entries, so that each object after the first skips collect_subfields and the look-ups
+        self._subselections: dict[int, tuple[Any, GraphQLObjectType, list[_Entry]]] = {}
+        manager = self.middleware_manager
+        self._plain = manager is None or not manager.middlewares  # middlewares wrap resolvers: the general path
 
     def _entries_for(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Entry]:
         key = (id(parent_type), id(grouped_field_set))
@@ -148,19 +190,30 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: Any,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        manager = self.middleware_manager
-        if manager is not None and manager.middlewares:
+        if not self._plain:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        is_awaitable = self.is_awaitable
-        plain_classes = _plain_classes
         found = self._entries.get((id(parent_type), id(grouped_field_set)))
         entries = found[1] if found is not None else self._entries_for(parent_type, grouped_field_set)
+        return self._execute_entries(parent_type, source_value, path, entries, position_context)
+
+    def _execute_entries(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        entries: list[_Entry],
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """``execute_fields`` over a selection's entries (``_entries_for``)."""
+        is_awaitable = self.is_awaitable
+        plain_classes = _plain_classes
+        subselections = self._subselections
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         try:
             for response_name, field_details_list, plan in entries:
                 if plan is not None:
-                    kind, attribute, field_type, non_null, target, is_type_of = plan
+                    kind, attribute, field_type, non_null, target, is_type_of, exact = plan
                     try:
                         value = getattr(source_value, attribute, _MISSING)
                     except Exception:  # a property that raises: the general path reports it
@@ -169,6 +222,31 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                         if not non_null:
                             results[response_name] = None
                             continue
+                    elif type(value) is exact and (kind == _LEAF or getattr(value, _CAST, None) is None):
+                        if kind == _LEAF:  # a str of a String or ID, a bool of a Boolean: serialized as it is
+                            results[response_name] = value
+                            continue
+                        # an instance of exactly the object type's class, not cast: is_type_of would say yes
+                        field_path = _new_tuple(Path, (path, response_name, parent_type.name))
+                        sub = subselections.get(id(field_details_list))
+                        if (sub is not None and position_context is None and sub[0] is field_details_list
+                                and sub[1] is target):  # _complete_object's first branch, inline (once per object)
+                            try:
+                                completed = self._execute_entries(target, value, field_path, sub[2], None)
+                            except Exception as raw_error:
+                                self.handle_field_error(raw_error, field_type, field_details_list, field_path)
+                                completed = None
+                            else:
+                                if is_awaitable(completed):
+                                    completed = self._await_object(completed, field_type, field_details_list,
+                                                                   field_path)
+                        else:
+                            completed = self._complete_object(target, field_type, field_details_list, field_path,
+                                                              value, position_context)
+                        results[response_name] = completed
+                        if is_awaitable(completed):
+                            awaitable_fields.append(response_name)
+                        continue
                     elif value is not _MISSING and (plain_classes.get(type(value)) or _plain_class(type(value))):
                         if kind == _LEAF:
                             try:
@@ -202,6 +280,31 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             return results
         return self._gather_results(results, awaitable_fields)
 
+    def complete_list_item_value(
+        self,
+        item: Any,
+        complete_results: list[Any],
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: Any,
+        item_path: Path,
+        position_context: Any,
+    ) -> bool:
+        """An item of a list of objects (a page's edges) that is an instance of exactly the item type's class:
+        completed as ``complete_value`` would (``_complete_object``, the same error handling), without its
+        dispatch on the type and the ``is_type_of`` call; anything else as graphql-core completes it."""
+        found = _item_plans.get(id(item_type))
+        if found is None or found[0] is not item_type:
+            found = _item_plans[id(item_type)] = (item_type, _list_item_plan(item_type))
+        item_plan = found[1]
+        if item_plan is not None and type(item) is item_plan[1] and getattr(item, _CAST, None) is None and self._plain:
+            completed = self._complete_object(item_plan[0], item_type, field_details_list, item_path, item,
+                                              position_context)
+            complete_results.append(completed)
+            return self.is_awaitable(completed)
+        return super().complete_list_item_value(item, complete_results, item_type, field_details_list, info,
+                                                item_path, position_context)
+
     async def _gather_results(self, results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
         if len(awaitable_fields) == 1:
             field = awaitable_fields[0]
@@ -225,13 +328,23 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         """``execute_field`` after the resolver, for an object value its type accepts (``complete_object_value``
         without the ``is_type_of`` call it has just made), with the same error handling."""
         try:
-            grouped_field_set, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
-            if position_context is None and not new_defer_usages:  # what execute_collected_subfields then does
-                completed = self.execute_fields(return_type, value, path, grouped_field_set, None)
+            sub = self._subselections.get(id(field_details_list))
+            if (position_context is None and sub is not None and sub[0] is field_details_list
+                    and sub[1] is return_type):
+                completed = self._execute_entries(return_type, value, path, sub[2], None)
             else:
-                completed = self.execute_collected_subfields(
-                    return_type, value, path, grouped_field_set, new_defer_usages, position_context
-                )
+                grouped_field_set, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
+                if position_context is None and not new_defer_usages:  # what execute_collected_subfields does
+                    if self._plain:
+                        entries = self._entries_for(return_type, grouped_field_set)
+                        self._subselections[id(field_details_list)] = (field_details_list, return_type, entries)
+                        completed = self._execute_entries(return_type, value, path, entries, None)
+                    else:
+                        completed = self.execute_fields(return_type, value, path, grouped_field_set, None)
+                else:
+                    completed = self.execute_collected_subfields(
+                        return_type, value, path, grouped_field_set, new_defer_usages, position_context
+                    )
         except Exception as raw_error:
             self.handle_field_error(raw_error, field_type, field_details_list, path)
             return None

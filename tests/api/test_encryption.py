@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import SECOND_USER, TENANT_A, TENANT_B, GraphQLClient
 from helpers import execute, rows, run_cli, scalar, server_pg_dump
-from lifecycle import RECORD, complaint_input
+from lifecycle import RECORD, complaint_input, record
 
 pytestmark = pytest.mark.usefixtures("tenants")
 
@@ -173,6 +173,62 @@ async def _moved(gql: GraphQLClient, caplog: pytest.LogCaptureFixture, s: str, a
     errors = [(e["message"], e["path"]) for e in body["errors"]]
     assert errors == [("Internal server error", ["complaint", "resolution"])]
     assert body["data"]["complaint"]["description"] == a["description"]
+
+
+PAGE = """
+query ($f: ComplaintFilter) { complaints(filter: $f, first: 10) {
+  edges { node { number description complainant { name phone masked } } } } }
+"""
+
+
+async def test_a_page_opens_its_sealed_values_together_and_a_bad_one_fails_its_own_row(
+        gql: GraphQLClient, caplog: pytest.LogCaptureFixture) -> None:
+    tag = uuid.uuid4().hex[:10]
+    made = [await record(gql, TENANT_A, title=f"Page {tag} {i}", description=f"Story {tag} {i}",
+                         complainant={"name": f"Person {tag} {i}", "phone": f"1390000000{i}"}) for i in range(3)]
+    numbers = [m["number"] for m in made]
+    found = {"f": {"text": f"Page {tag}"}}
+    edges = (await gql(PAGE, found))["complaints"]["edges"]  # newest first: every row's own values
+    assert [(e["node"]["number"], e["node"]["description"], e["node"]["complainant"]) for e in edges] == [
+        (numbers[i], f"Story {tag} {i}", {"name": f"Person {tag} {i}", "phone": f"1390000000{i}", "masked": False})
+        for i in (2, 1, 0)]
+    s = f"tenant_{TENANT_A}"
+    kept = await rows(f'SELECT c.id, c.description, p.id AS person, p.identity FROM "{s}".complaints c '
+                      f'JOIN "{s}".complainants p ON p.id = c.complainant_id WHERE c.number = ANY(:n)', n=numbers)
+    try:
+        # the first complaint's description onto the second: the second row fails (row 1, newest first), alone
+        assert await execute(f'UPDATE "{s}".complaints SET description = (SELECT description FROM "{s}".complaints '
+                             f'WHERE number = :src) WHERE number = :dst', src=numbers[0], dst=numbers[1]) == 1
+        await _page_fails(gql, caplog, found, tag, ["complaints", "edges", 1, "node", "description"],
+                          "complaints|description")
+        # and the first complainant's identity onto the third's: the third row (row 0) fails first
+        assert await execute(
+            f'UPDATE "{s}".complainants SET identity = (SELECT p.identity FROM "{s}".complainants p JOIN '
+            f'"{s}".complaints c ON c.complainant_id = p.id WHERE c.number = :src) WHERE id = (SELECT complainant_id '
+            f'FROM "{s}".complaints WHERE number = :dst)', src=numbers[0], dst=numbers[2]) == 1
+        await _page_fails(gql, caplog, found, tag, ["complaints", "edges", 0, "node", "complainant"],
+                          "complainants|identity")
+    finally:  # the real ciphertexts back: the tenant is shared with the other tests
+        for row in kept:
+            await execute(f'UPDATE "{s}".complaints SET description = :d WHERE id = :id', d=row.description,
+                          id=row.id)
+            await execute(f'UPDATE "{s}".complainants SET identity = :i WHERE id = :id', i=row.identity,
+                          id=row.person)
+    edges = (await gql(PAGE, found))["complaints"]["edges"]
+    assert [e["node"]["description"] for e in edges] == [f"Story {tag} {i}" for i in (2, 1, 0)]
+
+
+async def _page_fails(gql: GraphQLClient, caplog: pytest.LogCaptureFixture, variables: dict[str, Any], tag: str,
+                      path: list[Any], where: str) -> None:
+    with caplog.at_level(logging.ERROR, logger="services.core.crypto.fields"):
+        caplog.clear()
+        body = (await gql.post(PAGE, variables)).json()
+    # the first failing row's field, alone; its non-null fields take the list with it (as a row-by-row open did)
+    assert [(e["message"], e["path"]) for e in body["errors"]] == [("Internal server error", path)]
+    assert body["data"] is None
+    logged = [r.getMessage() for r in caplog.records]
+    assert sum(where in m for m in logged) == 1, logged  # once, when the page's column was opened
+    assert not any(tag in m for m in logged)  # where, never what
 
 
 async def test_exact_lookup_goes_through_per_tenant_blind_indexes(gql: GraphQLClient) -> None:

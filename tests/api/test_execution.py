@@ -34,6 +34,15 @@ class Plain:  # no interface: no is_type_of at all
 
 
 @strawberry.type
+class Other(Named):  # what a Leaf can be cast to: is_type_of then refuses it as a Leaf
+    name: str
+
+
+class LeafChild(Leaf):  # a Python subclass: not exactly the type's class, still accepted by isinstance
+    pass
+
+
+@strawberry.type
 class Holder:
     id: strawberry.ID
     leaf: Leaf | None
@@ -41,6 +50,7 @@ class Holder:
     leaves: list[Leaf]
     maybe_leaves: list[Leaf | None] | None
     plain: Plain | None = None
+    cast: Leaf | None = None
 
     @strawberry.field
     def computed(self) -> str:
@@ -77,7 +87,12 @@ def _holders() -> list[Any]:
     wrong = Holder(id=strawberry.ID("5"), leaf=Leaf(name=None, count=2, colour=Colour.RED),  # type: ignore[arg-type]
                    required=good, leaves=[Leaf(name="x", count=3, colour="red")],  # type: ignore[arg-type]
                    maybe_leaves=None, plain=_Broken())  # type: ignore[arg-type]
-    return [*holders, broken, nulled, wrong]
+    cast = Holder(id=strawberry.ID("6"), leaf=LeafChild(name="child", count=4, colour=Colour.BLUE), required=good,
+                  leaves=[good, LeafChild(name="child", count=6, colour=Colour.RED),
+                          strawberry.cast(Leaf, Leaf(name="self", count=7, colour=Colour.RED))],
+                  maybe_leaves=[strawberry.cast(Other, Leaf(name="other", count=5, colour=Colour.RED)), good],
+                  cast=strawberry.cast(Other, Leaf(name="other", count=8, colour=Colour.BLUE)))
+    return [*holders, broken, nulled, wrong, cast]
 
 
 @strawberry.type
@@ -97,6 +112,7 @@ QUERIES = [
     "{ strict { id leaf { name } leaves { ... on Leaf { n: name c: count } } } }",
     "{ holders { __typename id leaf { __typename name @include(if: false) count @skip(if: false) } } }",
     "{ holders { required { name colour } } }",
+    "{ holders { id leaf { name count } leaves { name colour } maybeLeaves { name count } cast { name } } }",
 ]
 
 

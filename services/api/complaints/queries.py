@@ -272,7 +272,7 @@ class ComplaintQueries:
 
         items = page.items
         refs: dict[Any, Any] = {}
-        edges = [ComplaintEdge(node=ComplaintType.from_view(v, refs), page=page, view=v) for v in items]
+        edges = [ComplaintEdge.of(ComplaintType.from_view(v, refs), page, v) for v in items]
         return ComplaintConnection(
             edges=edges,
             page_info=PageInfo(

@@ -38,6 +38,8 @@ from services.core.org.models import CategoryCause
 
 ERASED_NAME = "[erased]"
 
+_new_object = object.__new__  # types built once per row of a page fill their instance dict directly (from_view)
+
 strawberry.enum(models.ComplaintStatus, name="ComplaintStatus")
 strawberry.enum(models.Channel, name="Channel")
 strawberry.enum(models.Scope, name="Scope")
@@ -78,12 +80,15 @@ class Complainant:
         if p.erased:
             return cls(name=ERASED_NAME, phone=None, email=None, id_number=None, address=None, masked=not visible,
                        erased=True)
-        v = p.values()  # decrypted once
+        v = p.values()  # decrypted once (with the page's other complainants)
+        if visible:  # every row of a list for most viewers: the instance dict directly (see ComplaintType)
+            obj = _new_object(cls)
+            obj.__dict__ = {"name": v.get("name") or "", "phone": v.get("phone"), "email": v.get("email"),
+                            "id_number": v.get("id_number"), "address": v.get("address"), "masked": False,
+                            "erased": False}
+            return obj
         name, phone, email, id_number, address = (v.get("name") or "", v.get("phone"), v.get("email"),
                                                   v.get("id_number"), v.get("address"))
-        if visible:
-            return cls(name=name, phone=phone, email=email, id_number=id_number, address=address, masked=False,
-                       erased=False)
         return cls(
             name=mask_name(name),
             phone=mask_phone(phone) if phone else None,
@@ -333,16 +338,22 @@ class ComplaintType(Node):
             department = refs.get(c.responsible_department.id)
             if department is None:
                 department = refs[c.responsible_department.id] = OrgUnitType.from_model(c.responsible_department)
-        return cls(
-            id=global_id("Complaint", c.id), uuid=c.id, number=c.number, status=_STATUSES[c.status],
-            channel=_CHANNELS[c.channel], title=c.title, view=c,
-            category=category, cause=CategoryCause(c.cause) if c.cause else None, scope=_SCOPES[c.scope],
-            store=store, owner=owner, responsible_department=department,
-            order_number=c.order_number, material_number=c.material_number, quantity=c.quantity,
-            delivery_date=c.delivery_date, defective_quantity=c.defective_quantity, amount=c.amount,
-            litigation=c.litigation, resolved_on_the_spot=c.resolved_on_the_spot,
-            created_at=c.created_at, updated_at=c.updated_at, closed_at=c.closed_at, repeat_of_id=c.repeat_of_id,
-        )
+        # the fields straight into the instance: the dataclass ``__init__`` (28 keyword arguments, three of them
+        # the lazy fields' setters) costs three to four times as much, once per row of a page. Every field but
+        # the lazy ones (``_lazy_fields`` below) must be here (test_complaint_list.py reads them all)
+        obj = _new_object(cls)
+        obj.__dict__ = {
+            "id": global_id("Complaint", c.id), "uuid": c.id, "number": c.number, "status": _STATUSES[c.status],
+            "channel": _CHANNELS[c.channel], "title": c.title, "view": c,
+            "category": category, "cause": CategoryCause(c.cause) if c.cause else None, "scope": _SCOPES[c.scope],
+            "store": store, "owner": owner, "responsible_department": department,
+            "order_number": c.order_number, "material_number": c.material_number, "quantity": c.quantity,
+            "delivery_date": c.delivery_date, "defective_quantity": c.defective_quantity, "amount": c.amount,
+            "litigation": c.litigation, "resolved_on_the_spot": c.resolved_on_the_spot,
+            "created_at": c.created_at, "updated_at": c.updated_at, "closed_at": c.closed_at,
+            "repeat_of_id": c.repeat_of_id,
+        }
+        return obj
 
     @strawberry.field(description="How the customer wants to hear from us (null: no usable contact: the owner "
                                   "tells them)")
@@ -587,6 +598,13 @@ class ComplaintEdge:
     node: ComplaintType
     page: strawberry.Private[Page]
     view: strawberry.Private[ComplaintView]
+
+    @classmethod
+    def of(cls, node: ComplaintType, page: Page, view: ComplaintView) -> ComplaintEdge:
+        """``ComplaintEdge(node=..., page=..., view=...)`` at a third of the cost (one per row of a page)."""
+        obj = _new_object(cls)
+        obj.__dict__ = {"node": node, "page": page, "view": view}
+        return obj
 
 
 @strawberry.type

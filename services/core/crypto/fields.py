@@ -59,6 +59,11 @@ def _aad_prefix(tenant: str, table: str, column: str) -> bytes:
     return f"cd1|{tenant}|{table}|{column}|".encode()
 
 
+def aad_prefix(tenant: str, table: str, column: str) -> bytes:
+    """``aad(tenant, table, column, row_id)`` less the row id: a batch of rows adds each row's id to it."""
+    return _aad_prefix(tenant, table, column)
+
+
 def aad(tenant: str, table: str, column: str, row_id: uuid.UUID | int | str) -> bytes:
     """The associated data of a sealed value: where it belongs (a UUID row id as its 16 bytes)."""
     rid = row_id.bytes if isinstance(row_id, uuid.UUID) else str(row_id).encode()
