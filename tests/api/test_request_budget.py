@@ -52,6 +52,15 @@ async def complaints_in(tenant: Any) -> int:
     return int(await scalar(f'SELECT count(*) FROM "{tenant.schema}".complaints'))
 
 
+async def timed(gql: GraphQLClient, slug: str) -> tuple[int, float, Any]:
+    """The list as the tenant's default user: status, seconds to the answer, the response."""
+    import time
+
+    started = time.monotonic()
+    response = await gql.post(LIST, tenant=slug, user=DEFAULT_USER)
+    return response.status_code, time.monotonic() - started, response
+
+
 def set_budget(slug: str, *args: str) -> str:
     result = run_cli("tenant", "budget", slug, *args)
     assert result.returncode == 0, result.stderr
@@ -157,7 +166,6 @@ async def test_a_burst_a_little_over_the_budget_waits_and_a_refusal_is_answered_
     its token (within QUEUE_S) and is served, and the fourth (a second away) is refused, after a pause of at least
     HOLD_MIN_S (a flood that retries at once gets about a refusal a second per connection, not hundreds)."""
     import asyncio
-    import time
 
     from services.api.edge import HOLD_MIN_S
 
@@ -170,12 +178,7 @@ async def test_a_burst_a_little_over_the_budget_waits_and_a_refusal_is_answered_
         assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
         await asyncio.sleep(1.1)
 
-        async def one() -> tuple[int, float, Any]:
-            started = time.monotonic()
-            response = await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)
-            return response.status_code, time.monotonic() - started, response
-
-        answers = await asyncio.gather(*(one() for _ in range(4)))
+        answers = await asyncio.gather(*(timed(gql, noisy.slug) for _ in range(4)))
         assert sorted(status for status, _, _ in answers) == [200, 200, 200, 429]
         served = sorted(elapsed for status, elapsed, _ in answers if status == 200)
         assert served[2] >= 0.45  # waited for its token
@@ -209,12 +212,7 @@ async def test_a_flood_is_held_longer_the_more_requests_wait_for_their_refusal(p
         assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
         await asyncio.sleep(1.1)
 
-        async def one() -> tuple[int, float, Any]:
-            started = time.monotonic()
-            response = await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)
-            return response.status_code, time.monotonic() - started, response
-
-        flood = asyncio.gather(*(one() for _ in range(11)))
+        flood = asyncio.gather(*(timed(gql, noisy.slug) for _ in range(11)))
         await asyncio.sleep(0.2)
         started = time.monotonic()
         assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
