@@ -62,7 +62,10 @@ READY_TIMEOUT_S = 2.0
 # A request allocates tens of thousands of short-lived objects (a page of results); with the default threshold
 # (700) the collector ran about once per request and took ~0.4 ms of it (2,000 in-process 50-row requests:
 # 1,573 young, 142 middle, 12 full collections, 806 ms). At 10,000: 34 collections, ~200 ms, the longest
-# ~25 ms (at 50,000 the same total in fewer, longer pauses).
+# ~25 ms (at 50,000 the same total in fewer, longer pauses). Since 2026-12-07 a request leaves nothing in reference
+# cycles (tests/api/test_request_garbage.py): everything it allocates is freed by reference counting as it ends, so
+# the young generation only fills with what outlives requests (caches, held refusals) and the collector runs
+# seldom (a quiet tenant's 100 lists a second: a collection of ~4 ms twice a second before, none after).
 GC_GEN0_THRESHOLD = 10_000
 
 

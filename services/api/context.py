@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import weakref
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -35,6 +36,7 @@ from services.core import i18n
 from services.core.audit.service import Actor
 from services.core.auth import operators as operator_service
 from services.core.auth import service as auth_service
+from services.core.authz import ComplaintAccess
 from services.core.clock import Clock, system_clock
 from services.core.db import session_slots
 from services.core.errors import DomainError, ErrorCode
@@ -45,6 +47,13 @@ from services.core.idempotency import service as idempotency_service
 from services.core.tenancy import TenantRef, tenant_session
 
 UNSTORABLE_MESSAGE = N_("a value contains a character that cannot be stored (U+0000)")
+
+
+def _alive(ref: weakref.ReferenceType[Context]) -> Context:
+    context = ref()
+    if context is None:  # a loader used after its request ended
+        raise RuntimeError("the request's context is gone")
+    return context
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,17 @@ class Context:
     def loaders(self) -> Loaders:
         from services.api.authz import complaint_access
 
-        return Loaders(self.db, lambda: complaint_access(self))
+        # The loaders reach this context weakly: the context holds them, so a strong reference back would make a
+        # cycle, and the request's loads, session and results would wait for the garbage collector to be freed.
+        me = weakref.ref(self)
+
+        def db() -> AbstractAsyncContextManager[AsyncSession]:
+            return _alive(me).db()
+
+        def access() -> Awaitable[ComplaintAccess]:
+            return complaint_access(_alive(me))
+
+        return Loaders(db, access)
 
     def forget_session(self) -> None:
         """A WebSocket's context outlives its sessions: the next read opens a new one (on the current stack)."""

@@ -46,9 +46,13 @@ class Loaders:
         self._db = db
         self._access = access
 
+    # The load functions close over ``db`` and ``access``, never ``self``: the loaders hold their DataLoaders, so a
+    # load function holding the loaders would make a cycle (freed only by the garbage collector, with the loads).
     def _batch(self, fetch: Fetch[Any, Any], default: Callable[[], Any] = lambda: None) -> DataLoader[Any, Any]:
+        db = self._db
+
         async def load(keys: list[Any]) -> list[Any]:
-            async with self._db() as session:
+            async with db() as session:
                 found = await fetch(session, keys)
             return [found.get(k, default()) for k in keys]
 
@@ -58,9 +62,11 @@ class Loaders:
     def complaint_by_id(self) -> DataLoader[uuid.UUID, q.ComplaintView | None]:
         """Complaints the viewer may read (others load as None: "not found"), masked as their rights say."""
 
+        db, viewer_access = self._db, self._access
+
         async def load(keys: list[uuid.UUID]) -> list[q.ComplaintView | None]:
-            access = await self._access() if self._access is not None else UNRESTRICTED
-            async with self._db() as session:
+            access = await viewer_access() if viewer_access is not None else UNRESTRICTED
+            async with db() as session:
                 found = await q.get_complaints(session, keys, read=access.read, identity=access.identity)
             return [found.get(k) for k in keys]
 
@@ -179,9 +185,11 @@ class Loaders:
 
     @cached_property
     def history_by_key(self) -> DataLoader[HistoryKey, list[AuditEvent]]:
+        db = self._db
+
         async def load(keys: list[HistoryKey]) -> list[list[AuditEvent]]:
             results: dict[HistoryKey, list[AuditEvent]] = {}
-            async with self._db() as session:
+            async with db() as session:
                 # keys without a cursor and with the same shape share one windowed statement
                 groups: dict[tuple[int, bool], list[HistoryKey]] = {}
                 for key in keys:

@@ -441,9 +441,14 @@ def _store_clause(unit_id: uuid.UUID | None) -> ColumnElement[bool]:
                Complaint.store_id.in_(select(OrgUnit.id).where(OrgUnit.parent_id == unit_id)))
 
 
+# Made once: an alias built per call is ~100 objects in reference cycles (its columns, their foreign keys) left to
+# the garbage collector by every request that asks for the relation.
+_FORM, _NEWER_FORM = aliased(HandlingForm, name="approved_form"), aliased(HandlingForm, name="newer_form")
+
+
 def _approved_clause(complaint_id: Any) -> ColumnElement[bool]:
     """The complaint's current (newest) handling form is approved."""
-    form, newer = aliased(HandlingForm), aliased(HandlingForm)
+    form, newer = _FORM, _NEWER_FORM
     return exists().where(
         form.complaint_id == complaint_id,
         form.status == HandlingFormStatus.APPROVED.value,

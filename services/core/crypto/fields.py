@@ -30,6 +30,7 @@ import hmac
 import logging
 import os
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -323,14 +324,15 @@ def writable_keyring(session: Session) -> Keyring:
         raise KeyUnavailable("no tenant keyring is bound to this session")
     txn = session.get_transaction()
     root = txn  # get_transaction() is the root transaction
-    if root is not None and session.info.get("_cd_locked") is root:
+    locked = session.info.get("_cd_locked")  # weakly: the session holds its transaction, no cycle through info
+    if root is not None and locked is not None and locked() is root:
         return ring
     for attempt in range(2):
         state = session.execute(
             select(TenantKey.state).where(TenantKey.id == ring.active_id).with_for_update(read=True)
         ).scalar_one_or_none()
         if state == KeyState.ACTIVE:
-            session.info["_cd_locked"] = root
+            session.info["_cd_locked"] = weakref.ref(root) if root is not None else None
             return ring
         if attempt == 0:
             ring = load_keyring_sync(session.connection(), ring.tenant)

@@ -204,6 +204,10 @@ async def supervisors_of(session: AsyncSession, user_id: uuid.UUID) -> list[uuid
     return (await supervisors_of_many(session, [user_id]))[user_id]
 
 
+# Made once (an alias per call is objects in reference cycles left to the garbage collector).
+_PERSON, _BOSS, _UNIT = aliased(User, name="person"), aliased(User, name="boss"), aliased(OrgUnit, name="unit")
+
+
 async def supervisors_of_many(session: AsyncSession, user_ids: Iterable[uuid.UUID]
                               ) -> dict[uuid.UUID, list[uuid.UUID]]:
     """``supervisors_of`` for several users in one statement (each user's list ordered by e-mail)."""
@@ -211,9 +215,7 @@ async def supervisors_of_many(session: AsyncSession, user_ids: Iterable[uuid.UUI
     out: dict[uuid.UUID, list[uuid.UUID]] = {u: [] for u in wanted}
     if not wanted:
         return out
-    person = aliased(User)
-    boss = aliased(User)
-    unit = aliased(OrgUnit)
+    person, boss, unit = _PERSON, _BOSS, _UNIT
     found = (await session.execute(
         select(person.id, boss.id)
         .join(unit, unit.id == person.org_unit_id)
