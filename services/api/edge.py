@@ -304,12 +304,18 @@ async def authenticate(scope: Scope) -> tuple[TenantRef | None, Principal | None
 # times that (a flood's connections, refused together, do not come back together: in step, 128 of them arrived as
 # one burst a second, and the other tenants' requests waited behind it). A client a little over its budget (a few
 # requests waiting) gets its 429 after 0.5-1.5 s, with Retry-After. At most HELD_MAX requests wait at once in a
-# process; beyond that a refusal is immediate and a queued request is refused.
+# process; beyond that a refusal is immediate and a queued request is refused. And at most HELD_PER_BUDGET of one
+# budget wait for their refusal: a flood that does not wait for its answers (an open loop, a request every so often
+# whatever came back) would otherwise pile up held requests for as long as the pause stretches (~1,600 at 100 a
+# second), each a connection and live objects the garbage collector walks; past that, its refusals are answered at
+# once (in a gap the other tenants leave), so it goes on over the connections it has. A closed-loop flood of fewer
+# connections than that is held as above.
 QUEUE_S = 0.5
 HOLD_MIN_S, HOLD_MAX_S = 0.5, 1.5
 HOLD_CAP_S = 15.0
 REFUSALS_PER_TOKEN = 2.0
 HELD_MAX = 2048
+HELD_PER_BUDGET = 256
 # While a budget refuses (or did within DEFER_FOR_S), the requests it still admits defer to the other tenants'
 # (services.api.deference). REFUSED_KEYS_MAX bounds what is remembered of refusals (client addresses included).
 DEFER_FOR_S = 5.0
@@ -406,8 +412,9 @@ class Admission:
     async def refuse(self, send: Send, verdict: Verdict, request_id: str | None, accept: str | None,
                      accept_language: str | None = None) -> None:
         wait = verdict.seconds
-        if self.held >= HELD_MAX:
+        if self.held >= HELD_MAX or self.refusing.get(verdict.key, 0) >= HELD_PER_BUDGET:
             self._refused(verdict.key)
+            await self.gate.turn()
         else:
             pause = self.pause(verdict)
             self.refusing[verdict.key] = self.refusing.get(verdict.key, 0) + 1

@@ -230,6 +230,41 @@ async def test_a_flood_is_held_longer_the_more_requests_wait_for_their_refusal(p
     assert refused[-1] >= 9 / (REFUSALS_PER_TOKEN * 1.0) * HOLD_MIN_S
 
 
+async def test_past_its_share_of_held_requests_a_budgets_refusals_are_answered_at_once(
+        pair: tuple[Any, Any], fresh_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most HELD_PER_BUDGET requests of one budget wait for their refusal (here 3): a flood that does not wait
+    for its answers would otherwise pile up held connections for as long as the pause stretches. Past that its
+    refusals are answered at once (and with Retry-After), the others' requests are served as before."""
+    import asyncio
+    import time
+
+    from services.api import edge
+
+    monkeypatch.setattr(edge, "HELD_PER_BUDGET", 3)
+    noisy, quiet = pair
+    set_budget(noisy.slug, "1/1")
+    app = fresh_app()
+    async with app.router.lifespan_context(app), client_of(app) as http:
+        gql = GraphQLClient(http)
+        assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
+        await asyncio.sleep(1.1)  # its one token back
+
+        flood = asyncio.gather(*(timed(gql, noisy.slug) for _ in range(8)))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
+        assert time.monotonic() - started < edge.HOLD_MIN_S
+        answers = await flood
+    assert sorted(status for status, _, _ in answers) == [200] + [429] * 7
+    refused = sorted(elapsed for status, elapsed, _ in answers if status == 429)
+    assert all(elapsed < edge.HOLD_MIN_S for elapsed in refused[:4]), refused  # past the three held: at once
+    assert all(elapsed >= edge.HOLD_MIN_S for elapsed in refused[4:]), refused  # the three held: the pause
+    for status, _, response in answers:
+        if status == 429:
+            assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+            assert int(response.headers["retry-after"]) >= 0
+
+
 async def test_a_tenant_being_refused_runs_what_it_is_allowed_in_the_gaps_the_others_leave(
         pair: tuple[Any, Any], fresh_app: Any) -> None:
     """While a tenant's budget refuses requests, the requests it still admits defer to the other tenants': one is
