@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import signal
 import sys
@@ -258,6 +259,71 @@ async def noisy_load(port: int, kind: str, token: str, clients: int, stop: async
     return counts
 
 
+def _flood_process(port: int, kind: str, token: str, clients: int, rate: float, conn: Any) -> None:
+    """The noisy tenant's load in a process of its own (``--flood-client process``): its connections, its timers
+    and its parsing of the answers then never delay the quiet tenant's client, which times from its own event loop.
+    Says ``ready``, floods until the parent says ``stop``, then sends back its counts."""
+
+    async def run() -> dict[str, int]:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def stopped() -> None:  # once: the reader stays readable until the message is read, after the flood
+            loop.remove_reader(conn.fileno())
+            stop.set()
+
+        loop.add_reader(conn.fileno(), stopped)
+        conn.send("ready")
+        return await noisy_load(port, kind, token, clients, stop, rate)
+
+    counts = asyncio.run(run())
+    conn.recv()  # the parent's stop
+    conn.send(counts)
+
+
+class Flood:
+    """The noisy tenant's load of one phase, in this process (``inline``) or in a child process (``process``)."""
+
+    def __init__(self, where: str, port: int, kind: str, token: str, clients: int, rate: float) -> None:
+        self.where, self.args = where, (port, kind, token, clients, rate)
+        self.task: asyncio.Task[dict[str, int]] | None = None
+        self.process: Any = None
+        self.conn: Any = None
+        self.stop = asyncio.Event()
+
+    async def start(self) -> None:
+        if self.where == "inline":
+            port, kind, token, clients, rate = self.args
+            self.task = asyncio.create_task(noisy_load(port, kind, token, clients, self.stop, rate))
+            return
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, theirs = ctx.Pipe()
+        self.process = ctx.Process(target=_flood_process, args=(*self.args, theirs), daemon=True)
+        self.process.start()
+        theirs.close()
+        ready = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+        assert ready == "ready", ready
+
+    def cpu_seconds(self) -> float:
+        """The flood client's CPU so far when it is a process of its own (inline, it is the bench's)."""
+        if self.process is None or lvb.psutil is None:
+            return 0.0
+        with contextlib.suppress(lvb.psutil.Error):
+            t = lvb.psutil.Process(self.process.pid).cpu_times()
+            return float(t.user + t.system)
+        return 0.0
+
+    async def finish(self) -> dict[str, int]:
+        if self.task is not None:
+            self.stop.set()
+            return await self.task
+        self.conn.send("stop")
+        counts: dict[str, int] = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+        await asyncio.get_running_loop().run_in_executor(None, self.process.join, 30)
+        self.conn.close()
+        return counts
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000
@@ -290,32 +356,38 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         usage: dict[str, dict[str, list[float]]] = {}
         elapsed: dict[str, float] = {}
         for _ in range(args.rounds):
-            for phase in PHASES:
+            for phase in args.phases:
                 wanted = UNBUDGETED if phase == "unbudgeted flood" else args.noisy_budget
                 if wanted != current:  # the server sees it within the cache's TTL
                     await set_budgets(wanted)
                     current = wanted
                     await asyncio.sleep(TENANT_CACHE_TTL_S + 0.5)
-                stop = asyncio.Event()
                 rate = budget_rate if phase == "at its budget" else args.noisy_times * budget_rate
+                flood = None if phase == "alone" else Flood(args.flood_client, port, phase.split()[0],
+                                                            tokens[NOISY], args.noisy_clients, rate)
+                if flood is not None:
+                    await flood.start()
                 flood_began = time.perf_counter()
-                flood = None if phase == "alone" else asyncio.create_task(noisy_load(
-                    port, phase.split()[0], tokens[NOISY], args.noisy_clients, stop, rate))
                 # the quiet tenant's requests go on meanwhile, untimed: the flood's first burst (all its connections
                 # at once) is a transient; what is measured is the flood going on
                 await quiet_load(port, tokens[QUIET], args.quiet_clients, time.perf_counter() + args.ramp,
                                  args.quiet_rate)
                 before = lvb._cpu_snapshot(server)
+                flood_before = flood.cpu_seconds() if flood is not None else 0.0
                 began = time.perf_counter()
                 latencies = await quiet_load(port, tokens[QUIET], args.quiet_clients, began + args.duration,
                                              args.quiet_rate)
-                cpu = lvb._cpu_percent(before, lvb._cpu_snapshot(server), time.perf_counter() - began)
+                took = time.perf_counter() - began
+                cpu = lvb._cpu_percent(before, lvb._cpu_snapshot(server), took)
+                flood_cpu = ((flood.cpu_seconds() - flood_before) / took * 100) if flood is not None else 0.0
+                if "other" in cpu:  # the flood client's process is not "other" work on the machine
+                    cpu["other"] = max(0.0, cpu["other"] - flood_cpu)
+                cpu["client"] += flood_cpu
                 for key, value in cpu.items():
                     usage.setdefault(phase, {}).setdefault(key, []).append(value)
-                stop.set()
                 elapsed[phase] = elapsed.get(phase, 0.0) + time.perf_counter() - flood_began
                 if flood is not None:
-                    for key, n in (await flood).items():
+                    for key, n in (await flood.finish()).items():
                         noisy.setdefault(phase, {})[key] = noisy.setdefault(phase, {}).get(key, 0) + n
                 results.setdefault(phase, []).extend(latencies)
                 await asyncio.sleep(args.settle)  # the process settles before the next phase (a flood's backlog)
@@ -340,16 +412,19 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
 
         public = noisy.get("public flood", {})
         sent = asked(public)
-        print(f"public flood: {sent} submissions against a budget of {budget} per tenant and address "
-              f"({sent / max(1, int(budget.split('/')[0])):.0f}x); accepted {public.get('accepted', 0)}")
+        if public:
+            print(f"public flood: {sent} submissions against a budget of {budget} per tenant and address "
+                  f"({sent / max(1, int(budget.split('/')[0])):.0f}x); accepted {public.get('accepted', 0)}")
         rate = budget_rate
         at = noisy.get("at its budget", {})
         print(f"at its budget: {asked(at) / max(elapsed.get('at its budget', 1.0), 1e-9):.1f} requests a "
               f"second; served {at.get('ok', 0)}, refused {at.get('HTTP 429', 0)} (429)")
         signed = noisy.get("signed-in flood", {})
         per_second = asked(signed) / max(elapsed.get("signed-in flood", 1.0), 1e-9)
-        print(f"signed-in flood: {per_second:.0f} requests a second asked against a budget of {args.noisy_budget} "
-              f"({per_second / rate:.0f}x); served {signed.get('ok', 0)}, refused {signed.get('HTTP 429', 0)} (429)")
+        if signed:
+            print(f"signed-in flood: {per_second:.0f} requests a second asked against a budget of "
+                  f"{args.noisy_budget} ({per_second / rate:.0f}x); served {signed.get('ok', 0)}, refused "
+                  f"{signed.get('HTTP 429', 0)} (429)")
     finally:
         for s in servers:
             s.stop()
@@ -371,10 +446,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noisy-clients", type=int, default=128,
                         help="with --noisy-times 0, the noisy tenant's connections, each sending again as soon as "
                              "answered (a refusal is held longer the more wait: they ask about twice the budget)")
+    parser.add_argument("--flood-client", choices=("process", "inline"), default="process",
+                        help="where the noisy tenant's client runs: a process of its own (as on another machine: "
+                             "its work never delays the quiet tenant's client) or inline, in the quiet client's "
+                             "event loop (as before 2026-12-07: the flood's client-side work then counts in the "
+                             "quiet tenant's latencies)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help="which phases, comma-separated, in this order (\"alone\" is always first: the "
+                             "ratios are against it; \"at its budget\" too when a flood is run)")
     parser.add_argument("--noisy-budget", default="10/20",
                         help="the noisy tenant's request budget, RATE/BURST (as `complaintdesk tenant budget`)")
     args = parser.parse_args(argv)
+    wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if unknown := [p for p in wanted if p not in PHASES]:
+        parser.error(f"unknown phase(s) {', '.join(unknown)}; the phases: {', '.join(PHASES)}")
+    args.phases = [p for p in PHASES if p in {"alone", "at its budget"} or p in wanted]
     server_url = lvb._plain_url(os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     from services.core.auth.tokens import generate_private_key_pem, reset_keyring
