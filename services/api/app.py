@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import time
@@ -116,7 +115,7 @@ class GraphQLApp(GraphQL[Context, None]):
         plans = self.plans()
         if not plans or data.query is None:
             return None
-        plan = plans.get(_document_hash(data.query))
+        plan = plans.get(documents.sha256(data.query))
         if plan is None or (data.operation_name is not None and data.operation_name != plan.name):
             return None
         if self.resolver_switch and request.headers.get(compiled.RESOLVER_PATH_HEADER) == "1":
@@ -343,9 +342,6 @@ class GraphQLApp(GraphQL[Context, None]):
             redis=self.redis,
         )
 
-
-# A registered document's hash by its text (a client sends the same few documents again and again)
-_document_hash = functools.lru_cache(maxsize=256)(documents.sha256)
 
 # Status codes of Strawberry's own HTTPExceptions, should any still reach __call__.
 _HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
