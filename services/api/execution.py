@@ -152,6 +152,7 @@ def _plain_class(cls: type) -> bool:
 
 _plain_classes: dict[type, bool] = {}
 _CAST = TYPE_CAST_ATTRIBUTE
+_COROUTINE = CoroutineType  # what _execute_entries and _complete_object return when their answer is awaitable
 _new_tuple = tuple.__new__  # Path(prev, key, typename) without its NamedTuple __new__ frame
 _Entry = tuple[str, Any, _Plan | None]  # response name, field details, plan
 
@@ -246,14 +247,14 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                                 self.handle_field_error(raw_error, field_type, field_details_list, field_path)
                                 completed = None
                             else:
-                                if is_awaitable(completed):
+                                if type(completed) is _COROUTINE:  # its own awaitable fields, gathered
                                     completed = self._await_object(completed, field_type, field_details_list,
                                                                    field_path)
                         else:
                             completed = self._complete_object(target, field_type, field_details_list, field_path,
                                                               value, position_context)
                         results[response_name] = completed
-                        if is_awaitable(completed):
+                        if type(completed) is _COROUTINE:
                             awaitable_fields.append(response_name)
                         continue
                     elif value is not _MISSING and (plain_classes.get(type(value)) or _plain_class(type(value))):
@@ -270,7 +271,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                             completed = self._complete_object(target, field_type, field_details_list, field_path,
                                                               value, position_context)
                             results[response_name] = completed
-                            if is_awaitable(completed):
+                            if type(completed) is _COROUTINE:
                                 awaitable_fields.append(response_name)
                             continue
                 result = self.execute_field(
@@ -310,7 +311,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             completed = self._complete_object(item_plan[0], item_type, field_details_list, item_path, item,
                                               position_context)
             complete_results.append(completed)
-            return self.is_awaitable(completed)
+            return type(completed) is _COROUTINE
         return super().complete_list_item_value(item, complete_results, item_type, field_details_list, info,
                                                 item_path, position_context)
 
@@ -335,7 +336,9 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         """``execute_field`` after the resolver, for an object value its type accepts (``complete_object_value``
-        without the ``is_type_of`` call it has just made), with the same error handling."""
+        without the ``is_type_of`` call it has just made), with the same error handling. Awaitable exactly when it
+        is a coroutine (``_await_object``'s): its callers check the type instead of calling ``is_awaitable``, as they
+        do for ``_execute_entries`` (a dict, or ``_gather_results``'s coroutine)."""
         try:
             sub = self._subselections.get(id(field_details_list))
             if (position_context is None and sub is not None and sub[0] is field_details_list

@@ -165,7 +165,7 @@ def check_content_type(content_type: str | None) -> None:
 def parse_json_body(body: bytes) -> GraphQLRequestData:
     """A POST body: one JSON object with the request parameters (spec, "POST" > "JSON Encoding")."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        data = _loads(body.decode("utf-8"))
     except _NotJSON as exc:
         raise bad_request(msg("the request body is not valid JSON: {why}", why=str(exc))) from exc
     except UnicodeDecodeError as exc:
@@ -202,7 +202,7 @@ def parse_query_params(params: QueryParams) -> GraphQLRequestData:
             del data[name]
             continue
         try:
-            data[name] = json.loads(raw, parse_constant=_no_constant)
+            data[name] = _loads(raw)
         except _NotJSON as exc:
             raise bad_request(msg("the {name!r} parameter is not valid JSON: {why}", name=name, why=str(exc))) from exc
         except json.JSONDecodeError as exc:
@@ -220,6 +220,17 @@ class _NotJSON(ValueError):
 def _no_constant(name: str) -> Any:
     """Python's json module reads ``NaN``, ``Infinity`` and ``-Infinity``, which JSON (RFC 8259) does not have."""
     raise _NotJSON(f"{name} is not a JSON number")
+
+
+# json.loads with an option builds a decoder per call; one, kept, reads every body and parameter alike
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text, parse_constant=_no_constant)``."""
+    if text.startswith("\ufeff"):  # as json.loads
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
 
 
 def check_strings(value: Any, where: str) -> None:

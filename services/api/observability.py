@@ -26,6 +26,9 @@ UNKNOWN = "(none)"
 INTROSPECTION = "(introspection)"
 
 
+_STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
+
+
 class HttpMetricsMiddleware:
     """Requests by route (the app's routes; anything else is ``other``), method and status class."""
 
@@ -52,8 +55,9 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            metrics.HTTP_REQUESTS.labels(route=route, method=method, status=f"{status // 100}xx").inc()
-            metrics.HTTP_LATENCY.labels(route=route).observe(time.perf_counter() - started)
+            kind = _STATUS_CLASS.get(status // 100) or f"{status // 100}xx"
+            metrics.labelled(metrics.HTTP_REQUESTS, route, method, kind).inc()
+            metrics.labelled(metrics.HTTP_LATENCY, route).observe(time.perf_counter() - started)
 
 
 def _root_fields(document: Any, operation_name: str | None) -> tuple[str, list[str]]:
@@ -110,10 +114,13 @@ class OperationMetrics(SchemaExtension):
     defines (``recordComplaint``), so the label set is bounded by the schema, whatever clients send: documents
     that failed validation count as ``(none)``, several root fields as ``(multiple)``."""
 
+    _root: tuple[str, str] | None = None  # the operation's type and label, once on_execute has read them
+
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         token = operation_var.set(None)
         self._span = None
+        self._root = None
         with contextlib.ExitStack() as stack:
             if tracing.enabled():  # the operation's span: a child of the HTTP request's, the parent of its SQL
                 self._span = stack.enter_context(tracing.tracer.start_as_current_span("graphql.operation"))
@@ -122,13 +129,17 @@ class OperationMetrics(SchemaExtension):
             finally:
                 operation_var.reset(token)
         context = self.execution_context
-        valid = not (context.pre_execution_errors or [])
-        kind, names = _root_fields(context.graphql_document, context.operation_name) if valid else ("unknown", [])
-        operation = _operation_label(names) if valid else UNKNOWN
+        if context.pre_execution_errors:
+            kind, operation = "unknown", UNKNOWN
+        elif self._root is not None:
+            kind, operation = self._root
+        else:
+            kind, names = _root_fields(context.graphql_document, context.operation_name)
+            operation = _operation_label(names)
         outcome = _outcome(context.result)
         seconds = time.perf_counter() - started
-        metrics.GRAPHQL_OPERATIONS.labels(type=kind, operation=operation, outcome=outcome).inc()
-        metrics.GRAPHQL_LATENCY.labels(type=kind, operation=operation).observe(seconds)
+        metrics.labelled(metrics.GRAPHQL_OPERATIONS, kind, operation, outcome).inc()
+        metrics.labelled(metrics.GRAPHQL_LATENCY, kind, operation).observe(seconds)
         # the access line: ids, names and codes only (the request id, tenant and user come from the record factory)
         token = operation_var.set(operation)
         try:
@@ -142,6 +153,7 @@ class OperationMetrics(SchemaExtension):
         context = self.execution_context
         kind, names = _root_fields(context.graphql_document, context.operation_name)
         label = _operation_label(names)
+        self._root = (kind, label)
         operation_var.set(label)
         if self._span is not None:
             self._span.update_name(f"graphql.{kind} {label}")

@@ -33,11 +33,28 @@ from services.api.scalars import parse_decimal
 VALIDATION_CACHE_SIZE = 256
 
 
+class _Document:
+    """A parsed document as the validation cache's key: equal when the text is (graphql-core's nodes are frozen
+    dataclasses that hash their whole tree on every call, ~16 us for the complaints list; a string keeps its hash)."""
+
+    __slots__ = ("document", "text")
+
+    def __init__(self, text: str, document: DocumentNode) -> None:
+        self.text, self.document = text, document
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Document) and other.text == self.text
+
+
 @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
-def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...],
-              hide_suggestions: bool) -> list[GraphQLError]:
+def _validate(schema: GraphQLSchema, document: _Document | DocumentNode,
+              rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool) -> list[GraphQLError]:
     # Strawberry's own rules come last, as in strawberry.schema.schema.validate_document
-    return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+    node = document.document if isinstance(document, _Document) else document
+    return validate(schema, node, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
                     hide_suggestions=hide_suggestions)
 
 
@@ -51,8 +68,11 @@ class Validate(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        context.pre_execution_errors = _validate(context.schema._schema, context.graphql_document,
-                                                 tuple(context.validation_rules), self.hide_suggestions)
+        # the parser cache gives one text its document; a document of no text (none here) is its own key
+        key = context.graphql_document if context.query is None else _Document(context.query,
+                                                                                  context.graphql_document)
+        context.pre_execution_errors = _validate(context.schema._schema, key, tuple(context.validation_rules),
+                                                 self.hide_suggestions)
         yield
 
 

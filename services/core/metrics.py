@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -56,6 +57,22 @@ GRAPHQL_OPERATIONS = Counter(
 GRAPHQL_LATENCY = Histogram(
     "complaintdesk_graphql_operation_duration_seconds", "GraphQL operation latency by type and root field",
     ["type", "operation"], buckets=LATENCY_BUCKETS)
+
+
+
+def labelled(metric: Counter | Histogram, *values: str) -> Any:
+    """``metric.labels(*values)``, kept: prometheus-client checks the values and takes a lock on every ``labels``
+    call (the API counts each request and operation this way). The label sets are bounded (see above)."""
+    children = _children.get(metric)
+    if children is None:
+        children = _children[metric] = {}
+    child = children.get(values)
+    if child is None:
+        child = children[values] = metric.labels(*values)
+    return child
+
+
+_children: dict[Counter | Histogram, dict[tuple[str, ...], Any]] = {}
 
 # ---- the worker -----------------------------------------------------------------------------------------------
 SWEEP_DURATION = Histogram(

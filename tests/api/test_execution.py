@@ -32,6 +32,12 @@ class Leaf(Named):  # an interface: Strawberry checks the values' class (is_type
 class Plain:  # no interface: no is_type_of at all
     name: str
 
+    @strawberry.field
+    async def later_name(self) -> str:  # an object completed inline whose own fields are awaited (and fail)
+        if self.name == "p":  # the second Plain of a list: completed inline
+            raise ValueError("not later")
+        return f"later {self.name}"
+
 
 @strawberry.type
 class Other(Named):  # what a Leaf can be cast to: is_type_of then refuses it as a Leaf
@@ -76,7 +82,8 @@ def _holders() -> list[Any]:
     good = Leaf(name="a", count=1, colour=Colour.RED)
     none_count = Leaf(name="b", count=None, colour=Colour.BLUE)
     holders: list[Any] = [
-        Holder(id=strawberry.ID("1"), leaf=good, required=good, leaves=[good, none_count], maybe_leaves=None),
+        Holder(id=strawberry.ID("1"), leaf=good, required=good, leaves=[good, none_count], maybe_leaves=None,
+               plain=Plain(name="q")),
         Holder(id=strawberry.ID("2"), leaf=None, required=none_count, leaves=[], maybe_leaves=[None, good],
                plain=Plain(name="p")),
     ]
@@ -113,6 +120,7 @@ QUERIES = [
     "{ holders { __typename id leaf { __typename name @include(if: false) count @skip(if: false) } } }",
     "{ holders { required { name colour } } }",
     "{ holders { id leaf { name count } leaves { name colour } maybeLeaves { name count } cast { name } } }",
+    "{ holders { id plain { name laterName } leaf { name } } strict { plain { laterName } required { name } } }",
 ]
 
 
