@@ -511,8 +511,19 @@ def _apply_filter(query: Select[*tuple[Any, ...]], f: ComplaintFilter, ring: Key
 
 def encode_cursor(order: ComplaintOrder, item: ComplaintView) -> str:
     column, _ = _ORDER_COLUMNS[order]
-    value = getattr(item, column.key)
-    raw = json.dumps([order.value, value.isoformat() if isinstance(value, datetime) else value, str(item.id)])
+    return cursor_of(order, getattr(item, column.key), item.id)
+
+
+def cursor_of(order: ComplaintOrder, value: Any, ident: uuid.UUID) -> str:
+    """A row's cursor from its ordering value and id: base64url of ``json.dumps([order, value, id])`` (the compiled
+    plans encode theirs from the raw row with it). A time or a complaint number (ten digits) is written as
+    ``json.dumps`` writes it without calling it: the hot loop of a page."""
+    if isinstance(value, datetime):
+        raw = f'["{order.value}", "{value.isoformat()}", "{ident}"]'
+    elif isinstance(value, str) and value.isdigit() and value.isascii():
+        raw = f'["{order.value}", "{value}", "{ident}"]'
+    else:
+        raw = json.dumps([order.value, value, str(ident)])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
