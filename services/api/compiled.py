@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -430,8 +431,12 @@ class _ListRoot:
         """The connection's value from the statement's rows (``_checked`` first): the page's ``size`` rows, their
         cursors from their ordering value and id (``queries.cursor_of``, as the resolver path's)."""
         head = rows[0]
-        page = rows[:size] if head[FIRST_COLUMN] is not None else []
-        at = FIRST_COLUMN + self.columns.index(q.ORDER_COLUMNS[order][0].key)
+        column, descending = q.ORDER_COLUMNS[order]
+        at = FIRST_COLUMN + self.columns.index(column.key)
+        if head[FIRST_COLUMN] is None:
+            page = []
+        else:  # in the page's order (already so: a linear pass), the next page's first row last
+            page = sorted(rows, key=itemgetter(at, FIRST_COLUMN), reverse=descending)[:size]
 
         def cursor(r: Any) -> str:
             return q.cursor_of(order, r[at], r[FIRST_COLUMN])
@@ -550,21 +555,23 @@ class _ListRoot:
         and unit are ``seen``'s (those the access filters in ``built`` were made for): rows as the list above
         ``_ListRoot`` says."""
         (page_select, _), count = built
-        page = page_select.subquery("page")
+        # only the columns the rows carry: PostgreSQL sorts the page's rows with every column they have (the sealed
+        # values too), and leaves out the outer joins whose columns no one reads
+        kept = [c for c, key in zip(page_select.selected_columns, page_select.subquery().c.keys(), strict=True)
+                if key in self.columns]  # (by the subquery's keys: a column's own key may differ, "_description")
+        page = page_select.with_only_columns(*kept).subquery("page")
         viewer = auth_service.active_user_statement(subject.user_id).subquery("viewer")
         current = and_(func.coalesce(viewer.c.policy_version, 0) == literal(seen.version, Integer),
                        viewer.c.org_unit_id.is_not_distinct_from(seen.unit))
-        # LATERAL: the page is read (a gating one-time filter) only when the viewer's row is current
+        # LATERAL: the page is read (a gating one-time filter) only when the viewer's row is current. No ORDER BY
+        # around it: the page's rows come in the page's order from the nested loop over the one viewer row, and
+        # ``answer`` puts them in order whatever happens (a sort PostgreSQL would do on every request)
         rows = select(*(page.c[name] for name in self.columns)).where(current).lateral("rows")
-        column, descending = q.ORDER_COLUMNS[order]
-        ordering = (rows.c[column.key].desc(), rows.c.id.desc()) if descending else \
-            (rows.c[column.key].asc(), rows.c.id.asc())
         counted = any(part == "totalCount" for _, part in self.parts)
         total = case((current, count.scalar_subquery()), else_=null()) if counted else null()
         return (select(viewer.c.id, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
                        tenant_locale_statement().scalar_subquery(), current, total, *rows.c)
-                .select_from(viewer.outerjoin(rows, true()))
-                .order_by(*ordering))
+                .select_from(viewer.outerjoin(rows, true())))
 
 
 @dataclass(frozen=True)

@@ -372,7 +372,9 @@ def _build_base() -> Select[*tuple[Any, ...]]:
         )
         .select_from(Complaint)
         .join(User, User.id == Complaint.owner_id)
-        .join(Complainant, Complainant.id == Complaint.complainant_id)
+        # an outer join that always finds its row (complainant_id is NOT NULL, a foreign key): the same rows, and
+        # PostgreSQL leaves it out of a SELECT of the page that reads no complainant column (a compiled plan's)
+        .outerjoin(Complainant, Complainant.id == Complaint.complainant_id)
         .outerjoin(_store, _store.id == Complaint.store_id)
         .outerjoin(_department, _department.id == Complaint.responsible_department_id)
         .outerjoin(Category, Category.id == Complaint.category_id)
