@@ -72,6 +72,7 @@ from sqlalchemy import (
     null,
     select,
     true,
+    union_all,
 )
 from strawberry.types.arguments import convert_arguments
 
@@ -138,17 +139,18 @@ def _key(name: str) -> str:
     return repr(name)
 
 
-ALWAYS_READ = ("id", "created_at", "updated_at", "number")  # the id and every ordering's column: cursors, any order
 
 
 class _Code:
     """One root field's rows in Python: the page's columns its expressions read (their place in the statement's rows,
-    from ``first`` on) and the helpers they call by name."""
+    from ``first`` on; the id first, for the cursors), the helpers they call by name and the objects kept per call
+    (``memo``)."""
 
     def __init__(self, first: int) -> None:
         self.first = first
-        self.columns: list[str] = list(ALWAYS_READ)
+        self.columns: list[str] = ["id"]
         self.names: dict[str, Any] = {"_gid": _global_id, "_iso": _iso, "_open_text": q.open_text}
+        self.memos = 0
 
     def use(self, column: str) -> str:
         if column not in self.columns:
@@ -160,9 +162,19 @@ class _Code:
         self.names[name] = value
         return name
 
-    def function(self, arguments: str, expression: str) -> Any:
+    def memo(self, key: str, expression: str) -> str:
+        """``expression`` (an object of a joined row: the owner, a unit, a category) made once per call for each value
+        of ``key`` (its id: one snapshot, one row per id), as the resolver path shares them (``refs``)."""
+        made = self.helper(self.function("r, labels, ring", expression, memos=False))
+        name = f"_m{self.memos}"
+        self.memos += 1
+        return f"({name}.get({key}) or {name}.setdefault({key}, {made}(r, labels, ring)))"
+
+    def function(self, arguments: str, expression: str, memos: bool = True) -> Any:
+        """``expression`` as a function of ``arguments`` (with the objects kept per call, ``memos``)."""
         namespace = dict(self.names)
-        exec(f"def _f({arguments}):\n    return {expression}\n", namespace)  # noqa: S102 - fixed templates (above)
+        kept = "".join(f"    _m{n} = {{}}\n" for n in range(self.memos)) if memos else ""
+        exec(f"def _f({arguments}):\n{kept}    return {expression}\n", namespace)  # noqa: S102 - fixed templates
         return namespace["_f"]
 
 
@@ -338,10 +350,9 @@ def _node_builder(source: _Source, selection_set: SelectionSetNode,
 
             def nested(code: _Code, prefix: str, build: Leaf = child_build, child_prefix: str = child_prefix,
                        nullable: bool = nullable, presence: str = child.presence) -> str:
-                value = build(code, child_prefix)
-                if not nullable:
-                    return value
-                return f"(None if {code.use(child_prefix + presence)} is None else {value})"
+                key = code.use(child_prefix + presence)
+                value = code.memo(key, build(code, child_prefix))
+                return f"(None if {key} is None else {value})" if nullable else value
 
             parts.append((key, nested))
         else:
@@ -354,9 +365,10 @@ def _node_builder(source: _Source, selection_set: SelectionSetNode,
 
 
 # --------------------------------------------------------------------------------------------- root fields
-# A row of a list root's statement: the viewer (``_with_viewer``'s columns), whether the page was built, the count,
-# then the page's columns (``_Code.columns``), one row per complaint of the page (size + 1: the next page's first
-# says there is one), or one row of NULLs when the page is empty or not built; no row: no such active user.
+# The rows of a list root's statement: first the viewer's (its id, roles, unit, policy version and language, the
+# tenant's language, whether the page was read, the count; NULL in the page's columns), then one row per complaint of
+# the page (size + 1: the next page's first says there is one; NULL in the viewer's columns), with the page's columns
+# (``_Code.columns``, then the ordering's column when the selection reads none); no row: no such active user.
 VIEWER_ID, VIEWER_ROLES, VIEWER_UNIT, VIEWER_VERSION, VIEWER_LOCALE, TENANT_LOCALE, BUILT, TOTAL = range(8)
 FIRST_COLUMN = 8
 
@@ -430,13 +442,11 @@ class _ListRoot:
                ) -> dict[str, Any]:
         """The connection's value from the statement's rows (``_checked`` first): the page's ``size`` rows, their
         cursors from their ordering value and id (``queries.cursor_of``, as the resolver path's)."""
-        head = rows[0]
+        head, found = _split(rows)
         column, descending = q.ORDER_COLUMNS[order]
-        at = FIRST_COLUMN + self.columns.index(column.key)
-        if head[FIRST_COLUMN] is None:
-            page = []
-        else:  # in the page's order (already so: a linear pass), the next page's first row last
-            page = sorted(rows, key=itemgetter(at, FIRST_COLUMN), reverse=descending)[:size]
+        at = FIRST_COLUMN + (self.columns.index(column.key) if column.key in self.columns else len(self.columns))
+        # in the page's order (they come so: a linear pass), the next page's first row last
+        page = sorted(found, key=itemgetter(at, FIRST_COLUMN), reverse=descending)[:size]
 
         def cursor(r: Any) -> str:
             return q.cursor_of(order, r[at], r[FIRST_COLUMN])
@@ -451,7 +461,7 @@ class _ListRoot:
                 info: dict[str, Any] = {}
                 for info_key, what in part[1]:
                     if what == "hasNextPage":
-                        info[info_key] = bool(page) and len(rows) > size
+                        info[info_key] = len(found) > size
                     elif what == "hasPreviousPage":
                         info[info_key] = next_page
                     elif what == "startCursor":
@@ -555,23 +565,28 @@ class _ListRoot:
         and unit are ``seen``'s (those the access filters in ``built`` were made for): rows as the list above
         ``_ListRoot`` says."""
         (page_select, _), count = built
+        column = q.ORDER_COLUMNS[order][0].key
+        names = self.columns if column in self.columns else [*self.columns, column]
         # only the columns the rows carry: PostgreSQL sorts the page's rows with every column they have (the sealed
         # values too), and leaves out the outer joins whose columns no one reads
         kept = [c for c, key in zip(page_select.selected_columns, page_select.subquery().c.keys(), strict=True)
-                if key in self.columns]  # (by the subquery's keys: a column's own key may differ, "_description")
+                if key in names]  # (by the subquery's keys: a column's own key may differ, "_description")
         page = page_select.with_only_columns(*kept).subquery("page")
-        viewer = auth_service.active_user_statement(subject.user_id).subquery("viewer")
-        current = and_(func.coalesce(viewer.c.policy_version, 0) == literal(seen.version, Integer),
-                       viewer.c.org_unit_id.is_not_distinct_from(seen.unit))
-        # LATERAL: the page is read (a gating one-time filter) only when the viewer's row is current. No ORDER BY
-        # around it: the page's rows come in the page's order from the nested loop over the one viewer row, and
-        # ``answer`` puts them in order whatever happens (a sort PostgreSQL would do on every request)
-        rows = select(*(page.c[name] for name in self.columns)).where(current).lateral("rows")
+        who = auth_service.active_user_statement(subject.user_id).subquery("who")
+        viewer = select(*who.c, and_(func.coalesce(who.c.policy_version, 0) == literal(seen.version, Integer),
+                                     who.c.org_unit_id.is_not_distinct_from(seen.unit)).label("current")
+                        ).cte("viewer")
+        # LATERAL: the page is read (a gating one-time filter) only when the viewer's row is current. No ORDER BY:
+        # the page's rows come in the page's order, and ``answer`` puts them in order whatever happens (a sort
+        # PostgreSQL would do on every request). The viewer's columns once, not on every row of the page
+        rows = select(*(page.c[name] for name in names)).where(viewer.c.current).lateral("rows")
         counted = any(part == "totalCount" for _, part in self.parts)
-        total = case((current, count.scalar_subquery()), else_=null()) if counted else null()
-        return (select(viewer.c.id, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
-                       tenant_locale_statement().scalar_subquery(), current, total, *rows.c)
-                .select_from(viewer.outerjoin(rows, true())))
+        total = case((viewer.c.current, count.scalar_subquery()), else_=null()) if counted else null()
+        blank = [null()] * len(names)
+        return union_all(
+            select(viewer.c.id, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
+                   tenant_locale_statement().scalar_subquery(), viewer.c.current, total, *blank),
+            select(*[null()] * FIRST_COLUMN, *rows.c).select_from(viewer).join(rows, true()))
 
 
 @dataclass(frozen=True)
@@ -684,14 +699,22 @@ def _checked(rows: Any, seen: _Seen, accept: str | None, locale: str, slug: str)
     """Whether the rows of a list root's statement hold the page: not when there is no such active user (any more),
     or the viewer's row says they are not what ``seen`` said (the page was then not read), or their language is not
     ``locale``. What the row says is remembered either way (the next guess)."""
-    if not rows:
+    row, _ = _split(rows)
+    if row is None:
         return False
-    row = rows[0]
     now = _Seen(version=int(row[VIEWER_VERSION] or 0), unit=row[VIEWER_UNIT], roles=tuple(row[VIEWER_ROLES]),
                 preference=row[VIEWER_LOCALE])
     _keep((slug, row[VIEWER_ID]), now)
     _tenant_locales[slug] = row[TENANT_LOCALE]
     return bool(row[BUILT]) and now == seen and i18n.choose(now.preference, accept, row[TENANT_LOCALE]) == locale
+
+
+def _split(rows: Any) -> tuple[Any, list[Any]]:
+    """A list root's rows as the viewer's (None: no such active user) and the page's."""
+    if rows and rows[0][VIEWER_ID] is not None:  # first, as UNION ALL reads its branches in turn
+        return rows[0], rows[1:]
+    viewer = next((r for r in rows if r[VIEWER_ID] is not None), None)  # pragma: no cover - in any other order
+    return viewer, [r for r in rows if r[VIEWER_ID] is None]  # pragma: no cover
 
 
 def _kept(grant: Any, filtered: bool) -> int:

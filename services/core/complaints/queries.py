@@ -12,6 +12,7 @@ import base64
 import enum
 import json
 import uuid
+from binascii import b2a_base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -526,7 +527,10 @@ def cursor_of(order: ComplaintOrder, value: Any, ident: uuid.UUID) -> str:
         raw = f'["{order.value}", "{value}", "{ident}"]'
     else:
         raw = json.dumps([order.value, value, str(ident)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return b2a_base64(raw.encode(), newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64.urlsafe_b64encode's alphabet
 
 
 def _decode_cursor(order: ComplaintOrder, cursor: str, field: str) -> tuple[Any, uuid.UUID]:
