@@ -86,7 +86,13 @@ from services.core.complaints import models, procedure
 from services.core.complaints import queries as q
 from services.core.crypto.fields import keyring_of
 from services.core.crypto.keys import Keyring, get_keyring
-from services.core.db import TENANT_SCHEMA_PLACEHOLDER, driver_connection, get_engine, session_slots
+from services.core.db import (
+    TENANT_SCHEMA_PLACEHOLDER,
+    driver_connection,
+    get_engine,
+    session_slots,
+    statement_slots,
+)
 from services.core.errors import DomainError
 from services.core.faults import unavailable_cause
 from services.core.i18n.tenant import tenant_locale_statement
@@ -542,13 +548,19 @@ class _ListRoot:
         locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))
         ring = await get_keyring(tenant.slug)
         prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, ring, tenant.schema)
-        slots = session_slots()  # in turn within a tenant, fairly between tenants, as a session takes its connection
-        await slots.acquire(tenant.slug)
+        # in turn within a tenant, fairly between tenants: a few such statements at once (statement_slots), each with
+        # a connection as a session takes its own (session_slots)
+        gate, slots = statement_slots(), session_slots()
+        await gate.acquire(tenant.slug)
         try:
-            async with driver_connection() as connection:
-                rows = await connection.fetch(*prepared)
+            await slots.acquire(tenant.slug)
+            try:
+                async with driver_connection() as connection:
+                    rows = await connection.fetch(*prepared)
+            finally:
+                slots.release(tenant.slug)
         finally:
-            slots.release(tenant.slug)
+            gate.release(tenant.slug)
         if not rows:  # no such active user (any more): the resolver path says so
             _seen.pop(key, None)
             return _MISSED
