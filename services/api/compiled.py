@@ -39,7 +39,7 @@ import logging
 import os
 import re
 import sys
-from base64 import b64encode
+from binascii import b2a_base64
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,11 +128,6 @@ def enabled() -> bool:
 # what reading the page does, and PostgreSQL was the limit (bench/README.md, branch ``compile2``).
 
 
-def _global_id(prefix: str, ident: Any) -> str:
-    """``relay.to_base64``: standard base64 of ``<type>:<id>`` (``prefix``: ``<type>:``)."""
-    return b64encode((prefix + str(ident)).encode()).decode()
-
-
 def _iso(moment: datetime | None) -> str | None:
     """A time as Strawberry's DateTime writes it: ``isoformat()`` of asyncpg's UTC value (microseconds only when not
     zero), None for NULL."""
@@ -155,7 +150,7 @@ class _Code:
     def __init__(self, first: int) -> None:
         self.first = first
         self.columns: list[str] = ["id"]
-        self.names: dict[str, Any] = {"_gid": _global_id, "_iso": _iso, "_open_text": q.open_text}
+        self.names: dict[str, Any] = {"_b64": b2a_base64, "_iso": _iso, "_open_text": q.open_text}
         self.memos = 0
 
     def use(self, column: str) -> str:
@@ -198,11 +193,20 @@ def _enum(name: str, enum: type[Any]) -> Leaf:
 
 
 def _gid(type_name: str, name: str) -> Leaf:
-    return lambda code, prefix: f"_gid({type_name + ':'!r}, {code.use(prefix + name)})"
+    """``relay.to_base64``: standard base64 of ``<type>:<id>``, written out (no call of ours per value)."""
+    def leaf(code: _Code, prefix: str) -> str:
+        return f"_b64(({type_name + ':'!r} + str({code.use(prefix + name)})).encode(), newline=False).decode()"
+
+    return leaf
 
 
 def _time(name: str) -> Leaf:
-    return lambda code, prefix: f"_iso({code.use(prefix + name)})"
+    """``_iso`` written out."""
+    def leaf(code: _Code, prefix: str) -> str:
+        column = code.use(prefix + name)
+        return f"(None if {column} is None else {column}.isoformat())"
+
+    return leaf
 
 
 def _constant(value: str) -> Leaf:
@@ -385,7 +389,7 @@ class _ListRoot:
     key: str
     node: FieldNode
     # connection key -> what: "totalCount", "__typename", ("pageInfo", [(key, field)]), ("edges", the edges' code:
-    # (rows, labels, ring, cursor) -> the list of edges)
+    # (rows, labels, ring, the cursors' encoder, the ordering column's place) -> the list of edges)
     parts: list[tuple[str, Any]]
     columns: list[str]  # the page's columns in the statement's rows, from FIRST_COLUMN on
     one_trip: int = 0  # pages this root answered in one round trip (one_round_trip)
@@ -454,8 +458,10 @@ class _ListRoot:
         # in the page's order (they come so: a linear pass), the next page's first row last
         page = sorted(found, key=itemgetter(at, FIRST_COLUMN), reverse=descending)[:size]
 
+        encode = _CURSORS[order]
+
         def cursor(r: Any) -> str:
-            return q.cursor_of(order, r[at], r[FIRST_COLUMN])
+            return encode(r[at], r[FIRST_COLUMN])
 
         data: dict[str, Any] = {}
         for key, part in self.parts:
@@ -478,7 +484,7 @@ class _ListRoot:
                         info[info_key] = "PageInfo"
                 data[key] = info
             else:  # ("edges", its code)
-                data[key] = part[1](page, _labels_in(locale), ring, cursor)
+                data[key] = part[1](page, _labels_in(locale), ring, encode, at)
         return data
 
     def prepare(self, grant: Any, viewer: tuple[authz.Subject, _Seen], core_filter: q.ComplaintFilter,
@@ -725,8 +731,8 @@ def _split(rows: Any) -> tuple[Any, list[Any]]:
     """A list root's rows as the viewer's (None: no such active user) and the page's."""
     if rows and rows[0][VIEWER_ID] is not None:  # first, as UNION ALL reads its branches in turn
         return rows[0], rows[1:]
-    viewer = next((r for r in rows if r[VIEWER_ID] is not None), None)  # pragma: no cover - in any other order
-    return viewer, [r for r in rows if r[VIEWER_ID] is None]  # pragma: no cover
+    viewer = next((r for r in rows if r[VIEWER_ID] is not None), None)  # in any other order
+    return viewer, [r for r in rows if r[VIEWER_ID] is None]
 
 
 def _kept(grant: Any, filtered: bool) -> int:
@@ -767,7 +773,7 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
             for ekey, enodes in _fields(inner, fragments, "ComplaintEdge"):
                 ename = _check_same_field(ekey, enodes)
                 if ename == "cursor":
-                    edge.append(f"{_key(ekey)}: cursor(r)")
+                    edge.append(f"{_key(ekey)}: cursor(r[at], r[{FIRST_COLUMN}])")
                 elif ename == "__typename":
                     edge.append(f"{_key(ekey)}: 'ComplaintEdge'")
                 elif ename == "node":
@@ -779,7 +785,7 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
                 else:  # pragma: no cover - validation
                     raise NotCompilable(f"complaints.edges.{ename}")
             expression = "[{" + ", ".join(edge) + "} for r in rows]"
-            parts.append((ckey, ("edges", code.function("rows, labels, ring, cursor", expression))))
+            parts.append((ckey, ("edges", code.function("rows, labels, ring, cursor, at", expression))))
     return _ListRoot(key, node, parts, code.columns)
 
 
@@ -799,6 +805,7 @@ def _labels_in(locale: str) -> dict[str, str]:
 
 
 _LABELS: dict[str, dict[str, str]] = {}
+_CURSORS = {order: q.cursor_encoder(order) for order in q.ComplaintOrder}
 
 
 # --------------------------------------------------------------------------------------------- plans
