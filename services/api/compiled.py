@@ -1,9 +1,11 @@
 """Compiled plans: a registered query document answered by ONE SQL statement per root field.
 
 At start-up (first use) every registered document (``services/api/documents.py``) that is a query is compiled:
-each root field becomes one SELECT that builds the response's JSON inside PostgreSQL (``json_build_object`` per
-object, ``json_agg`` per list, the connection's ``totalCount``, cursors and ``pageInfo`` as scalar subqueries over
-the page), the approach of PostGraphile's SQL compiler. What the compiler cannot express (a field resolved in
+each root field becomes one SELECT that reads the page as flat rows (only the columns the selection reads, the
+connection's ``totalCount`` as a subquery), and Python code generated from the selection turns those rows into the
+response's values (global IDs, cursors, times, the objects in the selection's order), as PostGraphile 5 does in Node
+(building the JSON in PostgreSQL cost it three to four times what reading the page does, and PostgreSQL was the
+limit: bench/README.md, branch ``compile2``). What the compiler cannot express (a field resolved in
 Python: working days from a calendar, sealed values, loaders of other tables) makes the whole operation fall back
 to the resolver path, and ``complaintdesk compile-report`` lists every registered query with ``compiled`` or
 ``fallback`` and the reason: never silently.
@@ -16,16 +18,17 @@ One source for each rule, shared with the resolver path:
   ``list_filter``; a value the resolver refuses (a page size out of range, a bad cursor) and any refusal of the
   viewer (not signed in) makes the request take the resolver path, which answers it (errors identical by
   construction);
-- labels in the reader's locale: ``Context.translate`` of the same message ids, passed to the statement.
+- labels in the reader's locale: ``Context.translate`` of the same message ids (``_labels_in``);
+- cursors: ``queries.cursor_encoder``, the resolver path's ``encode_cursor``.
 
 A request runs its compiled plan when it carries a registered document (by hash or identical text), compiled
 plans are on (``COMPLAINTDESK_COMPILED_PLANS``, default on) and, outside production only, the request does not
 carry ``x-complaintdesk-resolver-path: 1`` (the differential test's switch; ignored in production).
 
-How a page runs (``_ListRoot``): its statement is rendered to SQL text once per shape (page size, order, language,
-first or next page, the filter's shape) and kept with the viewer's access; the cursor's and the filter's values are
-bound per request (``prepare``). The statement reads the viewer's row with the page (``_with_viewer``) and builds
-the page only under the access filters that row calls for, so a signed-in staff member's page is ONE statement on a
+How a page runs (``_ListRoot``): its statement is rendered to SQL text once per shape (page size, order, first or
+next page, the filter's shape) and kept with the viewer's access; the cursor's and the filter's values are bound per
+request (``prepare``). The statement reads the viewer's row with the page (``_ListRoot.statement``) and reads the
+page only under the access filters that row calls for, so a signed-in staff member's page is ONE statement on a
 pooled connection, without a session (``one_round_trip``), built under what this process last saw of the viewer
 (``_Seen``, a guess checked against the row read in the same snapshot, never trusted alone); when the row says
 otherwise the request goes through the request's session, which reads the viewer afresh. An unexpected failure
@@ -124,8 +127,8 @@ def enabled() -> bool:
 # values are made from them in Python, by code generated once per document: one expression per response key over a
 # row ``r`` (its columns by position), from fixed templates (response keys checked against GraphQL's name pattern,
 # helpers passed by name), compiled with ``exec``. PostgreSQL only reads the page: building the JSON there (global IDs
-# and cursors base64-encoded per row, times formatted, ``json_build_object``/``json_agg``) cost it about three times
-# what reading the page does, and PostgreSQL was the limit (bench/README.md, branch ``compile2``).
+# and cursors base64-encoded per row, times formatted, ``json_build_object``/``json_agg``) cost it three to four
+# times what reading the page does, and PostgreSQL was the limit (bench/README.md, branch ``compile2``).
 
 
 def _iso(moment: datetime | None) -> str | None:
