@@ -1,9 +1,11 @@
 """Compiled plans: a registered query document answered by ONE SQL statement per root field.
 
 At start-up (first use) every registered document (``services/api/documents.py``) that is a query is compiled:
-each root field becomes one SELECT that builds the response's JSON inside PostgreSQL (``json_build_object`` per
-object, ``json_agg`` per list, the connection's ``totalCount``, cursors and ``pageInfo`` as scalar subqueries over
-the page), the approach of PostGraphile's SQL compiler. What the compiler cannot express (a field resolved in
+each root field becomes one SELECT that reads the page as flat rows (only the columns the selection reads, the
+connection's ``totalCount`` as a subquery), and Python code generated from the selection turns those rows into the
+response's values (global IDs, cursors, times, the objects in the selection's order), as PostGraphile 5 does in Node
+(building the JSON in PostgreSQL cost it three to four times what reading the page does, and PostgreSQL was the
+limit: bench/README.md, branch ``compile2``). What the compiler cannot express (a field resolved in
 Python: working days from a calendar, sealed values, loaders of other tables) makes the whole operation fall back
 to the resolver path, and ``complaintdesk compile-report`` lists every registered query with ``compiled`` or
 ``fallback`` and the reason: never silently.
@@ -16,16 +18,17 @@ One source for each rule, shared with the resolver path:
   ``list_filter``; a value the resolver refuses (a page size out of range, a bad cursor) and any refusal of the
   viewer (not signed in) makes the request take the resolver path, which answers it (errors identical by
   construction);
-- labels in the reader's locale: ``Context.translate`` of the same message ids, passed to the statement.
+- labels in the reader's locale: ``Context.translate`` of the same message ids (``_labels_in``);
+- cursors: ``queries.cursor_encoder``, the resolver path's ``encode_cursor``.
 
 A request runs its compiled plan when it carries a registered document (by hash or identical text), compiled
 plans are on (``COMPLAINTDESK_COMPILED_PLANS``, default on) and, outside production only, the request does not
 carry ``x-complaintdesk-resolver-path: 1`` (the differential test's switch; ignored in production).
 
-How a page runs (``_ListRoot``): its statement is rendered to SQL text once per shape (page size, order, language,
-first or next page, the filter's shape) and kept with the viewer's access; the cursor's and the filter's values are
-bound per request (``prepare``). The statement reads the viewer's row with the page (``_with_viewer``) and builds
-the page only under the access filters that row calls for, so a signed-in staff member's page is ONE statement on a
+How a page runs (``_ListRoot``): its statement is rendered to SQL text once per shape (page size, order, first or
+next page, the filter's shape) and kept with the viewer's access; the cursor's and the filter's values are bound per
+request (``prepare``). The statement reads the viewer's row with the page (``_ListRoot.statement``) and reads the
+page only under the access filters that row calls for, so a signed-in staff member's page is ONE statement on a
 pooled connection, without a session (``one_round_trip``), built under what this process last saw of the viewer
 (``_Seen``, a guess checked against the row read in the same snapshot, never trusted alone); when the row says
 otherwise the request goes through the request's session, which reads the viewer afresh. An unexpected failure
@@ -34,17 +37,18 @@ inside a plan is logged and the request answered by the resolver path (its error
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import os
 import re
 import sys
-import uuid
+from binascii import b2a_base64
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -63,22 +67,16 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 from sqlalchemy import (
-    Boolean,
-    ColumnElement,
     Integer,
-    String,
-    Text,
     and_,
     case,
-    cast,
-    exists,
     func,
     literal,
-    literal_column,
     null,
     select,
+    true,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from strawberry.types.arguments import convert_arguments
 
 from services.api import documents
@@ -91,7 +89,13 @@ from services.core.complaints import models, procedure
 from services.core.complaints import queries as q
 from services.core.crypto.fields import keyring_of
 from services.core.crypto.keys import Keyring, get_keyring
-from services.core.db import TENANT_SCHEMA_PLACEHOLDER, driver_connection, get_engine, session_slots
+from services.core.db import (
+    TENANT_SCHEMA_PLACEHOLDER,
+    driver_connection,
+    get_engine,
+    session_slots,
+    statement_slots,
+)
 from services.core.errors import DomainError
 from services.core.faults import unavailable_cause
 from services.core.i18n.tenant import tenant_locale_statement
@@ -105,7 +109,7 @@ RESOLVER_PATH_HEADER = "x-complaintdesk-resolver-path"
 # Filtered pages through the plan too (kept per filter shape, values bound per request: _ListRoot.prepare)
 FILTERED_PAGES = True
 ARGUMENTS_KEPT = 256  # variables' arguments kept per plan (Plan.arguments)
-RENDERED_KEPT = 8  # rendered statements kept per viewer's access (page sizes x orders x languages x next page)
+RENDERED_KEPT = 8  # rendered statements kept per viewer's access (page sizes x orders x next page)
 FILTERED_KEPT = 16  # and of filtered pages (filter shapes: which conditions, how many values in a list)
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
@@ -118,82 +122,98 @@ def enabled() -> bool:
     return os.environ.get("COMPLAINTDESK_COMPILED_PLANS", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-# --------------------------------------------------------------------------------------------- SQL pieces
+# --------------------------------------------------------------------------------------------- rows to JSON
+# The statement returns the page as flat rows, the list's own columns as the resolver path reads them; the response's
+# values are made from them in Python, by code generated once per document: one expression per response key over a
+# row ``r`` (its columns by position), from fixed templates (response keys checked against GraphQL's name pattern,
+# helpers passed by name), compiled with ``exec``. PostgreSQL only reads the page: building the JSON there (global IDs
+# and cursors base64-encoded per row, times formatted, ``json_build_object``/``json_agg``) cost it three to four
+# times what reading the page does, and PostgreSQL was the limit (bench/README.md, branch ``compile2``).
 
 
-def _global_id(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``relay.to_base64(type_name, id)``: standard base64 with padding (short enough for one line)."""
-    return func.encode(func.convert_to(literal_column(f"'{type_name}:'") + cast(column, Text), "UTF8"), "base64")
+def _iso(moment: datetime | None) -> str | None:
+    """A time as Strawberry's DateTime writes it: ``isoformat()`` of asyncpg's UTC value (microseconds only when not
+    zero), None for NULL."""
+    return None if moment is None else moment.isoformat()
 
 
-def _iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``datetime.isoformat()`` of a timestamptz as asyncpg returns it (UTC): microseconds only when not zero."""
-    utc = column.op("AT TIME ZONE")(literal_column("'UTC'"))
-    # one to_char (NULL stays NULL); ".000000+" can only be the fraction of a whole second, which isoformat omits
-    return func.replace(func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'""")),
-                        literal_column("'.000000+'"), literal_column("'+'"), type_=Text)
-
-
-def _base64url(text: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``base64.urlsafe_b64encode(...).rstrip("=")`` (PostgreSQL breaks base64 lines at 76 characters)."""
-    encoded = func.replace(func.encode(func.convert_to(text, "UTF8"), "base64"), literal_column("E'\\n'"), "")
-    return func.rtrim(func.translate(encoded, "+/", "-_"), "=")
-
-
-def _cursor(order: q.ComplaintOrder, page: Any) -> ColumnElement[Any]:
-    """``queries.encode_cursor``: base64url of ``json.dumps([order, value, id])``."""
-    column, _ = q.ORDER_COLUMNS[order]
-    value = page.c[column.key]
-    text_value = _iso(value) if column.key in ("created_at", "updated_at") else cast(value, Text)
-    raw: ColumnElement[Any] = (literal_column(f"'[\"{order.value}\", \"'") + text_value
-                               + literal_column("'\", \"'") + cast(page.c.id, Text) + literal_column("'\"]'"))
-    return _base64url(raw)
-
-
-def _key(name: str) -> ColumnElement[Any]:
-    if not _NAME.fullmatch(name):
+def _key(name: str) -> str:
+    if not _NAME.fullmatch(name):  # pragma: no cover - graphql-core parses no other name
         raise NotCompilable(f"response key {name!r}")
-    return literal_column(f"'{name}'")
+    return repr(name)
 
 
-def _object(pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
-    if len(pairs) > 50:
-        raise NotCompilable("more than 50 fields in one object (json_build_object takes 100 arguments)")
-    args: list[Any] = []
-    for name, expression in pairs:
-        args += [_key(name), expression]
-    return func.json_build_object(*args)
 
 
-# --------------------------------------------------------------------------------------------- selections
+class _Code:
+    """One root field's rows in Python: the page's columns its expressions read (their place in the statement's rows,
+    from ``first`` on; the id first, for the cursors), the helpers they call by name and the objects kept per call
+    (``memo``)."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.columns: list[str] = ["id"]
+        self.names: dict[str, Any] = {"_b64": b2a_base64, "_iso": _iso, "_open_text": q.open_text}
+        self.memos = 0
+
+    def use(self, column: str) -> str:
+        if column not in self.columns:
+            self.columns.append(column)
+        return f"r[{self.first + self.columns.index(column)}]"
+
+    def helper(self, value: Any) -> str:
+        name = f"_h{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def memo(self, key: str, expression: str) -> str:
+        """``expression`` (an object of a joined row: the owner, a unit, a category) made once per call for each value
+        of ``key`` (its id: one snapshot, one row per id), as the resolver path shares them (``refs``)."""
+        made = self.helper(self.function("r, labels, ring", expression, memos=False))
+        name = f"_m{self.memos}"
+        self.memos += 1
+        return f"({name}.get({key}) or {name}.setdefault({key}, {made}(r, labels, ring)))"
+
+    def function(self, arguments: str, expression: str, memos: bool = True) -> Any:
+        """``expression`` as a function of ``arguments`` (with the objects kept per call, ``memos``)."""
+        namespace = dict(self.names)
+        kept = "".join(f"    _m{n} = {{}}\n" for n in range(self.memos)) if memos else ""
+        exec(f"def _f({arguments}):\n{kept}    return {expression}\n", namespace)  # noqa: S102 - fixed templates
+        return namespace["_f"]
 
 
-@dataclass
-class _Request:
-    """What a request gives a plan: its page's columns, the labels in its locale."""
-    page: Any
-    labels: ColumnElement[Any]
-
-
-Leaf = Callable[[_Request, str], ColumnElement[Any]]
+Leaf = Callable[[_Code, str], str]  # (the root's code, the object's column prefix) -> a Python expression over ``r``
 
 
 def _column(name: str) -> Leaf:
-    return lambda r, prefix: r.page.c[prefix + name]
+    return lambda code, prefix: code.use(prefix + name)
 
 
 def _enum(name: str, enum: type[Any]) -> Leaf:
     if any(m.name != m.value for m in enum):
         raise NotCompilable(f"enum {enum.__name__}: names differ from stored values")
-    return lambda r, prefix: r.page.c[prefix + name]
+    return _column(name)
 
 
 def _gid(type_name: str, name: str) -> Leaf:
-    return lambda r, prefix: _global_id(type_name, r.page.c[prefix + name])
+    """``relay.to_base64``: standard base64 of ``<type>:<id>``, written out (no call of ours per value)."""
+    def leaf(code: _Code, prefix: str) -> str:
+        return f"_b64(({type_name + ':'!r} + str({code.use(prefix + name)})).encode(), newline=False).decode()"
+
+    return leaf
 
 
 def _time(name: str) -> Leaf:
-    return lambda r, prefix: _iso(r.page.c[prefix + name])
+    """``_iso`` written out."""
+    def leaf(code: _Code, prefix: str) -> str:
+        column = code.use(prefix + name)
+        return f"(None if {column} is None else {column}.isoformat())"
+
+    return leaf
+
+
+def _constant(value: str) -> Leaf:
+    return lambda code, prefix: repr(value)
 
 
 @dataclass(frozen=True)
@@ -212,7 +232,7 @@ def _sources() -> dict[str, _Source]:
             "id": _gid("Complaint", "id"), "number": _column("number"), "title": _column("title"),
             "status": _enum("status", models.ComplaintStatus), "channel": _enum("channel", models.Channel),
             "scope": _enum("scope", models.Scope),
-            "statusLabel": lambda r, prefix: r.labels.op("->>")(r.page.c[prefix + "status"]),
+            "statusLabel": lambda code, prefix: f"labels.get({code.use(prefix + 'status')})",
             "createdAt": _time("created_at"), "updatedAt": _time("updated_at"), "closedAt": _time("closed_at"),
             "litigation": _column("litigation"), "resolvedOnTheSpot": _column("resolved_on_the_spot"),
             "orderNumber": _column("order_number"), "materialNumber": _column("material_number"),
@@ -233,10 +253,6 @@ def _sources() -> dict[str, _Source]:
             "dimension": _enum("dimension", org_models.CategoryDimension),
         }),
     }
-
-
-def _constant(value: ColumnElement[Any]) -> Callable[[_Request, str], ColumnElement[Any]]:
-    return lambda r, prefix: value
 
 
 def _fields(selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode], type_name: str
@@ -279,70 +295,49 @@ def _check_same_field(key: str, nodes: list[FieldNode]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- sealed fields
-# PostgreSQL cannot open them: the statement returns the ciphertext (and what opening needs) at the field's place in
-# the page's JSON, and the plan opens and masks it there in Python, with the resolver path's own code (by path: each
-# node's response key, known when the document is compiled).
-
-Opener = Callable[[Any, Keyring], Any]  # (what the statement returned at the place, the tenant's keys) -> value
+# PostgreSQL cannot open them: the statement returns the ciphertext (and what opening needs) as columns of the page,
+# and the row's code opens and masks it in Python, with the resolver path's own code.
 
 
-def _sealed_text(column: str) -> tuple[Leaf, Opener]:
-    """``description``, ``resolution``: ``[complaint id, base64 ciphertext]`` or null, opened by
-    ``queries.open_text`` (as ``ComplaintView`` opens it)."""
-    def marker(r: _Request, prefix: str) -> ColumnElement[Any]:
-        blob = r.page.c[prefix + "_" + column]
-        return case((blob.is_(None), null()),
-                    else_=func.json_build_array(cast(r.page.c[prefix + "id"], Text), func.encode(blob, "base64")))
-
-    def opener(value: Any, ring: Keyring) -> Any:
-        if value is None:
-            return None
-        ident, blob = value
-        return q.open_text(ring, column, uuid.UUID(ident), base64.b64decode(blob))
-
-    return marker, opener
+def _sealed_text(column: str) -> Leaf:
+    """``description``, ``resolution``: opened by ``queries.open_text`` (as ``ComplaintView`` opens them)."""
+    return lambda code, prefix: (f"_open_text(ring, {column!r}, {code.use(prefix + 'id')}, "
+                                 f"{code.use(prefix + '_' + column)})")
 
 
 _COMPLAINANT_FIELDS = {"name": "name", "phone": "phone", "email": "email", "idNumber": "id_number",
                        "address": "address", "masked": "masked", "erased": "erased"}
 
 
-def _complainant(selection: list[tuple[str, str]]) -> tuple[Leaf, Opener]:
-    """``complainant { ... }``: ``[complainant id, wrapped subject key, identity ciphertext, identity visible]``
-    (base64), opened and masked by ``Complainant.from_view`` (the resolver path's), then the selection's fields."""
+def _complainant(selection: list[tuple[str, str]]) -> Leaf:
+    """``complainant { ... }``: opened and masked by ``Complainant.from_view`` (the resolver path's) from the
+    complainant's id, wrapped subject key, identity ciphertext and whether the viewer may see it; then the
+    selection's fields."""
     from services.api.complaints.types import Complainant
 
-    def marker(r: _Request, prefix: str) -> ColumnElement[Any]:
-        c = r.page.c
-        return case((c[prefix + "p_id"].is_(None), null()), else_=func.json_build_array(
-            cast(c[prefix + "p_id"], Text), func.encode(c[prefix + "p_key"], "base64"),
-            func.encode(c[prefix + "p_identity"], "base64"), c[prefix + "identity_visible"]))
-
-    def opener(value: Any, ring: Keyring) -> Any:
-        if value is None:
+    def person(ring: Keyring, ident: Any, key: bytes | None, blob: bytes | None, visible: Any) -> Any:
+        if ident is None:
             return None
-        ident, key, blob, visible = value
-        person = Complainant.from_view(q.ComplainantView(
-            ring, uuid.UUID(ident), base64.b64decode(key) if key is not None else None,
-            base64.b64decode(blob) if blob is not None else b""), visible=bool(visible))
-        return {k: "Complainant" if attr == "__typename" else getattr(person, attr) for k, attr in selection}
+        found = Complainant.from_view(q.ComplainantView(ring, ident, key, blob if blob is not None else b""),
+                                      visible=bool(visible))
+        return {k: "Complainant" if attr == "__typename" else getattr(found, attr) for k, attr in selection}
 
-    return marker, opener
+    return lambda code, prefix: (f"{code.helper(person)}(ring, {code.use(prefix + 'p_id')}, "
+                                 f"{code.use(prefix + 'p_key')}, {code.use(prefix + 'p_identity')}, "
+                                 f"{code.use(prefix + 'identity_visible')})")
 
 
 def _node_builder(source: _Source, selection_set: SelectionSetNode,
-                  fragments: dict[str, FragmentDefinitionNode], where: str,
-                  sealed: list[tuple[str, Opener]] | None = None) -> Callable[[_Request, str], ColumnElement[Any]]:
-    """The JSON object of one node, as a function of the request (its page and labels) and a column prefix.
-    ``sealed``: where this node's sealed fields are opened (response key, opener); None: none may be selected."""
-    parts: list[tuple[str, Callable[[_Request, str], ColumnElement[Any]]]] = []
+                  fragments: dict[str, FragmentDefinitionNode], where: str, sealed: bool = False) -> Leaf:
+    """The Python expression of one node (a dict in the selection's order) over a row, as a function of the root's
+    code and the node's column prefix. ``sealed``: sealed fields may be selected (a listed complaint's)."""
+    parts: list[tuple[str, Leaf]] = []
     for key, nodes in _fields(selection_set, fragments, source.type_name):
         name = _check_same_field(key, nodes)
         path = f"{where}.{name}"
         if name == "__typename":
-            parts.append((key, _constant(literal_column(f"'{source.type_name}'"))))
-        elif source.type_name == "Complaint" and sealed is not None and (
-                name in q.SEALED_TEXTS or name == "complainant"):
+            parts.append((key, _constant(source.type_name)))
+        elif source.type_name == "Complaint" and sealed and (name in q.SEALED_TEXTS or name == "complainant"):
             if name == "complainant":
                 inner = _merged(nodes)
                 if inner is None:  # pragma: no cover - validation requires a selection
@@ -353,11 +348,9 @@ def _node_builder(source: _Source, selection_set: SelectionSetNode,
                     if cname != "__typename" and cname not in _COMPLAINANT_FIELDS:  # pragma: no cover - validation
                         raise NotCompilable(f"{path}.{cname}")
                     selection.append((ckey, _COMPLAINANT_FIELDS.get(cname, cname)))
-                marker, opener = _complainant(selection)
+                parts.append((key, _complainant(selection)))
             else:
-                marker, opener = _sealed_text(name)
-            parts.append((key, marker))
-            sealed.append((key, opener))
+                parts.append((key, _sealed_text(name)))
         elif name in source.leaves:
             parts.append((key, source.leaves[name]))
         elif name in source.objects:
@@ -368,24 +361,29 @@ def _node_builder(source: _Source, selection_set: SelectionSetNode,
                 raise NotCompilable(f"{path}: no selection")
             child_build = _node_builder(child, inner, fragments, path)
 
-            def nested(r: _Request, prefix: str, build: Any = child_build, child_prefix: str = child_prefix,
-                       nullable: bool = nullable, presence: str = child.presence) -> ColumnElement[Any]:
-                value: ColumnElement[Any] = build(r, child_prefix)
-                if not nullable:
-                    return value
-                return case((r.page.c[child_prefix + presence].is_(None), null()), else_=value)
+            def nested(code: _Code, prefix: str, build: Leaf = child_build, child_prefix: str = child_prefix,
+                       nullable: bool = nullable, presence: str = child.presence) -> str:
+                key = code.use(child_prefix + presence)
+                value = code.memo(key, build(code, child_prefix))
+                return f"(None if {key} is None else {value})" if nullable else value
 
             parts.append((key, nested))
         else:
             raise NotCompilable(f"{path}: resolved in Python (not in the list's SELECT)")
 
-    def build(r: _Request, prefix: str) -> ColumnElement[Any]:
-        return _object([(key, part(r, prefix)) for key, part in parts])
+    def build(code: _Code, prefix: str) -> str:
+        return "{" + ", ".join(f"{_key(key)}: {part(code, prefix)}" for key, part in parts) + "}"
 
     return build
 
 
 # --------------------------------------------------------------------------------------------- root fields
+# The rows of a list root's statement: first the viewer's (its id, roles, unit, policy version and language, the
+# tenant's language, whether the page was read, the count; NULL in the page's columns), then one row per complaint of
+# the page (size + 1: the next page's first says there is one; NULL in the viewer's columns), with the page's columns
+# (``_Code.columns``, then the ordering's column when the selection reads none); no row: no such active user.
+VIEWER_ID, VIEWER_ROLES, VIEWER_UNIT, VIEWER_VERSION, VIEWER_LOCALE, TENANT_LOCALE, BUILT, TOTAL = range(8)
+FIRST_COLUMN = 8
 
 
 @dataclass
@@ -393,9 +391,10 @@ class _ListRoot:
     """``complaints(filter, orderBy, first, after)``: the connection as one statement."""
     key: str
     node: FieldNode
-    parts: list[tuple[str, Any]]  # connection key -> what: "totalCount", ("pageInfo", [...]), ("edges", [...])
-    # sealed fields: (edges key, node key, [(field key, opener)]): opened in each node of the page (``_open``)
-    sealed: list[tuple[str, str, list[tuple[str, Opener]]]] = field(default_factory=list)
+    # connection key -> what: "totalCount", "__typename", ("pageInfo", [(key, field)]), ("edges", the edges' code:
+    # (rows, labels, ring, the cursors' encoder, the ordering column's place) -> the list of edges)
+    parts: list[tuple[str, Any]]
+    columns: list[str]  # the page's columns in the statement's rows, from FIRST_COLUMN on
     one_trip: int = 0  # pages this root answered in one round trip (one_round_trip)
 
     def arguments(self, schema: Any, variables: Any) -> dict[str, Any]:
@@ -436,42 +435,71 @@ class _ListRoot:
             # in the request's transaction: the same statement (the viewer read with the page again, checked the
             # same way), sent as SQL text straight to asyncpg (its prepared-statement cache)
             connection = await session.connection()
-            prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale,
-                                    keyring_of(session), ctx.tenant.schema)
+            prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, keyring_of(session),
+                                    ctx.tenant.schema)
             raw = (await connection.get_raw_connection()).driver_connection
             assert raw is not None
             try:
-                row = await raw.fetchrow(*prepared)
-            except Exception:  # the transaction is aborted: the resolver path answers in a new one
+                rows = await raw.fetch(*prepared)
+            except Exception:  # the transaction is aborted: the resolver path answers it in a new one
                 with contextlib.suppress(Exception):
                     await session.rollback()
                 raise
             ring = keyring_of(session)
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
-        page = _checked(row, seen, accept, locale, ctx.tenant.slug)
-        if page is None:  # changed since the request's session read the viewer: the resolver path reads afresh
-            raise _Fallback("the viewer changed")
-        return self.opened(orjson.loads(page), ring)
+        if not _checked(rows, seen, accept, locale, ctx.tenant.slug):
+            raise _Fallback("the viewer changed")  # since the request's session read it: the resolver path reads
+        return self.answer(rows, q.page_size(first), order, after is not None, locale, ring)
 
-    def opened(self, data: Any, ring: Keyring) -> Any:
-        """The page with its sealed fields opened (and masked) in place, by path."""
-        for edges_key, node_key, openers in self.sealed:
-            for edge in data[edges_key]:
-                node = edge[node_key]
-                for key, opener in openers:
-                    node[key] = opener(node[key], ring)
+    def answer(self, rows: Any, size: int, order: q.ComplaintOrder, next_page: bool, locale: str, ring: Keyring
+               ) -> dict[str, Any]:
+        """The connection's value from the statement's rows (``_checked`` first): the page's ``size`` rows, their
+        cursors from their ordering value and id (``queries.cursor_of``, as the resolver path's)."""
+        head, found = _split(rows)
+        column, descending = q.ORDER_COLUMNS[order]
+        at = FIRST_COLUMN + (self.columns.index(column.key) if column.key in self.columns else len(self.columns))
+        # in the page's order (they come so: a linear pass), the next page's first row last
+        page = sorted(found, key=itemgetter(at, FIRST_COLUMN), reverse=descending)[:size]
+
+        encode = _CURSORS[order]
+
+        def cursor(r: Any) -> str:
+            return encode(r[at], r[FIRST_COLUMN])
+
+        data: dict[str, Any] = {}
+        for key, part in self.parts:
+            if part == "totalCount":
+                data[key] = head[TOTAL]
+            elif part == "__typename":
+                data[key] = "ComplaintConnection"
+            elif part[0] == "pageInfo":
+                info: dict[str, Any] = {}
+                for info_key, what in part[1]:
+                    if what == "hasNextPage":
+                        info[info_key] = len(found) > size
+                    elif what == "hasPreviousPage":
+                        info[info_key] = next_page
+                    elif what == "startCursor":
+                        info[info_key] = cursor(page[0]) if page else None
+                    elif what == "endCursor":
+                        info[info_key] = cursor(page[-1]) if page else None
+                    else:
+                        info[info_key] = "PageInfo"
+                data[key] = info
+            else:  # ("edges", its code)
+                data[key] = part[1](page, _labels_in(locale), ring, encode, at)
         return data
 
     def prepare(self, grant: Any, viewer: tuple[authz.Subject, _Seen], core_filter: q.ComplaintFilter,
-                order: q.ComplaintOrder, first: int | None, after: str | None, locale: str, ring: Any,
-                schema: str) -> tuple[Any, ...]:
+                order: q.ComplaintOrder, first: int | None, after: str | None, ring: Any, schema: str
+                ) -> tuple[Any, ...]:
         """The statement kept with the viewer's access (``grant.statements``) for this shape of request, as SQL
-        text, and this request's parameters: ``(sql, *parameters)``. A shape: the page size, order, language,
-        first or next page, and for a filtered page the filter's shape (which conditions, how many values in a
-        list: SQLAlchemy's cache key of the page's and the count's SELECT), the filter's values bound per request
-        (taken from this request's SELECTs by their place in the cache key), as the cursor's are. At most
-        ``RENDERED_KEPT`` shapes per access (``_Fallback`` beyond: rendering one per request costs more than the
-        resolver path). ``viewer``: whose row the statement reads with the page, and what it must say (``_checked``)."""
+        text, and this request's parameters: ``(sql, *parameters)``. A shape: the page size, order, first or next
+        page, and for a filtered page the filter's shape (which conditions, how many values in a list: SQLAlchemy's
+        cache key of the page's and the count's SELECT), the filter's values bound per request (taken from this
+        request's SELECTs by their place in the cache key), as the cursor's are. At most ``RENDERED_KEPT`` shapes
+        per access (``_Fallback`` beyond: rendering one per request costs more than the resolver path). ``viewer``:
+        whose row the statement reads with the page, and what it must say (``_checked``)."""
         cursor = q.CURSOR_PARAMETERS if after is not None else None
         values: dict[str, Any] = {}
         if after is not None:  # a next page: one kept statement for every cursor, its values bound
@@ -487,7 +515,7 @@ class _ListRoot:
             bound = (keys[0].bindparams, keys[1].bindparams)
             lists = tuple(len(b.effective_value or ()) for binds in bound for b in binds if b.expanding)
             shape = (keys[0].key, keys[1].key, lists)
-        cache_key = ("compiled", id(self), order, first, locale, cursor is not None, shape)
+        cache_key = ("compiled", id(self), order, first, cursor is not None, shape)
         rendered = grant.statements.get(cache_key)
         if rendered is None:
             if _kept(grant, shape is not None) >= (RENDERED_KEPT if shape is None else FILTERED_KEPT):
@@ -495,7 +523,7 @@ class _ListRoot:
             if built is None:
                 built = (q.page_statement(core_filter, order, first, cursor, grant.read, grant.identity, ring),
                          q.count_statement(core_filter, grant.read, ring))
-            statement = _with_viewer(self.statement(built, order, after is not None, _labels_in(locale)), *viewer)
+            statement = self.statement(built, order, *viewer)
             rendered = grant.statements.setdefault(cache_key, _Rendered.render(
                 statement, get_engine().dialect, {TENANT_SCHEMA_PLACEHOLDER: schema}, bound))
         return (rendered.sql, *rendered.params(values, bound))
@@ -528,107 +556,58 @@ class _ListRoot:
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
         locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))
         ring = await get_keyring(tenant.slug)
-        prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, locale, ring, tenant.schema)
-        slots = session_slots()  # in turn within a tenant, fairly between tenants, as a session takes its connection
-        await slots.acquire(tenant.slug)
+        prepared = self.prepare(grant, (subject, seen), core_filter, order, first, after, ring, tenant.schema)
+        # in turn within a tenant, fairly between tenants: a few such statements at once (statement_slots), each with
+        # a connection as a session takes its own (session_slots)
+        gate, slots = statement_slots(), session_slots()
+        await gate.acquire(tenant.slug)
         try:
-            async with driver_connection() as connection:
-                row = await connection.fetchrow(*prepared)
+            await slots.acquire(tenant.slug)
+            try:
+                async with driver_connection() as connection:
+                    rows = await connection.fetch(*prepared)
+            finally:
+                slots.release(tenant.slug)
         finally:
-            slots.release(tenant.slug)
-        if row is None:  # no such active user (any more): the resolver path says so
+            gate.release(tenant.slug)
+        if not rows:  # no such active user (any more): the resolver path says so
             _seen.pop(key, None)
             return _MISSED
-        page = _checked(row, seen, accept, locale, tenant.slug)
-        if page is None:  # built for what the viewer no longer is (or not built): this request reads afresh
-            return _MISSED
+        if not _checked(rows, seen, accept, locale, tenant.slug):
+            return _MISSED  # built for what the viewer no longer is (or not built): this request reads afresh
         self.one_trip += 1
-        return self.opened(orjson.loads(page), ring)
+        return self.answer(rows, q.page_size(first), order, after is not None, locale, ring)
 
-    def statement(self, built: tuple[tuple[Any, int], Any], order: q.ComplaintOrder, next_page: bool, labels: str
-                  ) -> Any:
-        """The root field's one SELECT around ``built``: the page's SELECT and size (``queries.page_statement``) and
-        the count's (``queries.count_statement``)."""
-        (page_select, size), count = built
-        page = page_select.subquery("page")
-        column, descending = q.ORDER_COLUMNS[order]
-        ordering = (page.c[column.key].desc(), page.c.id.desc()) if descending else \
-            (page.c[column.key].asc(), page.c.id.asc())
-        labels_json = cast(literal(labels, String), JSONB)
-        # only the page's columns the nodes read are kept in "numbered" (which PostgreSQL materializes: it is read
-        # four times): not the sealed values, the joins and the identity predicate the selection does not need
-        probe = _Probe(page)
-        for part in self.parts:
-            if isinstance(part[1], tuple) and part[1][0] == "edges":
-                for _, what in part[1][1]:
-                    if callable(what):
-                        what(_Request(probe, labels_json), "")
-        kept = sorted(probe.names | {"id", column.key})
-        numbered = select(*(page.c[name] for name in kept), _cursor(order, page).label("_cursor"),
-                          func.row_number().over(order_by=ordering).label("_n")).cte("numbered")
-        request = _Request(numbered, labels_json)
-        pairs: list[tuple[str, ColumnElement[Any]]] = []
-        for key, part in self.parts:
-            if part == "totalCount":
-                pairs.append((key, count.scalar_subquery()))
-            elif part == "__typename":
-                pairs.append((key, literal_column("'ComplaintConnection'")))
-            elif part[0] == "pageInfo":
-                info: list[tuple[str, ColumnElement[Any]]] = []
-                for info_key, what in part[1]:
-                    if what == "hasNextPage":
-                        info.append((info_key, exists().where(numbered.c._n > size)))
-                    elif what == "hasPreviousPage":
-                        info.append((info_key, literal(next_page, Boolean)))
-                    elif what == "startCursor":
-                        info.append((info_key, select(numbered.c._cursor).where(numbered.c._n == 1)
-                                     .scalar_subquery()))
-                    elif what == "endCursor":
-                        info.append((info_key, select(numbered.c._cursor).where(numbered.c._n <= size)
-                                     .order_by(numbered.c._n.desc()).limit(1).scalar_subquery()))
-                    else:
-                        info.append((info_key, literal_column("'PageInfo'")))
-                pairs.append((key, _object(info)))
-            else:  # ("edges", [(key, what)])
-                edge: list[tuple[str, ColumnElement[Any]]] = []
-                for edge_key, what in part[1]:
-                    if what == "cursor":
-                        edge.append((edge_key, numbered.c._cursor))
-                    elif what == "__typename":
-                        edge.append((edge_key, literal_column("'ComplaintEdge'")))
-                    else:  # the node's builder
-                        edge.append((edge_key, what(request, "")))
-                agg = func.coalesce(func.json_agg(aggregate_order_by(_object(edge), numbered.c._n)),
-                                    literal_column("'[]'::json"))
-                pairs.append((key, select(agg).where(numbered.c._n <= size).scalar_subquery()))
-        return select(cast(_object(pairs), Text))
-
-
-class _Probe:
-    """Stands for the page in a node builder's first pass: records which of the page's columns it reads."""
-
-    def __init__(self, source: Any) -> None:
-        self.source, self.names = source, set[str]()
-
-    @property
-    def c(self) -> _Probe:
-        return self
-
-    def __getitem__(self, name: str) -> Any:
-        self.names.add(name)
-        return self.source.c[name]
-
-
-def _with_viewer(statement: Any, subject: authz.Subject, seen: _Seen) -> Any:
-    """``one_round_trip``'s statement: the viewer's row as ``auth.service.active_user`` reads it (no row: no such
-    active user), the tenant's stored language, and ``statement``'s page only when the row's policy version and unit
-    are ``seen``'s (those the access filters in ``statement`` were built for)."""
-    viewer = auth_service.active_user_statement(subject.user_id).subquery("viewer")
-    current = and_(func.coalesce(viewer.c.policy_version, 0) == literal(seen.version, Integer),
-                   viewer.c.org_unit_id.is_not_distinct_from(seen.unit))
-    return select(viewer.c.id, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
-                  tenant_locale_statement().scalar_subquery(),
-                  case((current, statement.scalar_subquery()), else_=null()))
+    def statement(self, built: tuple[tuple[Any, int], Any], order: q.ComplaintOrder, subject: authz.Subject,
+                  seen: _Seen) -> Any:
+        """The root field's one SELECT around ``built`` (the page's SELECT and size, ``queries.page_statement``, and
+        the count's, ``queries.count_statement``) with the viewer's row as ``auth.service.active_user`` reads it (no
+        row: no such active user) and the tenant's stored language, the page read only when the row's policy version
+        and unit are ``seen``'s (those the access filters in ``built`` were made for): rows as the list above
+        ``_ListRoot`` says."""
+        (page_select, _), count = built
+        column = q.ORDER_COLUMNS[order][0].key
+        names = self.columns if column in self.columns else [*self.columns, column]
+        # only the columns the rows carry: PostgreSQL sorts the page's rows with every column they have (the sealed
+        # values too), and leaves out the outer joins whose columns no one reads
+        kept = [c for c, key in zip(page_select.selected_columns, page_select.subquery().c.keys(), strict=True)
+                if key in names]  # (by the subquery's keys: a column's own key may differ, "_description")
+        page = page_select.with_only_columns(*kept).subquery("page")
+        who = auth_service.active_user_statement(subject.user_id).subquery("who")
+        viewer = select(*who.c, and_(func.coalesce(who.c.policy_version, 0) == literal(seen.version, Integer),
+                                     who.c.org_unit_id.is_not_distinct_from(seen.unit)).label("current")
+                        ).cte("viewer")
+        # LATERAL: the page is read (a gating one-time filter) only when the viewer's row is current. No ORDER BY:
+        # the page's rows come in the page's order, and ``answer`` puts them in order whatever happens (a sort
+        # PostgreSQL would do on every request). The viewer's columns once, not on every row of the page
+        rows = select(*(page.c[name] for name in names)).where(viewer.c.current).lateral("rows")
+        counted = any(part == "totalCount" for _, part in self.parts)
+        total = case((viewer.c.current, count.scalar_subquery()), else_=null()) if counted else null()
+        blank = [null()] * len(names)
+        return union_all(
+            select(viewer.c.id, viewer.c.roles, viewer.c.org_unit_id, viewer.c.policy_version, viewer.c.locale,
+                   tenant_locale_statement().scalar_subquery(), viewer.c.current, total, *blank),
+            select(*[null()] * FIRST_COLUMN, *rows.c).select_from(viewer).join(rows, true()))
 
 
 @dataclass(frozen=True)
@@ -737,18 +716,26 @@ def _remember(ctx: Context) -> _Seen:
     return seen
 
 
-def _checked(row: Any, seen: _Seen, accept: str | None, locale: str, slug: str) -> str | None:
-    """The page's JSON from a row of ``_with_viewer``'s statement, or None: no such active user (any more), or the
-    row says the viewer is not what ``seen`` said (the page was then not built), or their language is not
+def _checked(rows: Any, seen: _Seen, accept: str | None, locale: str, slug: str) -> bool:
+    """Whether the rows of a list root's statement hold the page: not when there is no such active user (any more),
+    or the viewer's row says they are not what ``seen`` said (the page was then not read), or their language is not
     ``locale``. What the row says is remembered either way (the next guess)."""
+    row, _ = _split(rows)
     if row is None:
-        return None
-    now = _Seen(version=int(row[3] or 0), unit=row[2], roles=tuple(row[1]), preference=row[4])
-    _keep((slug, row[0]), now)
-    _tenant_locales[slug] = row[5]
-    if row[6] is None or now != seen or i18n.choose(now.preference, accept, row[5]) != locale:
-        return None
-    return str(row[6])
+        return False
+    now = _Seen(version=int(row[VIEWER_VERSION] or 0), unit=row[VIEWER_UNIT], roles=tuple(row[VIEWER_ROLES]),
+                preference=row[VIEWER_LOCALE])
+    _keep((slug, row[VIEWER_ID]), now)
+    _tenant_locales[slug] = row[TENANT_LOCALE]
+    return bool(row[BUILT]) and now == seen and i18n.choose(now.preference, accept, row[TENANT_LOCALE]) == locale
+
+
+def _split(rows: Any) -> tuple[Any, list[Any]]:
+    """A list root's rows as the viewer's (None: no such active user) and the page's."""
+    if rows and rows[0][VIEWER_ID] is not None:  # first, as UNION ALL reads its branches in turn
+        return rows[0], rows[1:]
+    viewer = next((r for r in rows if r[VIEWER_ID] is not None), None)  # in any other order
+    return viewer, [r for r in rows if r[VIEWER_ID] is None]
 
 
 def _kept(grant: Any, filtered: bool) -> int:
@@ -765,7 +752,7 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
     if node.selection_set is None:  # pragma: no cover
         raise NotCompilable("complaints: no selection")
     parts: list[tuple[str, Any]] = []
-    sealed: list[tuple[str, str, list[tuple[str, Opener]]]] = []
+    code = _Code(FIRST_COLUMN)
     for ckey, nodes in _fields(node.selection_set, fragments, "ComplaintConnection"):
         name = _check_same_field(ckey, nodes)
         if name not in _CONNECTION_FIELDS:
@@ -785,23 +772,24 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
         else:
             inner = _merged(nodes)
             assert inner is not None
-            edge: list[tuple[str, Any]] = []
+            edge: list[str] = []
             for ekey, enodes in _fields(inner, fragments, "ComplaintEdge"):
                 ename = _check_same_field(ekey, enodes)
-                if ename in ("cursor", "__typename"):
-                    edge.append((ekey, ename))
+                if ename == "cursor":
+                    edge.append(f"{_key(ekey)}: cursor(r[at], r[{FIRST_COLUMN}])")
+                elif ename == "__typename":
+                    edge.append(f"{_key(ekey)}: 'ComplaintEdge'")
                 elif ename == "node":
                     node_set = _merged(enodes)
                     assert node_set is not None
-                    opened: list[tuple[str, Opener]] = []
-                    edge.append((ekey, _node_builder(_sources()["Complaint"], node_set, fragments,
-                                                     "complaints.edges.node", opened)))
-                    if opened:
-                        sealed.append((ckey, ekey, opened))
+                    build = _node_builder(_sources()["Complaint"], node_set, fragments, "complaints.edges.node",
+                                          sealed=True)
+                    edge.append(f"{_key(ekey)}: {build(code, '')}")
                 else:  # pragma: no cover - validation
                     raise NotCompilable(f"complaints.edges.{ename}")
-            parts.append((ckey, ("edges", edge)))
-    return _ListRoot(key, node, parts, sealed)
+            expression = "[{" + ", ".join(edge) + "} for r in rows]"
+            parts.append((ckey, ("edges", code.function("rows, labels, ring, cursor, at", expression))))
+    return _ListRoot(key, node, parts, code.columns)
 
 
 _ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], Any]] = {
@@ -809,17 +797,18 @@ _ROOTS: dict[str, Callable[[str, FieldNode, dict[str, FragmentDefinitionNode]], 
 }
 
 
-def _labels_in(locale: str) -> str:
+def _labels_in(locale: str) -> dict[str, str]:
     """``{status: label}`` in the reader's locale, as ``ComplaintType.status_label`` translates it
     (``Context.translate``: ``i18n.translate`` in the request's locale)."""
     found = _LABELS.get(locale)
     if found is None:
-        found = _LABELS[locale] = orjson.dumps(
-            {s.value: i18n.translate(procedure.status_label(s), locale) for s in models.ComplaintStatus}).decode()
+        found = _LABELS[locale] = {s.value: i18n.translate(procedure.status_label(s), locale)
+                                   for s in models.ComplaintStatus}
     return found
 
 
-_LABELS: dict[str, str] = {}
+_LABELS: dict[str, dict[str, str]] = {}
+_CURSORS = {order: q.cursor_encoder(order) for order in q.ComplaintOrder}
 
 
 # --------------------------------------------------------------------------------------------- plans

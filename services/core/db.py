@@ -69,6 +69,14 @@ SESSION_SLOTS = POOL_SIZE + MAX_OVERFLOW - 4
 # Of those, a tenant holding this many takes another only while others stay free for other tenants (``FairSlots``).
 TENANT_SLOT_SHARE = SESSION_SLOTS // 2
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FairSlots] = weakref.WeakKeyDictionary()
+# Single statements outside a session (a compiled plan's page with its viewer: ``driver_connection``) that may run at
+# once, in turn within a tenant and fairly between tenants as sessions are (``statement_slots``; then a session slot
+# too). Fewer than the sessions: each is a short burst of PostgreSQL's CPU, and sixteen at once only made PostgreSQL's
+# backends take turns with each other and with the server, which answered every request a little later and some much
+# later (bench/README.md, branch ``compile2``: at 64 connections the p99 of the compiled list was 2-3x its p50 with
+# sixteen, under 2x with four; one tenant alone takes all but two of them, as of the session slots).
+STATEMENT_SLOTS = 6
+_statement_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FairSlots] = weakref.WeakKeyDictionary()
 
 
 class FairSlots:
@@ -142,6 +150,16 @@ def session_slots() -> FairSlots:
     slots = _slots.get(loop)
     if slots is None:
         slots = _slots[loop] = FairSlots(SESSION_SLOTS, TENANT_SLOT_SHARE, reserve=2)
+    return slots
+
+
+def statement_slots() -> FairSlots:
+    """The running loop's slots for single statements outside a session (``STATEMENT_SLOTS``): take one before the
+    session slot, so that those waiting here hold no connection."""
+    loop = asyncio.get_running_loop()
+    slots = _statement_slots.get(loop)
+    if slots is None:
+        slots = _statement_slots[loop] = FairSlots(STATEMENT_SLOTS, STATEMENT_SLOTS // 2, reserve=2)
     return slots
 
 
