@@ -68,6 +68,37 @@ def set_budget(slug: str, *args: str) -> str:
     return result.stdout
 
 
+async def flood_beside_quiet(pair: tuple[Any, Any], fresh_app: Any, requests: int) -> list[float]:
+    """A budget of one a second, its token back, then ``requests`` of the noisy tenant at once: one is served, the
+    rest refused (code, Retry-After checked), and the quiet tenant is served meanwhile, not held behind them. The
+    refusals' seconds to their answers, in order."""
+    import asyncio
+    import time
+
+    from services.api.edge import HOLD_MIN_S
+
+    noisy, quiet = pair
+    set_budget(noisy.slug, "1/1")
+    app = fresh_app()
+    async with app.router.lifespan_context(app), client_of(app) as http:
+        gql = GraphQLClient(http)
+        assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
+        await asyncio.sleep(1.1)  # its one token back
+
+        flood = asyncio.gather(*(timed(gql, noisy.slug) for _ in range(requests)))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
+        assert time.monotonic() - started < HOLD_MIN_S  # not held behind the flood
+        answers = await flood
+    assert sorted(status for status, _, _ in answers) == [200] + [429] * (requests - 1)
+    for status, _, response in answers:
+        if status == 429:
+            assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+            assert int(response.headers["retry-after"]) >= 0
+    return sorted(elapsed for status, elapsed, _ in answers if status == 429)
+
+
 async def test_a_tenant_over_its_budget_is_refused_at_the_edge_and_the_other_is_not(
         pair: tuple[Any, Any], fresh_app: Any) -> None:
     noisy, quiet = pair
@@ -199,31 +230,9 @@ async def test_a_flood_is_held_longer_the_more_requests_wait_for_their_refusal(p
     after the usual 0.5-1.5 s, but a refusal that finds others of the same budget waiting is held longer (n waiting:
     n / (REFUSALS_PER_TOKEN x rate) times as long), so a flood's connections come back at about twice its budget's
     rate however many they are, and the other tenant is served meanwhile."""
-    import asyncio
-    import time
-
     from services.api.edge import HOLD_MAX_S, HOLD_MIN_S, REFUSALS_PER_TOKEN
 
-    noisy, quiet = pair
-    set_budget(noisy.slug, "1/1")
-    app = fresh_app()
-    async with app.router.lifespan_context(app), client_of(app) as http:
-        gql = GraphQLClient(http)
-        assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
-        await asyncio.sleep(1.1)
-
-        flood = asyncio.gather(*(timed(gql, noisy.slug) for _ in range(11)))
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
-        assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
-        assert time.monotonic() - started < HOLD_MIN_S  # not held behind the flood
-        answers = await flood
-    assert sorted(status for status, _, _ in answers) == [200] + [429] * 10
-    refused = sorted(elapsed for status, elapsed, _ in answers if status == 429)
-    for status, _, response in answers:
-        if status == 429:
-            assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-            assert int(response.headers["retry-after"]) >= 0
+    refused = await flood_beside_quiet(pair, fresh_app, 11)
     assert refused[0] >= HOLD_MIN_S
     assert refused[0] <= HOLD_MAX_S + 0.3  # the first refusal found nobody waiting: the usual pause
     # the last of the ten found nine waiting: held at least 9 / (2 x 1) x 0.5 s = 2.25 s (at most 1.5 s before)
@@ -235,34 +244,12 @@ async def test_past_its_share_of_held_requests_a_budgets_refusals_are_answered_a
     """At most HELD_PER_BUDGET requests of one budget wait for their refusal (here 3): a flood that does not wait
     for its answers would otherwise pile up held connections for as long as the pause stretches. Past that its
     refusals are answered at once (and with Retry-After), the others' requests are served as before."""
-    import asyncio
-    import time
-
     from services.api import edge
 
     monkeypatch.setattr(edge, "HELD_PER_BUDGET", 3)
-    noisy, quiet = pair
-    set_budget(noisy.slug, "1/1")
-    app = fresh_app()
-    async with app.router.lifespan_context(app), client_of(app) as http:
-        gql = GraphQLClient(http)
-        assert (await gql.post(LIST, tenant=noisy.slug, user=DEFAULT_USER)).status_code == 200
-        await asyncio.sleep(1.1)  # its one token back
-
-        flood = asyncio.gather(*(timed(gql, noisy.slug) for _ in range(8)))
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
-        assert (await gql(LIST, tenant=quiet.slug, user=DEFAULT_USER))["complaints"]["totalCount"] == 0
-        assert time.monotonic() - started < edge.HOLD_MIN_S
-        answers = await flood
-    assert sorted(status for status, _, _ in answers) == [200] + [429] * 7
-    refused = sorted(elapsed for status, elapsed, _ in answers if status == 429)
+    refused = await flood_beside_quiet(pair, fresh_app, 8)
     assert all(elapsed < edge.HOLD_MIN_S for elapsed in refused[:4]), refused  # past the three held: at once
     assert all(elapsed >= edge.HOLD_MIN_S for elapsed in refused[4:]), refused  # the three held: the pause
-    for status, _, response in answers:
-        if status == 429:
-            assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-            assert int(response.headers["retry-after"]) >= 0
 
 
 async def test_a_tenant_being_refused_runs_what_it_is_allowed_in_the_gaps_the_others_leave(
