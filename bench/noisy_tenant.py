@@ -29,9 +29,10 @@ for its refusal); with ``--noisy-times 0`` they come from ``--noisy-clients`` co
 soon as answered (a closed loop, whose rate the server's pauses set).
 
 Prints, per phase, the quiet tenant's requests, p50 and p99 (ms), p99 against "alone" (the goal: under +10% for
-the budgeted phases) and against "at its budget" (what the flood beyond the budget costs), and the noisy tenant's
-answers and how many times its budget it asked for. Needs PostgreSQL
-and Redis (``DATABASE_URL``, ``REDIS_URL``); drops its database.
+the budgeted phases) and against "at its budget" (what the flood beyond the budget costs), the CPU used, the
+server's garbage-collector pauses while the quiet tenant was timed (how many, and their milliseconds in all: every
+request in flight waits out each one), and the noisy tenant's answers and how many times its budget it asked for.
+Needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``); drops its database.
 """
 
 from __future__ import annotations
@@ -324,6 +325,24 @@ class Flood:
         return counts
 
 
+async def gc_pauses(port: int) -> tuple[float, float]:
+    """The server's garbage-collector pauses so far (``complaintdesk_gc_pause_seconds`` of its /metrics): how many,
+    and their seconds in all."""
+    import urllib.request
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            return str(answer.read().decode())
+
+    count = seconds = 0.0
+    for line in (await asyncio.get_running_loop().run_in_executor(None, scrape)).splitlines():
+        if line.startswith("complaintdesk_gc_pause_seconds_count{"):
+            count += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("complaintdesk_gc_pause_seconds_sum{"):
+            seconds += float(line.rsplit(" ", 1)[1])
+    return count, seconds
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000
@@ -355,6 +374,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         noisy: dict[str, dict[str, int]] = {}
         usage: dict[str, dict[str, list[float]]] = {}
         elapsed: dict[str, float] = {}
+        collections: dict[str, list[float]] = {}  # phase -> the server's collector pauses while timed: count, s
         for _ in range(args.rounds):
             for phase in args.phases:
                 wanted = UNBUDGETED if phase == "unbudgeted flood" else args.noisy_budget
@@ -372,6 +392,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                 # at once) is a transient; what is measured is the flood going on
                 await quiet_load(port, tokens[QUIET], args.quiet_clients, time.perf_counter() + args.ramp,
                                  args.quiet_rate)
+                gc_before = await gc_pauses(port)
                 before = lvb._cpu_snapshot(server)
                 flood_before = flood.cpu_seconds() if flood is not None else 0.0
                 began = time.perf_counter()
@@ -379,6 +400,10 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                                              args.quiet_rate)
                 took = time.perf_counter() - began
                 cpu = lvb._cpu_percent(before, lvb._cpu_snapshot(server), took)
+                gc_after = await gc_pauses(port)
+                collected = collections.setdefault(phase, [0.0, 0.0])
+                collected[0] += gc_after[0] - gc_before[0]
+                collected[1] += gc_after[1] - gc_before[1]
                 flood_cpu = ((flood.cpu_seconds() - flood_before) / took * 100) if flood is not None else 0.0
                 if "other" in cpu:  # the flood client's process is not "other" work on the machine
                     cpu["other"] = max(0.0, cpu["other"] - flood_cpu)
@@ -399,13 +424,14 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints, {pace}; noisy tenant's "
               f"floods: {flood}; budget {args.noisy_budget}; {args.rounds} x {args.duration:.0f} s per phase")
         print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} {'/at budget':>10} "
-              f"{'cpu% server/pg/client/other':>28}  noisy tenant's answers")
+              f"{'cpu% server/pg/client/other':>28} {'gc n/ms':>9}  noisy tenant's answers")
         for phase, latencies in results.items():
+            gc_figure = f"{collections[phase][0]:.0f}/{collections[phase][1] * 1000:.0f}"
             ratio, over_fair = pct(latencies, 0.99) / base, pct(latencies, 0.99) / fair
             cpu = "/".join(f"{sum(v) / len(v):.0f}" for k, v in usage[phase].items() if k != "client") + \
                 f" (client {sum(usage[phase]['client']) / len(usage[phase]['client']):.0f})"
             print(f"{phase:18} {len(latencies):8d} {pct(latencies, 0.5):8.1f} {pct(latencies, 0.99):8.1f} "
-                  f"{ratio:9.2f} {over_fair:10.2f} {cpu:>28}  {noisy.get(phase, {})}")
+                  f"{ratio:9.2f} {over_fair:10.2f} {cpu:>28} {gc_figure:>9}  {noisy.get(phase, {})}")
         budget = os.environ.get("COMPLAINTDESK_LIMIT_SUBMIT", "5/600")
         def asked(counts: dict[str, int]) -> int:
             return counts["sent"] if "sent" in counts else sum(counts.values())

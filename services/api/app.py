@@ -48,7 +48,7 @@ from services.api.messages import receipts
 from services.api.observability import HttpMetricsMiddleware, metrics_endpoint
 from services.api.reports.download import serve_download
 from services.api.schema import MAX_TOKENS, build_schema
-from services.core import tracing
+from services.core import metrics, tracing
 from services.core.clock import Clock, system_clock
 from services.core.config import Settings, get_settings
 from services.core.db import dispose_engine, get_engine
@@ -66,16 +66,25 @@ READY_TIMEOUT_S = 2.0
 # cycles (tests/api/test_request_garbage.py): everything it allocates is freed by reference counting as it ends, so
 # the young generation only fills with what outlives requests (caches, held refusals) and the collector runs
 # seldom (a quiet tenant's 100 lists a second: a collection of ~4 ms twice a second before, none after).
+# What still fills it is a flood's held refusals (services.api.edge: ~110 live objects each, up to 256 a budget):
+# a few young collections as a flood begins, which find nothing to free and pass those objects on to the middle
+# generation, whose collection (every GC_MIDDLE_THRESHOLD young ones) then walks them all: 27 ms at the tenth
+# (2026-12-07, bench/noisy_tenant.py with the pauses timed). At 100 the middle generation is walked a tenth as
+# often; by then the held requests it was given have long been answered and freed, so it is small. The pauses are
+# in /metrics (``complaintdesk_gc_pause_seconds``).
 GC_GEN0_THRESHOLD = 10_000
+GC_MIDDLE_THRESHOLD = 100
+GC_OLD_THRESHOLD = 10
 
 
 def tune_gc() -> None:
-    """After start-up: move everything built so far (modules, the schema, the pool) out of the collector's way
-    and collect the young generation less often. Reference cycles are still collected, in larger batches."""
+    """After start-up: move everything built so far (modules, the schema, the pool) out of the collector's way,
+    collect the young and middle generations less often, and time every collection. Reference cycles are still
+    collected, in larger batches."""
+    metrics.watch_gc()
     gc.collect()
     gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+    gc.set_threshold(GC_GEN0_THRESHOLD, GC_MIDDLE_THRESHOLD, GC_OLD_THRESHOLD)
 
 
 class _TextFrames(ASGIWebSocketAdapter):

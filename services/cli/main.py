@@ -106,13 +106,11 @@ def worker(threads: int, sweep_interval: float) -> None:
 
 
 def _tune_gc() -> None:
-    """A request allocates many short-lived objects; the default thresholds run the collector hundreds
-    of times a second under load. Collect less often, and leave start-up objects out of it."""
-    import gc
+    """Before uvicorn starts: the API's collector settings (``services.api.app.tune_gc``: start-up objects left
+    out of it, fewer collections, every pause timed); the app's start-up applies them again."""
+    from services.api.app import tune_gc
 
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    tune_gc()
 
 
 def _require_signing_key() -> None:

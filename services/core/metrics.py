@@ -12,8 +12,10 @@ shown as the most recent value (``multiprocess_mode="mostrecent"``).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -193,8 +195,40 @@ async def oldest_due_wakeup_age() -> float | None:
     return max(0.0, (datetime.now(UTC) - oldest).total_seconds())
 
 
+# ---- the process's garbage collector ------------------------------------------------------------------------------
+GC_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+GC_PAUSE = Histogram(
+    "complaintdesk_gc_pause_seconds",
+    "Pauses of this process's garbage collector by generation (every request waits while one runs)",
+    ["generation"], buckets=GC_BUCKETS)
+_gc_pauses: deque[tuple[int, float]] = deque(maxlen=10_000)
+_gc_started = [0.0]
+
+
+def _gc_callback(phase: str, info: dict[str, Any]) -> None:
+    # Runs inside the collector, wherever the allocation that triggered it happened (possibly while this thread
+    # holds a metric's lock): only a deque's append here, the histogram is fed at the next scrape.
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        _gc_pauses.append((info["generation"], time.perf_counter() - _gc_started[0]))
+
+
+def watch_gc() -> None:
+    """Time this process's collections into ``complaintdesk_gc_pause_seconds`` (once per process)."""
+    if _gc_callback not in gc.callbacks:
+        gc.callbacks.append(_gc_callback)
+
+
+def _flush_gc() -> None:
+    while _gc_pauses:
+        generation, seconds = _gc_pauses.popleft()
+        labelled(GC_PAUSE, str(generation)).observe(seconds)
+
+
 def render() -> tuple[bytes, str]:
     """The exposition text (every process's, in multiprocess mode) and its content type."""
+    _flush_gc()
     if MULTIPROCESS:
         from prometheus_client import multiprocess
 

@@ -204,6 +204,9 @@ async def test_metrics_of_api_and_worker_move_during_a_full_case(
                         status="2xx"))
     assert requests >= len(CASE_OPERATIONS) + 1  # the operations and the directory query
     assert value(api_after, "complaintdesk_http_requests_total", route="/metrics", method="GET", status="2xx") >= 1
+    # the collector's pauses, timed from start-up (its full collection before the start-up objects are frozen)
+    assert value(api_after, "complaintdesk_gc_pause_seconds_count", generation="2") >= 1
+    assert value(api_after, "complaintdesk_gc_pause_seconds_sum", generation="2") > 0
     assert value(api_after, "complaintdesk_db_pool_connections", state="idle") >= 1
     assert value(api_after, "complaintdesk_db_session_slots") > 0
     assert value(api_after, "complaintdesk_postgres_connections", kind="max") > 0
