@@ -21,7 +21,9 @@ what is measured is the flood going on), and phases are ``--settle`` seconds apa
 - **signed-in flood**: the noisy tenant's signed-in user listing its complaints, refused at the edge with 429
   beyond its budget;
 - **unbudgeted flood** (for contrast, in the same sitting): the same with the noisy tenant's budget lifted, which
-  is what every tenant got before the edge budgets.
+  is what every tenant got before the edge budgets;
+- **alone again** (a control): the quiet tenant alone once more, last in each round; its p99 against "alone" is the
+  sitting's own noise, the yardstick for the other ratios.
 
 The floods ask ``--noisy-times`` times the noisy tenant's budget rate in an open loop (each request sent on time
 whatever the answers, over as many connections as it takes: a refused request holds its connection while it waits
@@ -64,7 +66,7 @@ RUN_ID = uuid.uuid4().hex[:10]
 DB_NAME = f"cd_bench_noisy_{RUN_ID}"
 lvb.DB_NAME = DB_NAME  # its CPU snapshot counts this database's PostgreSQL backends
 QUIET, NOISY = "quiet", "noisy"
-PHASES = ("alone", "at its budget", "public flood", "signed-in flood", "unbudgeted flood")
+PHASES = ("alone", "at its budget", "public flood", "signed-in flood", "unbudgeted flood", "alone again")
 UNBUDGETED = "5000/10000"
 LIST = "query { complaints(first: 20) { edges { node { id number status title owner { displayName } } } } }"
 SUBMIT = """mutation ($i: SubmitComplaintInput!) { submitComplaint(input: $i) {
@@ -383,7 +385,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                     current = wanted
                     await asyncio.sleep(TENANT_CACHE_TTL_S + 0.5)
                 rate = budget_rate if phase == "at its budget" else args.noisy_times * budget_rate
-                flood = None if phase == "alone" else Flood(args.flood_client, port, phase.split()[0],
+                flood = None if phase.startswith("alone") else Flood(args.flood_client, port, phase.split()[0],
                                                             tokens[NOISY], args.noisy_clients, rate)
                 if flood is not None:
                     await flood.start()
