@@ -105,6 +105,7 @@ class GraphQLApp(GraphQL[Context, None]):
     redis: Any = None  # set by create_app; handed to each request's Context
     resolver_switch = False  # honour compiled.RESOLVER_PATH_HEADER (set by create_app outside production only)
     _plans: dict[str, compiled.Plan] | None = None
+    _plans_by_text: dict[str, compiled.Plan] | None = None
 
     def plans(self) -> dict[str, compiled.Plan]:
         """The registered queries' compiled plans by hash (built on first use; ``complaintdesk compile-report``
@@ -118,7 +119,13 @@ class GraphQLApp(GraphQL[Context, None]):
         plans = self.plans()
         if not plans or data.query is None:
             return None
-        plan = plans.get(documents.sha256(data.query))
+        # the plan of the registered document whose text this is (the one its SHA-256 names), found by the text
+        # itself: not hashed on every request
+        by_text = self._plans_by_text
+        if by_text is None:
+            registered = documents.registry()
+            by_text = self._plans_by_text = {registered[d]: p for d, p in plans.items() if d in registered}
+        plan = by_text.get(data.query)
         if plan is None or (data.operation_name is not None and data.operation_name != plan.name):
             return None
         if self.resolver_switch and request.headers.get(compiled.RESOLVER_PATH_HEADER) == "1":
@@ -415,10 +422,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app = Starlette(
         routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),  # first: the routes are matched in turn
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),  # Prometheus; the chart's Ingress leaves it out
-            Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/files/{token}", download, methods=["GET"]),  # signed report and export links (reports/)
             Route("/sms/receipts", sms_receipt, methods=["POST"]),  # the SMS provider's delivery receipts
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws

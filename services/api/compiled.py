@@ -975,6 +975,6 @@ def observe(plan: Plan, seconds: float) -> None:
     """What ``OperationMetrics`` records for an operation (the compiled path skips Strawberry's extensions)."""
     names = [r.key for r in plan.roots]
     label = names[0] if len(names) == 1 else "(multiple)"
-    metrics.GRAPHQL_OPERATIONS.labels(type="query", operation=label, outcome="ok").inc()
-    metrics.GRAPHQL_LATENCY.labels(type="query", operation=label).observe(seconds)
+    metrics.labelled(metrics.GRAPHQL_OPERATIONS, "query", label, "ok").inc()
+    metrics.labelled(metrics.GRAPHQL_LATENCY, "query", label).observe(seconds)
     access.info("query %s: ok in %.1f ms (compiled)", label, seconds * 1000)
