@@ -458,7 +458,7 @@ class _ListRoot:
         seen = _remember(ctx)
         viewer = ctx._viewer
         assert viewer is not None  # complaint_access required one
-        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+        if not FILTERED_PAGES and core_filter.filters():
             raise _Fallback("a filtered page")
         subject = authz.Subject(user_id=viewer.id, tenant=ctx.tenant.slug)
         async with ctx.db() as session:
@@ -536,7 +536,7 @@ class _ListRoot:
             q.page_size(first)  # the resolver checks the size before the cursor: so here
             values = q.cursor_values(order, after)
         built = bound = shape = None
-        if core_filter != q.ComplaintFilter(now=core_filter.now):
+        if core_filter.filters():
             built = (q.page_statement(core_filter, order, first, cursor, grant.read, grant.identity, ring),
                      q.count_statement(core_filter, grant.read, ring))
             keys = (built[0][0]._generate_cache_key(), built[1]._generate_cache_key())
@@ -581,7 +581,7 @@ class _ListRoot:
         if grant is None:
             return _MISSED
         core_filter = await list_filter(ctx, given)  # no database: no dueWithinWorkingDays (see run)
-        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+        if not FILTERED_PAGES and core_filter.filters():
             raise _Fallback("a filtered page")
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
         locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))

@@ -14,7 +14,7 @@ import json
 import uuid
 from binascii import b2a_base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
@@ -345,6 +345,14 @@ class ComplaintFilter:
     due_before: datetime | None = None
     """An open, running COMPANY deadline due from ``now`` until this moment (dueWithinWorkingDays)."""
     now: datetime | None = None
+
+    def filters(self) -> bool:
+        """Whether it filters anything: ``self != ComplaintFilter(now=self.now)``, said without making one (the
+        compiled list asks on every request)."""
+        return any(getattr(self, name) != default for name, default in _CONDITIONS)
+
+
+_CONDITIONS = tuple((f.name, f.default) for f in fields(ComplaintFilter) if f.name != "now")
 
 
 @dataclass(frozen=True)
