@@ -69,6 +69,11 @@ READY_TIMEOUT_S = 2.0
 GC_GEN0_THRESHOLD = 10_000
 
 
+# the SHA-256 of the texts of documents that have a plan (GraphQLApp._plan_for): a pure function of the text, kept
+# for those texts only (as many as there are plans)
+_DIGESTS: dict[str, str] = {}
+
+
 def tune_gc() -> None:
     """After start-up: move everything built so far (modules, the schema, the pool) out of the collector's way
     and collect the young generation less often. Reference cycles are still collected, in larger batches."""
@@ -105,7 +110,6 @@ class GraphQLApp(GraphQL[Context, None]):
     redis: Any = None  # set by create_app; handed to each request's Context
     resolver_switch = False  # honour compiled.RESOLVER_PATH_HEADER (set by create_app outside production only)
     _plans: dict[str, compiled.Plan] | None = None
-    _plans_by_text: dict[str, compiled.Plan] | None = None
 
     def plans(self) -> dict[str, compiled.Plan]:
         """The registered queries' compiled plans by hash (built on first use; ``complaintdesk compile-report``
@@ -119,13 +123,13 @@ class GraphQLApp(GraphQL[Context, None]):
         plans = self.plans()
         if not plans or data.query is None:
             return None
-        # the plan of the registered document whose text this is (the one its SHA-256 names), found by the text
-        # itself: not hashed on every request
-        by_text = self._plans_by_text
-        if by_text is None:
-            registered = documents.registry()
-            by_text = self._plans_by_text = {registered[d]: p for d, p in plans.items() if d in registered}
-        plan = by_text.get(data.query)
+        # a planned document's text is hashed once, not on every request (kept: only texts of plans, so bounded)
+        digest = _DIGESTS.get(data.query)
+        if digest is None:
+            digest = documents.sha256(data.query)
+            if digest in plans:
+                _DIGESTS[data.query] = digest
+        plan = plans.get(digest)
         if plan is None or (data.operation_name is not None and data.operation_name != plan.name):
             return None
         if self.resolver_switch and request.headers.get(compiled.RESOLVER_PATH_HEADER) == "1":
