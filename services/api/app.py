@@ -77,6 +77,11 @@ GC_MIDDLE_THRESHOLD = 100
 GC_OLD_THRESHOLD = 10
 
 
+# the SHA-256 of the texts of documents that have a plan (GraphQLApp._plan_for): a pure function of the text, kept
+# for those texts only (as many as there are plans)
+_DIGESTS: dict[str, str] = {}
+
+
 def tune_gc() -> None:
     """After start-up: move everything built so far (modules, the schema, the pool) out of the collector's way,
     collect the young and middle generations less often, and time every collection. Reference cycles are still
@@ -127,7 +132,13 @@ class GraphQLApp(GraphQL[Context, None]):
         plans = self.plans()
         if not plans or data.query is None:
             return None
-        plan = plans.get(documents.sha256(data.query))
+        # a planned document's text is hashed once, not on every request (kept: only texts of plans, so bounded)
+        digest = _DIGESTS.get(data.query)
+        if digest is None:
+            digest = documents.sha256(data.query)
+            if digest in plans:
+                _DIGESTS[data.query] = digest
+        plan = plans.get(digest)
         if plan is None or (data.operation_name is not None and data.operation_name != plan.name):
             return None
         if self.resolver_switch and request.headers.get(compiled.RESOLVER_PATH_HEADER) == "1":
@@ -424,10 +435,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app = Starlette(
         routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),  # first: the routes are matched in turn
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),  # Prometheus; the chart's Ingress leaves it out
-            Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/files/{token}", download, methods=["GET"]),  # signed report and export links (reports/)
             Route("/sms/receipts", sms_receipt, methods=["POST"]),  # the SMS provider's delivery receipts
             WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws

@@ -147,14 +147,18 @@ def _key(name: str) -> str:
 
 class _Code:
     """One root field's rows in Python: the page's columns its expressions read (their place in the statement's rows,
-    from ``first`` on; the id first, for the cursors), the helpers they call by name and the objects kept per call
-    (``memo``)."""
+    from ``first`` on; the id first, for the cursors), the helpers they call by name, the objects kept per call
+    (``memo``) and the values worked out once per row (``once``: a row's id as text and its times formatted, which
+    its global ID, its fields and its cursor share)."""
 
     def __init__(self, first: int) -> None:
         self.first = first
         self.columns: list[str] = ["id"]
         self.names: dict[str, Any] = {"_b64": b2a_base64, "_iso": _iso, "_open_text": q.open_text}
         self.memos = 0
+        self.row: dict[str, str] = {}  # expression -> the name of its value in the row's loop (``once``)
+        self.inline = 0  # > 0: building an expression of its own function (a memo's), where there is no row loop
+        self.times: dict[int, str] = {}  # a time column's place in the row -> its formatted value's name (``once``)
 
     def use(self, column: str) -> str:
         if column not in self.columns:
@@ -166,9 +170,21 @@ class _Code:
         self.names[name] = value
         return name
 
-    def memo(self, key: str, expression: str) -> str:
-        """``expression`` (an object of a joined row: the owner, a unit, a category) made once per call for each value
-        of ``key`` (its id: one snapshot, one row per id), as the resolver path shares them (``refs``)."""
+    def once(self, expression: str) -> str:
+        """``expression`` (over the row ``r`` only) worked out once per row, before the row's object: its name."""
+        if self.inline:
+            return expression
+        return self.row.setdefault(expression, f"_v{len(self.row)}")
+
+    def memo(self, key: str, build: Callable[[], str]) -> str:
+        """The expression ``build`` makes (an object of a joined row: the owner, a unit, a category) made once per call
+        for each value of ``key`` (its id: one snapshot, one row per id), as the resolver path shares them
+        (``refs``)."""
+        self.inline += 1
+        try:
+            expression = build()
+        finally:
+            self.inline -= 1
         made = self.helper(self.function("r, labels, ring", expression, memos=False))
         name = f"_m{self.memos}"
         self.memos += 1
@@ -179,6 +195,16 @@ class _Code:
         namespace = dict(self.names)
         kept = "".join(f"    _m{n} = {{}}\n" for n in range(self.memos)) if memos else ""
         exec(f"def _f({arguments}):\n{kept}    return {expression}\n", namespace)  # noqa: S102 - fixed templates
+        return namespace["_f"]
+
+    def rows_function(self, arguments: str, expression: str) -> Any:
+        """``[expression for r in rows]`` as a function of ``arguments`` (``rows`` among them), the row's values
+        (``once``) worked out before its object, the objects kept per call (``memo``)."""
+        namespace = dict(self.names)
+        kept = "".join(f"    _m{n} = {{}}\n" for n in range(self.memos))
+        values = "".join(f"        {name} = {value}\n" for value, name in self.row.items())
+        exec(f"def _f({arguments}):\n{kept}    out = []\n    append = out.append\n    for r in rows:\n{values}"  # noqa: S102
+             f"        append({expression})\n    return out\n", namespace)  # fixed templates
         return namespace["_f"]
 
 
@@ -198,7 +224,8 @@ def _enum(name: str, enum: type[Any]) -> Leaf:
 def _gid(type_name: str, name: str) -> Leaf:
     """``relay.to_base64``: standard base64 of ``<type>:<id>``, written out (no call of ours per value)."""
     def leaf(code: _Code, prefix: str) -> str:
-        return f"_b64(({type_name + ':'!r} + str({code.use(prefix + name)})).encode(), newline=False).decode()"
+        text = code.once(f"str({code.use(prefix + name)})")
+        return f"_b64(({type_name + ':'!r} + {text}).encode(), newline=False).decode()"
 
     return leaf
 
@@ -207,7 +234,10 @@ def _time(name: str) -> Leaf:
     """``_iso`` written out."""
     def leaf(code: _Code, prefix: str) -> str:
         column = code.use(prefix + name)
-        return f"(None if {column} is None else {column}.isoformat())"
+        value = code.once(f"(None if {column} is None else {column}.isoformat())")
+        if not code.inline:  # the row's cursor shares it when the page is in this column's order
+            code.times[code.first + code.columns.index(prefix + name)] = value
+        return value
 
     return leaf
 
@@ -364,7 +394,7 @@ def _node_builder(source: _Source, selection_set: SelectionSetNode,
             def nested(code: _Code, prefix: str, build: Leaf = child_build, child_prefix: str = child_prefix,
                        nullable: bool = nullable, presence: str = child.presence) -> str:
                 key = code.use(child_prefix + presence)
-                value = code.memo(key, build(code, child_prefix))
+                value = code.memo(key, lambda: build(code, child_prefix))
                 return f"(None if {key} is None else {value})" if nullable else value
 
             parts.append((key, nested))
@@ -428,7 +458,7 @@ class _ListRoot:
         seen = _remember(ctx)
         viewer = ctx._viewer
         assert viewer is not None  # complaint_access required one
-        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+        if not FILTERED_PAGES and core_filter.filters():
             raise _Fallback("a filtered page")
         subject = authz.Subject(user_id=viewer.id, tenant=ctx.tenant.slug)
         async with ctx.db() as session:
@@ -487,7 +517,7 @@ class _ListRoot:
                         info[info_key] = "PageInfo"
                 data[key] = info
             else:  # ("edges", its code)
-                data[key] = part[1](page, _labels_in(locale), ring, encode, at)
+                data[key] = part[1](page, _labels_in(locale), ring, encode, at, _TEXT_CURSORS[order])
         return data
 
     def prepare(self, grant: Any, viewer: tuple[authz.Subject, _Seen], core_filter: q.ComplaintFilter,
@@ -506,7 +536,7 @@ class _ListRoot:
             q.page_size(first)  # the resolver checks the size before the cursor: so here
             values = q.cursor_values(order, after)
         built = bound = shape = None
-        if core_filter != q.ComplaintFilter(now=core_filter.now):
+        if core_filter.filters():
             built = (q.page_statement(core_filter, order, first, cursor, grant.read, grant.identity, ring),
                      q.count_statement(core_filter, grant.read, ring))
             keys = (built[0][0]._generate_cache_key(), built[1]._generate_cache_key())
@@ -551,7 +581,7 @@ class _ListRoot:
         if grant is None:
             return _MISSED
         core_filter = await list_filter(ctx, given)  # no database: no dueWithinWorkingDays (see run)
-        if not FILTERED_PAGES and core_filter != q.ComplaintFilter(now=core_filter.now):
+        if not FILTERED_PAGES and core_filter.filters():
             raise _Fallback("a filtered page")
         accept = ctx.request.headers.get("accept-language") if ctx.request is not None else None
         locale = i18n.choose(seen.preference, accept, _tenant_locales.get(tenant.slug))
@@ -748,6 +778,18 @@ _CONNECTION_FIELDS = {"totalCount", "pageInfo", "edges", "__typename"}
 _PAGE_INFO_FIELDS = {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"}
 
 
+def _cursor(code: _Code) -> str:
+    """An edge's cursor (``queries.cursor_encoder`` of the page's order, ``cursor``, and the ordering column's place
+    in the row, ``at``): from the row's creation (or other) time as the node's field formats it when the page is in
+    that time's order (``queries.cursor_text_encoder``, ``text_cursor``), else from the column's value; the row's id
+    as text either way."""
+    ident = code.once(f"str(r[{FIRST_COLUMN}])")
+    expression = f"cursor(r[at], {ident})"
+    for place, value in code.times.items():
+        expression = f"(text_cursor({value}, {ident}) if at == {place} and {value} is not None else {expression})"
+    return expression
+
+
 def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitionNode]) -> _ListRoot:
     if node.selection_set is None:  # pragma: no cover
         raise NotCompilable("complaints: no selection")
@@ -772,23 +814,24 @@ def _list_root(key: str, node: FieldNode, fragments: dict[str, FragmentDefinitio
         else:
             inner = _merged(nodes)
             assert inner is not None
-            edge: list[str] = []
+            edge: list[tuple[str, str | None]] = []  # (key, expression; None: the cursor)
             for ekey, enodes in _fields(inner, fragments, "ComplaintEdge"):
                 ename = _check_same_field(ekey, enodes)
                 if ename == "cursor":
-                    edge.append(f"{_key(ekey)}: cursor(r[at], r[{FIRST_COLUMN}])")
+                    edge.append((ekey, None))  # once the node is built (the row's values it shares)
                 elif ename == "__typename":
-                    edge.append(f"{_key(ekey)}: 'ComplaintEdge'")
+                    edge.append((ekey, "'ComplaintEdge'"))
                 elif ename == "node":
                     node_set = _merged(enodes)
                     assert node_set is not None
                     build = _node_builder(_sources()["Complaint"], node_set, fragments, "complaints.edges.node",
                                           sealed=True)
-                    edge.append(f"{_key(ekey)}: {build(code, '')}")
+                    edge.append((ekey, build(code, '')))
                 else:  # pragma: no cover - validation
                     raise NotCompilable(f"complaints.edges.{ename}")
-            expression = "[{" + ", ".join(edge) + "} for r in rows]"
-            parts.append((ckey, ("edges", code.function("rows, labels, ring, cursor, at", expression))))
+            expression = "{" + ", ".join(f"{_key(k)}: {_cursor(code) if v is None else v}" for k, v in edge) + "}"
+            parts.append((ckey, ("edges", code.rows_function("rows, labels, ring, cursor, at, text_cursor",
+                                                             expression))))
     return _ListRoot(key, node, parts, code.columns)
 
 
@@ -809,6 +852,7 @@ def _labels_in(locale: str) -> dict[str, str]:
 
 _LABELS: dict[str, dict[str, str]] = {}
 _CURSORS = {order: q.cursor_encoder(order) for order in q.ComplaintOrder}
+_TEXT_CURSORS = {order: q.cursor_text_encoder(order) for order in q.ComplaintOrder}
 
 
 # --------------------------------------------------------------------------------------------- plans
@@ -931,6 +975,6 @@ def observe(plan: Plan, seconds: float) -> None:
     """What ``OperationMetrics`` records for an operation (the compiled path skips Strawberry's extensions)."""
     names = [r.key for r in plan.roots]
     label = names[0] if len(names) == 1 else "(multiple)"
-    metrics.GRAPHQL_OPERATIONS.labels(type="query", operation=label, outcome="ok").inc()
-    metrics.GRAPHQL_LATENCY.labels(type="query", operation=label).observe(seconds)
+    metrics.labelled(metrics.GRAPHQL_OPERATIONS, "query", label, "ok").inc()
+    metrics.labelled(metrics.GRAPHQL_LATENCY, "query", label).observe(seconds)
     access.info("query %s: ok in %.1f ms (compiled)", label, seconds * 1000)

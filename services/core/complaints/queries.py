@@ -14,7 +14,7 @@ import json
 import uuid
 from binascii import b2a_base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
@@ -346,6 +346,14 @@ class ComplaintFilter:
     """An open, running COMPANY deadline due from ``now`` until this moment (dueWithinWorkingDays)."""
     now: datetime | None = None
 
+    def filters(self) -> bool:
+        """Whether it filters anything: ``self != ComplaintFilter(now=self.now)``, said without making one (the
+        compiled list asks on every request)."""
+        return any(getattr(self, name) != default for name, default in _CONDITIONS)
+
+
+_CONDITIONS = tuple((f.name, f.default) for f in fields(ComplaintFilter) if f.name != "now")
+
 
 @dataclass(frozen=True)
 class Page:
@@ -539,19 +547,31 @@ def cursor_of(order: ComplaintOrder, value: Any, ident: uuid.UUID) -> str:
     return _CURSOR_ENCODERS[order](value, ident)
 
 
+def cursor_text_encoder(order: ComplaintOrder) -> Callable[[str, str], str]:
+    """``cursor_encoder(order)`` of a row whose ordering value is already written as the cursor writes it (a time's
+    ``isoformat()``, a complaint number's digits) and whose id is already ``str()``: the compiled plans format a
+    row's creation time and id once, for ``createdAt``, the global ID and the cursor."""
+    head = f'["{order.value}", "'
+
+    def encode_text(text: str, ident: str) -> str:
+        raw = f'{head}{text}", "{ident}"]'
+        return b2a_base64(raw.encode(), newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+    return encode_text
+
+
 def cursor_encoder(order: ComplaintOrder) -> Callable[[Any, uuid.UUID], str]:
     """``cursor_of`` for one ordering (the compiled plans encode a page's cursors from its raw rows with it). A time or
     a complaint number (ten digits) is written as ``json.dumps`` writes it without calling it: the hot loop of a
     page."""
-    head = f'["{order.value}", "'
+    text = cursor_text_encoder(order)
 
     def encode(value: Any, ident: uuid.UUID) -> str:
         if isinstance(value, datetime):
-            raw = f'{head}{value.isoformat()}", "{ident}"]'
-        elif isinstance(value, str) and value.isdigit() and value.isascii():
-            raw = f'{head}{value}", "{ident}"]'
-        else:
-            raw = json.dumps([order.value, value, str(ident)])
+            return text(value.isoformat(), str(ident))
+        if isinstance(value, str) and value.isdigit() and value.isascii():
+            return text(value, str(ident))
+        raw = json.dumps([order.value, value, str(ident)])
         return b2a_base64(raw.encode(), newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
     return encode
