@@ -11,7 +11,7 @@ import time
 from services.core import metrics
 from services.core.clock import system_clock
 from services.core.db import dispose_engine
-from services.core.outbox.sweeper import SweepResult, breach_due, sweep_all
+from services.core.outbox.sweeper import SweepResult, breach_due, sweep_all, warm_breach_lanes
 from services.core.reporting.service import sweep_all_jobs
 from services.worker.health import heartbeat
 
@@ -25,6 +25,7 @@ logger = logging.getLogger("complaintdesk.worker.sweeper")
 FIGURES_EVERY_S = 10.0  # the database figures of /metrics (outbox depth, connection slots), refreshed this often
 BREACHES_EVERY_S = 1.0  # the breaches' stage alone (``breach_due``) runs this often (at most: ``interval``) beside
 # the passes, so a long pass (many tenants' notifications, the housekeeping) delays no breach
+WARM_PER_ROUND = 100  # tenants whose breach statements a round with nothing due prepares (``warm_breach_lanes``)
 
 
 def record(result: SweepResult, seconds: float) -> None:
@@ -43,6 +44,38 @@ def record(result: SweepResult, seconds: float) -> None:
             metrics.DELIVERIES.labels(result=outcome).inc(count)
 
 
+class BreachThread(threading.Thread):
+    """Beside the passes, in a thread and an event loop of its own (so a pass's Python, between its awaits, never
+    holds it up; its own engine and breach lanes): every ``BREACHES_EVERY_S``, the due breaches of every tenant
+    recorded (``breach_due``; their effects come with the next pass), and while nothing is due the lanes prepared
+    for the tenants they have not met yet (``warm_breach_lanes``, ``WARM_PER_ROUND`` at a time), so that a burst
+    of tenants falling due together meets every tenant's function and statements already planned."""
+
+    def __init__(self, interval: float, stop: threading.Event) -> None:
+        super().__init__(name="complaintdesk-breaches", daemon=True)
+        self.every = min(interval, BREACHES_EVERY_S)
+        self._stop_event = stop
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                started = time.monotonic()
+                try:
+                    breached = await breach_due()
+                    if breached:
+                        metrics.DEADLINE_EVENTS.labels(event="breached").inc(breached)
+                    else:
+                        await warm_breach_lanes(at_most=WARM_PER_ROUND)
+                except Exception:
+                    logger.exception("recording the due breaches failed; next try in %.1f s", self.every)
+                await asyncio.to_thread(self._stop_event.wait, max(0.0, self.every - (time.monotonic() - started)))
+        finally:
+            await dispose_engine()
+
+
 class SweeperThread(threading.Thread):
     def __init__(self, interval: float) -> None:
         super().__init__(name="complaintdesk-sweeper", daemon=True)
@@ -52,26 +85,14 @@ class SweeperThread(threading.Thread):
     def run(self) -> None:
         asyncio.run(self._main())
 
-    async def _breaches(self) -> None:
-        """Beside the passes: every ``BREACHES_EVERY_S``, the due breaches of every tenant recorded (their effects
-        come with the next pass)."""
-        every = min(self.interval, BREACHES_EVERY_S)
-        while not self._stop_event.is_set():
-            try:
-                breached = await breach_due()
-                if breached:
-                    metrics.DEADLINE_EVENTS.labels(event="breached").inc(breached)
-            except Exception:
-                logger.exception("recording the due breaches failed; next try in %.1f s", every)
-            await asyncio.to_thread(self._stop_event.wait, every)
-
     async def _main(self) -> None:
-        breaches = asyncio.create_task(self._breaches())
+        breaches = BreachThread(self.interval, self._stop_event)
+        breaches.start()
         try:
             await self._passes()
         finally:
             self._stop_event.set()
-            await breaches
+            await asyncio.to_thread(breaches.join, 30)
             await dispose_engine()
 
     async def _passes(self) -> None:
@@ -93,7 +114,7 @@ class SweeperThread(threading.Thread):
                 if lag is not None:
                     metrics.SWEEP_LAG.observe(lag)
                 started = time.perf_counter()
-                result = await sweep_all()
+                result = await sweep_all(breaches=False)  # the first stage is the BreachThread's
                 record(result, time.perf_counter() - started)
                 if result.tenants or result.errors or result.erased:
                     logger.info("sweep: %d tenant(s) with work due: %d reminded, %d breached, %d customer "
