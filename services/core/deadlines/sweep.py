@@ -43,7 +43,7 @@ import re
 import uuid
 import weakref
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -231,8 +231,10 @@ def _by_lane(lanes: _Lanes, schemas: Sequence[str]) -> dict[int, list[str]]:
     return by
 
 
-async def breach_tenants(schemas: Sequence[str], *, now: dt.datetime, limit: int = 100) -> dict[str, int]:
-    """Many tenants' due breaches, the breach time ``now``; how many each breached. A statement and a transaction
+async def breach_tenants(schemas: Sequence[str], *, now: dt.datetime | Callable[[], dt.datetime],
+                         limit: int = 100) -> dict[str, int]:
+    """Many tenants' due breaches, the breach time ``now`` (a clock's ``now``: read for each statement); how many
+    each breached. A statement and a transaction
     per ``BREACH_CHUNK`` tenants (``SELECT "a".sweep_breaches(...), "b".sweep_breaches(...)``), on the tenant's
     lane (``BREACH_LANES`` connections at once, each tenant always on the same one: ``_Lanes``). A tenant whose
     audit chain is locked right now (a request, another sweeper) is left for later (0), never waited for; its
@@ -249,7 +251,8 @@ async def breach_tenants(schemas: Sequence[str], *, now: dt.datetime, limit: int
                 chunk = mine[i:i + BREACH_CHUNK]
                 calls = ", ".join(f'"{schema}".sweep_breaches(:now, :limit, false)' for schema in chunk)
                 try:
-                    row = await lanes.run(lane, f"SELECT {calls}", {"now": now, "limit": limit})
+                    at = now() if callable(now) else now
+                    row = await lanes.run(lane, f"SELECT {calls}", {"now": at, "limit": limit})
                 except Exception:
                     logger.exception("breaches of %d tenants in one statement failed; each tenant on its own next",
                                      len(chunk))

@@ -187,7 +187,7 @@ async def _breach_stage(schemas: list[str], clock: Clock, batch: int) -> int:
     process's breach lanes); a failed statement leaves its tenants to their own deadline phases."""
     if not schemas:
         return 0
-    return sum((await breach_tenants(schemas, now=clock.now(), limit=batch)).values())
+    return sum((await breach_tenants(schemas, now=clock.now, limit=batch)).values())
 
 
 async def breach_due(*, clock: Clock = system_clock, batch: int = 100) -> int:
