@@ -44,38 +44,6 @@ def record(result: SweepResult, seconds: float) -> None:
             metrics.DELIVERIES.labels(result=outcome).inc(count)
 
 
-class BreachThread(threading.Thread):
-    """Beside the passes, in a thread and an event loop of its own (so a pass's Python, between its awaits, never
-    holds it up; its own engine and breach lanes): every ``BREACHES_EVERY_S``, the due breaches of every tenant
-    recorded (``breach_due``; their effects come with the next pass), and while nothing is due the lanes prepared
-    for the tenants they have not met yet (``warm_breach_lanes``, ``WARM_PER_ROUND`` at a time), so that a burst
-    of tenants falling due together meets every tenant's function and statements already planned."""
-
-    def __init__(self, interval: float, stop: threading.Event) -> None:
-        super().__init__(name="complaintdesk-breaches", daemon=True)
-        self.every = min(interval, BREACHES_EVERY_S)
-        self._stop_event = stop
-
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        try:
-            while not self._stop_event.is_set():
-                started = time.monotonic()
-                try:
-                    breached = await breach_due()
-                    if breached:
-                        metrics.DEADLINE_EVENTS.labels(event="breached").inc(breached)
-                    else:
-                        await warm_breach_lanes(at_most=WARM_PER_ROUND)
-                except Exception:
-                    logger.exception("recording the due breaches failed; next try in %.1f s", self.every)
-                await asyncio.to_thread(self._stop_event.wait, max(0.0, self.every - (time.monotonic() - started)))
-        finally:
-            await dispose_engine()
-
-
 class SweeperThread(threading.Thread):
     def __init__(self, interval: float) -> None:
         super().__init__(name="complaintdesk-sweeper", daemon=True)
@@ -85,14 +53,33 @@ class SweeperThread(threading.Thread):
     def run(self) -> None:
         asyncio.run(self._main())
 
+    async def _breaches(self) -> None:
+        """Beside the passes, in the same event loop (a thread of its own was tried: with a pass busy in Python, the
+        GIL handed back and forth made a burst's breaches 2x slower than here, bench/README.md): every
+        ``BREACHES_EVERY_S``, the due breaches of every tenant recorded (``breach_due``; their effects come with the
+        next pass), and while nothing is due the process's breach lanes prepared for the tenants they have not met
+        yet (``warm_breach_lanes``, ``WARM_PER_ROUND`` at a time), so that a burst of tenants falling due together
+        meets every tenant's function and statements already planned."""
+        every = min(self.interval, BREACHES_EVERY_S)
+        while not self._stop_event.is_set():
+            started = time.monotonic()
+            try:
+                breached = await breach_due()
+                if breached:
+                    metrics.DEADLINE_EVENTS.labels(event="breached").inc(breached)
+                else:
+                    await warm_breach_lanes(at_most=WARM_PER_ROUND)
+            except Exception:
+                logger.exception("recording the due breaches failed; next try in %.1f s", every)
+            await asyncio.to_thread(self._stop_event.wait, max(0.0, every - (time.monotonic() - started)))
+
     async def _main(self) -> None:
-        breaches = BreachThread(self.interval, self._stop_event)
-        breaches.start()
+        breaches = asyncio.create_task(self._breaches())
         try:
             await self._passes()
         finally:
             self._stop_event.set()
-            await asyncio.to_thread(breaches.join, 30)
+            await breaches
             await dispose_engine()
 
     async def _passes(self) -> None:
@@ -114,7 +101,7 @@ class SweeperThread(threading.Thread):
                 if lag is not None:
                     metrics.SWEEP_LAG.observe(lag)
                 started = time.perf_counter()
-                result = await sweep_all(breaches=False)  # the first stage is the BreachThread's
+                result = await sweep_all()
                 record(result, time.perf_counter() - started)
                 if result.tenants or result.errors or result.erased:
                     logger.info("sweep: %d tenant(s) with work due: %d reminded, %d breached, %d customer "
