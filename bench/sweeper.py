@@ -555,7 +555,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str]) -> None:
 
     schemas = await existing_schemas()
     if len(schemas) != args.tenants:
-        if len(schemas) > args.tenants or args.migrate_each:
+        if schemas and (len(schemas) > args.tenants or args.migrate_each):
             raise SystemExit(f"the database holds {len(schemas)} bench tenants, not {args.tenants}")
         if schemas:
             await resume_load(args.tenants, args.complaints, args.jobs)

@@ -205,8 +205,8 @@ async def test_warming_the_breach_lanes_records_nothing_and_a_pass_without_the_f
     assert await warm_breach_lanes() >= 0  # every active tenant of the database, those above already warm
     assert {t.slug: await _state(t) for t in three} == before
     assert "deadlines" in {d.tenant.slug: d.sources for d in await due_tenants(datetime.now(UTC))}[bank.slug]
-    # the worker's passes leave the first stage to its breaches' thread; a pass without it still records the
-    # breach (in the tenant's deadline phase), with its effects, once
+    # a pass without the first stage still records the breach (in the tenant's deadline phase), with its effects,
+    # once
     result = await sweep_all(retention=False, breaches=False)
     assert (result.errors, result.breached) == (0, 1)
     await sweep_all(retention=False)

@@ -14,8 +14,8 @@ tenant's deadline phases (the breaches' effects, reminders, customer notices: on
 housekeeping slice (retention, digests), then every outbox with an item due (those just enqueued included). The
 breach statements go over the process's ``BREACH_LANES`` connections, each tenant always on the same one, so its
 function is compiled and its statements planned once per process (``deadlines.sweep._Lanes``). The worker runs the
-first stage alone every second (``breach_due``) in a thread of its own, beside its passes (which then skip it),
-and while nothing is due prepares its lanes for every tenant (``warm_breach_lanes``). The tenant sessions are
+first stage alone every second (``breach_due``) beside its passes, and while nothing is due prepares its lanes for
+every tenant (``warm_breach_lanes``). The tenant sessions are
 ``shared`` (``db.open_tenant_session``): a statement's text is the same in every tenant, so a connection's prepared
 statements serve the next tenant too."""
 
@@ -216,9 +216,8 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     ``retention``: True: erase complainants past their tenant's retention period in every active tenant now;
     None (the worker): a slice of the tenants per pass, round robin, each tenant once per ``RETENTION_EVERY_S``;
     False: not at all.
-    ``breaches``: False: no first stage (the worker, whose breaches' loop does it in a thread of its own: the pass
-    would race it for the same tenants on connections of its own); the deadline phases still record a tenant's
-    breaches left due.
+    ``breaches``: False: no first stage; the deadline phases still record each due tenant's breaches (in its own
+    transaction, waiting for its audit chain's lock).
     """
     out = SweepResult()
     due = await due_tenants(clock.now())
