@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.core import i18n
@@ -183,8 +184,11 @@ class _Lanes:
         try:
             async with conn.begin():
                 return (await conn.execute(text(sql), params)).one()
-        except BaseException:
-            await self.drop(lane)
+        except BaseException as exc:
+            # a statement that failed (rolled back) leaves the connection and what it has prepared; anything else
+            # (a lost connection, a cancellation mid-statement) a new one
+            if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+                await self.drop(lane)
             raise
 
     async def drop(self, lane: int) -> None:
@@ -284,9 +288,9 @@ async def warm_breaches(schemas: Sequence[str], *, at_most: int | None = None) -
             async with lanes.locks[lane]:  # per chunk: a breach statement waits for one chunk at most
                 try:
                     await lanes.run(lane, "SELECT " + ", ".join(f'"{s}".{WARM_CALL}' for s in chunk), {})
-                except Exception:
-                    logger.exception("warming the breaches of %d tenants failed", len(chunk))
-                    return
+                except Exception as exc:  # e.g. a tenant whose migration failed: not tried again on this connection
+                    logger.warning("warming the breaches of %d tenants failed (%s); they stay cold", len(chunk),
+                                   str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 lanes.warm[lane].update(chunk)
             warmed += len(chunk)
 
