@@ -63,9 +63,149 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-async def load(tenants: int, complaints: int, first: int = 0, quiet: bool = False) -> list[str]:
+TEMPLATE_SLUG = "cltemplate"  # the clone source: migrated once, dumped, dropped (never an "sw" tenant)
+TEMPLATE_SCHEMA = "tenant_" + TEMPLATE_SLUG
+SCHEMA_MARK = "@@SCHEMA@@"
+_IN_LIST = re.compile(r"\(\((\w+)\)::text = ANY \(\(ARRAY\[((?:'[^']*'::character varying(?:, )?)+)\]\)::text\[\]\)\)")
+
+
+async def template_sql() -> str:
+    """A tenant schema as the migrations leave it, as SQL that makes it again under another name (``SCHEMA_MARK``):
+    a registry row and a schema for ``TEMPLATE_SLUG`` (bank), migrated by ``upgrade_tenant_schema`` as
+    ``create_tenant`` does (the migrations read the template from the registry), committed, dumped by ``pg_dump
+    --schema --inserts`` (tables, sequences, functions with their ``SET search_path``, triggers, indexes, and the
+    rows the migrations wrote: the alembic version, SLA profiles, policies, settings), its schema name replaced,
+    plus the ``public.sweep_wakeups`` rows its triggers wrote; then dropped again."""
+    from sqlalchemy import delete, insert, text
+
+    from services.core.crypto.keys import destroy_tenant_keys_sync
+    from services.core.db import get_engine
+    from services.core.outbox.models import SweepWakeup
+    from services.core.tenancy import Tenant, TenantStatus
+    from tenants.migrate import upgrade_tenant_schema
+
+    async def drop() -> None:
+        async with get_engine().begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{TEMPLATE_SCHEMA}" CASCADE'))
+            await conn.execute(delete(SweepWakeup).where(SweepWakeup.schema_name == TEMPLATE_SCHEMA))
+            await conn.execute(delete(Tenant).where(Tenant.slug == TEMPLATE_SLUG))
+            await conn.run_sync(destroy_tenant_keys_sync, TEMPLATE_SLUG)
+
+    await drop()
+    async with get_engine().begin() as conn:
+        await conn.execute(insert(Tenant).values(slug=TEMPLATE_SLUG, display_name=TEMPLATE_SLUG, template="bank",
+                                                 schema_name=TEMPLATE_SCHEMA, status=TenantStatus.SUSPENDED.value))
+        await conn.execute(text(f'CREATE SCHEMA "{TEMPLATE_SCHEMA}"'))
+        await upgrade_tenant_schema(conn, TEMPLATE_SCHEMA)
+    try:
+        dump = subprocess.run(
+            ["pg_dump", "--schema", TEMPLATE_SCHEMA, "--inserts", "--no-owner", "--no-privileges",
+             "--dbname", lvb._plain_url(os.environ["DATABASE_URL"])], check=True, capture_output=True,
+            text=True).stdout
+        async with get_engine().connect() as conn:
+            wakeups = (await conn.execute(text(
+                "SELECT source, row_id::text, at::text FROM public.sweep_wakeups WHERE schema_name = :s"),
+                {"s": TEMPLATE_SCHEMA})).all()
+    finally:
+        await drop()
+    # the session settings of the dump's header become the transaction's own (SET LOCAL), its psql commands go
+    kept = [line for line in dump.splitlines() if not line.startswith(("\\", "SET ", "SELECT pg_catalog.set_config"))]
+    sql = "\n".join(["SET LOCAL search_path = '';", "SET LOCAL check_function_bodies = false;",
+                     "SET LOCAL client_min_messages = warning;", *kept])
+    sql += "".join(f"\nINSERT INTO public.sweep_wakeups (schema_name, source, row_id, at) VALUES "
+                   f"('{TEMPLATE_SCHEMA}', '{source}', '{row_id}', '{at}');" for source, row_id, at in wakeups)
+    if os.environ.get("SWEEPER_KEEP_TEMPLATE_SQL"):
+        Path(os.environ["SWEEPER_KEEP_TEMPLATE_SQL"]).write_text(sql)
+    # pg_dump prints "col IN ('A', 'B')" on a varchar column as "(col)::text = ANY ((ARRAY['A'::character varying,
+    # ...])::text[])", which PostgreSQL parses back into another expression (each element cast to text): the text
+    # the migrations wrote gives the catalog they made (``check_clone`` compares)
+    sql = _IN_LIST.sub(lambda m: f"({m[1]} IN ({m[2].replace('::character varying', '')}))", sql)
+    if SCHEMA_MARK in sql:
+        raise SystemExit(f"the template's dump holds {SCHEMA_MARK!r}")
+    return sql.replace(TEMPLATE_SCHEMA, SCHEMA_MARK)
+
+
+async def clone_tenant(slug: str, sql: str, template: str = "bank") -> None:
+    """BENCHMARK FIXTURE: ``create_tenant(slug, template=template)`` with the schema made by replaying the template's
+    dump (``template_sql``) instead of running every migration: the same transaction (registry row, schema,
+    ``schema_revision``, the template's seed through ``tenants.templates.seed``), the same catalog (``--check-clone``
+    compares it with a migrated tenant's)."""
+    from sqlalchemy import insert, text, update
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.core.crypto.keys import create_tenant_keys_sync
+    from services.core.db import TENANT_SCHEMA_PLACEHOLDER, get_engine
+    from services.core.tenancy import Tenant, TenantStatus, schema_for
+    from tenants.templates import TEMPLATES, seed
+
+    schema = schema_for(slug)
+    async with get_engine().connect() as conn, conn.begin():
+        await conn.execute(insert(Tenant).values(slug=slug, display_name=slug, template=template, schema_name=schema,
+                                                 status=TenantStatus.ACTIVE.value))
+        await conn.run_sync(create_tenant_keys_sync, slug)  # as tenant revision t0004 does
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute(sql.replace(SCHEMA_MARK, schema))  # type: ignore[union-attr]
+        # as after upgrade_tenant_schema: the transaction's search_path is the tenant's
+        await conn.execute(text("SELECT set_config('search_path', :path, true)"), {"path": f'"{schema}"'})
+        # the template's revision (as upgrade_tenant_schema returns it), not this tree's head: a migration added
+        # while a load goes on must not be taken as applied
+        revision = await conn.scalar(text(f'SELECT version_num FROM "{schema}".alembic_version'))
+        await conn.execute(update(Tenant).where(Tenant.slug == slug).values(schema_revision=revision))
+        bound = await conn.execution_options(schema_translate_map={TENANT_SCHEMA_PLACEHOLDER: schema})
+        session = AsyncSession(bind=bound, join_transaction_mode="create_savepoint")
+        await seed(session, TEMPLATES[template])
+        await session.commit()
+        await session.close()
+        # committed below; then a new backend for the next tenant: one that made hundreds of schemas keeps every
+        # relation it created in its caches, and the other loader's invalidations make it rebuild them (the loader
+        # went from 0.6 s to 3 s a tenant past 600 tenants)
+        await conn.commit()
+        await conn.invalidate()
+
+
+def catalog(schema: str) -> str:
+    """``pg_dump --schema-only`` of a schema with its name replaced: what a tenant is made of."""
+    out = subprocess.run(["pg_dump", "--schema", schema, "--schema-only", "--no-owner", "--no-privileges",
+                          "--dbname", lvb._plain_url(os.environ["DATABASE_URL"])], check=True, capture_output=True,
+                         text=True).stdout
+    lines = [line for line in out.splitlines() if not line.startswith("\\")]  # \restrict's random key
+    return "\n".join(lines).replace(schema, "tenant_*")
+
+
+async def check_clone(migrated: str, cloned: str) -> None:
+    """A cloned tenant is one the code cannot tell from a migrated one: the same catalog (functions, their
+    ``search_path`` included), the same rows in every table but those with generated ids, the same wake-ups."""
+    from sqlalchemy import text
+
+    from services.core.db import get_engine
+
+    a, b = catalog(migrated), catalog(cloned)
+    if a != b:
+        import difflib
+
+        diff = "\n".join(list(difflib.unified_diff(a.splitlines(), b.splitlines(), migrated, cloned, lineterm=""))[:60])
+        raise SystemExit(f"the cloned tenant's catalog differs from the migrated one's:\n{diff}")
+    counts = []
+    async with get_engine().connect() as conn:
+        tables = [r[0] for r in (await conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY 1"), {"s": migrated})).all()]
+        for schema in (migrated, cloned):
+            counts.append([await conn.scalar(text(f'SELECT count(*) FROM "{schema}"."{t}"')) for t in tables]
+                          + [await conn.scalar(text(
+                              "SELECT count(*) FROM public.sweep_wakeups WHERE schema_name = :s"), {"s": schema})])
+            counts[-1].append(await conn.scalar(text(f'SELECT version_num FROM "{schema}".alembic_version')))
+    if counts[0] != counts[1]:
+        raise SystemExit(f"the cloned tenant's rows differ from the migrated one's: {counts}")
+    print(f"clone check: {cloned} (cloned) and {migrated} (migrated): the same catalog ({len(a.splitlines())} lines of "
+          f"pg_dump -s), the same row counts in {len(tables)} tables, wake-ups and alembic version {counts[0][-1]}",
+          flush=True)
+
+
+async def load(tenants: int, complaints: int, first: int = 0, quiet: bool = False,
+               clone: str | None = None, numbers: list[int] | None = None) -> list[str]:
     """Tenants ``first`` .. ``first + tenants - 1``, each with M complaints and one open DECISION deadline per
-    complaint. Returns the schemas."""
+    complaint. Returns the schemas. ``clone``: the template's SQL (``template_sql``): each tenant cloned from it
+    (``clone_tenant``) instead of migrated, but tenant 0 (migrated: ``check_clone`` compares the next with it)."""
     from sqlalchemy import select, text
 
     from services.core.audit.service import Actor
@@ -81,9 +221,12 @@ async def load(tenants: int, complaints: int, first: int = 0, quiet: bool = Fals
     schemas: list[str] = []
     t_schema = t_rows = 0.0
     future = datetime.now(UTC) + timedelta(days=30)
-    for n in range(first, first + tenants):
+    for i, n in enumerate(numbers if numbers is not None else range(first, first + tenants)):
         t0 = time.perf_counter()
-        await create_tenant(f"sw{n:04d}", template="bank")
+        if clone is not None and n > 0:
+            await clone_tenant(f"sw{n:04d}", clone)
+        else:
+            await create_tenant(f"sw{n:04d}", template="bank")
         tenant = await resolve_tenant(f"sw{n:04d}")
         t1 = time.perf_counter()
         t_schema += t1 - t0
@@ -121,7 +264,7 @@ async def load(tenants: int, complaints: int, first: int = 0, quiet: bool = Fals
             await conn.execute(text(f'ANALYZE "{schema}".complaints'))
         t_rows += time.perf_counter() - t1
         schemas.append(schema)
-        done = n + 1 - first
+        done = i + 1
         if done % max(1, tenants // 10) == 0:
             print(f"  loaded {done}/{tenants} tenants from {first} ({t_schema:.1f} s schemas, {t_rows:.1f} s rows)",
                   flush=True)
@@ -132,12 +275,12 @@ async def load(tenants: int, complaints: int, first: int = 0, quiet: bool = Fals
     return schemas
 
 
-def _load_slice(first: int, count: int, complaints: int) -> None:
+def _load_slice(first: int, count: int, complaints: int, clone: str | None, numbers: list[int] | None = None) -> None:
     """A loader process (``--jobs``): its own event loop and engine."""
     from services.core.db import dispose_engine
 
     async def run() -> None:
-        await load(count, complaints, first=first, quiet=True)
+        await load(count, complaints, first=first, quiet=True, clone=clone, numbers=numbers)
         await dispose_engine()
 
     asyncio.run(run())
@@ -162,28 +305,75 @@ async def existing_schemas() -> list[str]:
     return schemas
 
 
-async def load_parallel(tenants: int, complaints: int, jobs: int) -> None:
+async def load_parallel(tenants: int, complaints: int, jobs: int, migrate_each: bool = False) -> None:
+    """The tenants in ``jobs`` processes. Unless ``migrate_each``: tenant 0 made by ``create_tenant`` (migrated),
+    the template dumped once (``template_sql``), every other tenant cloned from it, and the first clone's catalog
+    checked against tenant 0's (``check_clone``)."""
     from services.core.db import dispose_engine
     from tenants.provision import migrate_platform
 
     t0 = time.perf_counter()
     await migrate_platform()
+    clone, first = None, 0
+    if not migrate_each and tenants > 1:
+        clone = await template_sql()
+        print(f"  template schema migrated and dumped: {time.perf_counter() - t0:.1f} s "
+              f"({len(clone) // 1024} KiB of SQL)", flush=True)
+        await load(2, complaints, quiet=True, clone=clone)  # tenant 0 migrated, tenant 1 cloned
+        await check_clone("tenant_sw0000", "tenant_sw0001")
+        first = 2
     await dispose_engine()
-    await asyncio.to_thread(_run_loaders, tenants, complaints, jobs)
-    print(f"loader: {tenants} tenants x {complaints} complaints in {jobs} processes: "
+    await asyncio.to_thread(_run_loaders, first, tenants - first, complaints, jobs, clone)
+    print(f"loader: {tenants} tenants x {complaints} complaints in {jobs} processes "
+          f"({'each migrated' if clone is None else 'cloned from a template'}): "
           f"{time.perf_counter() - t0:.1f} s ({(time.perf_counter() - t0) / tenants * 1000:.0f} ms per tenant)")
 
 
-def _run_loaders(tenants: int, complaints: int, jobs: int) -> None:
+async def resume_load(tenants: int, complaints: int, jobs: int) -> None:
+    """A load that was stopped: its unfinished tenants (fewer deadlines than complaints) dropped, the missing ones
+    cloned (``--jobs`` processes)."""
+    from sqlalchemy import text
+
+    from services.core.crypto.keys import destroy_tenant_keys_sync
+    from services.core.db import dispose_engine, get_engine
+
+    t0 = time.perf_counter()
+    async with get_engine().begin() as conn:
+        slugs = [r[0] for r in (await conn.execute(text(
+            "SELECT slug FROM public.tenants WHERE slug LIKE 'sw%' ORDER BY slug"))).all()]
+        done = set()
+        for slug in slugs:
+            if await conn.scalar(text(f'SELECT count(*) FROM "tenant_{slug}".deadlines')) == complaints:
+                done.add(int(slug[2:]))
+                continue
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "tenant_{slug}" CASCADE'))
+            await conn.execute(text("DELETE FROM public.sweep_wakeups WHERE schema_name = :s"), {"s": f"tenant_{slug}"})
+            await conn.execute(text("DELETE FROM public.tenants WHERE slug = :s"), {"s": slug})
+            await conn.run_sync(destroy_tenant_keys_sync, slug)
+    missing = [n for n in range(tenants) if n not in done]
+    print(f"resuming a stopped load: {len(slugs) - len(done)} unfinished tenants dropped, {len(missing)} to load",
+          flush=True)
+    clone = await template_sql()
+    await dispose_engine()
+    await asyncio.to_thread(_run_loaders, 0, 0, complaints, jobs, clone, missing)
+    print(f"loader (resumed): {len(missing)} tenants x {complaints} complaints in {jobs} processes (cloned): "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def _run_loaders(first: int, tenants: int, complaints: int, jobs: int, clone: str | None,
+                 numbers: list[int] | None = None) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     per, extra = divmod(tenants, jobs)
-    procs, first = [], 0
-    for j in range(jobs):
+    procs = []
+    if numbers is not None:
+        procs = [ctx.Process(target=_load_slice, args=(0, 0, complaints, clone, numbers[j::jobs]))
+                 for j in range(jobs) if numbers[j::jobs]]
+    for j in range(jobs if numbers is None else 0):
         count = per + (j < extra)
         if count:
-            procs.append(ctx.Process(target=_load_slice, args=(first, count, complaints)))
+            procs.append(ctx.Process(target=_load_slice, args=(first, count, complaints, clone)))
             first += count
     for proc in procs:
         proc.start()
@@ -191,6 +381,53 @@ def _run_loaders(tenants: int, complaints: int, jobs: int) -> None:
         proc.join()
         if proc.exitcode != 0:
             raise SystemExit(f"a loader process failed (exit code {proc.exitcode})")
+
+
+async def migrate_reused(jobs: int) -> None:
+    """A kept database loaded by an older tree: its tenants upgraded to this tree's head (``migrate_all``, in
+    ``jobs`` processes), timed. A tree whose head is older (``--baseline``) leaves them as they are."""
+    from sqlalchemy import text
+
+    from services.core.db import dispose_engine, get_engine
+    from tenants.migrate import tenant_head
+
+    head = tenant_head()
+    async with get_engine().connect() as conn:
+        behind = [r[0] for r in (await conn.execute(text(
+            "SELECT slug FROM public.tenants WHERE slug LIKE 'sw%' AND schema_revision < :head ORDER BY slug"),
+            {"head": head})).all()]
+    if not behind:
+        return
+    await dispose_engine()
+    t0 = time.perf_counter()
+    await asyncio.to_thread(_run_migrators, behind, jobs)
+    print(f"migrated {len(behind)} tenants to {head} in {jobs} processes: {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def _migrate_slice(slugs: list[str]) -> None:
+    from services.core.db import dispose_engine
+    from tenants.provision import migrate_all
+
+    async def run() -> None:
+        failed = [r for r in await migrate_all(only=slugs) if r.error]
+        await dispose_engine()
+        if failed:
+            raise SystemExit(f"{len(failed)} tenants failed to migrate, first: {failed[0].slug}: {failed[0].error}")
+
+    asyncio.run(run())
+
+
+def _run_migrators(slugs: list[str], jobs: int) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_migrate_slice, args=(slugs[j::jobs],)) for j in range(jobs) if slugs[j::jobs]]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a migrating process failed (exit code {proc.exitcode})")
 
 
 async def make_due(schemas: list[str], count: int, start: datetime, spread: float) -> None:
@@ -271,7 +508,8 @@ async def one_pass(schemas: list[str], due: int, profile: int = 0) -> None:
     print(f"an idle pass (nothing due) over {len(schemas)} tenants: {time.perf_counter() - t0:.2f} s")
 
 
-async def latency(schemas: list[str], count: int, env: dict[str, str], spread: float = 20.0) -> None:
+async def latency(schemas: list[str], count: int, env: dict[str, str], spread: float = 20.0,
+                  settle: float = 5.0) -> None:
     from sqlalchemy import text
 
     from services.core.db import get_engine
@@ -282,7 +520,7 @@ async def latency(schemas: list[str], count: int, env: dict[str, str], spread: f
         worker = subprocess.Popen([str(exe), "worker", "--threads", "1", "--sweep-interval", "2"], cwd=ROOT,
                                   env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        await asyncio.sleep(5)  # started, first passes done
+        await asyncio.sleep(settle)  # started, first passes done (and, where the code does it, the tenants warmed)
         start = datetime.now(UTC) + timedelta(seconds=2)
         await make_due(schemas, count, start, spread)
         delays: list[float] = []
@@ -317,19 +555,20 @@ async def sitting(args: argparse.Namespace, env: dict[str, str]) -> None:
 
     schemas = await existing_schemas()
     if len(schemas) != args.tenants:
-        if schemas:
+        if schemas and (len(schemas) > args.tenants or args.migrate_each):
             raise SystemExit(f"the database holds {len(schemas)} bench tenants, not {args.tenants}")
-        if args.jobs > 1:
-            await load_parallel(args.tenants, args.complaints, args.jobs)
-            schemas = await existing_schemas()
+        if schemas:
+            await resume_load(args.tenants, args.complaints, args.jobs)
         else:
-            schemas = await load(args.tenants, args.complaints)
+            await load_parallel(args.tenants, args.complaints, args.jobs, args.migrate_each)
+        schemas = await existing_schemas()
     else:
         print(f"reusing the {len(schemas)} tenants of database {DB_NAME}")
+        await migrate_reused(args.jobs)
     for due in args.due:
         await one_pass(schemas, due, args.profile)
     if args.latency:
-        await latency(schemas, args.latency, env, args.spread)
+        await latency(schemas, args.latency, env, args.spread, args.settle)
     await dispose_engine()
 
 
@@ -401,7 +640,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="print a cProfile of each timed pass, this many functions per listing")
     parser.add_argument("--spread", type=float, default=20.0,
                         help="seconds over which the --latency deadlines fall due (0: all at the same moment)")
-    parser.add_argument("--jobs", type=int, default=1, help="loader processes")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds the worker runs before the --latency "
+                        "deadlines are set to fall due")
+    parser.add_argument("--jobs", type=int, default=1, help="loader (and migrating) processes")
+    parser.add_argument("--migrate-each", action="store_true", help="the loader migrates every tenant's schema "
+                        "(create_tenant) instead of cloning a migrated template (checked against a migrated tenant)")
     parser.add_argument("--database", help="keep the database under this name, and reuse it when it exists "
                         "(the master key is kept beside it in $TMPDIR)")
     parser.add_argument("--baseline", metavar="REF", help="also run the same passes with the code of git REF (e.g. "

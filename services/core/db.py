@@ -20,7 +20,7 @@ import collections
 import contextlib
 import itertools
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -225,9 +225,21 @@ def _remember_translations(engine: AsyncEngine) -> None:
     preparer._cd_translations = {}  # type: ignore[attr-defined]
 
 
+_on_dispose: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Callable[[], Awaitable[None]]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def on_dispose(close: Callable[[], Awaitable[None]]) -> None:
+    """Have ``dispose_engine`` of the running loop await ``close`` first (what holds connections of its pool: the
+    sweep's breach lanes)."""
+    _on_dispose.setdefault(asyncio.get_running_loop(), []).append(close)
+
+
 async def dispose_engine() -> None:
     """Close the running loop's pool (end of a CLI command, a worker, a test run)."""
     loop = asyncio.get_running_loop()
+    for close in _on_dispose.pop(loop, []):
+        await close()
     engine = _engines.pop(loop, None)
     if engine is not None:
         await engine.dispose()

@@ -25,8 +25,8 @@ from helpers import execute, rows, run_cli, scalar, start_worker
 from lifecycle import RECORD, complaint_input
 
 from services.core.clock import FixedClock
-from services.core.deadlines.sweep import breach_tenants
-from services.core.outbox.sweeper import due_tenants, sweep_all
+from services.core.deadlines.sweep import breach_tenants, warm_breaches
+from services.core.outbox.sweeper import due_tenants, sweep_all, warm_breach_lanes
 from services.core.tenancy import TenantRef
 
 BURST = 30
@@ -178,4 +178,40 @@ async def test_breaches_recorded_by_a_sweeper_that_stopped_get_their_effects_fro
     notices = await rows(f'SELECT kind FROM "{retail.schema}".customer_notices')
     assert [n.kind for n in notices] == ["DEADLINE_BREACHED"]  # the reply only: the stage is internal
     assert await scalar(f'SELECT count(*) FROM "{retail.schema}".breach_effects') == 0
+    await _audit_verifies(three)
+
+
+async def _state(tenant: TenantRef) -> tuple[Any, ...]:
+    s = tenant.schema
+    return (await scalar(f'SELECT count(*) FROM "{s}".audit_events'),
+            await scalar(f'SELECT count(*) FROM "{s}".deadlines WHERE breached_at IS NOT NULL'),
+            await scalar(f'SELECT count(*) FROM "{s}".breach_effects'),
+            await scalar(f'SELECT count(*) FROM "{s}".complaint_facts WHERE breached'),
+            [tuple(r) for r in await rows("SELECT source, row_id, at FROM public.sweep_wakeups WHERE schema_name = :s "
+                                          "ORDER BY source, row_id", s=s)])
+
+
+async def test_warming_the_breach_lanes_records_nothing_and_a_pass_without_the_first_stage_still_breaches(
+        gql: GraphQLClient, three: list[TenantRef]) -> None:
+    bank, other, retail = three
+    cids = {t.slug: await _record(gql, t) for t in three}
+    await sweep_all(retention=False)
+    await _due_now(bank, cids[bank.slug])
+    before = {t.slug: await _state(t) for t in three}
+    # a tenant without the warming function (as if its migration to t0025 had failed) stays cold, the others warm
+    await execute(f'DROP FUNCTION "{retail.schema}".sweep_breaches_warm()')
+    # every statement of each tenant's sweep_breaches() run once and undone (t0025): nothing recorded, even in the
+    # tenant with a deadline due; each tenant once per process
+    assert await warm_breaches([t.schema for t in three]) == 3
+    assert await warm_breaches([t.schema for t in three]) == 0
+    assert await warm_breach_lanes() >= 0  # every active tenant of the database, those above already warm
+    assert {t.slug: await _state(t) for t in three} == before
+    assert "deadlines" in {d.tenant.slug: d.sources for d in await due_tenants(datetime.now(UTC))}[bank.slug]
+    # a pass without the first stage still records the breach (in the tenant's deadline phase), with its effects,
+    # once
+    result = await sweep_all(retention=False, breaches=False)
+    assert (result.errors, result.breached) == (0, 1)
+    await sweep_all(retention=False)
+    await _breached_once(bank, cids[bank.slug])
+    assert [await _state(t) for t in (other, retail)] == [before[other.slug], before[retail.slug]]
     await _audit_verifies(three)

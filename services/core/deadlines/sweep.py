@@ -35,19 +35,25 @@ deadlock with a concurrent calendar change is possible there, and PostgreSQL the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 import re
 import uuid
-from collections.abc import Sequence
+import weakref
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.core import i18n
 from services.core.complaints.models import Complaint
-from services.core.db import get_engine
+from services.core.db import get_engine, on_dispose
 from services.core.deadlines import notices
 from services.core.deadlines.models import BreachEffect, CustomerNotice, Deadline
 from services.core.deadlines.rules import DeadlineKind, Party
@@ -57,6 +63,9 @@ from services.core.i18n.tenant import tenant_zone
 from services.core.messages import service as customer_messages
 from services.core.outbox.service import Effect, enqueue_many, notification_effects, supervisors_of_many
 
+logger = logging.getLogger("complaintdesk.deadlines.sweep")
+# a call of a tenant's sweep_breaches() that records nothing, but compiles it and plans its statements
+WARM_CALL = "sweep_breaches_warm()"  # t0025
 SCHEMA_NAME = re.compile(r"tenant_[a-z0-9_]{3,32}")  # tenancy.schema_for's names, checked before going into SQL
 CUSTOMER_FACING = frozenset({DeadlineKind.CUSTOMER_REPLY.value, DeadlineKind.DECISION.value,
                              DeadlineKind.RESOLUTION.value, DeadlineKind.REVIEW.value})
@@ -146,20 +155,147 @@ async def _breach(session: AsyncSession, now: dt.datetime, limit: int, out: Dead
     out.full = out.full or n == limit
 
 
-async def breach_tenants(schemas: Sequence[str], *, now: dt.datetime, limit: int = 100) -> dict[str, int]:
-    """Many tenants' due breaches in one statement and one transaction (``SELECT "a".sweep_breaches(...),
-    "b".sweep_breaches(...)``), the breach time ``now``; how many each breached. A tenant whose audit chain is
-    locked right now (a request, another sweeper) is left for later (0), never waited for; its wake-ups stay due.
-    ``schemas``: validated tenant schema names (``tenancy.schema_for``)."""
-    if not schemas:
-        return {}
+BREACH_CHUNK = 50  # tenants whose breaches one statement records (``breach_tenants``)
+BREACH_LANES = 4  # connections of a process (event loop) kept for the breaches' statements, used at once
+WARM_CHUNK = 20  # tenants one warming statement prepares (a breach statement on the lane waits at most for it)
+
+
+class _Lanes:
+    """The ``BREACH_LANES`` connections of an event loop that record breaches: each tenant always on the same one
+    (by a hash of its schema name), so the first call of a tenant's ``sweep_breaches()`` on a connection (the
+    function compiled, its statements and the triggers' planned, the tables' catalog entries loaded: several times
+    a warm call) happens once per process and not once per pooled connection; ``warm_breaches`` makes it happen
+    before anything falls due. A lane whose statement fails gets a new connection (cold again)."""
+
+    def __init__(self, size: int) -> None:
+        self.conns: list[AsyncConnection | None] = [None] * size
+        self.warm: list[set[str]] = [set() for _ in range(size)]
+        self.locks = [asyncio.Lock() for _ in range(size)]
+
+    def of(self, schema: str) -> int:
+        return zlib.crc32(schema.encode()) % len(self.conns)
+
+    async def run(self, lane: int, sql: str, params: dict[str, object]) -> Sequence[object]:
+        """One statement in its own transaction on the lane's connection (the caller holds the lane's lock)."""
+        conn = self.conns[lane]
+        if conn is None:
+            conn = self.conns[lane] = await get_engine().connect()
+            self.warm[lane] = set()
+        try:
+            async with conn.begin():
+                return (await conn.execute(text(sql), params)).one()
+        except BaseException as exc:
+            # a statement that failed (rolled back) leaves the connection and what it has prepared; anything else
+            # (a lost connection, a cancellation mid-statement) a new one
+            if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+                await self.drop(lane)
+            raise
+
+    async def drop(self, lane: int) -> None:
+        conn, self.conns[lane] = self.conns[lane], None
+        self.warm[lane] = set()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def close(self) -> None:
+        for lane in range(len(self.conns)):
+            async with self.locks[lane]:
+                conn, self.conns[lane] = self.conns[lane], None
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+
+
+_lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lanes] = weakref.WeakKeyDictionary()
+
+
+def _loop_lanes() -> _Lanes:
+    loop = asyncio.get_running_loop()
+    lanes = _lanes.get(loop)
+    if lanes is None:
+        lanes = _lanes[loop] = _Lanes(BREACH_LANES)
+
+        async def close() -> None:
+            _lanes.pop(loop, None)
+            await lanes.close()
+
+        on_dispose(close)
+    return lanes
+
+
+def _by_lane(lanes: _Lanes, schemas: Sequence[str]) -> dict[int, list[str]]:
+    by: dict[int, list[str]] = {}
     for schema in schemas:
         if not SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"not a tenant schema name: {schema!r}")
-    calls = ", ".join(f'"{schema}".sweep_breaches(:now, :limit, false)' for schema in schemas)
-    async with get_engine().begin() as conn:
-        row = (await conn.execute(text(f"SELECT {calls}"), {"now": now, "limit": limit})).one()
-    return {schema: int(n or 0) for schema, n in zip(schemas, row, strict=True)}
+        by.setdefault(lanes.of(schema), []).append(schema)
+    return by
+
+
+async def breach_tenants(schemas: Sequence[str], *, now: dt.datetime | Callable[[], dt.datetime],
+                         limit: int = 100) -> dict[str, int]:
+    """Many tenants' due breaches, the breach time ``now`` (a clock's ``now``: read for each statement); how many
+    each breached. A statement and a transaction
+    per ``BREACH_CHUNK`` tenants (``SELECT "a".sweep_breaches(...), "b".sweep_breaches(...)``), on the tenant's
+    lane (``BREACH_LANES`` connections at once, each tenant always on the same one: ``_Lanes``). A tenant whose
+    audit chain is locked right now (a request, another sweeper) is left for later (0), never waited for; its
+    wake-ups stay due. A statement that fails is logged and its tenants are left out of the answer (their own
+    deadline phases record their breaches). ``schemas``: validated tenant schema names (``tenancy.schema_for``)."""
+    if not schemas:
+        return {}
+    lanes = _loop_lanes()
+    found: dict[str, int] = {}
+
+    async def lane_of(lane: int, mine: list[str]) -> None:
+        async with lanes.locks[lane]:
+            for i in range(0, len(mine), BREACH_CHUNK):
+                chunk = mine[i:i + BREACH_CHUNK]
+                calls = ", ".join(f'"{schema}".sweep_breaches(:now, :limit, false)' for schema in chunk)
+                try:
+                    at = now() if callable(now) else now
+                    row = await lanes.run(lane, f"SELECT {calls}", {"now": at, "limit": limit})
+                except Exception:
+                    logger.exception("breaches of %d tenants in one statement failed; each tenant on its own next",
+                                     len(chunk))
+                    continue
+                lanes.warm[lane].update(chunk)
+                found.update((schema, int(n or 0)) for schema, n in zip(chunk, row, strict=True))  # type: ignore[call-overload]
+
+    await asyncio.gather(*(lane_of(lane, mine) for lane, mine in _by_lane(lanes, schemas).items()))
+    return {schema: found[schema] for schema in schemas if schema in found}
+
+
+async def warm_breaches(schemas: Sequence[str], *, at_most: int | None = None) -> int:
+    """Prepare this process's breach lanes for ``schemas`` (each tenant's ``sweep_breaches()`` called once on its
+    lane, in its form that records nothing: ``WARM_CALL``), so that a burst falling due later meets them warm;
+    ``at_most`` tenants not yet warm (None: all), a statement per ``WARM_CHUNK``, between the breach statements
+    of the lane. How many were warmed."""
+    lanes = _loop_lanes()
+    cold = {lane: [s for s in mine if s not in lanes.warm[lane]]
+            for lane, mine in _by_lane(lanes, schemas).items()}
+    if at_most is not None:  # a share of the budget per lane
+        share = max(1, -(-at_most // max(1, len(cold))))
+        cold = {lane: mine[:share] for lane, mine in cold.items()}
+    warmed = 0
+
+    async def lane_of(lane: int, mine: list[str]) -> None:
+        nonlocal warmed
+        for i in range(0, len(mine), WARM_CHUNK):
+            chunk = mine[i:i + WARM_CHUNK]
+            async with lanes.locks[lane]:  # per chunk: a breach statement waits for one chunk at most
+                try:
+                    await lanes.run(lane, "SELECT " + ", ".join(f'"{s}".{WARM_CALL}' for s in chunk), {})
+                except Exception as exc:  # e.g. a tenant whose migration failed: not tried again on this connection
+                    logger.warning("warming the breaches of %d tenants failed (%s); they stay cold", len(chunk),
+                                   str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                lanes.warm[lane].update(chunk)
+            warmed += len(chunk)
+
+    await asyncio.gather(*(lane_of(lane, mine) for lane, mine in cold.items() if mine))
+    return warmed
 
 
 async def _breach_effects(session: AsyncSession, now: dt.datetime, limit: int, out: DeadlineSweep,

@@ -12,7 +12,10 @@ that records it: every due tenant's breaches first (``breach_tenants``: breached
 statement per ``BREACH_CHUNK`` tenants, each a call of the tenant schema's ``sweep_breaches()``), then every due
 tenant's deadline phases (the breaches' effects, reminders, customer notices: one transaction per batch), then the
 housekeeping slice (retention, digests), then every outbox with an item due (those just enqueued included). The
-worker also runs the first stage alone every second (``breach_due``), beside its passes. The tenant sessions are
+breach statements go over the process's ``BREACH_LANES`` connections, each tenant always on the same one, so its
+function is compiled and its statements planned once per process (``deadlines.sweep._Lanes``). The worker runs the
+first stage alone every second (``breach_due``) beside its passes, and while nothing is due prepares its lanes for
+every tenant (``warm_breach_lanes``). The tenant sessions are
 ``shared`` (``db.open_tenant_session``): a statement's text is the same in every tenant, so a connection's prepared
 statements serve the next tenant too."""
 
@@ -31,7 +34,7 @@ from sqlalchemy import exists, or_, select
 from services.core.clock import Clock, system_clock
 from services.core.complaints.erasure import erase_expired_in
 from services.core.db import platform_session
-from services.core.deadlines.sweep import DeadlineSweep, breach_tenants, sweep_deadlines
+from services.core.deadlines.sweep import DeadlineSweep, breach_tenants, sweep_deadlines, warm_breaches
 from services.core.outbox.digest import send_digests
 from services.core.outbox.models import SweepWakeup
 from services.core.outbox.service import DispatchResult, dispatch_due
@@ -79,7 +82,6 @@ class DueTenant(NamedTuple):
 
 SOURCES = ("deadlines", "customer_notices", "outbox", "breach_effects")
 DEADLINE_SOURCES = frozenset(("deadlines", "customer_notices", "breach_effects"))  # the deadline phases' work
-BREACH_CHUNK = 50  # tenants whose breaches one statement records (``breach_tenants``)
 
 
 async def due_tenants(now: datetime) -> list[DueTenant]:
@@ -180,37 +182,32 @@ _retention = RoundRobin(RETENTION_EVERY_S, RETENTION_SLICE)
 _digests = RoundRobin(DIGEST_EVERY_S, DIGEST_SLICE)
 
 
-async def _breach_chunk(schemas: list[str], clock: Clock, batch: int, gate: asyncio.Semaphore,
-                        swept: DeadlineSweep) -> None:
-    """Record the due breaches of ``schemas`` in one statement; a failure leaves them to the tenants' own phases."""
-    async with gate:
-        try:
-            breached = sum((await breach_tenants(schemas, now=clock.now(), limit=batch)).values())
-        except Exception:
-            logger.exception("breaches of %d tenants in one statement failed; each tenant on its own next",
-                             len(schemas))
-            return
-    swept.breached += breached  # after the await: "x += await ..." would lose the other chunks' counts
+async def _breach_stage(schemas: list[str], clock: Clock, batch: int) -> int:
+    """Record the due breaches of ``schemas`` (``breach_tenants``: a statement per ``BREACH_CHUNK`` tenants on the
+    process's breach lanes); a failed statement leaves its tenants to their own deadline phases."""
+    if not schemas:
+        return 0
+    return sum((await breach_tenants(schemas, now=clock.now, limit=batch)).values())
 
 
-async def breach_due(*, clock: Clock = system_clock, batch: int = 100, concurrency: int = CONCURRENCY) -> int:
+async def breach_due(*, clock: Clock = system_clock, batch: int = 100) -> int:
     """The first stage alone: every active tenant with a deadline due has its due breaches recorded
     (``breach_tenants``, a statement per ``BREACH_CHUNK`` tenants), their effects left to the next pass (their
-    ``breach_effects`` rows keep the tenants due). The worker runs it between passes and while a long one goes on,
-    so a breach is recorded within about a second of its due time whatever else a pass is doing. How many it
-    recorded."""
-    due = [t.tenant.schema for t in await due_tenants(clock.now()) if "deadlines" in t.sources]
-    if not due:
-        return 0
-    swept = DeadlineSweep()
-    gate = asyncio.Semaphore(max(1, concurrency))
-    await asyncio.gather(*(_breach_chunk(due[i:i + BREACH_CHUNK], clock, batch, gate, swept)
-                           for i in range(0, len(due), BREACH_CHUNK)))
-    return swept.breached
+    ``breach_effects`` rows keep the tenants due). The worker runs it every second in a thread of its own, beside
+    its passes, so a breach is recorded within about a second of its due time whatever else a pass is doing. How
+    many it recorded."""
+    return await _breach_stage([t.tenant.schema for t in await due_tenants(clock.now()) if "deadlines" in t.sources],
+                               clock, batch)
+
+
+async def warm_breach_lanes(*, at_most: int | None = None) -> int:
+    """Prepare this process's breach lanes for the active tenants not yet prepared (``warm_breaches``), ``at_most``
+    of them; how many. The worker's breaches' loop does it while nothing is due."""
+    return await warm_breaches([t.schema for t in await active_tenants()], at_most=at_most)
 
 
 async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention: bool | None = None,
-                    concurrency: int = CONCURRENCY, digests: bool | None = None) -> SweepResult:
+                    concurrency: int = CONCURRENCY, digests: bool | None = None, breaches: bool = True) -> SweepResult:
     """One pass: every active tenant with work due (``due_tenants``), ``concurrency`` at a time; a failing
     tenant is logged and the others go on.
 
@@ -219,6 +216,8 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     ``retention``: True: erase complainants past their tenant's retention period in every active tenant now;
     None (the worker): a slice of the tenants per pass, round robin, each tenant once per ``RETENTION_EVERY_S``;
     False: not at all.
+    ``breaches``: False: no first stage; the deadline phases still record each due tenant's breaches (in its own
+    transaction, waiting for its audit chain's lock).
     """
     out = SweepResult()
     due = await due_tenants(clock.now())
@@ -227,10 +226,9 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
     swept = DeadlineSweep()
     dispatch: list[TenantRef] = []
     started = time.perf_counter()
-    breaching = [t.tenant.schema for t in due if "deadlines" in t.sources]
+    breaching = [t.tenant.schema for t in due if "deadlines" in t.sources] if breaches else []
     if breaching:
-        await asyncio.gather(*(_breach_chunk(breaching[i:i + BREACH_CHUNK], clock, batch, gate, swept)
-                               for i in range(0, len(breaching), BREACH_CHUNK)))
+        swept.breached += await _breach_stage(breaching, clock, batch)
         # what is left: the breaches' effects, reminders, customer notices, outboxes (and a tenant whose breaches
         # were not all recorded: a locked chain, a failed statement, more than ``batch``)
         due = await due_tenants(clock.now())
