@@ -43,6 +43,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -375,12 +376,7 @@ def _run_loaders(first: int, tenants: int, complaints: int, jobs: int, clone: st
         if count:
             procs.append(ctx.Process(target=_load_slice, args=(first, count, complaints, clone)))
             first += count
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join()
-        if proc.exitcode != 0:
-            raise SystemExit(f"a loader process failed (exit code {proc.exitcode})")
+    _run_all(procs, "a loader process")
 
 
 async def migrate_reused(jobs: int) -> None:
@@ -421,13 +417,18 @@ def _run_migrators(slugs: list[str], jobs: int) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_migrate_slice, args=(slugs[j::jobs],)) for j in range(jobs) if slugs[j::jobs]]
+    _run_all([ctx.Process(target=_migrate_slice, args=(slugs[j::jobs],)) for j in range(jobs) if slugs[j::jobs]],
+             "a migrating process")
+
+
+def _run_all(procs: list[Any], what: str) -> None:
+    """Start the processes, wait for all of them; stop with ``what`` when one failed."""
     for proc in procs:
         proc.start()
     for proc in procs:
         proc.join()
         if proc.exitcode != 0:
-            raise SystemExit(f"a migrating process failed (exit code {proc.exitcode})")
+            raise SystemExit(f"{what} failed (exit code {proc.exitcode})")
 
 
 async def make_due(schemas: list[str], count: int, start: datetime, spread: float) -> None:
