@@ -128,7 +128,13 @@ async def test_the_requests_a_process_serves_most_leave_no_reference_cycles(
         found = cycles()
         expressions[name] = sum(n for kind, n in found.items() if kind.startswith(EXPRESSIONS))
         if ours := Counter({kind: n for kind, n in found.items() if not kind.startswith(EXPRESSIONS)}):
-            left[name] = ours
+            # what an earlier test left (an app whose server task ended meanwhile: its middleware in a cycle) turns
+            # up once; what these requests leave turns up again with the next ones: only that counts
+            for _ in range(REPEATS):
+                await send()
+            again = cycles()
+            if ours := Counter({kind: n for kind, n in ours.items() if again.get(kind)}):
+                left[name] = ours
     assert left == {}, left
     # SQLAlchemy's expression objects of statements built per request (a bound parameter's clone set, a memoized
     # comparator, which refer back to their element): a library's design, a few a request, bounded here
