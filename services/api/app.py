@@ -38,7 +38,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.api import compiled, documents, http, idempotency
+from services.api import compiled, deference, documents, http, idempotency
 from services.api.auth.principal import ExternalPrincipal, StaffPrincipal
 from services.api.console import ConsoleFiles, ConsoleRoute, graphiql_page
 from services.api.context import Context
@@ -159,6 +159,7 @@ class GraphQLApp(GraphQL[Context, None]):
             response = await self.handle_http(request)
         except HTTPException as exc:  # ours (http.HTTPError) and any Strawberry still raises
             response = self._error_response(request, exc)
+        await deference.checkpoint()  # a deferential request: the answer encoded, sent in another slice
         await response(scope, receive, send)
 
     def _error_response(self, request: Request, exc: HTTPException) -> Response:
@@ -195,6 +196,7 @@ class GraphQLApp(GraphQL[Context, None]):
         media_type = http.negotiate_response_type(request.headers.get("accept"))
         request_data = await self.parse_http_body(request_adapter)
         assert isinstance(request_data, GraphQLRequestData)  # never a batch: parse_http_body refuses them
+        await deference.checkpoint()  # a deferential request: the body read and parsed, the rest in another slice
         tenant = request.scope.get("state", {}).get("tenant")
         try:  # a registered document's hash -> its text; a tenant of registered documents only refuses others
             request_data = documents.resolve(
@@ -225,6 +227,7 @@ class GraphQLApp(GraphQL[Context, None]):
     async def _execute(self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
                        request_data: GraphQLRequestData, context: Context, sub_response: Response,
                        media_type: str) -> Response:
+        await deference.checkpoint()  # a deferential request: its context made, the document run in another slice
         plan = self._plan_for(request, request_data)
         if plan is not None:
             started = time.perf_counter()
@@ -243,6 +246,7 @@ class GraphQLApp(GraphQL[Context, None]):
             root_value=None,
             request_data=request_data,
         )
+        await deference.checkpoint()  # a deferential request: executed; the result made an answer in another slice
         outcome = http.classify(result)
         if outcome is http.Outcome.INTERNAL_ERROR:
             http.log_unexpected(result)

@@ -475,16 +475,21 @@ class TenantMiddleware:
         token = bind_tenant_token(tenant)
         user_token = user_id_var.set(str(principal.user_id) if isinstance(principal, StaffPrincipal) else None)
         try:
-            async with AsyncExitStack() as stack:
-                state["exit_stack"] = stack
-                if defer:
-                    await deferential(self.app(scope, receive, send), self.admission.gate)
-                else:
-                    self.admission.gate.enter()
-                    try:
-                        await self.app(scope, receive, send)
-                    finally:
-                        self.admission.gate.leave()
+            if defer:
+                await deferential(self._serve(scope, receive, send, state), self.admission.gate)
+            else:
+                self.admission.gate.enter()
+                try:
+                    await self._serve(scope, receive, send, state)
+                finally:
+                    self.admission.gate.leave()
         finally:
             user_id_var.reset(user_token)
             unbind_tenant_token(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any]) -> None:
+        """The request and then what it held (its sessions closed, their connections back in the pool): both the
+        request's own work, deferential or counted in flight alike."""
+        async with AsyncExitStack() as stack:
+            state["exit_stack"] = stack
+            await self.app(scope, receive, send)

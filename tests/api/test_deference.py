@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from services.api.deference import STEP_WAIT_S, Gate, deferential
+from services.api.deference import STEP_WAIT_S, Gate, checkpoint, deferential
 
 seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
 
@@ -94,3 +94,34 @@ async def test_cancelled_while_waiting_for_its_turn_the_coroutine_hears_it() -> 
         await task
     gate.leave()
     assert cleaned == ["finally ran"]
+
+
+async def test_a_checkpoint_is_one_more_step_for_a_deferential_request_only() -> None:
+    order: list[str] = []
+
+    async def request() -> str:
+        order.append("before")
+        await checkpoint()
+        order.append("after")
+        return "done"
+
+    plain = request()  # not deferential: the checkpoint never suspends, the coroutine runs through in one send
+    with pytest.raises(StopIteration) as finished:
+        plain.send(None)
+    assert finished.value.value == "done" and order == ["before", "after"]
+
+    order.clear()
+    gate = Gate()
+    gate.enter()  # another tenant's request in flight throughout
+    started = time.monotonic()
+    assert await deferential(request(), gate) == "done"
+    # its first step waited its turn, and the step after the checkpoint waited again
+    assert time.monotonic() - started >= 2 * STEP_WAIT_S * 0.9
+    assert order == ["before", "after"]
+    gate.leave()
+
+    async def outside() -> None:  # the deferential request is over: a checkpoint outside it passes straight through
+        await checkpoint()
+
+    with pytest.raises(StopIteration):
+        outside().send(None)
