@@ -94,9 +94,15 @@ async def deferential(coro: Awaitable[Any], gate: Gate) -> Any:
         _deferring.reset(token)
 
 
+def deferring() -> bool:
+    """Whether the code running is a deferential request's."""
+    return _deferring.get()
+
+
 async def checkpoint() -> None:
     """Where a long synchronous stretch of a request has no await of its own (a document parsed and validated, a
     page completed and encoded as JSON: about half a millisecond each), one more step boundary, for a deferential
-    request only: another tenant's request that arrived meanwhile goes first. Others pass straight through."""
+    request only: another tenant's request that arrived meanwhile goes first. Others pass straight through (and the
+    callers that would have to become coroutines for it ask ``deferring`` first)."""
     if _deferring.get():
         await asyncio.sleep(0)

@@ -44,6 +44,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from strawberry.types.field import StrawberryField
 
+from services.api import deference
+
 _DEFINITION = "strawberry-definition"
 _MISSING = object()
 _LEAF, _OBJECT = 0, 1
@@ -177,6 +179,16 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         me = weakref.proxy(self)
         self.async_helpers = GraphQLResolveInfoHelpers(
             gather=lambda values: me.gather_async_work(values), track=lambda values: me.track_async_work(values))
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if deference.deferring():  # a deferential request: variables coerced; the operation runs in another slice
+            return self._execute_after_checkpoint(serially)
+        return super().execute_operation(serially)
+
+    async def _execute_after_checkpoint(self, serially: bool | None) -> Any:
+        await deference.checkpoint()
+        result = super().execute_operation(serially)
+        return await result if self.is_awaitable(result) else result
 
     def _entries_for(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Entry]:
         key = (id(parent_type), id(grouped_field_set))
