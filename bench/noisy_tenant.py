@@ -9,7 +9,9 @@ over ``--quiet-clients`` connections, each timed from when it was due: an open l
 ``--quiet-rate 0`` as fast as answered instead, which saturates the process with the quiet tenant alone, so any
 other work at all moves its p99) and ``noisy`` (budget ``--noisy-budget``, set as an operator would with
 ``tenant budget``; the quiet tenant's is far above what it asks). Phases of ``--duration`` seconds, in the same
-sitting, repeated ``--rounds`` times in turn so that the machine's noise weighs on all alike; each phase begins
+sitting, repeated ``--rounds`` times in turn so that the machine's noise weighs on all alike (and each round begins
+one phase later than the last, ``--order rotate``: a phase's place in a round weighs on every phase alike); each
+phase begins
 with ``--ramp`` seconds in which the quiet tenant's requests go on untimed (a flood's first burst is a transient:
 what is measured is the flood going on), and phases are ``--settle`` seconds apart:
 
@@ -31,7 +33,9 @@ for its refusal); with ``--noisy-times 0`` they come from ``--noisy-clients`` co
 soon as answered (a closed loop, whose rate the server's pauses set).
 
 Prints, per phase, the quiet tenant's requests, p50 and p99 (ms), p99 against "alone" (the goal: under +10% for
-the budgeted phases) and against "at its budget" (what the flood beyond the budget costs), the CPU used, the
+the budgeted phases; with a 90% interval, the rounds resampled: a sitting's p99 moves by several percent between
+rounds, so take the interval with the figure, and "alone again" for the sitting's own noise), the median of the
+rounds' own ratios and against "at its budget" (what the flood beyond the budget costs), the CPU used, the
 server's garbage-collector pauses while the quiet tenant was timed (how many, and their milliseconds in all: every
 request in flight waits out each one), and the noisy tenant's answers and how many times its budget it asked for.
 Needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``); drops its database.
@@ -44,7 +48,9 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import random
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -350,6 +356,25 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000
 
 
+BOOTSTRAP = 500  # resamples for a ratio's interval
+
+
+def interval(phase: list[list[float]], alone: list[list[float]], seed: int = 20261207) -> tuple[float, float]:
+    """A 90% interval of the p99 ratio ``phase`` / ``alone`` over all rounds: the rounds (the independent units of a
+    sitting: a round's phases run one after the other, so what drifts in the machine weighs on them together)
+    resampled with replacement, the same rounds for both, ``BOOTSTRAP`` times. With one round: nan."""
+    n = len(phase)
+    if n < 2:
+        return float("nan"), float("nan")
+    rng = random.Random(seed)  # a figure, not a secret; the same interval for the same latencies
+    ratios = []
+    for _ in range(BOOTSTRAP):
+        picks = [rng.randrange(n) for _ in range(n)]
+        ratios.append(pct([x for i in picks for x in phase[i]], 0.99) / pct([x for i in picks for x in alone[i]], 0.99))
+    ratios.sort()
+    return ratios[int(0.05 * BOOTSTRAP)], ratios[int(0.95 * BOOTSTRAP) - 1]
+
+
 async def set_budgets(noisy: str) -> None:
     from services.core.db import dispose_engine
     from tenants.provision import set_request_budget
@@ -377,8 +402,12 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
         usage: dict[str, dict[str, list[float]]] = {}
         elapsed: dict[str, float] = {}
         collections: dict[str, list[float]] = {}  # phase -> the server's collector pauses while timed: count, s
-        for _ in range(args.rounds):
-            for phase in args.phases:
+        per_round: dict[str, list[list[float]]] = {}  # phase -> its latencies in each round
+        for round_ in range(args.rounds):
+            # rotated each round (``--order rotate``): a phase's place in the round (after which phase, how long
+            # into the sitting) weighs on every phase alike over len(phases) rounds
+            shift = round_ % len(args.phases) if args.order == "rotate" else 0
+            for phase in args.phases[shift:] + args.phases[:shift]:
                 wanted = UNBUDGETED if phase == "unbudgeted flood" else args.noisy_budget
                 if wanted != current:  # the server sees it within the cache's TTL
                     await set_budgets(wanted)
@@ -417,6 +446,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                     for key, n in (await flood.finish()).items():
                         noisy.setdefault(phase, {})[key] = noisy.setdefault(phase, {}).get(key, 0) + n
                 results.setdefault(phase, []).extend(latencies)
+                per_round.setdefault(phase, []).append(latencies)
                 await asyncio.sleep(args.settle)  # the process settles before the next phase (a flood's backlog)
         base, fair = pct(results["alone"], 0.99), pct(results["at its budget"], 0.99)
         pace = f"{args.quiet_rate:g} a second (open loop)" if args.quiet_rate > 0 else \
@@ -425,15 +455,26 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                  if args.noisy_times > 0 else f"{args.noisy_clients} connections, each as fast as answered")
         print(f"\nquiet tenant: {args.quiet_clients} connections listing 20 complaints, {pace}; noisy tenant's "
               f"floods: {flood}; budget {args.noisy_budget}; {args.rounds} x {args.duration:.0f} s per phase")
-        print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} {'/at budget':>10} "
-              f"{'cpu% server/pg/client/other':>28} {'gc n/ms':>9}  noisy tenant's answers")
-        for phase, latencies in results.items():
+        order = "rotated each round" if args.order == "rotate" else "in this order every round"
+        print(f"phases {order}; p99/alone: the phase's p99 over all its rounds against alone's (90% intvl: of that "
+              f"ratio, the rounds resampled in pairs, {BOOTSTRAP} times); per round: the median over the rounds of "
+              f"the phase's p99 against alone's in the same round")
+        print(f"{'phase':18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/alone':>9} {'90% intvl':>9} "
+              f"{'per round':>9} "
+              f"{'/at budget':>10} {'cpu% server/pg/client/other':>28} {'gc n/ms':>9}  noisy tenant's answers")
+        for phase in args.phases:
+            latencies = results[phase]
             gc_figure = f"{collections[phase][0]:.0f}/{collections[phase][1] * 1000:.0f}"
             ratio, over_fair = pct(latencies, 0.99) / base, pct(latencies, 0.99) / fair
+            paired = statistics.median(pct(p, 0.99) / pct(a, 0.99)
+                                       for p, a in zip(per_round[phase], per_round["alone"], strict=True))
+            low, high = interval(per_round[phase], per_round["alone"])
+            spread = f"{low:.2f}-{high:.2f}"
             cpu = "/".join(f"{sum(v) / len(v):.0f}" for k, v in usage[phase].items() if k != "client") + \
                 f" (client {sum(usage[phase]['client']) / len(usage[phase]['client']):.0f})"
             print(f"{phase:18} {len(latencies):8d} {pct(latencies, 0.5):8.1f} {pct(latencies, 0.99):8.1f} "
-                  f"{ratio:9.2f} {over_fair:10.2f} {cpu:>28} {gc_figure:>9}  {noisy.get(phase, {})}")
+                  f"{ratio:9.2f} {spread:>9} {paired:9.2f} {over_fair:10.2f} {cpu:>28} {gc_figure:>9}  "
+                  f"{noisy.get(phase, {})}")
         budget = os.environ.get("COMPLAINTDESK_LIMIT_SUBMIT", "5/600")
         def asked(counts: dict[str, int]) -> int:
             return counts["sent"] if "sent" in counts else sum(counts.values())
@@ -480,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
                              "event loop (as before 2026-12-07: the flood's client-side work then counts in the "
                              "quiet tenant's latencies)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--order", choices=("rotate", "fixed"), default="rotate",
+                        help="rotate: each round starts one phase later than the last (over as many rounds as "
+                             "phases every phase takes every place once, so what drifts in a sitting weighs on all "
+                             "alike); fixed: the phases in the same order every round")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help="which phases, comma-separated, in this order (\"alone\" is always first: the "
                              "ratios are against it; \"at its budget\" too when a flood is run)")
