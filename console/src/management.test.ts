@@ -53,6 +53,10 @@ describe("statistics", () => {
   it("starts the period on the first of January of today's year", () => {
     expect(defaultPeriod(new Date(2026, 11, 7))).toEqual({ from: "2026-01-01", to: "2026-12-07" });
     expect(defaultPeriod(new Date(2027, 0, 1))).toEqual({ from: "2027-01-01", to: "2027-01-01" });
+    // in the tenant's zone: 17:30 UTC is already the next day in Shanghai (and a new year on 31 December)
+    expect(defaultPeriod(new Date("2026-12-07T17:30:00Z"), "Asia/Shanghai")).toEqual({ from: "2026-01-01", to: "2026-12-08" });
+    expect(defaultPeriod(new Date("2026-12-31T16:30:00Z"), "Asia/Shanghai")).toEqual({ from: "2027-01-01", to: "2027-01-01" });
+    expect(defaultPeriod(new Date("2026-12-07T15:30:00Z"), "Asia/Shanghai")).toEqual({ from: "2026-01-01", to: "2026-12-07" });
   });
 });
 

@@ -18,8 +18,16 @@ export type StatRow = { keys: readonly StatKey[]; received: number; [figure: str
 export const FIGURES = ["received", "verified", "finalAnswer", "referred", "litigation", "reComplaints", "escalated",
   "closedWithinDeadline", "breached"] as const;
 
-/** The first and last day of the year up to `today` (ISO dates, the browser's calendar day). */
-export function defaultPeriod(today: Date): { from: string; to: string } {
+/** The year up to `today` (ISO dates): its calendar day in the time zone `tz` (the tenant's, in which the figures
+ * are counted: a complaint received today there is in the period whatever the browser's zone), or the browser's
+ * without one. */
+export function defaultPeriod(today: Date, tz?: string | null): { from: string; to: string } {
+  if (tz) {
+    const parts = new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" })
+      .formatToParts(today);
+    const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
+    return { from: `${part("year")}-01-01`, to: `${part("year")}-${part("month")}-${part("day")}` };
+  }
   const pad = (n: number) => String(n).padStart(2, "0");
   const y = today.getFullYear();
   return { from: `${y}-01-01`, to: `${y}-${pad(today.getMonth() + 1)}-${pad(today.getDate())}` };

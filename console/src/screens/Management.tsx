@@ -74,12 +74,17 @@ function enumName(groupBy: string, value: string): string | null {
 }
 
 function Statistics() {
-  const { locale } = useI18n();
-  const initial = useMemo(() => defaultPeriod(new Date()), []);
+  const { locale, timeZone } = useI18n();
+  const initial = useMemo(() => defaultPeriod(new Date(), timeZone), [timeZone]);
   const [from, setFrom] = useState(initial.from);
   const [to, setTo] = useState(initial.to);
   const [groupBy, setGroupBy] = useState<StatisticsGroupBy>("CATEGORY");
   const [asked, setAsked] = useState({ from: initial.from, to: initial.to, groupBy: "CATEGORY" as StatisticsGroupBy });
+  useEffect(() => {  // the tenant's zone known (after the first render): its today, not the browser's
+    setFrom(initial.from);
+    setTo(initial.to);
+    setAsked((a) => ({ ...a, from: initial.from, to: initial.to }));
+  }, [initial]);
   const period = { from: asked.from, to: asked.to };
   const [total] = useQuery({ query: StatisticsDocument, variables: { period, groupBy: [] } });
   const [grouped] = useQuery({ query: StatisticsDocument, variables: { period, groupBy: [asked.groupBy] } });
@@ -199,13 +204,17 @@ function ReportView({ id, onFinished }: { id: string; onFinished: () => void }) 
 }
 
 function Reports() {
-  useI18n();
+  const { timeZone } = useI18n();
   const [list, refetch] = useQuery({ query: ReportsDocument, variables: { first: 20 } });
   const [selected, setSelected] = useState<string | null>(null);
-  const initial = useMemo(() => defaultPeriod(new Date()), []);
+  const initial = useMemo(() => defaultPeriod(new Date(), timeZone), [timeZone]);
   const [kind, setKind] = useState<ReportKind>("MANAGEMENT");
   const [from, setFrom] = useState(initial.from);
   const [to, setTo] = useState(initial.to);
+  useEffect(() => {  // the tenant's zone known: its today
+    setFrom(initial.from);
+    setTo(initial.to);
+  }, [initial]);
   const generate = usePayloadMutation(GenerateReportDocument);
   const cadence = usePayloadMutation(SetReportCadenceDocument);
   const [cadenceValue, setCadenceValue] = useState<ReportCadence | "">("");
