@@ -22,15 +22,10 @@ export const FIGURES = ["received", "verified", "finalAnswer", "referred", "liti
  * are counted: a complaint received today there is in the period whatever the browser's zone), or the browser's
  * without one. */
 export function defaultPeriod(today: Date, tz?: string | null): { from: string; to: string } {
-  if (tz) {
-    const parts = new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" })
-      .formatToParts(today);
-    const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
-    return { from: `${part("year")}-01-01`, to: `${part("year")}-${part("month")}-${part("day")}` };
-  }
-  const pad = (n: number) => String(n).padStart(2, "0");
-  const y = today.getFullYear();
-  return { from: `${y}-01-01`, to: `${y}-${pad(today.getMonth() + 1)}-${pad(today.getDate())}` };
+  const parts = new Intl.DateTimeFormat("en-CA", { ...(tz ? { timeZone: tz } : {}), year: "numeric", month: "2-digit",
+    day: "2-digit" }).formatToParts(today);
+  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
+  return { from: `${part("year")}-01-01`, to: `${part("year")}-${part("month")}-${part("day")}` };
 }
 
 /** The catalog's name of an enum value (a channel, a cause), if it has one. */

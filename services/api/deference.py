@@ -104,5 +104,5 @@ async def checkpoint() -> None:
     page completed and encoded as JSON: about half a millisecond each), one more step boundary, for a deferential
     request only: another tenant's request that arrived meanwhile goes first. Others pass straight through (and the
     callers that would have to become coroutines for it ask ``deferring`` first)."""
-    if _deferring.get():
+    if deferring():
         await asyncio.sleep(0)
