@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/noisy_tenant.py [--duration 15] [--quiet-clients 2] [--quiet-rate 100]
         [--noisy-times 10] [--noisy-clients 128] [--rounds 2] [--noisy-budget 10/20] [--ramp 2] [--settle 3]
+        [--flood-nice 0]
 
 One API process (`complaintdesk serve`'s app under uvicorn, one worker), two retail tenants in a database of the
 sitting's own: ``quiet`` (100 complaints; a signed-in user lists 20 of them, ``--quiet-rate`` requests a second
@@ -268,10 +269,13 @@ async def noisy_load(port: int, kind: str, token: str, clients: int, stop: async
     return counts
 
 
-def _flood_process(port: int, kind: str, token: str, clients: int, rate: float, conn: Any) -> None:
+def _flood_process(port: int, kind: str, token: str, clients: int, rate: float, conn: Any, nice: int = 0) -> None:
     """The noisy tenant's load in a process of its own (``--flood-client process``): its connections, its timers
     and its parsing of the answers then never delay the quiet tenant's client, which times from its own event loop.
-    Says ``ready``, floods until the parent says ``stop``, then sends back its counts."""
+    ``nice``: its CPU priority lowered by that much (``--flood-nice``). Says ``ready``, floods until the parent says
+    ``stop``, then sends back its counts."""
+    if nice:
+        os.nice(nice)
 
     async def run() -> dict[str, int]:
         loop = asyncio.get_running_loop()
@@ -293,8 +297,9 @@ def _flood_process(port: int, kind: str, token: str, clients: int, rate: float, 
 class Flood:
     """The noisy tenant's load of one phase, in this process (``inline``) or in a child process (``process``)."""
 
-    def __init__(self, where: str, port: int, kind: str, token: str, clients: int, rate: float) -> None:
-        self.where, self.args = where, (port, kind, token, clients, rate)
+    def __init__(self, where: str, port: int, kind: str, token: str, clients: int, rate: float, nice: int = 0
+                 ) -> None:
+        self.where, self.args, self.nice = where, (port, kind, token, clients, rate), nice
         self.task: asyncio.Task[dict[str, int]] | None = None
         self.process: Any = None
         self.conn: Any = None
@@ -307,7 +312,7 @@ class Flood:
             return
         ctx = multiprocessing.get_context("spawn")
         self.conn, theirs = ctx.Pipe()
-        self.process = ctx.Process(target=_flood_process, args=(*self.args, theirs), daemon=True)
+        self.process = ctx.Process(target=_flood_process, args=(*self.args, theirs, self.nice), daemon=True)
         self.process.start()
         theirs.close()
         ready = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
@@ -415,7 +420,7 @@ async def sitting(args: argparse.Namespace, env: dict[str, str], logdir: Path) -
                     await asyncio.sleep(TENANT_CACHE_TTL_S + 0.5)
                 rate = budget_rate if phase == "at its budget" else args.noisy_times * budget_rate
                 flood = None if phase.startswith("alone") else Flood(args.flood_client, port, phase.split()[0],
-                                                            tokens[NOISY], args.noisy_clients, rate)
+                                                            tokens[NOISY], args.noisy_clients, rate, args.flood_nice)
                 if flood is not None:
                     await flood.start()
                 flood_began = time.perf_counter()
@@ -520,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
                              "its work never delays the quiet tenant's client) or inline, in the quiet client's "
                              "event loop (as before 2026-12-07: the flood's client-side work then counts in the "
                              "quiet tenant's latencies)")
+    parser.add_argument("--flood-nice", type=int, default=0, metavar="N",
+                        help="with --flood-client process, the flood's client at a CPU priority lowered by N (nice): "
+                             "on a machine of few cores the load generator otherwise takes CPU from the server, which "
+                             "a flood from another machine would not (0: as the other processes)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--order", choices=("rotate", "fixed"), default="rotate",
                         help="rotate: each round starts one phase later than the last (over as many rounds as "
