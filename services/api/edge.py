@@ -46,6 +46,7 @@ from services.core.ratelimit import (
     TokenBuckets,
     default_public_budget,
     default_tenant_budget,
+    keep_newest,
     parse_budget,
 )
 from services.core.tenancy import (
@@ -397,10 +398,7 @@ class Admission:
         return min(HOLD_CAP_S, random.uniform(HOLD_MIN_S, HOLD_MAX_S) * stretch)  # spreading load, not a secret
 
     def _refused(self, key: tuple[str, ...]) -> None:
-        self.refused_at.pop(key, None)
-        self.refused_at[key] = time.monotonic()  # re-inserted: the dict's order is the order of refusals
-        if len(self.refused_at) > REFUSED_KEYS_MAX:
-            del self.refused_at[next(iter(self.refused_at))]
+        keep_newest(self.refused_at, key, time.monotonic(), REFUSED_KEYS_MAX)  # the order of refusals
 
     async def hold(self, seconds: float) -> None:
         self.held += 1

@@ -17,7 +17,7 @@ from services.core.config import get_settings
 from services.core.errors import ErrorCode
 from services.core.faults import ServiceUnavailable
 from services.core.i18n import N_, msg
-from services.core.ratelimit import Limit, count_in_window, digest, env_limit
+from services.core.ratelimit import Limit, count_in_window, digest, env_limit, keep_newest
 
 logger = logging.getLogger("complaintdesk.api.ratelimit")
 
@@ -59,12 +59,6 @@ SPENT_KEYS_MAX = 10_000
 _spent: dict[str, float] = {}  # key -> (monotonic) when the process stops refusing it on its own, oldest first
 
 
-def _remember_spent(key: str, until: float) -> None:
-    _spent[key] = until
-    if len(_spent) > SPENT_KEYS_MAX:
-        del _spent[next(iter(_spent))]
-
-
 async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
     """Count one request; raise ``RateLimited`` when the window's budget is spent."""
     key = f"{get_settings().queue_namespace}:ratelimit:{limit.name}:{tenant}:{digest(client)}"  # never the address
@@ -83,5 +77,5 @@ async def hit(redis: Any, limit: Limit, *, tenant: str, client: str) -> None:
         raise ServiceUnavailable("redis") from exc
     if int(count) > limit.count:
         if int(ttl) > 1:
-            _remember_spent(key, now + int(ttl) - 1)
+            keep_newest(_spent, key, now + int(ttl) - 1, SPENT_KEYS_MAX)
         raise RateLimited(int(ttl))

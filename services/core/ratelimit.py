@@ -129,6 +129,15 @@ def default_public_budget() -> Budget:
     return env_budget("public_budget", PUBLIC_BUDGET_DEFAULT)
 
 
+def keep_newest(store: dict[Any, Any], key: Any, value: Any, max_keys: int) -> None:
+    """``store[key] = value`` as the newest entry (the dict's order is the order of last use), the oldest entry
+    forgotten when there are more than ``max_keys``: the in-process memories of the throttles stay bounded."""
+    store.pop(key, None)
+    store[key] = value
+    if len(store) > max_keys:
+        del store[next(iter(store))]
+
+
 class TokenBuckets:
     """In-process token buckets by key; at most ``max_keys`` kept (the longest idle forgotten first: a forgotten
     bucket starts full again, which only ever errs towards letting a request through)."""
@@ -150,9 +159,7 @@ class TokenBuckets:
         admitted = short <= within
         if admitted:
             tokens -= 1.0  # below zero: reserved ahead, paid back as the bucket refills
-        self._buckets[key] = (tokens, now)  # re-inserted: the dict's order is the order of last use
-        if len(self._buckets) > self.max_keys:
-            del self._buckets[next(iter(self._buckets))]
+        keep_newest(self._buckets, key, (tokens, now), self.max_keys)
         return admitted, short
 
     def clear(self) -> None:
