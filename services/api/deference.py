@@ -9,6 +9,12 @@ process still advances it a slice at a time). Another tenant's request that arri
 slice that is running (a fraction of a millisecond), not for the whole of the flooding tenant's request. Nothing is
 held back from the flooding tenant that its budget allows; its requests only take longer while others are busy.
 
+Except while another request waits for a connection slot (``db.session_slots``, ``db.statement_slots``): a
+deferential request holds its slot for as long as it takes, so deferring it then would make the waiting request
+wait on it in turn, a step per ``STEP_WAIT_S`` (priority inversion: on a busy process the flooding tenant's
+deferred requests came to hold all but the reserved slots, and the other tenant's requests waited seconds for
+them). While any slot is waited for, deferential requests run as the others do, and give their slots back sooner.
+
 This is cooperative scheduling at the granularity asyncio already has (each ``await`` of a coroutine is a point
 where it may be resumed later), done by driving the request's coroutine from a wrapper inside the same task, so its
 context variables, cancellation and exceptions are the task's own.
@@ -22,31 +28,51 @@ from collections.abc import Awaitable, Generator
 from contextvars import ContextVar
 from typing import Any
 
+from services.core.db import SlotWatcher, session_slots, statement_slots, watch_slots
+
 STEP_WAIT_S = 0.05
 _deferring: ContextVar[bool] = ContextVar("complaintdesk_deferring", default=False)
 
 
-class Gate:
-    """Counts the requests in flight that do not defer, and wakes the deferential ones when there are none."""
+class Gate(SlotWatcher):
+    """Counts the requests in flight that do not defer, and wakes the deferential ones when there are none (or when
+    a request begins to wait for a connection slot)."""
 
     def __init__(self) -> None:
         self.running = 0
         self._waiters: set[asyncio.Future[None]] = set()
+        watch_slots(self)
 
     def enter(self) -> None:
         self.running += 1
 
     def leave(self) -> None:
         self.running -= 1
-        if self.running == 0 and self._waiters:
-            for waiter in self._waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            self._waiters.clear()
+        if self.running == 0:
+            self._wake()
+
+    def slot_awaited(self) -> None:
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self._waiters:
+            return
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        for waiter in self._waiters:
+            if not waiter.done() and waiter.get_loop() is loop:  # a waiter of another loop wakes on its own time
+                waiter.set_result(None)
+        self._waiters = {w for w in self._waiters if not w.done()}
+
+    def defers(self) -> bool:
+        """Whether a deferential step waits now: others are in flight, and nobody waits for a connection slot."""
+        return bool(self.running) and not slots_contended()
 
     async def turn(self) -> None:
-        """Until nobody else is in flight, or ``STEP_WAIT_S``."""
-        if not self.running:
+        """Until nobody else is in flight, or ``STEP_WAIT_S`` (at once while a connection slot is waited for)."""
+        if not self.defers():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.add(waiter)
@@ -68,7 +94,7 @@ class _Deferential:
         value: Any = None
         error: BaseException | None = None
         while True:
-            if gate.running and error is None:
+            if error is None and gate.defers():
                 try:
                     yield from gate.turn().__await__()
                 except BaseException as exc:  # cancelled while waiting for its turn: the request hears it
@@ -92,6 +118,11 @@ async def deferential(coro: Awaitable[Any], gate: Gate) -> Any:
         return await _Deferential(coro, gate)
     finally:
         _deferring.reset(token)
+
+
+def slots_contended() -> bool:
+    """Whether a request waits for a connection slot of this event loop (a session's or a single statement's)."""
+    return session_slots().contended or statement_slots().contended
 
 
 def deferring() -> bool:

@@ -79,6 +79,22 @@ STATEMENT_SLOTS = 6
 _statement_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FairSlots] = weakref.WeakKeyDictionary()
 
 
+class SlotWatcher:
+    """Told when a request begins to wait for a slot (``watch_slots``): the API's deference gate, whose deferential
+    requests may hold the slots awaited, then lets them run (``services.api.deference``)."""
+
+    def slot_awaited(self) -> None:
+        raise NotImplementedError
+
+
+_slot_watchers: weakref.WeakSet[SlotWatcher] = weakref.WeakSet()
+
+
+def watch_slots(watcher: SlotWatcher) -> None:
+    """Call ``watcher.slot_awaited()`` whenever a request of any ``FairSlots`` begins to wait (held weakly)."""
+    _slot_watchers.add(watcher)
+
+
 class FairSlots:
     """Connection slots shared fairly between tenants.
 
@@ -96,6 +112,11 @@ class FairSlots:
         self._waiting: dict[str, collections.deque[tuple[int, asyncio.Future[None]]]] = {}
         self._order = itertools.count()  # who asked first
 
+    @property
+    def contended(self) -> bool:
+        """Whether a request is waiting for a slot (one another holds)."""
+        return bool(self._waiting)
+
     def _may_take(self, tenant: str) -> bool:
         return self.free > 0 and (self.held.get(tenant, 0) < self.share or self.free > self.reserve)
 
@@ -106,6 +127,8 @@ class FairSlots:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (next(self._order), future)
         self._waiting.setdefault(tenant, collections.deque()).append(entry)
+        for watcher in list(_slot_watchers):
+            watcher.slot_awaited()
         try:
             await future
         except BaseException:

@@ -9,7 +9,9 @@ import time
 
 import pytest
 
+from services.api import deference
 from services.api.deference import STEP_WAIT_S, Gate, checkpoint, deferential
+from services.core.db import session_slots
 
 seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
 
@@ -125,3 +127,59 @@ async def test_a_checkpoint_is_one_more_step_for_a_deferential_request_only() ->
 
     with pytest.raises(StopIteration):
         outside().send(None)
+
+
+
+async def test_while_a_connection_slot_is_waited_for_deferential_requests_are_not_deferred(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Priority inversion: a deferential request holds its connection slot while it waits its turns, so a request
+    waiting for a slot would wait on it, a step per STEP_WAIT_S; while a slot is waited for it runs as others do,
+    and one parked waiting for its turn is woken when a request begins to wait for a slot."""
+    monkeypatch.setattr(deference, "STEP_WAIT_S", 2.0)  # a step that waited its turn is plain to see
+    gate = Gate()
+    gate.enter()  # another tenant's request in flight throughout
+    slots = session_slots()
+    holders = [f"tenant{i}" for i in range(slots.free)]
+    for tenant in holders:
+        await slots.acquire(tenant)
+    waiting: list[asyncio.Task[None]] = []
+
+    async def holder(slot: str, parked: asyncio.Event, steps: int = 4) -> str:  # a deferential request with a slot
+        parked.set()
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        slots.release(slot)
+        return "released"
+
+    try:
+        # parked at its first step (nobody waits for a slot yet), then another request begins to wait for one
+        parked = asyncio.Event()
+        started = time.monotonic()
+        first = asyncio.create_task(deferential(holder(holders[0], parked), gate))
+        await asyncio.sleep(0.01)
+        assert not parked.is_set()  # waiting its turn
+        waiting.append(asyncio.create_task(slots.acquire("quiet")))
+        assert await asyncio.wait_for(first, 5) == "released"
+        assert time.monotonic() - started < 1.0  # woken at once, and none of its steps waited its turn
+        await asyncio.wait_for(waiting[0], 1)  # the waiting request has the slot (every slot is held again)
+
+        # a request already waiting for a slot: a deferential request's steps do not wait at all
+        waiting.append(asyncio.create_task(slots.acquire("quiet")))
+        await asyncio.sleep(0)
+        assert slots.contended
+        started = time.monotonic()
+        assert await deferential(holder(holders[1], asyncio.Event()), gate) == "released"
+        assert time.monotonic() - started < 1.0
+        await asyncio.wait_for(waiting[1], 1)
+        assert not slots.contended
+
+        started = time.monotonic()  # nobody waits for a slot any more: it defers again
+        assert await deferential(holder(holders[2], asyncio.Event(), steps=0), gate) == "released"
+        assert time.monotonic() - started >= 2.0 * 0.9
+    finally:
+        gate.leave()
+        for task in waiting:
+            task.cancel()
+        for tenant in [*holders[3:], *("quiet" for task in waiting if task.done() and not task.cancelled())]:
+            slots.release(tenant)
+    assert slots.free == len(holders)  # as it found them
