@@ -65,6 +65,8 @@ class SweepResult:
     erased: int = 0
     digests: int = 0  # daily digest e-mails enqueued
     breach_seconds: float = 0.0  # the first stage: every due tenant's breaches recorded (``breach_tenants``)
+    effects_seconds: float = 0.0  # from the start to the end of the deadline phases: every effect recorded
+    dispatched: int = 0  # tenants whose outbox the pass dispatched
 
 
 async def active_tenants() -> list[TenantRef]:
@@ -265,6 +267,7 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         out.skipped += result.skipped
 
     await asyncio.gather(*(deadline_phases(t) for t in due))
+    out.effects_seconds = time.perf_counter() - started
     # then the housekeeping (after the deadlines, so a pass's breaches never wait for it), then every outbox with
     # an item due: the deadlines' and the digests' e-mails go out in this pass
     housekept = False  # retention or digests ran in some tenant: their outbox items are looked for
@@ -288,6 +291,7 @@ async def sweep_all(*, clock: Clock = system_clock, batch: int = 100, retention:
         dispatch += [t.tenant for t in await due_tenants(clock.now())
                      if "outbox" in t.sources and t.tenant.slug not in seen]
     await asyncio.gather(*(outbox_phase(t) for t in dispatch))
+    out.dispatched = len(dispatch)
     out.reminded, out.breached, out.notices, out.escalated = (
         swept.reminded, swept.breached, swept.notices, swept.escalated)
     return out
