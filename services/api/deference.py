@@ -28,13 +28,13 @@ from collections.abc import Awaitable, Generator
 from contextvars import ContextVar
 from typing import Any
 
-from services.core.db import SlotWatcher, session_slots, statement_slots, watch_slots
+from services.core.db import session_slots, statement_slots, watch_slots
 
 STEP_WAIT_S = 0.05
 _deferring: ContextVar[bool] = ContextVar("complaintdesk_deferring", default=False)
 
 
-class Gate(SlotWatcher):
+class Gate:
     """Counts the requests in flight that do not defer, and wakes the deferential ones when there are none (or when
     a request begins to wait for a connection slot)."""
 

@@ -22,7 +22,7 @@ import itertools
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import MetaData, event, text
@@ -79,12 +79,11 @@ STATEMENT_SLOTS = 6
 _statement_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FairSlots] = weakref.WeakKeyDictionary()
 
 
-class SlotWatcher:
+class SlotWatcher(Protocol):
     """Told when a request begins to wait for a slot (``watch_slots``): the API's deference gate, whose deferential
     requests may hold the slots awaited, then lets them run (``services.api.deference``)."""
 
-    def slot_awaited(self) -> None:
-        raise NotImplementedError
+    def slot_awaited(self) -> None: ...
 
 
 _slot_watchers: weakref.WeakSet[SlotWatcher] = weakref.WeakSet()
